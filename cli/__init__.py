@@ -1,0 +1,1 @@
+"""specc's command line, installed as ``specc.cli`` (one module per command)."""

@@ -1,0 +1,70 @@
+"""``specc build SPEC``: compile a spec to an ONNX model and print its summary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from specc.cli.common import (
+    EXIT_SPEC_ERROR,
+    EXIT_USAGE,
+    OutputFormat,
+    internal_errors,
+    print_diagnostics,
+    run_spec_pass,
+)
+from specc.emit.onnx_model import DEFAULT_OPSET, MAX_OPSET, to_model_proto, write_model
+from specc.pipeline import compile_spec
+from specc.summary import render_summary
+
+
+def build(
+    spec: Annotated[
+        Path,
+        typer.Argument(help="The spec file (.yaml, .yml or .json).", exists=True, dir_okay=False),
+    ],
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Where to write the model (default: SPEC with .onnx)."),
+    ] = None,
+    weights: Annotated[
+        Path | None,
+        typer.Option(
+            "--weights", "-w", help="Weights file (.npz, keys layer/weight).", exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
+    opset: Annotated[
+        int,
+        typer.Option(
+            min=DEFAULT_OPSET, max=MAX_OPSET, help=f"ONNX opset ({DEFAULT_OPSET} to {MAX_OPSET})."
+        ),
+    ] = DEFAULT_OPSET,
+    seed: Annotated[
+        int | None,
+        typer.Option(help="Seed for initializers that have none (default: fresh values)."),
+    ] = None,
+    output_format: Annotated[
+        OutputFormat, typer.Option("--format", "-f", help="How to print problems.")
+    ] = OutputFormat.text,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print no summary.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of internal errors.")] = False,
+) -> None:
+    """Compile SPEC to an ONNX model that passes the ONNX checker and runs in onnxruntime."""
+    with internal_errors(debug):
+        compiled, diagnostics = run_spec_pass(lambda: compile_spec(spec, weights, seed))
+        if compiled is None:
+            print_diagnostics(diagnostics, output_format, err=True)
+            raise typer.Exit(EXIT_SPEC_ERROR)
+        model = to_model_proto(compiled.graph, opset, compiled.metadata)
+        target = output if output is not None else spec.with_suffix(".onnx")
+        try:
+            write_model(model, target)
+        except OSError as exc:
+            typer.echo(f"error: cannot write {target}: {exc.strerror or exc}", err=True)
+            raise typer.Exit(EXIT_USAGE) from None
+    if not quiet:
+        typer.echo(render_summary(compiled.typed))
+        typer.echo(f"wrote {target} (opset {opset})")

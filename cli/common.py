@@ -1,0 +1,65 @@
+"""What every command shares: output formats, exit codes, and turning errors into messages."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from enum import Enum
+from typing import TypeVar
+
+import typer
+
+from specc.diagnostics import Diagnostic, SpecError, render
+
+EXIT_OK = 0
+EXIT_SPEC_ERROR = 1
+EXIT_USAGE = 2
+
+T = TypeVar("T")
+
+
+class OutputFormat(str, Enum):
+    """How diagnostics are printed."""
+
+    text = "text"
+    json = "json"
+    github = "github"
+
+
+def print_diagnostics(diagnostics: list[Diagnostic], fmt: OutputFormat, err: bool) -> None:
+    """Print diagnostics in ``fmt``, on stderr when ``err`` (build) or stdout (validate)."""
+    if diagnostics or fmt is OutputFormat.json:
+        typer.echo(render(diagnostics, fmt.value), err=err)
+
+
+@contextmanager
+def internal_errors(debug: bool) -> Iterator[None]:
+    """Turn an unexpected exception into one line and exit code 2 (a traceback with --debug)."""
+    try:
+        yield
+    except (typer.Exit, typer.Abort, SystemExit, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
+        if debug:
+            traceback.print_exc()
+        typer.echo(
+            f"internal error in specc: {type(exc).__name__}: {exc}\n"
+            "Please report it with the spec that caused it (run with --debug for details).",
+            err=True,
+        )
+        raise typer.Exit(EXIT_USAGE) from None
+
+
+def run_spec_pass(run: Callable[[], T]) -> tuple[T | None, list[Diagnostic]]:
+    """Run a compiler entry point; return its result, or None and its diagnostics."""
+    try:
+        return run(), []
+    except SpecError as error:
+        return None, error.diagnostics
+
+
+def stderr_is_terminal() -> bool:
+    """Whether progress output goes to a person rather than a log."""
+    return sys.stderr.isatty()

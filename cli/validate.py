@@ -1,0 +1,65 @@
+"""``specc validate SPEC...``: schema, references, compile section and shapes, every error."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from specc.cli.common import (
+    EXIT_OK,
+    EXIT_SPEC_ERROR,
+    OutputFormat,
+    internal_errors,
+    run_spec_pass,
+)
+from specc.diagnostics import render
+from specc.pipeline import check_spec
+from specc.summary import parameter_counts
+
+
+def validate(
+    specs: Annotated[
+        list[Path],
+        typer.Argument(help="Spec files (.yaml, .yml or .json).", exists=True, dir_okay=False),
+    ],
+    output_format: Annotated[
+        OutputFormat, typer.Option("--format", "-f", help="How to print problems.")
+    ] = OutputFormat.text,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print problems only.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of internal errors.")] = False,
+) -> None:
+    """Check specs without building them. Exit 0 when all are valid, 1 when any is not."""
+    problems = []
+    reports = []
+    with internal_errors(debug):
+        for spec in specs:
+            typed, diagnostics = run_spec_pass(lambda spec=spec: check_spec(spec))
+            problems.extend(diagnostics)
+            if typed is not None:
+                trainable, frozen = parameter_counts(typed)
+                reports.append(
+                    {"file": str(spec), "valid": True, "layers": len(typed.resolved.nodes),
+                     "params": trainable + frozen}
+                )
+            else:
+                reports.append({"file": str(spec), "valid": False, "errors": len(diagnostics)})
+    if output_format is OutputFormat.json:
+        payload = {"files": reports, "diagnostics": json.loads(render(problems, "json"))}
+        typer.echo(json.dumps(payload, indent=2))
+    else:
+        if problems:
+            typer.echo(render(problems, output_format.value))
+        if not quiet and output_format is OutputFormat.text:
+            for report in reports:
+                if report["valid"]:
+                    typer.echo(
+                        f"{report['file']}: ok ({report['layers']} layers, "
+                        f"{report['params']:,} parameters)"
+                    )
+            if problems:
+                invalid = sum(1 for r in reports if not r["valid"])
+                typer.echo(f"{len(problems)} error(s) in {invalid} file(s)")
+    raise typer.Exit(EXIT_SPEC_ERROR if problems else EXIT_OK)

@@ -1,0 +1,73 @@
+"""Turn a built ``Graph`` into an ONNX ModelProto and write it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from specc.graph import Graph
+from specc.types import TensorType
+
+DEFAULT_OPSET = 17
+MAX_OPSET = 21
+# onnxruntime(-training) 1.19 reads models up to IR version 10 (opset 21).
+IR_VERSION = {17: 8, 18: 8, 19: 9, 20: 9, 21: 10}
+
+ONNX_DTYPES = {
+    "float32": TensorProto.FLOAT,
+    "float16": TensorProto.FLOAT16,
+    "int32": TensorProto.INT32,
+    "int64": TensorProto.INT64,
+    "bool": TensorProto.BOOL,
+}
+
+
+def _value_info(name: str, tensor: TensorType, batch: str = "batch") -> onnx.ValueInfoProto:
+    dims: list[int | str] = [batch]
+    for axis, dim in enumerate(tensor.shape, start=1):
+        dims.append(f"{name}_dim{axis}" if dim is None else dim)
+    return helper.make_tensor_value_info(name, ONNX_DTYPES[tensor.dtype], dims)
+
+
+def to_model_proto(
+    graph: Graph,
+    opset: int = DEFAULT_OPSET,
+    metadata: dict[str, str] | None = None,
+    doc: str = "",
+) -> onnx.ModelProto:
+    """The graph as an ONNX model for ``opset`` (17..21), with string metadata props."""
+    if not DEFAULT_OPSET <= opset <= MAX_OPSET:
+        raise ValueError(f"opset must be between {DEFAULT_OPSET} and {MAX_OPSET}; got {opset}")
+    nodes = [
+        helper.make_node(n.op_type, n.inputs, n.outputs, name=n.name, domain=n.domain, **n.attributes)
+        for n in graph.nodes
+    ]
+    initializers = [
+        numpy_helper.from_array(np.asarray(array), name) for name, array in graph.initializers.items()
+    ]
+    proto_graph = helper.make_graph(
+        nodes,
+        graph.name,
+        [_value_info(name, t) for name, t in graph.inputs],
+        [_value_info(name, t) for name, t in graph.outputs],
+        initializer=initializers,
+        doc_string=doc,
+    )
+    model = helper.make_model(
+        proto_graph,
+        opset_imports=[helper.make_opsetid("", opset)],
+        producer_name="specc",
+        ir_version=IR_VERSION[opset],
+    )
+    for key, value in (metadata or {}).items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    return model
+
+
+def write_model(model: onnx.ModelProto, path: str | Path) -> None:
+    """Write a model as a single .onnx file (no external data: specs are far below 2 GB)."""
+    onnx.save_model(model, str(path))

@@ -1,0 +1,140 @@
+"""A small graph builder that hands out value objects, so lowering never wires names by hand.
+
+Lowering code calls ``builder.op("MatMul", x, kernel)`` and gets a ``Value`` back; names are
+made unique and follow the project's convention (nodes ``<layer>/<OpType>``, parameters
+``<layer>.<weight>``). The builder knows nothing of ONNX protobufs: ``specc.emit`` turns
+the finished ``Graph`` into a ModelProto.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from specc.types import TensorType
+
+
+@dataclass(frozen=True)
+class Value:
+    """A tensor flowing between nodes, known by its unique name."""
+
+    name: str
+
+
+@dataclass
+class Node:
+    """One ONNX operator application."""
+
+    op_type: str
+    inputs: list[str]
+    outputs: list[str]
+    attributes: dict[str, Any]
+    name: str
+    domain: str = ""
+
+
+@dataclass
+class Graph:
+    """The finished graph: inputs, outputs, nodes, constant tensors and trainable weights."""
+
+    name: str
+    inputs: list[tuple[str, TensorType]] = field(default_factory=list)
+    outputs: list[tuple[str, TensorType]] = field(default_factory=list)
+    nodes: list[Node] = field(default_factory=list)
+    initializers: dict[str, np.ndarray] = field(default_factory=dict)
+    # Names of initializers that are trainable weights (the rest are constants).
+    parameters: list[str] = field(default_factory=list)
+
+
+class GraphBuilder:
+    """Builds a ``Graph`` one op at a time."""
+
+    def __init__(self, name: str) -> None:
+        self.graph = Graph(name)
+        self._taken: set[str] = set()
+        self._scope = "graph"
+        self._constants: dict[tuple[bytes, str, tuple[int, ...]], Value] = {}
+
+    def _unique(self, base: str) -> str:
+        name, k = base, 1
+        while name in self._taken:
+            name = f"{base}_{k}"
+            k += 1
+        self._taken.add(name)
+        return name
+
+    @contextmanager
+    def scope(self, layer_name: str) -> Iterator[None]:
+        """Name everything built inside after ``layer_name``."""
+        outer, self._scope = self._scope, layer_name
+        try:
+            yield
+        finally:
+            self._scope = outer
+
+    def input(self, name: str, tensor_type: TensorType) -> Value:
+        """Declare a graph input named exactly ``name``."""
+        self._taken.add(name)
+        self.graph.inputs.append((name, tensor_type))
+        return Value(name)
+
+    def output(self, value: Value, name: str, tensor_type: TensorType) -> None:
+        """Declare ``value`` a graph output named exactly ``name``."""
+        if value.name != name:
+            # The output name may already be taken by an internal value; graph outputs must
+            # carry the spec's names, so internal values never use bare layer names.
+            self.graph.nodes.append(Node("Identity", [value.name], [name], {}, f"{name}/Identity"))
+        self.graph.outputs.append((name, tensor_type))
+
+    def parameter(self, name: str, array: np.ndarray) -> Value:
+        """A trainable weight stored as an initializer named exactly ``name``."""
+        if name in self.graph.initializers:
+            return Value(name)
+        self._taken.add(name)
+        self.graph.initializers[name] = np.ascontiguousarray(array)
+        self.graph.parameters.append(name)
+        return Value(name)
+
+    def constant(
+        self, array: Any, dtype: Any = np.float32, hint: str = "const", name: str | None = None
+    ) -> Value:
+        """A constant tensor (deduplicated), stored as a non-trainable initializer.
+
+        With ``name`` it is stored under exactly that name and never shared, so later
+        stages (the training-graph builder) can find and replace it.
+        """
+        value = np.asarray(array, dtype=dtype)
+        if name is not None:
+            self._taken.add(name)
+            self.graph.initializers[name] = value
+            return Value(name)
+        key = (value.tobytes(), value.dtype.str, value.shape)
+        if key not in self._constants:
+            name = self._unique(f"{self._scope}/{hint}")
+            self.graph.initializers[name] = value
+            self._constants[key] = Value(name)
+        return self._constants[key]
+
+    def op(
+        self,
+        op_type: str,
+        *inputs: Value | None,
+        outputs: int = 1,
+        domain: str = "",
+        **attributes: Any,
+    ) -> Any:
+        """Append ``op_type`` applied to ``inputs``; returns one Value, or a tuple of them.
+
+        ``None`` inputs become ONNX's empty optional input.
+        """
+        node_name = self._unique(f"{self._scope}/{op_type}")
+        out_names = [self._unique(f"{node_name}:{i}") for i in range(outputs)]
+        in_names = ["" if v is None else v.name for v in inputs]
+        attrs = {k: v for k, v in attributes.items() if v is not None}
+        self.graph.nodes.append(Node(op_type, in_names, out_names, attrs, node_name, domain))
+        values = tuple(Value(n) for n in out_names)
+        return values[0] if outputs == 1 else values

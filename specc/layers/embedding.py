@@ -1,0 +1,97 @@
+"""Embedding: a lookup table from integer ids to dense vectors.
+
+Shapes: (batch, ...) ids -> (batch, ..., output_dim) float32. Weight: embeddings
+[input_dim, output_dim].
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field
+
+from specc.graph import Value
+from specc.layers.base import LAYERS, Layer, LowerContext, ShapeError, WeightSpec
+from specc.spec.fields import (
+    ConstraintField,
+    InitializerField,
+    RegularizerField,
+    initializer,
+)
+from specc.types import TensorType
+
+
+@LAYERS.register
+class Embedding(Layer):
+    """Embedding: y = embeddings[int(x)]; (batch, ...) -> (batch, ..., output_dim).
+
+    Non-integer ids are truncated towards zero, as Keras's cast to int32 does.
+    """
+
+    type: Literal["Embedding"]
+    input_dim: int = Field(gt=0)
+    output_dim: int = Field(gt=0)
+    embeddings_initializer: InitializerField = initializer("uniform")
+    embeddings_regularizer: RegularizerField | None = None
+    activity_regularizer: RegularizerField | None = None
+    embeddings_constraint: ConstraintField | None = None
+    mask_zero: bool = False
+
+    def output_types(self, inputs: list[TensorType]) -> list[TensorType]:
+        (x,) = inputs
+        if self.mask_zero:
+            # Keras's mask would have to reach every later layer (RNNs skipping padded
+            # steps, losses ignoring them); specc's graphs carry no masks, so the flag
+            # would silently change nothing. Refuse it rather than mislead.
+            raise ShapeError(
+                "Embedding mask_zero: true is not supported: specc's compiler does not "
+                "propagate Keras masks; set mask_zero: false and handle the padding index "
+                "explicitly (e.g. keep id 0 for padding and weight it out of the loss)",
+                field="mask_zero",
+            )
+        return [TensorType("float32", (*x.shape, self.output_dim))]
+
+    def weights(self, inputs: list[TensorType]) -> list[WeightSpec]:
+        return [
+            WeightSpec(
+                "embeddings",
+                (self.input_dim, self.output_dim),
+                self.embeddings_initializer,
+                self.embeddings_regularizer,
+                self.embeddings_constraint,
+            )
+        ]
+
+    def lower(
+        self,
+        ctx: LowerContext,
+        inputs: list[Value],
+        input_types: list[TensorType],
+        weights: dict[str, Value],
+    ) -> list[Value]:
+        b = ctx.builder
+        ids = inputs[0]
+        if input_types[0].dtype != "int64":
+            # int64 ids are the path whose Gather gradient the engine notes verified; a
+            # float-to-int Cast truncates towards zero like Keras's.
+            ids = b.op("Cast", ids, to=7)
+        return [b.op("Gather", weights["embeddings"], ids, axis=0)]
+
+    def reference(
+        self, inputs: list[np.ndarray], weights: dict[str, np.ndarray]
+    ) -> list[np.ndarray]:
+        ids = inputs[0]
+        if ids.dtype.kind == "f":
+            ids = np.trunc(ids)
+        ids = ids.astype(np.int64)
+        return [np.asarray(weights["embeddings"], np.float64)[ids]]
+
+    @classmethod
+    def examples(cls) -> list[tuple[dict[str, Any], list[TensorType]]]:
+        return [
+            ({"input_dim": 10, "output_dim": 4}, [TensorType("int64", (5,))]),
+            ({"input_dim": 7, "output_dim": 3}, [TensorType("int32", (None,))]),
+            ({"input_dim": 5, "output_dim": 2}, [TensorType("float32", (2, 3))]),
+            ({"input_dim": 3, "output_dim": 1}, [TensorType("int64", ())]),
+        ]

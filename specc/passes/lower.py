@@ -1,0 +1,137 @@
+"""materialize_weights and lower_to_onnx: from a typed graph to an ONNX-ready ``Graph``.
+
+Weights are drawn from their initializers at build time (or taken from a weights file),
+stored as initializers named ``<layer>.<weight>``; every layer lowers itself inside a
+scope named after it, so nodes are called ``<layer>/<OpType>``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from specc.diagnostics import DiagnosticSink
+from specc.graph import Graph, GraphBuilder, Value
+from specc.initializers import InitializerShapeError
+from specc.layers.base import TRAINING_FLAG, LowerContext
+from specc.passes.shapes import TypedGraph
+from specc.weights import check_weights, weight_key
+
+METADATA_KEY = "specc.training_config"
+
+
+def parameter_name(layer: str, weight: str) -> str:
+    """The ONNX initializer name of a weight: ``dense_1.kernel``."""
+    return f"{layer}.{weight}"
+
+
+def expected_weight_shapes(typed: TypedGraph) -> dict[str, tuple[int, ...]]:
+    """Every weight's file key and shape, in layer order."""
+    return {
+        weight_key(owner, w.name): w.shape for owner, specs in typed.weights.items() for w in specs
+    }
+
+
+def materialize_weights(
+    typed: TypedGraph,
+    given: dict[str, np.ndarray] | None = None,
+    weights_file: str = "<weights>",
+    rng: np.random.Generator | None = None,
+) -> dict[str, np.ndarray]:
+    """Weights by file key: checked copies of ``given``, or drawn from the initializers."""
+    expected = expected_weight_shapes(typed)
+    if given is not None:
+        return check_weights(weights_file, given, expected)
+    sink = DiagnosticSink()
+    drawn: dict[str, np.ndarray] = {}
+    rng = rng if rng is not None else np.random.default_rng()
+    nodes = {n.name: n for n in typed.resolved.nodes}
+    for owner, specs in typed.weights.items():
+        node = nodes[owner] if owner in nodes else next(n for n in nodes.values() if n.owner == owner)
+        for spec in specs:
+            try:
+                drawn[weight_key(owner, spec.name)] = spec.initializer.sample(spec.shape, rng)
+            except InitializerShapeError as error:
+                field = f"{spec.name}_initializer"
+                path = (*node.path, field) if field in node.layer.model_fields_set else node.path
+                sink.error("SPC304-initializer", f"layer '{owner}': {error}", path)
+    sink.check()
+    return drawn
+
+
+def lower_to_onnx(typed: TypedGraph, weights: dict[str, np.ndarray]) -> Graph:
+    """Build the inference graph: inputs, every layer's ops, outputs named after layers."""
+    resolved = typed.resolved
+    b = GraphBuilder(resolved.model_name)
+    values: dict[str, list[Value]] = {}
+    for name, tensor in resolved.inputs.items():
+        values[name] = [b.input(name, tensor)]
+    ctx = LowerContext(b)
+    params: dict[str, dict[str, Value]] = {}
+    for owner, specs in typed.weights.items():
+        params[owner] = {
+            w.name: b.parameter(parameter_name(owner, w.name), weights[weight_key(owner, w.name)])
+            for w in specs
+        }
+    needed = _needed_nodes(typed)
+    for node in resolved.nodes:
+        if node.name not in needed:
+            continue
+        inputs = [values[ref.name][ref.index] for ref in node.inputs]
+        with b.scope(node.name):
+            values[node.name] = node.layer.lower(
+                ctx, inputs, typed.input_types[node.name], params[node.owner]
+            )
+    for ref, tensor in zip(resolved.outputs, typed.outputs, strict=True):
+        b.output(values[ref.name][ref.index], str(ref), tensor)
+    return b.graph
+
+
+def _needed_nodes(typed: TypedGraph) -> set[str]:
+    """Layers some output depends on; a dangling layer is not lowered (as in Keras)."""
+    by_name = {n.name: n for n in typed.resolved.nodes}
+    needed: set[str] = set()
+    stack = [ref.name for ref in typed.resolved.outputs]
+    while stack:
+        name = stack.pop()
+        if name in needed or name not in by_name:
+            continue
+        needed.add(name)
+        stack.extend(ref.name for ref in by_name[name].inputs)
+    return needed
+
+
+def training_metadata(typed: TypedGraph) -> dict[str, str]:
+    """What training needs beyond the graph, as ONNX metadata: per-weight regularizers,
+    constraints and trainability, activity regularizers, and the compile/train sections."""
+    spec = typed.resolved.spec
+    nodes = {n.name: n for n in typed.resolved.nodes}
+    weights: dict[str, Any] = {}
+    activity: dict[str, Any] = {}
+    for owner, specs in typed.weights.items():
+        layer = nodes[owner].layer if owner in nodes else None
+        for w in specs:
+            weights[parameter_name(owner, w.name)] = {
+                "key": weight_key(owner, w.name),
+                "trainable": bool(w.trainable and (layer is None or layer.trainable)),
+                "regularizer": w.regularizer.config() if w.regularizer else None,
+                "constraint": w.constraint.config() if w.constraint else None,
+            }
+    for node in typed.resolved.nodes:
+        regularizer = getattr(node.layer, "activity_regularizer", None)
+        if regularizer is not None:
+            activity[node.name] = regularizer.config()
+    config = {
+        "format": 1,
+        "inputs": {name: {"dtype": t.dtype, "shape": list(t.shape)} for name, t in typed.resolved.inputs.items()},
+        "outputs": [str(ref) for ref in typed.resolved.outputs],
+        "weights": weights,
+        "activity_regularizers": activity,
+        "training_flag": TRAINING_FLAG,
+        "compile": spec.compile.model_dump(mode="json") if spec.compile else None,
+        "train": spec.train.model_dump(mode="json") if spec.train else None,
+    }
+    return {METADATA_KEY: json.dumps(config, sort_keys=True)}

@@ -1,0 +1,307 @@
+"""resolve_references: from a validated spec to a graph of named layer applications.
+
+Fills in Keras's default names and default inputs, expands the sequential shorthand, and
+reports missing references, duplicate names, cycles, unused inputs and outputs that are
+not layers, all at once.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from specc.diagnostics import DiagnosticSink, SpecError, SpecPath, did_you_mean
+from specc.layers.base import Layer
+from specc.spec.model import InputSpec, ModelSpec, SharedLayer
+from specc.types import TensorType
+
+SEQUENTIAL_INPUT = "input_layer"
+_REFERENCE = re.compile(r"^(?P<name>.+?)(\[(?P<index>[0-9]+)\])?$")
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A reference to output ``index`` of node or input ``name``."""
+
+    name: str
+    index: int = 0
+
+    def __str__(self) -> str:
+        return self.name if self.index == 0 else f"{self.name}[{self.index}]"
+
+
+@dataclass
+class LayerNode:
+    """One application of a layer: its config, where its inputs come from, whose weights."""
+
+    name: str
+    layer: Layer
+    inputs: list[Ref]
+    entry: int  # index in the spec's ``layers`` list, for error paths
+    owner: str  # the entry that owns the weights (itself unless it ``shares``)
+    explicit_inputs: bool
+
+    @property
+    def path(self) -> SpecPath:
+        """The spec path of this node's entry."""
+        return ("layers", self.entry)
+
+    @property
+    def inputs_path(self) -> SpecPath:
+        """Where to point for a problem with this node's inputs."""
+        return (*self.path, "inputs") if self.explicit_inputs else self.path
+
+
+@dataclass
+class ResolvedGraph:
+    """Inputs, layer nodes in topological order, and outputs of a spec."""
+
+    spec: ModelSpec
+    inputs: dict[str, TensorType]
+    nodes: list[LayerNode]
+    outputs: list[Ref]
+    input_paths: dict[str, SpecPath] = field(default_factory=dict)
+
+    @property
+    def model_name(self) -> str:
+        """The spec's name, or Keras's default for its kind of model."""
+        if self.spec.name is not None:
+            return self.spec.name
+        return "sequential" if self.spec.inputs is None else "functional"
+
+    def node(self, name: str) -> LayerNode:
+        """The node called ``name``."""
+        return next(n for n in self.nodes if n.name == name)
+
+
+def parse_reference(text: str) -> Ref:
+    """``"lstm[2]"`` -> ``Ref("lstm", 2)``; ``"dense"`` -> ``Ref("dense", 0)``."""
+    match = _REFERENCE.match(text)
+    assert match is not None  # the schema's pattern admits only this form
+    index = match.group("index")
+    return Ref(match.group("name"), int(index) if index is not None else 0)
+
+
+def _as_list(value: str | list[str] | None) -> list[str] | None:
+    return [value] if isinstance(value, str) else value
+
+
+def _input_types(spec: ModelSpec, sink: DiagnosticSink) -> dict[str, TensorType]:
+    first = spec.layers[0]
+    if spec.inputs is not None:
+        for i, entry in enumerate(spec.layers):
+            if isinstance(entry, Layer) and entry.input_shape is not None:
+                sink.error(
+                    "SPC204-input-shape",
+                    "input_shape belongs only on the first layer of a spec without 'inputs'; "
+                    "declare the shape under 'inputs' instead",
+                    ("layers", i, "input_shape"),
+                )
+        return {n: TensorType(s.dtype, tuple(s.shape)) for n, s in spec.inputs.items()}
+    if not isinstance(first, Layer) or first.input_shape is None:
+        sink.error(
+            "SPC202-no-input",
+            "the spec has no 'inputs', so its first layer needs input_shape "
+            "(e.g. input_shape: [16])",
+            ("layers", 0),
+        )
+        return {}
+    shape = InputSpec.model_validate({"shape": first.input_shape})
+    return {SEQUENTIAL_INPUT: TensorType(first.input_dtype or "float32", tuple(shape.shape))}
+
+
+def _assign_names(spec: ModelSpec, taken: set[str]) -> list[str]:
+    # Keras names unnamed layers <snake_type>, then <snake_type>_1, _2, ... in order.
+    names: list[str] = []
+    counters: dict[str, int] = {}
+    for entry in spec.layers:
+        if entry.name is not None:
+            names.append(entry.name)
+            continue
+        assert isinstance(entry, Layer)  # a shared entry's name is required by the schema
+        stem = entry.default_name()
+        k = counters.get(stem, 0)
+        candidate = stem if k == 0 else f"{stem}_{k}"
+        while candidate in taken:
+            k += 1
+            candidate = f"{stem}_{k}"
+        counters[stem] = k + 1
+        taken.add(candidate)
+        names.append(candidate)
+    return names
+
+
+def resolve_references(spec: ModelSpec) -> ResolvedGraph:
+    """Resolve names and references; raise ``SpecError`` listing every problem."""
+    sink = DiagnosticSink()
+    inputs = _input_types(spec, sink)
+    explicit = {e.name for e in spec.layers if e.name is not None}
+    names = _assign_names(spec, explicit | set(inputs))
+
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names):
+        if name in inputs:
+            sink.error("SPC203-duplicate-name", f"layer name '{name}' is also an input's name", ("layers", i, "name"))
+        elif name in seen:
+            sink.error(
+                "SPC203-duplicate-name",
+                f"duplicate layer name '{name}' (also layers[{seen[name]}])",
+                ("layers", i, "name"),
+            )
+        else:
+            seen[name] = i
+
+    entries = dict(zip(names, spec.layers, strict=True))
+    nodes: dict[str, LayerNode] = {}
+    sole_input = next(iter(inputs)) if len(inputs) == 1 else None
+    for i, (name, entry) in enumerate(zip(names, spec.layers, strict=True)):
+        if name in nodes:
+            continue
+        owner, layer = name, entry
+        if isinstance(entry, SharedLayer):
+            target = entries.get(entry.shares)
+            if not isinstance(target, Layer):
+                what = "another shared entry" if target is not None else "not a layer"
+                hint = did_you_mean(entry.shares, [n for n, e in entries.items() if isinstance(e, Layer)])
+                sink.error(
+                    "SPC205-bad-shares",
+                    f"shares '{entry.shares}' is {what}{hint if target is None else ''}",
+                    ("layers", i, "shares"),
+                )
+                continue
+            owner, layer = entry.shares, target
+        refs = _as_list(entry.inputs)
+        explicit_inputs = refs is not None
+        if refs is None:
+            if i > 0:
+                refs = [names[i - 1]]
+            elif sole_input is not None:
+                refs = [sole_input]
+            else:
+                sink.error(
+                    "SPC207-no-inputs",
+                    "the first layer takes no 'inputs' and the spec has several inputs; "
+                    "name them with 'inputs'",
+                    ("layers", i),
+                )
+                continue
+        nodes[name] = LayerNode(name, layer, [parse_reference(r) for r in refs], i, owner, explicit_inputs)
+
+    known = set(nodes) | set(inputs)
+    for node in nodes.values():
+        for k, ref in enumerate(node.inputs):
+            if ref.name not in known:
+                at = (*node.inputs_path, k) if isinstance(spec.layers[node.entry].inputs, list) else node.inputs_path
+                sink.error(
+                    "SPC201-unknown-reference",
+                    f"layer '{node.name}' takes input '{ref}', which is not defined"
+                    + did_you_mean(ref.name, sorted(known)),
+                    at,
+                )
+            elif ref.name in inputs and ref.index != 0:
+                sink.error("SPC201-unknown-reference", f"input '{ref.name}' has one output; '{ref}' does not exist", node.inputs_path)
+        _check_arity(node, sink)
+
+    outputs = _resolve_outputs(spec, names, nodes, inputs, sink)
+    sink.check()
+    order = _topological_order(nodes, inputs, sink)
+    sink.check()
+    used = {ref.name for n in order for ref in n.inputs}
+    for name in inputs:
+        if name not in used:
+            path = ("inputs", name) if spec.inputs is not None else ("layers", 0)
+            sink.error("SPC206-unused-input", f"input '{name}' is not used by any layer", path)
+    sink.check()
+    input_paths = {n: ("inputs", n) for n in inputs} if spec.inputs is not None else {}
+    return ResolvedGraph(spec, inputs, order, outputs, input_paths)
+
+
+def _check_arity(node: LayerNode, sink: DiagnosticSink) -> None:
+    count = len(node.inputs)
+    low, high = node.layer.min_inputs, node.layer.max_inputs
+    if count < low or (high is not None and count > high):
+        if high == low:
+            wanted = f"exactly {low}"
+        elif high is None:
+            wanted = f"at least {low}"
+        else:
+            wanted = f"{low} to {high}"
+        sink.error(
+            "SPC208-input-count",
+            f"{node.layer.type_name()} layer '{node.name}' takes {wanted} input(s); got {count}",
+            node.inputs_path,
+        )
+
+
+def _resolve_outputs(
+    spec: ModelSpec,
+    names: list[str],
+    nodes: dict[str, LayerNode],
+    inputs: dict[str, TensorType],
+    sink: DiagnosticSink,
+) -> list[Ref]:
+    if spec.outputs is None:
+        return [Ref(names[-1])]
+    outputs = []
+    for k, text in enumerate(spec.outputs):
+        ref = parse_reference(text)
+        if ref.name in inputs:
+            sink.error("SPC209-bad-output", f"output '{text}' is an input, not a layer", ("outputs", k))
+        elif ref.name not in nodes:
+            sink.error(
+                "SPC201-unknown-reference",
+                f"output '{text}' is not a layer" + did_you_mean(ref.name, names),
+                ("outputs", k),
+            )
+        elif ref in outputs:
+            sink.error("SPC209-bad-output", f"output '{text}' is listed twice", ("outputs", k))
+        outputs.append(ref)
+    return outputs
+
+
+def _topological_order(
+    nodes: dict[str, LayerNode], inputs: dict[str, TensorType], sink: DiagnosticSink
+) -> list[LayerNode]:
+    """Depth-first order; a back edge is a cycle, reported with the layers on it."""
+    state: dict[str, int] = {}  # 1 = on the path being explored, 2 = done
+    order: list[LayerNode] = []
+    reported: set[frozenset[str]] = set()
+
+    def report(cycle: list[str]) -> None:
+        if frozenset(cycle) in reported:
+            return
+        reported.add(frozenset(cycle))
+        first = nodes[min(cycle, key=lambda n: nodes[n].entry)]
+        start = cycle.index(first.name)
+        # ``cycle`` runs from consumers to producers; print it in the direction data flows.
+        loop = [*cycle[start:], *cycle[:start], first.name]
+        sink.error(
+            "SPC210-cycle",
+            "the layers form a cycle: " + " -> ".join(reversed(loop)),
+            first.inputs_path,
+        )
+
+    # Iterative depth-first search: a 1,000-layer stack must not hit Python's recursion limit.
+    for root in sorted(nodes, key=lambda n: nodes[n].entry):
+        if root in state:
+            continue
+        path: list[str] = [root]
+        pending = [iter(nodes[root].inputs)]
+        state[root] = 1
+        while pending:
+            ref = next(pending[-1], None)
+            if ref is None:
+                done = path.pop()
+                pending.pop()
+                state[done] = 2
+                order.append(nodes[done])
+            elif ref.name in nodes:
+                if state.get(ref.name) == 1:
+                    report(path[path.index(ref.name) :])
+                elif ref.name not in state:
+                    state[ref.name] = 1
+                    path.append(ref.name)
+                    pending.append(iter(nodes[ref.name].inputs))
+    if sink.diagnostics:
+        raise SpecError(sink.diagnostics)
+    return order

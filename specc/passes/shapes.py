@@ -1,0 +1,94 @@
+"""infer_shapes: every layer's output types and weight shapes, before any ONNX is made.
+
+A mismatch is reported at the offending entry, naming the layer, what it got and what it
+needs; layers downstream of a failed one are skipped so one mistake gives one error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from specc.diagnostics import DiagnosticSink
+from specc.layers.base import ShapeError, WeightSpec
+from specc.passes.resolve import LayerNode, Ref, ResolvedGraph
+from specc.types import TensorType
+
+
+@dataclass
+class TypedGraph:
+    """A resolved graph with each node's input/output types and each owner's weights."""
+
+    resolved: ResolvedGraph
+    input_types: dict[str, list[TensorType]]  # node name -> its inputs' types
+    output_types: dict[str, list[TensorType]]  # node or input name -> its outputs' types
+    weights: dict[str, list[WeightSpec]]  # owner layer name -> its weights
+
+    def type_of(self, ref: Ref) -> TensorType:
+        """The type of the value a reference names."""
+        return self.output_types[ref.name][ref.index]
+
+    @property
+    def outputs(self) -> list[TensorType]:
+        """The types of the model's outputs, in order."""
+        return [self.type_of(ref) for ref in self.resolved.outputs]
+
+
+def _error_path(node: LayerNode, error: ShapeError) -> tuple[str | int, ...]:
+    if error.field is not None and error.field in type(node.layer).model_fields:
+        entry_fields = node.layer.model_fields_set
+        if error.field in entry_fields:
+            return (*node.path, error.field)
+    return node.inputs_path
+
+
+def infer_shapes(graph: ResolvedGraph) -> TypedGraph:
+    """Infer types through the graph; raise ``SpecError`` with every mismatch found."""
+    sink = DiagnosticSink()
+    types: dict[str, list[TensorType]] = {name: [t] for name, t in graph.inputs.items()}
+    input_types: dict[str, list[TensorType]] = {}
+    weights: dict[str, list[WeightSpec]] = {}
+    weight_users: dict[str, str] = {}
+    for node in graph.nodes:
+        if any(ref.name not in types for ref in node.inputs):
+            continue  # an upstream layer failed and was reported
+        bad = [ref for ref in node.inputs if ref.index >= len(types[ref.name])]
+        if bad:
+            count = len(types[bad[0].name])
+            sink.error(
+                "SPC302-no-such-output",
+                f"'{bad[0].name}' has {count} output(s); '{bad[0]}' does not exist",
+                node.inputs_path,
+            )
+            continue
+        given = [types[ref.name][ref.index] for ref in node.inputs]
+        label = f"{node.layer.type_name()} layer '{node.name}'"
+        try:
+            outputs = node.layer.output_types(given)
+            layer_weights = node.layer.weights(given)
+        except ShapeError as error:
+            sink.error("SPC301-shape", f"{label}: {error}", _error_path(node, error))
+            continue
+        if node.owner in weights and [w.shape for w in weights[node.owner]] != [
+            w.shape for w in layer_weights
+        ]:
+            shapes = ", ".join(str(t) for t in given)
+            sink.error(
+                "SPC303-shared-shape",
+                f"{label} shares the weights of '{node.owner}' (used by '{weight_users[node.owner]}'), "
+                f"but its input {shapes} would need weights of other shapes",
+                node.inputs_path,
+            )
+            continue
+        weights.setdefault(node.owner, layer_weights)
+        weight_users.setdefault(node.owner, node.name)
+        input_types[node.name] = given
+        types[node.name] = outputs
+    for k, ref in enumerate(graph.outputs):
+        if ref.name in types and ref.index >= len(types[ref.name]):
+            sink.error(
+                "SPC302-no-such-output",
+                f"'{ref.name}' has {len(types[ref.name])} output(s); '{ref}' does not exist",
+                ("outputs", k),
+            )
+    sink.check()
+    return TypedGraph(graph, input_types, types, weights)

@@ -1,0 +1,94 @@
+"""The compiler as one flat, named list of passes, from a spec file to an ONNX model.
+
+    load_spec            file -> LoadedSpec (data + positions)
+    validate_spec        LoadedSpec -> ModelSpec (Pydantic schema)
+    resolve_references   ModelSpec -> ResolvedGraph (names, inputs, outputs, cycles)
+    check_compile        compile/train sections against the resolved outputs
+    infer_shapes         ResolvedGraph -> TypedGraph (types and weight shapes)
+    materialize_weights  TypedGraph -> weights (drawn, or read from a weights file)
+    lower_to_onnx        TypedGraph + weights -> Graph
+    to_model_proto       Graph -> onnx.ModelProto (in specc.emit)
+
+Every pass raises ``SpecError`` with diagnostics; ``locate`` pins them into the file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+
+from specc.diagnostics import Diagnostic, SpecError
+from specc.graph import Graph
+from specc.passes.lower import lower_to_onnx, materialize_weights, training_metadata
+from specc.passes.resolve import resolve_references
+from specc.passes.shapes import TypedGraph, infer_shapes
+from specc.spec.compile import check_compile_against_outputs
+from specc.spec.loader import LoadedSpec, load_spec
+from specc.spec.model import validate_spec
+from specc.weights import load_weights
+
+T = TypeVar("T")
+
+
+@dataclass
+class CompiledModel:
+    """A spec compiled to a graph, with its weights (by file key) and metadata."""
+
+    loaded: LoadedSpec
+    typed: TypedGraph
+    graph: Graph
+    weights: dict[str, np.ndarray]
+    metadata: dict[str, str]
+
+
+def _located(loaded: LoadedSpec, run: Callable[[], T]) -> T:
+    """Run a pass, pinning any diagnostics it raises to positions in the spec file."""
+    try:
+        return run()
+    except SpecError as error:
+        located = [loaded.locate(d) if d.file == "<spec>" else d for d in error.diagnostics]
+        raise SpecError(sorted(located, key=_reading_order)) from None
+
+
+def _reading_order(diagnostic: Diagnostic) -> tuple[str, int, int]:
+    position = diagnostic.position
+    return (diagnostic.file, position.line if position else 0, position.column if position else 0)
+
+
+def check_spec(path: str | Path) -> TypedGraph:
+    """Everything ``specc validate`` checks: schema, references, compile section, shapes."""
+    loaded = load_spec(path)
+    return _check_loaded(loaded)
+
+
+def _check_loaded(loaded: LoadedSpec) -> TypedGraph:
+    spec = _located(loaded, lambda: validate_spec(loaded))
+    resolved = _located(loaded, lambda: resolve_references(spec))
+    if spec.compile is not None:
+        outputs = [str(ref) for ref in resolved.outputs]
+        problems = check_compile_against_outputs(spec.compile, outputs)
+        if problems:
+            raise SpecError([loaded.locate(d) for d in problems])
+    return _located(loaded, lambda: infer_shapes(resolved))
+
+
+def compile_spec(
+    path: str | Path,
+    weights_path: str | Path | None = None,
+    seed: int | None = None,
+) -> CompiledModel:
+    """Compile a spec file to a graph, drawing weights or loading them from a file."""
+    loaded = load_spec(path)
+    typed = _check_loaded(loaded)
+    given = load_weights(weights_path) if weights_path is not None else None
+    rng = np.random.default_rng(seed)
+    weights = _located(
+        loaded,
+        lambda: materialize_weights(typed, given, str(weights_path or "<weights>"), rng),
+    )
+    graph = _located(loaded, lambda: lower_to_onnx(typed, weights))
+    return CompiledModel(loaded, typed, graph, weights, training_metadata(typed))

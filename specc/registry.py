@@ -1,0 +1,165 @@
+"""One generic registry for everything a spec names: layers, initializers, activations, ...
+
+Each entry is a Pydantic model whose ``type`` field is a ``Literal`` of the names it answers
+to (the Keras class name and its snake_case alias). From the entries a registry derives the
+field type used in specs: a string name or a mapping with ``type`` plus arguments, validated
+against that entry's model, with a "did you mean" hint for unknown names.
+"""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Iterator
+from typing import Annotated, Any, Generic, TypeVar, Union
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    GetJsonSchemaHandler,
+    Tag,
+    model_validator,
+)
+from pydantic_core import CoreSchema, PydanticCustomError
+
+from specc.diagnostics import did_you_mean
+
+
+class SpecModel(BaseModel):
+    """Base for every model a spec is validated against: strict, closed, immutable."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, populate_by_name=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _reject_unknown_keys(cls, data: Any) -> Any:
+        # Pydantic's own extra_forbidden error cannot say which keys were valid; this one
+        # names the nearest valid key so the user sees "did you mean 'units'?".
+        if isinstance(data, dict):
+            known = {f.alias or name for name, f in cls.model_fields.items()}
+            unknown = [key for key in data if key not in known]
+            if unknown:
+                key = unknown[0]
+                hint = did_you_mean(str(key), sorted(known - {"type"}))
+                raise PydanticCustomError(
+                    "unknown_key", "unknown key '{key}'{hint}", {"key": key, "hint": hint}
+                )
+        return data
+
+
+EntryT = TypeVar("EntryT", bound=SpecModel)
+
+
+def type_names(model: type[SpecModel]) -> tuple[str, ...]:
+    """The names a registered model answers to: the arguments of its ``type`` Literal."""
+    annotation = model.model_fields["type"].annotation
+    return typing.get_args(annotation)
+
+
+class Registry(Generic[EntryT]):
+    """Named Pydantic models of one kind (``initializer``, ``activation``, ...)."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._entries: dict[str, type[EntryT]] = {}
+        self._canonical: dict[type[EntryT], str] = {}
+
+    def register(self, model: type[EntryT]) -> type[EntryT]:
+        """Class decorator: register ``model`` under every name in its ``type`` Literal."""
+        names = type_names(model)
+        if not names:
+            raise TypeError(f"{model.__name__} needs a Literal 'type' field")
+        for name in names:
+            if name in self._entries:
+                raise TypeError(f"{self.kind} name '{name}' is registered twice")
+            self._entries[name] = model
+        self._canonical[model] = names[0]
+        return model
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[type[EntryT]]:
+        return iter(self._canonical)
+
+    def get(self, name: str) -> type[EntryT]:
+        """The model registered under ``name``; ``KeyError`` when there is none."""
+        return self._entries[name]
+
+    def names(self) -> list[str]:
+        """Every accepted name, canonical and aliases."""
+        return list(self._entries)
+
+    def canonical_name(self, model: type[EntryT]) -> str:
+        """The name Keras serializes this entry under."""
+        return self._canonical[model]
+
+    def hint(self, name: str) -> str:
+        """The "did you mean" tail of an unknown-name message."""
+        return did_you_mean(name, self.names())
+
+    def discriminated_union(self, accept_strings: bool = True) -> Any:
+        """The Pydantic type for a field that takes one of this registry's entries.
+
+        A string becomes ``{type: name}`` (when ``accept_strings``); an unknown name is an
+        ``unknown_name`` error carrying a "did you mean" hint in its context.
+        """
+        registry = self
+        tagged = tuple(Annotated[model, Tag(self.canonical_name(model))] for model in self)
+
+        def tag_of(value: Any) -> str | None:
+            name = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+            return registry.canonical_name(registry.get(name)) if name in registry else None
+
+        def check_name(value: Any) -> Any:
+            if accept_strings and isinstance(value, str):
+                value = {"type": value}
+            if not isinstance(value, dict):
+                return value
+            name = value.get("type")
+            if name is None:
+                raise PydanticCustomError(
+                    "missing_type", "the {kind} mapping needs a 'type'", {"kind": registry.kind}
+                )
+            if not isinstance(name, str) or name not in registry:
+                raise PydanticCustomError(
+                    "unknown_name",
+                    "unknown {kind} '{name}'{hint}",
+                    {"kind": registry.kind, "name": str(name), "hint": registry.hint(str(name))},
+                )
+            return value
+
+        form = "a name or a mapping with 'type'" if accept_strings else "a mapping with 'type'"
+        union = Annotated[
+            Union[tagged],  # noqa: UP007 - a runtime-built union needs the subscript form
+            Discriminator(
+                tag_of,
+                custom_error_type="wrong_form",
+                custom_error_message=f"expected {form}",
+            ),
+        ]
+        validated = Annotated[union, BeforeValidator(check_name)]
+        if not accept_strings:
+            return validated
+        return Annotated[validated, _NameOrMappingSchema(self)]
+
+
+class _NameOrMappingSchema:
+    """JSON Schema for a string-or-mapping field: an enum of names, or one of the mappings."""
+
+    def __init__(self, registry: Registry[Any]) -> None:
+        self.registry = registry
+
+    def __get_pydantic_json_schema__(
+        self, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> dict[str, Any]:
+        mapping_schema = handler(core_schema)
+        return {
+            "anyOf": [
+                {"type": "string", "enum": sorted(self.registry.names())},
+                mapping_schema,
+            ]
+        }
+
+

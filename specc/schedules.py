@@ -1,0 +1,211 @@
+"""Learning-rate schedules: Keras 3's ``keras.optimizers.schedules``, as spec mappings.
+
+A schedule is given only as a mapping (``{type: ExponentialDecay, initial_learning_rate:
+0.1, decay_steps: 4, decay_rate: 0.5}``): every Keras schedule has required arguments, so a
+bare name could never be valid. Each model also evaluates Keras's formula, in float64, at a
+step that counts the updates already applied (Keras's ``optimizer.iterations``): the first
+update uses ``learning_rate(0)``.
+
+Keras's ``name`` argument (a TensorFlow name scope) has no meaning here and is not accepted.
+"""
+
+from __future__ import annotations
+
+import math
+from itertools import pairwise
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+from pydantic_core import PydanticCustomError
+
+from specc.registry import Registry, SpecModel
+
+# Keras computes in the dtype of initial_learning_rate; any finite number is accepted here
+# and evaluated in float64.
+Rate = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+# Keras only checks ``decay_steps > 0`` and casts to float, so 2.5 steps is legal there too.
+Steps = Annotated[int | float, Field(gt=0, allow_inf_nan=False)]
+Fraction = Annotated[float, Field(ge=0, le=1)]
+
+
+class LearningRateSchedule(SpecModel):
+    """Base of every schedule: maps an update count to a learning rate."""
+
+    def learning_rate(self, step: int) -> float:
+        """The learning rate for the update after ``step`` updates (Keras's ``__call__``)."""
+        raise NotImplementedError
+
+
+SCHEDULES: Registry[LearningRateSchedule] = Registry("learning-rate schedule")
+
+
+def _check_step(step: int) -> float:
+    # Internal callers pass the optimizer's iteration counter; a negative one is a bug.
+    if step < 0:
+        raise ValueError(f"step must be >= 0; got step={step}")
+    return float(step)
+
+
+@SCHEDULES.register
+class ExponentialDecay(LearningRateSchedule):
+    """``initial_learning_rate * decay_rate ** (step / decay_steps)``; floored if staircase."""
+
+    type: Literal["ExponentialDecay"] = "ExponentialDecay"
+    initial_learning_rate: Rate
+    decay_steps: Steps
+    decay_rate: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+    staircase: bool = False
+
+    def learning_rate(self, step: int) -> float:
+        """Keras 3 ``ExponentialDecay.__call__``."""
+        p = _check_step(step) / self.decay_steps
+        if self.staircase:
+            p = math.floor(p)
+        return self.initial_learning_rate * self.decay_rate**p
+
+
+@SCHEDULES.register
+class PiecewiseConstantDecay(LearningRateSchedule):
+    """``values[0]`` while ``step <= boundaries[0]``, ..., ``values[-1]`` past the last."""
+
+    type: Literal["PiecewiseConstantDecay"] = "PiecewiseConstantDecay"
+    # Keras casts boundaries to the step's integer dtype, so only integers mean anything.
+    boundaries: Annotated[list[int], Field(min_length=1)]
+    values: list[Annotated[float, Field(allow_inf_nan=False)]]
+
+    @model_validator(mode="after")
+    def _check_lengths(self) -> PiecewiseConstantDecay:
+        if len(self.values) != len(self.boundaries) + 1:
+            raise PydanticCustomError(
+                "invalid_arguments",
+                "values needs one more entry than boundaries; got {nb} boundaries and {nv} values",
+                {"nb": len(self.boundaries), "nv": len(self.values)},
+            )
+        # Keras documents strictly increasing boundaries; its sum-of-intervals evaluation
+        # silently adds up several values when they are not.
+        for low, high in pairwise(self.boundaries):
+            if high <= low:
+                raise PydanticCustomError(
+                    "invalid_arguments",
+                    "boundaries must be strictly increasing; got {boundaries}",
+                    {"boundaries": self.boundaries},
+                )
+        return self
+
+    def learning_rate(self, step: int) -> float:
+        """Keras 3 ``PiecewiseConstantDecay.__call__`` (intervals closed on the right)."""
+        s = _check_step(step)
+        # values has one entry more than boundaries: the last is the tail past them all.
+        for boundary, value in zip(self.boundaries, self.values, strict=False):
+            if s <= boundary:
+                return value
+        return self.values[-1]
+
+
+@SCHEDULES.register
+class PolynomialDecay(LearningRateSchedule):
+    """``(initial - end) * (1 - step / decay_steps) ** power + end``; cycles if asked."""
+
+    type: Literal["PolynomialDecay"] = "PolynomialDecay"
+    initial_learning_rate: Rate
+    decay_steps: Steps
+    end_learning_rate: Rate = 0.0001
+    power: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 1.0
+    cycle: bool = False
+
+    def learning_rate(self, step: int) -> float:
+        """Keras 3 ``PolynomialDecay.__call__``."""
+        s = _check_step(step)
+        decay_steps = float(self.decay_steps)
+        if self.cycle:
+            # The first multiple of decay_steps at or past the step; 1 at step 0.
+            decay_steps *= 1.0 if s == 0 else math.ceil(s / decay_steps)
+        else:
+            s = min(s, decay_steps)
+        p = s / decay_steps
+        span = self.initial_learning_rate - self.end_learning_rate
+        return span * (1 - p) ** self.power + self.end_learning_rate
+
+
+@SCHEDULES.register
+class InverseTimeDecay(LearningRateSchedule):
+    """``initial_learning_rate / (1 + decay_rate * step / decay_steps)``; floored if staircase."""
+
+    type: Literal["InverseTimeDecay"] = "InverseTimeDecay"
+    initial_learning_rate: Rate
+    decay_steps: Steps
+    # A negative rate would reach a zero denominator.
+    decay_rate: Annotated[float, Field(ge=0, allow_inf_nan=False)]
+    staircase: bool = False
+
+    def learning_rate(self, step: int) -> float:
+        """Keras 3 ``InverseTimeDecay.__call__``."""
+        p = _check_step(step) / self.decay_steps
+        if self.staircase:
+            p = math.floor(p)
+        return self.initial_learning_rate / (1 + self.decay_rate * p)
+
+
+def _cosine(fraction: float, alpha: float) -> float:
+    """Keras's cosine factor, from 1 at ``fraction=0`` down to ``alpha`` at 1."""
+    return (1 - alpha) * 0.5 * (1 + math.cos(math.pi * fraction)) + alpha
+
+
+@SCHEDULES.register
+class CosineDecay(LearningRateSchedule):
+    """Optional linear warmup to ``warmup_target``, then cosine decay to ``alpha`` times it."""
+
+    type: Literal["CosineDecay"] = "CosineDecay"
+    initial_learning_rate: Rate
+    decay_steps: Steps
+    alpha: Fraction = 0.0
+    warmup_target: Rate | None = None
+    warmup_steps: Annotated[int | float, Field(ge=0, allow_inf_nan=False)] = 0
+
+    def learning_rate(self, step: int) -> float:
+        """Keras 3 ``CosineDecay.__call__``."""
+        s = _check_step(step)
+        if self.warmup_target is None:
+            s = min(s, self.decay_steps)
+            return self.initial_learning_rate * _cosine(s / self.decay_steps, self.alpha)
+        s = min(s, self.decay_steps + self.warmup_steps)
+        if s < self.warmup_steps:
+            delta = self.warmup_target - self.initial_learning_rate
+            return delta * (s / self.warmup_steps) + self.initial_learning_rate
+        fraction = (s - self.warmup_steps) / self.decay_steps
+        return self.warmup_target * _cosine(fraction, self.alpha)
+
+
+@SCHEDULES.register
+class CosineDecayRestarts(LearningRateSchedule):
+    """Cosine decay restarted (SGDR): period ``i`` lasts ``t_mul**i`` times the first."""
+
+    type: Literal["CosineDecayRestarts"] = "CosineDecayRestarts"
+    initial_learning_rate: Rate
+    first_decay_steps: Steps
+    # Keras divides by log(t_mul): it must be positive.
+    t_mul: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 2.0
+    m_mul: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 1.0
+    alpha: Fraction = 0.0
+
+    def learning_rate(self, step: int) -> float:
+        """Keras 3 ``CosineDecayRestarts.__call__``."""
+        fraction = _check_step(step) / self.first_decay_steps
+        if self.t_mul == 1.0:
+            i_restart = math.floor(fraction)
+            fraction -= i_restart
+        else:
+            # Periods grow geometrically: find the period the step falls into, then the
+            # fraction of that period already done.
+            i_restart = math.floor(
+                math.log(1.0 - fraction * (1.0 - self.t_mul)) / math.log(self.t_mul)
+            )
+            done = (1.0 - self.t_mul**i_restart) / (1.0 - self.t_mul)
+            fraction = (fraction - done) / self.t_mul**i_restart
+        m_fac = self.m_mul**i_restart
+        cosine = 0.5 * m_fac * (1.0 + math.cos(math.pi * fraction))
+        return self.initial_learning_rate * ((1 - self.alpha) * cosine + self.alpha)
+
+
+#: The field type of an optimizer's ``learning_rate`` when it is a schedule.
+ScheduleField = SCHEDULES.discriminated_union(accept_strings=False)

@@ -1,0 +1,113 @@
+"""The root of a spec: inputs, layers, outputs, compile and train sections.
+
+``validate_spec`` turns loaded data into a ``ModelSpec`` or raises ``SpecError`` with every
+schema problem located in the file.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BeforeValidator, Discriminator, Field, Tag, ValidationError
+from pydantic_core import PydanticCustomError
+
+import specc.layers  # noqa: F401 - registers every layer type in LAYERS
+from specc.diagnostics import Diagnostic, SpecError
+from specc.layers.base import LAYERS, InputDtype, Layer
+from specc.registry import SpecModel
+from specc.spec.compile import CompileConfig, TrainConfig
+from specc.spec.errors import describe, translate
+from specc.spec.loader import LoadedSpec
+
+FORMAT_VERSION = 1
+REFERENCE_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.\-]*(\[[0-9]+\])?$"
+
+Reference = Annotated[str, Field(pattern=REFERENCE_PATTERN)]
+
+
+class InputSpec(SpecModel):
+    """A model input: its shape without the batch axis (null = variable) and dtype."""
+
+    shape: list[Annotated[int, Field(gt=0)] | None]
+    dtype: InputDtype = "float32"
+
+
+class SharedLayer(SpecModel):
+    """Applies another entry's layer (same type, arguments and weights) to other inputs."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
+    shares: str
+    inputs: Reference | list[Reference] | None = None
+
+
+_SHARED_TAG = "shares"
+
+
+def _entry_tag(value: Any) -> str | None:
+    if isinstance(value, SharedLayer):
+        return _SHARED_TAG
+    if isinstance(value, Layer):
+        return value.type_name()
+    if isinstance(value, dict):
+        if _SHARED_TAG in value:
+            return _SHARED_TAG
+        name = value.get("type")
+        return LAYERS.canonical_name(LAYERS.get(name)) if name in LAYERS else None
+    return None
+
+
+def _check_entry(value: Any) -> Any:
+    # Unknown or missing layer types are reported here, with a suggestion, before the
+    # discriminated union would give a generic "tag not found".
+    if isinstance(value, dict) and _SHARED_TAG not in value:
+        name = value.get("type")
+        if name is None:
+            raise PydanticCustomError(
+                "missing_type", "the {kind} mapping needs a 'type'", {"kind": "layer"}
+            )
+        if not isinstance(name, str) or name not in LAYERS:
+            raise PydanticCustomError(
+                "unknown_name",
+                "unknown {kind} '{name}'{hint}",
+                {"kind": "layer type", "name": str(name), "hint": LAYERS.hint(str(name))},
+            )
+    return value
+
+
+LayerEntry = Annotated[
+    Union[  # noqa: UP007 - a runtime-built union needs the subscript form
+        (Annotated[SharedLayer, Tag(_SHARED_TAG)],)
+        + tuple(Annotated[model, Tag(model.type_name())] for model in LAYERS)
+    ],
+    Discriminator(
+        _entry_tag,
+        custom_error_type="wrong_form",
+        custom_error_message="a layer entry must be a mapping with 'type' (or 'shares')",
+    ),
+    BeforeValidator(_check_entry),
+]
+
+
+class ModelSpec(SpecModel):
+    """A whole spec file."""
+
+    specc: Literal[1] = Field(description="Spec format version.")
+    name: str | None = Field(None, min_length=1)
+    inputs: dict[str, InputSpec] | None = None
+    layers: list[LayerEntry] = Field(min_length=1)
+    outputs: list[Reference] | None = Field(None, min_length=1)
+    compile: CompileConfig | None = None
+    train: TrainConfig | None = None
+    metadata: dict[str, Any] | None = None
+
+
+def validate_spec(loaded: LoadedSpec) -> ModelSpec:
+    """Validate loaded data against the schema; raise ``SpecError`` with located diagnostics."""
+    if not isinstance(loaded.data, dict):
+        message = "a spec must be a mapping with 'specc', 'layers', ...; got " + describe(loaded.data)
+        raise SpecError([loaded.locate(Diagnostic("SPC101-schema", message))])
+    try:
+        return ModelSpec.model_validate(loaded.data)
+    except ValidationError as exc:
+        raise SpecError([loaded.locate(d) for d in translate(exc, loaded.data)]) from None
+

@@ -1,0 +1,57 @@
+"""Tensor types as shape inference sees them: a dtype and a shape without the batch axis."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+DTYPES: dict[str, np.dtype] = {
+    "float32": np.dtype(np.float32),
+    "float16": np.dtype(np.float16),
+    "int32": np.dtype(np.int32),
+    "int64": np.dtype(np.int64),
+    "bool": np.dtype(np.bool_),
+}
+FLOAT_DTYPES = ("float32", "float16")
+INT_DTYPES = ("int32", "int64")
+
+Dim = int | None
+
+
+@dataclass(frozen=True)
+class TensorType:
+    """A tensor's dtype and its shape after the batch axis (``None`` is a variable size)."""
+
+    dtype: str
+    shape: tuple[Dim, ...]
+
+    @property
+    def rank(self) -> int:
+        """The rank including the batch axis, as ONNX and Keras count it."""
+        return len(self.shape) + 1
+
+    @property
+    def full_shape(self) -> tuple[Dim, ...]:
+        """The shape with the (always variable) batch axis in front."""
+        return (None, *self.shape)
+
+    def with_shape(self, shape: tuple[Dim, ...]) -> TensorType:
+        """The same dtype with another shape."""
+        return TensorType(self.dtype, tuple(shape))
+
+    def __str__(self) -> str:
+        dims = ", ".join("None" if d is None else str(d) for d in self.full_shape)
+        if len(self.full_shape) == 1:
+            dims += ","
+        return f"({dims})"
+
+
+def known_size(shape: tuple[Dim, ...]) -> int | None:
+    """The number of elements in ``shape``, or None when a dimension is variable."""
+    size = 1
+    for dim in shape:
+        if dim is None:
+            return None
+        size *= dim
+    return size

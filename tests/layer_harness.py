@@ -1,0 +1,49 @@
+"""Run one layer through its ONNX lowering in onnxruntime, without the rest of the compiler."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+from specc.emit.onnx_model import to_model_proto
+from specc.graph import GraphBuilder
+from specc.layers.base import LAYERS, Layer, LowerContext
+from specc.types import TensorType
+
+
+def make_layer(type_name: str, **config: Any) -> Layer:
+    """Validate a layer config the way a spec entry is validated."""
+    return LAYERS.get(type_name).model_validate({"type": type_name, **config})
+
+
+def random_weights(
+    layer: Layer, input_types: list[TensorType], seed: int = 0
+) -> dict[str, np.ndarray]:
+    """Random float32 weights of the right shapes (not the layer's initializers)."""
+    rng = np.random.default_rng(seed)
+    return {
+        w.name: rng.normal(size=w.shape).astype(np.float32) for w in layer.weights(input_types)
+    }
+
+
+def run_layer(
+    layer: Layer,
+    input_types: list[TensorType],
+    inputs: list[np.ndarray],
+    weights: dict[str, np.ndarray],
+) -> list[np.ndarray]:
+    """Lower ``layer`` alone into a model, check it, and run it in onnxruntime."""
+    b = GraphBuilder("layer_test")
+    values = [b.input(f"x{i}", t) for i, t in enumerate(input_types)]
+    params = {name: b.parameter(f"layer.{name}", array) for name, array in weights.items()}
+    with b.scope("layer"):
+        outs = layer.lower(LowerContext(b), values, input_types, params)
+    for i, (value, t) in enumerate(zip(outs, layer.output_types(input_types), strict=True)):
+        b.output(value, f"y{i}", t)
+    model = to_model_proto(b.graph)
+    onnx.checker.check_model(model, full_check=True)
+    session = ort.InferenceSession(model.SerializeToString())
+    return session.run(None, {f"x{i}": x for i, x in enumerate(inputs)})
