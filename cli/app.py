@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import typer
-
 from specc.cli.build import build
 from specc.cli.validate import validate
 
@@ -22,3 +21,7 @@ app.command("build")(build)
 def main() -> None:
     """Console-script entry point."""
     app()
+
+
+if __name__ == "__main__":
+    main()

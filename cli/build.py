@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-
 from specc.cli.common import (
     EXIT_SPEC_ERROR,
     EXIT_USAGE,
@@ -15,6 +14,7 @@ from specc.cli.common import (
     print_diagnostics,
     run_spec_pass,
 )
+
 from specc.emit.onnx_model import DEFAULT_OPSET, MAX_OPSET, to_model_proto, write_model
 from specc.pipeline import compile_spec
 from specc.summary import render_summary
@@ -32,7 +32,10 @@ def build(
     weights: Annotated[
         Path | None,
         typer.Option(
-            "--weights", "-w", help="Weights file (.npz, keys layer/weight).", exists=True,
+            "--weights",
+            "-w",
+            help="Weights file (.npz, keys layer/weight).",
+            exists=True,
             dir_okay=False,
         ),
     ] = None,
@@ -50,7 +53,9 @@ def build(
         OutputFormat, typer.Option("--format", "-f", help="How to print problems.")
     ] = OutputFormat.text,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print no summary.")] = False,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of internal errors.")] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks of internal errors.")
+    ] = False,
 ) -> None:
     """Compile SPEC to an ONNX model that passes the ONNX checker and runs in onnxruntime."""
     with internal_errors(debug):

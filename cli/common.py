@@ -41,7 +41,7 @@ def internal_errors(debug: bool) -> Iterator[None]:
         yield
     except (typer.Exit, typer.Abort, SystemExit, KeyboardInterrupt):
         raise
-    except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
+    except Exception as exc:
         if debug:
             traceback.print_exc()
         typer.echo(

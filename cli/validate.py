@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-
 from specc.cli.common import (
     EXIT_OK,
     EXIT_SPEC_ERROR,
@@ -15,6 +14,7 @@ from specc.cli.common import (
     internal_errors,
     run_spec_pass,
 )
+
 from specc.diagnostics import render
 from specc.pipeline import check_spec
 from specc.summary import parameter_counts
@@ -29,7 +29,9 @@ def validate(
         OutputFormat, typer.Option("--format", "-f", help="How to print problems.")
     ] = OutputFormat.text,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print problems only.")] = False,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of internal errors.")] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks of internal errors.")
+    ] = False,
 ) -> None:
     """Check specs without building them. Exit 0 when all are valid, 1 when any is not."""
     problems = []
@@ -41,8 +43,12 @@ def validate(
             if typed is not None:
                 trainable, frozen = parameter_counts(typed)
                 reports.append(
-                    {"file": str(spec), "valid": True, "layers": len(typed.resolved.nodes),
-                     "params": trainable + frozen}
+                    {
+                        "file": str(spec),
+                        "valid": True,
+                        "layers": len(typed.resolved.nodes),
+                        "params": trainable + frozen,
+                    }
                 )
             else:
                 reports.append({"file": str(spec), "valid": False, "errors": len(diagnostics)})

@@ -43,7 +43,11 @@ def _softplus_ops(b: GraphBuilder, x: Value) -> Value:
 
 
 def _elu_ops(b: GraphBuilder, x: Value, alpha: float) -> Value:
-    negative = b.op("Mul", b.constant(alpha), b.op("Sub", b.op("Exp", b.op("Min", x, b.constant(0.0))), b.constant(1.0)))
+    negative = b.op(
+        "Mul",
+        b.constant(alpha),
+        b.op("Sub", b.op("Exp", b.op("Min", x, b.constant(0.0))), b.constant(1.0)),
+    )
     return b.op("Where", b.op("Greater", x, b.constant(0.0)), x, negative)
 
 
@@ -88,7 +92,9 @@ class Relu(Activation):
             positive = b.op("Clip", positive, b.constant(0.0), b.constant(cap))
         if slope == 0:
             return positive
-        shifted = b.op("Add", b.op("Neg", x), b.constant(threshold)) if threshold else b.op("Neg", x)
+        shifted = (
+            b.op("Add", b.op("Neg", x), b.constant(threshold)) if threshold else b.op("Neg", x)
+        )
         return b.op("Sub", positive, b.op("Mul", b.constant(slope), b.op("Relu", shifted)))
 
     def reference(self, x: np.ndarray) -> np.ndarray:

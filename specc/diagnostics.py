@@ -58,7 +58,9 @@ class Diagnostic:
         """A GitHub Actions workflow command that annotates the offending line."""
         line, col = (self.position.line, self.position.column) if self.position else (1, 1)
         message = self.message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-        return f"::{self.severity} file={self.file},line={line},col={col},title={self.code}::{message}"
+        return (
+            f"::{self.severity} file={self.file},line={line},col={col},title={self.code}::{message}"
+        )
 
     def as_dict(self) -> dict[str, object]:
         """A JSON-friendly mapping of every field."""

@@ -161,5 +161,3 @@ class _NameOrMappingSchema:
                 mapping_schema,
             ]
         }
-
-

@@ -21,7 +21,11 @@ SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "specc.schema
 def _rewrite_refs(node: Any) -> Any:
     if isinstance(node, dict):
         return {
-            key: (value.replace("#/$defs/", "#/definitions/") if key == "$ref" else _rewrite_refs(value))
+            key: (
+                value.replace("#/$defs/", "#/definitions/")
+                if key == "$ref"
+                else _rewrite_refs(value)
+            )
             for key, value in node.items()
         }
     if isinstance(node, list):

@@ -52,7 +52,9 @@ def check_weights(
     for key, shape in expected.items():
         if key not in given:
             problems.append(
-                Diagnostic("SPC412-missing-weight", f"missing weight '{key}' of shape {shape}", (), file)
+                Diagnostic(
+                    "SPC412-missing-weight", f"missing weight '{key}' of shape {shape}", (), file
+                )
             )
             continue
         array = given[key]
@@ -65,7 +67,9 @@ def check_weights(
                     file,
                 )
             )
-        elif not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
+        elif not (
+            np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)
+        ):
             problems.append(
                 Diagnostic(
                     "SPC413-weight-shape",

@@ -24,9 +24,7 @@ def random_weights(
 ) -> dict[str, np.ndarray]:
     """Random float32 weights of the right shapes (not the layer's initializers)."""
     rng = np.random.default_rng(seed)
-    return {
-        w.name: rng.normal(size=w.shape).astype(np.float32) for w in layer.weights(input_types)
-    }
+    return {w.name: rng.normal(size=w.shape).astype(np.float32) for w in layer.weights(input_types)}
 
 
 def run_layer(

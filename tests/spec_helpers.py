@@ -30,13 +30,16 @@ def single_layer_spec(type_name: str, config: dict[str, Any], inputs: list[Tenso
         "specc": 1,
         "name": "single",
         "inputs": {
-            n: {"shape": list(t.shape), "dtype": t.dtype} for n, t in zip(names, inputs, strict=True)
+            n: {"shape": list(t.shape), "dtype": t.dtype}
+            for n, t in zip(names, inputs, strict=True)
         },
         "layers": [{"name": "layer", "type": type_name, "inputs": names, **config}],
     }
 
 
-def random_inputs(types: list[TensorType], batch: int, seed: int, high: int = 10) -> list[np.ndarray]:
+def random_inputs(
+    types: list[TensorType], batch: int, seed: int, high: int = 10
+) -> list[np.ndarray]:
     """Random inputs; variable dims become 5; integer inputs in [0, high)."""
     rng = np.random.default_rng(seed)
     arrays = []
@@ -58,13 +61,17 @@ def compile_with_random_weights(
     path = write_spec(directory, spec)
     shapes = {key: array.shape for key, array in compile_spec(path, seed=0).weights.items()}
     rng = np.random.default_rng(seed)
-    weights = {key: rng.normal(scale=0.5, size=shape).astype(np.float32) for key, shape in shapes.items()}
+    weights = {
+        key: rng.normal(scale=0.5, size=shape).astype(np.float32) for key, shape in shapes.items()
+    }
     weights_path = directory / "weights.npz"
     save_weights(weights_path, weights)
     return compile_spec(path, weights_path), weights
 
 
-def run_compiled(compiled: CompiledModel, inputs: list[np.ndarray], opset: int = 17) -> list[np.ndarray]:
+def run_compiled(
+    compiled: CompiledModel, inputs: list[np.ndarray], opset: int = 17
+) -> list[np.ndarray]:
     """Check the model with the full ONNX checker and run it in onnxruntime."""
     model = to_model_proto(compiled.graph, opset, compiled.metadata)
     onnx.checker.check_model(model, full_check=True)

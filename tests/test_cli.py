@@ -11,9 +11,9 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+from specc.cli.app import app
 from typer.testing import CliRunner
 
-from specc.cli.app import app
 from specc.weights import save_weights
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,7 +32,10 @@ def bad_spec(tmp_path: Path) -> Path:
 
 def test_no_top_level_cli_package(tmp_path: Path) -> None:
     # Run outside the checkout, where only what is installed can be imported.
-    probe = "import importlib.util as u; print(u.find_spec('cli') is None, u.find_spec('specc.cli') is not None)"
+    probe = (
+        "import importlib.util as u; "
+        "print(u.find_spec('cli') is None, u.find_spec('specc.cli') is not None)"
+    )
     result = subprocess.run(
         [sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, check=True
     )
@@ -75,13 +78,21 @@ def test_validate_json_format(bad_spec: Path) -> None:
 def test_validate_github_format(bad_spec: Path) -> None:
     result = runner.invoke(app, ["validate", "--format", "github", str(bad_spec)])
     assert result.exit_code == 1
-    assert result.output.startswith(f"::error file={bad_spec},line=3,col=59,title=SPC102-unknown-name::")
+    assert result.output.startswith(
+        f"::error file={bad_spec},line=3,col=59,title=SPC102-unknown-name::"
+    )
 
 
 @pytest.mark.parametrize(
     "args",
-    [["validate"], ["validate", "missing.yaml"], ["validate", "--format", "xml", str(MLP)],
-     ["build", str(MLP), "--opset", "16"], ["build", str(MLP), "--opset", "22"], ["frobnicate"]],
+    [
+        ["validate"],
+        ["validate", "missing.yaml"],
+        ["validate", "--format", "xml", str(MLP)],
+        ["build", str(MLP), "--opset", "16"],
+        ["build", str(MLP), "--opset", "22"],
+        ["frobnicate"],
+    ],
 )
 def test_usage_errors_exit_2(args: list[str]) -> None:
     result = runner.invoke(app, args)
@@ -136,8 +147,12 @@ def test_build_with_wrong_weights_names_keys_and_shapes(tmp_path: Path) -> None:
     spec = tmp_path / "s.yaml"
     spec.write_text("specc: 1\nlayers:\n  - {type: Dense, units: 2, input_shape: [3]}\n")
     weights = tmp_path / "w.npz"
-    save_weights(weights, {"dense/kernel": np.zeros((2, 3), np.float32), "dense/gamma": np.zeros(2)})
-    result = runner.invoke(app, ["build", str(spec), "-o", str(tmp_path / "o.onnx"), "-w", str(weights)])
+    save_weights(
+        weights, {"dense/kernel": np.zeros((2, 3), np.float32), "dense/gamma": np.zeros(2)}
+    )
+    result = runner.invoke(
+        app, ["build", str(spec), "-o", str(tmp_path / "o.onnx"), "-w", str(weights)]
+    )
     assert result.exit_code == 1
     lines = result.output.strip().splitlines()
     assert lines == [

@@ -42,11 +42,14 @@ def to_model_proto(
     if not DEFAULT_OPSET <= opset <= MAX_OPSET:
         raise ValueError(f"opset must be between {DEFAULT_OPSET} and {MAX_OPSET}; got {opset}")
     nodes = [
-        helper.make_node(n.op_type, n.inputs, n.outputs, name=n.name, domain=n.domain, **n.attributes)
+        helper.make_node(
+            n.op_type, n.inputs, n.outputs, name=n.name, domain=n.domain, **n.attributes
+        )
         for n in graph.nodes
     ]
     initializers = [
-        numpy_helper.from_array(np.asarray(array), name) for name, array in graph.initializers.items()
+        numpy_helper.from_array(np.asarray(array), name)
+        for name, array in graph.initializers.items()
     ]
     proto_graph = helper.make_graph(
         nodes,

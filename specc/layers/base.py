@@ -71,7 +71,10 @@ class LowerContext:
 
 
 def to_snake_case(name: str) -> str:
-    """Keras's default-name rule: ``RepeatVector`` -> ``repeat_vector``, ``Conv2D`` -> ``conv2d``."""
+    """Keras's default-name rule: ``RepeatVector`` -> ``repeat_vector``; ``Conv2D`` -> ``conv2d``.
+
+    Keras applies exactly these substitutions (keras/src/utils/naming.py).
+    """
     name = re.sub(r"\W+", "", name)
     name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
     name = re.sub("([a-z])([A-Z])", r"\1_\2", name)

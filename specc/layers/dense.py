@@ -71,7 +71,10 @@ class Dense(Layer):
         if self.use_bias:
             specs.append(
                 WeightSpec(
-                    "bias", (self.units,), self.bias_initializer, self.bias_regularizer,
+                    "bias",
+                    (self.units,),
+                    self.bias_initializer,
+                    self.bias_regularizer,
                     self.bias_constraint,
                 )
             )
@@ -103,5 +106,8 @@ class Dense(Layer):
     def examples(cls) -> list[tuple[dict[str, Any], list[TensorType]]]:
         return [
             ({"units": 4}, [TensorType("float32", (3,))]),
-            ({"units": 5, "activation": "tanh", "use_bias": False}, [TensorType("float32", (2, 3))]),
+            (
+                {"units": 5, "activation": "tanh", "use_bias": False},
+                [TensorType("float32", (2, 3))],
+            ),
         ]

@@ -107,11 +107,13 @@ class Reshape(Layer):
             return tuple(target)
         if -1 in target and size % fixed == 0:
             return tuple(size // fixed if d == -1 else d for d in target)
-        unit = "elements" if size != 1 else "element"
+        if -1 in target:
+            reason = f"{size} is not a multiple of {fixed}, the product of the other entries"
+        else:
+            reason = f"{size} elements cannot become {fixed}"
         raise ShapeError(
-            f"Reshape cannot turn input {x} ({size} {unit} per sample) into target_shape "
-            f"{target} ({fmt_shape(tuple(None if d == -1 else d for d in target))}): the "
-            f"element count must stay the same",
+            f"Reshape cannot turn input {x} into target_shape {target} "
+            f"({fmt_shape(tuple(None if d == -1 else d for d in target))}): {reason}",
             field="target_shape",
         )
 

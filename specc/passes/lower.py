@@ -8,7 +8,6 @@ scope named after it, so nodes are called ``<layer>/<OpType>``.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -50,7 +49,9 @@ def materialize_weights(
     rng = rng if rng is not None else np.random.default_rng()
     nodes = {n.name: n for n in typed.resolved.nodes}
     for owner, specs in typed.weights.items():
-        node = nodes[owner] if owner in nodes else next(n for n in nodes.values() if n.owner == owner)
+        node = (
+            nodes[owner] if owner in nodes else next(n for n in nodes.values() if n.owner == owner)
+        )
         for spec in specs:
             try:
                 drawn[weight_key(owner, spec.name)] = spec.initializer.sample(spec.shape, rng)
@@ -126,7 +127,10 @@ def training_metadata(typed: TypedGraph) -> dict[str, str]:
             activity[node.name] = regularizer.config()
     config = {
         "format": 1,
-        "inputs": {name: {"dtype": t.dtype, "shape": list(t.shape)} for name, t in typed.resolved.inputs.items()},
+        "inputs": {
+            name: {"dtype": t.dtype, "shape": list(t.shape)}
+            for name, t in typed.resolved.inputs.items()
+        },
         "outputs": [str(ref) for ref in typed.resolved.outputs],
         "weights": weights,
         "activity_regularizers": activity,

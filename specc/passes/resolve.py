@@ -141,7 +141,11 @@ def resolve_references(spec: ModelSpec) -> ResolvedGraph:
     seen: dict[str, int] = {}
     for i, name in enumerate(names):
         if name in inputs:
-            sink.error("SPC203-duplicate-name", f"layer name '{name}' is also an input's name", ("layers", i, "name"))
+            sink.error(
+                "SPC203-duplicate-name",
+                f"layer name '{name}' is also an input's name",
+                ("layers", i, "name"),
+            )
         elif name in seen:
             sink.error(
                 "SPC203-duplicate-name",
@@ -162,7 +166,9 @@ def resolve_references(spec: ModelSpec) -> ResolvedGraph:
             target = entries.get(entry.shares)
             if not isinstance(target, Layer):
                 what = "another shared entry" if target is not None else "not a layer"
-                hint = did_you_mean(entry.shares, [n for n, e in entries.items() if isinstance(e, Layer)])
+                hint = did_you_mean(
+                    entry.shares, [n for n, e in entries.items() if isinstance(e, Layer)]
+                )
                 sink.error(
                     "SPC205-bad-shares",
                     f"shares '{entry.shares}' is {what}{hint if target is None else ''}",
@@ -185,13 +191,19 @@ def resolve_references(spec: ModelSpec) -> ResolvedGraph:
                     ("layers", i),
                 )
                 continue
-        nodes[name] = LayerNode(name, layer, [parse_reference(r) for r in refs], i, owner, explicit_inputs)
+        nodes[name] = LayerNode(
+            name, layer, [parse_reference(r) for r in refs], i, owner, explicit_inputs
+        )
 
     known = set(nodes) | set(inputs)
     for node in nodes.values():
         for k, ref in enumerate(node.inputs):
             if ref.name not in known:
-                at = (*node.inputs_path, k) if isinstance(spec.layers[node.entry].inputs, list) else node.inputs_path
+                at = (
+                    (*node.inputs_path, k)
+                    if isinstance(spec.layers[node.entry].inputs, list)
+                    else node.inputs_path
+                )
                 sink.error(
                     "SPC201-unknown-reference",
                     f"layer '{node.name}' takes input '{ref}', which is not defined"
@@ -199,7 +211,11 @@ def resolve_references(spec: ModelSpec) -> ResolvedGraph:
                     at,
                 )
             elif ref.name in inputs and ref.index != 0:
-                sink.error("SPC201-unknown-reference", f"input '{ref.name}' has one output; '{ref}' does not exist", node.inputs_path)
+                sink.error(
+                    "SPC201-unknown-reference",
+                    f"input '{ref.name}' has one output; '{ref}' does not exist",
+                    node.inputs_path,
+                )
         _check_arity(node, sink)
 
     outputs = _resolve_outputs(spec, names, nodes, inputs, sink)
@@ -246,7 +262,9 @@ def _resolve_outputs(
     for k, text in enumerate(spec.outputs):
         ref = parse_reference(text)
         if ref.name in inputs:
-            sink.error("SPC209-bad-output", f"output '{text}' is an input, not a layer", ("outputs", k))
+            sink.error(
+                "SPC209-bad-output", f"output '{text}' is an input, not a layer", ("outputs", k)
+            )
         elif ref.name not in nodes:
             sink.error(
                 "SPC201-unknown-reference",

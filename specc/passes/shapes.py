@@ -74,7 +74,8 @@ def infer_shapes(graph: ResolvedGraph) -> TypedGraph:
             shapes = ", ".join(str(t) for t in given)
             sink.error(
                 "SPC303-shared-shape",
-                f"{label} shares the weights of '{node.owner}' (used by '{weight_users[node.owner]}'), "
+                f"{label} shares the weights of '{node.owner}' "
+                f"(used by '{weight_users[node.owner]}'), "
                 f"but its input {shapes} would need weights of other shapes",
                 node.inputs_path,
             )

@@ -46,7 +46,13 @@ def describe(value: Any) -> str:
         return "a mapping"
     if isinstance(value, list):
         return "a list"
-    text = repr(value) if isinstance(value, str) else str(value).lower() if isinstance(value, bool) else str(value)
+    text = (
+        repr(value)
+        if isinstance(value, str)
+        else str(value).lower()
+        if isinstance(value, bool)
+        else str(value)
+    )
     if len(text) > 40:
         text = text[:37] + "..."
     return f"{text} ({kinds.get(type(value), type(value).__name__)})"
@@ -57,10 +63,9 @@ def data_path(loc: Sequence[int | str], data: Any) -> SpecPath:
     path: list[int | str] = []
     node = data
     for part in loc:
-        if isinstance(node, dict) and isinstance(part, str) and part in node:
-            node = node[part]
-            path.append(part)
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        if (isinstance(node, dict) and isinstance(part, str) and part in node) or (
+            isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        ):
             node = node[part]
             path.append(part)
         elif isinstance(node, dict) and isinstance(part, str) and part.startswith("[") is False:
@@ -94,7 +99,9 @@ def _message(error: ErrorDetails, path: SpecPath) -> tuple[str, SpecPath, bool]:
     if kind == "literal_error":
         hint = ""
         if isinstance(value, str):
-            choices = [c.strip().strip("'") for c in str(ctx["expected"]).replace(" or ", ", ").split(",")]
+            choices = [
+                c.strip().strip("'") for c in str(ctx["expected"]).replace(" or ", ", ").split(",")
+            ]
             best = suggest(value, choices)
             hint = f"; did you mean '{best}'?" if best else ""
         return f"{field} must be {ctx['expected']}; got {describe(value)}{hint}", path, False
@@ -108,12 +115,16 @@ def _message(error: ErrorDetails, path: SpecPath) -> tuple[str, SpecPath, bool]:
     if kind in ("too_short", "too_long"):
         words = "at least" if kind == "too_short" else "at most"
         limit = ctx.get("min_length") if kind == "too_short" else ctx.get("max_length")
-        return f"{field} must have {words} {limit} item(s); got {ctx.get('actual_length')}", path, False
+        return (
+            f"{field} must have {words} {limit} item(s); got {ctx.get('actual_length')}",
+            path,
+            False,
+        )
     if kind == "string_pattern_mismatch":
         return f"{field} must match {ctx['pattern']}; got {describe(value)}", path, False
     if kind == "value_error":
         return str(ctx.get("error", error["msg"])), path, False
-    if kind in _EXPECTED and _EXPECTED[kind]:
+    if _EXPECTED.get(kind):
         return f"{field} must be {_EXPECTED[kind]}; got {describe(value)}", path, False
     return f"{field}: {error['msg']}; got {describe(value)}", path, False
 
@@ -127,10 +138,7 @@ def translate(exc: ValidationError, data: Any, code: str = "SPC101-schema") -> l
         by_place.setdefault((at, at_key), []).append((message, error))
     diagnostics = []
     for (path, at_key), entries in by_place.items():
-        if len(entries) == 1:
-            message = entries[0][0]
-        else:
-            message = _merge_alternatives(path, entries)
+        message = entries[0][0] if len(entries) == 1 else _merge_alternatives(path, entries)
         code_ = _code_for(entries[0][1], code)
         diagnostics.append(Diagnostic(code_, message, path, at_key=at_key))
     return diagnostics

@@ -90,7 +90,7 @@ class _Yaml12Loader(yaml.SafeLoader):
 
 _Yaml12Loader.yaml_implicit_resolvers = {}
 _CORE_RESOLVERS = [
-    ("tag:yaml.org,2002:null", r"^(?:~|null|Null|NULL|)$", list("~nN") + [""]),
+    ("tag:yaml.org,2002:null", r"^(?:~|null|Null|NULL|)$", [*list("~nN"), ""]),
     ("tag:yaml.org,2002:bool", r"^(?:true|True|TRUE|false|False|FALSE)$", list("tTfF")),
     ("tag:yaml.org,2002:int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", list("-+0123456789")),
     (
@@ -150,7 +150,9 @@ def _convert(
         for key_node, value_node in node.value:
             key_pos = _mark(key_node)
             if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != "tag:yaml.org,2002:str":
-                raise _error(file, key_pos.line, key_pos.column, "mapping keys must be plain strings")
+                raise _error(
+                    file, key_pos.line, key_pos.column, "mapping keys must be plain strings"
+                )
             key = key_node.value
             if key in result:
                 first = positions.keys[(*path, key)]
@@ -165,7 +167,8 @@ def _convert(
         return result
     if isinstance(node, yaml.SequenceNode):
         return [
-            _convert(item, (*path, i), file, positions, counter) for i, item in enumerate(node.value)
+            _convert(item, (*path, i), file, positions, counter)
+            for i, item in enumerate(node.value)
         ]
     return _scalar(node, file)
 
@@ -198,7 +201,16 @@ def _scalar(node: yaml.Node, file: str) -> Any:
 # ----------------------------------------------------------------------------- JSON
 
 _JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?")
-_JSON_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+_JSON_ESCAPES = {
+    '"': '"',
+    "\\": "\\",
+    "/": "/",
+    "b": "\b",
+    "f": "\f",
+    "n": "\n",
+    "r": "\r",
+    "t": "\t",
+}
 
 
 class _JsonParser:

@@ -75,9 +75,11 @@ def _check_entry(value: Any) -> Any:
 
 
 LayerEntry = Annotated[
-    Union[  # noqa: UP007 - a runtime-built union needs the subscript form
-        (Annotated[SharedLayer, Tag(_SHARED_TAG)],)
-        + tuple(Annotated[model, Tag(model.type_name())] for model in LAYERS)
+    Union[
+        (
+            Annotated[SharedLayer, Tag(_SHARED_TAG)],
+            *(Annotated[model, Tag(model.type_name())] for model in LAYERS),
+        )
     ],
     Discriminator(
         _entry_tag,
@@ -104,10 +106,11 @@ class ModelSpec(SpecModel):
 def validate_spec(loaded: LoadedSpec) -> ModelSpec:
     """Validate loaded data against the schema; raise ``SpecError`` with located diagnostics."""
     if not isinstance(loaded.data, dict):
-        message = "a spec must be a mapping with 'specc', 'layers', ...; got " + describe(loaded.data)
+        message = "a spec must be a mapping with 'specc', 'layers', ...; got " + describe(
+            loaded.data
+        )
         raise SpecError([loaded.locate(Diagnostic("SPC101-schema", message))])
     try:
         return ModelSpec.model_validate(loaded.data)
     except ValidationError as exc:
         raise SpecError([loaded.locate(d) for d in translate(exc, loaded.data)]) from None
-
