@@ -20,8 +20,8 @@ from specc.layers.base import LAYERS, Layer
 from specc.losses import LOSSES
 from specc.metrics import METRICS
 from specc.optimizers import OPTIMIZERS
-from specc.regularizers import REGULARIZERS
 from specc.registry import Registry, SpecModel
+from specc.regularizers import REGULARIZERS
 from specc.schedules import SCHEDULES
 
 CATALOG_PATH = Path(__file__).resolve().parent.parent / "docs" / "catalog.md"
