@@ -41,6 +41,7 @@ def compare(
 
 
 def types_of(*shapes: tuple[int | None, ...], dtype: str = F32) -> list[TensorType]:
+    """One input type per shape, all of ``dtype``."""
     return [TensorType(dtype, s) for s in shapes]
 
 

@@ -33,6 +33,7 @@ def compare(
 
 
 def out_type(type_name: str, config: dict[str, Any], t: TensorType) -> TensorType:
+    """The layer's inferred output type for one input."""
     return make_layer(type_name, **config).output_types([t])[0]
 
 

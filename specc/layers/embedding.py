@@ -89,9 +89,10 @@ class Embedding(Layer):
 
     @classmethod
     def examples(cls) -> list[tuple[dict[str, Any], list[TensorType]]]:
+        # input_dim >= 10: generic test inputs draw integer ids from [0, 10).
         return [
             ({"input_dim": 10, "output_dim": 4}, [TensorType("int64", (5,))]),
-            ({"input_dim": 7, "output_dim": 3}, [TensorType("int32", (None,))]),
-            ({"input_dim": 5, "output_dim": 2}, [TensorType("float32", (2, 3))]),
-            ({"input_dim": 3, "output_dim": 1}, [TensorType("int64", ())]),
+            ({"input_dim": 13, "output_dim": 3}, [TensorType("int32", (None,))]),
+            ({"input_dim": 10, "output_dim": 2}, [TensorType("float32", (2, 3))]),
+            ({"input_dim": 11, "output_dim": 1}, [TensorType("int64", ())]),
         ]
