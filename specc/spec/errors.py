@@ -144,10 +144,13 @@ def translate(exc: ValidationError, data: Any, code: str = "SPC101-schema") -> l
     return diagnostics
 
 
+UNKNOWN_KEY = "SPC103-unknown-key"
+
+
 def _code_for(error: ErrorDetails, default: str) -> str:
     kind = error["type"]
     if kind in ("unknown_key", "unknown_name"):
-        return "SPC102-unknown-name" if kind == "unknown_name" else "SPC103-unknown-key"
+        return "SPC102-unknown-name" if kind == "unknown_name" else UNKNOWN_KEY
     if kind == "missing" or kind == "missing_type":
         return "SPC104-missing-key"
     return default

@@ -6,17 +6,18 @@ schema problem located in the file.
 
 from __future__ import annotations
 
+import copy
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BeforeValidator, Discriminator, Field, Tag, ValidationError
 from pydantic_core import PydanticCustomError
 
 import specc.layers  # noqa: F401 - registers every layer type in LAYERS
-from specc.diagnostics import Diagnostic, SpecError
+from specc.diagnostics import Diagnostic, SpecError, SpecPath
 from specc.layers.base import LAYERS, InputDtype, Layer
 from specc.registry import SpecModel
 from specc.spec.compile import CompileConfig, TrainConfig
-from specc.spec.errors import describe, translate
+from specc.spec.errors import UNKNOWN_KEY, describe, translate
 from specc.spec.loader import LoadedSpec
 
 FORMAT_VERSION = 1
@@ -110,7 +111,31 @@ def validate_spec(loaded: LoadedSpec) -> ModelSpec:
             loaded.data
         )
         raise SpecError([loaded.locate(Diagnostic("SPC101-schema", message))])
-    try:
-        return ModelSpec.model_validate(loaded.data)
-    except ValidationError as exc:
-        raise SpecError([loaded.locate(d) for d in translate(exc, loaded.data)]) from None
+    # An unknown key stops Pydantic from checking the rest of its mapping, so validate
+    # again without the unknown keys found so far, until no new ones turn up: every
+    # problem is then reported in one run.
+    data = copy.deepcopy(loaded.data)
+    found: dict[tuple[SpecPath, str], Diagnostic] = {}
+    for _ in range(_MAX_ROUNDS):
+        try:
+            spec = ModelSpec.model_validate(data)
+        except ValidationError as exc:
+            diagnostics = translate(exc, data)
+        else:
+            if not found:
+                return spec
+            break
+        for diagnostic in diagnostics:
+            found.setdefault((diagnostic.path, diagnostic.message), diagnostic)
+        unknown = [d.path for d in diagnostics if d.code == UNKNOWN_KEY]
+        if not unknown:
+            break
+        for path in unknown:
+            parent = data
+            for part in path[:-1]:
+                parent = parent[part]
+            del parent[path[-1]]
+    raise SpecError([loaded.locate(d) for d in found.values()])
+
+
+_MAX_ROUNDS = 8
