@@ -161,23 +161,22 @@ class Dropout(Layer):
             return [b.op("Mul", x, keep)]
         ratio = b.constant(self.rate, np.float32, hint="ratio")
         seed = self.seed
+        # The mask is Dropout applied to ones (of noise_shape, broadcast by the Mul), giving 0
+        # or 1/(1-rate). Dropout on x itself would be simpler, but the engine's DropoutGrad
+        # scales by 1/(1-rate) even when training is False: a gradient twice too large at
+        # rate 0.5. The ones derive from x only through Expand's shape input, which carries
+        # no gradient, so the training graph differentiates the final Mul alone.
+        mask_shape = b.op("Shape", x)
         broadcast = self._broadcast_axes(t)
-        if not broadcast:
-            # The engine's Dropout gradient needs the mask output declared (ENGINE-NOTES §1a).
-            y, _mask = b.op("Dropout", x, ratio, ctx.training, outputs=2, seed=seed)
-            return [y]
-        # A mask of noise_shape: Dropout applied to ones of that shape gives 0 or
-        # 1/(1-rate), and multiplying broadcasts it. The ones derive from the input's shape
-        # only through Expand's shape input, which carries no gradient, so the training
-        # graph needs a gradient for the final Mul alone.
-        is_one = np.zeros(t.rank, dtype=np.bool_)
-        is_one[broadcast] = True
-        mask_shape = b.op(
-            "Where",
-            b.constant(is_one, np.bool_, hint="broadcast_axes"),
-            b.constant(np.ones(t.rank), np.int64, hint="ones_shape"),
-            b.op("Shape", x),
-        )
+        if broadcast:
+            is_one = np.zeros(t.rank, dtype=np.bool_)
+            is_one[broadcast] = True
+            mask_shape = b.op(
+                "Where",
+                b.constant(is_one, np.bool_, hint="broadcast_axes"),
+                b.constant(np.ones(t.rank), np.int64, hint="ones_shape"),
+                mask_shape,
+            )
         ones = b.op("Expand", b.constant(1.0, np.float32, hint="one"), mask_shape)
         scaled_mask, _mask = b.op("Dropout", ones, ratio, ctx.training, outputs=2, seed=seed)
         return [b.op("Mul", x, scaled_mask)]
