@@ -18,6 +18,7 @@ from specc.cli.common import (
 from specc.emit.onnx_model import DEFAULT_OPSET, MAX_OPSET, to_model_proto, write_model
 from specc.pipeline import compile_spec
 from specc.summary import render_summary
+from specc.weights import save_weights
 
 
 def build(
@@ -37,6 +38,13 @@ def build(
             help="Weights file (.npz, keys layer/weight).",
             exists=True,
             dir_okay=False,
+        ),
+    ] = None,
+    save_weights_to: Annotated[
+        Path | None,
+        typer.Option(
+            "--save-weights",
+            help="Also write the model's weights (drawn or loaded) as a weights file.",
         ),
     ] = None,
     opset: Annotated[
@@ -67,9 +75,15 @@ def build(
         target = output if output is not None else spec.with_suffix(".onnx")
         try:
             write_model(model, target)
+            if save_weights_to is not None:
+                save_weights(save_weights_to, compiled.weights)
         except OSError as exc:
-            typer.echo(f"error: cannot write {target}: {exc.strerror or exc}", err=True)
+            typer.echo(
+                f"error: cannot write {exc.filename or target}: {exc.strerror or exc}", err=True
+            )
             raise typer.Exit(EXIT_USAGE) from None
     if not quiet:
         typer.echo(render_summary(compiled.typed))
         typer.echo(f"wrote {target} (opset {opset})")
+        if save_weights_to is not None:
+            typer.echo(f"wrote {save_weights_to} ({len(compiled.weights)} weights)")

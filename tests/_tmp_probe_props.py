@@ -5,11 +5,16 @@
     finite values, and agree with the layers' NumPy references.
 (b) Random malformed YAML and JSON (random text, and mutations of valid specs) never make
     the compiler raise anything but ``SpecError``; ``specc validate`` exits 1 on them
-    with no traceback, and every diagnostic points at a place inside the file.
+    (0 when a mutation happens to leave the spec valid) with no traceback, and every
+    diagnostic points at a place inside the file.
+
+Inputs that hit bugs already pinned by strict xfails are steered around (see
+``known_bug`` and the notes in the generators); remove each detour when its bug is fixed.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import tempfile
@@ -38,7 +43,7 @@ from specc.spec.loader import load_text
 
 # Deterministic examples: a failure here reproduces on every run and every machine.
 PROPERTY_SETTINGS = settings(
-    max_examples=500,
+    max_examples=700,
     deadline=None,
     derandomize=False, database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
@@ -52,8 +57,7 @@ INITIALIZER_NAMES = sorted(INITIALIZERS.names())
 BIAS_INITIALIZER_NAMES = [
     n for n in INITIALIZER_NAMES if INITIALIZERS.get(n).__name__ not in ("Identity", "Orthogonal")
 ]
-# Orthogonal regularizers need more units than rows; the simple ones fit any kernel.
-REGULARIZER_NAMES = sorted(n for n in REGULARIZERS.names() if "rthogonal" not in n)
+REGULARIZER_NAMES = sorted(REGULARIZERS.names())
 CONSTRAINT_NAMES = sorted(CONSTRAINTS.names())
 
 Shape = tuple[int, ...]
@@ -124,7 +128,10 @@ def next_layer(draw: st.DrawFn, shape: Shape) -> tuple[dict[str, Any], Shape]:
     if kind == "Activation":
         return {"type": "Activation", "activation": draw(st.sampled_from(ACTIVATION_NAMES))}, shape
     if kind == "Dropout":
-        layer: dict[str, Any] = {"type": "Dropout", "rate": draw(st.floats(0, 1))}
+        rate = draw(st.floats(0, 1))
+        if rate < 1 and np.float32(rate) == 1:
+            rate = 1.0  # known bug: see test_dropout_rate_just_below_one_runs
+        layer: dict[str, Any] = {"type": "Dropout", "rate": rate}
         if draw(st.booleans()):
             layer["seed"] = draw(st.integers(0, 1000))
         return layer, shape
@@ -139,6 +146,9 @@ def next_layer(draw: st.DrawFn, shape: Shape) -> tuple[dict[str, Any], Shape]:
         )
     if kind == "Permute":
         dims = draw(st.permutations(list(range(1, len(shape) + 1))))
+        if dims == sorted(dims):
+            # Known bug: see test_identity_permute_before_dense_runs.
+            return {"type": "Activation", "activation": "linear"}, shape
         return {"type": "Permute", "dims": dims}, tuple(shape[d - 1] for d in dims)
     n = draw(st.integers(1, 3))
     return {"type": "RepeatVector", "n": n}, (n, shape[0])
@@ -177,20 +187,19 @@ def numpy_forward(compiled: Any, x: np.ndarray) -> np.ndarray:
     return np.asarray(values[out.name][out.index])
 
 
-@PROPERTY_SETTINGS
-@given(case=sequential_specs(), batch=st.integers(1, 3), fmt=st.sampled_from(["yaml", "json"]))
-def test_random_sequential_specs_compile_check_and_run(
-    case: tuple[dict[str, Any], Shape], batch: int, fmt: str
-) -> None:
-    spec, out_shape = case
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"spec.{fmt}"
-        text = json.dumps(spec, indent=2) if fmt == "json" else yaml.safe_dump(spec)
-        path.write_text(text, encoding="utf-8")
-        compiled = compile_spec(path, seed=0)
+def write_spec(directory: Path, spec: dict[str, Any], fmt: str) -> Path:
+    """``spec`` written as YAML or JSON into ``directory``."""
+    path = directory / f"spec.{fmt}"
+    text = json.dumps(spec, indent=2) if fmt == "json" else yaml.safe_dump(spec)
+    path.write_text(text, encoding="utf-8")
+    return path
 
+
+def check_and_run(path: Path, batch: int) -> None:
+    """Compile the single-input, single-output spec at ``path``; check the ONNX model, run
+    it in onnxruntime and compare with the inferred type and the NumPy references."""
+    compiled = compile_spec(path, seed=0)
     (output_type,) = compiled.typed.outputs
-    assert output_type.shape == out_shape
     model = to_model_proto(compiled.graph)
     onnx.checker.check_model(model, full_check=True)
 
@@ -208,6 +217,48 @@ def test_random_sequential_specs_compile_check_and_run(
     want = numpy_forward(compiled, x)
     scale = max(1.0, float(np.abs(want).max(initial=0.0)))
     np.testing.assert_allclose(y, want, rtol=1e-3, atol=1e-4 * scale)
+
+
+@PROPERTY_SETTINGS
+@given(case=sequential_specs(), batch=st.integers(1, 3), fmt=st.sampled_from(["yaml", "json"]))
+def test_random_sequential_specs_compile_check_and_run(
+    case: tuple[dict[str, Any], Shape], batch: int, fmt: str
+) -> None:
+    spec, out_shape = case
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_spec(Path(tmp), spec, fmt)
+        assert tuple(check_spec(path).outputs[0].shape) == out_shape
+        check_and_run(path, batch)
+
+
+# Found by the property above; pinned here and kept out of its generator until fixed.
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Permute with identity dims emits Transpose(perm=[0, 1]), which onnxruntime's "
+    "GemmTransposeFusion folds into the next Dense as transA: wrong shape or wrong values",
+)
+@pytest.mark.parametrize("batch", [2, 3])
+def test_identity_permute_before_dense_runs(tmp_path: Path, batch: int) -> None:
+    spec = {
+        "specc": 1,
+        "layers": [
+            {"type": "Permute", "dims": [1], "input_shape": [3]},
+            {"type": "Dense", "units": batch},
+        ],
+    }
+    check_and_run(write_spec(tmp_path, spec, "yaml"), batch)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a Dropout rate below 1 that rounds to 1.0 in float32 becomes ratio 1.0, which "
+    "onnxruntime's Dropout refuses at run time",
+)
+def test_dropout_rate_just_below_one_runs(tmp_path: Path) -> None:
+    spec = {"specc": 1, "layers": [{"type": "Dropout", "rate": 0.99999999, "input_shape": [3]}]}
+    check_and_run(write_spec(tmp_path, spec, "yaml"), 2)
 
 
 # ----------------------------------------------------------------------------- (b) malformed input
@@ -411,7 +462,8 @@ def injected_spec(draw: st.DrawFn) -> tuple[str, str]:
     data = json.loads(json.dumps(draw(st.sampled_from(SEEDS))))
     for _ in range(draw(st.integers(1, 3))):
         path = draw(st.sampled_from(paths_of(data)))
-        value = draw(VALUES)
+        # A copy: EDGES hands out the same list and dict objects every time.
+        value = copy.deepcopy(draw(VALUES))
         if known_bug(path, value):
             continue
         node = data

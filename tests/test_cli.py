@@ -173,3 +173,21 @@ def test_build_seed_makes_weights_reproducible(tmp_path: Path) -> None:
         outs.append(onnx.numpy_helper.to_array(onnx.load(str(out)).graph.initializer[0]))
     np.testing.assert_array_equal(outs[0], outs[1])
     assert not np.array_equal(outs[0], outs[2])
+
+
+def test_save_weights_round_trips_through_weights(tmp_path: Path) -> None:
+    first, second = tmp_path / "a.onnx", tmp_path / "b.onnx"
+    saved = tmp_path / "w.npz"
+    result = runner.invoke(app, ["build", str(MLP), "-o", str(first), "--save-weights", str(saved)])
+    assert result.exit_code == 0, result.output
+    with np.load(saved) as archive:
+        assert sorted(archive.files) == sorted(
+            f"{layer}/{w}" for layer in ("dense", "dense_1", "dense_2") for w in ("kernel", "bias")
+        )
+        assert archive["dense/kernel"].shape == (784, 512)
+    result = runner.invoke(app, ["build", str(MLP), "-o", str(second), "-q", "-w", str(saved)])
+    assert result.exit_code == 0, result.output
+    x = np.random.default_rng(0).normal(size=(3, 784)).astype(np.float32)
+    (a,) = ort.InferenceSession(str(first)).run(None, {"input_layer": x})
+    (b,) = ort.InferenceSession(str(second)).run(None, {"input_layer": x})
+    np.testing.assert_array_equal(a, b)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field
@@ -21,7 +21,7 @@ from specc.types import TensorType
 
 InputDtype = Literal["float32", "float16", "int32", "int64", "bool"]
 # Keras lets a layer name any of these; variable dims are null.
-ShapeList = list[int | None]
+ShapeList = list[Annotated[int, Field(gt=0)] | None]
 
 
 class ShapeError(ValueError):

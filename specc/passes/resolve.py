@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from specc.diagnostics import DiagnosticSink, SpecError, SpecPath, did_you_mean
 from specc.layers.base import Layer
-from specc.spec.model import InputSpec, ModelSpec, SharedLayer
+from specc.spec.model import ModelSpec, SharedLayer
 from specc.types import TensorType
 
 SEQUENTIAL_INPUT = "input_layer"
@@ -87,17 +87,22 @@ def _as_list(value: str | list[str] | None) -> list[str] | None:
 
 
 def _input_types(spec: ModelSpec, sink: DiagnosticSink) -> dict[str, TensorType]:
-    first = spec.layers[0]
-    if spec.inputs is not None:
-        for i, entry in enumerate(spec.layers):
-            if isinstance(entry, Layer) and entry.input_shape is not None:
+    sequential = spec.inputs is None
+    for i, entry in enumerate(spec.layers):
+        if not isinstance(entry, Layer) or (sequential and i == 0):
+            continue
+        for key in ("input_shape", "input_dtype"):
+            if getattr(entry, key) is not None:
+                where = "under 'inputs'" if not sequential else "on the first layer only"
                 sink.error(
                     "SPC204-input-shape",
-                    "input_shape belongs only on the first layer of a spec without 'inputs'; "
-                    "declare the shape under 'inputs' instead",
-                    ("layers", i, "input_shape"),
+                    f"{key} belongs only on the first layer of a spec without 'inputs'; "
+                    f"declare it {where}",
+                    ("layers", i, key),
                 )
+    if spec.inputs is not None:
         return {n: TensorType(s.dtype, tuple(s.shape)) for n, s in spec.inputs.items()}
+    first = spec.layers[0]
     if not isinstance(first, Layer) or first.input_shape is None:
         sink.error(
             "SPC202-no-input",
@@ -106,8 +111,7 @@ def _input_types(spec: ModelSpec, sink: DiagnosticSink) -> dict[str, TensorType]
             ("layers", 0),
         )
         return {}
-    shape = InputSpec.model_validate({"shape": first.input_shape})
-    return {SEQUENTIAL_INPUT: TensorType(first.input_dtype or "float32", tuple(shape.shape))}
+    return {SEQUENTIAL_INPUT: TensorType(first.input_dtype or "float32", tuple(first.input_shape))}
 
 
 def _assign_names(spec: ModelSpec, taken: set[str]) -> list[str]:
