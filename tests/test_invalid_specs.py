@@ -42,10 +42,6 @@ KNOWN_BUGS = {
         "a layer's 'inputs' lacks the reference pattern outputs have: inputs: '' reaches "
         "parse_reference's assert and raises AssertionError"
     ),
-    "input_shape_zero.yaml": (
-        "resolve_references validates input_shape with InputSpec.model_validate outside "
-        "any handler: a raw pydantic ValidationError escapes instead of a SpecError"
-    ),
     "yaml_syntax_error.yaml": (
         "the loader reports PyYAML's problem mark (8:1, past the last line, at end of "
         "stream) and drops its context ('while parsing a flow sequence' at the unclosed '[')"

@@ -449,10 +449,6 @@ def known_bug(path: tuple[Any, ...], value: Any) -> bool:
     if in_layer and path[2] == "inputs":
         refs = value if isinstance(value, list) else [value]
         return any(isinstance(r, str) and r == "" for r in refs)
-    # input_shape_zero.yaml: a sequential input_shape entry < 1 raises ValidationError.
-    if in_layer and path[2] == "input_shape":
-        dims = value if isinstance(value, list) and len(path) == 3 else [value]
-        return any(type(d) is int and d < 1 for d in dims)
     return False
 
 
