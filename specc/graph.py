@@ -129,8 +129,14 @@ class GraphBuilder:
     ) -> Any:
         """Append ``op_type`` applied to ``inputs``; returns one Value, or a tuple of them.
 
-        ``None`` inputs become ONNX's empty optional input.
+        ``None`` inputs become ONNX's empty optional input. An identity Transpose is not
+        emitted: onnxruntime 1.19's optimizer folds one into a following Gemm as a
+        transposed operand and then computes wrong values (or fails on the shapes).
         """
+        perm = attributes.get("perm")
+        identity = perm is not None and list(perm) == sorted(perm)
+        if op_type == "Transpose" and identity and outputs == 1 and inputs[0] is not None:
+            return inputs[0]
         node_name = self._unique(f"{self._scope}/{op_type}")
         out_names = [self._unique(f"{node_name}:{i}") for i in range(outputs)]
         in_names = ["" if v is None else v.name for v in inputs]

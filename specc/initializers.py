@@ -108,9 +108,16 @@ class Initializer(SpecModel):
         A ``seed`` in the config wins (same values on every call); otherwise values come
         from ``rng`` when given, else from a freshly seeded generator.
         """
-        dims = _as_shape(INITIALIZERS.canonical_name(type(self)), shape)
+        dims = self.check_shape(shape)
         values = self._draw(dims, self._generator(rng))
         return np.asarray(values, dtype=np.float32).reshape(dims)
+
+    def check_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """``shape`` as ints, or ``InitializerShapeError`` when this initializer cannot fill it.
+
+        Cheap, so validation can check every weight without drawing values.
+        """
+        return _as_shape(INITIALIZERS.canonical_name(type(self)), shape)
 
     def config(self) -> dict[str, Any]:
         """The JSON-able config ``{"type": <Keras class name>, **arguments}``."""
@@ -295,11 +302,15 @@ class Orthogonal(RandomInitializer):
     type: Literal["Orthogonal", "orthogonal", "OrthogonalInitializer"]
     gain: float = Field(1.0, allow_inf_nan=False)
 
-    def _draw(self, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
-        if len(shape) < 2:
+    def check_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        dims = super().check_shape(shape)
+        if len(dims) < 2:
             raise InitializerShapeError(
-                f"Orthogonal initializer needs a weight of rank 2 or more; got shape {shape}"
+                f"Orthogonal initializer needs a weight of rank 2 or more; got shape {dims}"
             )
+        return dims
+
+    def _draw(self, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
         rows, cols = math.prod(shape[:-1]), shape[-1]
         if rows == 0 or cols == 0:
             return np.zeros(shape)
@@ -322,11 +333,13 @@ class Identity(Initializer):
     type: Literal["Identity", "identity", "IdentityInitializer"]
     gain: float = Field(1.0, allow_inf_nan=False)
 
+    def check_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        dims = super().check_shape(shape)
+        if len(dims) != 2:
+            raise InitializerShapeError(f"Identity initializer needs a 2D weight; got shape {dims}")
+        return dims
+
     def _draw(self, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
-        if len(shape) != 2:
-            raise InitializerShapeError(
-                f"Identity initializer needs a 2D weight; got shape {shape}"
-            )
         return self.gain * np.eye(*shape)
 
 

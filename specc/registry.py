@@ -122,7 +122,13 @@ class Registry(Generic[EntryT]):
                 raise PydanticCustomError(
                     "missing_type", "the {kind} mapping needs a 'type'", {"kind": registry.kind}
                 )
-            if not isinstance(name, str) or name not in registry:
+            if not isinstance(name, str):
+                raise PydanticCustomError(
+                    "type_not_string",
+                    "type must be a string naming the {kind}",
+                    {"kind": registry.kind},
+                )
+            if name not in registry:
                 raise PydanticCustomError(
                     "unknown_name",
                     "unknown {kind} '{name}'{hint}",

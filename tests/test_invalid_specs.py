@@ -25,28 +25,7 @@ INVALID = ROOT / "tests" / "invalid"
 SPEC_SUFFIXES = {".yaml", ".yml", ".json"}
 
 # name -> why the library's current output differs from the .expected file.
-KNOWN_BUGS = {
-    "forbidden_tag.yaml": (
-        "loader checks tags only on scalars: a tag on a sequence or mapping node "
-        "(!!python/object/apply:os.system [...]) is silently dropped"
-    ),
-    "sequential_no_input_shape.yaml": (
-        "resolve_references goes on after SPC202 and adds a false SPC207 ('several inputs') "
-        "and a false SPC201 for the default reference to the skipped first layer"
-    ),
-    "shares_unknown_layer.yaml": (
-        "resolve_references skips an entry with a bad 'shares' and then reports references "
-        "to it as 'not defined' (a false SPC201)"
-    ),
-    "layer_inputs_empty.yaml": (
-        "a layer's 'inputs' lacks the reference pattern outputs have: inputs: '' reaches "
-        "parse_reference's assert and raises AssertionError"
-    ),
-    "yaml_syntax_error.yaml": (
-        "the loader reports PyYAML's problem mark (8:1, past the last line, at end of "
-        "stream) and drops its context ('while parsing a flow sequence' at the unclosed '[')"
-    ),
-}
+KNOWN_BUGS: dict[str, str] = {}
 
 
 def spec_files() -> list[Path]:

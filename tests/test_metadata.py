@@ -25,7 +25,11 @@ def _training_config() -> dict:
 def test_per_weight_regularizers_and_constraints() -> None:
     weights = _training_config()["weights"]
     assert weights["dense.kernel"]["constraint"] == {"type": "MaxNorm", "max_value": 3.0, "axis": 0}
-    assert weights["dense_1.kernel"]["constraint"] == {"type": "MaxNorm", "max_value": 2.0, "axis": 0}
+    assert weights["dense_1.kernel"]["constraint"] == {
+        "type": "MaxNorm",
+        "max_value": 2.0,
+        "axis": 0,
+    }
     assert weights["dense_1.kernel"]["regularizer"] == {"type": "L2", "l2": 0.0001}
     assert weights["dense.bias"] == {
         "key": "dense/bias",

@@ -20,6 +20,11 @@ from specc.registry import Registry, SpecModel, type_names
 from specc.types import TensorType
 
 InputDtype = Literal["float32", "float16", "int32", "int64", "bool"]
+# A layer or input name.
+NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.\-]*$"
+# A layer or input name, optionally with the index of one of its outputs: ``lstm[2]``.
+REFERENCE_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.\-]*(\[[0-9]+\])?$"
+Reference = Annotated[str, Field(pattern=REFERENCE_PATTERN)]
 # Keras lets a layer name any of these; variable dims are null.
 ShapeList = list[Annotated[int, Field(gt=0)] | None]
 
@@ -84,8 +89,8 @@ def to_snake_case(name: str) -> str:
 class Layer(SpecModel):
     """Base of every layer config. Subclasses add ``type: Literal[...]`` and their arguments."""
 
-    name: str | None = Field(None, min_length=1, pattern=r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
-    inputs: str | list[str] | None = None
+    name: str | None = Field(None, min_length=1, pattern=NAME_PATTERN)
+    inputs: Reference | list[Reference] | None = None
     input_shape: ShapeList | None = None
     input_dtype: InputDtype | None = None
     trainable: bool = True

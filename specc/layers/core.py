@@ -155,8 +155,8 @@ class Dropout(Layer):
         x = float_input(ctx, inputs[0], t)
         if self.rate == 0:
             return [x]
-        if self.rate == 1:
-            # ONNX Dropout takes ratio in [0, 1); Keras then zeroes everything in training.
+        if np.float32(self.rate) == 1:
+            # ONNX Dropout takes a float32 ratio in [0, 1); Keras then zeroes everything.
             keep = b.op("Cast", b.op("Not", ctx.training), to=1)
             return [b.op("Mul", x, keep)]
         ratio = b.constant(self.rate, np.float32, hint="ratio")

@@ -12,9 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from specc.diagnostics import DiagnosticSink
 from specc.graph import Graph, GraphBuilder, Value
-from specc.initializers import InitializerShapeError
 from specc.layers.base import TRAINING_FLAG, LowerContext
 from specc.passes.shapes import TypedGraph
 from specc.weights import check_weights, weight_key
@@ -44,23 +42,13 @@ def materialize_weights(
     expected = expected_weight_shapes(typed)
     if given is not None:
         return check_weights(weights_file, given, expected)
-    sink = DiagnosticSink()
-    drawn: dict[str, np.ndarray] = {}
+    # infer_shapes checked that every initializer can fill its weight.
     rng = rng if rng is not None else np.random.default_rng()
-    nodes = {n.name: n for n in typed.resolved.nodes}
-    for owner, specs in typed.weights.items():
-        node = (
-            nodes[owner] if owner in nodes else next(n for n in nodes.values() if n.owner == owner)
-        )
-        for spec in specs:
-            try:
-                drawn[weight_key(owner, spec.name)] = spec.initializer.sample(spec.shape, rng)
-            except InitializerShapeError as error:
-                field = f"{spec.name}_initializer"
-                path = (*node.path, field) if field in node.layer.model_fields_set else node.path
-                sink.error("SPC304-initializer", f"layer '{owner}': {error}", path)
-    sink.check()
-    return drawn
+    return {
+        weight_key(owner, spec.name): spec.initializer.sample(spec.shape, rng)
+        for owner, specs in typed.weights.items()
+        for spec in specs
+    }
 
 
 def lower_to_onnx(typed: TypedGraph, weights: dict[str, np.ndarray]) -> Graph:

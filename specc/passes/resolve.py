@@ -139,6 +139,8 @@ def resolve_references(spec: ModelSpec) -> ResolvedGraph:
     """Resolve names and references; raise ``SpecError`` listing every problem."""
     sink = DiagnosticSink()
     inputs = _input_types(spec, sink)
+    if not inputs:
+        sink.check()  # nothing downstream can be resolved without an input
     explicit = {e.name for e in spec.layers if e.name is not None}
     names = _assign_names(spec, explicit | set(inputs))
 
@@ -161,6 +163,8 @@ def resolve_references(spec: ModelSpec) -> ResolvedGraph:
 
     entries = dict(zip(names, spec.layers, strict=True))
     nodes: dict[str, LayerNode] = {}
+    # Entries already reported as broken; references to them are not reported again.
+    broken: set[str] = set()
     sole_input = next(iter(inputs)) if len(inputs) == 1 else None
     for i, (name, entry) in enumerate(zip(names, spec.layers, strict=True)):
         if name in nodes:
@@ -178,6 +182,7 @@ def resolve_references(spec: ModelSpec) -> ResolvedGraph:
                     f"shares '{entry.shares}' is {what}{hint if target is None else ''}",
                     ("layers", i, "shares"),
                 )
+                broken.add(name)
                 continue
             owner, layer = entry.shares, target
         refs = _as_list(entry.inputs)
@@ -194,6 +199,7 @@ def resolve_references(spec: ModelSpec) -> ResolvedGraph:
                     "name them with 'inputs'",
                     ("layers", i),
                 )
+                broken.add(name)
                 continue
         nodes[name] = LayerNode(
             name, layer, [parse_reference(r) for r in refs], i, owner, explicit_inputs
@@ -202,6 +208,8 @@ def resolve_references(spec: ModelSpec) -> ResolvedGraph:
     known = set(nodes) | set(inputs)
     for node in nodes.values():
         for k, ref in enumerate(node.inputs):
+            if ref.name in broken:
+                continue
             if ref.name not in known:
                 at = (
                     (*node.inputs_path, k)
@@ -269,7 +277,7 @@ def _resolve_outputs(
             sink.error(
                 "SPC209-bad-output", f"output '{text}' is an input, not a layer", ("outputs", k)
             )
-        elif ref.name not in nodes:
+        elif ref.name not in names:  # an entry that is in names but not nodes was reported
             sink.error(
                 "SPC201-unknown-reference",
                 f"output '{text}' is not a layer" + did_you_mean(ref.name, names),

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from specc.diagnostics import DiagnosticSink
+from specc.initializers import InitializerShapeError
 from specc.layers.base import ShapeError, WeightSpec
 from specc.passes.resolve import LayerNode, Ref, ResolvedGraph
 from specc.types import TensorType
@@ -80,6 +81,13 @@ def infer_shapes(graph: ResolvedGraph) -> TypedGraph:
                 node.inputs_path,
             )
             continue
+        for weight in layer_weights:
+            try:
+                weight.initializer.check_shape(weight.shape)
+            except InitializerShapeError as error:
+                field = f"{weight.name}_initializer"
+                path = (*node.path, field) if field in node.layer.model_fields_set else node.path
+                sink.error("SPC304-initializer", f"{label}: {error}", path)
         weights.setdefault(node.owner, layer_weights)
         weight_users.setdefault(node.owner, node.name)
         input_types[node.name] = given

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from specc.diagnostics import Diagnostic, SpecPath, format_path, suggest
+from specc.layers.base import NAME_PATTERN, REFERENCE_PATTERN
 
 # What each Pydantic type error expected, in words.
 _EXPECTED = {
@@ -74,6 +75,13 @@ def data_path(loc: Sequence[int | str], data: Any) -> SpecPath:
     return tuple(path)
 
 
+# Patterns of the schema, in words.
+_PATTERN_WORDS = {
+    REFERENCE_PATTERN: "name a layer or input, as 'name' or 'name[i]' (letters, digits, _ . -)",
+    NAME_PATTERN: "start with a letter or _ and hold only letters, digits, _ . and -",
+}
+
+
 def _field_name(path: SpecPath) -> str:
     # The key itself reads best ("units must be ..."); the full path follows in "(at ...)".
     for part in reversed(path):
@@ -91,6 +99,15 @@ def _message(error: ErrorDetails, path: SpecPath) -> tuple[str, SpecPath, bool]:
     if kind == "unknown_name":
         at = (*path, "type") if isinstance(value, dict) else path
         return f"unknown {ctx['kind']} '{ctx['name']}'{ctx['hint']}", at, False
+    if kind == "type_not_string":
+        return (
+            f"type must be a string naming the {ctx['kind']}; got {describe(value.get('type'))}",
+            (
+                *path,
+                "type",
+            ),
+            False,
+        )
     if kind == "missing_type":
         return f"the {ctx['kind']} mapping needs a 'type' key", path, False
     if kind == "missing":
@@ -121,7 +138,12 @@ def _message(error: ErrorDetails, path: SpecPath) -> tuple[str, SpecPath, bool]:
             False,
         )
     if kind == "string_pattern_mismatch":
-        return f"{field} must match {ctx['pattern']}; got {describe(value)}", path, False
+        rule = _PATTERN_WORDS.get(ctx["pattern"], f"match {ctx['pattern']}")
+        return f"{field} must {rule}; got {describe(value)}", path, False
+    if kind == "string_too_short":
+        return f"{field} must not be empty", path, False
+    if kind == "finite_number":
+        return f"{field} must be a finite number; got {describe(value)}", path, False
     if kind == "value_error":
         return str(ctx.get("error", error["msg"])), path, False
     if _EXPECTED.get(kind):
@@ -149,6 +171,8 @@ UNKNOWN_KEY = "SPC103-unknown-key"
 
 def _code_for(error: ErrorDetails, default: str) -> str:
     kind = error["type"]
+    if kind == "type_not_string":
+        return "SPC101-schema"
     if kind in ("unknown_key", "unknown_name"):
         return "SPC102-unknown-name" if kind == "unknown_name" else UNKNOWN_KEY
     if kind == "missing" or kind == "missing_type":

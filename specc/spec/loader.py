@@ -21,6 +21,9 @@ from specc.diagnostics import Diagnostic, Position, SpecError, SpecPath
 
 # A spec is small; a node count far beyond any real model means an alias bomb.
 MAX_NODES = 200_000
+# Far deeper than any spec, and well inside Python's recursion limit (the JSON parser
+# uses two frames a level).
+MAX_DEPTH = 100
 
 
 @dataclass
@@ -103,23 +106,22 @@ _CORE_RESOLVERS = [
 for _tag, _pattern, _first in _CORE_RESOLVERS:
     _Yaml12Loader.add_implicit_resolver(_tag, re.compile(_pattern), _first)
 
-_SCALAR_TAGS = {
-    "tag:yaml.org,2002:str",
-    "tag:yaml.org,2002:int",
-    "tag:yaml.org,2002:float",
-    "tag:yaml.org,2002:bool",
-    "tag:yaml.org,2002:null",
+# The core schema's patterns, to check scalars whose tag was written explicitly
+# (``!!int abc`` must be an error, not a crash or a silent coercion).
+_CORE_PATTERNS = {tag: re.compile(pattern) for tag, pattern, _ in _CORE_RESOLVERS}
+_SCALAR_TAGS = {"tag:yaml.org,2002:str", *_CORE_PATTERNS}
+_COLLECTION_TAGS = {
+    yaml.MappingNode: "tag:yaml.org,2002:map",
+    yaml.SequenceNode: "tag:yaml.org,2002:seq",
 }
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _load_yaml(text: str, file: str, positions: PositionMap) -> Any:
     try:
         node = yaml.compose(text, Loader=_Yaml12Loader)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        problem = exc.problem or exc.context or "invalid YAML"
-        raise _error(file, line, col, f"invalid YAML: {problem}") from None
+        raise _yaml_syntax_error(exc, text, file) from None
     except yaml.YAMLError as exc:
         raise _error(file, 1, 1, f"invalid YAML: {exc}") from None
     except RecursionError:
@@ -131,6 +133,23 @@ def _load_yaml(text: str, file: str, positions: PositionMap) -> Any:
         return _convert(node, (), file, positions, counter)
     except RecursionError:
         raise _error(file, 1, 1, "invalid YAML: nesting is too deep") from None
+
+
+def _yaml_syntax_error(exc: yaml.MarkedYAMLError, text: str, file: str) -> SpecError:
+    """A syntax error at PyYAML's problem mark, with its context ("while parsing a flow
+    sequence") named; when the problem is the end of the file, point at the context (the
+    unclosed bracket) instead, which is where the fix goes."""
+    problem, context = exc.problem or "invalid YAML", exc.context
+    mark = exc.problem_mark or exc.context_mark
+    at_end = mark is not None and mark.index >= len(text.rstrip())
+    if exc.context_mark is not None and (mark is None or at_end):
+        mark = exc.context_mark
+    message = f"invalid YAML: {problem}"
+    if context and exc.context_mark is not None:
+        where = exc.context_mark
+        message += f" ({context} started at line {where.line + 1}, column {where.column + 1})"
+    line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    return _error(file, line, col, message)
 
 
 def _mark(node: yaml.Node) -> Position:
@@ -145,6 +164,10 @@ def _convert(
         pos = _mark(node)
         raise _error(file, pos.line, pos.column, "the spec is too large (alias expansion?)")
     positions.values.setdefault(path, _mark(node))
+    expected_tag = _COLLECTION_TAGS.get(type(node))
+    if expected_tag is not None and node.tag != expected_tag:
+        pos = _mark(node)
+        raise _error(file, pos.line, pos.column, f"YAML tag '{node.tag}' is not allowed in a spec")
     if isinstance(node, yaml.MappingNode):
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:
@@ -178,7 +201,15 @@ def _scalar(node: yaml.Node, file: str) -> Any:
     if tag not in _SCALAR_TAGS:
         pos = _mark(node)
         raise _error(file, pos.line, pos.column, f"YAML tag '{tag}' is not allowed in a spec")
+    pattern = _CORE_PATTERNS.get(tag)
+    if pattern is not None and not pattern.match(value):
+        pos = _mark(node)
+        kind = tag.rsplit(":", 1)[-1]
+        raise _error(file, pos.line, pos.column, f"{value!r} is not a valid !!{kind}")
     if tag.endswith(":str"):
+        if _SURROGATE.search(value):
+            pos = _mark(node)
+            raise _error(file, pos.line, pos.column, "a string holds an unpaired UTF-16 surrogate")
         return value
     if tag.endswith(":null"):
         return None
@@ -246,7 +277,7 @@ class _JsonParser:
         return value
 
     def parse_value(self, path: SpecPath, depth: int) -> Any:
-        if depth > 500:
+        if depth > MAX_DEPTH:
             raise self.fail("nesting is too deep")
         self.nodes += 1
         if self.nodes > MAX_NODES:
@@ -273,11 +304,12 @@ class _JsonParser:
             return float(token) if match.group(1) or match.group(2) else int(token)
         raise self.fail(f"unexpected character {char!r}")
 
-    def expect(self, char: str) -> None:
+    def expect(self, char: str, alternative: str = "") -> None:
         self.skip_space()
         if self.index >= len(self.text) or self.text[self.index] != char:
             found = repr(self.text[self.index]) if self.index < len(self.text) else "end of input"
-            raise self.fail(f"expected '{char}', found {found}")
+            wanted = f"'{alternative}' or '{char}'" if alternative else f"'{char}'"
+            raise self.fail(f"expected {wanted}, found {found}")
         self.index += 1
 
     def parse_object(self, path: SpecPath, depth: int) -> dict[str, Any]:
@@ -305,7 +337,7 @@ class _JsonParser:
             if self.text.startswith(",", self.index):
                 self.index += 1
                 continue
-            self.expect("}")
+            self.expect("}", ",")
             return result
 
     def parse_array(self, path: SpecPath, depth: int) -> list[Any]:
@@ -321,8 +353,27 @@ class _JsonParser:
             if self.text.startswith(",", self.index):
                 self.index += 1
                 continue
-            self.expect("]")
+            self.expect("]", ",")
             return result
+
+    def parse_unicode_escape(self) -> str:
+        """``\\uXXXX`` at the cursor, joining a UTF-16 surrogate pair into one character."""
+        start = self.index
+        code = self.read_hex_escape()
+        if 0xD800 <= code < 0xDC00 and self.text.startswith("\\u", self.index):
+            low = self.read_hex_escape()
+            if 0xDC00 <= low < 0xE000:
+                return chr(0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00))
+        elif not 0xD800 <= code < 0xE000:
+            return chr(code)
+        raise self.fail("unpaired UTF-16 surrogate in \\u escape", start)
+
+    def read_hex_escape(self) -> int:
+        digits = self.text[self.index + 2 : self.index + 6]
+        if not re.fullmatch(r"[0-9a-fA-F]{4}", digits):
+            raise self.fail("invalid \\u escape")
+        self.index += 6
+        return int(digits, 16)
 
     def parse_string(self) -> str:
         start = self.index
@@ -338,17 +389,15 @@ class _JsonParser:
             if char == "\\":
                 escape = self.text[self.index + 1 : self.index + 2]
                 if escape == "u":
-                    digits = self.text[self.index + 2 : self.index + 6]
-                    if not re.fullmatch(r"[0-9a-fA-F]{4}", digits):
-                        raise self.fail("invalid \\u escape")
-                    parts.append(chr(int(digits, 16)))
-                    self.index += 6
+                    parts.append(self.parse_unicode_escape())
                     continue
                 if escape not in _JSON_ESCAPES:
                     raise self.fail(f"invalid escape '\\{escape}'")
                 parts.append(_JSON_ESCAPES[escape])
                 self.index += 2
                 continue
+            if char == "\n":
+                raise self.fail("unterminated string", start)
             if ord(char) < 0x20:
                 raise self.fail("control character in string")
             parts.append(char)

@@ -14,16 +14,13 @@ from pydantic_core import PydanticCustomError
 
 import specc.layers  # noqa: F401 - registers every layer type in LAYERS
 from specc.diagnostics import Diagnostic, SpecError, SpecPath
-from specc.layers.base import LAYERS, InputDtype, Layer
+from specc.layers.base import LAYERS, NAME_PATTERN, InputDtype, Layer, Reference
 from specc.registry import SpecModel
 from specc.spec.compile import CompileConfig, TrainConfig
 from specc.spec.errors import UNKNOWN_KEY, describe, translate
 from specc.spec.loader import LoadedSpec
 
 FORMAT_VERSION = 1
-REFERENCE_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.\-]*(\[[0-9]+\])?$"
-
-Reference = Annotated[str, Field(pattern=REFERENCE_PATTERN)]
 
 
 class InputSpec(SpecModel):
@@ -36,7 +33,7 @@ class InputSpec(SpecModel):
 class SharedLayer(SpecModel):
     """Applies another entry's layer (same type, arguments and weights) to other inputs."""
 
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
+    name: str = Field(min_length=1, pattern=NAME_PATTERN)
     shares: str
     inputs: Reference | list[Reference] | None = None
 
@@ -66,7 +63,11 @@ def _check_entry(value: Any) -> Any:
             raise PydanticCustomError(
                 "missing_type", "the {kind} mapping needs a 'type'", {"kind": "layer"}
             )
-        if not isinstance(name, str) or name not in LAYERS:
+        if not isinstance(name, str):
+            raise PydanticCustomError(
+                "type_not_string", "type must be a string naming the {kind}", {"kind": "layer type"}
+            )
+        if name not in LAYERS:
             raise PydanticCustomError(
                 "unknown_name",
                 "unknown {kind} '{name}'{hint}",
@@ -96,7 +97,7 @@ class ModelSpec(SpecModel):
 
     specc: Literal[1] = Field(description="Spec format version.")
     name: str | None = Field(None, min_length=1)
-    inputs: dict[str, InputSpec] | None = None
+    inputs: dict[str, InputSpec] | None = Field(None, min_length=1)
     layers: list[LayerEntry] = Field(min_length=1)
     outputs: list[Reference] | None = Field(None, min_length=1)
     compile: CompileConfig | None = None
