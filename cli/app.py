@@ -6,6 +6,7 @@ from importlib.metadata import version
 from typing import Annotated
 
 import typer
+
 from specc.cli.build import build
 from specc.cli.validate import validate
 

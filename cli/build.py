@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
 from specc.cli.common import (
     EXIT_SPEC_ERROR,
     EXIT_USAGE,
@@ -14,7 +15,6 @@ from specc.cli.common import (
     print_diagnostics,
     run_spec_pass,
 )
-
 from specc.emit.onnx_model import DEFAULT_OPSET, MAX_OPSET, to_model_proto, write_model
 from specc.pipeline import compile_spec
 from specc.summary import render_summary

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
 from specc.cli.common import (
     EXIT_OK,
     EXIT_SPEC_ERROR,
@@ -14,7 +15,6 @@ from specc.cli.common import (
     internal_errors,
     run_spec_pass,
 )
-
 from specc.diagnostics import render
 from specc.pipeline import check_spec
 from specc.summary import parameter_counts

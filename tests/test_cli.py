@@ -11,9 +11,9 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-from specc.cli.app import app
 from typer.testing import CliRunner
 
+from specc.cli.app import app
 from specc.weights import save_weights
 
 ROOT = Path(__file__).resolve().parent.parent

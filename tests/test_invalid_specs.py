@@ -14,9 +14,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from specc.cli.app import app
 from typer.testing import CliRunner
 
+from specc.cli.app import app
 from specc.diagnostics import SpecError
 from specc.pipeline import check_spec
 

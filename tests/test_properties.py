@@ -27,10 +27,10 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from specc.cli.app import app
 from typer.testing import CliRunner
 
 from specc.activations import ACTIVATIONS
+from specc.cli.app import app
 from specc.constraints import CONSTRAINTS
 from specc.diagnostics import SpecError
 from specc.emit.onnx_model import to_model_proto
