@@ -21,8 +21,9 @@ METADATA_KEY = "specc.training_config"
 
 
 def parameter_name(layer: str, weight: str) -> str:
-    """The ONNX initializer name of a weight: ``dense_1.kernel``."""
-    return f"{layer}.{weight}"
+    """The ONNX initializer name of a weight: ``dense_1.kernel``; a wrapped layer's weight
+    ``forward_lstm/kernel`` of ``bilstm`` becomes ``bilstm.forward_lstm.kernel``."""
+    return f"{layer}.{weight.replace('/', '.')}"
 
 
 def expected_weight_shapes(typed: TypedGraph) -> dict[str, tuple[int, ...]]:
