@@ -9,7 +9,7 @@ its lowering, so tests compare two derivations.
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 from pydantic import Field
@@ -23,6 +23,9 @@ SELU_SCALE = 1.0507009873554804934193349852946
 
 class Activation(SpecModel):
     """An elementwise (or softmax-style) activation function."""
+
+    # False for activations that work along an axis (softmax): they need the spec's layout.
+    pointwise: ClassVar[bool] = True
 
     def lower(self, b: GraphBuilder, x: Value) -> Value:
         """Emit ONNX ops computing the activation of ``x``."""
@@ -194,6 +197,7 @@ class Softmax(Activation):
 
     type: Literal["softmax"]
     axis: int = -1
+    pointwise: ClassVar[bool] = False
 
     def lower(self, b: GraphBuilder, x: Value) -> Value:
         return b.op("Softmax", x, axis=self.axis)
@@ -209,6 +213,7 @@ class LogSoftmax(Activation):
 
     type: Literal["log_softmax"]
     axis: int = -1
+    pointwise: ClassVar[bool] = False
 
     def lower(self, b: GraphBuilder, x: Value) -> Value:
         return b.op("LogSoftmax", x, axis=self.axis)

@@ -11,6 +11,7 @@ import onnxruntime as ort
 from specc.emit.onnx_model import to_model_proto
 from specc.graph import GraphBuilder
 from specc.layers.base import LAYERS, Layer, LowerContext
+from specc.passes.layout import Placed, convert, lower_layer
 from specc.types import TensorType
 
 
@@ -38,7 +39,10 @@ def run_layer(
     values = [b.input(f"x{i}", t) for i, t in enumerate(input_types)]
     params = {name: b.parameter(f"layer.{name}", array) for name, array in weights.items()}
     with b.scope("layer"):
-        outs = layer.lower(LowerContext(b), values, input_types, params)
+        placed = lower_layer(
+            LowerContext(b), layer, [Placed(v) for v in values], input_types, params
+        )
+        outs = [convert(b, p, None) for p in placed]
     for i, (value, t) in enumerate(zip(outs, layer.output_types(input_types), strict=True)):
         b.output(value, f"y{i}", t)
     model = to_model_proto(b.graph)

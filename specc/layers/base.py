@@ -19,6 +19,7 @@ from specc.graph import GraphBuilder, Value
 from specc.registry import Registry, SpecModel, type_names
 from specc.types import TensorType
 
+Layout = Literal["native", "channels_first", "elementwise"]
 InputDtype = Literal["float32", "float16", "int32", "int64", "bool"]
 # A layer or input name.
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.\-]*$"
@@ -116,6 +117,13 @@ class Layer(SpecModel):
     def weights(self, inputs: list[TensorType]) -> list[WeightSpec]:
         """The layer's weights for these input types, in Keras's order."""
         return []
+
+    def layout(self, inputs: list[TensorType]) -> Layout:
+        """How ``lower`` wants its inputs laid out in the graph (see specc.passes.layout):
+        ``native`` (as the spec's shapes say), ``channels_first`` (rank >= 3 inputs and
+        outputs as (batch, channels, *spatial), ONNX's convolution layout) or
+        ``elementwise`` (any layout shared by all inputs; outputs keep it)."""
+        return "native"
 
     def lower(
         self,

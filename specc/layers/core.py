@@ -16,6 +16,7 @@ from specc.graph import Value
 from specc.layers.base import (
     LAYERS,
     Layer,
+    Layout,
     LowerContext,
     ShapeError,
     expect_float,
@@ -45,6 +46,9 @@ class Activation(Layer):
 
     type: Literal["Activation"]
     activation: ActivationField
+
+    def layout(self, inputs: list[TensorType]) -> Layout:
+        return "elementwise" if self.activation.pointwise else "native"
 
     def output_types(self, inputs: list[TensorType]) -> list[TensorType]:
         (x,) = inputs
@@ -101,6 +105,11 @@ class Dropout(Layer):
                         f"got {dim} at index {i} of noise_shape={value}"
                     )
         return value
+
+    def layout(self, inputs: list[TensorType]) -> Layout:
+        # The mask is drawn in the shape of whatever it multiplies, unless noise_shape
+        # names axes of the spec's layout.
+        return "elementwise" if self.noise_shape is None else "native"
 
     def output_types(self, inputs: list[TensorType]) -> list[TensorType]:
         (x,) = inputs
@@ -204,6 +213,9 @@ class Identity(Layer):
     """Identity: y = x; (batch, ...) -> (batch, ...), any dtype (float16 becomes float32)."""
 
     type: Literal["Identity"]
+
+    def layout(self, inputs: list[TensorType]) -> Layout:
+        return "elementwise"
 
     def output_types(self, inputs: list[TensorType]) -> list[TensorType]:
         (x,) = inputs

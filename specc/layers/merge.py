@@ -14,7 +14,15 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from specc.graph import Value
-from specc.layers.base import LAYERS, Layer, LowerContext, ShapeError, expect_float, float_input
+from specc.layers.base import (
+    LAYERS,
+    Layer,
+    Layout,
+    LowerContext,
+    ShapeError,
+    expect_float,
+    float_input,
+)
 from specc.layers.core import passthrough_input
 from specc.types import FLOAT_DTYPES, Dim, TensorType
 
@@ -62,6 +70,11 @@ class ElementwiseMerge(Layer):
     # The binary ONNX op folded over the inputs (Sum/Mean have no gradient in the engine).
     onnx_op: ClassVar[str]
     numpy_op: ClassVar[NumpyOp]
+
+    def layout(self, inputs: list[TensorType]) -> Layout:
+        # Inputs of one rank broadcast alike in any shared layout; mixed ranks are padded
+        # Keras's way, which needs the spec's layout.
+        return "elementwise"
 
     def output_types(self, inputs: list[TensorType]) -> list[TensorType]:
         name = self.type_name()

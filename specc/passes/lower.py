@@ -14,6 +14,7 @@ import numpy as np
 
 from specc.graph import Graph, GraphBuilder, Value
 from specc.layers.base import TRAINING_FLAG, LowerContext
+from specc.passes.layout import Placed, convert, lower_layer
 from specc.passes.shapes import TypedGraph
 from specc.weights import check_weights, weight_key
 
@@ -56,9 +57,9 @@ def lower_to_onnx(typed: TypedGraph, weights: dict[str, np.ndarray]) -> Graph:
     """Build the inference graph: inputs, every layer's ops, outputs named after layers."""
     resolved = typed.resolved
     b = GraphBuilder(resolved.model_name)
-    values: dict[str, list[Value]] = {}
+    values: dict[str, list[Placed]] = {}
     for name, tensor in resolved.inputs.items():
-        values[name] = [b.input(name, tensor)]
+        values[name] = [Placed(b.input(name, tensor))]
     ctx = LowerContext(b)
     params: dict[str, dict[str, Value]] = {}
     for owner, specs in typed.weights.items():
@@ -72,11 +73,13 @@ def lower_to_onnx(typed: TypedGraph, weights: dict[str, np.ndarray]) -> Graph:
             continue
         inputs = [values[ref.name][ref.index] for ref in node.inputs]
         with b.scope(node.name):
-            values[node.name] = node.layer.lower(
-                ctx, inputs, typed.input_types[node.name], params[node.owner]
+            values[node.name] = lower_layer(
+                ctx, node.layer, inputs, typed.input_types[node.name], params[node.owner]
             )
     for ref, tensor in zip(resolved.outputs, typed.outputs, strict=True):
-        b.output(values[ref.name][ref.index], str(ref), tensor)
+        with b.scope(ref.name):
+            value = convert(b, values[ref.name][ref.index], None)
+        b.output(value, str(ref), tensor)
     return b.graph
 
 
