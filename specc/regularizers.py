@@ -13,6 +13,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
+from specc.graph import GraphBuilder, Value
 from specc.registry import Registry, SpecModel
 
 # keras.backend.epsilon(): the floor Keras's normalize puts under a row's norm.
@@ -31,6 +32,10 @@ def _coefficient(default: float) -> Any:
 class Regularizer(SpecModel):
     """Base of every regularizer config; ``penalty`` is the term Keras adds to the loss."""
 
+    def lower(self, b: GraphBuilder, weight: Value, shape: tuple[int, ...]) -> Value:
+        """Emit ops computing the penalty of ``weight`` (a float32 scalar)."""
+        raise NotImplementedError
+
     def penalty(self, weight: np.ndarray) -> float:
         """Keras's penalty for ``weight``, computed in float64."""
         raise NotImplementedError
@@ -42,6 +47,11 @@ class Regularizer(SpecModel):
 
 
 REGULARIZERS: Registry[Regularizer] = Registry("regularizer")
+
+
+def _sum(b: GraphBuilder, x: Value) -> Value:
+    """The sum of every element, as a scalar."""
+    return b.op("ReduceSum", x, keepdims=0)
 
 
 def _l1(factor: float, w: np.ndarray) -> float:
@@ -63,6 +73,9 @@ class L1(Regularizer):
     type: Literal["L1", "l1"]
     l1: float = _coefficient(0.01)
 
+    def lower(self, b: GraphBuilder, weight: Value, shape: tuple[int, ...]) -> Value:
+        return b.op("Mul", b.constant(self.l1), _sum(b, b.op("Abs", weight)))
+
     def penalty(self, weight: np.ndarray) -> float:
         return _l1(self.l1, _float64(weight))
 
@@ -73,6 +86,9 @@ class L2(Regularizer):
 
     type: Literal["L2", "l2"]
     l2: float = _coefficient(0.01)
+
+    def lower(self, b: GraphBuilder, weight: Value, shape: tuple[int, ...]) -> Value:
+        return b.op("Mul", b.constant(self.l2), _sum(b, b.op("Mul", weight, weight)))
 
     def penalty(self, weight: np.ndarray) -> float:
         return _l2(self.l2, _float64(weight))
@@ -87,6 +103,15 @@ class L1L2(Regularizer):
     type: Literal["L1L2", "l1l2", "l1_l2"]
     l1: float = _coefficient(0.0)
     l2: float = _coefficient(0.0)
+
+    def lower(self, b: GraphBuilder, weight: Value, shape: tuple[int, ...]) -> Value:
+        terms = [L1(type="l1", l1=self.l1), L2(type="l2", l2=self.l2)]
+        parts = [
+            t.lower(b, weight, shape) for t, c in zip(terms, (self.l1, self.l2), strict=True) if c
+        ]
+        if not parts:
+            return b.constant(0.0)
+        return parts[0] if len(parts) == 1 else b.op("Add", *parts)
 
     def penalty(self, weight: np.ndarray) -> float:
         w = _float64(weight)
@@ -106,6 +131,23 @@ class OrthogonalRegularizer(Regularizer):
     type: Literal["OrthogonalRegularizer", "orthogonal_regularizer"]
     factor: float = _coefficient(0.01)
     mode: Literal["rows", "columns"] = "rows"
+
+    def lower(self, b: GraphBuilder, weight: Value, shape: tuple[int, ...]) -> Value:
+        if len(shape) != 2:
+            raise RegularizerShapeError(
+                f"OrthogonalRegularizer needs a 2D weight; got shape {tuple(shape)}"
+            )
+        vectors = weight if self.mode == "rows" else b.op("Transpose", weight, perm=[1, 0])
+        size = shape[0] if self.mode == "rows" else shape[1]
+        if size < 2:
+            return b.constant(0.0)
+        squares = b.op("Mul", vectors, vectors)
+        norms = b.op("Sqrt", b.op("ReduceSum", squares, b.constant([1], np.int64), keepdims=1))
+        unit = b.op("Div", vectors, b.op("Max", norms, b.constant(EPSILON)))
+        products = b.op("MatMul", unit, b.op("Transpose", unit, perm=[1, 0]))
+        off_diagonal = b.op("Mul", products, b.constant(1.0 - np.eye(size)))
+        scale = self.factor * 0.5 / (size * (size - 1.0) / 2.0)
+        return b.op("Mul", b.constant(scale), _sum(b, b.op("Abs", off_diagonal)))
 
     def penalty(self, weight: np.ndarray) -> float:
         w = _float64(weight)

@@ -12,11 +12,16 @@ import math
 from typing import Any
 
 import numpy as np
+import onnx
+import onnxruntime as ort
 import pytest
 from pydantic import ValidationError
 
+from specc.emit.onnx_model import to_model_proto
+from specc.graph import GraphBuilder
 from specc.registry import SpecModel
 from specc.regularizers import REGULARIZERS, Regularizer, RegularizerShapeError
+from specc.types import TensorType
 
 
 class Holder(SpecModel):
@@ -172,3 +177,29 @@ def test_config() -> None:
     }
     config = make({"type": "l1_l2", "l1": 0.25, "l2": 0.5}).config()
     assert make(config).config() == config
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"type": "l1", "l1": 0.3},
+        {"type": "l2"},
+        {"type": "l1_l2", "l1": 0.1, "l2": 0.2},
+        {"type": "L1L2", "l2": 0.2},
+        {"type": "l1_l2"},
+        {"type": "OrthogonalRegularizer", "factor": 0.5},
+        {"type": "OrthogonalRegularizer", "mode": "columns"},
+    ],
+)
+def test_onnx_penalty_matches_numpy(config: dict) -> None:
+    regularizer = REGULARIZERS.get(config["type"]).model_validate(config)
+    weight = np.random.default_rng(0).normal(size=(4, 3)).astype(np.float32)
+    b = GraphBuilder("penalty")
+    # The weight is fed as a batched input: its rows play the batch axis.
+    value = b.input("w", TensorType("float32", (3,)))
+    b.output(regularizer.lower(b, value, (4, 3)), "penalty", TensorType("float32", ()))
+    model = to_model_proto(b.graph)
+    model.graph.output[0].type.tensor_type.shape.ClearField("dim")
+    onnx.checker.check_model(model, full_check=True)
+    (got,) = ort.InferenceSession(model.SerializeToString()).run(None, {"w": weight})
+    assert float(got) == pytest.approx(regularizer.penalty(weight), rel=1e-5, abs=1e-7)
