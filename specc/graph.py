@@ -8,6 +8,7 @@ the finished ``Graph`` into a ModelProto.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -46,8 +47,10 @@ class Graph:
     outputs: list[tuple[str, TensorType]] = field(default_factory=list)
     nodes: list[Node] = field(default_factory=list)
     initializers: dict[str, np.ndarray] = field(default_factory=dict)
-    # Names of initializers that are trainable weights (the rest are constants).
+    # Names of initializers that are weights (the rest are constants).
     parameters: list[str] = field(default_factory=list)
+    # Each lowered layer's output values, as the layer returned them (in its layout).
+    layer_outputs: dict[str, list[str]] = field(default_factory=dict)
 
 
 class GraphBuilder:
@@ -58,6 +61,15 @@ class GraphBuilder:
         self._taken: set[str] = set()
         self._scope = "graph"
         self._constants: dict[tuple[bytes, str, tuple[int, ...]], Value] = {}
+
+    @classmethod
+    def extending(cls, graph: Graph) -> GraphBuilder:
+        """A builder that goes on adding to a copy of ``graph`` (e.g. a loss after a model)."""
+        builder = cls(graph.name)
+        builder.graph = copy.deepcopy(graph)
+        builder._taken = {name for node in graph.nodes for name in (node.name, *node.outputs)}
+        builder._taken |= {name for name, _ in graph.inputs} | set(graph.initializers)
+        return builder
 
     def _unique(self, base: str) -> str:
         name, k = base, 1

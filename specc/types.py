@@ -25,26 +25,33 @@ class TensorType:
 
     dtype: str
     shape: tuple[Dim, ...]
+    # False for the few tensors with no batch axis: a loss, the training flag.
+    batched: bool = True
 
     @property
     def rank(self) -> int:
         """The rank including the batch axis, as ONNX and Keras count it."""
-        return len(self.shape) + 1
+        return len(self.full_shape)
 
     @property
     def full_shape(self) -> tuple[Dim, ...]:
-        """The shape with the (always variable) batch axis in front."""
-        return (None, *self.shape)
+        """The shape with the (always variable) batch axis in front, if it has one."""
+        return (None, *self.shape) if self.batched else self.shape
 
     def with_shape(self, shape: tuple[Dim, ...]) -> TensorType:
         """The same dtype with another shape."""
-        return TensorType(self.dtype, tuple(shape))
+        return TensorType(self.dtype, tuple(shape), self.batched)
 
     def __str__(self) -> str:
         dims = ", ".join("None" if d is None else str(d) for d in self.full_shape)
         if len(self.full_shape) == 1:
             dims += ","
         return f"({dims})"
+
+
+def scalar(dtype: str = "float32") -> TensorType:
+    """A tensor of rank 0 with no batch axis."""
+    return TensorType(dtype, (), batched=False)
 
 
 def known_size(shape: tuple[Dim, ...]) -> int | None:

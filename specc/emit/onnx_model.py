@@ -26,8 +26,8 @@ ONNX_DTYPES = {
 
 
 def _value_info(name: str, tensor: TensorType, batch: str = "batch") -> onnx.ValueInfoProto:
-    dims: list[int | str] = [batch]
-    for axis, dim in enumerate(tensor.shape, start=1):
+    dims: list[int | str] = [batch] if tensor.batched else []
+    for axis, dim in enumerate(tensor.shape, start=len(dims)):
         dims.append(f"{name}_dim{axis}" if dim is None else dim)
     return helper.make_tensor_value_info(name, ONNX_DTYPES[tensor.dtype], dims)
 

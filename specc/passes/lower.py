@@ -76,6 +76,7 @@ def lower_to_onnx(typed: TypedGraph, weights: dict[str, np.ndarray]) -> Graph:
             values[node.name] = lower_layer(
                 ctx, node.layer, inputs, typed.input_types[node.name], params[node.owner]
             )
+        b.graph.layer_outputs[node.name] = [p.value.name for p in values[node.name]]
     for ref, tensor in zip(resolved.outputs, typed.outputs, strict=True):
         with b.scope(ref.name):
             value = convert(b, values[ref.name][ref.index], None)
