@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from specc.cli.build import build
+from specc.cli.train import train
 from specc.cli.validate import validate
 
 app = typer.Typer(
@@ -40,6 +41,7 @@ def _options(
 
 app.command("validate")(validate)
 app.command("build")(build)
+app.command("train")(train)
 
 
 def main() -> None:

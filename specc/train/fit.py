@@ -1,0 +1,170 @@
+"""fit: Keras's training loop over a ``TrainingSession``, with Keras's History.
+
+Per batch: forward and backward in the engine, the optimizer's exact Keras update on the
+parameter buffers, then constraints. An epoch's ``loss`` (and each ``<output>_loss`` and
+metric) is the mean over its batches weighted by batch size, of values computed in each
+batch's forward pass before its update; ``val_`` values are computed after the epoch.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from specc.constraints import Constraint
+from specc.passes.lower import parameter_name
+from specc.pipeline import CompiledModel
+from specc.spec.compile import CompileConfig, metrics_by_output
+from specc.train.data import Batch, Dataset
+from specc.train.graph import TOTAL_LOSS, TrainingGraph
+from specc.train.session import TrainingSession
+from specc.train.updates import apply_constraints, make_update
+
+
+@dataclass
+class FitOptions:
+    """Keras ``fit`` arguments."""
+
+    epochs: int = 1
+    batch_size: int = 32
+    shuffle: bool = True
+    seed: int | None = None
+
+
+@dataclass
+class EpochLog:
+    """What the progress display is told after each batch and epoch."""
+
+    epoch: int
+    epochs: int
+    step: int
+    steps: int
+    seconds: float
+    values: dict[str, float] = field(default_factory=dict)
+
+
+class _Averages:
+    """Keras's batch-size-weighted running means of the losses, plus metric states."""
+
+    def __init__(self, training: TrainingGraph, config: CompileConfig, prefix: str = "") -> None:
+        self.training = training
+        self.prefix = prefix
+        self.sums: dict[str, float] = {}
+        self.count = 0
+        outputs = training.predictions
+        several = len(outputs) > 1
+        self.metrics = []
+        for output, metrics in metrics_by_output(config, outputs).items():
+            for metric in metrics:
+                name = metric.history_name()
+                key = f"{output}_{name}" if several else name
+                self.metrics.append((output, key, metric, None))
+        self.several = several
+
+    def update(self, outputs: dict[str, np.ndarray], batch: Batch) -> None:
+        size = batch.size
+        self.count += size
+        losses = {TOTAL_LOSS: outputs[TOTAL_LOSS]}
+        if self.several:
+            for name in self.training.output_losses.values():
+                losses[name] = outputs[name]
+        for key, value in losses.items():
+            self.sums[key] = self.sums.get(key, 0.0) + float(value) * size
+        for k, (output, key, metric, state) in enumerate(self.metrics):
+            prediction = outputs[output]
+            target = batch.targets[output]
+            if state is None:
+                resolved = (
+                    metric.resolve(target.shape, prediction.shape)
+                    if hasattr(metric, "resolve")
+                    else metric
+                )
+                state = resolved.new_state()
+                self.metrics[k] = (output, key, metric, state)
+            state.update(target, prediction)
+
+    def values(self) -> dict[str, float]:
+        out = {self.prefix + k: v / max(self.count, 1) for k, v in self.sums.items()}
+        for _, key, _, state in self.metrics:
+            if state is not None:
+                out[self.prefix + key] = float(state.result())
+        return out
+
+
+def fit(
+    compiled: CompiledModel,
+    training: TrainingGraph,
+    session: TrainingSession,
+    train_data: Dataset,
+    validation_data: Dataset | None,
+    config: CompileConfig,
+    options: FitOptions,
+    on_progress: Callable[[EpochLog, bool], None] | None = None,
+) -> dict[str, list[float]]:
+    """Train for ``options.epochs`` epochs; return the History as a dict of lists."""
+    rng = np.random.default_rng(options.seed)
+    params = session.parameters(training.trainable)
+    update = make_update(config.optimizer, params)
+    constraints = _constraints(compiled)
+    history: dict[str, list[float]] = {}
+    steps = -(-len(train_data) // options.batch_size)
+    for epoch in range(options.epochs):
+        started = time.perf_counter()
+        averages = _Averages(training, config)
+        batches = train_data.batches(options.batch_size, options.shuffle, rng)
+        for step, batch in enumerate(batches, start=1):
+            feeds = {**batch.inputs, **_target_feeds(training, batch)}
+            outputs = session.train_step(feeds)
+            averages.update(outputs, batch)
+            update.step(params, session.gradients())
+            if constraints:
+                apply_constraints(params, constraints)
+            session.reset_gradients()
+            if on_progress is not None:
+                log = EpochLog(
+                    epoch + 1, options.epochs, step, steps, time.perf_counter() - started
+                )
+                log.values = averages.values()
+                on_progress(log, False)
+        values = averages.values()
+        if validation_data is not None and len(validation_data):
+            values.update(evaluate(training, session, validation_data, config, options.batch_size))
+        for key, value in values.items():
+            history.setdefault(key, []).append(value)
+        if on_progress is not None:
+            log = EpochLog(epoch + 1, options.epochs, steps, steps, time.perf_counter() - started)
+            log.values = values
+            on_progress(log, True)
+    return history
+
+
+def evaluate(
+    training: TrainingGraph,
+    session: TrainingSession,
+    data: Dataset,
+    config: CompileConfig,
+    batch_size: int,
+    prefix: str = "val_",
+) -> dict[str, float]:
+    """Losses and metrics over ``data`` in inference mode, as Keras's ``evaluate``."""
+    averages = _Averages(training, config, prefix)
+    for batch in data.batches(batch_size, False, None):
+        outputs = session.eval_step({**batch.inputs, **_target_feeds(training, batch)})
+        averages.update(outputs, batch)
+    return averages.values()
+
+
+def _target_feeds(training: TrainingGraph, batch: Batch) -> dict[str, np.ndarray]:
+    return {name: batch.targets[output] for output, (name, _) in training.targets.items()}
+
+
+def _constraints(compiled: CompiledModel) -> dict[str, Constraint]:
+    found = {}
+    for owner, specs in compiled.typed.weights.items():
+        for spec in specs:
+            if spec.constraint is not None:
+                found[parameter_name(owner, spec.name)] = spec.constraint
+    return found
