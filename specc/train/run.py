@@ -23,7 +23,9 @@ from specc.emit.onnx_model import DEFAULT_OPSET, to_model_proto, write_model
 from specc.graph import Graph
 from specc.passes.lower import parameter_name
 from specc.pipeline import CompiledModel, compile_spec
+from specc.spec.compile import losses_by_output
 from specc.train.data import Dataset, load_dataset
+from specc.train.data_targets import targets_for
 from specc.train.fit import EpochLog, FitOptions, fit
 from specc.train.graph import TrainingGraph, build_training_graph
 from specc.train.session import TrainingSession
@@ -96,7 +98,10 @@ def train_spec(
     compiled, training = prepare(spec, weights, options.seed)
     fit_options, validation_split = _fit_options(compiled, options)
     inputs = dict(compiled.typed.resolved.inputs)
-    targets = {output: tensor for output, (_, tensor) in training.targets.items()}
+    config = compiled.typed.resolved.spec.compile
+    assert config is not None  # prepare() checked it
+    predictions = dict(compiled.graph.outputs)
+    targets = targets_for(losses_by_output(config, list(predictions)), predictions)
     dataset = load_dataset(data, inputs, targets)
     validation: Dataset | None = None
     if validation_data is not None:
@@ -105,8 +110,6 @@ def train_spec(
         dataset, validation = dataset.split(validation_split)
     session = TrainingSession(training, options.opset, options.device)
     try:
-        config = compiled.typed.resolved.spec.compile
-        assert config is not None  # prepare() checked it
         history = fit(
             compiled, training, session, dataset, validation, config, fit_options, on_progress
         )

@@ -1,0 +1,308 @@
+"""Checking named data arrays against a model's inputs and its outputs' label types.
+
+Every array is checked on its own (shape per sample, dtype, finiteness, class range), then
+the arrays against each other (one entry per sample in each); every problem found becomes a
+diagnostic, and they are raised together. What is accepted follows what Keras's ``fit``
+accepts from NumPy arrays (docs/data.md has the rules):
+
+- a trailing axis of size 1 may be missing or extra, as Keras 3's functional model adjusts
+  input ranks and its losses squeeze or expand labels;
+- float inputs and labels take float, integer and bool arrays and cast them, as Keras casts
+  to the input's dtype; integer ones take integer arrays, and float arrays whose values are
+  whole numbers (CSV columns and NumPy's float defaults make those common); bool ones take
+  bools, or numbers that are all 0 or 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from specc.diagnostics import Diagnostic, suggest
+from specc.train.data_targets import Target
+from specc.types import FLOAT_DTYPES, INT_DTYPES, TensorType
+
+DATA_FILE = "SPC521-data-file"
+MISSING_DATA = "SPC522-missing-data"
+DATA_LENGTH = "SPC523-data-length"
+DATA_SHAPE = "SPC524-data-shape"
+DATA_DTYPE = "SPC525-data-dtype"
+LABEL_FORM = "SPC526-label-form"
+LABEL_RANGE = "SPC527-label-range"
+NOT_FINITE = "SPC528-not-finite"
+VALIDATION_SPLIT = "SPC529-validation-split"
+
+
+def fmt_shape(shape: tuple[int, ...]) -> str:
+    """A concrete shape as Python prints it: ``(1797, 64)``, ``(10,)``."""
+    return str(tuple(int(d) for d in shape))
+
+
+def _fmt_value(value: np.generic) -> str:
+    # NumPy's str() is the shortest text that reads back as the same value in its own
+    # dtype ("0.1" for a float32, where float() would show 0.10000000149011612).
+    return str(value)
+
+
+def _matches(given: tuple[int, ...], expected: tuple[int | None, ...]) -> bool:
+    return len(given) == len(expected) and all(
+        e is None or e == g for g, e in zip(given, expected, strict=True)
+    )
+
+
+def fit_rank(array: np.ndarray, expected: tuple[int | None, ...]) -> np.ndarray | None:
+    """``array`` with one trailing size-1 axis added or dropped where Keras would (see the
+    module docstring), or None when its per-sample shape does not match ``expected``."""
+    given = array.shape[1:]
+    if _matches(given, expected):
+        return array
+    if len(given) == len(expected) + 1 and given[-1] == 1 and _matches(given[:-1], expected):
+        return array[..., 0]
+    if len(given) + 1 == len(expected) and expected[-1] == 1 and _matches(given, expected[:-1]):
+        return array[..., None]
+    return None
+
+
+def _whole(array: np.ndarray) -> bool:
+    if array.dtype.kind in "biu":
+        return True
+    return bool(np.all(np.isfinite(array) & (array == np.round(array))))
+
+
+@dataclass
+class ArrayChecker:
+    """Checks the arrays of one data file; ``problems`` collects what is wrong."""
+
+    file: str
+    # How messages refer to an array ("array 'x'", "columns 'x[0]' to 'x[63]'") and to a
+    # sample ("sample 12", "line 14"): the wording differs between .npz and .csv.
+    noun: Callable[[str], str]
+    where: Callable[[int], str]
+
+    def __post_init__(self) -> None:
+        self.problems: list[Diagnostic] = []
+
+    def fail(self, code: str, message: str) -> None:
+        """Record one problem with the data file."""
+        self.problems.append(Diagnostic(code, message, (), self.file))
+
+    def _first(self, array: np.ndarray, bad: np.ndarray) -> str:
+        # The first offending value, where it is, and how many more there are.
+        position = tuple(np.argwhere(bad)[0])
+        more = int(np.count_nonzero(bad)) - 1
+        tail = f" (and {more} more)" if more else ""
+        return f"{_fmt_value(array[position])} at {self.where(int(position[0]))}{tail}"
+
+    def check(
+        self, name: str, array: np.ndarray, expected: TensorType, target: Target | None
+    ) -> np.ndarray | None:
+        """``array`` converted to ``expected`` (dtype and rank), or None after recording why
+        it cannot be."""
+        role = f"output '{name}'" if target is not None else f"input '{name}'"
+        what = f"{self.noun(name)} for {role}"
+        if array.ndim == 0:
+            self.fail(
+                DATA_SHAPE,
+                f"{what} must have shape {expected}; got a scalar (one value for all samples)",
+            )
+            return None
+        if array.dtype.kind not in "biuf":
+            self.fail(
+                DATA_DTYPE,
+                f"{what} must hold numbers ({expected.dtype}); got dtype {array.dtype}",
+            )
+            return None
+        fitted = fit_rank(array, expected.shape)
+        if fitted is None:
+            self._wrong_shape(what, array, expected, target)
+            return None
+        return self._convert(what, fitted, expected.dtype, target)
+
+    def _wrong_shape(
+        self, what: str, array: np.ndarray, expected: TensorType, target: Target | None
+    ) -> None:
+        given, shape = array.shape[1:], expected.shape
+        if (
+            target is not None
+            and target.form == "one_hot"
+            and shape
+            and fit_rank(array, shape[:-1]) is not None
+            and _whole(array)
+        ):
+            # Class indices where one-hot rows are needed: the loss is the likelier slip.
+            self.fail(
+                LABEL_FORM,
+                f"{what} must be one-hot labels of shape {expected} for "
+                f"categorical_crossentropy; got class indices of shape "
+                f"{fmt_shape(array.shape)}; use the loss sparse_categorical_crossentropy, "
+                "or one-hot encode the labels",
+            )
+            return
+        if (
+            target is not None
+            and target.form == "sparse"
+            and len(given) == len(shape) + 1
+            and _matches(given[:-1], shape)
+            and given[-1] == (target.classes or given[-1])
+            and given[-1] > 1
+        ):
+            self.fail(
+                LABEL_FORM,
+                f"{what} must be class indices of shape {expected} for "
+                f"sparse_categorical_crossentropy; got one-hot labels of shape "
+                f"{fmt_shape(array.shape)}; use the loss categorical_crossentropy, or give "
+                "each sample's class index (the argmax of its row)",
+            )
+            return
+        hint = ""
+        size = int(np.prod(given))
+        if None not in shape and size == int(np.prod(shape, dtype=np.int64)):
+            hint = f" (the same {size} values per sample: reshape it to {(len(array), *shape)})"
+        self.fail(
+            DATA_SHAPE,
+            f"{what} must have shape {expected}; got {fmt_shape(array.shape)}{hint}",
+        )
+
+    def _convert(
+        self, what: str, array: np.ndarray, dtype: str, target: Target | None
+    ) -> np.ndarray | None:
+        if array.dtype.kind == "f":
+            bad = ~np.isfinite(array)
+            if bad.any():
+                self.fail(
+                    NOT_FINITE,
+                    f"{what} must hold finite numbers; got {self._first(array, bad)}",
+                )
+                return None
+        if dtype in FLOAT_DTYPES:
+            with np.errstate(over="ignore"):  # an overflow becomes inf, reported below
+                converted = array.astype(dtype)
+            bad = ~np.isfinite(converted)
+            if bad.any():
+                self.fail(
+                    NOT_FINITE,
+                    f"{what} must hold numbers that fit {dtype}; got {self._first(array, bad)}",
+                )
+                return None
+            return np.ascontiguousarray(converted)
+        if dtype == "bool":
+            bad = (array != 0) & (array != 1)
+            if bad.any():
+                self.fail(
+                    DATA_DTYPE,
+                    f"{what} must hold booleans (bool, or numbers 0 and 1); "
+                    f"got {self._first(array, bad)}",
+                )
+                return None
+            return np.ascontiguousarray(array.astype(bool))
+        if dtype not in INT_DTYPES:
+            raise ValueError(f"internal error: no conversion to {dtype}")
+        kind = "class indices" if target is not None and target.form == "sparse" else dtype
+        if array.dtype.kind == "f":
+            bad = array != np.round(array)
+            if bad.any():
+                self.fail(
+                    DATA_DTYPE,
+                    f"{what} must hold whole numbers ({kind}); got {self._first(array, bad)}",
+                )
+                return None
+        if (
+            target is not None
+            and target.form == "sparse"
+            and not self._check_classes(what, array, target)
+        ):
+            return None
+        info = np.iinfo(dtype)
+        bad = (array < info.min) | (array > info.max)
+        if bad.any():
+            self.fail(
+                DATA_DTYPE,
+                f"{what} must hold numbers within the range of {dtype}; "
+                f"got {self._first(array, bad)}",
+            )
+            return None
+        return np.ascontiguousarray(array.astype(dtype))
+
+    def _check_classes(self, what: str, array: np.ndarray, target: Target) -> bool:
+        bad = array < 0
+        if target.classes is not None:
+            bad |= array >= target.classes
+        if target.ignore_class is not None:
+            bad &= array != target.ignore_class
+        if not bad.any():
+            return True
+        needed = "0 or more"
+        if target.classes is not None:
+            needed = f"0 to {target.classes - 1}, for {target.classes} classes"
+        if target.ignore_class is not None:
+            needed += f", or ignore_class {target.ignore_class}"
+        self.fail(
+            LABEL_RANGE,
+            f"{what} must hold class indices {needed}; got {self._first(array, bad)}",
+        )
+        return False
+
+    def missing(self, name: str, expected: TensorType, role: str, available: list[str]) -> None:
+        """Record that no array was found for an input or output."""
+        best = suggest(name, available)
+        if best is not None:
+            hint = f"; did you mean '{best}'?"
+        elif not available:
+            hint = ""
+        elif len(available) <= 10:
+            hint = "; the file has " + ", ".join(f"'{a}'" for a in available)
+        else:
+            hint = f"; the file has {len(available)} others"
+        self.fail(
+            MISSING_DATA, f"no {self.noun(name)} for {role} '{name}' of shape {expected}{hint}"
+        )
+
+    def check_lengths(self, arrays: Mapping[str, np.ndarray]) -> None:
+        """Record arrays whose sample counts differ from the first one's, or none at all."""
+        if not arrays:
+            return
+        first, *others = arrays
+        count = len(arrays[first])
+        if count == 0:
+            self.fail(DATA_LENGTH, f"{self.noun(first)} holds no samples; the data is empty")
+        for name in others:
+            if len(arrays[name]) != count:
+                self.fail(
+                    DATA_LENGTH,
+                    f"{self.noun(name)} has {len(arrays[name])} samples but "
+                    f"{self.noun(first)} has {count}; every array needs one entry per sample",
+                )
+
+
+def check_arrays(
+    checker: ArrayChecker,
+    arrays: Mapping[str, np.ndarray],
+    inputs: Mapping[str, TensorType],
+    targets: Mapping[str, Target],
+    absent: Collection[str],
+    unused: list[str],
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The inputs and targets among ``arrays``, checked and converted; problems go to
+    ``checker`` (the caller raises them).
+
+    ``absent`` are the wanted names the file has no data for, ``unused`` the names it has
+    that nothing wants (offered as suggestions). A wanted name in neither ``arrays`` nor
+    ``absent`` was found but could not be read, which the reader has reported.
+    """
+    checked: dict[str, np.ndarray] = {}
+    for name in [*inputs, *targets]:
+        target = targets.get(name)
+        expected = inputs[name] if target is None else target.type
+        if name in absent:
+            checker.missing(name, expected, "input" if target is None else "output", unused)
+        elif name in arrays:
+            result = checker.check(name, arrays[name], expected, target)
+            if result is not None:
+                checked[name] = result
+    checker.check_lengths({name: a for name, a in arrays.items() if a.ndim > 0})
+    return (
+        {name: checked[name] for name in inputs if name in checked},
+        {name: checked[name] for name in targets if name in checked},
+    )
