@@ -20,6 +20,7 @@ from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from specc.registry import Registry, SpecModel
+from specc.train.metric_state import MetricState, state_for
 
 Threshold = Annotated[float, Field(ge=0, le=1)]
 LabelKind = Literal["binary", "sparse", "categorical"]
@@ -33,6 +34,14 @@ class Metric(SpecModel):
     def history_name(self) -> str:
         """The key in the history: ``name``, else the spelling the spec used, as Keras."""
         return self.name if self.name is not None else str(getattr(self, "type"))  # noqa: B009
+
+    def new_state(self) -> MetricState:
+        """A fresh NumPy running state: ``update(y_true, y_pred)`` per batch, ``result()``.
+
+        It reproduces Keras 3's stateful metric over several batches (see
+        ``specc.train.metric_state``).
+        """
+        return state_for(self)
 
 
 METRICS: Registry[Metric] = Registry("metric")

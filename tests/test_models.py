@@ -15,6 +15,7 @@ MODELS = sorted(Path(__file__).resolve().parent.parent.joinpath("models").glob("
 
 # Parameter counts as Keras reports them for the same models (weights + biases).
 KERAS_PARAMS = {
+    "digits_mlp.yaml": (64 * 128 + 128) + (128 * 64 + 64) + (64 * 10 + 10),
     "dense_stack.yaml": (16 * 64 + 64) + (64 * 64 + 64) + (64 + 1),
     "mnist_mlp.yaml": (784 * 512 + 512) + (512 * 512 + 512) + (512 * 10 + 10),
     "two_inputs_two_outputs.yaml": (12 * 16 + 16) + 100 * 6 + (64 * 32 + 32) + 33 + (32 * 4 + 4),
