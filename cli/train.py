@@ -96,5 +96,10 @@ def train(
             typer.echo(f"error: cannot write to {out}: {exc.strerror or exc}", err=True)
             raise typer.Exit(EXIT_USAGE) from None
     if not quiet:
+        if result.unused_data:
+            unused = ", ".join(result.unused_data)
+            typer.echo(
+                f"note: {data} also holds {unused}, which no input or output takes", err=True
+            )
         for path in written:
             typer.echo(f"wrote {path}")

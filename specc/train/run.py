@@ -40,6 +40,8 @@ class TrainResult:
     graph: Graph
     weights: dict[str, np.ndarray]
     history: dict[str, list[float]]
+    # Arrays or columns of the data file that no input or output takes.
+    unused_data: tuple[str, ...] = ()
 
 
 @dataclass
@@ -117,7 +119,11 @@ def train_spec(
     finally:
         session.close()
     return TrainResult(
-        compiled, _with_weights(compiled.graph, trained), _by_key(compiled, trained), history
+        compiled,
+        _with_weights(compiled.graph, trained),
+        _by_key(compiled, trained),
+        history,
+        tuple(dataset.unused),
     )
 
 
