@@ -158,6 +158,13 @@ def translate(exc: ValidationError, data: Any, code: str = "SPC101-schema") -> l
         path = data_path(error["loc"], data)
         message, at, at_key = _message(error, path)
         by_place.setdefault((at, at_key), []).append((message, error))
+    # A value that fails one branch of ``int | list[int]`` as "not an integer" and another
+    # branch deeper down (an item of the list) is best explained by the deeper error.
+    for place in list(by_place):
+        path, _ = place
+        deeper = any(len(other) > len(path) and other[: len(path)] == path for other, _ in by_place)
+        if deeper and all(_EXPECTED.get(e["type"]) for _, e in by_place[place]):
+            del by_place[place]
     diagnostics = []
     for (path, at_key), entries in by_place.items():
         message = entries[0][0] if len(entries) == 1 else _merge_alternatives(path, entries)
