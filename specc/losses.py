@@ -116,9 +116,11 @@ class Loss(SpecModel):
     ) -> Value:
         """Emit ops computing the batch's loss, a float32 scalar (shape ``[]``).
 
-        ``prediction`` is the output's type (without the batch axis). Pass ``logits`` only
-        when ``y_pred`` is ``self.logits_activation(prediction)`` of them: the loss is then
-        computed from the logits, the stable way; losses that take none ignore them.
+        ``prediction`` is the output's type (without the batch axis); ``y_pred`` and
+        ``y_true`` are in Keras's layout, ``y_true`` of type ``label_type(prediction)``.
+        Pass ``logits`` only when ``y_pred`` is ``self.logits_activation(prediction)`` of
+        them (softmax over the last axis): the loss is then computed from the logits, the
+        stable way. Losses that take none ignore them, and so does a ``from_logits`` loss.
         """
         return lower_loss(self, b, y_pred, y_true, prediction, logits)
 
