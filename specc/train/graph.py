@@ -24,11 +24,8 @@ from specc.spec.compile import CompileConfig, loss_weights_by_output, losses_by_
 from specc.types import TensorType, scalar
 
 TOTAL_LOSS = "loss"
-# Crossentropies that can take the logits of a softmax (categorical) or sigmoid head.
-_FOLDABLE = {
-    "Softmax": ("CategoricalCrossentropy", "SparseCategoricalCrossentropy"),
-    "Sigmoid": ("BinaryCrossentropy",),
-}
+# The ONNX op of each activation a loss can fold into itself.
+_ACTIVATION_OPS = {"softmax": "Softmax", "sigmoid": "Sigmoid"}
 
 
 @dataclass
@@ -68,7 +65,8 @@ def _producer(graph: Graph, value: str) -> tuple[str, str, dict] | None:
 
 def _logits_of(graph: Graph, output: str, loss: Loss, prediction: TensorType) -> Value | None:
     """The pre-activation of a softmax/sigmoid head, when ``loss`` should use it."""
-    if getattr(loss, "from_logits", True):
+    wanted = loss.logits_activation(prediction)
+    if wanted is None:
         return None
     found = _producer(graph, output)
     while found is not None and found[0] == "Identity":
@@ -76,7 +74,7 @@ def _logits_of(graph: Graph, output: str, loss: Loss, prediction: TensorType) ->
     if found is None:
         return None
     op_type, source, attributes = found
-    if type(loss).__name__ not in _FOLDABLE.get(op_type, ()):
+    if op_type != _ACTIVATION_OPS[wanted]:
         return None
     if op_type == "Softmax" and attributes.get("axis", -1) not in (-1, prediction.rank - 1):
         return None
