@@ -1,0 +1,95 @@
+"""The training graph: targets, folded heads, penalties, the training flag."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from specc.pipeline import compile_spec
+from specc.train.graph import TOTAL_LOSS, build_training_graph
+from specc.train.session import TrainingSession
+from tests.spec_helpers import write_spec
+
+
+def _spec(loss: object, activation: str = "softmax", dropout: float = 0.0) -> dict:
+    layers = [{"name": "h", "type": "Dense", "units": 8, "input_shape": [4], "activation": "relu"}]
+    if dropout:
+        layers.append({"name": "drop", "type": "Dropout", "rate": dropout})
+    layers.append({"name": "out", "type": "Dense", "units": 3, "activation": activation})
+    return {"specc": 1, "layers": layers, "compile": {"optimizer": "sgd", "loss": loss}}
+
+
+def _training(tmp_path: Path, spec: dict):
+    compiled = compile_spec(write_spec(tmp_path, spec), seed=0)
+    return compiled, build_training_graph(compiled, compiled.typed.resolved.spec.compile)
+
+
+def test_softmax_head_is_folded_into_crossentropy(tmp_path: Path) -> None:
+    _, training = _training(tmp_path, _spec("categorical_crossentropy"))
+    ops = [node.op_type for node in training.graph.nodes]
+    assert "LogSoftmax" in ops
+    # The loss reads the logits, not the probabilities: nothing consumes the softmax output
+    # except the graph output itself.
+    softmax = next(n for n in training.graph.nodes if n.op_type == "Softmax")
+    consumers = [n.op_type for n in training.graph.nodes if softmax.outputs[0] in n.inputs]
+    assert consumers == ["Identity"]
+
+
+def test_mse_on_a_softmax_head_is_not_folded(tmp_path: Path) -> None:
+    _, training = _training(tmp_path, _spec("mse"))
+    assert "LogSoftmax" not in [node.op_type for node in training.graph.nodes]
+
+
+def test_folded_loss_equals_the_loss_on_probabilities(tmp_path: Path) -> None:
+    _, training = _training(tmp_path, _spec("categorical_crossentropy"))
+    session = TrainingSession(training)
+    try:
+        rng = np.random.default_rng(0)
+        x = rng.normal(size=(5, 4)).astype(np.float32)
+        y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 5)]
+        out = session.eval_step({"input_layer": x, "out.target": y})
+        probs = out["out"].astype(np.float64)
+        expected = -np.mean(np.sum(y * np.log(np.clip(probs, 1e-7, 1 - 1e-7)), axis=1))
+        np.testing.assert_allclose(out[TOTAL_LOSS], expected, rtol=1e-5)
+    finally:
+        session.close()
+
+
+def test_training_flag_switches_dropout(tmp_path: Path) -> None:
+    _, training = _training(tmp_path, _spec("mse", activation="linear", dropout=0.5))
+    assert training.flag == "specc.training"
+    session = TrainingSession(training)
+    try:
+        x = np.ones((64, 4), np.float32)
+        feeds = {"input_layer": x, "out.target": np.zeros((64, 3), np.float32)}
+        eval_a = session.eval_step(feeds)["out"]
+        eval_b = session.eval_step(feeds)["out"]
+        np.testing.assert_array_equal(eval_a, eval_b)  # no dropout when evaluating
+        train = session.train_step(feeds)["out"]
+        session.reset_gradients()
+        assert not np.allclose(train, eval_a)  # dropout when training
+    finally:
+        session.close()
+
+
+def test_penalties_are_part_of_the_loss(tmp_path: Path) -> None:
+    spec = _spec("mse", activation="linear")
+    spec["layers"][0]["kernel_regularizer"] = {"type": "L1L2", "l1": 0.01, "l2": 0.1}
+    spec["layers"][0]["activity_regularizer"] = {"type": "L2", "l2": 0.05}
+    compiled, training = _training(tmp_path, spec)
+    session = TrainingSession(training)
+    try:
+        rng = np.random.default_rng(1)
+        x = rng.normal(size=(6, 4)).astype(np.float32)
+        y = rng.normal(size=(6, 3)).astype(np.float32)
+        out = session.eval_step({"input_layer": x, "out.target": y})
+        w = {k: v.astype(np.float64) for k, v in compiled.weights.items()}
+        h = np.maximum(x @ w["h/kernel"] + w["h/bias"], 0)
+        pred = h @ w["out/kernel"] + w["out/bias"]
+        mse = np.mean((pred - y) ** 2)
+        kernel = w["h/kernel"]
+        penalty = 0.01 * np.abs(kernel).sum() + 0.1 * (kernel**2).sum() + 0.05 * (h**2).sum()
+        np.testing.assert_allclose(out[TOTAL_LOSS], mse + penalty, rtol=1e-5)
+    finally:
+        session.close()
