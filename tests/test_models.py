@@ -11,10 +11,16 @@ from specc.pipeline import check_spec, compile_spec
 from specc.summary import parameter_counts
 from tests.spec_helpers import random_inputs, run_compiled
 
-MODELS = sorted(Path(__file__).resolve().parent.parent.joinpath("models").glob("*.yaml"))
+ROOT = Path(__file__).resolve().parent.parent
+MODELS = sorted(ROOT.joinpath("models").glob("*.yaml"))
 
 # Parameter counts as Keras reports them for the same models (weights + biases).
 KERAS_PARAMS = {
+    "digits_cnn.yaml": (3 * 3 * 1 * 32 + 32)
+    + (3 * 3 * 32 * 64 + 64)
+    + (4 * 4 * 64 * 128 + 128)
+    + (128 * 10 + 10),
+    "mnist_cnn.yaml": (3 * 3 * 1 * 32 + 32) + (3 * 3 * 32 * 64 + 64) + (5 * 5 * 64 * 10 + 10),
     "digits_mlp.yaml": (64 * 128 + 128) + (128 * 64 + 64) + (64 * 10 + 10),
     "dense_stack.yaml": (16 * 64 + 64) + (64 * 64 + 64) + (64 + 1),
     "mnist_mlp.yaml": (784 * 512 + 512) + (512 * 512 + 512) + (512 * 10 + 10),
@@ -24,6 +30,16 @@ KERAS_PARAMS = {
 
 def test_every_example_has_a_parameter_count() -> None:
     assert sorted(KERAS_PARAMS) == [p.name for p in MODELS]
+
+
+def test_cnn_example_is_transposed_once_in_and_once_out() -> None:
+    compiled = compile_spec(ROOT / "models" / "mnist_cnn.yaml", seed=0)
+    data_path = [
+        node
+        for node in compiled.graph.nodes
+        if node.op_type == "Transpose" and node.inputs[0] not in compiled.graph.initializers
+    ]
+    assert len(data_path) == 2
 
 
 @pytest.mark.parametrize("path", MODELS, ids=lambda p: p.name)
