@@ -1,0 +1,250 @@
+"""Training-only noise: GaussianNoise, GaussianDropout and AlphaDropout.
+
+SpatialDropout1D/2D/3D, which share this module's base, live in noise_spatial.py.
+
+Each is the identity at inference, so its NumPy reference is the identity. In training
+(the ``specc.training`` flag True) each multiplies the input by a noise tensor and/or adds
+one; the noise is drawn from a tensor of ones whose shape comes from Shape(x), which the
+training engine treats as carrying no gradient, so the only op between x and y it
+differentiates is the final Mul/Add: the gradient is the noise itself, right for either
+flag value. (Dropout on x itself would be simpler, but the engine's DropoutGrad scales by
+1/(1-rate) even when training is False; see specc/layers/core.py.)
+
+Where a Where picks between noise and its neutral value, the noise is drawn in shape
+Where(training, shape, ones): at inference it is a single element, nearly free.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field, field_validator
+
+from specc.graph import GraphBuilder, Value
+from specc.layers.base import (
+    LAYERS,
+    Layer,
+    Layout,
+    LowerContext,
+    ShapeError,
+    expect_float,
+    float_input,
+)
+from specc.types import TensorType
+
+# SELU's constants, as Keras's AlphaDropout writes them.
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def _rate_below_one(value: float, what: str) -> float:
+    if value >= 1:
+        raise ValueError(f"rate must be below 1 ({what}); got rate={value}")
+    return value
+
+
+def _noise_shape(ctx: LowerContext, shape: Value, rank: int) -> Value:
+    """Where(training, shape, ones): the full noise shape in training, one element else."""
+    b = ctx.builder
+    ones = b.constant(np.ones(rank), np.int64, hint="ones_shape")
+    return b.op("Where", ctx.training, shape, ones)
+
+
+def ones_of(b: GraphBuilder, shape: Value) -> Value:
+    """A float tensor of ones in ``shape``: what the random ops take their shape from."""
+    return b.op("Expand", b.constant(1.0, np.float32, hint="one"), shape)
+
+
+def _seed(seed: int | None) -> float | None:
+    return None if seed is None else float(seed)
+
+
+class NoiseLayer(Layer):
+    """Shared shape rule: (batch, ...) float -> the same shape, float32."""
+
+    def layout(self, inputs: list[TensorType]) -> Layout:
+        return "elementwise"
+
+    def output_types(self, inputs: list[TensorType]) -> list[TensorType]:
+        (x,) = inputs
+        expect_float(self.type_name(), x)
+        return [TensorType("float32", x.shape)]
+
+    def reference(
+        self, inputs: list[np.ndarray], weights: dict[str, np.ndarray]
+    ) -> list[np.ndarray]:
+        return [inputs[0].astype(np.float64)]
+
+
+@LAYERS.register
+class GaussianNoise(NoiseLayer):
+    """GaussianNoise: y = x + N(0, stddev^2) noise in training, y = x at inference; same shape."""
+
+    type: Literal["GaussianNoise"]
+    # Keras 3 bounds stddev to [0, 1].
+    stddev: float = Field(ge=0, le=1, allow_inf_nan=False)
+    seed: int | None = None
+
+    def lower(
+        self,
+        ctx: LowerContext,
+        inputs: list[Value],
+        input_types: list[TensorType],
+        weights: dict[str, Value],
+    ) -> list[Value]:
+        b, t = ctx.builder, input_types[0]
+        x = float_input(ctx, inputs[0], t)
+        if self.stddev == 0:
+            return [x]
+        ones = ones_of(b, _noise_shape(ctx, b.op("Shape", x), t.rank))
+        noise = b.op("RandomNormalLike", ones, mean=0.0, scale=self.stddev, seed=_seed(self.seed))
+        zero = b.constant(0.0, np.float32, hint="zero")
+        return [b.op("Add", x, b.op("Where", ctx.training, noise, zero))]
+
+    @classmethod
+    def examples(cls) -> list[tuple[dict[str, Any], list[TensorType]]]:
+        return [
+            ({"stddev": 0.5}, [TensorType("float32", (5,))]),
+            ({"stddev": 1.0, "seed": 3}, [TensorType("float16", (2, None, 3))]),
+            ({"stddev": 0.0}, [TensorType("float32", (3,))]),
+        ]
+
+
+@LAYERS.register
+class GaussianDropout(NoiseLayer):
+    """GaussianDropout: y = x * N(1, rate / (1 - rate)) noise in training, y = x at inference;
+    same shape.
+    """
+
+    type: Literal["GaussianDropout"]
+    rate: float = Field(ge=0, allow_inf_nan=False)
+    seed: int | None = None
+
+    @field_validator("rate")
+    @classmethod
+    def _finite_noise(cls, value: float) -> float:
+        return _rate_below_one(value, "the noise's stddev sqrt(rate / (1 - rate)) is infinite at 1")
+
+    def lower(
+        self,
+        ctx: LowerContext,
+        inputs: list[Value],
+        input_types: list[TensorType],
+        weights: dict[str, Value],
+    ) -> list[Value]:
+        b, t = ctx.builder, input_types[0]
+        x = float_input(ctx, inputs[0], t)
+        if self.rate == 0:
+            return [x]
+        stddev = math.sqrt(self.rate / (1.0 - self.rate))
+        ones = ones_of(b, _noise_shape(ctx, b.op("Shape", x), t.rank))
+        noise = b.op("RandomNormalLike", ones, mean=1.0, scale=stddev, seed=_seed(self.seed))
+        return [b.op("Mul", x, b.op("Where", ctx.training, noise, ones))]
+
+    @classmethod
+    def examples(cls) -> list[tuple[dict[str, Any], list[TensorType]]]:
+        return [
+            ({"rate": 0.3}, [TensorType("float32", (4,))]),
+            ({"rate": 0.5, "seed": 1}, [TensorType("float32", (2, 3, 2))]),
+        ]
+
+
+@LAYERS.register
+class AlphaDropout(NoiseLayer):
+    """AlphaDropout: in training, y = a * (x * keep + alpha' * (1 - keep)) + b with keep ~
+    Bernoulli(1 - rate), alpha' = -SELU alpha * scale, a = ((1 - rate)(1 + rate alpha'^2))^-1/2,
+    b = -a alpha' rate (mean and variance kept); y = x at inference. Same shape;
+    ``noise_shape`` (batch axis included, null = the input's size) shares ``keep`` along
+    axes where it is 1.
+    """
+
+    type: Literal["AlphaDropout"]
+    rate: float = Field(ge=0, allow_inf_nan=False)
+    noise_shape: list[int | None] | None = None
+    seed: int | None = None
+
+    @field_validator("rate")
+    @classmethod
+    def _finite_scale(cls, value: float) -> float:
+        return _rate_below_one(value, "the affine correction a = ((1 - rate) ...)^-1/2 is infinite")
+
+    @field_validator("noise_shape")
+    @classmethod
+    def _positive_noise_dims(cls, value: list[int | None] | None) -> list[int | None] | None:
+        for i, dim in enumerate(value or []):
+            if dim is not None and dim <= 0:
+                raise ValueError(
+                    "noise_shape must hold positive integers or null; "
+                    f"got {dim} at index {i} of noise_shape={value}"
+                )
+        return value
+
+    def layout(self, inputs: list[TensorType]) -> Layout:
+        # noise_shape names axes in the spec's layout.
+        return "elementwise" if self.noise_shape is None else "native"
+
+    def output_types(self, inputs: list[TensorType]) -> list[TensorType]:
+        (x,) = inputs
+        noise = self.noise_shape
+        if noise is not None:
+            if len(noise) != x.rank:
+                raise ShapeError(
+                    "AlphaDropout noise_shape must have one entry per input axis, batch axis "
+                    f"included ({x.rank} for input {x}); got noise_shape={noise}",
+                    field="noise_shape",
+                )
+            for axis, (n, d) in enumerate(zip(noise, x.full_shape, strict=True)):
+                # The noise is broadcast against the input: each entry is 1 or the size.
+                if n is not None and n != 1 and n != d:
+                    raise ShapeError(
+                        "AlphaDropout noise_shape must be 1, null or the input's size on each "
+                        f"axis; got {n} on axis {axis} for input {x} (noise_shape={noise})",
+                        field="noise_shape",
+                    )
+        return super().output_types(inputs)
+
+    def lower(
+        self,
+        ctx: LowerContext,
+        inputs: list[Value],
+        input_types: list[TensorType],
+        weights: dict[str, Value],
+    ) -> list[Value]:
+        b, t = ctx.builder, input_types[0]
+        x = float_input(ctx, inputs[0], t)
+        if self.rate == 0:
+            return [x]
+        shape = b.op("Shape", x)
+        if self.noise_shape is not None:
+            # Size 1 where the noise is shared, the input's size elsewhere.
+            shared = np.array([n == 1 for n in self.noise_shape])
+            ones = b.constant(np.ones(t.rank), np.int64, hint="ones_shape")
+            shape = b.op("Where", b.constant(shared, np.bool_, hint="shared_axes"), ones, shape)
+        ones = ones_of(b, _noise_shape(ctx, shape, t.rank))
+        uniform = b.op("RandomUniformLike", ones, seed=_seed(self.seed))
+        rate = b.constant(self.rate, np.float32, hint="rate")
+        keep = b.op("Cast", b.op("GreaterOrEqual", uniform, rate), to=1)
+        alpha_p = -SELU_ALPHA * SELU_SCALE
+        a = ((1 - self.rate) * (1 + self.rate * alpha_p**2)) ** -0.5
+        # a * (x * keep + alpha' * (1 - keep)) + b == x * (a keep) + (a alpha' + b - a alpha' keep)
+        scale = b.op("Mul", keep, b.constant(a, np.float32, hint="a"))
+        offset = b.op(
+            "Add",
+            b.op("Mul", keep, b.constant(-a * alpha_p, np.float32, hint="minus_a_alpha")),
+            b.constant(a * alpha_p * (1 - self.rate), np.float32, hint="offset"),
+        )
+        zero = b.constant(0.0, np.float32, hint="zero")
+        y = b.op("Mul", x, b.op("Where", ctx.training, scale, ones))
+        return [b.op("Add", y, b.op("Where", ctx.training, offset, zero))]
+
+    @classmethod
+    def examples(cls) -> list[tuple[dict[str, Any], list[TensorType]]]:
+        return [
+            ({"rate": 0.2}, [TensorType("float32", (6,))]),
+            (
+                {"rate": 0.4, "noise_shape": [None, 1, 3], "seed": 5},
+                [TensorType("float32", (4, 3))],
+            ),
+        ]

@@ -1,0 +1,231 @@
+"""BatchNormalization, and what the training-graph builder needs to keep its moving statistics.
+
+ONNX's BatchNormalization is not used: with training_mode=0 inside a training graph the
+engine silently swaps in batch statistics and their gradient (ENGINE-NOTES section 1b), so
+the inference maths is decomposed, x * inv + (beta - mean * inv) with inv = gamma /
+sqrt(var + epsilon), and the engine differentiates it exactly.
+
+Training mode. A trainable BatchNormalization reads the ``specc.training`` flag:
+
+    mean = Where(training, batch_mean, moving_mean)
+    var  = Where(training, batch_var,  moving_variance)
+
+where the batch statistics (biased variance, as Keras) are computed from the input over
+every axis but the channel axis. With the flag False (the inference model) this is the
+moving-statistics formula; with it True, the batch-statistics formula and its gradient,
+also through the statistics. What the graph cannot do is update the moving statistics:
+the training-graph builder does that, with ``moving_updates``, as Keras does after each
+training call: moving = moving * momentum + batch * (1 - momentum). A layer with
+``trainable: false`` always uses its moving statistics, as in Keras.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field, field_validator
+
+from specc.graph import Graph, Value
+from specc.layers.base import (
+    LAYERS,
+    TRAINING_FLAG,
+    Layer,
+    Layout,
+    LowerContext,
+    WeightSpec,
+    expect_float,
+    float_input,
+)
+from specc.layers.normalization import (
+    epsilon_field,
+    inverse_std,
+    known_dim,
+    moments,
+    normalize_axis,
+    reshape,
+)
+from specc.spec.fields import ConstraintField, InitializerField, RegularizerField, initializer
+from specc.types import TensorType
+
+MOVING = ("moving_mean", "moving_variance")
+
+
+@LAYERS.register
+class BatchNormalization(Layer):
+    """BatchNormalization: y = (x - mean) / sqrt(var + epsilon) * gamma + beta per channel on
+    ``axis``; same shape. Inference uses the moving statistics; gamma, beta, moving_mean,
+    moving_variance: (channels,), the last two non-trainable.
+    """
+
+    type: Literal["BatchNormalization"]
+    axis: int = -1
+    momentum: float = Field(0.99, allow_inf_nan=False)
+    epsilon: float = epsilon_field()
+    center: bool = True
+    scale: bool = True
+    beta_initializer: InitializerField = initializer("zeros")
+    gamma_initializer: InitializerField = initializer("ones")
+    moving_mean_initializer: InitializerField = initializer("zeros")
+    moving_variance_initializer: InitializerField = initializer("ones")
+    beta_regularizer: RegularizerField | None = None
+    gamma_regularizer: RegularizerField | None = None
+    beta_constraint: ConstraintField | None = None
+    gamma_constraint: ConstraintField | None = None
+    synchronized: bool = False
+
+    @field_validator("synchronized")
+    @classmethod
+    def _single_device(cls, value: bool) -> bool:
+        # Keras 3 accepts it only on TensorFlow, for multi-device training specc lacks.
+        if value:
+            raise ValueError(
+                "synchronized=true (batch statistics across devices) is not supported: "
+                "specc trains on one device; got synchronized=true"
+            )
+        return value
+
+    def _axis(self, x: TensorType) -> int:
+        return normalize_axis("BatchNormalization", self.axis, x)
+
+    def layout(self, inputs: list[TensorType]) -> Layout:
+        # Channels last on a rank >= 3 input: normalize where ONNX keeps channels, axis 1,
+        # so a convolution chain needs no transposes around this layer.
+        (x,) = inputs
+        last = self.axis % x.rank == x.rank - 1 if -x.rank <= self.axis < x.rank else False
+        return "channels_first" if last and x.rank >= 3 else "native"
+
+    def output_types(self, inputs: list[TensorType]) -> list[TensorType]:
+        (x,) = inputs
+        expect_float("BatchNormalization", x)
+        known_dim("BatchNormalization", x, self._axis(x), "per-channel weights")
+        return [TensorType("float32", x.shape)]
+
+    def weights(self, inputs: list[TensorType]) -> list[WeightSpec]:
+        (x,) = inputs
+        shape = (x.full_shape[self._axis(x)] or 0,)
+        specs = []
+        if self.scale:
+            specs.append(
+                WeightSpec(
+                    "gamma",
+                    shape,
+                    self.gamma_initializer,
+                    self.gamma_regularizer,
+                    self.gamma_constraint,
+                )
+            )
+        if self.center:
+            specs.append(
+                WeightSpec(
+                    "beta",
+                    shape,
+                    self.beta_initializer,
+                    self.beta_regularizer,
+                    self.beta_constraint,
+                )
+            )
+        specs.append(
+            WeightSpec("moving_mean", shape, self.moving_mean_initializer, trainable=False)
+        )
+        specs.append(
+            WeightSpec("moving_variance", shape, self.moving_variance_initializer, trainable=False)
+        )
+        return specs
+
+    def lower(
+        self,
+        ctx: LowerContext,
+        inputs: list[Value],
+        input_types: list[TensorType],
+        weights: dict[str, Value],
+    ) -> list[Value]:
+        b, t = ctx.builder, input_types[0]
+        x = float_input(ctx, inputs[0], t)
+        axis = self._axis(t)
+        dims = list(t.full_shape)
+        channels = dims[axis] or 0
+        if self.layout(input_types) == "channels_first":
+            dims.insert(1, dims.pop(axis))
+            axis = 1
+        mean, variance = weights["moving_mean"], weights["moving_variance"]
+        if self.trainable:
+            others = [a for a in range(t.rank) if a != axis]
+            batch_mean, batch_var, _ = moments(b, x, others, tuple(dims))
+            # Shaped like the moving statistics, so moving_updates can pair them up.
+            batch_mean = reshape(b, batch_mean, [channels])
+            batch_var = reshape(b, batch_var, [channels])
+            mean = b.op("Where", ctx.training, batch_mean, mean)
+            variance = b.op("Where", ctx.training, batch_var, variance)
+        # Per channel first (cheap), then one multiply-add over the input, as Keras does.
+        inv = inverse_std(b, variance, self.epsilon)
+        if self.scale:
+            inv = b.op("Mul", inv, weights["gamma"])
+        shift = b.op("Mul", mean, inv)
+        shift = b.op("Sub", weights["beta"], shift) if self.center else b.op("Neg", shift)
+        if axis != t.rank - 1:
+            per_channel = [channels] + [1] * (t.rank - 1 - axis)
+            inv, shift = reshape(b, inv, per_channel), reshape(b, shift, per_channel)
+        return [b.op("Add", b.op("Mul", x, inv), shift)]
+
+    def reference(
+        self, inputs: list[np.ndarray], weights: dict[str, np.ndarray]
+    ) -> list[np.ndarray]:
+        x = np.moveaxis(inputs[0].astype(np.float64), self.axis % inputs[0].ndim, -1)
+        w = {k: v.astype(np.float64) for k, v in weights.items()}
+        y = (x - w["moving_mean"]) / np.sqrt(w["moving_variance"] + self.epsilon)
+        if self.scale:
+            y = y * w["gamma"]
+        if self.center:
+            y = y + w["beta"]
+        return [np.moveaxis(y, -1, self.axis % inputs[0].ndim)]
+
+    @classmethod
+    def examples(cls) -> list[tuple[dict[str, Any], list[TensorType]]]:
+        # The test matrix draws every weight from N(0, 0.5), moving_variance included; an
+        # epsilon of 3 keeps var + epsilon positive (a negative one is NaN, as in Keras).
+        return [
+            ({"epsilon": 3.0}, [TensorType("float32", (5,))]),
+            ({"axis": 1, "epsilon": 3.0, "momentum": 0.9}, [TensorType("float32", (3, 4))]),
+            ({"epsilon": 3.0, "center": False}, [TensorType("float32", (3, 4, 5))]),
+            ({"epsilon": 3.0, "scale": False}, [TensorType("float16", (None, 3))]),
+            ({"axis": -2, "epsilon": 4.0}, [TensorType("float32", (3, 2, 2))]),
+            (
+                {"epsilon": 3.0, "scale": False, "center": False, "trainable": False},
+                [TensorType("float32", (2, 3))],
+            ),
+        ]
+
+
+@dataclass(frozen=True)
+class MovingUpdate:
+    """One moving statistic to update after a training step:
+    ``parameter = parameter * momentum + batch_statistic * (1 - momentum)``.
+    """
+
+    parameter: str  # the ONNX initializer, e.g. ``bn.moving_mean``
+    batch_statistic: str  # the graph value holding this batch's statistic, same shape
+    momentum: float
+
+
+def moving_updates(graph: Graph, layers: Mapping[str, Layer]) -> list[MovingUpdate]:
+    """The moving-statistic updates a training step owes, in graph order.
+
+    ``layers`` maps each parameter prefix (a layer's name, ``bn`` for ``bn.moving_mean``) to
+    its config. The builder should list the moving statistics as frozen parameters, expose
+    each ``batch_statistic`` as an extra training output, and apply the update to the
+    parameter's buffer after each step, once per Where (a shared layer updates once per
+    call, as in Keras). It finds them as ``lower`` built them: a Where choosing between the
+    batch statistic and the moving one on the training flag.
+    """
+    updates = []
+    for node in graph.nodes:
+        if node.op_type != "Where" or node.inputs[0] != TRAINING_FLAG:
+            continue
+        prefix, _, weight = node.inputs[2].rpartition(".")
+        layer = layers.get(prefix)
+        if weight in MOVING and isinstance(layer, BatchNormalization):
+            updates.append(MovingUpdate(node.inputs[2], node.inputs[1], layer.momentum))
+    return updates

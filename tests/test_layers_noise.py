@@ -1,0 +1,238 @@
+"""The noise layers: identity at inference; in training (the flag set True), the noise Keras
+draws, checked by its statistics; and gradients that follow the noise."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+from pydantic import ValidationError
+
+from specc.emit.onnx_model import to_model_proto
+from specc.layers.base import TRAINING_FLAG, ShapeError
+from specc.layers.noise import SELU_ALPHA, SELU_SCALE
+from specc.pipeline import compile_spec
+from specc.types import TensorType
+from tests.layer_harness import make_layer, run_layer
+from tests.spec_helpers import single_layer_spec, write_spec
+from tests.test_trainable_lowering import _training_module
+
+
+def _model(tmp_path: Path, type_name: str, config: dict, shape: tuple) -> onnx.ModelProto:
+    """The layer alone on input x0, its training flag turned into a constant True."""
+    spec = single_layer_spec(type_name, config, [TensorType("float32", shape)])
+    compiled = compile_spec(write_spec(tmp_path, spec), seed=0)
+    model = to_model_proto(compiled.graph, 17, compiled.metadata)
+    (flag,) = [t for t in model.graph.initializer if t.name == TRAINING_FLAG]
+    assert not numpy_helper.to_array(flag)
+    flag.CopyFrom(numpy_helper.from_array(np.array(True), TRAINING_FLAG))
+    return model
+
+
+def _session(model: onnx.ModelProto) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    return ort.InferenceSession(model.SerializeToString(), options)
+
+
+@pytest.mark.parametrize(
+    ("type_name", "config", "shape"),
+    [
+        ("GaussianNoise", {"stddev": 0.7}, (3, 4)),
+        ("GaussianDropout", {"rate": 0.4, "seed": 2}, (5,)),
+        ("AlphaDropout", {"rate": 0.3}, (2, 3, 2)),
+        ("AlphaDropout", {"rate": 0.3, "noise_shape": [1, None, 1]}, (4, 2)),
+        ("SpatialDropout1D", {"rate": 0.5}, (4, 3)),
+        ("SpatialDropout2D", {"rate": 0.5, "data_format": "channels_first"}, (2, 3, 3)),
+        ("SpatialDropout3D", {"rate": 1.0}, (2, 2, 2, 3)),
+    ],
+)
+def test_identity_at_inference(type_name: str, config: dict, shape: tuple) -> None:
+    types = [TensorType("float16", shape)]
+    x = np.random.default_rng(0).normal(size=(4, *shape)).astype(np.float16)
+    (y,) = run_layer(make_layer(type_name, **config), types, [x], {})
+    assert y.dtype == np.float32
+    np.testing.assert_array_equal(y, x.astype(np.float32))
+
+
+def test_gaussian_noise_adds_zero_mean_noise_of_stddev(tmp_path: Path) -> None:
+    session = _session(_model(tmp_path, "GaussianNoise", {"stddev": 0.5, "seed": 1}, (64,)))
+    x = np.random.default_rng(1).normal(size=(1024, 64)).astype(np.float32)
+    (y1,), (y2,) = session.run(None, {"x0": x}), session.run(None, {"x0": x})
+    noise = y1 - x
+    # 65536 draws: the bounds are over 6 standard errors.
+    assert abs(noise.mean()) < 0.015 and abs(noise.std() - 0.5) < 0.01
+    assert not np.array_equal(y1, y2), "the same noise on two calls"
+
+
+def test_gaussian_dropout_multiplies_by_one_centred_noise(tmp_path: Path) -> None:
+    rate = 0.3
+    session = _session(_model(tmp_path, "GaussianDropout", {"rate": rate, "seed": 2}, (8, 8)))
+    (y,) = session.run(None, {"x0": np.full((1024, 8, 8), 2.0, np.float32)})
+    noise = y / 2
+    # 65536 draws of stddev 0.65: the bounds are over 6 standard errors.
+    assert abs(noise.mean() - 1) < 0.02
+    assert abs(noise.std() - math.sqrt(rate / (1 - rate))) < 0.015
+
+
+def _alpha_constants(rate: float) -> tuple[float, float, float]:
+    alpha_p = -SELU_ALPHA * SELU_SCALE
+    a = ((1 - rate) * (1 + rate * alpha_p**2)) ** -0.5
+    return a, -a * alpha_p * rate, alpha_p
+
+
+@pytest.mark.parametrize("noise_shape", [None, [None, 1, 8]])
+def test_alpha_dropout_keeps_mean_and_variance(tmp_path: Path, noise_shape: Any) -> None:
+    rate = 0.2
+    config: dict[str, Any] = {"rate": rate, "seed": 3}
+    if noise_shape is not None:
+        config["noise_shape"] = noise_shape
+    session = _session(_model(tmp_path, "AlphaDropout", config, (16, 8)))
+    x = np.random.default_rng(2).normal(size=(512, 16, 8)).astype(np.float32)
+    (y,) = session.run(None, {"x0": x})
+    a, b, alpha_p = _alpha_constants(rate)
+    dropped = np.isclose(y, a * alpha_p + b, atol=1e-6)
+    # Kept values are the affine map of x; dropped ones sit at the saturation value.
+    np.testing.assert_allclose(y[~dropped], (a * x + b)[~dropped], rtol=1e-5, atol=1e-5)
+    # At least 4096 independent draws (noise shared over 16 steps): over 6 standard errors.
+    assert abs(dropped.mean() - rate) < 0.04
+    # The point of alpha dropout: a standard-normal input keeps mean 0 and variance 1.
+    assert abs(y.mean()) < 0.05 and abs(y.std() - 1) < 0.05
+    if noise_shape is not None:
+        assert np.array_equal(dropped, np.repeat(dropped[:, :1], 16, axis=1))
+
+
+@pytest.mark.parametrize(
+    ("type_name", "config", "shape", "channel_axis"),
+    [
+        ("SpatialDropout1D", {"rate": 0.4}, (5, 32), 2),
+        ("SpatialDropout2D", {"rate": 0.4}, (3, 4, 32), 3),
+        ("SpatialDropout2D", {"rate": 0.4, "data_format": "channels_first"}, (32, 3, 4), 1),
+        ("SpatialDropout3D", {"rate": 0.4}, (2, 3, 2, 32), 4),
+        ("SpatialDropout3D", {"rate": 0.4, "data_format": "channels_first"}, (32, 2, 3, 2), 1),
+    ],
+)
+def test_spatial_dropout_drops_whole_channels(
+    tmp_path: Path, type_name: str, config: dict, shape: tuple, channel_axis: int
+) -> None:
+    rate = config["rate"]
+    session = _session(_model(tmp_path, type_name, config, shape))
+    x = np.random.default_rng(3).uniform(1, 2, size=(64, *shape)).astype(np.float32)
+    (y,) = session.run(None, {"x0": x})
+    kept = y != 0
+    np.testing.assert_allclose(y[kept], x[kept] / (1 - rate), rtol=1e-6)
+    # One decision per (sample, channel): constant over every spatial axis.
+    spatial = tuple(a for a in range(1, x.ndim) if a != channel_axis)
+    per_channel = kept.all(axis=spatial)
+    assert np.array_equal(per_channel, kept.any(axis=spatial))
+    assert abs((1 - per_channel.mean()) - rate) < 0.1
+
+
+def test_spatial_dropout_at_rate_one_zeroes_everything(tmp_path: Path) -> None:
+    session = _session(_model(tmp_path, "SpatialDropout1D", {"rate": 1.0}, (3, 2)))
+    (y,) = session.run(None, {"x0": np.ones((4, 3, 2), np.float32)})
+    assert not y.any()
+
+
+@pytest.mark.parametrize(
+    ("type_name", "config"),
+    [
+        ("GaussianNoise", {"stddev": 0.5}),
+        ("GaussianDropout", {"rate": 0.5}),
+        ("AlphaDropout", {"rate": 0.3}),
+        ("SpatialDropout1D", {"rate": 0.5}),
+    ],
+)
+def test_training_gradient_follows_the_noise(tmp_path: Path, type_name: str, config: dict) -> None:
+    """With the flag a graph input fed True: dloss/dh = probe * dy/dh, the noise itself."""
+    spec = {
+        "specc": 1,
+        "name": "noisy",
+        "inputs": {"x0": {"shape": [6, 4]}},
+        "layers": [
+            {"name": "pre", "type": "Dense", "units": 4},
+            {"name": "layer", "type": type_name, **config},
+        ],
+    }
+    compiled = compile_spec(write_spec(tmp_path, spec), seed=0)
+    model = to_model_proto(compiled.graph, 17, compiled.metadata)
+    (flag,) = [t for t in model.graph.initializer if t.name == TRAINING_FLAG]
+    model.graph.initializer.remove(flag)
+    model.graph.input.append(helper.make_tensor_value_info(TRAINING_FLAG, TensorProto.BOOL, []))
+    module, state = _training_module(
+        model, ["pre.kernel", "pre.bias"], tmp_path / "artifacts", additional_output_names=["layer"]
+    )
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(32, 6, 4)).astype(np.float32)
+    probe = rng.normal(size=(32, 6, 4))
+    kernel, bias = (compiled.weights[k].astype(np.float64) for k in ("pre/kernel", "pre/bias"))
+    h = x.astype(np.float64) @ kernel + bias
+    feeds = {"x0": x, "probe.0": probe.astype(np.float32), TRAINING_FLAG: np.array(True)}
+    module.train()
+    module.lazy_reset_grad()
+    _, y = module(*[feeds[name] for name in module.input_names()])
+    # dy/dh, recovered from this step's random output.
+    if type_name == "GaussianNoise":
+        slope = np.ones_like(h)
+    elif type_name == "AlphaDropout":
+        a, b, alpha_p = _alpha_constants(config["rate"])
+        slope = np.where(np.isclose(y, a * alpha_p + b, atol=1e-6), 0.0, a)
+    else:
+        slope = y / h
+    assert not np.allclose(y, h, atol=1e-3), "no noise in training"
+    upstream = (probe * slope).reshape(-1, 4)
+    want = {
+        "pre.kernel": x.reshape(-1, 4).T.astype(np.float64) @ upstream,
+        "pre.bias": upstream.sum(0),
+    }
+    for name, value in want.items():
+        np.testing.assert_allclose(state.parameters[name].grad, value, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("type_name", "config", "message"),
+    [
+        ("GaussianNoise", {"stddev": 1.5}, "less than or equal to 1"),
+        ("GaussianNoise", {"stddev": -0.1}, "greater than or equal to 0"),
+        ("GaussianDropout", {"rate": 1.0}, "rate must be below 1"),
+        ("AlphaDropout", {"rate": 1.0}, "rate must be below 1"),
+        ("AlphaDropout", {"rate": 0.5, "noise_shape": [None, 0]}, "positive integers or null"),
+        ("SpatialDropout2D", {"rate": 1.5}, "less than or equal to 1"),
+        ("SpatialDropout1D", {"rate": 0.5, "data_format": "channels_first"}, "data_format"),
+    ],
+)
+def test_config_errors(type_name: str, config: dict, message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        make_layer(type_name, **config)
+
+
+@pytest.mark.parametrize(
+    ("type_name", "config", "shape", "message"),
+    [
+        ("SpatialDropout1D", {"rate": 0.5}, (3,), r"rank-3 input \(batch, steps, channels\)"),
+        ("SpatialDropout2D", {"rate": 0.5}, (3, 4), "rank-4 input"),
+        (
+            "SpatialDropout3D",
+            {"rate": 0.5, "data_format": "channels_first"},
+            (3, 4),
+            r"rank-5 input \(batch, channels, dim, dim, dim\)",
+        ),
+        ("AlphaDropout", {"rate": 0.5, "noise_shape": [None, 1]}, (3, 4), "one entry per"),
+        ("AlphaDropout", {"rate": 0.5, "noise_shape": [None, 2, 4]}, (3, 4), "got 2 on axis 1"),
+        ("GaussianNoise", {"stddev": 0.5}, (3,), None),
+    ],
+)
+def test_shape_errors(type_name: str, config: dict, shape: tuple, message: str | None) -> None:
+    layer = make_layer(type_name, **config)
+    if message is None:  # integer input
+        with pytest.raises(ShapeError, match="floating-point input"):
+            layer.output_types([TensorType("int64", shape)])
+        return
+    with pytest.raises(ShapeError, match=message):
+        layer.output_types([TensorType("float32", shape)])
