@@ -1,0 +1,319 @@
+"""What SimpleRNN, LSTM and GRU share: Keras's RNN arguments, shapes, dropout masks, unrolling.
+
+Each layer maps (batch, timesteps, features) to its last output (batch, units), or with
+``return_sequences`` to every output (batch, timesteps, units), followed with
+``return_state`` by its final states (Keras's order: h, then c for LSTM). ``go_backwards``
+reads the sequence from its end and returns the outputs in that processing order, as
+Keras 3 does. The weights keep Keras's names and layouts (kernel [features, k*units],
+recurrent_kernel [units, k*units], bias); any reordering for ONNX happens in the graph,
+so the weights file and training see the Keras tensors.
+
+Two lowerings, chosen per config (``unrolled_because``):
+
+- fused: ONNX's LSTM or GRU op, forward only, with explicit zero initial states, the
+  only recurrent ops onnxruntime-training can differentiate (ENGINE-NOTES 1a). They
+  compute sigmoid gates and tanh candidates only, and cannot mask the state inside the
+  recurrence, but they take any sequence length.
+- unrolled: one set of MatMul/Add/activation ops per time step, for any activation and
+  for recurrent dropout; it needs a fixed number of timesteps.
+
+Dropout masks are drawn once per call and shared by all time steps, as Keras's
+``DropoutRNNCell`` caches them; like ``core.Dropout`` they come from ONNX Dropout applied
+to ones and read the training flag, so at inference they are exactly ones.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+from pydantic import Field, field_validator
+
+from specc.activations import Activation, Tanh
+from specc.graph import GraphBuilder, Value
+from specc.layers.base import (
+    Layer,
+    LowerContext,
+    ShapeError,
+    WeightSpec,
+    expect_float,
+    float_input,
+)
+from specc.layers.recurrent_ops import (
+    batch_shape,
+    dropout_masks,
+    gate,
+    ints,
+    reverse_time,
+    unsqueeze,
+)
+from specc.spec.fields import (
+    ActivationField,
+    ConstraintField,
+    InitializerField,
+    RegularizerField,
+    initializer,
+)
+from specc.types import TensorType
+
+Rate = Field(0.0, ge=0, le=1, allow_inf_nan=False)
+
+
+class Recurrent(Layer):
+    """Base of SimpleRNN, LSTM and GRU: Keras's RNN-layer arguments and the two lowerings."""
+
+    units: int = Field(gt=0)
+    activation: ActivationField | None = Field("tanh", validate_default=True)
+    use_bias: bool = True
+    kernel_initializer: InitializerField = initializer("glorot_uniform")
+    recurrent_initializer: InitializerField = initializer("orthogonal")
+    bias_initializer: InitializerField = initializer("zeros")
+    kernel_regularizer: RegularizerField | None = None
+    recurrent_regularizer: RegularizerField | None = None
+    bias_regularizer: RegularizerField | None = None
+    activity_regularizer: RegularizerField | None = None
+    kernel_constraint: ConstraintField | None = None
+    recurrent_constraint: ConstraintField | None = None
+    bias_constraint: ConstraintField | None = None
+    dropout: float = Rate
+    recurrent_dropout: float = Rate
+    seed: int | None = Field(None, ge=0, lt=2**32)
+    return_sequences: bool = False
+    return_state: bool = False
+    go_backwards: bool = False
+    stateful: bool = False
+    # Accepted as Keras serializes them; no effect here (ONNX ops run the same either
+    # way, and specs have no masks).
+    unroll: bool = False
+    zero_output_for_mask: bool = False
+
+    # Gate blocks in the kernels (k above) and state tensors (h, and c for LSTM).
+    gates: ClassVar[int] = 1
+    state_count: ClassVar[int] = 1
+    # SimpleRNN unrolls whenever the length is known (the fused form is a GRU in disguise).
+    fuse_known_length: ClassVar[bool] = True
+
+    @field_validator("stateful")
+    @classmethod
+    def _reject_stateful(cls, value: bool) -> bool:
+        if value:
+            raise ValueError(
+                "stateful=true is not supported: an ONNX model keeps no state between "
+                "calls, so every batch starts from zero states; got stateful=true"
+            )
+        return value
+
+    # -- configuration -----------------------------------------------------------------
+
+    def drops(self, rate: float) -> bool:
+        """Whether Keras applies dropout at ``rate``: LSTM and GRU only for 0 < rate < 1."""
+        return 0 < rate < 1
+
+    def activations(self) -> list[tuple[str, Activation | None, type[Activation]]]:
+        """(field, activation, what the fused op computes there) for each activation."""
+        return [("activation", self.activation, Tanh)]
+
+    def unrolled_because(self) -> tuple[str, str] | None:
+        """(field, reason) when no ONNX op computes this config, else None."""
+        if self.drops(self.recurrent_dropout):
+            why = "ONNX's recurrent ops cannot mask the state inside the recurrence"
+            return "recurrent_dropout", f"recurrent_dropout={self.recurrent_dropout} ({why})"
+        for field, activation, fused in self.activations():
+            if not isinstance(activation, fused):
+                name = "null" if activation is None else activation.type
+                why = f"ONNX's trainable recurrent ops compute only {fused.__name__.lower()} there"
+                return field, f"{field}={name} ({why})"
+        return None
+
+    def sequence(self, x: TensorType) -> tuple[int | None, int]:
+        """(timesteps, features) of the input, or ShapeError."""
+        name = self.type_name()
+        expect_float(name, x)
+        if len(x.shape) != 2 or x.shape[1] is None:
+            raise ShapeError(
+                f"{name} needs a 3D input (batch, timesteps, features) with a known "
+                f"feature size; got {x}"
+            )
+        return x.shape[0], x.shape[1]
+
+    def output_types(self, inputs: list[TensorType]) -> list[TensorType]:
+        (x,) = inputs
+        steps, _ = self.sequence(x)
+        reason = self.unrolled_because()
+        if reason is not None and steps is None:
+            field, why = reason
+            raise ShapeError(
+                f"{self.type_name()} with {why} is unrolled over its time steps, so it needs "
+                f"a fixed number of timesteps; got input {x}",
+                field=field,
+            )
+        out = (steps, self.units) if self.return_sequences else (self.units,)
+        state = TensorType("float32", (self.units,))
+        return [TensorType("float32", out)] + ([state] * self.state_count * self.return_state)
+
+    def bias_shape(self) -> tuple[int, ...]:
+        """The shape of ``bias`` (GRU with reset_after has two rows)."""
+        return (self.gates * self.units,)
+
+    def bias_initializer_for(self) -> object:
+        """What draws ``bias`` (LSTM's unit_forget_bias wraps the initializer)."""
+        return self.bias_initializer
+
+    def weights(self, inputs: list[TensorType]) -> list[WeightSpec]:
+        _, features = self.sequence(inputs[0])
+        width = self.gates * self.units
+        specs = [
+            WeightSpec(
+                "kernel",
+                (features, width),
+                self.kernel_initializer,
+                self.kernel_regularizer,
+                self.kernel_constraint,
+            ),
+            WeightSpec(
+                "recurrent_kernel",
+                (self.units, width),
+                self.recurrent_initializer,
+                self.recurrent_regularizer,
+                self.recurrent_constraint,
+            ),
+        ]
+        if self.use_bias:
+            specs.append(
+                WeightSpec(
+                    "bias",
+                    self.bias_shape(),
+                    self.bias_initializer_for(),
+                    self.bias_regularizer,
+                    self.bias_constraint,
+                )
+            )
+        return specs
+
+    # -- lowering ----------------------------------------------------------------------
+
+    def lower(
+        self,
+        ctx: LowerContext,
+        inputs: list[Value],
+        input_types: list[TensorType],
+        weights: dict[str, Value],
+    ) -> list[Value]:
+        t = input_types[0]
+        x = float_input(ctx, inputs[0], t)
+        steps, features = self.sequence(t)
+        fused = self.unrolled_because() is None and (self.fuse_known_length or steps is None)
+        if fused:
+            if self.drops(self.dropout):
+                # Keras's "implementation 2": one input mask for every gate and time step.
+                b = ctx.builder
+                (mask,) = dropout_masks(ctx, x, features, self.dropout, 1, self.seed)
+                x = b.op("Mul", x, unsqueeze(b, mask, 1))
+            sequence, states = self.lower_fused(ctx, x, t, weights)
+        else:
+            sequence, states = self.lower_unrolled(ctx, x, t, weights)
+        output = sequence if self.return_sequences else states[0]
+        return [output, *states] if self.return_state else [output]
+
+    def lower_fused(
+        self, ctx: LowerContext, x: Value, t: TensorType, weights: dict[str, Value]
+    ) -> tuple[Value | None, list[Value]]:
+        """(outputs (batch, timesteps, units) in processing order when return_sequences,
+        final states) through an ONNX recurrent op."""
+        raise NotImplementedError
+
+    def time_major(self, b: GraphBuilder, x: Value, t: TensorType) -> Value:
+        """The (timesteps, batch, features) input the ONNX ops read, reversed if backwards."""
+        x = b.op("Transpose", x, perm=[1, 0, 2])
+        return reverse_time(b, x, t.shape[0], axis=0) if self.go_backwards else x
+
+    def fused_outputs(
+        self, b: GraphBuilder, y: Value, finals: list[Value]
+    ) -> tuple[Value | None, list[Value]]:
+        """The ONNX op's Y [T, 1, B, H] and final states [1, B, H] in Keras's shapes."""
+        axis0 = b.constant(ints([0]), np.int64, hint="axes")
+        states = [b.op("Squeeze", s, axis0) for s in finals]
+        if not self.return_sequences:
+            return None, states
+        y = b.op("Squeeze", y, b.constant(ints([1]), np.int64, hint="axes"))
+        return b.op("Transpose", y, perm=[1, 0, 2]), states
+
+    def lower_unrolled(
+        self, ctx: LowerContext, x: Value, t: TensorType, weights: dict[str, Value]
+    ) -> tuple[Value | None, list[Value]]:
+        """One step's ops per time step (Keras's per-gate "implementation 1")."""
+        b = ctx.builder
+        steps, features = t.shape
+        assert steps is not None and features is not None  # output_types checked both
+        units, recurrent = self.units, self.drops(self.recurrent_dropout)
+        # Keras draws one input mask per gate only when it also drops recurrently.
+        count = self.gates if recurrent else 1
+        in_masks, rec_masks = [], []
+        if self.drops(self.dropout):
+            in_masks = dropout_masks(ctx, x, features, self.dropout, count, self.seed)
+        if recurrent:
+            # Distinct seeds, or a seeded layer's masks would all be the same draw.
+            seed = None if self.seed is None else self.seed + self.gates
+            rec_masks = dropout_masks(ctx, x, units, self.recurrent_dropout, self.gates, seed)
+        dropped = [b.op("Mul", x, unsqueeze(b, m, 1)) for m in in_masks] or [x]
+        projections = []
+        for g in range(self.gates):
+            p = b.op("MatMul", dropped[g % len(dropped)], gate(b, weights["kernel"], g, units))
+            bias = self.input_bias(b, weights, g)
+            projections.append(p if bias is None else b.op("Add", p, bias))
+        kernels = [gate(b, weights["recurrent_kernel"], g, units) for g in range(self.gates)]
+        zeros = b.op("Expand", b.constant(0.0, np.float32, hint="zero"), batch_shape(b, x, units))
+        states = [zeros] * self.state_count
+        outputs = []
+        order = range(steps - 1, -1, -1) if self.go_backwards else range(steps)
+        for step in order:
+            index = b.constant(step, np.int64, hint="step")
+            xs = [b.op("Gather", p, index, axis=1) for p in projections]
+            h = states[0]
+            hs = [b.op("Mul", h, m) for m in rec_masks] or [h] * self.gates
+            out, states = self.step(b, xs, hs, states, kernels, weights)
+            outputs.append(out)
+        if not self.return_sequences:
+            return None, states
+        stacked = b.op("Concat", *[unsqueeze(b, o, 1) for o in outputs], axis=1)
+        return stacked, states
+
+    def input_bias(self, b: GraphBuilder, weights: dict[str, Value], g: int) -> Value | None:
+        """The bias added to gate ``g``'s input projection."""
+        return gate(b, weights["bias"], g, self.units) if self.use_bias else None
+
+    def step(
+        self,
+        b: GraphBuilder,
+        xs: list[Value],
+        hs: list[Value],
+        states: list[Value],
+        kernels: list[Value],
+        weights: dict[str, Value],
+    ) -> tuple[Value, list[Value]]:
+        """One time step: per-gate input projections ``xs`` (bias included), the previous
+        h as each gate sees it (``hs``, recurrent dropout applied), the states and the
+        per-gate recurrent kernels; returns the output and the new states."""
+        raise NotImplementedError
+
+    # -- reference ---------------------------------------------------------------------
+
+    def reference(
+        self, inputs: list[np.ndarray], weights: dict[str, np.ndarray]
+    ) -> list[np.ndarray]:
+        x = np.asarray(inputs[0], np.float64)
+        w = {k: np.asarray(v, np.float64) for k, v in weights.items()}
+        batch, steps = x.shape[:2]
+        states = [np.zeros((batch, self.units))] * self.state_count
+        outputs = []
+        for step in range(steps - 1, -1, -1) if self.go_backwards else range(steps):
+            out, states = self.reference_step(x[:, step], states, w)
+            outputs.append(out)
+        output = np.stack(outputs, axis=1) if self.return_sequences else outputs[-1]
+        return [output, *states] if self.return_state else [output]
+
+    def reference_step(
+        self, x: np.ndarray, states: list[np.ndarray], w: dict[str, np.ndarray]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Keras's cell ``call`` in float64 (inference: no dropout)."""
+        raise NotImplementedError

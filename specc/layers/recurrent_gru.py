@@ -1,0 +1,198 @@
+"""GRU: Keras 3's gated recurrent unit, gate order z, r, h, both reset conventions.
+
+Fused lowering: ONNX GRU, whose gate order is Keras's and whose ``linear_before_reset=1``
+is Keras's ``reset_after=True`` (the reset gate multiplies h R_h + b_rh). Its weights are
+W [1, 3H, in], R [1, 3H, H] and B [1, 6H] = [input biases, recurrent biases]: the
+transposed Keras kernels, and Keras's bias [2, 3H] flattened (reset_after=True) or
+[3H] followed by zeros (reset_after=False, one bias as in Keras).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field
+
+from specc.activations import Activation, Sigmoid, Tanh
+from specc.graph import GraphBuilder, Value
+from specc.layers.base import LAYERS, LowerContext
+from specc.layers.recurrent import Recurrent
+from specc.layers.recurrent_ops import (
+    activate,
+    activate_np,
+    batch_shape,
+    gate,
+    ints,
+    pad,
+)
+from specc.spec.fields import ActivationField
+from specc.types import TensorType
+
+
+@LAYERS.register
+class GRU(Recurrent):
+    """GRU: [z,r] = sigma(x K + h R + b), h = z*h + (1-z)*act(x K_h + r*(h R_h + b_rh) + b_h).
+
+    That is reset_after=true; with false the candidate is act(x K_h + (r*h) R_h + b_h).
+    Shapes: (batch, timesteps, features) -> (batch, [timesteps,] units), then h with
+    return_state.
+
+    Weights: kernel [features, 3*units], recurrent_kernel [units, 3*units], bias
+    [2, 3*units] with reset_after (input and recurrent biases) else [3*units].
+    """
+
+    type: Literal["GRU"]
+    recurrent_activation: ActivationField | None = Field("sigmoid", validate_default=True)
+    reset_after: bool = True
+    use_cudnn: Literal["auto"] | bool = "auto"
+
+    gates = 3
+
+    def activations(self) -> list[tuple[str, Activation | None, type[Activation]]]:
+        return [
+            ("activation", self.activation, Tanh),
+            ("recurrent_activation", self.recurrent_activation, Sigmoid),
+        ]
+
+    def bias_shape(self) -> tuple[int, ...]:
+        return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
+
+    def lower_fused(
+        self, ctx: LowerContext, x: Value, t: TensorType, weights: dict[str, Value]
+    ) -> tuple[Value | None, list[Value]]:
+        b, units = ctx.builder, self.units
+        axis0 = b.constant(ints([0]), np.int64, hint="axes")
+
+        def onnx_weight(kernel: Value) -> Value:
+            return b.op("Unsqueeze", b.op("Transpose", kernel, perm=[1, 0]), axis0)
+
+        bias = None
+        if self.use_bias and self.reset_after:
+            bias = b.op("Reshape", weights["bias"], b.constant(ints([1, 6 * units]), np.int64))
+        elif self.use_bias:
+            # One Keras bias: ONNX's recurrent biases are zero padding.
+            bias = b.op("Unsqueeze", pad(b, weights["bias"], [0, 3 * units]), axis0)
+        zero = b.constant(0.0, np.float32, hint="zero")
+        h0 = b.op("Unsqueeze", b.op("Expand", zero, batch_shape(b, x, units)), axis0)
+        y, h = b.op(
+            "GRU",
+            self.time_major(b, x, t),
+            onnx_weight(weights["kernel"]),
+            onnx_weight(weights["recurrent_kernel"]),
+            bias,
+            None,
+            h0,
+            outputs=2,
+            hidden_size=units,
+            linear_before_reset=int(self.reset_after),
+        )
+        return self.fused_outputs(b, y, [h])
+
+    def input_bias(self, b: GraphBuilder, weights: dict[str, Value], g: int) -> Value | None:
+        if not self.use_bias:
+            return None
+        if not self.reset_after:
+            return gate(b, weights["bias"], g, self.units)
+        return self._bias_row(b, weights, 0, g)
+
+    def _bias_row(self, b: GraphBuilder, weights: dict[str, Value], row: int, g: int) -> Value:
+        """Gate ``g`` of bias row ``row`` (0: input, 1: recurrent), shaped [1, units]."""
+        units = self.units
+        return b.op(
+            "Slice",
+            weights["bias"],
+            b.constant(ints([row, g * units]), np.int64, hint="starts"),
+            b.constant(ints([row + 1, (g + 1) * units]), np.int64, hint="ends"),
+        )
+
+    def step(
+        self,
+        b: GraphBuilder,
+        xs: list[Value],
+        hs: list[Value],
+        states: list[Value],
+        kernels: list[Value],
+        weights: dict[str, Value],
+    ) -> tuple[Value, list[Value]]:
+        recurrent_bias = self.use_bias and self.reset_after
+        rec = []
+        for g in range(2):
+            r_g = b.op("MatMul", hs[g], kernels[g])
+            rec.append(
+                b.op("Add", r_g, self._bias_row(b, weights, 1, g)) if recurrent_bias else r_g
+            )
+        z = activate(b, self.recurrent_activation, b.op("Add", xs[0], rec[0]))
+        r = activate(b, self.recurrent_activation, b.op("Add", xs[1], rec[1]))
+        if self.reset_after:
+            rec_h = b.op("MatMul", hs[2], kernels[2])
+            if recurrent_bias:
+                rec_h = b.op("Add", rec_h, self._bias_row(b, weights, 1, 2))
+            rec_h = b.op("Mul", r, rec_h)
+        else:
+            rec_h = b.op("MatMul", b.op("Mul", r, hs[2]), kernels[2])
+        candidate = activate(b, self.activation, b.op("Add", xs[2], rec_h))
+        # h = z*h + (1-z)*hh, written as hh + z*(h - hh).
+        h = b.op("Add", candidate, b.op("Mul", z, b.op("Sub", states[0], candidate)))
+        return h, [h]
+
+    def reference_step(
+        self, x: np.ndarray, states: list[np.ndarray], w: dict[str, np.ndarray]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        (h,) = states
+        u = self.units
+        bias = w.get("bias")
+        if bias is None:
+            b_in, b_rec = np.zeros(3 * u), np.zeros(3 * u)
+        elif self.reset_after:
+            b_in, b_rec = bias[0], bias[1]
+        else:
+            b_in, b_rec = bias, np.zeros(3 * u)
+        x_z, x_r, x_h = np.split(x @ w["kernel"] + b_in, 3, axis=-1)
+        r_kernel = w["recurrent_kernel"]
+        # Keras's fused "implementation 2": h projected once for z and r (and h~).
+        inner = h @ r_kernel + b_rec if self.reset_after else h @ r_kernel[:, : 2 * u]
+        z = activate_np(self.recurrent_activation, x_z + inner[:, :u])
+        r = activate_np(self.recurrent_activation, x_r + inner[:, u : 2 * u])
+        # reset_after: r scales h R_h + b_rh; else r scales h before R_h.
+        rec_h = r * inner[:, 2 * u :] if self.reset_after else (r * h) @ r_kernel[:, 2 * u :]
+        hh = activate_np(self.activation, x_h + rec_h)
+        h = z * h + (1 - z) * hh
+        return h, [h]
+
+    @classmethod
+    def examples(cls) -> list[tuple[dict[str, Any], list[TensorType]]]:
+        return [
+            ({"units": 5}, [TensorType("float32", (4, 3))]),
+            (
+                {"units": 3, "reset_after": False, "return_sequences": True},
+                [TensorType("float32", (None, 2))],
+            ),
+            (
+                {"units": 2, "return_state": True, "go_backwards": True, "use_bias": False},
+                [TensorType("float32", (3, 3))],
+            ),
+            (
+                {"units": 3, "reset_after": False, "go_backwards": True, "return_state": True},
+                [TensorType("float16", (None, 2))],
+            ),
+            (
+                {"units": 3, "activation": "softsign", "recurrent_activation": "hard_sigmoid"},
+                [TensorType("float32", (3, 2))],
+            ),
+            (
+                {
+                    "units": 2,
+                    "reset_after": False,
+                    "return_sequences": True,
+                    "dropout": 0.2,
+                    "recurrent_dropout": 0.5,
+                    "seed": 1,
+                },
+                [TensorType("float32", (3, 4))],
+            ),
+            (
+                {"units": 3, "return_sequences": True, "go_backwards": True, "dropout": 0.4},
+                [TensorType("float32", (None, 3))],
+            ),
+        ]

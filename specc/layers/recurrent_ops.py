@@ -1,0 +1,100 @@
+"""Graph-building helpers shared by the recurrent layers and the wrappers.
+
+Every op here has a gradient in onnxruntime-training 1.19.2 where one is needed, and
+avoids the engine's traps (ENGINE-NOTES 1a): time reversal by Gather, not a negative-step
+Slice; zero padding by Pad, not Concat with a constant.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from specc.activations import Activation
+from specc.graph import GraphBuilder, Value
+from specc.layers.base import LowerContext
+
+
+def activate(b: GraphBuilder, activation: Activation | None, x: Value) -> Value:
+    """Keras's ``activations.get(None)`` is linear."""
+    return x if activation is None else activation.lower(b, x)
+
+
+def activate_np(activation: Activation | None, x: np.ndarray) -> np.ndarray:
+    """NumPy twin of ``activate``."""
+    return x if activation is None else activation.reference(x)
+
+
+def ints(values: list[int]) -> np.ndarray:
+    """An int64 array for shape-like constants."""
+    return np.asarray(values, np.int64)
+
+
+def unsqueeze(b: GraphBuilder, value: Value, axis: int) -> Value:
+    """``value`` with a new size-1 axis at ``axis``."""
+    return b.op("Unsqueeze", value, b.constant(ints([axis]), np.int64, hint="axes"))
+
+
+def gate(b: GraphBuilder, value: Value, g: int, units: int, axis: int = -1) -> Value:
+    """Columns ``g*units .. (g+1)*units`` of ``value`` along ``axis`` (Slice has a gradient)."""
+    return b.op(
+        "Slice",
+        value,
+        b.constant([g * units], np.int64, hint="starts"),
+        b.constant([(g + 1) * units], np.int64, hint="ends"),
+        b.constant([axis], np.int64, hint="axes"),
+    )
+
+
+def pad(b: GraphBuilder, value: Value, pads: list[int]) -> Value:
+    """``value`` with zeros around it (ONNX ``pads`` order: all begins, then all ends).
+
+    Used instead of Concat with a zero constant: the engine's Concat gradient names a
+    gradient after each input, so one constant in two Concats (Bidirectional's two
+    layers) defines ``<constant>_grad`` twice and the training graph is invalid.
+    """
+    return b.op("Pad", value, b.constant(ints(pads), np.int64, hint="pads"))
+
+
+def batch_shape(b: GraphBuilder, x: Value, *trailing: int) -> Value:
+    """The dynamic shape (batch, *trailing) for a tensor whose batch is x's."""
+    batch = b.op("Shape", x, start=0, end=1)
+    return b.op("Concat", batch, b.constant(ints(list(trailing)), np.int64, hint="dims"), axis=0)
+
+
+def reverse_time(b: GraphBuilder, x: Value, steps: int | None, axis: int) -> Value:
+    """``x`` with its time axis reversed by Gather (Slice with step -1 has no gradient)."""
+    if steps is not None:
+        indices = b.constant(np.arange(steps - 1, -1, -1), np.int64, hint="reversed")
+    else:
+        length = b.op("Gather", b.op("Shape", x), b.constant(axis, np.int64, hint="axis"))
+        one = b.constant(1, np.int64, hint="one")
+        # (T-1) - Range(0, T), not Range(T-1, -1, -1): onnxruntime 1.19's extended
+        # optimizer rewrites Gather(Range) into a Slice whose end -1 wraps to T-1, an
+        # empty sequence (GRU then aborts the process; LSTM returns its initial state).
+        ascending = b.op("Range", b.constant(0, np.int64, hint="zero_index"), length, one)
+        indices = b.op("Sub", b.op("Sub", length, one), ascending)
+    return b.op("Gather", x, indices, axis=axis)
+
+
+def dropout_masks(
+    ctx: LowerContext, x: Value, size: int, rate: float, count: int, seed: int | None
+) -> list[Value]:
+    """``count`` dropout masks of shape (batch, size), batch taken from ``x``: 0 or
+    1/(1-rate) in training, exactly ones at inference.
+
+    As in ``core.Dropout``, each is ONNX Dropout applied to ones and reads the training
+    flag. Mask k of a seeded layer uses seed + k, so the draws differ.
+    """
+    b = ctx.builder
+    ones = b.op("Expand", b.constant(1.0, np.float32, hint="one"), batch_shape(b, x, size))
+    if np.float32(rate) == 1:
+        # ONNX Dropout takes a ratio below 1; Keras then zeroes everything.
+        keep = b.op("Cast", b.op("Not", ctx.training), to=1)
+        return [b.op("Mul", ones, keep)] * count
+    ratio = b.constant(rate, np.float32, hint="ratio")
+    masks = []
+    for k in range(count):
+        mask_seed = None if seed is None else (seed + k) % 2**32
+        scaled, _ = b.op("Dropout", ones, ratio, ctx.training, outputs=2, seed=mask_seed)
+        masks.append(scaled)
+    return masks
