@@ -93,3 +93,37 @@ def test_penalties_are_part_of_the_loss(tmp_path: Path) -> None:
         np.testing.assert_allclose(out[TOTAL_LOSS], mse + penalty, rtol=1e-5)
     finally:
         session.close()
+
+
+BN_SPEC = """
+specc: 1
+inputs: {x: {shape: [5]}}
+layers:
+  - {name: h, type: Dense, units: 4, inputs: x}
+  - {name: bn, type: BatchNormalization, momentum: 0.9}
+  - {name: y, type: Dense, units: 1}
+compile: {optimizer: {type: SGD, learning_rate: 1.0e-12}, loss: mse}
+"""
+
+
+def test_batch_normalization_moving_statistics_follow_keras(tmp_path: Path) -> None:
+    from specc.train.run import TrainOptions, train_spec
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(2.0, 3.0, size=(64, 5)).astype(np.float32)
+    np.savez(tmp_path / "d.npz", x=x, y=rng.normal(size=(64, 1)).astype(np.float32))
+    (tmp_path / "s.yaml").write_text(BN_SPEC)
+    compiled = compile_spec(tmp_path / "s.yaml", seed=0)
+    options = TrainOptions(epochs=3, batch_size=32, shuffle=False, seed=0)
+    result = train_spec(tmp_path / "s.yaml", tmp_path / "d.npz", options)
+    # The kernel barely moves (lr 1e-12), so each batch's statistics are those of x @ W + b.
+    h = x.astype(np.float64) @ compiled.weights["h/kernel"] + compiled.weights["h/bias"]
+    mean, variance = np.zeros(4), np.ones(4)
+    for _ in range(3):
+        for batch in (h[:32], h[32:]):
+            mean = mean * 0.9 + batch.mean(axis=0) * 0.1
+            variance = variance * 0.9 + batch.var(axis=0) * 0.1  # biased, as Keras
+    np.testing.assert_allclose(result.weights["bn/moving_mean"], mean, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(result.weights["bn/moving_variance"], variance, rtol=1e-5)
+    trained = dict(result.graph.initializers)
+    np.testing.assert_array_equal(trained["bn.moving_mean"], result.weights["bn/moving_mean"])

@@ -107,6 +107,7 @@ def fit(
     """Train for ``options.epochs`` epochs; return the History as a dict of lists."""
     rng = np.random.default_rng(options.seed)
     params = session.parameters(training.trainable)
+    moving = session.parameters([m.parameter for m in training.moving])
     update = make_update(config.optimizer, params)
     constraints = _constraints(compiled)
     history: dict[str, list[float]] = {}
@@ -119,6 +120,11 @@ def fit(
             feeds = {**batch.inputs, **_target_feeds(training, batch)}
             outputs = session.train_step(feeds)
             averages.update(outputs, batch)
+            for m in training.moving:
+                # Keras's BatchNormalization: moving = moving * momentum + batch * (1 - momentum)
+                view = moving[m.parameter]
+                view *= np.float32(m.momentum)
+                view += outputs[m.batch_statistic] * np.float32(1.0 - m.momentum)
             update.step(params, session.gradients())
             if constraints:
                 apply_constraints(params, constraints)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from specc.diagnostics import Diagnostic, SpecError
 from specc.graph import Graph, GraphBuilder, Node, Value
 from specc.layers.base import TRAINING_FLAG
+from specc.layers.normalization_batch import MovingUpdate, moving_updates
 from specc.losses import Loss
 from specc.passes.lower import parameter_name
 from specc.pipeline import CompiledModel
@@ -42,6 +43,9 @@ class TrainingGraph:
     flag: str | None
     trainable: list[str] = field(default_factory=list)
     frozen: list[str] = field(default_factory=list)
+    # BatchNormalization's moving statistics, updated after each training step from the
+    # batch statistics the graph outputs, as Keras's layer assigns them.
+    moving: list[MovingUpdate] = field(default_factory=list)
 
     @property
     def input_names(self) -> list[str]:
@@ -123,12 +127,22 @@ def build_training_graph(compiled: CompiledModel, config: CompileConfig) -> Trai
     # The first output is the one differentiated; the others ride along for the history.
     loss_outputs = [(TOTAL_LOSS, scalar()), *((n, scalar()) for n in output_losses.values())]
     graph.outputs = [*loss_outputs, *graph.outputs]
+    layers = {n.owner: n.layer for n in typed.resolved.nodes}
+    moving = moving_updates(graph, layers)
+    for update in moving:
+        graph.outputs.append((update.batch_statistic, _statistic_type(compiled, update.parameter)))
     trainable = [p for p in graph.parameters if _is_trainable(compiled, p)]
     frozen = [p for p in graph.parameters if p not in trainable]
     model_inputs = list(typed.resolved.inputs)
     return TrainingGraph(
-        graph, model_inputs, targets, output_losses, outputs, flag, trainable, frozen
+        graph, model_inputs, targets, output_losses, outputs, flag, trainable, frozen, moving
     )
+
+
+def _statistic_type(compiled: CompiledModel, parameter: str) -> TensorType:
+    """A batch statistic has its moving statistic's shape, with no batch axis."""
+    shape = compiled.graph.initializers[parameter].shape
+    return TensorType("float32", tuple(shape), batched=False)
 
 
 def _named(b: GraphBuilder, value: Value, name: str) -> str:
