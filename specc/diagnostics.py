@@ -36,6 +36,9 @@ class Diagnostic:
     # True when the position to report is the mapping key at ``path`` (an unknown key),
     # not its value.
     at_key: bool = False
+    # For a problem inside a string value (a Lambda expression): the 0-based offset of the
+    # offending character in that string.
+    offset: int | None = None
 
     @property
     def dotted_path(self) -> str:
@@ -45,7 +48,14 @@ class Diagnostic:
     def located(self, file: str, position: Position | None) -> Diagnostic:
         """This diagnostic pinned to a file and a position."""
         return Diagnostic(
-            self.code, self.message, self.path, file, position, self.severity, self.at_key
+            self.code,
+            self.message,
+            self.path,
+            file,
+            position,
+            self.severity,
+            self.at_key,
+            self.offset,
         )
 
     def as_text(self) -> str:

@@ -169,7 +169,9 @@ def translate(exc: ValidationError, data: Any, code: str = "SPC101-schema") -> l
     for (path, at_key), entries in by_place.items():
         message = entries[0][0] if len(entries) == 1 else _merge_alternatives(path, entries)
         code_ = _code_for(entries[0][1], code)
-        diagnostics.append(Diagnostic(code_, message, path, at_key=at_key))
+        offset = (entries[0][1].get("ctx") or {}).get("offset")
+        offset = offset if isinstance(offset, int) and not isinstance(offset, bool) else None
+        diagnostics.append(Diagnostic(code_, message, path, at_key=at_key, offset=offset))
     return diagnostics
 
 

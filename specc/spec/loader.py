@@ -32,6 +32,9 @@ class PositionMap:
 
     values: dict[SpecPath, Position] = field(default_factory=dict)
     keys: dict[SpecPath, Position] = field(default_factory=dict)
+    # The first character of each one-line string written without escapes, so an error
+    # at a character inside it (an offset) can point at that very character.
+    strings: dict[SpecPath, Position] = field(default_factory=dict)
 
     def locate(self, path: SpecPath, at_key: bool = False) -> Position | None:
         """The position of ``path``, or of its nearest enclosing node that has one."""
@@ -55,6 +58,9 @@ class LoadedSpec:
     def locate(self, diagnostic: Diagnostic) -> Diagnostic:
         """Pin a diagnostic to this file at its path (or its key, for an unknown key)."""
         position = self.positions.locate(diagnostic.path, diagnostic.at_key)
+        start = self.positions.strings.get(diagnostic.path)
+        if diagnostic.offset is not None and start is not None and not diagnostic.at_key:
+            position = Position(start.line, start.column + diagnostic.offset)
         return diagnostic.located(self.file, position)
 
 
@@ -193,7 +199,20 @@ def _convert(
             _convert(item, (*path, i), file, positions, counter)
             for i, item in enumerate(node.value)
         ]
-    return _scalar(node, file)
+    value = _scalar(node, file)
+    if isinstance(value, str):
+        _record_string(node, value, path, positions)
+    return value
+
+
+def _record_string(node: yaml.Node, value: str, path: SpecPath, positions: PositionMap) -> None:
+    """Remember where a one-line string's characters start, when the file holds them as is."""
+    start, end = node.start_mark, node.end_mark
+    if start.buffer is None or start.line != end.line or node.style not in (None, "'", '"'):
+        return
+    quote = 0 if node.style is None else 1
+    if start.buffer[start.index + quote : end.index - quote] == value:
+        positions.strings[path] = Position(start.line + 1, start.column + 1 + quote)
 
 
 def _scalar(node: yaml.Node, file: str) -> Any:
@@ -292,7 +311,11 @@ class _JsonParser:
         if char == "[":
             return self.parse_array(path, depth)
         if char == '"':
-            return self.parse_string()
+            start = self.index
+            value = self.parse_string()
+            if self.text[start + 1 : self.index - 1] == value:  # no escapes: columns line up
+                self.positions.strings.setdefault(path, self.position(start + 1))
+            return value
         for literal, value in (("true", True), ("false", False), ("null", None)):
             if self.text.startswith(literal, self.index):
                 self.index += len(literal)
