@@ -74,7 +74,11 @@ class Case:
     index_high: int | None = None
 
 
-def _spec(inputs: list[TensorType], layers: list[dict[str, Any]]) -> dict[str, Any]:
+def _spec(
+    inputs: list[TensorType], layers: list[dict[str, Any]], outputs: int = 1
+) -> dict[str, Any]:
+    # Every output of the layer under test is a model output, so every weight reaches the
+    # loss (Bidirectional with merge_mode null has its backward half only in output 1).
     return {
         "specc": 1,
         "name": "trainable",
@@ -82,6 +86,7 @@ def _spec(inputs: list[TensorType], layers: list[dict[str, Any]]) -> dict[str, A
             f"x{i}": {"shape": list(t.shape), "dtype": t.dtype} for i, t in enumerate(inputs)
         },
         "layers": layers,
+        "outputs": ["layer", *(f"layer[{i}]" for i in range(1, outputs))],
     }
 
 
@@ -89,10 +94,13 @@ def _layer_case(type_name: str, config: dict[str, Any], types: list[TensorType])
     """The example as it stands if it has weights; else behind a Dense per float input."""
     layer = make_layer(type_name, **config)
     high = getattr(layer, "input_dim", None)
+    outputs = len(layer.output_types(types))
     if layer.weights(types):
         names = [f"x{i}" for i in range(len(types))]
         return Case(
-            _spec(types, [{"name": "layer", "type": type_name, "inputs": names, **config}]),
+            _spec(
+                types, [{"name": "layer", "type": type_name, "inputs": names, **config}], outputs
+            ),
             types,
             high,
         )
@@ -126,7 +134,7 @@ def _layer_case(type_name: str, config: dict[str, Any], types: list[TensorType])
         )
         names.append(f"pre{i}")
     layers = [*pre_layers, {"name": "layer", "type": type_name, "inputs": names, **config}]
-    return Case(_spec(graph_inputs, layers), graph_inputs, high)
+    return Case(_spec(graph_inputs, layers, outputs), graph_inputs, high)
 
 
 def _layer_cases() -> list[Any]:
