@@ -21,6 +21,10 @@ KERAS_PARAMS = {
     + (4 * 4 * 64 * 128 + 128)
     + (128 * 10 + 10),
     "mnist_cnn.yaml": (3 * 3 * 1 * 32 + 32) + (3 * 3 * 32 * 64 + 64) + (5 * 5 * 64 * 10 + 10),
+    # Keras's IMDB bidirectional LSTM example: 2 x 4 x (in*64 + 64*64 + 64) per BiLSTM.
+    "imdb_bilstm.yaml": 20000 * 128 + 2 * 4 * (128 * 64 + 64 * 64 + 64) * 2 + (128 + 1),
+    # Keras's functional API guide reports 1,392,097 for the ticket classifier.
+    "ticket_classifier.yaml": 1_392_097,
     "digits_mlp.yaml": (64 * 128 + 128) + (128 * 64 + 64) + (64 * 10 + 10),
     "dense_stack.yaml": (16 * 64 + 64) + (64 * 64 + 64) + (64 + 1),
     "mnist_mlp.yaml": (784 * 512 + 512) + (512 * 512 + 512) + (512 * 10 + 10),
