@@ -16,9 +16,11 @@ from specc.graph import Graph, GraphBuilder, Value
 from specc.layers.base import TRAINING_FLAG, LowerContext
 from specc.passes.layout import Placed, convert, lower_layer
 from specc.passes.shapes import TypedGraph
+from specc.types import TensorType
 from specc.weights import check_weights, weight_key
 
 METADATA_KEY = "specc.training_config"
+DESCRIPTION_KEY = "specc.model"
 
 
 def parameter_name(layer: str, weight: str) -> str:
@@ -131,4 +133,30 @@ def training_metadata(typed: TypedGraph) -> dict[str, str]:
         "compile": spec.compile.model_dump(mode="json") if spec.compile else None,
         "train": spec.train.model_dump(mode="json") if spec.train else None,
     }
-    return {METADATA_KEY: json.dumps(config, sort_keys=True)}
+    return {
+        METADATA_KEY: json.dumps(config, sort_keys=True),
+        DESCRIPTION_KEY: json.dumps(model_description(typed), sort_keys=True),
+    }
+
+
+def model_description(typed: TypedGraph) -> dict[str, Any]:
+    """What an app needs to call the model: its inputs and outputs by name, with dtypes,
+    shapes (null: variable; the batch axis first) and class labels where the spec's
+    ``metadata.labels`` gives them (a mapping from output name to a list of labels)."""
+    spec = typed.resolved.spec
+    labels = (spec.metadata or {}).get("labels") or {}
+
+    def tensor(name: str, t: TensorType) -> dict[str, Any]:
+        entry: dict[str, Any] = {"name": name, "dtype": t.dtype, "shape": list(t.full_shape)}
+        if isinstance(labels, dict) and isinstance(labels.get(name), list):
+            entry["labels"] = [str(label) for label in labels[name]]
+        return entry
+
+    return {
+        "name": typed.resolved.model_name,
+        "inputs": [tensor(name, t) for name, t in typed.resolved.inputs.items()],
+        "outputs": [
+            tensor(str(ref), t)
+            for ref, t in zip(typed.resolved.outputs, typed.outputs, strict=True)
+        ],
+    }
