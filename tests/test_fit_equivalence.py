@@ -218,6 +218,7 @@ def test_cli_writes_keras_history(tmp_path: Path) -> None:
         ],
     )
     assert result.exit_code == 0, result.output
+    assert result.output == ""  # --quiet: no progress, no file list
     history = json.loads((out / "history.json").read_text())
     assert sorted(history) == ["loss", "val_loss"]
     assert all(len(values) == 2 for values in history.values())
