@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Protocol
 
 import numpy as np
 from pydantic import Field
@@ -19,7 +19,12 @@ from specc.graph import GraphBuilder, Value
 from specc.registry import Registry, SpecModel, type_names
 from specc.types import TensorType
 
+if TYPE_CHECKING:
+    from specc.activations import Activation
+
 Layout = Literal["native", "channels_first", "elementwise"]
+# Keras's data_format argument, the same for every layer that takes one.
+DataFormat = Literal["channels_last", "channels_first"]
 InputDtype = Literal["float32", "float16", "int32", "int64", "bool"]
 # A layer or input name.
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.\-]*$"
@@ -166,3 +171,84 @@ def float_input(ctx: LowerContext, value: Value, tensor: TensorType) -> Value:
 def fmt_shape(shape: tuple[int | None, ...]) -> str:
     """Render a shape with its batch axis, as Keras prints it."""
     return str(TensorType("float32", shape))
+
+
+# -- weights ---------------------------------------------------------------------------
+
+
+def configured_weight(
+    layer: object, name: str, shape: tuple[int, ...], arguments: str | None = None
+) -> WeightSpec:
+    """A trainable weight drawn, penalised and constrained as the layer's Keras arguments
+    ``<arguments>_initializer``, ``<arguments>_regularizer`` and ``<arguments>_constraint``
+    say.
+
+    ``arguments`` defaults to ``name``; Keras names them after the weight's role where the
+    two differ (``recurrent_initializer`` for ``recurrent_kernel``).
+    """
+    stem = name if arguments is None else arguments
+    return WeightSpec(
+        name,
+        shape,
+        getattr(layer, f"{stem}_initializer"),
+        getattr(layer, f"{stem}_regularizer"),
+        getattr(layer, f"{stem}_constraint"),
+    )
+
+
+class _UsesBias(Protocol):
+    use_bias: bool
+
+
+def optional_bias(layer: _UsesBias, shape: tuple[int, ...]) -> list[WeightSpec]:
+    """``[bias]`` as the layer's bias_* arguments say when ``use_bias``, else ``[]``."""
+    return [configured_weight(layer, "bias", shape)] if layer.use_bias else []
+
+
+# -- lowering helpers ------------------------------------------------------------------
+
+
+def activate(b: GraphBuilder, activation: Activation | None, x: Value) -> Value:
+    """``activation`` applied to ``x``; Keras's ``activations.get(None)`` is linear."""
+    return x if activation is None else activation.lower(b, x)
+
+
+def activate_np(activation: Activation | None, x: np.ndarray) -> np.ndarray:
+    """NumPy twin of ``activate``."""
+    return x if activation is None else activation.reference(x)
+
+
+def ones_of(b: GraphBuilder, shape: Value) -> Value:
+    """A float tensor of ones in ``shape``: what the random ops take their shape from."""
+    return b.op("Expand", b.constant(1.0, np.float32, hint="one"), shape)
+
+
+def inference_only(ctx: LowerContext) -> Value:
+    """1.0 at inference, 0.0 in training: the mask of Dropout at rate 1, which ONNX
+    Dropout (a ratio below 1) cannot take; Keras then zeroes everything."""
+    b = ctx.builder
+    return b.op("Cast", b.op("Not", ctx.training), to=1)
+
+
+def trivial_dropout(ctx: LowerContext, x: Value, rate: float) -> Value | None:
+    """Dropout of ``x`` where it needs no mask: ``x`` itself at rate 0, ``x`` times
+    ``inference_only`` at rate 1 (as float32 rounds it); None for any other rate."""
+    if rate == 0:
+        return x
+    if np.float32(rate) == 1:
+        return ctx.builder.op("Mul", x, inference_only(ctx))
+    return None
+
+
+def dropout_mask(ctx: LowerContext, shape: Value, ratio: Value, seed: int | None) -> Value:
+    """0 or 1/(1 - ratio) in training, exactly 1 at inference, in ``shape``.
+
+    ONNX Dropout applied to ones, not to x itself: the engine's DropoutGrad scales by
+    1/(1-rate) even when training is False (a gradient twice too large at rate 0.5). The
+    ones derive from x only through Expand's shape input, which carries no gradient, so
+    the training graph differentiates the Mul by the mask alone. ``ratio`` is the caller's
+    constant, made where that layer always made it, so its initializers keep their order.
+    """
+    b = ctx.builder
+    mask, _ = b.op("Dropout", ones_of(b, shape), ratio, ctx.training, outputs=2, seed=seed)
+    return mask

@@ -20,13 +20,8 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from specc.graph import GraphBuilder, Value
 from specc.layers import conv_reference as ref
-from specc.layers.base import LAYERS, ShapeError, WeightSpec
-from specc.layers.conv_common import (
-    ConvBase,
-    DataFormat,
-    Padding,
-    SizeArg,
-)
+from specc.layers.base import LAYERS, ShapeError, WeightSpec, configured_weight, optional_bias
+from specc.layers.conv_common import ConvBase, DataFormat, Padding, SizeArg
 from specc.layers.conv_emit import conv_weight, emit_conv
 from specc.spec.fields import (
     ActivationField,
@@ -83,26 +78,12 @@ class Conv(ConvBase):
     def weights(self, inputs: list[TensorType]) -> list[WeightSpec]:
         _, channels = self.split(inputs[0])
         assert channels is not None  # output_types rejected an unknown channel count
-        specs = [
-            WeightSpec(
-                "kernel",
-                (*self.kernel, channels // self.groups, self.filters),
-                self.kernel_initializer,
-                self.kernel_regularizer,
-                self.kernel_constraint,
-            )
+        return [
+            configured_weight(
+                self, "kernel", (*self.kernel, channels // self.groups, self.filters)
+            ),
+            *optional_bias(self, (self.filters,)),
         ]
-        if self.use_bias:
-            specs.append(
-                WeightSpec(
-                    "bias",
-                    (self.filters,),
-                    self.bias_initializer,
-                    self.bias_regularizer,
-                    self.bias_constraint,
-                )
-            )
-        return specs
 
     def lower_channels_first(
         self, b: GraphBuilder, x: Value, x_type: TensorType, weights: dict[str, Value]

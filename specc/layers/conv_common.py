@@ -18,10 +18,13 @@ from pydantic import ValidationInfo, WithJsonSchema, field_validator
 
 from specc.graph import GraphBuilder, Value
 from specc.layers.base import (
+    DataFormat,
     Layer,
     Layout,
     LowerContext,
     ShapeError,
+    activate,
+    activate_np,
     expect_float,
     float_input,
 )
@@ -37,7 +40,6 @@ _Positive = Annotated[int, WithJsonSchema({"type": "integer", "minimum": 1})]
 _NonNegative = Annotated[int, WithJsonSchema({"type": "integer", "minimum": 0})]
 SizeArg = _Positive | list[_Positive]
 PaddingArg = _NonNegative | list[_NonNegative]
-DataFormat = Literal["channels_last", "channels_first"]
 Padding = Literal["valid", "same"]
 
 SPATIAL_NAMES = {1: ("steps",), 2: ("height", "width"), 3: ("depth", "height", "width")}
@@ -264,7 +266,7 @@ class ConvBase(Layer):
         y = self.lower_channels_first(b, x, t, weights)
         if self._self_transposed():
             y = b.op("Transpose", y, perm=[0, *range(2, self.rank + 2), 1])
-        return [self.activation.lower(b, y) if self.activation else y]
+        return [activate(b, self.activation, y)]
 
     def reference_channels_last(self, x: np.ndarray, weights: dict[str, np.ndarray]) -> np.ndarray:
         """Keras's maths in float64 on (batch, *spatial, channels) data, before activation."""
@@ -278,4 +280,4 @@ class ConvBase(Layer):
         w = {k: v.astype(np.float64) for k, v in weights.items()}
         y = self.reference_channels_last(np.moveaxis(x, 1, -1) if first else x, w)
         y = np.moveaxis(y, -1, 1) if first else y
-        return [self.activation.reference(y) if self.activation else y]
+        return [activate_np(self.activation, y)]

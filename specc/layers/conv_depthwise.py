@@ -19,7 +19,7 @@ from pydantic import Field
 
 from specc.graph import GraphBuilder, Value
 from specc.layers import conv_reference as ref
-from specc.layers.base import LAYERS, WeightSpec
+from specc.layers.base import LAYERS, WeightSpec, configured_weight, optional_bias
 from specc.layers.conv_common import ConvBase, DataFormat, Padding, SizeArg
 from specc.layers.conv_emit import depthwise_weight, emit_conv
 from specc.spec.fields import (
@@ -41,10 +41,13 @@ class DepthwiseBase(ConvBase):
     def out_spatial(self, spatial: tuple[Dim, ...]) -> tuple[Dim, ...]:
         return self.conv_out_spatial(spatial)
 
-    def _depthwise_spec(
-        self, name: str, channels: int, init: Any, reg: Any, con: Any
-    ) -> WeightSpec:
-        return WeightSpec(name, (*self.kernel, channels, self.depth_multiplier), init, reg, con)
+    def _depthwise_shape(self, channels: int) -> tuple[int, ...]:
+        """Keras's depthwise kernel layout: [*kernel_size, in, depth_multiplier]."""
+        return (*self.kernel, channels, self.depth_multiplier)
+
+    def _depthwise_spec(self, name: str, channels: int) -> WeightSpec:
+        """The depthwise kernel, drawn as the depthwise_* arguments say."""
+        return configured_weight(self, name, self._depthwise_shape(channels), "depthwise")
 
     def _depthwise(
         self, b: GraphBuilder, x: Value, x_type: TensorType, kernel: Value, bias: Value | None
@@ -54,7 +57,7 @@ class DepthwiseBase(ConvBase):
         return emit_conv(
             b,
             x,
-            depthwise_weight(b, kernel, (*self.kernel, channels, self.depth_multiplier)),
+            depthwise_weight(b, kernel, self._depthwise_shape(channels)),
             bias,
             self.forward_pads(spatial),
             self.kernel,
@@ -89,26 +92,10 @@ class DepthwiseConv(DepthwiseBase):
     def weights(self, inputs: list[TensorType]) -> list[WeightSpec]:
         _, channels = self.split(inputs[0])
         assert channels is not None  # output_types rejected an unknown channel count
-        specs = [
-            self._depthwise_spec(
-                "kernel",
-                channels,
-                self.depthwise_initializer,
-                self.depthwise_regularizer,
-                self.depthwise_constraint,
-            )
+        return [
+            self._depthwise_spec("kernel", channels),
+            *optional_bias(self, (channels * self.depth_multiplier,)),
         ]
-        if self.use_bias:
-            specs.append(
-                WeightSpec(
-                    "bias",
-                    (channels * self.depth_multiplier,),
-                    self.bias_initializer,
-                    self.bias_regularizer,
-                    self.bias_constraint,
-                )
-            )
-        return specs
 
     def lower_channels_first(
         self, b: GraphBuilder, x: Value, x_type: TensorType, weights: dict[str, Value]

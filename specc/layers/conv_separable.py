@@ -18,7 +18,7 @@ from pydantic import Field
 
 from specc.graph import GraphBuilder, Value
 from specc.layers import conv_reference as ref
-from specc.layers.base import LAYERS, WeightSpec
+from specc.layers.base import LAYERS, WeightSpec, configured_weight, optional_bias
 from specc.layers.conv_common import DataFormat, Padding, SizeArg
 from specc.layers.conv_depthwise import DepthwiseBase
 from specc.layers.conv_emit import conv_weight, emit_conv
@@ -61,33 +61,12 @@ class SeparableConv(DepthwiseBase):
     def weights(self, inputs: list[TensorType]) -> list[WeightSpec]:
         _, channels = self.split(inputs[0])
         assert channels is not None  # output_types rejected an unknown channel count
-        specs = [
-            self._depthwise_spec(
-                "depthwise_kernel",
-                channels,
-                self.depthwise_initializer,
-                self.depthwise_regularizer,
-                self.depthwise_constraint,
-            ),
-            WeightSpec(
-                "pointwise_kernel",
-                (*(1,) * self.rank, channels * self.depth_multiplier, self.filters),
-                self.pointwise_initializer,
-                self.pointwise_regularizer,
-                self.pointwise_constraint,
-            ),
+        pointwise = (*(1,) * self.rank, channels * self.depth_multiplier, self.filters)
+        return [
+            self._depthwise_spec("depthwise_kernel", channels),
+            configured_weight(self, "pointwise_kernel", pointwise, "pointwise"),
+            *optional_bias(self, (self.filters,)),
         ]
-        if self.use_bias:
-            specs.append(
-                WeightSpec(
-                    "bias",
-                    (self.filters,),
-                    self.bias_initializer,
-                    self.bias_regularizer,
-                    self.bias_constraint,
-                )
-            )
-        return specs
 
     def lower_channels_first(
         self, b: GraphBuilder, x: Value, x_type: TensorType, weights: dict[str, Value]

@@ -25,7 +25,7 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from specc.graph import GraphBuilder, Value
 from specc.layers import conv_reference as ref
-from specc.layers.base import LAYERS, WeightSpec
+from specc.layers.base import LAYERS, WeightSpec, configured_weight, optional_bias
 from specc.layers.conv_common import (
     ConvBase,
     DataFormat,
@@ -122,26 +122,10 @@ class ConvTranspose(ConvBase):
     def weights(self, inputs: list[TensorType]) -> list[WeightSpec]:
         _, channels = self.split(inputs[0])
         assert channels is not None  # output_types rejected an unknown channel count
-        specs = [
-            WeightSpec(
-                "kernel",
-                (*self.kernel, self.filters, channels),
-                self.kernel_initializer,
-                self.kernel_regularizer,
-                self.kernel_constraint,
-            )
+        return [
+            configured_weight(self, "kernel", (*self.kernel, self.filters, channels)),
+            *optional_bias(self, (self.filters,)),
         ]
-        if self.use_bias:
-            specs.append(
-                WeightSpec(
-                    "bias",
-                    (self.filters,),
-                    self.bias_initializer,
-                    self.bias_regularizer,
-                    self.bias_constraint,
-                )
-            )
-        return specs
 
     def lower_channels_first(
         self, b: GraphBuilder, x: Value, x_type: TensorType, weights: dict[str, Value]

@@ -19,8 +19,10 @@ from specc.layers.base import (
     Layout,
     LowerContext,
     ShapeError,
+    dropout_mask,
     expect_float,
     float_input,
+    trivial_dropout,
 )
 from specc.spec.fields import ActivationField
 from specc.types import FLOAT_DTYPES, TensorType
@@ -38,6 +40,20 @@ def passthrough_dtype(tensor: TensorType) -> str:
 def passthrough_input(ctx: LowerContext, value: Value, tensor: TensorType) -> Value:
     """``value`` cast as ``passthrough_dtype`` says (only float16 changes)."""
     return float_input(ctx, value, tensor) if tensor.dtype in FLOAT_DTYPES else value
+
+
+def positive_noise_dims(cls: type, value: list[int | None] | None) -> list[int | None] | None:
+    """Validator of a Dropout-style ``noise_shape``: positive integers or null.
+
+    Keras rejects other entries in its constructor, before it sees an input.
+    """
+    for i, dim in enumerate(value or []):
+        if dim is not None and dim <= 0:
+            raise ValueError(
+                "noise_shape must hold positive integers or null; "
+                f"got {dim} at index {i} of noise_shape={value}"
+            )
+    return value
 
 
 @LAYERS.register
@@ -93,18 +109,7 @@ class Dropout(Layer):
     noise_shape: list[int | None] | None = None
     seed: int | None = None
 
-    @field_validator("noise_shape")
-    @classmethod
-    def _positive_noise_dims(cls, value: list[int | None] | None) -> list[int | None] | None:
-        # Keras rejects these in its constructor, before it sees an input.
-        if value is not None:
-            for i, dim in enumerate(value):
-                if dim is not None and dim <= 0:
-                    raise ValueError(
-                        "noise_shape must hold positive integers or null; "
-                        f"got {dim} at index {i} of noise_shape={value}"
-                    )
-        return value
+    _positive_noise_dims = field_validator("noise_shape")(classmethod(positive_noise_dims))
 
     def layout(self, inputs: list[TensorType]) -> Layout:
         # The mask is drawn in the shape of whatever it multiplies, unless noise_shape
@@ -162,19 +167,12 @@ class Dropout(Layer):
     ) -> list[Value]:
         b, t = ctx.builder, input_types[0]
         x = float_input(ctx, inputs[0], t)
-        if self.rate == 0:
-            return [x]
-        if np.float32(self.rate) == 1:
-            # ONNX Dropout takes a float32 ratio in [0, 1); Keras then zeroes everything.
-            keep = b.op("Cast", b.op("Not", ctx.training), to=1)
-            return [b.op("Mul", x, keep)]
+        trivial = trivial_dropout(ctx, x, self.rate)
+        if trivial is not None:
+            return [trivial]
         ratio = b.constant(self.rate, np.float32, hint="ratio")
-        seed = self.seed
-        # The mask is Dropout applied to ones (of noise_shape, broadcast by the Mul), giving 0
-        # or 1/(1-rate). Dropout on x itself would be simpler, but the engine's DropoutGrad
-        # scales by 1/(1-rate) even when training is False: a gradient twice too large at
-        # rate 0.5. The ones derive from x only through Expand's shape input, which carries
-        # no gradient, so the training graph differentiates the final Mul alone.
+        # The mask has noise_shape (broadcast by the Mul): size 1 on the broadcast axes,
+        # the input's own size elsewhere.
         mask_shape = b.op("Shape", x)
         broadcast = self._broadcast_axes(t)
         if broadcast:
@@ -186,9 +184,7 @@ class Dropout(Layer):
                 b.constant(np.ones(t.rank), np.int64, hint="ones_shape"),
                 mask_shape,
             )
-        ones = b.op("Expand", b.constant(1.0, np.float32, hint="one"), mask_shape)
-        scaled_mask, _mask = b.op("Dropout", ones, ratio, ctx.training, outputs=2, seed=seed)
-        return [b.op("Mul", x, scaled_mask)]
+        return [b.op("Mul", x, dropout_mask(ctx, mask_shape, ratio, self.seed))]
 
     def reference(
         self, inputs: list[np.ndarray], weights: dict[str, np.ndarray]

@@ -10,7 +10,6 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
-from specc.activations import Activation
 from specc.graph import Value
 from specc.layers.base import (
     LAYERS,
@@ -18,8 +17,12 @@ from specc.layers.base import (
     LowerContext,
     ShapeError,
     WeightSpec,
+    activate,
+    activate_np,
+    configured_weight,
     expect_float,
     float_input,
+    optional_bias,
 )
 from specc.spec.fields import (
     ActivationField,
@@ -59,26 +62,10 @@ class Dense(Layer):
     def weights(self, inputs: list[TensorType]) -> list[WeightSpec]:
         in_dim = inputs[0].shape[-1]
         assert in_dim is not None  # output_types rejected an unknown last dimension
-        specs = [
-            WeightSpec(
-                "kernel",
-                (in_dim, self.units),
-                self.kernel_initializer,
-                self.kernel_regularizer,
-                self.kernel_constraint,
-            )
+        return [
+            configured_weight(self, "kernel", (in_dim, self.units)),
+            *optional_bias(self, (self.units,)),
         ]
-        if self.use_bias:
-            specs.append(
-                WeightSpec(
-                    "bias",
-                    (self.units,),
-                    self.bias_initializer,
-                    self.bias_regularizer,
-                    self.bias_constraint,
-                )
-            )
-        return specs
 
     def lower(
         self,
@@ -91,7 +78,7 @@ class Dense(Layer):
         y = b.op("MatMul", float_input(ctx, inputs[0], input_types[0]), weights["kernel"])
         if self.use_bias:
             y = b.op("Add", y, weights["bias"])
-        return [self.activation.lower(b, y) if self.activation else y]
+        return [activate(b, self.activation, y)]
 
     def reference(
         self, inputs: list[np.ndarray], weights: dict[str, np.ndarray]
@@ -99,8 +86,7 @@ class Dense(Layer):
         y = inputs[0].astype(np.float64) @ weights["kernel"].astype(np.float64)
         if self.use_bias:
             y = y + weights["bias"]
-        activation: Activation | None = self.activation
-        return [activation.reference(y) if activation else y]
+        return [activate_np(self.activation, y)]
 
     @classmethod
     def examples(cls) -> list[tuple[dict[str, Any], list[TensorType]]]:

@@ -12,7 +12,7 @@ import numpy as np
 from pydantic import Field
 
 from specc.graph import Value
-from specc.layers.base import LAYERS, Layer, LowerContext, ShapeError, WeightSpec
+from specc.layers.base import LAYERS, Layer, LowerContext, ShapeError, WeightSpec, configured_weight
 from specc.spec.fields import (
     ConstraintField,
     InitializerField,
@@ -53,15 +53,7 @@ class Embedding(Layer):
         return [TensorType("float32", (*x.shape, self.output_dim))]
 
     def weights(self, inputs: list[TensorType]) -> list[WeightSpec]:
-        return [
-            WeightSpec(
-                "embeddings",
-                (self.input_dim, self.output_dim),
-                self.embeddings_initializer,
-                self.embeddings_regularizer,
-                self.embeddings_constraint,
-            )
-        ]
+        return [configured_weight(self, "embeddings", (self.input_dim, self.output_dim))]
 
     def lower(
         self,

@@ -24,17 +24,21 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
-from specc.activations import Activation
 from specc.graph import Value
 from specc.layers.base import (
     LAYERS,
+    DataFormat,
     Layer,
     Layout,
     LowerContext,
     ShapeError,
     WeightSpec,
+    activate,
+    activate_np,
+    configured_weight,
     expect_float,
     float_input,
+    optional_bias,
 )
 from specc.layers.locally_connected_kernels import (
     Geometry,
@@ -52,8 +56,6 @@ from specc.spec.fields import (
     initializer,
 )
 from specc.types import TensorType
-
-DataFormat = Literal["channels_last", "channels_first"]
 
 
 class _LocallyConnected(Layer):
@@ -143,26 +145,12 @@ class _LocallyConnected(Layer):
 
     def weights(self, inputs: list[TensorType]) -> list[WeightSpec]:
         g = self._geometry(inputs[0])
-        specs = [
-            WeightSpec(
-                "kernel",
-                kernel_shape(g, self.implementation, self._channels_first()),
-                self.kernel_initializer,
-                self.kernel_regularizer,
-                self.kernel_constraint,
-            )
+        return [
+            configured_weight(
+                self, "kernel", kernel_shape(g, self.implementation, self._channels_first())
+            ),
+            *optional_bias(self, (*g.outputs, self.filters)),
         ]
-        if self.use_bias:
-            specs.append(
-                WeightSpec(
-                    "bias",
-                    (*g.outputs, self.filters),
-                    self.bias_initializer,
-                    self.bias_regularizer,
-                    self.bias_constraint,
-                )
-            )
-        return specs
 
     def lower(
         self,
@@ -216,7 +204,7 @@ class _LocallyConnected(Layer):
             y = b.op("Add", y, bias)
         if transposed:
             y = b.op("Transpose", y, perm=[0, *range(2, nd + 2), 1])
-        return [self.activation.lower(b, y) if self.activation else y]
+        return [activate(b, self.activation, y)]
 
     def reference(
         self, inputs: list[np.ndarray], weights: dict[str, np.ndarray]
@@ -230,8 +218,7 @@ class _LocallyConnected(Layer):
             bias = weights["bias"].astype(np.float64)
             # channels_first: reshaped (not transposed) to (F, *out), as Keras's bias_add.
             y = y + (bias.reshape(self.filters, *g.outputs) if self._channels_first() else bias)
-        activation: Activation | None = self.activation
-        return [activation.reference(y) if activation else y]
+        return [activate_np(self.activation, y)]
 
 
 @LAYERS.register

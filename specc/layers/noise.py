@@ -8,7 +8,7 @@ one; the noise is drawn from a tensor of ones whose shape comes from Shape(x), w
 training engine treats as carrying no gradient, so the only op between x and y it
 differentiates is the final Mul/Add: the gradient is the noise itself, right for either
 flag value. (Dropout on x itself would be simpler, but the engine's DropoutGrad scales by
-1/(1-rate) even when training is False; see specc/layers/core.py.)
+1/(1-rate) even when training is False; see ``dropout_mask`` in specc/layers/base.py.)
 
 Where a Where picks between noise and its neutral value, the noise is drawn in shape
 Where(training, shape, ones): at inference it is a single element, nearly free.
@@ -22,7 +22,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, field_validator
 
-from specc.graph import GraphBuilder, Value
+from specc.graph import Value
 from specc.layers.base import (
     LAYERS,
     Layer,
@@ -31,7 +31,9 @@ from specc.layers.base import (
     ShapeError,
     expect_float,
     float_input,
+    ones_of,
 )
+from specc.layers.core import positive_noise_dims
 from specc.types import TensorType
 
 # SELU's constants, as Keras's AlphaDropout writes them.
@@ -50,11 +52,6 @@ def _noise_shape(ctx: LowerContext, shape: Value, rank: int) -> Value:
     b = ctx.builder
     ones = b.constant(np.ones(rank), np.int64, hint="ones_shape")
     return b.op("Where", ctx.training, shape, ones)
-
-
-def ones_of(b: GraphBuilder, shape: Value) -> Value:
-    """A float tensor of ones in ``shape``: what the random ops take their shape from."""
-    return b.op("Expand", b.constant(1.0, np.float32, hint="one"), shape)
 
 
 def _seed(seed: int | None) -> float | None:
@@ -170,16 +167,7 @@ class AlphaDropout(NoiseLayer):
     def _finite_scale(cls, value: float) -> float:
         return _rate_below_one(value, "the affine correction a = ((1 - rate) ...)^-1/2 is infinite")
 
-    @field_validator("noise_shape")
-    @classmethod
-    def _positive_noise_dims(cls, value: list[int | None] | None) -> list[int | None] | None:
-        for i, dim in enumerate(value or []):
-            if dim is not None and dim <= 0:
-                raise ValueError(
-                    "noise_shape must hold positive integers or null; "
-                    f"got {dim} at index {i} of noise_shape={value}"
-                )
-        return value
+    _positive_noise_dims = field_validator("noise_shape")(classmethod(positive_noise_dims))
 
     def layout(self, inputs: list[TensorType]) -> Layout:
         # noise_shape names axes in the spec's layout.

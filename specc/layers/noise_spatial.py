@@ -14,11 +14,18 @@ import numpy as np
 from pydantic import Field
 
 from specc.graph import Value
-from specc.layers.base import LAYERS, Layout, LowerContext, ShapeError, float_input
-from specc.layers.noise import NoiseLayer, ones_of
+from specc.layers.base import (
+    LAYERS,
+    DataFormat,
+    Layout,
+    LowerContext,
+    ShapeError,
+    dropout_mask,
+    float_input,
+    trivial_dropout,
+)
+from specc.layers.noise import NoiseLayer
 from specc.types import TensorType
-
-DataFormat = Literal["channels_last", "channels_first"]
 
 
 class _SpatialDropout(NoiseLayer):
@@ -62,17 +69,14 @@ class _SpatialDropout(NoiseLayer):
     ) -> list[Value]:
         b, t = ctx.builder, input_types[0]
         x = float_input(ctx, inputs[0], t)
-        if self.rate == 0:
-            return [x]
-        if np.float32(self.rate) == 1:
-            # ONNX Dropout takes a ratio below 1; Keras then zeroes everything.
-            return [b.op("Mul", x, b.op("Cast", b.op("Not", ctx.training), to=1))]
+        trivial = trivial_dropout(ctx, x, self.rate)
+        if trivial is not None:
+            return [trivial]
         # The mask is Dropout on ones of shape (batch, channels, 1, ...), as in core Dropout.
         space = b.constant(np.ones(self._rank()), np.int64, hint="ones_shape")
         shape = b.op("Concat", b.op("Shape", x, start=0, end=2), space, axis=0)
         ratio = b.constant(self.rate, np.float32, hint="ratio")
-        mask, _ = b.op("Dropout", ones_of(b, shape), ratio, ctx.training, outputs=2, seed=self.seed)
-        return [b.op("Mul", x, mask)]
+        return [b.op("Mul", x, dropout_mask(ctx, shape, ratio, self.seed))]
 
 
 @LAYERS.register

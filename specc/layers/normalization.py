@@ -20,9 +20,11 @@ from specc.graph import GraphBuilder, Value
 from specc.layers.base import (
     LAYERS,
     Layer,
+    Layout,
     LowerContext,
     ShapeError,
     WeightSpec,
+    configured_weight,
     expect_float,
     float_input,
 )
@@ -99,6 +101,23 @@ def reshape(b: GraphBuilder, value: Value, shape: list[int]) -> Value:
     return b.op("Reshape", value, b.constant(shape, np.int64, hint="shape"))
 
 
+def affine_weights(
+    layer: object, shape: tuple[int, ...], gamma: bool, beta: bool
+) -> list[WeightSpec]:
+    """gamma then beta (Keras's order), each where its flag asks for it, drawn as the
+    layer's gamma_* and beta_* arguments say."""
+    wanted = [name for name, on in (("gamma", gamma), ("beta", beta)) if on]
+    return [configured_weight(layer, name, shape) for name in wanted]
+
+
+def channel_axis_layout(axis: int, x: TensorType) -> Layout:
+    """``channels_first`` when ``axis`` is the last axis of a rank >= 3 input, so the
+    layer works where ONNX keeps channels (axis 1) and a convolution chain needs no
+    transposes around it; else ``native``."""
+    last = axis % x.rank == x.rank - 1 if -x.rank <= axis < x.rank else False
+    return "channels_first" if last and x.rank >= 3 else "native"
+
+
 def ref_moments(x: np.ndarray, axes: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
     """NumPy mean and biased variance over ``axes``, kept as size-1 axes."""
     return x.mean(axis=axes, keepdims=True), x.var(axis=axes, keepdims=True)
@@ -116,30 +135,6 @@ class AffineWeights(Layer):
     gamma_regularizer: RegularizerField | None = None
     beta_constraint: ConstraintField | None = None
     gamma_constraint: ConstraintField | None = None
-
-    def _affine(self, shape: tuple[int, ...], gamma: bool, beta: bool) -> list[WeightSpec]:
-        specs = []
-        if gamma:
-            specs.append(
-                WeightSpec(
-                    "gamma",
-                    shape,
-                    self.gamma_initializer,
-                    self.gamma_regularizer,
-                    self.gamma_constraint,
-                )
-            )
-        if beta:
-            specs.append(
-                WeightSpec(
-                    "beta",
-                    shape,
-                    self.beta_initializer,
-                    self.beta_regularizer,
-                    self.beta_constraint,
-                )
-            )
-        return specs
 
 
 @LAYERS.register
@@ -192,7 +187,7 @@ class LayerNormalization(AffineWeights):
     def weights(self, inputs: list[TensorType]) -> list[WeightSpec]:
         (x,) = inputs
         shape = tuple(x.full_shape[a] or 0 for a in self._axes(x))
-        return self._affine(shape, self._has_gamma(), self._has_beta())
+        return affine_weights(self, shape, self._has_gamma(), self._has_beta())
 
     def lower(
         self,

@@ -40,6 +40,8 @@ from specc.layers.base import (
     float_input,
 )
 from specc.layers.normalization import (
+    affine_weights,
+    channel_axis_layout,
     epsilon_field,
     inverse_std,
     known_dim,
@@ -91,11 +93,7 @@ class BatchNormalization(Layer):
         return normalize_axis("BatchNormalization", self.axis, x)
 
     def layout(self, inputs: list[TensorType]) -> Layout:
-        # Channels last on a rank >= 3 input: normalize where ONNX keeps channels, axis 1,
-        # so a convolution chain needs no transposes around this layer.
-        (x,) = inputs
-        last = self.axis % x.rank == x.rank - 1 if -x.rank <= self.axis < x.rank else False
-        return "channels_first" if last and x.rank >= 3 else "native"
+        return channel_axis_layout(self.axis, inputs[0])
 
     def output_types(self, inputs: list[TensorType]) -> list[TensorType]:
         (x,) = inputs
@@ -106,27 +104,7 @@ class BatchNormalization(Layer):
     def weights(self, inputs: list[TensorType]) -> list[WeightSpec]:
         (x,) = inputs
         shape = (x.full_shape[self._axis(x)] or 0,)
-        specs = []
-        if self.scale:
-            specs.append(
-                WeightSpec(
-                    "gamma",
-                    shape,
-                    self.gamma_initializer,
-                    self.gamma_regularizer,
-                    self.gamma_constraint,
-                )
-            )
-        if self.center:
-            specs.append(
-                WeightSpec(
-                    "beta",
-                    shape,
-                    self.beta_initializer,
-                    self.beta_regularizer,
-                    self.beta_constraint,
-                )
-            )
+        specs = affine_weights(self, shape, self.scale, self.center)
         specs.append(
             WeightSpec("moving_mean", shape, self.moving_mean_initializer, trainable=False)
         )

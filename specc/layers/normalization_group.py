@@ -23,6 +23,8 @@ from specc.layers.base import (
 )
 from specc.layers.normalization import (
     AffineWeights,
+    affine_weights,
+    channel_axis_layout,
     inverse_std,
     known_dim,
     moments,
@@ -75,10 +77,7 @@ class GroupNormalization(AffineWeights):
         return axis, groups
 
     def layout(self, inputs: list[TensorType]) -> Layout:
-        # Channels last on a rank >= 3 input: work where ONNX keeps channels, axis 1.
-        (x,) = inputs
-        last = self.axis % x.rank == x.rank - 1 if -x.rank <= self.axis < x.rank else False
-        return "channels_first" if last and x.rank >= 3 else "native"
+        return channel_axis_layout(self.axis, inputs[0])
 
     def output_types(self, inputs: list[TensorType]) -> list[TensorType]:
         (x,) = inputs
@@ -89,7 +88,7 @@ class GroupNormalization(AffineWeights):
     def weights(self, inputs: list[TensorType]) -> list[WeightSpec]:
         (x,) = inputs
         axis, _ = self._groups(x)
-        return self._affine((x.full_shape[axis] or 0,), self.scale, self.center)
+        return affine_weights(self, (x.full_shape[axis] or 0,), self.scale, self.center)
 
     def lower(
         self,

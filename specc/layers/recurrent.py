@@ -36,16 +36,17 @@ from specc.layers.base import (
     LowerContext,
     ShapeError,
     WeightSpec,
+    configured_weight,
     expect_float,
     float_input,
 )
 from specc.layers.recurrent_ops import (
-    batch_shape,
     dropout_masks,
     gate,
     ints,
     reverse_time,
     unsqueeze,
+    zero_state,
 )
 from specc.spec.fields import (
     ActivationField,
@@ -163,20 +164,8 @@ class Recurrent(Layer):
         _, features = self.sequence(inputs[0])
         width = self.gates * self.units
         specs = [
-            WeightSpec(
-                "kernel",
-                (features, width),
-                self.kernel_initializer,
-                self.kernel_regularizer,
-                self.kernel_constraint,
-            ),
-            WeightSpec(
-                "recurrent_kernel",
-                (self.units, width),
-                self.recurrent_initializer,
-                self.recurrent_regularizer,
-                self.recurrent_constraint,
-            ),
+            configured_weight(self, "kernel", (features, width)),
+            configured_weight(self, "recurrent_kernel", (self.units, width), "recurrent"),
         ]
         if self.use_bias:
             specs.append(
@@ -238,6 +227,10 @@ class Recurrent(Layer):
         y = b.op("Squeeze", y, b.constant(ints([1]), np.int64, hint="axes"))
         return b.op("Transpose", y, perm=[1, 0, 2]), states
 
+    def fused_zero_state(self, b: GraphBuilder, x: Value, axis0: Value) -> Value:
+        """The explicit [1, batch, units] zero initial state the ONNX ops are given."""
+        return b.op("Unsqueeze", zero_state(b, x, self.units), axis0)
+
     def lower_unrolled(
         self, ctx: LowerContext, x: Value, t: TensorType, weights: dict[str, Value]
     ) -> tuple[Value | None, list[Value]]:
@@ -262,8 +255,7 @@ class Recurrent(Layer):
             bias = self.input_bias(b, weights, g)
             projections.append(p if bias is None else b.op("Add", p, bias))
         kernels = [gate(b, weights["recurrent_kernel"], g, units) for g in range(self.gates)]
-        zeros = b.op("Expand", b.constant(0.0, np.float32, hint="zero"), batch_shape(b, x, units))
-        states = [zeros] * self.state_count
+        states = [zero_state(b, x, units)] * self.state_count
         outputs = []
         order = range(steps - 1, -1, -1) if self.go_backwards else range(steps)
         for step in order:
@@ -311,6 +303,13 @@ class Recurrent(Layer):
             outputs.append(out)
         output = np.stack(outputs, axis=1) if self.return_sequences else outputs[-1]
         return [output, *states] if self.return_state else [output]
+
+    def reference_projection(
+        self, x: np.ndarray, h: np.ndarray, w: dict[str, np.ndarray]
+    ) -> np.ndarray:
+        """x K + h R (+ bias): every gate's pre-activation at once, in float64."""
+        z = x @ w["kernel"] + h @ w["recurrent_kernel"]
+        return z + w["bias"] if self.use_bias else z
 
     def reference_step(
         self, x: np.ndarray, states: list[np.ndarray], w: dict[str, np.ndarray]

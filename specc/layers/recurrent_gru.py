@@ -16,12 +16,9 @@ from pydantic import Field
 
 from specc.activations import Activation, Sigmoid, Tanh
 from specc.graph import GraphBuilder, Value
-from specc.layers.base import LAYERS, LowerContext
+from specc.layers.base import LAYERS, LowerContext, activate, activate_np
 from specc.layers.recurrent import Recurrent
 from specc.layers.recurrent_ops import (
-    activate,
-    activate_np,
-    batch_shape,
     gate,
     ints,
     pad,
@@ -73,8 +70,7 @@ class GRU(Recurrent):
         elif self.use_bias:
             # One Keras bias: ONNX's recurrent biases are zero padding.
             bias = b.op("Unsqueeze", pad(b, weights["bias"], [0, 3 * units]), axis0)
-        zero = b.constant(0.0, np.float32, hint="zero")
-        h0 = b.op("Unsqueeze", b.op("Expand", zero, batch_shape(b, x, units)), axis0)
+        h0 = self.fused_zero_state(b, x, axis0)
         y, h = b.op(
             "GRU",
             self.time_major(b, x, t),

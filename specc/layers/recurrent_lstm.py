@@ -17,12 +17,9 @@ from pydantic import Field
 from specc.activations import Activation, Sigmoid, Tanh
 from specc.graph import GraphBuilder, Value
 from specc.initializers import Initializer
-from specc.layers.base import LAYERS, LowerContext
+from specc.layers.base import LAYERS, LowerContext, activate, activate_np
 from specc.layers.recurrent import Recurrent
 from specc.layers.recurrent_ops import (
-    activate,
-    activate_np,
-    batch_shape,
     ints,
     pad,
 )
@@ -106,9 +103,7 @@ class LSTM(Recurrent):
             # recurrent half is zero padding.
             both = pad(b, b.op("Gather", weights["bias"], perm, axis=0), [0, 4 * units])
             bias = b.op("Unsqueeze", both, axis0)
-        zero = b.constant(0.0, np.float32, hint="zero")
-        h0 = b.op("Expand", zero, batch_shape(b, x, units))
-        h0 = b.op("Unsqueeze", h0, axis0)
+        h0 = self.fused_zero_state(b, x, axis0)
         y, h, c = b.op(
             "LSTM",
             self.time_major(b, x, t),
@@ -145,9 +140,7 @@ class LSTM(Recurrent):
         self, x: np.ndarray, states: list[np.ndarray], w: dict[str, np.ndarray]
     ) -> tuple[np.ndarray, list[np.ndarray]]:
         h, c = states
-        z = x @ w["kernel"] + h @ w["recurrent_kernel"]
-        if self.use_bias:
-            z = z + w["bias"]
+        z = self.reference_projection(x, h, w)
         z_i, z_f, z_c, z_o = np.split(z, 4, axis=-1)
         i = activate_np(self.recurrent_activation, z_i)
         f = activate_np(self.recurrent_activation, z_f)

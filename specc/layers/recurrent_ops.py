@@ -9,19 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from specc.activations import Activation
 from specc.graph import GraphBuilder, Value
-from specc.layers.base import LowerContext
-
-
-def activate(b: GraphBuilder, activation: Activation | None, x: Value) -> Value:
-    """Keras's ``activations.get(None)`` is linear."""
-    return x if activation is None else activation.lower(b, x)
-
-
-def activate_np(activation: Activation | None, x: np.ndarray) -> np.ndarray:
-    """NumPy twin of ``activate``."""
-    return x if activation is None else activation.reference(x)
+from specc.layers.base import LowerContext, inference_only
 
 
 def ints(values: list[int]) -> np.ndarray:
@@ -61,6 +50,11 @@ def batch_shape(b: GraphBuilder, x: Value, *trailing: int) -> Value:
     return b.op("Concat", batch, b.constant(ints(list(trailing)), np.int64, hint="dims"), axis=0)
 
 
+def zero_state(b: GraphBuilder, x: Value, units: int) -> Value:
+    """Zeros of shape (batch, units), batch taken from ``x``: every recurrence's start."""
+    return b.op("Expand", b.constant(0.0, np.float32, hint="zero"), batch_shape(b, x, units))
+
+
 def reverse_time(b: GraphBuilder, x: Value, steps: int | None, axis: int) -> Value:
     """``x`` with its time axis reversed by Gather (Slice with step -1 has no gradient)."""
     if steps is not None:
@@ -82,15 +76,14 @@ def dropout_masks(
     """``count`` dropout masks of shape (batch, size), batch taken from ``x``: 0 or
     1/(1-rate) in training, exactly ones at inference.
 
-    As in ``core.Dropout``, each is ONNX Dropout applied to ones and reads the training
-    flag. Mask k of a seeded layer uses seed + k, so the draws differ.
+    As ``dropout_mask`` (specc/layers/base.py) explains, each is ONNX Dropout applied to
+    ones and reads the training flag; the masks share one tensor of ones, so they are
+    built here. Mask k of a seeded layer uses seed + k, so the draws differ.
     """
     b = ctx.builder
     ones = b.op("Expand", b.constant(1.0, np.float32, hint="one"), batch_shape(b, x, size))
     if np.float32(rate) == 1:
-        # ONNX Dropout takes a ratio below 1; Keras then zeroes everything.
-        keep = b.op("Cast", b.op("Not", ctx.training), to=1)
-        return [b.op("Mul", ones, keep)] * count
+        return [b.op("Mul", ones, inference_only(ctx))] * count
     ratio = b.constant(rate, np.float32, hint="ratio")
     masks = []
     for k in range(count):

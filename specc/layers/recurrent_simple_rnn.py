@@ -15,12 +15,9 @@ from typing import Any, Literal
 import numpy as np
 
 from specc.graph import GraphBuilder, Value
-from specc.layers.base import LAYERS, LowerContext
+from specc.layers.base import LAYERS, LowerContext, activate, activate_np
 from specc.layers.recurrent import Recurrent
 from specc.layers.recurrent_ops import (
-    activate,
-    activate_np,
-    batch_shape,
     ints,
     pad,
 )
@@ -66,8 +63,7 @@ class SimpleRNN(Recurrent):
         if self.use_bias:
             pins = b.op("Add", pad(b, weights["bias"], [2 * units, 3 * units]), pins)
         bias = b.op("Unsqueeze", pins, axis0)
-        zero = b.constant(0.0, np.float32, hint="zero")
-        h0 = b.op("Unsqueeze", b.op("Expand", zero, batch_shape(b, x, units)), axis0)
+        h0 = self.fused_zero_state(b, x, axis0)
         y, h = b.op(
             "GRU",
             self.time_major(b, x, t),
@@ -97,10 +93,7 @@ class SimpleRNN(Recurrent):
     def reference_step(
         self, x: np.ndarray, states: list[np.ndarray], w: dict[str, np.ndarray]
     ) -> tuple[np.ndarray, list[np.ndarray]]:
-        z = x @ w["kernel"] + states[0] @ w["recurrent_kernel"]
-        if self.use_bias:
-            z = z + w["bias"]
-        h = activate_np(self.activation, z)
+        h = activate_np(self.activation, self.reference_projection(x, states[0], w))
         return h, [h]
 
     @classmethod

@@ -13,7 +13,7 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from specc.graph import Value
-from specc.layers.base import LAYERS, Layer, LowerContext, ShapeError, fmt_shape
+from specc.layers.base import LAYERS, DataFormat, Layer, LowerContext, ShapeError, fmt_shape
 from specc.layers.core import passthrough_dtype, passthrough_input
 from specc.types import TensorType, known_size
 
@@ -27,7 +27,7 @@ class Flatten(Layer):
     """
 
     type: Literal["Flatten"]
-    data_format: Literal["channels_last", "channels_first"] = "channels_last"
+    data_format: DataFormat = "channels_last"
 
     def output_types(self, inputs: list[TensorType]) -> list[TensorType]:
         (x,) = inputs

@@ -16,11 +16,10 @@ import numpy as np
 from pydantic import field_validator
 
 from specc.graph import Value
-from specc.layers.base import LAYERS, Layer, Layout, LowerContext, ShapeError
+from specc.layers.base import LAYERS, DataFormat, Layer, Layout, LowerContext, ShapeError
 from specc.layers.core import passthrough_dtype, passthrough_input
 from specc.types import Dim, TensorType
 
-DataFormat = Literal["channels_last", "channels_first"]
 # ONNX Slice reads an end past the axis as "to the end"; the largest int64 is the idiom.
 INT64_MAX = np.iinfo(np.int64).max
 # Spatial axis names in Keras's docstrings, by number of spatial axes.
