@@ -1,0 +1,234 @@
+"""int8 dynamic quantization of the mobile model, and what it costs in accuracy.
+
+``onnxruntime.quantization.quantize_dynamic`` stores weights as int8 (QInt8, symmetric,
+per tensor) and quantizes activations on the fly, so no calibration data is needed. Before
+it, the quantizer's own pre-processing runs (shape inference and onnxruntime's basic
+optimizations): specc keeps Keras weight layouts and transposes them in the graph, and
+only the constant-folded weights are initializers the quantizer can see.
+
+Quantized: MatMul/Gemm (Dense), Gather (Embedding) and LSTM. Conv stays float32: dynamic
+quantization turns it into ConvInteger with int8 weights, for which onnxruntime's CPU
+provider has no kernel (it fails at load with NOT_IMPLEMENTED).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import onnxruntime
+from onnxruntime.quantization import QuantType, quantize_dynamic
+from onnxruntime.quantization.shape_inference import quant_pre_process
+
+from specc.diagnostics import Diagnostic, SpecError
+from specc.emit.mobile_ort import quiet
+from specc.types import DTYPES
+
+QUANTIZED_OPS = ["MatMul", "Gemm", "Gather", "LSTM"]
+BATCH = 256
+DATA_FILE, MISSING_DATA, DATA_SHAPE = "SPC521-data-file", "SPC522-missing-data", "SPC524-data-shape"
+
+
+def quantize_int8(model_path: Path, int8_path: Path) -> dict[str, Any]:
+    """Write the int8 model; return which ops were quantized and which stayed float."""
+    with tempfile.TemporaryDirectory(prefix="specc-quant-") as tmp:
+        prepared = Path(tmp) / "prepared.onnx"
+        with quiet():
+            try:
+                quant_pre_process(str(model_path), str(prepared))
+            except Exception:  # symbolic shape inference gives up on some graphs
+                quant_pre_process(str(model_path), str(prepared), skip_symbolic_shape=True)
+            quantize_dynamic(
+                prepared,
+                int8_path,
+                op_types_to_quantize=QUANTIZED_OPS,
+                weight_type=QuantType.QInt8,
+            )
+    return {
+        "method": "onnxruntime.quantization.quantize_dynamic",
+        "weight_type": "QInt8",
+        "quantized_ops": _quantized_ops(onnx.load(str(int8_path))),
+        "float_ops_kept": sorted(
+            {n.op_type for n in onnx.load(str(model_path)).graph.node} & {"Conv", "GRU"}
+        ),
+    }
+
+
+# The integer op each quantized op becomes, back to the op it was.
+_ORIGINAL_OP = {
+    "MatMulInteger": "MatMul",
+    "MatMulIntegerToFloat": "MatMul",
+    "DynamicQuantizeMatMul": "MatMul",
+    "DynamicQuantizeLSTM": "LSTM",
+}
+
+
+def _quantized_ops(model: onnx.ModelProto) -> dict[str, int]:
+    """How many nodes of each (original) op type read int8 weights."""
+    int8 = {
+        t.name
+        for t in model.graph.initializer
+        if t.data_type in (onnx.TensorProto.INT8, onnx.TensorProto.UINT8) and len(t.dims) > 0
+    }
+    counts = Counter(
+        _ORIGINAL_OP.get(n.op_type, n.op_type)
+        for n in model.graph.node
+        if any(i in int8 for i in n.input)
+    )
+    return dict(sorted(counts.items()))
+
+
+def measure(
+    float_model: Path,
+    int8_model: Path,
+    data: Path,
+    description: dict[str, Any],
+    heads: dict[str, str],
+) -> dict[str, Any]:
+    """Run both models on ``data``; per output, the differences and classification scores.
+
+    ``heads`` maps outputs to the activation computing them (``classification_heads``).
+    """
+    arrays = _load(data, description)
+    inputs = {i["name"]: arrays[i["name"]] for i in description["inputs"]}
+    samples = len(next(iter(inputs.values())))
+    names = [o["name"] for o in description["outputs"]]
+    reference = _run(float_model, inputs, names)
+    quantized = _run(int8_model, inputs, names)
+    report: dict[str, Any] = {}
+    for name in names:
+        a, b = reference[name], quantized[name]
+        diff = np.abs(a.astype(np.float64) - b.astype(np.float64))
+        entry: dict[str, Any] = {
+            "max_abs_diff": float(diff.max()) if diff.size else 0.0,
+            "mean_abs_diff": float(diff.mean()) if diff.size else 0.0,
+        }
+        labels = arrays.get(name)
+        kind = _kind(a, heads.get(name), labels)
+        if kind is not None:
+            entry.update(_classification(kind, a, b, labels))
+        report[name] = entry
+    return {"measured": True, "data": str(data), "samples": int(samples), "outputs": report}
+
+
+def _load(data: Path, description: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The .npz arrays named after the inputs (required) and the outputs (optional)."""
+    try:
+        with np.load(data, allow_pickle=False) as found:
+            arrays = {key: found[key] for key in found.files}
+    except (OSError, ValueError) as error:
+        raise SpecError(
+            [Diagnostic(DATA_FILE, f"cannot read {data} as .npz: {error}", (), str(data))]
+        ) from None
+    problems = []
+    samples = set()
+    for entry in description["inputs"]:
+        name = entry["name"]
+        if name not in arrays:
+            found_names = ", ".join(sorted(arrays)) or "none"
+            message = f"no array '{name}' for input '{name}'; the file has: {found_names}"
+            problems.append(Diagnostic(MISSING_DATA, message, (), str(data)))
+            continue
+        array = arrays[name]
+        want = entry["shape"][1:]
+        fits = array.ndim == len(want) + 1 and all(
+            w is None or w == g for w, g in zip(want, array.shape[1:], strict=True)
+        )
+        if not fits:
+            message = (
+                f"array '{name}' should have per-sample shape {want}; got {list(array.shape[1:])}"
+            )
+            problems.append(Diagnostic(DATA_SHAPE, message, (), str(data)))
+            continue
+        arrays[name] = array.astype(DTYPES[entry["dtype"]])
+        samples.add(len(array))
+    if len(samples) > 1:
+        message = f"the input arrays have different sample counts: {sorted(samples)}"
+        problems.append(Diagnostic(DATA_SHAPE, message, (), str(data)))
+    if problems:
+        raise SpecError(problems)
+    return arrays
+
+
+def _run(model: Path, inputs: dict[str, np.ndarray], names: list[str]) -> dict[str, np.ndarray]:
+    session = onnxruntime.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    samples = len(next(iter(inputs.values())))
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in names}
+    for start in range(0, samples, BATCH):
+        feeds = {k: v[start : start + BATCH] for k, v in inputs.items()}
+        for name, value in zip(names, session.run(names, feeds), strict=True):
+            parts[name].append(value)
+    return {name: np.concatenate(values) for name, values in parts.items()}
+
+
+def classification_heads(model: onnx.ModelProto) -> dict[str, str]:
+    """Outputs computed by a Softmax or Sigmoid (through Identity nodes), by op."""
+    graph = model.graph
+    producers = {out: node for node in graph.node for out in node.output}
+    heads = {}
+    for output in graph.output:
+        node = producers.get(output.name)
+        while node is not None and node.op_type == "Identity":
+            node = producers.get(node.input[0])
+        if node is not None and node.op_type in ("Softmax", "Sigmoid"):
+            heads[output.name] = node.op_type
+    return heads
+
+
+def _kind(prediction: np.ndarray, head: str | None, labels: np.ndarray | None) -> str | None:
+    """'multiclass', 'binary' or None (not a classifier) for one output."""
+    classes = prediction.shape[-1] if prediction.ndim >= 2 else 1
+    if labels is not None and not _label_like(labels):
+        labels = None  # real-valued targets: a regression output
+    if classes > 1 and (head == "Softmax" or labels is not None):
+        return "multiclass"
+    if classes == 1 and head == "Sigmoid":
+        return "binary"
+    return None
+
+
+def _label_like(labels: np.ndarray) -> bool:
+    """Class indices, one-hot rows or 0/1 labels, as opposed to real-valued targets."""
+    if np.issubdtype(labels.dtype, np.integer) or labels.dtype == np.bool_:
+        return True
+    return bool(np.isin(labels, (0.0, 1.0)).all())
+
+
+def _classification(
+    kind: str, a: np.ndarray, b: np.ndarray, labels: np.ndarray | None
+) -> dict[str, Any]:
+    if kind == "multiclass":
+        picked_a, picked_b = a.argmax(axis=-1), b.argmax(axis=-1)
+    else:
+        picked_a, picked_b = a[..., 0] > 0.5, b[..., 0] > 0.5
+    out: dict[str, Any] = {
+        "classification": kind,
+        "agreement": float(np.mean(picked_a == picked_b)),
+    }
+    truth = _truth(kind, labels, picked_a.shape)
+    if truth is None:
+        out["accuracy"] = "no labels in the data: only the agreement was measured"
+        return out
+    float_accuracy, int8_accuracy = np.mean(picked_a == truth), np.mean(picked_b == truth)
+    out.update(
+        float_accuracy=float(float_accuracy),
+        int8_accuracy=float(int8_accuracy),
+        accuracy_change=float(int8_accuracy - float_accuracy),
+    )
+    return out
+
+
+def _truth(kind: str, labels: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray | None:
+    """Class indices (or booleans) from sparse, one-hot or 0/1 labels; None if unusable."""
+    if labels is None:
+        return None
+    if kind == "multiclass" and labels.shape == shape + labels.shape[-1:] and labels.ndim > 1:
+        return labels.argmax(axis=-1)
+    labels = labels.reshape(shape) if labels.size == int(np.prod(shape)) else None
+    if labels is None:
+        return None
+    return labels > 0.5 if kind == "binary" else labels.astype(np.int64)

@@ -1,0 +1,291 @@
+"""The README.md of a mobile bundle: which packages to add and how to call this model.
+
+The sketches use the model's own input and output names, dtypes and shapes, so an app
+developer can copy them; they follow onnxruntime's Java (Kotlin) and Objective-C (Swift)
+APIs of the release that wrote the files.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from specc.emit.mobile_ort import INFERENCE_PACKAGES, OPERATORS_CONFIG, ORT_VERSION
+
+_KOTLIN_BUFFERS = {"float32": "FloatBuffer", "int32": "IntBuffer", "int64": "LongBuffer"}
+_SWIFT_TYPES = {"float32": ".float", "int32": ".int32", "int64": ".int64"}
+
+
+def render_readme(
+    description: dict[str, Any],
+    sizes: dict[str, int],
+    quantization: dict[str, Any] | None,
+    training: dict[str, Any] | None,
+) -> str:
+    """The bundle's README.md as text."""
+    name = description.get("name", "model")
+    parts = [
+        f"# {name}: mobile bundle\n\n"
+        f"Written by `specc export --target mobile` with onnxruntime {ORT_VERSION}'s ORT-format "
+        "converter. Use the onnxruntime mobile packages of that same release.\n",
+        _files(sizes),
+        _inference(description),
+    ]
+    if quantization is not None:
+        parts.append(_quantization(quantization))
+    if training is not None:
+        parts.append(_training(training))
+    return "\n".join(parts)
+
+
+def _files(sizes: dict[str, int]) -> str:
+    rows = "\n".join(f"| `{path}` | {size:,} |" for path, size in sizes.items())
+    return f"## Files\n\n| file | bytes |\n| --- | ---: |\n{rows}\n"
+
+
+def _shape(tensor: dict[str, Any]) -> str:
+    dims = [
+        "batch" if k == 0 else (str(d) if d is not None else f"len{k}")
+        for k, d in enumerate(tensor["shape"])
+    ]
+    return "[" + ", ".join(dims) + "]"
+
+
+def _table(tensors: list[dict[str, Any]], roles: bool = False) -> str:
+    header = "| # | name | dtype | shape |" + (" role |" if roles else "")
+    rule = "| ---: | --- | --- | --- |" + (" --- |" if roles else "")
+    rows = [
+        f"| {k} | `{t['name']}` | {t['dtype']} | {_shape(t)} |"
+        + (f" {t['role']} |" if roles else "")
+        for k, t in enumerate(tensors)
+    ]
+    return "\n".join([header, rule, *rows])
+
+
+def _var(name: str) -> str:
+    words = [w for w in re.split(r"[^0-9A-Za-z]+", name) if w]
+    text = words[0] + "".join(w[:1].upper() + w[1:] for w in words[1:]) if words else "value"
+    return text if not text[0].isdigit() else f"v{text}"
+
+
+def _kotlin_tensors(inputs: list[dict[str, Any]]) -> str:
+    lines = []
+    for t in inputs:
+        buffer = _KOTLIN_BUFFERS.get(t["dtype"], "/* see OnnxTensor.createTensor */ Buffer")
+        dims = ", ".join(
+            "batch" if k == 0 else (f"{d}L" if d else "length") for k, d in enumerate(t["shape"])
+        )
+        lines.append(
+            f"val {_var(t['name'])} = OnnxTensor.createTensor(env, "
+            f"{buffer}.wrap({_var(t['name'])}Values), longArrayOf({dims}))"
+        )
+    return "\n".join(lines)
+
+
+def _swift_tensors(inputs: list[dict[str, Any]]) -> str:
+    lines = []
+    for t in inputs:
+        kind = _SWIFT_TYPES.get(t["dtype"], "/* ORTTensorElementDataType */")
+        dims = ", ".join(
+            "batch" if k == 0 else (str(d) if d else "length") for k, d in enumerate(t["shape"])
+        )
+        lines.append(
+            f"let {_var(t['name'])} = try ORTValue(tensorData: {_var(t['name'])}Data, "
+            f"elementType: {kind}, shape: [{dims}])"
+        )
+    return "\n".join(lines)
+
+
+def _inference(description: dict[str, Any]) -> str:
+    inputs, outputs = description["inputs"], description["outputs"]
+    feeds = ", ".join(f'"{t["name"]}" to {_var(t["name"])}' for t in inputs)
+    swift_feeds = ", ".join(f'"{t["name"]}": {_var(t["name"])}' for t in inputs)
+    names = ", ".join(f'"{t["name"]}"' for t in outputs)
+    first = outputs[0]["name"]
+    labels = [t["name"] for t in outputs if t.get("labels")]
+    label_note = (
+        f"\nClass labels for {', '.join(f'`{n}`' for n in labels)} are in `model.json`.\n"
+        if labels
+        else ""
+    )
+    return f"""## Inference
+
+Packages: Android `{INFERENCE_PACKAGES["android"]}`; iOS {INFERENCE_PACKAGES["ios"]}.
+For a smaller app, build a minimal runtime from `{OPERATORS_CONFIG}` (onnxruntime's
+`build.py --minimal_build --include_ops_by_config {OPERATORS_CONFIG}`); it lists every
+operator the `.ort` files in this folder use.
+
+Inputs (the batch axis comes first; `lenK` is a variable length):
+
+{_table(inputs)}
+
+Outputs:
+
+{_table(outputs)}
+{label_note}
+Kotlin:
+
+```kotlin
+import ai.onnxruntime.*
+val env = OrtEnvironment.getEnvironment()
+val session = env.createSession(modelBytes /* model.ort */, OrtSession.SessionOptions())
+{_kotlin_tensors(inputs)}
+session.run(mapOf({feeds})).use {{ result ->
+    val {_var(first)} = result.get("{first}").get().value  // Array<FloatArray> for [batch, n]
+}}
+```
+
+Swift:
+
+```swift
+import onnxruntime_objc
+let env = try ORTEnv(loggingLevel: .warning)
+let session = try ORTSession(env: env, modelPath: modelPath /* model.ort */, sessionOptions: nil)
+{_swift_tensors(inputs)}
+let outputs = try session.run(withInputs: [{swift_feeds}],
+                              outputNames: [{names}], runOptions: nil)
+let {_var(first)} = try outputs["{first}"]!.tensorData()  // row-major, float32
+```
+"""
+
+
+def _quantization(report: dict[str, Any]) -> str:
+    size = report["size"]
+    quantized = ", ".join(f"{count} {op}" for op, count in report["quantized_ops"].items())
+    lines = [
+        "## int8 model\n",
+        f"`model.int8.ort` stores the weights of {quantized or 'no'} ONNX nodes as int8 "
+        "(onnxruntime's dynamic quantization; activations are quantized at run time). It "
+        "takes the same inputs and gives the same outputs as `model.ort`.",
+    ]
+    if report["float_ops_kept"]:
+        lines.append(
+            f"{', '.join(report['float_ops_kept'])} ops stay float32: onnxruntime's CPU "
+            "provider has no integer kernel for them with int8 weights."
+        )
+    lines.append(
+        f"\nSize: {size['float_bytes']:,} -> {size['int8_bytes']:,} bytes "
+        f"({size['ratio']:.0%} of the float model)."
+    )
+    accuracy = report["accuracy"]
+    if not accuracy["measured"]:
+        lines.append("Accuracy was not measured (no data was given).")
+    else:
+        lines.append(f"Measured on {accuracy['samples']} samples of `{accuracy['data']}`:\n")
+        for output, entry in accuracy["outputs"].items():
+            text = (
+                f"- `{output}`: max |float - int8| {entry['max_abs_diff']:.3g}, "
+                f"mean {entry['mean_abs_diff']:.3g}"
+            )
+            if "float_accuracy" in entry:
+                text += f"; accuracy {entry['float_accuracy']:.4f} -> {entry['int8_accuracy']:.4f}"
+            if "agreement" in entry:
+                text += f"; same class {entry['agreement']:.2%} of the time"
+            lines.append(text)
+    lines.append("\nAll numbers are in `quantization.json`.\n")
+    return "\n".join(lines)
+
+
+def _training(info: dict[str, Any]) -> str:
+    inputs, outputs = info["inputs"], info["outputs"]
+    optimizer = info["optimizer"]
+    rate = info["learning_rate"]
+    if "constant" in rate:
+        lr = f"{rate['constant']}"
+        lr_text = f"a constant {lr}: call `setLearningRate({lr})` once after creating the session"
+    else:
+        lr = "learningRate(step)"
+        lr_text = (
+            f"a schedule, {rate['schedule']['type']}: {rate['formula']} (`training.json` has "
+            f"its arguments and the first values: "
+            f"{', '.join(f'{v:.6g}' for v in rate['first_steps'][:4])}, ...). Call "
+            "`setLearningRate(learningRate(step))` before every `optimizerStep()`, with `step` "
+            "the number of optimizer steps already taken (0 for the first)"
+        )
+    kotlin_lr = f"{lr}f" if "constant" in rate else "learningRate(step).toFloat()"
+    feeds = ", ".join(f'"{t["name"]}" to {_var(t["name"])}' for t in inputs)
+    ordered = ", ".join(_var(t["name"]) for t in inputs)
+    predictions = [t["name"] for t in outputs if t["role"] == "prediction"]
+    flag = (
+        f"The training flag `{info['training_flag']['name']}` (dropout and other "
+        "training-only behaviour) is baked in: on in `training_model.ort`, off in "
+        "`eval_model.ort`. It is not an input.\n\n"
+        if info["training_flag"]
+        else ""
+    )
+    notes = "".join(f"\n\n- {note}" for note in optimizer["notes"])
+    return f"""## On-device training (`training/`)
+
+Packages: Android `{info["packages"]["android"]}` (use it instead of `onnxruntime-android`);
+iOS {info["packages"]["ios"]}. The files were written by onnxruntime-training
+{ORT_VERSION}, the last release with training packages.
+
+`training_model.ort`, `eval_model.ort` and `optimizer_model.ort` are the ORT-format
+artifacts; `checkpoint` holds the weights (the ones `model.ort` holds) and, after saving,
+the optimizer state. The training model computes the same loss as `specc train`:
+the weighted sum of the outputs' losses plus every regularization penalty.
+
+Inputs of `trainStep` and `evalStep`, in this order (Swift and C take them by position):
+
+{_table(inputs, roles=True)}
+
+{flag}Outputs of `trainStep` and `evalStep`:
+
+{_table(outputs, roles=True)}
+
+Compute metrics in the app from the prediction outputs ({", ".join(f"`{p}`" for p in predictions)}).
+
+Optimizer: {optimizer["keras"]} as `{optimizer["kernel"]}` in `optimizer_model.ort`{
+        ", gradients clipped first ("
+        + ", ".join(f"{k}={v}" for k, v in optimizer["clip"].items())
+        + ")"
+        if optimizer["clip"]
+        else ""
+    }.{notes}
+
+Learning rate: {lr_text}. The session starts at 0.001 whatever the spec says, and does not
+restore the rate from a checkpoint; store `step` as a checkpoint property to resume.
+Batch size in the spec: {info["batch_size"]}.
+
+Kotlin (copy `training/` out of the APK assets first: the API takes file paths):
+
+```kotlin
+import ai.onnxruntime.*
+val env = OrtEnvironment.getEnvironment()
+val session = env.createTrainingSession("$dir/checkpoint", "$dir/training_model.ort",
+    "$dir/eval_model.ort", "$dir/optimizer_model.ort")
+for ((step, batch) in batches.withIndex()) {{
+    session.setLearningRate({kotlin_lr})
+    session.trainStep(mapOf({feeds})).use {{ r ->
+        val loss = r.get("loss").get().value as Float
+    }}
+    session.optimizerStep()
+    session.lazyResetGrad()
+}}
+session.evalStep(mapOf({feeds})).use {{ r -> /* losses and predictions, no update */ }}
+session.saveCheckpoint(java.nio.file.Paths.get("$dir/trained"), true)
+```
+
+Swift:
+
+```swift
+let env = try ORTEnv(loggingLevel: .warning)
+let checkpoint = try ORTCheckpoint(path: dir + "/checkpoint")
+let session = try ORTTrainingSession(env: env, sessionOptions: ORTSessionOptions(),
+    checkpoint: checkpoint, trainModelPath: dir + "/training_model.ort",
+    evalModelPath: dir + "/eval_model.ort", optimizerModelPath: dir + "/optimizer_model.ort")
+try session.setLearningRate(Float({lr}))
+let outputs = try session.trainStep(withInputValues: [{ordered}])  // outputs[0]: loss
+try session.optimizerStep()
+try session.lazyResetGrad()
+try checkpoint.saveCheckpoint(toPath: dir + "/trained", withOptimizerState: true)
+```
+
+To get an inference model with the trained weights on the device, call
+`exportModelForInference` with the prediction outputs ({
+        ", ".join(f'"{p}"' for p in predictions)
+    }). It
+re-reads the eval model and cannot parse an `.ort` one, so create the session with
+`eval_model.onnx` (shipped for this) instead of `eval_model.ort` when you export.
+Alternatively `evalStep` returns the predictions of the current weights (feed any targets).
+"""
