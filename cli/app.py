@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from specc.cli.build import build
+from specc.cli.export import export
 from specc.cli.train import train
 from specc.cli.validate import validate
 
@@ -42,6 +43,7 @@ def _options(
 app.command("validate")(validate)
 app.command("build")(build)
 app.command("train")(train)
+app.command("export")(export)
 
 
 def main() -> None:

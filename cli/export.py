@@ -1,0 +1,212 @@
+"""``specc export SPEC|DIR --target web|mobile``: a bundle that runs the model elsewhere."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from specc.cli.common import (
+    EXIT_SPEC_ERROR,
+    EXIT_USAGE,
+    OutputFormat,
+    internal_errors,
+    print_diagnostics,
+    run_spec_pass,
+)
+from specc.emit.onnx_model import DEFAULT_OPSET, MAX_OPSET
+from specc.emit.source import ExportSource, load_source
+from specc.summary import readable_size
+
+TARGETS = ("web", "mobile")
+
+
+def _usage_error(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(EXIT_USAGE)
+
+
+def export(
+    source: Annotated[
+        Path,
+        typer.Argument(
+            help="A spec file (.yaml, .yml, .json) or a folder `specc train` wrote.",
+            exists=True,
+            metavar="SPEC|DIR",
+        ),
+    ],
+    target: Annotated[
+        str | None, typer.Option("--target", "-t", help="What to export for: web or mobile.")
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Folder to write (default: <model name>-<target>)."),
+    ] = None,
+    weights: Annotated[
+        Path | None,
+        typer.Option(
+            "--weights",
+            "-w",
+            help="Weights file (.npz) for a spec (a trained folder has its own).",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
+    opset: Annotated[
+        int,
+        typer.Option(
+            min=DEFAULT_OPSET,
+            max=MAX_OPSET,
+            help=f"ONNX opset for a spec ({DEFAULT_OPSET} to {MAX_OPSET}).",
+        ),
+    ] = DEFAULT_OPSET,
+    include_runtime: Annotated[
+        bool,
+        typer.Option(
+            "--include-runtime",
+            help="web: copy onnxruntime-web into the bundle, so that it works offline.",
+        ),
+    ] = False,
+    runtime_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--runtime-dir",
+            help="web: where onnxruntime-web is installed (a node_modules folder or the "
+            "package); default: $SPECC_ORT_WEB_DIR, else node_modules here or above.",
+            exists=True,
+            file_okay=False,
+        ),
+    ] = None,
+    quantize: Annotated[
+        str | None, typer.Option(help="mobile: quantize the weights: int8.")
+    ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data",
+            "-d",
+            help="mobile: sample data for quantization.",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
+    with_training: Annotated[
+        bool, typer.Option("--with-training", help="mobile: also write on-device training files.")
+    ] = False,
+    spec: Annotated[
+        Path | None,
+        typer.Option(
+            "--spec", help="mobile: the spec of a trained folder.", exists=True, dir_okay=False
+        ),
+    ] = None,
+    output_format: Annotated[
+        OutputFormat, typer.Option("--format", "-f", help="How to print problems.")
+    ] = OutputFormat.text,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print no file table.")] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks of internal errors.")
+    ] = False,
+) -> None:
+    """Export SPEC (or a folder `specc train` wrote) as a web or mobile bundle."""
+    if target is None:
+        raise _usage_error(f"--target is required; expected one of: {', '.join(TARGETS)}")
+    if target not in TARGETS:
+        raise _usage_error(f"unknown target {target!r}; expected one of: {', '.join(TARGETS)}")
+    # Options of the other target are mistakes, not silently ignored.
+    other = {
+        "web": {
+            "--quantize": quantize,
+            "--data": data,
+            "--with-training": with_training,
+            "--spec": spec,
+        },
+        "mobile": {"--include-runtime": include_runtime, "--runtime-dir": runtime_dir},
+    }[target]
+    stray = [name for name, value in other.items() if value not in (None, False)]
+    if stray:
+        raise _usage_error(f"{', '.join(stray)} does not apply to --target {target}")
+    if source.is_dir() and opset != DEFAULT_OPSET:
+        raise _usage_error("--opset applies to a spec; a trained folder keeps its model's opset")
+    with internal_errors(debug):
+        loaded, diagnostics = run_spec_pass(lambda: load_source(source, weights, opset))
+        if loaded is None:
+            print_diagnostics(diagnostics, output_format, err=True)
+            raise typer.Exit(EXIT_SPEC_ERROR)
+        folder = out if out is not None else Path(f"{loaded.description['name']}-{target}")
+        if folder.exists() and not folder.is_dir():
+            raise _usage_error(f"--out {folder} is a file; give a folder")
+        if target == "web":
+            written = _export_web(loaded, folder, include_runtime, runtime_dir)
+        else:
+            written, diagnostics = run_spec_pass(
+                lambda: _export_mobile(loaded, folder, quantize, data, with_training, spec)
+            )
+            if written is None:
+                print_diagnostics(diagnostics, output_format, err=True)
+                raise typer.Exit(EXIT_SPEC_ERROR)
+    if not quiet:
+        typer.echo(render_files(written, folder))
+
+
+def _export_web(
+    loaded: ExportSource, folder: Path, include_runtime: bool, runtime_dir: Path | None
+) -> list[Path]:
+    from specc.emit.web import RuntimeFilesError, UnsupportedModelError, export_web
+
+    try:
+        return export_web(loaded, folder, include_runtime, runtime_dir)
+    except UnsupportedModelError as exc:
+        typer.echo(f"error: {loaded.origin}: cannot run in onnxruntime-web: {exc}", err=True)
+        raise typer.Exit(EXIT_SPEC_ERROR) from None
+    except RuntimeFilesError as exc:
+        raise _usage_error(str(exc)) from None
+    except OSError as exc:
+        raise _usage_error(f"cannot write to {folder}: {exc.strerror or exc}") from None
+
+
+def _export_mobile(
+    loaded: ExportSource,
+    folder: Path,
+    quantize: str | None,
+    data: Path | None,
+    with_training: bool,
+    spec: Path | None,
+) -> list[Path]:
+    # Imported here: the mobile exporter is optional for the web target.
+    try:
+        from specc.emit.mobile import export_mobile
+    except ModuleNotFoundError as exc:
+        if exc.name != "specc.emit.mobile":
+            raise
+        raise _usage_error("--target mobile is not available in this version of specc") from None
+    try:
+        return export_mobile(loaded, folder, quantize, data, with_training, spec)
+    except ValueError as exc:
+        # export_mobile's word for option combinations it refuses (see its docstring).
+        raise _usage_error(str(exc)) from None
+    except OSError as exc:
+        raise _usage_error(f"cannot write to {folder}: {exc.strerror or exc}") from None
+
+
+def render_files(paths: list[Path], folder: Path) -> str:
+    """The table printed after an export: every file written, its size, and the total."""
+    rows = []
+    for path in paths:
+        try:
+            name = path.relative_to(folder).as_posix()
+        except ValueError:
+            name = str(path)
+        # A folder (the mobile target writes some) counts the files in it.
+        files = [p for p in path.rglob("*") if p.is_file()] if path.is_dir() else [path]
+        rows.append((name + ("/" if path.is_dir() else ""), sum(p.stat().st_size for p in files)))
+    total = sum(size for _, size in rows)
+    rows.append(("total", total))
+    width = max(len("file"), *(len(name) for name, _ in rows))
+    lines = [f"{'file':<{width}}  {'size':>10}  {'bytes':>13}"]
+    for index, (name, size) in enumerate(rows):
+        if index == len(rows) - 1:
+            lines.append("-" * (width + 27))
+        lines.append(f"{name:<{width}}  {readable_size(size):>10}  {size:>13,}")
+    lines.append(f"wrote {len(paths)} files to {folder}")
+    return "\n".join(lines)

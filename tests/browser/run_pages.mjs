@@ -1,0 +1,94 @@
+// Drive headless Chromium (Debian's /usr/bin/chromium) with playwright-core for
+// tests/test_export_web.py.
+//
+//   node run_pages.mjs JOBS.json   ->  prints a JSON list of results, one per job
+//
+// A job is {url, kind: "predict" | "demo", inputs?}. "predict" opens url, imports specc.js
+// from the same folder, loads the model and runs predict(inputs) with inputs given as
+// {name: {data, dims}}; "demo" opens url (a bundle's index.html) and waits until the page
+// says it is done. Every result carries the URLs the page requested, its console messages
+// and its errors. Requests to any host but the test server are aborted: the tests are
+// offline, and a page that needs the network fails visibly.
+import { readFileSync } from 'node:fs';
+import { chromium } from 'playwright-core';
+
+const FLAGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+async function predictInPage(page, url, inputs) {
+  return page.evaluate(
+    async ({ moduleUrl, inputs }) => {
+      const specc = await import(moduleUrl);
+      const model = await specc.load();
+      const started = performance.now();
+      const outputs = await model.predict(inputs);
+      const ms = performance.now() - started;
+      const plain = {};
+      for (const [name, out] of Object.entries(outputs)) {
+        plain[name] = { dims: out.dims, data: Array.from(out.data, Number), top: out.top ?? null };
+      }
+      return { outputs: plain, predictMs: ms, ortVersion: specc.ort.env.versions?.web ?? null };
+    },
+    { moduleUrl: new URL('specc.js', url).href, inputs },
+  );
+}
+
+async function demoInPage(page) {
+  await page.waitForFunction(() => ['done', 'error'].includes(document.body.dataset.state), null, {
+    timeout: 60000,
+  });
+  return page.evaluate(() => ({
+    state: document.body.dataset.state,
+    status: document.getElementById('status').textContent,
+    timeText: document.getElementById('time-to-first-prediction').textContent,
+    demo: window.speccDemo,
+    rows: Array.from(document.querySelectorAll('#outputs tbody tr'), (tr) => ({
+      id: tr.id,
+      topLabel: tr.dataset.topLabel,
+      cells: Array.from(tr.cells, (td) => td.textContent),
+    })),
+  }));
+}
+
+async function runJob(browser, job) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const origin = new URL(job.url).origin;
+  const record = { requests: [], console: [], errors: [] };
+  await page.route('**/*', (route) =>
+    route.request().url().startsWith(origin) ? route.continue() : route.abort(),
+  );
+  page.on('request', (request) => record.requests.push(request.url()));
+  page.on('console', (message) => record.console.push(`${message.type()}: ${message.text()}`));
+  page.on('pageerror', (error) => record.errors.push(String(error)));
+  try {
+    await page.goto(job.url, { waitUntil: 'load' });
+    if (job.kind === 'predict') record.result = await predictInPage(page, job.url, job.inputs);
+    else record.result = await demoInPage(page);
+  } catch (error) {
+    record.errors.push(String(error?.message ?? error));
+  } finally {
+    await context.close();
+  }
+  return record;
+}
+
+const jobs = JSON.parse(readFileSync(process.argv[2], 'utf8'));
+const browser = await chromium.launch({
+  executablePath: process.env.SPECC_CHROMIUM || '/usr/bin/chromium',
+  args: FLAGS,
+});
+try {
+  const results = [];
+  for (const job of jobs) results.push(await runJob(browser, job));
+  process.stdout.write(JSON.stringify(results));
+} finally {
+  await browser.close();
+}
