@@ -147,6 +147,33 @@ def export(
                 raise typer.Exit(EXIT_SPEC_ERROR)
     if not quiet:
         typer.echo(render_files(written, folder))
+        report = getattr(written, "quantization", None)
+        if report:
+            typer.echo(render_quantization(report))
+
+
+def render_quantization(report: dict) -> str:
+    """What int8 quantization changed: the size, and each output's numbers on the data."""
+    size = report["size"]
+    lines = [
+        f"int8: {size['float_bytes']:,} -> {size['int8_bytes']:,} bytes "
+        f"({size['ratio']:.0%} of the float model)"
+    ]
+    accuracy = report.get("accuracy") or {}
+    if not accuracy.get("measured"):
+        lines.append("accuracy not measured (give --data to measure it)")
+    for name, numbers in (accuracy.get("outputs") or {}).items():
+        diffs = f"max |diff| {numbers['max_abs_diff']:.3g}, mean {numbers['mean_abs_diff']:.3g}"
+        line = f"  {name}: {diffs}"
+        if "float_accuracy" in numbers:
+            line += (
+                f"; accuracy {numbers['float_accuracy']:.4f} -> {numbers['int8_accuracy']:.4f}"
+                f" ({numbers['accuracy_change']:+.4f})"
+            )
+        if "agreement" in numbers:
+            line += f"; same prediction {numbers['agreement']:.2%}"
+        lines.append(line)
+    return "\n".join(lines)
 
 
 def _export_web(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -353,3 +354,18 @@ def test_constraints_and_batch_norm_are_refused(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match="moving statistics") as caught:
         export_mobile(load_source(spec), tmp_path / "bn", with_training=True)
     assert "(bn)" in str(caught.value)
+
+
+def test_cli_prints_the_int8_report(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from specc.cli.app import app
+
+    spec = Path(__file__).resolve().parent.parent / "models" / "digits_mlp.yaml"
+    digits = spec.parent / "data" / "digits.npz"
+    args = ["export", str(spec), "--target", "mobile", "--quantize", "int8", "--data", str(digits)]
+    result = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "bundle")])
+    assert result.exit_code == 0, result.output
+    assert re.search(r"int8: [\d,]+ -> [\d,]+ bytes \(\d+% of the float model\)", result.output)
+    assert "digit: max |diff|" in result.output
+    assert "same prediction" in result.output
