@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from specc.emit.onnx_model import to_model_proto
 from specc.graph import GraphBuilder
 from specc.layers.base import TRAINING_FLAG, LowerContext, ShapeError
+from specc.layers.recurrent_unrolled import MAX_UNROLLED_STEPS
 from specc.pipeline import CompiledModel, check_spec, compile_spec
 from specc.summary import parameter_counts
 from specc.train.engine import CheckpointState, Module, artifacts, quiet_stderr
@@ -69,6 +70,7 @@ def compare(
 
 SEQ = TensorType("float32", (6, 3))
 VAR = TensorType("float32", (None, 3))
+ONE_STEP = TensorType("float32", (1, 3))
 
 
 @pytest.mark.parametrize("t", [SEQ, VAR], ids=["fixed", "variable"])
@@ -119,19 +121,90 @@ def test_variable_length_takes_any_length(tmp_path: Path, type_name: str) -> Non
 
 
 def test_lowering_choice(tmp_path: Path) -> None:
-    """ONNX LSTM/GRU where they compute Keras's maths; SimpleRNN unrolled, or as a GRU."""
+    """Unrolled at a known length up to the cap; else ONNX LSTM/GRU where they compute
+    Keras's maths (SimpleRNN as a GRU)."""
+    long = TensorType("float32", (MAX_UNROLLED_STEPS + 1, 3))
+    at_cap = TensorType("float32", (MAX_UNROLLED_STEPS, 3))
+    rnn_long = TensorType("float32", (4 * MAX_UNROLLED_STEPS + 1, 3))
     cases = [
-        ("LSTM", {"units": 2}, SEQ, "LSTM"),
+        ("LSTM", {"units": 2}, SEQ, None),
+        ("LSTM", {"units": 2}, VAR, "LSTM"),
+        ("LSTM", {"units": 2}, long, "LSTM"),
+        ("LSTM", {"units": 2, "activation": "relu"}, long, None),
+        ("GRU", {"units": 2}, SEQ, None),
+        ("GRU", {"units": 2, "reset_after": False}, at_cap, None),
         ("GRU", {"units": 2}, VAR, "GRU"),
+        ("GRU", {"units": 2}, long, "GRU"),
         ("GRU", {"units": 2, "recurrent_dropout": 0.5}, SEQ, None),
         ("SimpleRNN", {"units": 2}, SEQ, None),
         ("SimpleRNN", {"units": 2}, VAR, "GRU"),
+        ("SimpleRNN", {"units": 2}, long, None),
+        ("SimpleRNN", {"units": 2}, rnn_long, "GRU"),
     ]
-    for k, (type_name, config, t, op) in enumerate(cases):
-        path = write_spec(tmp_path, single_layer_spec(type_name, config, [t]), f"s{k}.json")
-        ops = {n.op_type for n in compile_spec(path, seed=0).graph.nodes}
-        assert not ops & {"RNN", "Loop", "Scan"}
-        assert (op in ops) if op else not ops & {"LSTM", "GRU"}
+    for type_name, config, t, op in cases:
+        layer = make_layer(type_name, **config)
+        b = GraphBuilder("choice")
+        x = b.input("x", t)
+        params = {w.name: b.parameter(w.name, np.zeros(w.shape)) for w in layer.weights([t])}
+        layer.lower(LowerContext(b, b.constant(False, np.bool_)), [x], [t], params)
+        ops = [n.op_type for n in b.graph.nodes]
+        assert not set(ops) & {"RNN", "Loop", "Scan"}
+        assert (op in ops) if op else not set(ops) & {"LSTM", "GRU"}
+        # The unrolled form slices nothing per step (see test_unrolled_split_outputs_all_used).
+        assert "Slice" not in ops
+
+
+def test_unrolled_split_outputs_all_used() -> None:
+    """Every Split output of the unrolled forms feeds a node: an unused one would get a
+    silently wrong gradient in onnxruntime-training (ENGINE-NOTES 1a)."""
+    configs = [
+        ("LSTM", {"units": 3, "recurrent_dropout": 0.3, "dropout": 0.2}),
+        ("LSTM", {"units": 3, "return_sequences": True}),
+        ("GRU", {"units": 3}),
+        ("GRU", {"units": 3, "reset_after": False, "recurrent_dropout": 0.3, "dropout": 0.1}),
+        ("GRU", {"units": 3, "use_bias": False, "recurrent_dropout": 0.3}),
+        ("SimpleRNN", {"units": 3, "recurrent_dropout": 0.3}),
+    ]
+    for type_name, config in configs:
+        layer = make_layer(type_name, **config)
+        b = GraphBuilder("split")
+        x = b.input("x", SEQ)
+        params = {w.name: b.parameter(w.name, np.zeros(w.shape)) for w in layer.weights([SEQ])}
+        outs = layer.lower(LowerContext(b, b.constant(True, np.bool_)), [x], [SEQ], params)
+        used = {name for n in b.graph.nodes for name in n.inputs} | {o.name for o in outs}
+        splits = [n for n in b.graph.nodes if n.op_type == "Split"]
+        assert splits
+        for node in splits:
+            assert set(node.outputs) <= used, (type_name, config, node.name)
+
+
+@pytest.mark.parametrize(
+    ("type_name", "config"),
+    [
+        ("LSTM", {"units": 3, "dropout": 0.2, "recurrent_dropout": 0.3, "return_state": True}),
+        ("GRU", {"units": 3, "dropout": 0.2, "return_sequences": True}),
+        ("GRU", {"units": 3, "reset_after": False, "recurrent_dropout": 0.3}),
+        ("SimpleRNN", {"units": 3, "dropout": 0.2, "recurrent_dropout": 0.3}),
+    ],
+)
+def test_unrolled_shapes_are_inferred(tmp_path: Path, type_name: str, config: dict) -> None:
+    """Every tensor of the unrolled form has a known shape (batch as the input's symbol).
+
+    An unknown one (e.g. a state Expanded to a computed shape) spreads to every later step,
+    and onnxruntime's session creation then grows quadratically with the steps.
+    """
+    spec = all_outputs_spec(type_name, config, [SEQ])
+    compiled, _ = compile_with_random_weights(tmp_path, spec)
+    model = onnx.shape_inference.infer_shapes(to_model_proto(compiled.graph, 17), strict_mode=True)
+    # Shape inference names a dimension it cannot follow "unk__<n>".
+    unknown = [
+        v.name
+        for v in model.graph.value_info
+        if not v.type.tensor_type.HasField("shape")
+        or any(not d.dim_value and d.dim_param != "batch" for d in v.type.tensor_type.shape.dim)
+    ]
+    assert len(model.graph.value_info) > 50
+    assert not unknown
 
 
 @pytest.mark.parametrize(
@@ -487,6 +560,11 @@ def test_dropout_trains_with_the_flag_as_an_input(tmp_path: Path) -> None:
         ("GRU", {"units": 2, "reset_after": False, "return_state": True}, SEQ),
         ("SimpleRNN", {"units": 3, "return_state": True, "return_sequences": True}, VAR),
         ("SimpleRNN", {"units": 2, "return_state": True, "go_backwards": True}, SEQ),
+        ("LSTM", {"units": 3, "return_state": True, "return_sequences": True}, SEQ),
+        ("LSTM", {"units": 2, "return_state": True, "go_backwards": True}, ONE_STEP),
+        ("GRU", {"units": 3, "return_state": True, "return_sequences": True}, SEQ),
+        ("GRU", {"units": 2, "reset_after": False, "go_backwards": True}, ONE_STEP),
+        ("SimpleRNN", {"units": 2, "return_sequences": True}, ONE_STEP),
     ],
 )
 def test_gradients_of_every_output(

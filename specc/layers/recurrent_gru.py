@@ -1,6 +1,8 @@
 """GRU: Keras 3's gated recurrent unit, gate order z, r, h, both reset conventions.
 
-Fused lowering: ONNX GRU, whose gate order is Keras's and whose ``linear_before_reset=1``
+Unrolled lowering (``recurrent_unrolled``): per step one h R MatMul for the three gates
+(reset_after=false: one for z and r, one for r*h through R_h), cut apart by Split. Fused
+lowering: ONNX GRU, whose gate order is Keras's and whose ``linear_before_reset=1``
 is Keras's ``reset_after=True`` (the reset gate multiplies h R_h + b_rh). Its weights are
 W [1, 3H, in], R [1, 3H, H] and B [1, 6H] = [input biases, recurrent biases]: the
 transposed Keras kernels, and Keras's bias [2, 3H] flattened (reset_after=True) or
@@ -18,11 +20,8 @@ from specc.activations import Activation, Sigmoid, Tanh
 from specc.graph import GraphBuilder, Value
 from specc.layers.base import LAYERS, LowerContext, activate, activate_np
 from specc.layers.recurrent import Recurrent
-from specc.layers.recurrent_ops import (
-    gate,
-    ints,
-    pad,
-)
+from specc.layers.recurrent_ops import ints, pad
+from specc.layers.recurrent_unrolled import Recurrence, split
 from specc.spec.fields import ActivationField
 from specc.types import TensorType
 
@@ -85,51 +84,40 @@ class GRU(Recurrent):
         )
         return self.fused_outputs(b, y, [h])
 
-    def input_bias(self, b: GraphBuilder, weights: dict[str, Value], g: int) -> Value | None:
-        if not self.use_bias:
-            return None
-        if not self.reset_after:
-            return gate(b, weights["bias"], g, self.units)
-        return self._bias_row(b, weights, 0, g)
+    def unrolled_biases(
+        self, b: GraphBuilder, weights: dict[str, Value]
+    ) -> tuple[Value | None, Value | None]:
+        if not (self.use_bias and self.reset_after):
+            return super().unrolled_biases(b, weights)
+        # Rows [input; recurrent], both used: the input row on x K, the other on h R.
+        rows = split(b, weights["bias"], [1, 1], axis=0)
+        return rows[0], rows[1]
 
-    def _bias_row(self, b: GraphBuilder, weights: dict[str, Value], row: int, g: int) -> Value:
-        """Gate ``g`` of bias row ``row`` (0: input, 1: recurrent), shaped [1, units]."""
-        units = self.units
-        return b.op(
-            "Slice",
-            weights["bias"],
-            b.constant(ints([row, g * units]), np.int64, hint="starts"),
-            b.constant(ints([row + 1, (g + 1) * units]), np.int64, hint="ends"),
-        )
+    def recurrent_groups(self) -> list[tuple[int, int]]:
+        # reset_after=false multiplies r into h before R_h: that block is projected apart.
+        return [(0, 3)] if self.reset_after else [(0, 2), (2, 3)]
 
     def step(
-        self,
-        b: GraphBuilder,
-        xs: list[Value],
-        hs: list[Value],
-        states: list[Value],
-        kernels: list[Value],
-        weights: dict[str, Value],
+        self, b: GraphBuilder, x: Value, states: list[Value], rec: Recurrence
     ) -> tuple[Value, list[Value]]:
-        recurrent_bias = self.use_bias and self.reset_after
-        rec = []
-        for g in range(2):
-            r_g = b.op("MatMul", hs[g], kernels[g])
-            rec.append(
-                b.op("Add", r_g, self._bias_row(b, weights, 1, g)) if recurrent_bias else r_g
-            )
-        z = activate(b, self.recurrent_activation, b.op("Add", xs[0], rec[0]))
-        r = activate(b, self.recurrent_activation, b.op("Add", xs[1], rec[1]))
+        (h,) = states
+        u = self.units
+        # Keras's order z, r, h. Every Split piece is used (its gradient needs that).
+        x_z, x_r, x_h = split(b, x, [u, u, u], -1)
         if self.reset_after:
-            rec_h = b.op("MatMul", hs[2], kernels[2])
-            if recurrent_bias:
-                rec_h = b.op("Add", rec_h, self._bias_row(b, weights, 1, 2))
-            rec_h = b.op("Mul", r, rec_h)
+            inner = rec.project(h, 0, 3)
+            if rec.bias is not None:
+                inner = b.op("Add", inner, rec.bias)
+            h_z, h_r, h_h = split(b, inner, [u, u, u], -1)
         else:
-            rec_h = b.op("MatMul", b.op("Mul", r, hs[2]), kernels[2])
-        candidate = activate(b, self.activation, b.op("Add", xs[2], rec_h))
+            h_z, h_r = split(b, rec.project(h, 0, 2), [u, u], -1)
+        z = activate(b, self.recurrent_activation, b.op("Add", x_z, h_z))
+        r = activate(b, self.recurrent_activation, b.op("Add", x_r, h_r))
+        # reset_after: r scales h R_h + b_rh; else r scales h before R_h.
+        rec_h = b.op("Mul", r, h_h) if self.reset_after else rec.project(b.op("Mul", r, h), 2, 3)
+        candidate = activate(b, self.activation, b.op("Add", x_h, rec_h))
         # h = z*h + (1-z)*hh, written as hh + z*(h - hh).
-        h = b.op("Add", candidate, b.op("Mul", z, b.op("Sub", states[0], candidate)))
+        h = b.op("Add", candidate, b.op("Mul", z, b.op("Sub", h, candidate)))
         return h, [h]
 
     def reference_step(

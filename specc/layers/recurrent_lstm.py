@@ -1,6 +1,7 @@
 """LSTM: Keras 3's long short-term memory layer, gate order i, f, c, o.
 
-Fused lowering: ONNX LSTM, whose gate order is i, o, f, c and whose weights are
+Unrolled lowering (``recurrent_unrolled``): per step one h R MatMul for all four gates,
+cut apart by Split. Fused lowering: ONNX LSTM, whose gate order is i, o, f, c and whose weights are
 W [1, 4H, in], R [1, 4H, H], B [1, 8H]; the graph builds them from Keras's kernel
 [in, 4H], recurrent_kernel [H, 4H] and bias [4H] with Transpose, Gather (the gate
 permutation), Concat and Unsqueeze, all of which have gradients.
@@ -19,10 +20,8 @@ from specc.graph import GraphBuilder, Value
 from specc.initializers import Initializer
 from specc.layers.base import LAYERS, LowerContext, activate, activate_np
 from specc.layers.recurrent import Recurrent
-from specc.layers.recurrent_ops import (
-    ints,
-    pad,
-)
+from specc.layers.recurrent_ops import ints, pad
+from specc.layers.recurrent_unrolled import Recurrence, split
 from specc.spec.fields import ActivationField
 from specc.types import TensorType
 
@@ -119,20 +118,16 @@ class LSTM(Recurrent):
         return self.fused_outputs(b, y, [h, c])
 
     def step(
-        self,
-        b: GraphBuilder,
-        xs: list[Value],
-        hs: list[Value],
-        states: list[Value],
-        kernels: list[Value],
-        weights: dict[str, Value],
+        self, b: GraphBuilder, x: Value, states: list[Value], rec: Recurrence
     ) -> tuple[Value, list[Value]]:
-        pre = [b.op("Add", xs[g], b.op("MatMul", hs[g], kernels[g])) for g in range(4)]
-        i = activate(b, self.recurrent_activation, pre[0])
-        f = activate(b, self.recurrent_activation, pre[1])
-        candidate = activate(b, self.activation, pre[2])
-        o = activate(b, self.recurrent_activation, pre[3])
-        c = b.op("Add", b.op("Mul", f, states[1]), b.op("Mul", i, candidate))
+        h, c = states
+        # Keras's order i, f, c, o; every piece is used (Split's gradient needs that).
+        z_i, z_f, z_c, z_o = split(b, b.op("Add", x, rec.project(h, 0, 4)), [self.units] * 4, -1)
+        i = activate(b, self.recurrent_activation, z_i)
+        f = activate(b, self.recurrent_activation, z_f)
+        candidate = activate(b, self.activation, z_c)
+        o = activate(b, self.recurrent_activation, z_o)
+        c = b.op("Add", b.op("Mul", f, c), b.op("Mul", i, candidate))
         h = b.op("Mul", o, activate(b, self.activation, c))
         return h, [h, c]
 

@@ -1,11 +1,12 @@
 """SimpleRNN: Keras 3's fully-connected recurrent layer, h = act(x K + h R + b).
 
 ONNX's RNN op has no gradient in onnxruntime-training, so a sequence of known length is
-unrolled. A variable-length one goes through ONNX GRU with ``linear_before_reset=1``,
-zero weights in its update and reset gates, and constant gate biases of -1e4 and +1e4:
-the update gate is sigmoid(-1e4) = 0 and the reset gate sigmoid(1e4) = 1 (within float32
-rounding; onnxruntime clamps the argument to +-18, leaving 1.5e-8), so its output
-(1-z) tanh(x W_h + r (h R_h) + b_h) + z h is SimpleRNN's tanh(x K + h R + b).
+unrolled (``recurrent_unrolled``). A variable-length (or very long) one goes through ONNX
+GRU with ``linear_before_reset=1``, zero weights in its update and reset gates, and
+constant gate biases of -1e4 and +1e4: the update gate is sigmoid(-1e4) = 0 and the reset
+gate sigmoid(1e4) = 1 (within float32 rounding; onnxruntime clamps the argument to +-18,
+leaving 1.5e-8), so its output (1-z) tanh(x W_h + r (h R_h) + b_h) + z h is SimpleRNN's
+tanh(x K + h R + b).
 """
 
 from __future__ import annotations
@@ -17,10 +18,8 @@ import numpy as np
 from specc.graph import GraphBuilder, Value
 from specc.layers.base import LAYERS, LowerContext, activate, activate_np
 from specc.layers.recurrent import Recurrent
-from specc.layers.recurrent_ops import (
-    ints,
-    pad,
-)
+from specc.layers.recurrent_ops import ints, pad
+from specc.layers.recurrent_unrolled import MAX_UNROLLED_STEPS, Recurrence
 from specc.types import TensorType
 
 # Pins the GRU's gates: sigmoid(-GATE_PIN) = 0 (update), sigmoid(GATE_PIN) = 1 (reset).
@@ -39,7 +38,9 @@ class SimpleRNN(Recurrent):
 
     type: Literal["SimpleRNN"]
 
-    fuse_known_length = False
+    # Its unrolled step is a quarter of an LSTM's nodes, and its fused form (a GRU) does
+    # three times its work, so it unrolls four times as far.
+    max_unrolled_steps = 4 * MAX_UNROLLED_STEPS
 
     def drops(self, rate: float) -> bool:
         # SimpleRNNCell draws a mask whenever the rate is positive (LSTM/GRU: below 1 too).
@@ -79,15 +80,9 @@ class SimpleRNN(Recurrent):
         return self.fused_outputs(b, y, [h])
 
     def step(
-        self,
-        b: GraphBuilder,
-        xs: list[Value],
-        hs: list[Value],
-        states: list[Value],
-        kernels: list[Value],
-        weights: dict[str, Value],
+        self, b: GraphBuilder, x: Value, states: list[Value], rec: Recurrence
     ) -> tuple[Value, list[Value]]:
-        h = activate(b, self.activation, b.op("Add", xs[0], b.op("MatMul", hs[0], kernels[0])))
+        h = activate(b, self.activation, b.op("Add", x, rec.project(states[0], 0, 1)))
         return h, [h]
 
     def reference_step(
