@@ -10,8 +10,11 @@ Models, each a spec in bench/specs/ (random data from a seeded generator):
 Variants, timed round-robin (the start rotates each round) so that load from other processes
 on the shared machine hits them alike:
   specc       specc.train.fit.fit (the loop `specc train` runs: batches, train_step, Keras
-              Adam in NumPy on the engine's parameter views, loss averages, grad reset) on a
-              TrainingSession, one epoch of --steps batches per run
+              Adam through the engine's fused AdamWOptimizer kernel, loss averages, grad
+              reset) on a TrainingSession, one epoch of --steps batches per run
+  specc-np    the same, with FitOptions(numpy_updates=True): Keras Adam in NumPy on the
+              engine's parameter views (specc's route for optimizers the kernel cannot
+              express exactly); --numpy-updates makes "specc" take this route too
   engine      the same training graph through the same generate_artifacts, driven directly:
               Module(x, y) + the engine's fused AdamWOptimizer kernel configured as Keras's
               Adam (onnxblock.optim.AdamW(eps=1e-7, weight_decay=0)) + lazy_reset_grad, on
@@ -33,7 +36,8 @@ Per variant also: "others", the median number of cores other processes used duri
 (others < 0.3 cores); ratios from quiet runs are added when every variant had two.
 --profile adds, per model, a cProfile of specc's fit and the engine's per-op-type kernel times.
 Run: python bench/train_throughput.py [--models M1,M3] [--steps N] [--repeats 7] [--profile]
-     [--threads N] [--variants specc,engine,engine-np,torch,keras] [--warmup 3]
+     [--threads N] [--variants specc,specc-np,engine,engine-np,torch,keras] [--warmup 3]
+     [--numpy-updates]
 """
 
 from __future__ import annotations
@@ -56,7 +60,7 @@ import numpy as np
 
 SPECS = Path(__file__).parent / "specs"
 SEED = 0
-ENGINE_VARIANTS = ("specc", "engine", "engine-np")
+ENGINE_VARIANTS = ("specc", "specc-np", "engine", "engine-np")
 PEERS = ("torch", "keras")
 # A run is "quiet" when other processes used less than this many cores during it.
 QUIET_CORES = 0.3
@@ -172,7 +176,7 @@ class SpeccModel:
         options.intra_op_num_threads = self.threads
         return options
 
-    def specc_runner(self) -> Runner:
+    def specc_runner(self, numpy_updates: bool = False, name: str = "specc") -> Runner:
         import specc.train.session as session_module
         from specc.train.fit import FitOptions, fit
 
@@ -193,14 +197,14 @@ class SpeccModel:
             if n not in subsets:  # only for warm-up: timed runs use the whole set
                 subsets[n] = self.dataset.take(slice(0, n))
             data = subsets[n]
-            fit_options = FitOptions(1, self.case.batch, True, next(rounds))
+            fit_options = FitOptions(1, self.case.batch, True, next(rounds), numpy_updates)
             history = fit(
                 self.compiled, self.training, session, data, None, self.config, fit_options
             )
             if not np.isfinite(history["loss"][-1]):
                 raise RuntimeError("specc: the loss is not finite")
 
-        return Runner("specc", run, session.close)
+        return Runner(name, run, session.close)
 
     def engine_runners(self) -> list[Runner]:
         """Module + fused AdamW kernel, and Module + specc's NumPy Adam, on one set of artifacts."""
@@ -422,7 +426,8 @@ def bench_model(case: Case, args: argparse.Namespace) -> dict[str, float] | None
         return None
     runners: list[Runner] = []
     makers: list[tuple[str, Callable[[], list[Runner]]]] = [
-        ("specc", lambda: [model.specc_runner()]),
+        ("specc", lambda: [model.specc_runner(args.numpy_updates)]),
+        ("specc-np", lambda: [model.specc_runner(True, "specc-np")]),
         ("engine", model.engine_runners),
         ("torch", lambda: [torch_runner(case, model.arrays, args.threads_torch)]),
         ("keras", lambda: [keras_runner(case, model.arrays)]),
@@ -486,11 +491,11 @@ def bench_model(case: Case, args: argparse.Namespace) -> dict[str, float] | None
                 f"  specc/engine    = {ratio('engine')}; loop overhead {overhead:+.1%}, "
                 f"{verdict} the 10% target"
             )
-        for other in ("engine-np", *PEERS):
+        for other in ("specc-np", "engine-np", *PEERS):
             if other in rates:
                 print(f"  specc/{other:<9} = {ratio(other)}")
     if args.profile and "specc" in rates:
-        profile(model, steps)
+        profile(model, steps, args.numpy_updates)
     for runner in runners:
         runner.close()
     others = statistics.median(o for r in runners for o in r.others)
@@ -503,9 +508,9 @@ def bench_model(case: Case, args: argparse.Namespace) -> dict[str, float] | None
     return {**rates, "_others": others}
 
 
-def profile(model: SpeccModel, steps: int) -> None:
+def profile(model: SpeccModel, steps: int, numpy_updates: bool = False) -> None:
     """Where specc's time goes: cProfile of fit, and the engine's kernel time per op type."""
-    runner = model.specc_runner()
+    runner = model.specc_runner(numpy_updates)
     runner.run(2)
     profiler = cProfile.Profile()
     profiler.enable()
@@ -522,6 +527,7 @@ def profile(model: SpeccModel, steps: int) -> None:
     parts = {
         "engine train_step": cumulative(lambda f, n: "train_step" in n and f == "~"),
         "NumPy Adam update": cumulative(lambda f, n: f.endswith("updates_base.py") and n == "step"),
+        "fused Adam update": cumulative(lambda f, n: f.endswith("fused.py") and n == "step"),
         "parameter/grad views": cumulative(
             lambda f, n: f.endswith("session.py") and n in ("parameters", "gradients")
         ),
@@ -610,6 +616,11 @@ def main() -> None:
         "--threads", type=int, default=0, help="intra-op threads for all (0: ORT's default)"
     )
     parser.add_argument("--profile", action="store_true", help="profile specc on each model")
+    parser.add_argument(
+        "--numpy-updates",
+        action="store_true",
+        help="specc updates in NumPy even where the fused kernel is exact (as specc-np)",
+    )
     args = parser.parse_args()
     args.variants = set(args.variants.split(","))
     # ORT's default intra-op pool is one thread per core; torch gets the same count.

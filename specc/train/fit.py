@@ -1,9 +1,11 @@
 """fit: Keras's training loop over a ``TrainingSession``, with Keras's History.
 
-Per batch: forward and backward in the engine, the optimizer's exact Keras update on the
-parameter buffers, then constraints. An epoch's ``loss`` (and each ``<output>_loss`` and
-metric) is the mean over its batches weighted by batch size, of values computed in each
-batch's forward pass before its update; ``val_`` values are computed after the epoch.
+Per batch: forward and backward in the engine, the optimizer's exact Keras update (the
+engine's fused kernel where its formula is Keras's, else NumPy on the parameter buffers;
+``TrainingSession.use_optimizer``), then constraints. An epoch's ``loss`` (and each
+``<output>_loss`` and metric) is the mean over its batches weighted by batch size, of values
+computed in each batch's forward pass before its update; ``val_`` values are computed after
+the epoch.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from specc.spec.compile import CompileConfig, metrics_by_output
 from specc.train.data import Batch, Dataset
 from specc.train.graph import TOTAL_LOSS, TrainingGraph
 from specc.train.session import TrainingSession
-from specc.train.updates import apply_constraints, make_update
+from specc.train.updates import apply_constraints
 
 
 @dataclass
@@ -32,6 +34,9 @@ class FitOptions:
     batch_size: int = 32
     shuffle: bool = True
     seed: int | None = None
+    # Force Keras's update in NumPy even where the engine's fused kernel is exact (to
+    # measure both routes); the environment variable SPECC_NUMPY_UPDATES=1 does the same.
+    numpy_updates: bool = False
 
 
 @dataclass
@@ -108,7 +113,7 @@ def fit(
     rng = np.random.default_rng(options.seed)
     params = session.parameters(training.trainable)
     moving = session.parameters([m.parameter for m in training.moving])
-    update = make_update(config.optimizer, params)
+    session.use_optimizer(config.optimizer, options.numpy_updates)
     constraints = _constraints(compiled)
     history: dict[str, list[float]] = {}
     steps = -(-len(train_data) // options.batch_size)
@@ -125,7 +130,7 @@ def fit(
                 view = moving[m.parameter]
                 view *= np.float32(m.momentum)
                 view += outputs[m.batch_statistic] * np.float32(1.0 - m.momentum)
-            update.step(params, session.gradients())
+            session.apply_update()
             if constraints:
                 apply_constraints(params, constraints)
             session.reset_gradients()

@@ -1,8 +1,10 @@
 """A training session on onnxruntime-training: artifacts, parameters, train and eval steps.
 
 This is the one place that drives the engine, so another backend can take its place. The
-graph's first output is the total loss, which the engine differentiates; the optimizer
-update happens outside the engine, on its parameter buffers (see ``specc.train.updates``).
+graph's first output is the total loss, which the engine differentiates. The optimizer
+update takes one of two routes (``use_optimizer``): the engine's fused kernel where its
+formula is the Keras optimizer's (``specc.train.fused``), else Keras's update in NumPy on
+the engine's parameter buffers (``specc.train.updates``).
 """
 
 from __future__ import annotations
@@ -14,15 +16,27 @@ import numpy as np
 
 from specc.diagnostics import Diagnostic, SpecError
 from specc.emit.onnx_model import to_model_proto
+from specc.optimizers import Optimizer
 from specc.train.engine import CheckpointState, Module, artifacts, quiet_stderr
+from specc.train.fused import (
+    OPTIMIZER_MODEL,
+    FusedUpdate,
+    choose_route,
+    write_optimizer_model,
+)
 from specc.train.graph import TrainingGraph
+from specc.train.updates import OptimizerUpdate, make_update
 from specc.types import DTYPES, TensorType
 
 DEVICES = ("cpu", "cuda")
 
 
 class TrainingSession:
-    """The training and eval models of a ``TrainingGraph``, loaded in the engine."""
+    """The training and eval models of a ``TrainingGraph``, loaded in the engine.
+
+    ``optimizer`` (or a later ``use_optimizer``) sets the Keras optimizer that
+    ``apply_update`` applies; ``numpy_updates`` forces its NumPy route.
+    """
 
     def __init__(
         self,
@@ -30,8 +44,18 @@ class TrainingSession:
         opset: int = 17,
         device: str = "cpu",
         workdir: Path | None = None,
+        optimizer: Optimizer | None = None,
+        numpy_updates: bool = False,
     ) -> None:
         self.training = training
+        self.opset = opset
+        #: "fused" or "numpy" once an optimizer is set (``use_optimizer``), and why.
+        self.route: str | None = None
+        self.route_reason = ""
+        self.optimizer: Optimizer | None = None
+        self._numpy_updates = False
+        self._update: FusedUpdate | OptimizerUpdate | None = None
+        self._params: dict[str, np.ndarray] = {}
         self._tmp = tempfile.TemporaryDirectory(prefix="specc-train-") if workdir is None else None
         self.workdir = Path(self._tmp.name) if self._tmp else Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -61,6 +85,56 @@ class TrainingSession:
         self.input_names = list(self.module.input_names())
         self.output_names = list(self.module.output_names())
         self.input_types = dict(training.graph.inputs)
+        if optimizer is not None:
+            self.use_optimizer(optimizer, numpy_updates)
+
+    def use_optimizer(self, optimizer: Optimizer, numpy_updates: bool = False) -> str:
+        """Set the Keras optimizer of ``apply_update``; return its route, "fused" or "numpy".
+
+        The fused route (``specc.train.fused``) when the engine's kernel computes the
+        optimizer's Keras update exactly and ``numpy_updates`` is off, else the NumPy route.
+        The optimizer's state (moments, ``iterations``) lives as long as the session, so
+        several ``fit`` calls go on from where the last one stopped, as in Keras. Setting the
+        same optimizer again keeps it; a different one is an error.
+        """
+        if self._update is not None:
+            if optimizer == self.optimizer and numpy_updates == self._numpy_updates:
+                return self.route  # type: ignore[return-value]
+            raise ValueError(
+                "this training session already updates with "
+                f"{self.optimizer!r} ({self.route} route); start a new session to train "
+                "with another optimizer"
+            )
+        self._params = self.parameters(self.training.trainable)
+        route = choose_route(optimizer, self._params, numpy_updates)
+        if route.plan is not None:
+            path = write_optimizer_model(
+                self.workdir / OPTIMIZER_MODEL, route.plan, self._params, self.opset
+            )
+            self._update = FusedUpdate(optimizer, path, self.module)
+        else:
+            self._update = make_update(optimizer, self._params)
+        self.optimizer, self._numpy_updates = optimizer, numpy_updates
+        self.route, self.route_reason = route.name, route.reason
+        return route.name
+
+    @property
+    def iterations(self) -> int:
+        """Updates applied so far by ``apply_update`` (Keras's ``optimizer.iterations``)."""
+        return 0 if self._update is None else self._update.iterations
+
+    def apply_update(self) -> None:
+        """One optimizer update from the accumulated gradients, on the route chosen.
+
+        Constraints and gradient resets are the caller's: call ``reset_gradients`` after.
+        """
+        update = self._update
+        if update is None:
+            raise RuntimeError("no optimizer: call use_optimizer() first")
+        if isinstance(update, FusedUpdate):
+            update.step()
+        else:
+            update.step(self._params, self.gradients())
 
     def _feeds(self, feeds: dict[str, np.ndarray], training: bool) -> list[np.ndarray]:
         values = []
