@@ -10,6 +10,8 @@ import typer
 from specc.cli.common import (
     EXIT_SPEC_ERROR,
     EXIT_USAGE,
+    DebugOption,
+    FormatOption,
     OutputFormat,
     internal_errors,
     print_diagnostics,
@@ -57,13 +59,9 @@ def build(
         int | None,
         typer.Option(help="Seed for initializers that have none (default: fresh values)."),
     ] = None,
-    output_format: Annotated[
-        OutputFormat, typer.Option("--format", "-f", help="How to print problems.")
-    ] = OutputFormat.text,
+    output_format: FormatOption = OutputFormat.text,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print no summary.")] = False,
-    debug: Annotated[
-        bool, typer.Option("--debug", help="Show tracebacks of internal errors.")
-    ] = False,
+    debug: DebugOption = False,
 ) -> None:
     """Compile SPEC to an ONNX model that passes the ONNX checker and runs in onnxruntime."""
     with internal_errors(debug):

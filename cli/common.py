@@ -7,7 +7,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import Enum
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
 import typer
 
@@ -26,6 +26,13 @@ class OutputFormat(str, Enum):
     text = "text"
     json = "json"
     github = "github"
+
+
+# Options every command takes, declared once.
+FormatOption = Annotated[
+    OutputFormat, typer.Option("--format", "-f", help="How to print problems.")
+]
+DebugOption = Annotated[bool, typer.Option("--debug", help="Show tracebacks of internal errors.")]
 
 
 def print_diagnostics(diagnostics: list[Diagnostic], fmt: OutputFormat, err: bool) -> None:

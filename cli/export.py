@@ -10,6 +10,8 @@ import typer
 from specc.cli.common import (
     EXIT_SPEC_ERROR,
     EXIT_USAGE,
+    DebugOption,
+    FormatOption,
     OutputFormat,
     internal_errors,
     print_diagnostics,
@@ -100,13 +102,9 @@ def export(
             "--spec", help="mobile: the spec of a trained folder.", exists=True, dir_okay=False
         ),
     ] = None,
-    output_format: Annotated[
-        OutputFormat, typer.Option("--format", "-f", help="How to print problems.")
-    ] = OutputFormat.text,
+    output_format: FormatOption = OutputFormat.text,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print no file table.")] = False,
-    debug: Annotated[
-        bool, typer.Option("--debug", help="Show tracebacks of internal errors.")
-    ] = False,
+    debug: DebugOption = False,
 ) -> None:
     """Export SPEC (or a folder `specc train` wrote) as a web or mobile bundle."""
     if target is None:

@@ -11,6 +11,8 @@ import typer
 from specc.cli.common import (
     EXIT_SPEC_ERROR,
     EXIT_USAGE,
+    DebugOption,
+    FormatOption,
     OutputFormat,
     internal_errors,
     print_diagnostics,
@@ -72,13 +74,9 @@ def train(
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Folder for model.onnx, weights.npz, history.json.")
     ] = Path("trained"),
-    output_format: Annotated[
-        OutputFormat, typer.Option("--format", "-f", help="How to print problems.")
-    ] = OutputFormat.text,
+    output_format: FormatOption = OutputFormat.text,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
-    debug: Annotated[
-        bool, typer.Option("--debug", help="Show tracebacks of internal errors.")
-    ] = False,
+    debug: DebugOption = False,
 ) -> None:
     """Train SPEC on DATA; write the trained model, its weights and its history to --out."""
     options = TrainOptions(epochs, batch_size, shuffle, validation_split, seed, device.value)

@@ -11,6 +11,8 @@ import typer
 from specc.cli.common import (
     EXIT_OK,
     EXIT_SPEC_ERROR,
+    DebugOption,
+    FormatOption,
     OutputFormat,
     internal_errors,
     run_spec_pass,
@@ -25,13 +27,9 @@ def validate(
         list[Path],
         typer.Argument(help="Spec files (.yaml, .yml or .json).", exists=True, dir_okay=False),
     ],
-    output_format: Annotated[
-        OutputFormat, typer.Option("--format", "-f", help="How to print problems.")
-    ] = OutputFormat.text,
+    output_format: FormatOption = OutputFormat.text,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print problems only.")] = False,
-    debug: Annotated[
-        bool, typer.Option("--debug", help="Show tracebacks of internal errors.")
-    ] = False,
+    debug: DebugOption = False,
 ) -> None:
     """Check specs without building them. Exit 0 when all are valid, 1 when any is not."""
     problems = []
