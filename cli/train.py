@@ -18,8 +18,6 @@ from specc.cli.common import (
     print_diagnostics,
     run_spec_pass,
 )
-from specc.train.progress import Progress
-from specc.train.run import TrainOptions, train_spec, write_outputs
 
 
 class Device(str, Enum):
@@ -79,6 +77,11 @@ def train(
     debug: DebugOption = False,
 ) -> None:
     """Train SPEC on DATA; write the trained model, its weights and its history to --out."""
+    # Imported here, not at the top: the training engine takes seconds to import, and the
+    # other commands (validate and build in CI) should not pay for it.
+    from specc.train.progress import Progress
+    from specc.train.run import TrainOptions, train_spec, write_outputs
+
     options = TrainOptions(epochs, batch_size, shuffle, validation_split, seed, device.value)
     progress = None if quiet else Progress()
     with internal_errors(debug):
