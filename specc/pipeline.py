@@ -80,8 +80,13 @@ def compile_spec(
     path: str | Path,
     weights_path: str | Path | None = None,
     seed: int | None = None,
+    for_training: bool = False,
 ) -> CompiledModel:
-    """Compile a spec file to a graph, drawing weights or loading them from a file."""
+    """Compile a spec file to a graph, drawing weights or loading them from a file.
+
+    ``for_training``: lower for a training graph (see ``lower_to_onnx``) instead of for
+    inference; the weights are the same either way.
+    """
     loaded = load_spec(path)
     typed = _check_loaded(loaded)
     given = load_weights(weights_path) if weights_path is not None else None
@@ -90,5 +95,5 @@ def compile_spec(
         loaded,
         lambda: materialize_weights(typed, given, str(weights_path or "<weights>"), rng),
     )
-    graph = _located(loaded, lambda: lower_to_onnx(typed, weights))
+    graph = _located(loaded, lambda: lower_to_onnx(typed, weights, for_training))
     return CompiledModel(loaded, typed, graph, weights, training_metadata(typed))

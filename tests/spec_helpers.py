@@ -55,9 +55,10 @@ def random_inputs(
 
 
 def compile_with_random_weights(
-    directory: Path, spec: dict[str, Any], seed: int = 0
+    directory: Path, spec: dict[str, Any], seed: int = 0, for_training: bool = False
 ) -> tuple[CompiledModel, dict[str, np.ndarray]]:
-    """Compile once to learn the weight shapes, write random weights, compile with them."""
+    """Compile once to learn the weight shapes, write random weights, compile with them;
+    ``for_training``: the lowering training graphs are built from (not the inference one)."""
     path = write_spec(directory, spec)
     shapes = {key: array.shape for key, array in compile_spec(path, seed=0).weights.items()}
     rng = np.random.default_rng(seed)
@@ -66,7 +67,7 @@ def compile_with_random_weights(
     }
     weights_path = directory / "weights.npz"
     save_weights(weights_path, weights)
-    return compile_spec(path, weights_path), weights
+    return compile_spec(path, weights_path, for_training=for_training), weights
 
 
 def run_compiled(

@@ -121,37 +121,78 @@ def test_variable_length_takes_any_length(tmp_path: Path, type_name: str) -> Non
 
 
 def test_lowering_choice(tmp_path: Path) -> None:
-    """Unrolled at a known length up to the cap; else ONNX LSTM/GRU where they compute
-    Keras's maths (SimpleRNN as a GRU)."""
+    """Training graphs unroll LSTM/GRU at a known length up to the cap, inference models
+    keep ONNX LSTM/GRU wherever they compute Keras's maths; SimpleRNN unrolls known lengths
+    up to its cap in both (else a GRU). Configs no ONNX op computes unroll in both."""
     long = TensorType("float32", (MAX_UNROLLED_STEPS + 1, 3))
     at_cap = TensorType("float32", (MAX_UNROLLED_STEPS, 3))
     rnn_long = TensorType("float32", (4 * MAX_UNROLLED_STEPS + 1, 3))
+    # (type, config, input, op when lowered for training, op when lowered for inference)
     cases = [
-        ("LSTM", {"units": 2}, SEQ, None),
-        ("LSTM", {"units": 2}, VAR, "LSTM"),
-        ("LSTM", {"units": 2}, long, "LSTM"),
-        ("LSTM", {"units": 2, "activation": "relu"}, long, None),
-        ("GRU", {"units": 2}, SEQ, None),
-        ("GRU", {"units": 2, "reset_after": False}, at_cap, None),
-        ("GRU", {"units": 2}, VAR, "GRU"),
-        ("GRU", {"units": 2}, long, "GRU"),
-        ("GRU", {"units": 2, "recurrent_dropout": 0.5}, SEQ, None),
-        ("SimpleRNN", {"units": 2}, SEQ, None),
-        ("SimpleRNN", {"units": 2}, VAR, "GRU"),
-        ("SimpleRNN", {"units": 2}, long, None),
-        ("SimpleRNN", {"units": 2}, rnn_long, "GRU"),
+        ("LSTM", {"units": 2}, SEQ, None, "LSTM"),
+        ("LSTM", {"units": 2}, at_cap, None, "LSTM"),
+        ("LSTM", {"units": 2}, VAR, "LSTM", "LSTM"),
+        ("LSTM", {"units": 2}, long, "LSTM", "LSTM"),
+        ("LSTM", {"units": 2, "dropout": 0.2}, SEQ, None, "LSTM"),
+        ("LSTM", {"units": 2, "activation": "relu"}, SEQ, None, None),
+        ("LSTM", {"units": 2, "activation": "relu"}, long, None, None),
+        ("GRU", {"units": 2}, SEQ, None, "GRU"),
+        ("GRU", {"units": 2, "reset_after": False}, at_cap, None, "GRU"),
+        ("GRU", {"units": 2}, VAR, "GRU", "GRU"),
+        ("GRU", {"units": 2}, long, "GRU", "GRU"),
+        ("GRU", {"units": 2, "recurrent_dropout": 0.5}, SEQ, None, None),
+        ("SimpleRNN", {"units": 2}, SEQ, None, None),
+        ("SimpleRNN", {"units": 2}, VAR, "GRU", "GRU"),
+        ("SimpleRNN", {"units": 2}, long, None, None),
+        ("SimpleRNN", {"units": 2}, rnn_long, "GRU", "GRU"),
     ]
-    for type_name, config, t, op in cases:
-        layer = make_layer(type_name, **config)
-        b = GraphBuilder("choice")
-        x = b.input("x", t)
-        params = {w.name: b.parameter(w.name, np.zeros(w.shape)) for w in layer.weights([t])}
-        layer.lower(LowerContext(b, b.constant(False, np.bool_)), [x], [t], params)
-        ops = [n.op_type for n in b.graph.nodes]
-        assert not set(ops) & {"RNN", "Loop", "Scan"}
-        assert (op in ops) if op else not set(ops) & {"LSTM", "GRU"}
-        # The unrolled form slices nothing per step (see test_unrolled_split_outputs_all_used).
-        assert "Slice" not in ops
+    for type_name, config, t, training_op, inference_op in cases:
+        for for_training, op in ((True, training_op), (False, inference_op)):
+            layer = make_layer(type_name, **config)
+            b = GraphBuilder("choice")
+            x = b.input("x", t)
+            params = {w.name: b.parameter(w.name, np.zeros(w.shape)) for w in layer.weights([t])}
+            flag = b.constant(False, np.bool_)
+            layer.lower(LowerContext(b, flag, for_training=for_training), [x], [t], params)
+            ops = [n.op_type for n in b.graph.nodes]
+            case = (type_name, config, t, for_training)
+            assert not set(ops) & {"RNN", "Loop", "Scan"}, case
+            assert (op in ops) if op else not set(ops) & {"LSTM", "GRU"}, case
+            # The unrolled form slices nothing per step (test_unrolled_split_outputs_all_used).
+            assert "Slice" not in ops, case
+
+
+@pytest.mark.parametrize(
+    ("type_name", "config"),
+    [
+        ("LSTM", {"units": 4, "return_sequences": True, "return_state": True}),
+        ("LSTM", {"units": 3, "go_backwards": True, "use_bias": False, "return_state": True}),
+        ("GRU", {"units": 4, "return_sequences": True, "return_state": True}),
+        ("GRU", {"units": 3, "reset_after": False, "go_backwards": True, "return_state": True}),
+    ],
+)
+def test_training_and_inference_lowerings_agree(
+    tmp_path: Path, type_name: str, config: dict[str, Any]
+) -> None:
+    """At a fixed length, the unrolled training lowering and the fused inference one hold
+    the same parameters and compute the same outputs."""
+    spec = all_outputs_spec(type_name, config, [SEQ])
+    inference, _ = compile_with_random_weights(tmp_path, spec, seed=3)
+    training = compile_spec(tmp_path / "spec.json", tmp_path / "weights.npz", for_training=True)
+    fused = {n.op_type for n in inference.graph.nodes}
+    assert type_name in fused
+    assert not {n.op_type for n in training.graph.nodes} & {"LSTM", "GRU"}
+    assert training.graph.parameters == inference.graph.parameters
+    for name in inference.graph.parameters:
+        np.testing.assert_array_equal(
+            training.graph.initializers[name], inference.graph.initializers[name]
+        )
+    x = random_inputs([SEQ], batch=4, seed=4)
+    got = run_compiled(inference, x)
+    want = run_compiled(training, x)
+    assert len(got) == len(want) == len(spec["outputs"])
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
 
 
 def test_unrolled_split_outputs_all_used() -> None:
@@ -170,7 +211,8 @@ def test_unrolled_split_outputs_all_used() -> None:
         b = GraphBuilder("split")
         x = b.input("x", SEQ)
         params = {w.name: b.parameter(w.name, np.zeros(w.shape)) for w in layer.weights([SEQ])}
-        outs = layer.lower(LowerContext(b, b.constant(True, np.bool_)), [x], [SEQ], params)
+        ctx = LowerContext(b, b.constant(True, np.bool_), for_training=True)
+        outs = layer.lower(ctx, [x], [SEQ], params)
         used = {name for n in b.graph.nodes for name in n.inputs} | {o.name for o in outs}
         splits = [n for n in b.graph.nodes if n.op_type == "Split"]
         assert splits
@@ -194,7 +236,7 @@ def test_unrolled_shapes_are_inferred(tmp_path: Path, type_name: str, config: di
     and onnxruntime's session creation then grows quadratically with the steps.
     """
     spec = all_outputs_spec(type_name, config, [SEQ])
-    compiled, _ = compile_with_random_weights(tmp_path, spec)
+    compiled, _ = compile_with_random_weights(tmp_path, spec, for_training=True)
     model = onnx.shape_inference.infer_shapes(to_model_proto(compiled.graph, 17), strict_mode=True)
     # Shape inference names a dimension it cannot follow "unk__<n>".
     unknown = [
@@ -382,7 +424,7 @@ def run_training(
     params = {name: b.parameter(f"layer.{name}", a) for name, a in weights.items()}
     training = b.constant(True, dtype=np.bool_, hint="training")
     with b.scope("layer"):
-        outs = layer.lower(LowerContext(b, training), [value], [t], params)
+        outs = layer.lower(LowerContext(b, training, for_training=True), [value], [t], params)
     for i, (out, ot) in enumerate(zip(outs, layer.output_types([t]), strict=True)):
         b.output(out, f"y{i}", ot)
     masks = [n.outputs[0] for n in b.graph.nodes if n.op_type == "Dropout"]
@@ -509,7 +551,7 @@ def test_dropout_trains_with_the_flag_as_an_input(tmp_path: Path) -> None:
     """In onnxruntime-training, with the flag fed True, masks change every step."""
     config = {"units": 3, "dropout": 0.5, "recurrent_dropout": 0.5}
     spec = single_layer_spec("LSTM", config, [SEQ])
-    compiled, _ = compile_with_random_weights(tmp_path, spec, seed=1)
+    compiled, _ = compile_with_random_weights(tmp_path, spec, seed=1, for_training=True)
     model = to_model_proto(compiled.graph, 17, compiled.metadata)
     (flag,) = [t for t in model.graph.initializer if t.name == TRAINING_FLAG]
     model.graph.initializer.remove(flag)

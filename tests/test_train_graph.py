@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import onnxruntime as ort
 
 from specc.pipeline import compile_spec
 from specc.train.graph import TOTAL_LOSS, build_training_graph
@@ -127,3 +128,49 @@ def test_batch_normalization_moving_statistics_follow_keras(tmp_path: Path) -> N
     np.testing.assert_allclose(result.weights["bn/moving_variance"], variance, rtol=1e-5)
     trained = dict(result.graph.initializers)
     np.testing.assert_array_equal(trained["bn.moving_mean"], result.weights["bn/moving_mean"])
+
+
+LSTM_SPEC = """
+specc: 1
+inputs: {x: {shape: [6, 3]}}
+layers:
+  - {name: rnn, type: LSTM, units: 4, inputs: [x]}
+  - {name: gru, type: GRU, units: 2, inputs: [x]}
+  - {name: out, type: Concatenate, inputs: [rnn, gru]}
+compile: {optimizer: sgd, loss: mse}
+"""
+
+
+def test_recurrent_layers_train_unrolled_and_write_the_fused_model(tmp_path: Path) -> None:
+    """The training graph unrolls a fixed-length LSTM/GRU; model.onnx keeps the fused ops,
+    with the trained weights, and computes what the trained unrolled graph computes."""
+    from specc.emit.onnx_model import to_model_proto
+    from specc.train.run import TrainOptions, prepare, train_spec, write_outputs
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(16, 6, 3)).astype(np.float32)
+    np.savez(tmp_path / "d.npz", x=x, out=rng.normal(size=(16, 6)).astype(np.float32))
+    (tmp_path / "s.yaml").write_text(LSTM_SPEC)
+    compiled, training = prepare(tmp_path / "s.yaml", None, 0)
+    assert not {n.op_type for n in training.graph.nodes} & {"LSTM", "GRU"}
+    options = TrainOptions(epochs=2, batch_size=8, seed=0)
+    result = train_spec(tmp_path / "s.yaml", tmp_path / "d.npz", options)
+    assert {"LSTM", "GRU"} <= {n.op_type for n in result.graph.nodes}
+    assert result.graph.parameters == result.compiled.graph.parameters
+    for name in result.graph.parameters:
+        key = name.replace(".", "/", 1)
+        np.testing.assert_array_equal(result.graph.initializers[name], result.weights[key])
+    assert not np.array_equal(result.weights["rnn/kernel"], compiled.weights["rnn/kernel"])
+    write_outputs(result, tmp_path / "out")
+    fused = ort.InferenceSession(str(tmp_path / "out" / "model.onnx"))
+    unrolled_graph = _with_trained(result.compiled.graph, result.graph)
+    unrolled = ort.InferenceSession(to_model_proto(unrolled_graph).SerializeToString())
+    (got,) = fused.run(None, {"x": x})
+    (want,) = unrolled.run(None, {"x": x})
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def _with_trained(graph, trained):
+    from specc.train.run import _with_weights
+
+    return _with_weights(graph, {n: trained.initializers[n] for n in trained.parameters})

@@ -1,10 +1,11 @@
 """What the compiler emits trains correctly in onnxruntime-training 1.19.2.
 
-For every layer example in the registry and every activation, the inference model goes
-through ``generate_artifacts``; one forward and backward pass of the training ``Module``
+For every layer example in the registry and every activation, the model as lowered for
+training (``for_training``: recurrent layers unroll known lengths) goes through
+``generate_artifacts``; one forward and backward pass of the training ``Module``
 gives the gradients, and each parameter's directional derivative is checked against
-central finite differences of the same loss, computed by running the inference model in
-a plain ``InferenceSession``. The loss is linear in the outputs, sum_k sum(y_k * r_k) with
+central finite differences of the same loss, computed by running that same model in a
+plain ``InferenceSession``. The loss is linear in the outputs, sum_k sum(y_k * r_k) with
 fixed random probes r_k, so its gradient is exactly the outputs' vector-Jacobian product.
 
 Layers without weights get a Dense in front of each floating-point input, so that a weight
@@ -280,7 +281,8 @@ def _probe_scale(loss: InferenceLoss, params: dict[str, np.ndarray]) -> float:
 
 def check_gradients(case: Case, tmp_path: Path) -> None:
     """One training step's gradients against central differences, parameter by parameter."""
-    compiled, _ = compile_with_random_weights(tmp_path, case.spec, seed=1)
+    # The lowering training uses (recurrent layers unroll), whose gradients training takes.
+    compiled, _ = compile_with_random_weights(tmp_path, case.spec, seed=1, for_training=True)
     model = to_model_proto(compiled.graph, 17, compiled.metadata)
     parameters = list(compiled.graph.parameters)
     assert parameters, "no trainable weight reaches the layer under test"
@@ -347,7 +349,7 @@ def test_dropout_trains_with_the_flag_as_an_input(
     """With ``specc.training`` fed True the mask is random and the gradient follows it."""
     case = _layer_case("Dropout", config, types)
     assert case is not None
-    compiled, _ = compile_with_random_weights(tmp_path, case.spec, seed=1)
+    compiled, _ = compile_with_random_weights(tmp_path, case.spec, seed=1, for_training=True)
     model = to_model_proto(compiled.graph, 17, compiled.metadata)
     # The training-graph builder's job, done by hand: the constant flag becomes an input.
     (flag,) = [t for t in model.graph.initializer if t.name == TRAINING_FLAG]

@@ -67,6 +67,10 @@ class LowerContext:
 
     builder: GraphBuilder
     _training: Value | None = None
+    # Whether this graph is the one training runs (specc train, mobile training
+    # artifacts) rather than an inference model: layers may lower differently for
+    # speed (recurrent layers unroll for training, keep ONNX's fused ops otherwise).
+    for_training: bool = False
 
     @property
     def training(self) -> Value:

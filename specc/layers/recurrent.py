@@ -11,9 +11,13 @@ so the weights file and training see the Keras tensors.
 Two lowerings, chosen per config and input length:
 
 - unrolled (``recurrent_unrolled``): plain MatMul/Split/activation ops per time step,
-  whenever the number of timesteps is known and at most ``max_unrolled_steps``, and at
-  any known length for configs no ONNX op computes (``unrolled_because``: other
-  activations, recurrent dropout). It trains ~3x faster than the fused ops' gradients.
+  in the training graph (``LowerContext.for_training``) whenever the number of timesteps
+  is known and at most ``max_unrolled_steps``, and at any known length, in every graph,
+  for configs no ONNX op computes (``unrolled_because``: other activations, recurrent
+  dropout). It trains ~3x faster than the fused ops' gradients, but runs slower at
+  inference, so inference models (``specc build``/``export``, the trained model.onnx)
+  keep the fused op. SimpleRNN (``unrolls_for_inference``) unrolls known lengths in
+  both, its fused form being a GRU doing three times its work.
 - fused: ONNX's LSTM or GRU op (SimpleRNN: a GRU with pinned gates), forward only, with
   explicit zero initial states, the only recurrent ops onnxruntime-training can
   differentiate (ENGINE-NOTES 1a). They compute sigmoid gates and tanh candidates only,
@@ -96,6 +100,8 @@ class Recurrent(Layer):
     # Known lengths up to this unroll; longer ones keep the fused form (graph size).
     max_unrolled_steps: ClassVar[int] = MAX_UNROLLED_STEPS
     state_count: ClassVar[int] = 1
+    # Whether inference models unroll known lengths too (only training graphs otherwise).
+    unrolls_for_inference: ClassVar[bool] = False
 
     @field_validator("stateful")
     @classmethod
@@ -195,9 +201,11 @@ class Recurrent(Layer):
         x = float_input(ctx, inputs[0], t)
         steps, features = self.sequence(t)
         # Unrolled ops train several times faster than the engine's LSTMGrad/GRUGrad
-        # kernels, but need the length, and a long one makes a huge graph.
+        # kernels, but need the length, and a long one makes a huge graph. At inference
+        # the fused ops run faster, so inference models keep them (SimpleRNN excepted).
         long = steps is None or steps > self.max_unrolled_steps
-        fused = self.unrolled_because() is None and long
+        unroll = not long and (ctx.for_training or self.unrolls_for_inference)
+        fused = self.unrolled_because() is None and not unroll
         if fused:
             if self.drops(self.dropout):
                 # Keras's "implementation 2": one input mask for every gate and time step.

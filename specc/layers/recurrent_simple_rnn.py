@@ -41,6 +41,8 @@ class SimpleRNN(Recurrent):
     # Its unrolled step is a quarter of an LSTM's nodes, and its fused form (a GRU) does
     # three times its work, so it unrolls four times as far.
     max_unrolled_steps = 4 * MAX_UNROLLED_STEPS
+    # Known lengths unroll in inference models too, not only in training graphs.
+    unrolls_for_inference = True
 
     def drops(self, rate: float) -> bool:
         # SimpleRNNCell draws a mask whenever the rate is positive (LSTM/GRU: below 1 too).

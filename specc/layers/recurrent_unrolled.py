@@ -1,8 +1,9 @@
 """The unrolled lowering of SimpleRNN, LSTM and GRU: plain ops, one set per time step.
 
 Built for training speed in onnxruntime-training, whose fused LSTMGrad/GRUGrad kernels are
-slow: every op of the recurrence is an ONNX op with a gradient, and as few of them as the
-maths allows.
+slow (so LSTM and GRU use it in training graphs only, ``LowerContext.for_training``, and
+where no fused op computes the config): every op of the recurrence is an ONNX op with a
+gradient, and as few of them as the maths allows.
 
 - The input projection of every time step is one MatMul: x (time-major, (T, B, F)) times
   the whole kernel (F, k*units) plus the input bias, then one Split along time into T

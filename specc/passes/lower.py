@@ -55,14 +55,21 @@ def materialize_weights(
     }
 
 
-def lower_to_onnx(typed: TypedGraph, weights: dict[str, np.ndarray]) -> Graph:
-    """Build the inference graph: inputs, every layer's ops, outputs named after layers."""
+def lower_to_onnx(
+    typed: TypedGraph, weights: dict[str, np.ndarray], for_training: bool = False
+) -> Graph:
+    """Build the model graph: inputs, every layer's ops, outputs named after layers.
+
+    ``for_training``: the graph a training graph is built from, where layers may pick
+    lowerings that train faster (``LowerContext.for_training``); the parameters (names,
+    shapes) are the same either way, only the ops computing with them differ.
+    """
     resolved = typed.resolved
     b = GraphBuilder(resolved.model_name)
     values: dict[str, list[Placed]] = {}
     for name, tensor in resolved.inputs.items():
         values[name] = [Placed(b.input(name, tensor))]
-    ctx = LowerContext(b)
+    ctx = LowerContext(b, for_training=for_training)
     params: dict[str, dict[str, Value]] = {}
     for owner, specs in typed.weights.items():
         params[owner] = {

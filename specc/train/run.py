@@ -6,6 +6,7 @@ load_dataset          arrays named after the inputs and outputs, checked
 split                 Keras's validation_split: the last fraction, before shuffling
 TrainingSession       artifacts in onnxruntime-training
 fit                   Keras's loop and History
+inference_graph       the inference lowering, given the trained weights
 write_outputs         model.onnx (inference, trained weights), weights.npz, history.json
 """
 
@@ -21,7 +22,7 @@ import numpy as np
 from specc.diagnostics import Diagnostic, SpecError
 from specc.emit.onnx_model import DEFAULT_OPSET, to_model_proto, write_model
 from specc.graph import Graph
-from specc.passes.lower import parameter_name
+from specc.passes.lower import lower_to_onnx, parameter_name
 from specc.pipeline import CompiledModel, compile_spec
 from specc.spec.compile import losses_by_output
 from specc.train.data import Dataset, load_dataset
@@ -77,8 +78,10 @@ def _fit_options(compiled: CompiledModel, options: TrainOptions) -> tuple[FitOpt
 def prepare(
     spec: str | Path, weights: str | Path | None, seed: int | None
 ) -> tuple[CompiledModel, TrainingGraph]:
-    """Compile a spec and build its training graph; its ``compile`` section is required."""
-    compiled = compile_spec(spec, weights, seed)
+    """Compile a spec for training and build its training graph; its ``compile`` section
+    is required. The compiled graph is the training lowering (``for_training``), not the
+    inference model (see ``inference_graph``)."""
+    compiled = compile_spec(spec, weights, seed, for_training=True)
     config = compiled.typed.resolved.spec.compile
     if config is None:
         problem = Diagnostic(
@@ -120,11 +123,27 @@ def train_spec(
         session.close()
     return TrainResult(
         compiled,
-        _with_weights(compiled.graph, trained),
+        _with_weights(inference_graph(compiled), trained),
         _by_key(compiled, trained),
         history,
         tuple(dataset.unused),
     )
+
+
+def inference_graph(compiled: CompiledModel) -> Graph:
+    """The inference lowering of a spec compiled for training, with the same weights.
+
+    Both lowerings hold the same parameters (``<layer>.<weight>``, same shapes); only the
+    ops differ (recurrent layers unroll for training, keep ONNX's fused ops otherwise).
+    """
+    graph = lower_to_onnx(compiled.typed, compiled.weights, for_training=False)
+    ours = {name: graph.initializers[name].shape for name in graph.parameters}
+    theirs = {name: compiled.graph.initializers[name].shape for name in compiled.graph.parameters}
+    if ours != theirs:
+        raise AssertionError(
+            f"the inference and training lowerings hold different parameters: {ours} vs {theirs}"
+        )
+    return graph
 
 
 def _with_weights(graph: Graph, trained: dict[str, np.ndarray]) -> Graph:
