@@ -60,14 +60,17 @@ class _Averages:
         self.sums: dict[str, float] = {}
         self.count = 0
         outputs = training.predictions
-        several = len(outputs) > 1
-        self.metrics = []
-        for output, metrics in metrics_by_output(config, outputs).items():
-            for metric in metrics:
-                name = metric.history_name()
-                key = f"{output}_{name}" if several else name
-                self.metrics.append((output, key, metric, None))
-        self.several = several
+        self.several = len(outputs) > 1
+        # (output, history key, state); ``accuracy`` states pick their kind at the first batch.
+        self.metrics = [
+            (
+                output,
+                f"{output}_{metric.history_name()}" if self.several else metric.history_name(),
+                metric.new_state(),
+            )
+            for output, metrics in metrics_by_output(config, outputs).items()
+            for metric in metrics
+        ]
 
     def update(self, outputs: dict[str, np.ndarray], batch: Batch) -> None:
         size = batch.size
@@ -78,24 +81,13 @@ class _Averages:
                 losses[name] = outputs[name]
         for key, value in losses.items():
             self.sums[key] = self.sums.get(key, 0.0) + float(value) * size
-        for k, (output, key, metric, state) in enumerate(self.metrics):
-            prediction = outputs[output]
-            target = batch.targets[output]
-            if state is None:
-                resolved = (
-                    metric.resolve(target.shape, prediction.shape)
-                    if hasattr(metric, "resolve")
-                    else metric
-                )
-                state = resolved.new_state()
-                self.metrics[k] = (output, key, metric, state)
-            state.update(target, prediction)
+        for output, _, state in self.metrics:
+            state.update(batch.targets[output], outputs[output])
 
     def values(self) -> dict[str, float]:
         out = {self.prefix + k: v / max(self.count, 1) for k, v in self.sums.items()}
-        for _, key, _, state in self.metrics:
-            if state is not None:
-                out[self.prefix + key] = float(state.result())
+        for _, key, state in self.metrics:
+            out[self.prefix + key] = float(state.result())
         return out
 
 
