@@ -20,13 +20,11 @@ def readable_size(num_bytes: float) -> str:
 
 def parameter_counts(typed: TypedGraph) -> tuple[int, int]:
     """(trainable, non-trainable) parameter counts; shared weights counted once."""
-    nodes = {n.name: n for n in typed.resolved.nodes}
     trainable = frozen = 0
     for owner, specs in typed.weights.items():
-        layer_trainable = nodes[owner].layer.trainable if owner in nodes else True
         for spec in specs:
             count = math.prod(spec.shape)
-            if spec.trainable and layer_trainable:
+            if typed.is_trainable(owner, spec):
                 trainable += count
             else:
                 frozen += count

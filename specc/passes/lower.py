@@ -95,7 +95,7 @@ def lower_to_onnx(
 
 def _needed_nodes(typed: TypedGraph) -> set[str]:
     """Layers some output depends on; a dangling layer is not lowered (as in Keras)."""
-    by_name = {n.name: n for n in typed.resolved.nodes}
+    by_name = typed.resolved.nodes_by_name
     needed: set[str] = set()
     stack = [ref.name for ref in typed.resolved.outputs]
     while stack:
@@ -111,15 +111,13 @@ def training_metadata(typed: TypedGraph) -> dict[str, str]:
     """What training needs beyond the graph, as ONNX metadata: per-weight regularizers,
     constraints and trainability, activity regularizers, and the compile/train sections."""
     spec = typed.resolved.spec
-    nodes = {n.name: n for n in typed.resolved.nodes}
     weights: dict[str, Any] = {}
     activity: dict[str, Any] = {}
     for owner, specs in typed.weights.items():
-        layer = nodes[owner].layer if owner in nodes else None
         for w in specs:
             weights[parameter_name(owner, w.name)] = {
                 "key": weight_key(owner, w.name),
-                "trainable": bool(w.trainable and (layer is None or layer.trainable)),
+                "trainable": typed.is_trainable(owner, w),
                 "regularizer": w.regularizer.config() if w.regularizer else None,
                 "constraint": w.constraint.config() if w.constraint else None,
             }

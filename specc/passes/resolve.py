@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from specc.diagnostics import DiagnosticSink, SpecError, SpecPath, did_you_mean
 from specc.layers.base import Layer
@@ -69,9 +70,14 @@ class ResolvedGraph:
             return self.spec.name
         return "sequential" if self.spec.inputs is None else "functional"
 
+    @cached_property
+    def nodes_by_name(self) -> dict[str, LayerNode]:
+        """The nodes, by name."""
+        return {n.name: n for n in self.nodes}
+
     def node(self, name: str) -> LayerNode:
         """The node called ``name``."""
-        return next(n for n in self.nodes if n.name == name)
+        return self.nodes_by_name[name]
 
 
 def parse_reference(text: str) -> Ref:

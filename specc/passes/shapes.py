@@ -28,6 +28,12 @@ class TypedGraph:
         """The type of the value a reference names."""
         return self.output_types[ref.name][ref.index]
 
+    def is_trainable(self, owner: str, weight: WeightSpec) -> bool:
+        """Whether training updates ``weight`` of layer ``owner``: the weight is trainable
+        (not a BatchNormalization moving statistic) and its layer is not frozen."""
+        node = self.resolved.nodes_by_name.get(owner)
+        return weight.trainable and (node is None or node.layer.trainable)
+
     @property
     def outputs(self) -> list[TensorType]:
         """The types of the model's outputs, in order."""

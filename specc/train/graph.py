@@ -131,8 +131,9 @@ def build_training_graph(compiled: CompiledModel, config: CompileConfig) -> Trai
     moving = moving_updates(graph, layers)
     for update in moving:
         graph.outputs.append((update.batch_statistic, _statistic_type(compiled, update.parameter)))
-    trainable = [p for p in graph.parameters if _is_trainable(compiled, p)]
-    frozen = [p for p in graph.parameters if p not in trainable]
+    trainable_set = _trainable_parameters(compiled)
+    trainable = [p for p in graph.parameters if p in trainable_set]
+    frozen = [p for p in graph.parameters if p not in trainable_set]
     model_inputs = list(typed.resolved.inputs)
     return TrainingGraph(
         graph, model_inputs, targets, output_losses, outputs, flag, trainable, frozen, moving
@@ -151,14 +152,15 @@ def _named(b: GraphBuilder, value: Value, name: str) -> str:
     return name
 
 
-def _is_trainable(compiled: CompiledModel, parameter: str) -> bool:
-    nodes = {n.name: n for n in compiled.typed.resolved.nodes}
-    for owner, specs in compiled.typed.weights.items():
-        for spec in specs:
-            if parameter_name(owner, spec.name) == parameter:
-                layer = nodes[owner].layer if owner in nodes else None
-                return spec.trainable and (layer is None or layer.trainable)
-    return False
+def _trainable_parameters(compiled: CompiledModel) -> set[str]:
+    """The ONNX names of the weights training updates."""
+    typed = compiled.typed
+    return {
+        parameter_name(owner, spec.name)
+        for owner, specs in typed.weights.items()
+        for spec in specs
+        if typed.is_trainable(owner, spec)
+    }
 
 
 def _penalties(b: GraphBuilder, compiled: CompiledModel) -> list[Value]:
@@ -169,9 +171,7 @@ def _penalties(b: GraphBuilder, compiled: CompiledModel) -> list[Value]:
     for owner, specs in typed.weights.items():
         for spec in specs:
             # Keras regularizes trainable weights only (Layer.losses).
-            if spec.regularizer is None or not _is_trainable(
-                compiled, parameter_name(owner, spec.name)
-            ):
+            if spec.regularizer is None or not typed.is_trainable(owner, spec):
                 continue
             weight = Value(parameter_name(owner, spec.name))
             with b.scope(f"{owner}/{spec.name}_regularizer"):
