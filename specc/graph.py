@@ -94,12 +94,17 @@ class GraphBuilder:
         self.graph.inputs.append((name, tensor_type))
         return Value(name)
 
+    def alias(self, value: Value, name: str) -> Value:
+        """``value`` under the exact name ``name`` (an Identity unless it has it already)."""
+        if value.name != name:
+            # Internal values never use bare layer names, so ``name`` is free for this.
+            self._taken.add(name)
+            self.graph.nodes.append(Node("Identity", [value.name], [name], {}, f"{name}/Identity"))
+        return Value(name)
+
     def output(self, value: Value, name: str, tensor_type: TensorType) -> None:
         """Declare ``value`` a graph output named exactly ``name``."""
-        if value.name != name:
-            # The output name may already be taken by an internal value; graph outputs must
-            # carry the spec's names, so internal values never use bare layer names.
-            self.graph.nodes.append(Node("Identity", [value.name], [name], {}, f"{name}/Identity"))
+        self.alias(value, name)
         self.graph.outputs.append((name, tensor_type))
 
     def parameter(self, name: str, array: np.ndarray) -> Value:

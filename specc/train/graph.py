@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from specc.diagnostics import Diagnostic, SpecError
-from specc.graph import Graph, GraphBuilder, Node, Value
+from specc.graph import Graph, GraphBuilder, Value
 from specc.layers.base import TRAINING_FLAG
 from specc.layers.normalization_batch import MovingUpdate, moving_updates
 from specc.losses import Loss
@@ -114,7 +114,7 @@ def build_training_graph(compiled: CompiledModel, config: CompileConfig) -> Trai
             targets[output] = (target.name, target_type)
             logits = _logits_of(graph, output, loss, prediction)
             value = loss.lower(b, Value(output), target, prediction, logits)
-            output_losses[output] = _named(b, value, f"{output}_loss")
+            output_losses[output] = b.alias(value, f"{output}_loss").name
             terms.append(b.op("Mul", b.constant(weights[output]), value))
         terms.extend(_penalties(b, compiled))
     if not terms:
@@ -122,7 +122,7 @@ def build_training_graph(compiled: CompiledModel, config: CompileConfig) -> Trai
     total = terms[0]
     for term in terms[1:]:
         total = b.op("Add", total, term)
-    _named(b, total, TOTAL_LOSS)
+    b.alias(total, TOTAL_LOSS)
 
     # The first output is the one differentiated; the others ride along for the history.
     loss_outputs = [(TOTAL_LOSS, scalar()), *((n, scalar()) for n in output_losses.values())]
@@ -144,12 +144,6 @@ def _statistic_type(compiled: CompiledModel, parameter: str) -> TensorType:
     """A batch statistic has its moving statistic's shape, with no batch axis."""
     shape = compiled.graph.initializers[parameter].shape
     return TensorType("float32", tuple(shape), batched=False)
-
-
-def _named(b: GraphBuilder, value: Value, name: str) -> str:
-    """Give ``value`` an exact graph-output name."""
-    b.graph.nodes.append(Node("Identity", [value.name], [name], {}, f"{name}/Identity"))
-    return name
 
 
 def _trainable_parameters(compiled: CompiledModel) -> set[str]:
