@@ -12,6 +12,7 @@ write_outputs         model.onnx (inference, trained weights), weights.npz, hist
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -149,15 +150,7 @@ def inference_graph(compiled: CompiledModel) -> Graph:
 def _with_weights(graph: Graph, trained: dict[str, np.ndarray]) -> Graph:
     """The inference graph with its weights replaced by the trained ones."""
     initializers = {name: trained.get(name, array) for name, array in graph.initializers.items()}
-    return Graph(
-        graph.name,
-        graph.inputs,
-        graph.outputs,
-        graph.nodes,
-        initializers,
-        graph.parameters,
-        graph.layer_outputs,
-    )
+    return dataclasses.replace(graph, initializers=initializers)
 
 
 def _by_key(compiled: CompiledModel, trained: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
