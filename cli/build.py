@@ -12,9 +12,13 @@ from specc.cli.common import (
     EXIT_USAGE,
     DebugOption,
     FormatOption,
+    LimitOption,
+    MaxFileSizeOption,
+    MaxParamsOption,
     OutputFormat,
     internal_errors,
     print_diagnostics,
+    resolve_limits,
     run_spec_pass,
 )
 from specc.emit.onnx_model import DEFAULT_OPSET, MAX_OPSET, to_model_proto, write_model
@@ -62,10 +66,16 @@ def build(
     output_format: FormatOption = OutputFormat.text,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print no summary.")] = False,
     debug: DebugOption = False,
+    limit: LimitOption = None,
+    max_params: MaxParamsOption = None,
+    max_file_size: MaxFileSizeOption = None,
 ) -> None:
     """Compile SPEC to an ONNX model that passes the ONNX checker and runs in onnxruntime."""
+    limits = resolve_limits(limit, max_params, max_file_size)
     with internal_errors(debug):
-        compiled, diagnostics = run_spec_pass(lambda: compile_spec(spec, weights, seed))
+        compiled, diagnostics = run_spec_pass(
+            lambda: compile_spec(spec, weights, seed, limits=limits)
+        )
         if compiled is None:
             print_diagnostics(diagnostics, output_format, err=True)
             raise typer.Exit(EXIT_SPEC_ERROR)

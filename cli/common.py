@@ -12,6 +12,7 @@ from typing import Annotated, TypeVar
 import typer
 
 from specc.diagnostics import Diagnostic, SpecError, render
+from specc.limits import DEFAULT_LIMITS, Limits
 
 EXIT_OK = 0
 EXIT_SPEC_ERROR = 1
@@ -33,6 +34,41 @@ FormatOption = Annotated[
     OutputFormat, typer.Option("--format", "-f", help="How to print problems.")
 ]
 DebugOption = Annotated[bool, typer.Option("--debug", help="Show tracebacks of internal errors.")]
+LimitOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--limit",
+        metavar="NAME=VALUE",
+        help="Raise a resource limit ("
+        + ", ".join(Limits.names())
+        + "); e.g. --limit params=5e9. Repeatable.",
+    ),
+]
+MaxParamsOption = Annotated[
+    str | None,
+    typer.Option("--max-params", metavar="N", help="Same as --limit params=N."),
+]
+MaxFileSizeOption = Annotated[
+    str | None,
+    typer.Option("--max-file-size", metavar="SIZE", help="Same as --limit file_size=SIZE."),
+]
+
+
+def resolve_limits(
+    assignments: list[str] | None, max_params: str | None, max_file_size: str | None
+) -> Limits:
+    """The limits a command runs under: the defaults, raised as the options say; a bad
+    option is a usage error (exit 2)."""
+    given = list(assignments or [])
+    if max_params is not None:
+        given.append(f"params={max_params}")
+    if max_file_size is not None:
+        given.append(f"file_size={max_file_size}")
+    try:
+        return DEFAULT_LIMITS.raised(given)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(EXIT_USAGE) from None
 
 
 def print_diagnostics(diagnostics: list[Diagnostic], fmt: OutputFormat, err: bool) -> None:

@@ -12,9 +12,13 @@ from specc.cli.common import (
     EXIT_USAGE,
     DebugOption,
     FormatOption,
+    LimitOption,
+    MaxFileSizeOption,
+    MaxParamsOption,
     OutputFormat,
     internal_errors,
     print_diagnostics,
+    resolve_limits,
     run_spec_pass,
 )
 from specc.emit.onnx_model import DEFAULT_OPSET, MAX_OPSET
@@ -105,6 +109,9 @@ def export(
     output_format: FormatOption = OutputFormat.text,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print no file table.")] = False,
     debug: DebugOption = False,
+    limit: LimitOption = None,
+    max_params: MaxParamsOption = None,
+    max_file_size: MaxFileSizeOption = None,
 ) -> None:
     """Export SPEC (or a folder `specc train` wrote) as a web or mobile bundle."""
     if target is None:
@@ -124,10 +131,11 @@ def export(
     stray = [name for name, value in other.items() if value not in (None, False)]
     if stray:
         raise _usage_error(f"{', '.join(stray)} does not apply to --target {target}")
+    limits = resolve_limits(limit, max_params, max_file_size)
     if source.is_dir() and opset != DEFAULT_OPSET:
         raise _usage_error("--opset applies to a spec; a trained folder keeps its model's opset")
     with internal_errors(debug):
-        loaded, diagnostics = run_spec_pass(lambda: load_source(source, weights, opset))
+        loaded, diagnostics = run_spec_pass(lambda: load_source(source, weights, opset, limits))
         if loaded is None:
             print_diagnostics(diagnostics, output_format, err=True)
             raise typer.Exit(EXIT_SPEC_ERROR)

@@ -13,9 +13,13 @@ from specc.cli.common import (
     EXIT_USAGE,
     DebugOption,
     FormatOption,
+    LimitOption,
+    MaxFileSizeOption,
+    MaxParamsOption,
     OutputFormat,
     internal_errors,
     print_diagnostics,
+    resolve_limits,
     run_spec_pass,
 )
 
@@ -75,6 +79,9 @@ def train(
     output_format: FormatOption = OutputFormat.text,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
     debug: DebugOption = False,
+    limit: LimitOption = None,
+    max_params: MaxParamsOption = None,
+    max_file_size: MaxFileSizeOption = None,
 ) -> None:
     """Train SPEC on DATA; write the trained model, its weights and its history to --out."""
     # Imported here, not at the top: the training engine takes seconds to import, and the
@@ -82,7 +89,10 @@ def train(
     from specc.train.progress import Progress
     from specc.train.run import TrainOptions, train_spec, write_outputs
 
-    options = TrainOptions(epochs, batch_size, shuffle, validation_split, seed, device.value)
+    limits = resolve_limits(limit, max_params, max_file_size)
+    options = TrainOptions(
+        epochs, batch_size, shuffle, validation_split, seed, device.value, limits=limits
+    )
     progress = None if quiet else Progress()
     with internal_errors(debug):
         result, diagnostics = run_spec_pass(

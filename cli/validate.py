@@ -13,8 +13,12 @@ from specc.cli.common import (
     EXIT_SPEC_ERROR,
     DebugOption,
     FormatOption,
+    LimitOption,
+    MaxFileSizeOption,
+    MaxParamsOption,
     OutputFormat,
     internal_errors,
+    resolve_limits,
     run_spec_pass,
 )
 from specc.diagnostics import render
@@ -30,13 +34,17 @@ def validate(
     output_format: FormatOption = OutputFormat.text,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print problems only.")] = False,
     debug: DebugOption = False,
+    limit: LimitOption = None,
+    max_params: MaxParamsOption = None,
+    max_file_size: MaxFileSizeOption = None,
 ) -> None:
     """Check specs without building them. Exit 0 when all are valid, 1 when any is not."""
+    limits = resolve_limits(limit, max_params, max_file_size)
     problems = []
     reports = []
     with internal_errors(debug):
         for spec in specs:
-            typed, diagnostics = run_spec_pass(lambda spec=spec: check_spec(spec))
+            typed, diagnostics = run_spec_pass(lambda spec=spec: check_spec(spec, limits))
             problems.extend(diagnostics)
             if typed is not None:
                 trainable, frozen = parameter_counts(typed)

@@ -23,6 +23,7 @@ import numpy as np
 
 from specc.diagnostics import Diagnostic, SpecError
 from specc.graph import Graph
+from specc.limits import DEFAULT_LIMITS, Limits
 from specc.passes.lower import lower_to_onnx, materialize_weights, training_metadata
 from specc.passes.resolve import resolve_references
 from specc.passes.shapes import TypedGraph, infer_shapes
@@ -59,13 +60,13 @@ def _reading_order(diagnostic: Diagnostic) -> tuple[str, int, int]:
     return (diagnostic.file, position.line if position else 0, position.column if position else 0)
 
 
-def check_spec(path: str | Path) -> TypedGraph:
+def check_spec(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> TypedGraph:
     """Everything ``specc validate`` checks: schema, references, compile section, shapes."""
-    loaded = load_spec(path)
-    return _check_loaded(loaded)
+    loaded = load_spec(path, limits)
+    return _check_loaded(loaded, limits)
 
 
-def _check_loaded(loaded: LoadedSpec) -> TypedGraph:
+def _check_loaded(loaded: LoadedSpec, limits: Limits) -> TypedGraph:
     spec = _located(loaded, lambda: validate_spec(loaded))
     resolved = _located(loaded, lambda: resolve_references(spec))
     if spec.compile is not None:
@@ -81,15 +82,17 @@ def compile_spec(
     weights_path: str | Path | None = None,
     seed: int | None = None,
     for_training: bool = False,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> CompiledModel:
     """Compile a spec file to a graph, drawing weights or loading them from a file.
 
     ``for_training``: lower for a training graph (see ``lower_to_onnx``) instead of for
-    inference; the weights are the same either way.
+    inference; the weights are the same either way. ``limits``: the sizes refused before
+    anything of that size is allocated (see ``specc.limits``).
     """
-    loaded = load_spec(path)
-    typed = _check_loaded(loaded)
-    given = load_weights(weights_path) if weights_path is not None else None
+    loaded = load_spec(path, limits)
+    typed = _check_loaded(loaded, limits)
+    given = load_weights(weights_path, limits) if weights_path is not None else None
     rng = np.random.default_rng(seed)
     weights = _located(
         loaded,

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
+from specc.atomic import open_atomic
 from specc.diagnostics import Diagnostic, SpecError
+from specc.limits import DEFAULT_LIMITS, Limits
 from specc.types import TensorType
 
 
@@ -25,7 +27,7 @@ def _fail(file: str, message: str, code: str = "SPC411-weights") -> SpecError:
     return SpecError([Diagnostic(code, message, (), file)])
 
 
-def load_weights(path: str | Path) -> dict[str, np.ndarray]:
+def load_weights(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> dict[str, np.ndarray]:
     """Read every array of a weights file (no pickles: object arrays are refused)."""
     file = str(path)
     try:
@@ -38,8 +40,8 @@ def load_weights(path: str | Path) -> dict[str, np.ndarray]:
 
 
 def save_weights(path: str | Path, weights: Mapping[str, np.ndarray]) -> None:
-    """Write weights (keys ``<layer>/<weight>``) as an uncompressed ``.npz``."""
-    with open(path, "wb") as handle:
+    """Write weights (keys ``<layer>/<weight>``) as an uncompressed ``.npz``, atomically."""
+    with open_atomic(path, "wb") as handle:
         np.savez(handle, **{key: np.asarray(value) for key, value in weights.items()})
 
 

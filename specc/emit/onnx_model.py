@@ -8,6 +8,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from specc.atomic import write_bytes
 from specc.graph import Graph
 from specc.types import TensorType
 
@@ -72,5 +73,6 @@ def to_model_proto(
 
 
 def write_model(model: onnx.ModelProto, path: str | Path) -> None:
-    """Write a model as a single .onnx file (no external data: specs are far below 2 GB)."""
-    onnx.save_model(model, str(path))
+    """Write a model as a single .onnx file, atomically (no external data: the parameter
+    limit keeps a model below protobuf's 2 GB)."""
+    write_bytes(path, model.SerializeToString())

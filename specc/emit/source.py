@@ -16,6 +16,7 @@ import onnx
 
 from specc.diagnostics import Diagnostic, SpecError
 from specc.emit.onnx_model import DEFAULT_OPSET, to_model_proto
+from specc.limits import DEFAULT_LIMITS, Limits
 from specc.passes.lower import DESCRIPTION_KEY
 from specc.pipeline import compile_spec
 
@@ -32,7 +33,10 @@ class ExportSource:
 
 
 def load_source(
-    path: str | Path, weights: str | Path | None = None, opset: int = DEFAULT_OPSET
+    path: str | Path,
+    weights: str | Path | None = None,
+    opset: int = DEFAULT_OPSET,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> ExportSource:
     """The model of a spec file (weights drawn, or from ``weights``) or of a trained folder."""
     path = Path(path)
@@ -50,6 +54,6 @@ def load_source(
             message = f"{model_path} was not written by specc (no '{DESCRIPTION_KEY}' metadata)"
             raise SpecError([Diagnostic("SPC511-export-source", message, (), str(model_path))])
         return ExportSource(model, json.loads(props[DESCRIPTION_KEY]), path)
-    compiled = compile_spec(path, weights)
+    compiled = compile_spec(path, weights, limits=limits)
     model = to_model_proto(compiled.graph, opset, compiled.metadata)
     return ExportSource(model, json.loads(compiled.metadata[DESCRIPTION_KEY]), path)

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from specc.diagnostics import Diagnostic, Position, SpecError, SpecPath
+from specc.limits import DEFAULT_LIMITS, Limits
 
 # A spec is small; a node count far beyond any real model means an alias bomb.
 MAX_NODES = 200_000
@@ -68,7 +69,7 @@ def _error(file: str, line: int, column: int, message: str) -> SpecError:
     return SpecError([Diagnostic("SPC100-syntax", message, (), file, Position(line, column))])
 
 
-def load_spec(path: str | Path) -> LoadedSpec:
+def load_spec(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> LoadedSpec:
     """Read a spec file (YAML or JSON, chosen by extension) with positions."""
     path = Path(path)
     try:

@@ -21,6 +21,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from specc.diagnostics import Diagnostic, SpecError
+from specc.limits import DEFAULT_LIMITS, Limits
 from specc.train.data_checks import (
     DATA_FILE,
     VALIDATION_SPLIT,
@@ -214,8 +215,10 @@ def load_dataset(
     path: str | Path,
     inputs: Mapping[str, TensorType],
     targets: Mapping[str, TensorType | Target],
+    limits: Limits = DEFAULT_LIMITS,
 ) -> Dataset:
-    """Read and check a ``.npz`` or ``.csv`` data file for a model.
+    """Read and check a ``.npz`` or ``.csv`` data file for a model, refusing sizes over
+    ``limits`` before allocating them.
 
     ``inputs`` are the model's input types by input name; ``targets`` the labels each
     trained output takes, by output name (a ``Target`` from the output's loss, see

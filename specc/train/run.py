@@ -20,9 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
+from specc.atomic import write_text
 from specc.diagnostics import Diagnostic, SpecError
 from specc.emit.onnx_model import DEFAULT_OPSET, to_model_proto, write_model
 from specc.graph import Graph
+from specc.limits import DEFAULT_LIMITS, Limits
 from specc.passes.lower import lower_to_onnx, parameter_name
 from specc.pipeline import CompiledModel, compile_spec
 from specc.spec.compile import losses_by_output
@@ -57,6 +59,7 @@ class TrainOptions:
     seed: int | None = None
     device: str = "cpu"
     opset: int = DEFAULT_OPSET
+    limits: Limits = DEFAULT_LIMITS
 
 
 def _fit_options(compiled: CompiledModel, options: TrainOptions) -> tuple[FitOptions, float]:
@@ -77,12 +80,15 @@ def _fit_options(compiled: CompiledModel, options: TrainOptions) -> tuple[FitOpt
 
 
 def prepare(
-    spec: str | Path, weights: str | Path | None, seed: int | None
+    spec: str | Path,
+    weights: str | Path | None,
+    seed: int | None,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> tuple[CompiledModel, TrainingGraph]:
     """Compile a spec for training and build its training graph; its ``compile`` section
     is required. The compiled graph is the training lowering (``for_training``), not the
     inference model (see ``inference_graph``)."""
-    compiled = compile_spec(spec, weights, seed, for_training=True)
+    compiled = compile_spec(spec, weights, seed, for_training=True, limits=limits)
     config = compiled.typed.resolved.spec.compile
     if config is None:
         problem = Diagnostic(
@@ -101,17 +107,17 @@ def train_spec(
     on_progress: Callable[[EpochLog, bool], None] | None = None,
 ) -> TrainResult:
     """Train a spec on a data file as Keras's ``fit`` would."""
-    compiled, training = prepare(spec, weights, options.seed)
+    compiled, training = prepare(spec, weights, options.seed, options.limits)
     fit_options, validation_split = _fit_options(compiled, options)
     inputs = dict(compiled.typed.resolved.inputs)
     config = compiled.typed.resolved.spec.compile
     assert config is not None  # prepare() checked it
     predictions = dict(compiled.graph.outputs)
     targets = targets_for(losses_by_output(config, list(predictions)), predictions)
-    dataset = load_dataset(data, inputs, targets)
+    dataset = load_dataset(data, inputs, targets, options.limits)
     validation: Dataset | None = None
     if validation_data is not None:
-        validation = load_dataset(validation_data, inputs, targets)
+        validation = load_dataset(validation_data, inputs, targets, options.limits)
     elif validation_split > 0:
         dataset, validation = dataset.split(validation_split)
     session = TrainingSession(training, options.opset, options.device)
@@ -172,5 +178,5 @@ def write_outputs(result: TrainResult, out: Path, opset: int = DEFAULT_OPSET) ->
     )
     write_model(to_model_proto(result.graph, opset, result.compiled.metadata), model_path)
     save_weights(weights_path, result.weights)
-    history_path.write_text(json.dumps(result.history, indent=2) + "\n", encoding="utf-8")
+    write_text(history_path, json.dumps(result.history, indent=2) + "\n")
     return [model_path, weights_path, history_path]

@@ -1,0 +1,235 @@
+"""Writing files so that a reader never sees half of one, and a run's files appear together.
+
+Every file specc writes goes to a temporary file in the same folder, is flushed and fsynced,
+then renamed over its target: a crash, a full disk or ``kill -9`` leaves the old file or the
+new one, never a truncated mix. ``os.replace`` renames over a symbolic link instead of
+writing through it, so a link planted where an output goes is replaced, its target untouched.
+
+A run that writes several files (``specc train``'s model, weights and history; an export
+bundle) writes them into a staging folder beside ``--out`` and swaps it in whole
+(``staged_folder``), so the folder holds the previous complete run or the new one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Collection, Iterator
+from pathlib import Path
+from typing import IO
+
+# Temporary names start with a dot and carry the writer's pid, so that a later run can tell
+# a leftover of a killed process (its pid gone) from one still being written.
+_TEMP_TAG = ".specc-tmp-"
+_STAGING_TAG = ".specc-staging-"
+_OLD_TAG = ".specc-old-"
+
+
+class OutputFolderError(Exception):
+    """An output folder cannot be used: not writable, a file, or holding others' files."""
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (a no-op where folders cannot be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def open_atomic(path: str | Path, mode: str = "wb", encoding: str | None = None) -> Iterator[IO]:
+    """A handle whose content replaces ``path`` only when the block ends without error."""
+    if mode not in ("wb", "w"):
+        raise ValueError(f"open_atomic writes whole files ('wb' or 'w'), not {mode!r}")
+    target = Path(path)
+    folder = target.parent if str(target.parent) else Path(".")
+    fd, temp_name = tempfile.mkstemp(
+        dir=folder, prefix=f".{target.name[:64]}{_TEMP_TAG}{os.getpid()}-"
+    )
+    temp = Path(temp_name)
+    try:
+        text_encoding = (encoding or "utf-8") if mode == "w" else None
+        with os.fdopen(fd, mode, encoding=text_encoding) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temp, 0o644)
+        os.replace(temp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+        raise
+    _fsync_folder(folder)
+
+
+def write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically."""
+    with open_atomic(path, "wb") as handle:
+        handle.write(data)
+
+
+def write_text(path: str | Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    with open_atomic(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
+
+
+def copy_file(source: str | Path, target: str | Path) -> Path:
+    """Copy ``source`` to ``target`` atomically; return ``target``."""
+    with open(source, "rb") as reader, open_atomic(target, "wb") as writer:
+        shutil.copyfileobj(reader, writer, 1 << 20)
+    return Path(target)
+
+
+# ---------------------------------------------------------------------------- folders
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _leftover_pid(name: str, tag: str) -> int | None:
+    """The pid in a temporary name ``.<out><tag><pid>-<random>``, if it is one."""
+    _, _, rest = name.partition(tag)
+    pid, _, _ = rest.partition("-")
+    return int(pid) if pid.isdigit() else None
+
+
+def sweep_leftovers(folder: Path, stem: str) -> None:
+    """Remove staging and temporary entries for ``stem`` left in ``folder`` by killed runs."""
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return
+    for entry in entries:
+        name = entry.name
+        for tag in (_STAGING_TAG, _OLD_TAG, _TEMP_TAG):
+            if not name.startswith(f".{stem[:64]}{tag}"):
+                continue
+            pid = _leftover_pid(name, tag)
+            if pid is None or (pid != os.getpid() and _pid_alive(pid)):
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    entry.unlink()
+
+
+def check_output_folder(out: Path, owned: Collection[str]) -> None:
+    """Refuse an output folder that cannot take a run's files, before any work is done.
+
+    ``out`` may be missing, empty, or hold only names in ``owned`` (what an earlier run of
+    the same command wrote): the swap replaces the folder whole, and must never delete a
+    user's other files. Its parent must be writable, since the staging folder goes there.
+    """
+    if out.is_symlink() and not out.exists():
+        raise OutputFolderError(f"{out} is a broken symbolic link")
+    if out.exists() and not out.is_dir():
+        raise OutputFolderError(f"{out} is a file; give a folder")
+    if out.is_dir():
+        try:
+            names = {entry.name for entry in out.iterdir()}
+        except OSError as exc:
+            raise OutputFolderError(f"cannot read {out}: {exc.strerror or exc}") from None
+        foreign = sorted(names - set(owned))
+        if foreign:
+            shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
+            raise OutputFolderError(
+                f"{out} holds files specc did not write ({shown}); "
+                "give a new or empty folder, or one an earlier run wrote"
+            )
+    parent = _parent(out)
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        probe = Path(tempfile.mkdtemp(dir=parent, prefix=f".{out.name[:64]}{_STAGING_TAG}"))
+    except OSError as exc:
+        raise OutputFolderError(f"cannot write to {parent}: {exc.strerror or exc}") from None
+    probe.rmdir()
+
+
+def _parent(out: Path) -> Path:
+    parent = out.absolute().parent
+    return parent
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one step (Linux renameat2 RENAME_EXCHANGE); False where the
+    system has no such call."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    result = renameat2(
+        at_fdcwd, os.fsencode(str(a)), at_fdcwd, os.fsencode(str(b)), rename_exchange
+    )
+    if result == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+        return False
+    raise OSError(code, os.strerror(code), str(b))
+
+
+@contextlib.contextmanager
+def staged_folder(
+    out: Path, owned: Collection[str], on_staging: Callable[[Path], None] | None = None
+) -> Iterator[Path]:
+    """A fresh folder to write a run's files into; when the block ends without error it
+    replaces ``out`` in one step, else it is removed and ``out`` is left as it was.
+
+    ``owned`` are the names the run may find in an existing ``out`` (see
+    ``check_output_folder``). ``on_staging`` is told the staging folder, so a signal
+    handler can remove it.
+    """
+    out = Path(out)
+    check_output_folder(out, owned)
+    parent = _parent(out)
+    sweep_leftovers(parent, out.name)
+    staging = Path(
+        tempfile.mkdtemp(dir=parent, prefix=f".{out.name[:64]}{_STAGING_TAG}{os.getpid()}-")
+    )
+    if on_staging is not None:
+        on_staging(staging)
+    try:
+        yield staging
+        os.chmod(staging, 0o755)
+        _fsync_folder(staging)
+        target = parent / out.name
+        if target.is_dir() and not target.is_symlink() and _exchange(staging, target):
+            # ``staging`` now holds the previous run's files.
+            _fsync_folder(parent)
+            shutil.rmtree(staging, ignore_errors=True)
+        elif target.exists() or target.is_symlink():
+            old = Path(
+                tempfile.mkdtemp(dir=parent, prefix=f".{out.name[:64]}{_OLD_TAG}{os.getpid()}-")
+            )
+            os.rename(target, old / "previous")
+            os.rename(staging, target)
+            _fsync_folder(parent)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(staging, target)
+            _fsync_folder(parent)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
