@@ -12,6 +12,7 @@ from typing import Annotated, TypeVar
 import typer
 
 from specc.diagnostics import Diagnostic, SpecError, render
+from specc.escape import terminal_lines
 from specc.limits import DEFAULT_LIMITS, Limits
 
 EXIT_OK = 0
@@ -67,14 +68,21 @@ def resolve_limits(
     try:
         return DEFAULT_LIMITS.raised(given)
     except ValueError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        echo(f"error: {exc}", err=True)
         raise typer.Exit(EXIT_USAGE) from None
+
+
+def echo(text: str, err: bool = False) -> None:
+    """Print ``text`` for a person: file names, layer names and messages come from files a
+    user may not have written, so every control character except the newlines between
+    lines is shown as an escape (no cursor moves, window titles or colours from a spec)."""
+    typer.echo(terminal_lines(text), err=err)
 
 
 def print_diagnostics(diagnostics: list[Diagnostic], fmt: OutputFormat, err: bool) -> None:
     """Print diagnostics in ``fmt``, on stderr when ``err`` (build) or stdout (validate)."""
     if diagnostics or fmt is OutputFormat.json:
-        typer.echo(render(diagnostics, fmt.value), err=err)
+        echo(render(diagnostics, fmt.value), err=err)
 
 
 @contextmanager
@@ -87,7 +95,7 @@ def internal_errors(debug: bool) -> Iterator[None]:
     except Exception as exc:
         if debug:
             traceback.print_exc()
-        typer.echo(
+        echo(
             f"internal error in specc: {type(exc).__name__}: {exc}\n"
             "Please report it with the spec that caused it (run with --debug for details).",
             err=True,

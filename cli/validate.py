@@ -17,11 +17,13 @@ from specc.cli.common import (
     MaxFileSizeOption,
     MaxParamsOption,
     OutputFormat,
+    echo,
     internal_errors,
     resolve_limits,
     run_spec_pass,
 )
 from specc.diagnostics import render
+from specc.escape import terminal_text
 from specc.pipeline import check_spec
 from specc.summary import parameter_counts
 
@@ -60,18 +62,18 @@ def validate(
                 reports.append({"file": str(spec), "valid": False, "errors": len(diagnostics)})
     if output_format is OutputFormat.json:
         payload = {"files": reports, "diagnostics": json.loads(render(problems, "json"))}
-        typer.echo(json.dumps(payload, indent=2))
+        echo(json.dumps(payload, indent=2))
     else:
         if problems:
-            typer.echo(render(problems, output_format.value))
+            echo(render(problems, output_format.value))
         if not quiet and output_format is OutputFormat.text:
             for report in reports:
                 if report["valid"]:
-                    typer.echo(
-                        f"{report['file']}: ok ({report['layers']} layers, "
+                    echo(
+                        f"{terminal_text(str(report['file']))}: ok ({report['layers']} layers, "
                         f"{report['params']:,} parameters)"
                     )
             if problems:
                 invalid = sum(1 for r in reports if not r["valid"])
-                typer.echo(f"{len(problems)} error(s) in {invalid} file(s)")
+                echo(f"{len(problems)} error(s) in {invalid} file(s)")
     raise typer.Exit(EXIT_SPEC_ERROR if problems else EXIT_OK)

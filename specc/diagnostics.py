@@ -12,6 +12,8 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from specc.escape import github_data, github_property, terminal_text
+
 SpecPath = tuple[str | int, ...]
 
 
@@ -59,18 +61,35 @@ class Diagnostic:
         )
 
     def as_text(self) -> str:
-        """``file:line:col: error: message [code]``, the format editors and CI understand."""
+        """``file:line:col: error: message [code]``, the format editors and CI understand.
+
+        One line, whatever the file name, path or message hold: control characters are
+        shown as escapes, so a hostile name can neither split the line nor drive the
+        terminal."""
         where = f" (at {self.dotted_path})" if self.path else ""
         place = f"{self.position.line}:{self.position.column}:" if self.position else ""
-        return f"{self.file}:{place} {self.severity}: {self.message}{where} [{self.code}]"
+        text = f"{self.file}:{place} {self.severity}: {self.message}{where} [{self.code}]"
+        return terminal_text(text)
 
     def as_github(self) -> str:
-        """A GitHub Actions workflow command that annotates the offending line."""
+        """A GitHub Actions workflow command that annotates the offending line.
+
+        Property values and the message are escaped as GitHub's workflow commands require
+        (``%``, CR and LF everywhere; ``:`` and ``,`` in properties), so a file name cannot
+        close the command early and forge another annotation."""
         line, col = (self.position.line, self.position.column) if self.position else (1, 1)
-        message = self.message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-        return (
-            f"::{self.severity} file={self.file},line={line},col={col},title={self.code}::{message}"
+        where = f" (at {self.dotted_path})" if self.path else ""
+        properties = ",".join(
+            f"{key}={github_property(terminal_text(str(value)))}"
+            for key, value in (
+                ("file", self.file),
+                ("line", line),
+                ("col", col),
+                ("title", self.code),
+            )
         )
+        message = github_data(terminal_text(self.message + where))
+        return f"::{self.severity} {properties}::{message}"
 
     def as_dict(self) -> dict[str, object]:
         """A JSON-friendly mapping of every field."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from specc.escape import terminal_text
 from specc.passes.shapes import TypedGraph
 
 _HEADERS = ("Layer (type)", "Output Shape", "Param #", "Connected to")
@@ -36,7 +37,7 @@ def render_summary(typed: TypedGraph) -> str:
     resolved = typed.resolved
     rows: list[tuple[str, str, str, str]] = []
     for name, tensor in resolved.inputs.items():
-        rows.append((f"{name} (InputLayer)", str(tensor), "0", "-"))
+        rows.append((f"{terminal_text(name)} (InputLayer)", str(tensor), "0", "-"))
     counted: set[str] = set()
     for node in resolved.nodes:
         if node.name not in typed.output_types:
@@ -46,10 +47,15 @@ def render_summary(typed: TypedGraph) -> str:
         if node.owner not in counted:
             counted.add(node.owner)
             params = sum(math.prod(w.shape) for w in typed.weights.get(node.owner, []))
-        connected = ", ".join(f"{ref.name}[0][{ref.index}]" for ref in node.inputs)
+        connected = ", ".join(f"{terminal_text(ref.name)}[0][{ref.index}]" for ref in node.inputs)
         shape_text = str(shapes[0]) if len(shapes) == 1 else "[" + ", ".join(map(str, shapes)) + "]"
         rows.append(
-            (f"{node.name} ({node.layer.type_name()})", shape_text, f"{params:,}", connected)
+            (
+                f"{terminal_text(node.name)} ({node.layer.type_name()})",
+                shape_text,
+                f"{params:,}",
+                connected,
+            )
         )
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(_HEADERS)]
 
@@ -62,7 +68,7 @@ def render_summary(typed: TypedGraph) -> str:
     rule = "=" * (sum(widths) + 2 * (len(widths) - 1))
     trainable, frozen = parameter_counts(typed)
     total = trainable + frozen
-    out = [f'Model: "{resolved.model_name}"', rule, line(_HEADERS), rule]
+    out = [f'Model: "{terminal_text(resolved.model_name)}"', rule, line(_HEADERS), rule]
     out.extend(line(r) for r in rows)
     out.append(rule)
     out.append(f"Total params: {total:,} ({readable_size(total * 4)})")
