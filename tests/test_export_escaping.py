@@ -21,7 +21,7 @@ from specc.emit.source import ExportSource, load_source
 from specc.emit.web import export_web
 from specc.emit.web_render import signature
 from specc.escape import kotlin_string, swift_string
-from tests.hostile.export_checks import _markdown_shape, _page
+from tests.hostile.export_checks import markdown_shape, page_of
 
 ROOT = Path(__file__).resolve().parent.parent
 NODE_MODULES = ROOT / "tests" / "browser" / "node_modules"
@@ -58,7 +58,7 @@ def bundles(source: ExportSource, tmp_path_factory: pytest.TempPathFactory) -> d
 
 
 def test_page_gains_no_element(bundles: dict[str, Path]) -> None:
-    hostile, plain = (_page((b / "index.html").read_text()) for b in bundles.values())
+    hostile, plain = (page_of((b / "index.html").read_text()) for b in bundles.values())
     assert hostile.tags == plain.tags
     # The title shows the name as text (control characters as visible escapes).
     assert hostile.title.startswith("demo\\x0aglobalThis.ran = 1;//\\u2028")
@@ -67,7 +67,7 @@ def test_page_gains_no_element(bundles: dict[str, Path]) -> None:
 
 def test_readme_gains_no_structure(bundles: dict[str, Path]) -> None:
     hostile, plain = ((b / "README.md").read_text() for b in bundles.values())
-    assert _markdown_shape(hostile) == _markdown_shape(plain)
+    assert markdown_shape(hostile) == markdown_shape(plain)
     assert len(hostile.splitlines()) == len(plain.splitlines())
     # A placeholder in the name stays text.
     assert "\\{\\{NAME\\_JS\\}\\}" in hostile.splitlines()[0]
@@ -107,7 +107,7 @@ def test_markdown_signature_escapes_names_and_labels() -> None:
     text = signature([{"name": "a`b|c", "dtype": "float32", "shape": [None, 2], "labels": LABELS}])
     assert text.count("\n") == 0
     assert "\\<img" in text
-    assert set(_markdown_shape(text)) == {
+    assert set(markdown_shape(text)) == {
         "bullet_list_open",
         "list_item_open",
         "paragraph_open",
@@ -137,7 +137,7 @@ def test_mobile_readme_escapes_for_markdown_kotlin_and_swift() -> None:
     }
     sizes = {"model.ort": 10}
     text, plain_text = (render_readme(d, sizes, None, None) for d in (hostile, plain))
-    assert _markdown_shape(text) == _markdown_shape(plain_text)
+    assert markdown_shape(text) == markdown_shape(plain_text)
     assert len(text.splitlines()) == len(plain_text.splitlines())
     assert kotlin_string(hostile_name) in text and swift_string(hostile_name) in text
     # Kotlin: '$' cannot template; Swift: '\(' cannot interpolate; neither string ends early.

@@ -149,6 +149,10 @@ def _check_weights_file(path: Path) -> None:
     what a run stopped mid-write leaves, and the model beside it may not be its own."""
     if not path.exists() and not path.is_symlink():
         return
+    if not path.is_file():
+        # A folder, a broken link, a device or a pipe (which would block the read).
+        message = f"{path} is not a regular file; the folder is not one specc train wrote"
+        raise _fail(TRAINED_WEIGHTS_CODE, path, message)
     try:
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()

@@ -39,14 +39,14 @@ class _Tags(html.parser.HTMLParser):
             self.title += data
 
 
-def _page(text: str) -> _Tags:
+def page_of(text: str) -> _Tags:
     parser = _Tags()
     parser.feed(text)
     parser.close()
     return parser
 
 
-def _markdown_shape(text: str) -> Counter[str]:
+def markdown_shape(text: str) -> Counter[str]:
     """Every Markdown token but plain text, counted: headings, lists, tables, code, links,
     HTML, line breaks."""
     from markdown_it import MarkdownIt
@@ -69,13 +69,12 @@ def _plain(description: dict[str, Any]) -> dict[str, Any]:
     return plain
 
 
-def _plain_bundle(spec: Path, target: str) -> Path:
-    """The same model's bundle under a plain name and plain labels, written now."""
+def _plain_bundle(spec: Path, target: str, out: Path) -> None:
+    """The same model's bundle under a plain name and plain labels, written to ``out``."""
     from specc.emit.source import load_source
 
     source = load_source(spec)
     plain = type(source)(source.model, _plain(source.description), source.origin)
-    out = Path(tempfile.mkdtemp(prefix="specc-plain-")) / "bundle"
     if target == "web":
         from specc.emit.web import export_web
 
@@ -84,7 +83,6 @@ def _plain_bundle(spec: Path, target: str) -> Path:
         from specc.emit.mobile import export_mobile
 
         export_mobile(plain, out)
-    return out
 
 
 # Control, invisible and direction characters: shown as escapes, never raw.
@@ -93,7 +91,7 @@ _JS_NAME = re.compile(r"^export const MODEL_NAME = (.*);$", re.M)
 
 
 def _web_problem(bundle: Path, plain: Path, name: str, labels: list[str] | None) -> str | None:
-    page, plain_page = (_page((b / "index.html").read_text("utf-8")) for b in (bundle, plain))
+    page, plain_page = (page_of((b / "index.html").read_text("utf-8")) for b in (bundle, plain))
     if page.tags != plain_page.tags:
         return f"index.html has other elements: {sorted(set(page.tags) ^ set(plain_page.tags))}"
     if page.title != plain_page.title.replace("plain", name, 1):
@@ -138,17 +136,25 @@ def bundle_is_inert(
         bundle = outcome.folder / folder
         if not bundle.is_dir():
             return f"no bundle in {folder}"
-        plain = _plain_bundle(outcome.folder / source, target)
-        readme, plain_readme = ((b / "README.md").read_text("utf-8") for b in (bundle, plain))
-        if _markdown_shape(readme) != _markdown_shape(plain_readme):
-            return "README.md has another Markdown structure than a plain bundle's"
-        if len(readme.splitlines()) != len(plain_readme.splitlines()):
-            return "README.md has other lines than a plain bundle's"
-        hidden = _HIDDEN.search(readme)
-        if hidden:
-            return f"README.md holds the raw character U+{ord(hidden.group(0)):04X}"
-        if target == "web":
-            return _web_problem(bundle, plain, name, labels)
-        return _json_problem(bundle, name, labels)
+        with tempfile.TemporaryDirectory(prefix="specc-plain-") as tmp:
+            plain = Path(tmp) / "bundle"
+            _plain_bundle(outcome.folder / source, target, plain)
+            return _compare(bundle, plain, target, name, labels)
 
     return check
+
+
+def _compare(
+    bundle: Path, plain: Path, target: str, name: str, labels: list[str] | None
+) -> str | None:
+    readme, plain_readme = ((b / "README.md").read_text("utf-8") for b in (bundle, plain))
+    if markdown_shape(readme) != markdown_shape(plain_readme):
+        return "README.md has another Markdown structure than a plain bundle's"
+    if len(readme.splitlines()) != len(plain_readme.splitlines()):
+        return "README.md has other lines than a plain bundle's"
+    hidden = _HIDDEN.search(readme)
+    if hidden:
+        return f"README.md holds the raw character U+{ord(hidden.group(0)):04X}"
+    if target == "web":
+        return _web_problem(bundle, plain, name, labels)
+    return _json_problem(bundle, name, labels)

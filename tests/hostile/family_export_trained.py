@@ -197,6 +197,11 @@ CASES = [
         r"run/weights\.npz: error: .*damaged.*interrupted",
     ),
     _case(
+        "weights.npz is a pipe",
+        trained_folder(weights=lambda path: os.mkfifo(path)),
+        r"run/weights\.npz: error: .*not a regular file",
+    ),
+    _case(
         "weights.npz is not an archive",
         trained_folder(weights=b"\x93NUMPY not a zip"),
         r"run/weights\.npz: error: .*damaged",
