@@ -129,8 +129,8 @@ def _graph_problems(description: ModelDescription, model: onnx.ModelProto) -> li
         names = [t.name for t in described]
         if names != [v.name for v in values]:
             problems.append(
-                f"its metadata lists the {role}s {names!r}, but the graph's {role}s are "
-                f"{[v.name for v in values]!r}"
+                f"its metadata lists the {role}s {_listed(names)}, but the graph's {role}s "
+                f"are {_listed([v.name for v in values])}"
             )
             continue
         for tensor, value in zip(described, values, strict=True):
@@ -138,6 +138,12 @@ def _graph_problems(description: ModelDescription, model: onnx.ModelProto) -> li
             if problem:
                 problems.append(f"{role} {tensor.name!r}: {problem}")
     return problems
+
+
+def _listed(names: list[str], shown: int = 10) -> str:
+    """Names from a model for a message: quoted and escaped, at most ``shown`` of them."""
+    text = repr(names[:shown])
+    return text if len(names) <= shown else f"{text[:-1]}, and {len(names) - shown} more]"
 
 
 def _tensor_problem(tensor: TensorDescription, value: onnx.ValueInfoProto) -> str | None:

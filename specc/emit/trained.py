@@ -21,6 +21,7 @@ from google.protobuf.message import DecodeError
 
 from specc.diagnostics import Diagnostic, SpecError
 from specc.emit.description import parse_description
+from specc.escape import terminal_text
 from specc.limits import Limits
 from specc.passes.lower import DESCRIPTION_KEY
 from specc.summary import readable_size
@@ -113,9 +114,9 @@ def _tensor_problem(model: onnx.ModelProto, limits: Limits) -> str | None:
     total = 0
     for tensor in model.graph.initializer:
         if tensor.data_location == onnx.TensorProto.EXTERNAL or tensor.external_data:
-            return f"tensor {tensor.name!r} refers to an external data file"
+            return f"tensor {_shown(tensor.name)} refers to an external data file"
         if any(d < 0 for d in tensor.dims):
-            return f"tensor {tensor.name!r} has a negative dimension"
+            return f"tensor {_shown(tensor.name)} has a negative dimension"
         count = math.prod(tensor.dims)
         total += count
         if total > limits.params:
@@ -124,12 +125,17 @@ def _tensor_problem(model: onnx.ModelProto, limits: Limits) -> str | None:
             )
         kind = _TENSOR_TYPES.get(tensor.data_type)
         if kind is None:
-            return f"tensor {tensor.name!r} has a data type specc never writes"
+            return f"tensor {_shown(tensor.name)} has a data type specc never writes"
         size, field = kind
-        held = len(tensor.raw_data) // size if tensor.raw_data else len(getattr(tensor, field))
+        held = len(tensor.raw_data) / size if tensor.raw_data else len(getattr(tensor, field))
         if held != count:
-            return f"tensor {tensor.name!r} claims {count:,} values and holds {held:,}"
+            return f"tensor {_shown(tensor.name)} claims {count:,} values and holds {held:,g}"
     return None
+
+
+def _shown(name: str) -> str:
+    """A name from the model for a message: quoted, escaped, and cut when long."""
+    return repr(name if len(name) <= 60 else name[:57] + "...")
 
 
 def _checker_problem(model: onnx.ModelProto) -> str | None:
@@ -139,8 +145,10 @@ def _checker_problem(model: onnx.ModelProto) -> str | None:
     try:
         onnx.checker.check_model(model, full_check=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError, ValueError) as exc:
-        first = str(exc).strip().splitlines()
-        return f"the ONNX checker says: {first[0] if first else type(exc).__name__}"
+        # The checker quotes the model's own names: escaped, and cut when long.
+        lines = str(exc).strip().splitlines() or [type(exc).__name__]
+        first = terminal_text(lines[0])
+        return "the ONNX checker says: " + (first if len(first) <= 300 else first[:297] + "...")
     return None
 
 
