@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from specc.atomic import OutputFolderError, check_output_folder
 from specc.cli.common import (
     EXIT_SPEC_ERROR,
     EXIT_USAGE,
@@ -23,13 +24,15 @@ from specc.cli.common import (
 )
 from specc.emit.onnx_model import DEFAULT_OPSET, MAX_OPSET
 from specc.emit.source import ExportSource, load_source
+from specc.escape import safe_file_name, terminal_text
+from specc.limits import Limits
 from specc.summary import readable_size
 
 TARGETS = ("web", "mobile")
 
 
 def _usage_error(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
+    typer.echo(f"error: {terminal_text(message)}", err=True)
     return typer.Exit(EXIT_USAGE)
 
 
@@ -134,19 +137,23 @@ def export(
     limits = resolve_limits(limit, max_params, max_file_size)
     if source.is_dir() and opset != DEFAULT_OPSET:
         raise _usage_error("--opset applies to a spec; a trained folder keeps its model's opset")
+    owned = _owned(target)
     with internal_errors(debug):
+        if out is not None:
+            # Before the model is built: a folder that cannot be written fails fast.
+            _check_out(out, owned)
         loaded, diagnostics = run_spec_pass(lambda: load_source(source, weights, opset, limits))
         if loaded is None:
             print_diagnostics(diagnostics, output_format, err=True)
             raise typer.Exit(EXIT_SPEC_ERROR)
-        folder = out if out is not None else Path(f"{loaded.description['name']}-{target}")
-        if folder.exists() and not folder.is_dir():
-            raise _usage_error(f"--out {folder} is a file; give a folder")
+        # The name is the model's own (checked, but from a file): never a path.
+        folder = out if out is not None else default_out(loaded.description["name"], target)
+        _check_out(folder, owned)
         if target == "web":
             written = _export_web(loaded, folder, include_runtime, runtime_dir)
         else:
             written, diagnostics = run_spec_pass(
-                lambda: _export_mobile(loaded, folder, quantize, data, with_training, spec)
+                lambda: _export_mobile(loaded, folder, quantize, data, with_training, spec, limits)
             )
             if written is None:
                 print_diagnostics(diagnostics, output_format, err=True)
@@ -156,6 +163,32 @@ def export(
         report = getattr(written, "quantization", None)
         if report:
             typer.echo(render_quantization(report))
+
+
+def default_out(name: str, target: str) -> Path:
+    """``<name>-<target>`` in the working folder, the name made safe as a folder name."""
+    return Path(f"{safe_file_name(name)}-{target}")
+
+
+def _owned(target: str) -> tuple[str, ...]:
+    if target == "web":
+        from specc.emit.web import OWNED
+
+        return OWNED
+    try:
+        import specc.emit.mobile as mobile
+    except ModuleNotFoundError as exc:
+        if exc.name != "specc.emit.mobile":
+            raise
+        return ()  # refused with a clear message when the export starts
+    return tuple(getattr(mobile, "OWNED", ()))
+
+
+def _check_out(folder: Path, owned: tuple[str, ...]) -> None:
+    try:
+        check_output_folder(folder, owned)
+    except OutputFolderError as exc:
+        raise _usage_error(f"--out: {exc}") from None
 
 
 def render_quantization(report: dict) -> str:
@@ -169,8 +202,15 @@ def render_quantization(report: dict) -> str:
     if not accuracy.get("measured"):
         lines.append("accuracy not measured (give --data to measure it)")
     for name, numbers in (accuracy.get("outputs") or {}).items():
-        diffs = f"max |diff| {numbers['max_abs_diff']:.3g}, mean {numbers['mean_abs_diff']:.3g}"
-        line = f"  {name}: {diffs}"
+        line = f"  {terminal_text(name)}: "
+        if numbers.get("non_finite"):
+            counts = numbers["non_finite"]
+            lines.append(
+                line + f"not compared: NaN or infinity in {counts['float']:,} float and "
+                f"{counts['int8']:,} int8 output values"
+            )
+            continue
+        line += f"max |diff| {numbers['max_abs_diff']:.3g}, mean {numbers['mean_abs_diff']:.3g}"
         if "float_accuracy" in numbers:
             line += (
                 f"; accuracy {numbers['float_accuracy']:.4f} -> {numbers['int8_accuracy']:.4f}"
@@ -190,10 +230,13 @@ def _export_web(
     try:
         return export_web(loaded, folder, include_runtime, runtime_dir)
     except UnsupportedModelError as exc:
-        typer.echo(f"error: {loaded.origin}: cannot run in onnxruntime-web: {exc}", err=True)
+        message = f"error: {loaded.origin}: cannot run in onnxruntime-web: {exc}"
+        typer.echo(terminal_text(message), err=True)
         raise typer.Exit(EXIT_SPEC_ERROR) from None
     except RuntimeFilesError as exc:
         raise _usage_error(str(exc)) from None
+    except OutputFolderError as exc:
+        raise _usage_error(f"--out: {exc}") from None
     except OSError as exc:
         raise _usage_error(f"cannot write to {folder}: {exc.strerror or exc}") from None
 
@@ -205,6 +248,7 @@ def _export_mobile(
     data: Path | None,
     with_training: bool,
     spec: Path | None,
+    limits: Limits,
 ) -> list[Path]:
     # Imported here: the mobile exporter is optional for the web target.
     try:
@@ -214,10 +258,12 @@ def _export_mobile(
             raise
         raise _usage_error("--target mobile is not available in this version of specc") from None
     try:
-        return export_mobile(loaded, folder, quantize, data, with_training, spec)
+        return export_mobile(loaded, folder, quantize, data, with_training, spec, limits)
     except ValueError as exc:
         # export_mobile's word for option combinations it refuses (see its docstring).
         raise _usage_error(str(exc)) from None
+    except OutputFolderError as exc:
+        raise _usage_error(f"--out: {exc}") from None
     except OSError as exc:
         raise _usage_error(f"cannot write to {folder}: {exc.strerror or exc}") from None
 
@@ -232,7 +278,8 @@ def render_files(paths: list[Path], folder: Path) -> str:
             name = str(path)
         # A folder (the mobile target writes some) counts the files in it.
         files = [p for p in path.rglob("*") if p.is_file()] if path.is_dir() else [path]
-        rows.append((name + ("/" if path.is_dir() else ""), sum(p.stat().st_size for p in files)))
+        shown = terminal_text(name) + ("/" if path.is_dir() else "")
+        rows.append((shown, sum(p.stat().st_size for p in files)))
     total = sum(size for _, size in rows)
     rows.append(("total", total))
     width = max(len("file"), *(len(name) for name, _ in rows))
@@ -241,5 +288,5 @@ def render_files(paths: list[Path], folder: Path) -> str:
         if index == len(rows) - 1:
             lines.append("-" * (width + 27))
         lines.append(f"{name:<{width}}  {readable_size(size):>10}  {size:>13,}")
-    lines.append(f"wrote {len(paths)} files to {folder}")
+    lines.append(f"wrote {len(paths)} files to {terminal_text(str(folder))}")
     return "\n".join(lines)

@@ -29,6 +29,7 @@ from specc.passes.resolve import resolve_references
 from specc.passes.shapes import TypedGraph, infer_shapes
 from specc.spec.compile import check_compile_against_outputs
 from specc.spec.loader import LoadedSpec, load_spec
+from specc.spec.metadata import check_labels
 from specc.spec.model import validate_spec
 from specc.weights import load_weights
 
@@ -74,7 +75,13 @@ def _check_loaded(loaded: LoadedSpec, limits: Limits) -> TypedGraph:
         problems = check_compile_against_outputs(spec.compile, outputs)
         if problems:
             raise SpecError([loaded.locate(d) for d in problems])
-    return _located(loaded, lambda: infer_shapes(resolved))
+    typed = _located(loaded, lambda: infer_shapes(resolved))
+    # Labels are checked against the outputs' class axes, so after shapes.
+    outputs = [(str(ref), t) for ref, t in zip(resolved.outputs, typed.outputs, strict=True)]
+    problems = check_labels(spec.metadata, outputs)
+    if problems:
+        raise SpecError([loaded.locate(d) for d in problems])
+    return typed
 
 
 def compile_spec(

@@ -32,6 +32,7 @@ from typer.testing import CliRunner
 from specc.cli.app import app
 from specc.emit import web
 from specc.emit.source import load_source
+from specc.limits import DEFAULT_LIMITS
 from specc.passes.lower import DESCRIPTION_KEY, METADATA_KEY
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -258,9 +259,10 @@ def test_mobile_target_goes_to_export_mobile(
         "--with-training",
     )
     assert result.exit_code == 0, result.output
-    (source, folder, quantize, data_arg, with_training, spec) = calls[0]
+    (source, folder, quantize, data_arg, with_training, spec, limits) = calls[0]
     assert source.description["name"] == "digits_mlp"
     assert (folder, quantize, data_arg, with_training, spec) == (out, "int8", data, True, None)
+    assert limits == DEFAULT_LIMITS
     assert re.search(r"^model.ort .* 4$", result.output, re.M)
     result = export(MODELS / "digits_mlp.yaml", "--target", "mobile", "--include-runtime")
     assert result.exit_code == 2
@@ -490,12 +492,16 @@ def test_demo_page_shows_outputs_and_time_to_first_prediction(
     # The weights beside model.onnx (as for a model past 2 GB) load in the page too.
     monkeypatch.setattr(web, "EXTERNAL_DATA_THRESHOLD", 1000)
     assert export(labeled_trained, "--target", "web", "--out", site / "external").exit_code == 0
+    monkeypatch.setattr(web, "EXTERNAL_DATA_THRESHOLD", 2**31)
+    hostile = _hostile_spec(tmp_path)
+    assert export(hostile, "--target", "web", "--out", site / "hostile").exit_code == 0
     with StaticServer(site, NODE_MODULES) as server:
         jobs = [
             {"kind": "demo", "url": server.url + f"{name}/"}
-            for name in ("digits", "imdb", "external")
+            for name in ("digits", "imdb", "external", "hostile")
         ]
         results = run_pages(chromium, jobs, tmp_path)
+    _check_hostile_page(results.pop()["result"])
     for name, record in zip(("digits", "imdb", "external"), results, strict=True):
         shown = record["result"]
         assert shown["state"] == "done", shown["status"]
@@ -527,6 +533,33 @@ def test_demo_page_shows_outputs_and_time_to_first_prediction(
         else:
             assert rows["output-sentiment"]["topLabel"] == ""
             assert demo["inputs"]["tokens"]["dims"] == [1, 8]
+
+
+# A name and labels that would run code in the page if pasted raw (the schema refuses '/',
+# so no element is closed; an attribute does the work).
+HOSTILE_NAME = "<img src=x onerror=window.__speccInjected=1> {{NAME_HTML}} \"'`${x}"
+HOSTILE_LABELS = [f"<img src=x onerror=window.__speccInjected={k}> \u2028 {k}" for k in range(10)]
+
+
+def _hostile_spec(folder: Path) -> Path:
+    spec = yaml.safe_load((MODELS / "digits_mlp.yaml").read_text())
+    spec["name"] = HOSTILE_NAME
+    spec["metadata"] = {"labels": {"digit": HOSTILE_LABELS}}
+    path = folder / "hostile.json"
+    path.write_text(json.dumps(spec))
+    return path
+
+
+def _check_hostile_page(shown: dict[str, Any]) -> None:
+    """The hostile bundle's page ran, showed the name and labels as text, ran none of it."""
+    assert shown["state"] == "done", shown["status"]
+    assert shown["injected"] is None
+    assert shown["heading"] == HOSTILE_NAME
+    assert shown["title"] == f"{HOSTILE_NAME} · specc web bundle"
+    assert shown["status"].startswith(f"Ran {HOSTILE_NAME} with onnxruntime-web")
+    (row,) = shown["rows"]
+    assert row["topLabel"] in HOSTILE_LABELS
+    assert row["cells"][2].startswith(row["topLabel"] + " (")
 
 
 @pytest.mark.slow

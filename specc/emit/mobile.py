@@ -20,14 +20,20 @@ packages), so the README pins the mobile packages to that release.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import onnx
 
+from specc.atomic import write_text
 from specc.diagnostics import Diagnostic, SpecError
+from specc.emit.bundle import write_bundle
+from specc.emit.mobile_data import load_samples
 from specc.emit.mobile_ort import (
     INFERENCE_PACKAGES,
     OPERATORS_CONFIG,
@@ -38,11 +44,35 @@ from specc.emit.mobile_ort import (
 )
 from specc.emit.mobile_quantize import classification_heads, measure, quantize_int8
 from specc.emit.mobile_readme import render_readme
-from specc.emit.mobile_training import EXPORT_SOURCE, TrainingBundle, export_training
+from specc.emit.mobile_training import (
+    EXPORT_SOURCE,
+    TRAINING_DIR,
+    TrainingBundle,
+    export_training,
+)
+from specc.emit.model_checks import standard_problems
 from specc.emit.onnx_model import write_model
 from specc.emit.source import ExportSource
+from specc.emit.trained import TRAINED_MODEL
+from specc.escape import terminal_text
+from specc.limits import DEFAULT_LIMITS, Limits
 
 QUANTIZE_CHOICES = ("int8",)
+MOBILE_MODEL = "SPC518-mobile-model"
+# The newest opset and IR version onnxruntime 1.19's converter and mobile packages run.
+MAX_ORT_OPSET = 21
+MAX_ORT_IR_VERSION = 10
+# What a mobile export writes at the top of its folder: an earlier export's folder holding
+# only these is replaced whole; one holding anything else is refused.
+OWNED = (
+    "model.ort",
+    "model.int8.ort",
+    "quantization.json",
+    OPERATORS_CONFIG,
+    "model.json",
+    TRAINING_DIR,
+    "README.md",
+)
 
 
 class MobileExport(list[Path]):
@@ -73,63 +103,112 @@ def export_mobile(
     data: Path | None = None,
     with_training: bool = False,
     spec: Path | None = None,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> MobileExport:
-    """Write the mobile bundle of ``source`` into ``out``; return the files written.
+    """Write the mobile bundle of ``source`` into ``out``, all files at once (see
+    ``specc.emit.bundle``); return the files written.
 
     ``quantize="int8"`` adds model.int8.ort and quantization.json; ``data`` (an .npz with
     arrays named after the inputs, and optionally the outputs' labels) measures the
     accuracy change. ``with_training`` adds on-device training artifacts built from the
     spec's training graph; ``spec`` is that spec, needed when ``source`` is a folder that
     ``specc train`` wrote. Problems in the spec or data raise ``SpecError``; a
-    ``quantize`` other than "int8", or ``data`` without ``quantize``, ``ValueError``.
+    ``quantize`` other than "int8", or ``data`` without ``quantize``, ``ValueError``; an
+    ``out`` holding other files, ``OutputFolderError``.
     """
     if quantize is not None and quantize not in QUANTIZE_CHOICES:
         choices = ", ".join(QUANTIZE_CHOICES)
         raise ValueError(f"--quantize must be one of: {choices}; got {quantize!r}")
     if data is not None and quantize is None:
         raise ValueError("--data measures the accuracy change of quantization: add --quantize int8")
+    problems = standard_problems(source.model, MAX_ORT_OPSET, MAX_ORT_IR_VERSION, "on a phone")
+    if problems:
+        message = f"onnxruntime {ORT_VERSION} cannot run this model: " + "; ".join(problems)
+        raise SpecError([Diagnostic(MOBILE_MODEL, message, (), str(source.origin))])
+    # The data is checked before the slow conversions, so that bad data fails fast.
+    samples = load_samples(Path(data), source.description, limits) if data is not None else None
     out = Path(out)
+    report: dict[str, Any] = {}  # filled with quantization.json's content
+    files = write_bundle(
+        out,
+        OWNED,
+        lambda folder: _write_files(
+            source, folder, quantize, (data, samples), with_training, spec, report
+        ),
+    )
+    return MobileExport(files, report or None)
+
+
+def _write_files(
+    source: ExportSource,
+    out: Path,
+    quantize: str | None,
+    data: tuple[Path | None, dict[str, np.ndarray] | None],
+    with_training: bool,
+    spec: Path | None,
+    report: dict[str, Any],
+) -> list[Path]:
     training: TrainingBundle | None = None
     if with_training:
-        # First, so that a spec the phone cannot train is refused before anything is written.
+        # First, so that a spec the phone cannot train is refused before the slow part.
         training = export_training(source, _training_spec(source, spec), out)
-    out.mkdir(parents=True, exist_ok=True)
     files: list[Path] = []
-    report: dict[str, Any] | None = None
-    with tempfile.TemporaryDirectory(prefix="specc-mobile-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="specc-mobile-") as tmp, _engine_errors(source):
         model_onnx = Path(tmp) / "model.onnx"
         write_model(source.model, model_onnx)
         models = [to_ort(model_onnx, out / "model.ort")]
         if quantize == "int8":
             int8_onnx = Path(tmp) / "model.int8.onnx"
-            report = quantize_int8(model_onnx, int8_onnx)
+            report.update(quantize_int8(model_onnx, int8_onnx))
             models.append(to_ort(int8_onnx, out / "model.int8.ort"))
             report["size"] = _size_change(models[0], models[1])
+            data_file, samples = data
             report["accuracy"] = (
                 measure(
                     models[0],
                     models[1],
-                    Path(data),
+                    data_file,
+                    samples,
                     source.description,
                     classification_heads(source.model),
                 )
-                if data is not None
+                if data_file is not None and samples is not None
                 else {"measured": False, "note": "no data given: accuracy was not measured"}
             )
     files.extend(models)
-    if report is not None:
+    if report:
         files.append(_write_json(out / "quantization.json", report))
     files.append(write_operators_config(models, out / OPERATORS_CONFIG))
     if training is not None:
         files.extend(training.files)
         files.append(_write_json(out / "training" / "training.json", training.info))
     files.append(_write_json(out / "model.json", _model_json(source, quantize, training)))
-    readme = out / "README.md"
     sizes = {path.relative_to(out).as_posix(): file_size(path) for path in files}
-    text = render_readme(source.description, sizes, report, training and training.info)
-    readme.write_text(text, encoding="utf-8")
-    files.append(readme)
-    return MobileExport(files, report)
+    text = render_readme(source.description, sizes, report or None, training and training.info)
+    write_text(out / "README.md", text)
+    files.append(out / "README.md")
+    return files
+
+
+@contextlib.contextmanager
+def _engine_errors(source: ExportSource) -> Iterator[None]:
+    """onnxruntime's failures on a trained folder's model, as a located error.
+
+    A model from a trained folder passed the ONNX checker but may still be one the engine
+    refuses (a wrong attribute, an impossible shape). A model specc built from a spec
+    failing here is specc's own bug, and stays an internal error.
+    """
+    try:
+        yield
+    except SpecError:
+        raise
+    except Exception as exc:
+        if not source.origin.is_dir():
+            raise
+        lines = str(exc).strip().splitlines() or [type(exc).__name__]
+        message = f"onnxruntime {ORT_VERSION} cannot convert or run this model: {lines[0]}"
+        where = str(source.origin / TRAINED_MODEL)
+        raise SpecError([Diagnostic(MOBILE_MODEL, terminal_text(message), (), where)]) from None
 
 
 def _training_spec(source: ExportSource, spec: Path | None) -> Path:
@@ -177,5 +256,6 @@ def _opset(model: onnx.ModelProto) -> int | None:
 
 def _write_json(path: Path, content: dict[str, Any]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
+    # allow_nan=False: a NaN would make the file invalid JSON; the report holds none.
+    write_text(path, json.dumps(content, indent=2, allow_nan=False) + "\n")
     return path

@@ -23,6 +23,7 @@ from onnxruntime.tools.convert_onnx_models_to_ort import (
 )
 from onnxruntime.tools.ort_format_model import create_config_from_models
 
+from specc.atomic import copy_file
 from specc.train.engine import quiet_stderr
 
 #: The onnxruntime release whose converter wrote the files, and the mobile packages built
@@ -79,7 +80,12 @@ def to_ort(onnx_path: Path, ort_path: Path) -> Path:
         )
     converted = onnx_path.with_suffix(".ort")
     if converted.resolve() != ort_path.resolve():
-        converted.replace(ort_path)
+        try:
+            converted.replace(ort_path)
+        except OSError:
+            # Another file system (the bundle is not beside the temporary folder).
+            copy_file(converted, ort_path)
+            converted.unlink()
     # The converter also writes a per-model operator list; specc writes one for the bundle.
     onnx_path.with_suffix(f".{OPERATORS_CONFIG}").unlink(missing_ok=True)
     return ort_path

@@ -24,13 +24,11 @@ import onnxruntime
 from onnxruntime.quantization import QuantType, quantize_dynamic
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
-from specc.diagnostics import Diagnostic, SpecError
+from specc.emit.mobile_data import non_finite
 from specc.emit.mobile_ort import quiet
-from specc.types import DTYPES
 
 QUANTIZED_OPS = ["MatMul", "Gemm", "Gather", "LSTM"]
 BATCH = 256
-DATA_FILE, MISSING_DATA, DATA_SHAPE = "SPC521-data-file", "SPC522-missing-data", "SPC524-data-shape"
 
 
 def quantize_int8(model_path: Path, int8_path: Path) -> dict[str, Any]:
@@ -86,14 +84,17 @@ def measure(
     float_model: Path,
     int8_model: Path,
     data: Path,
+    arrays: dict[str, np.ndarray],
     description: dict[str, Any],
     heads: dict[str, str],
 ) -> dict[str, Any]:
-    """Run both models on ``data``; per output, the differences and classification scores.
+    """Run both models on ``arrays`` (``data``'s, checked by ``load_samples``); per
+    output, the differences and classification scores.
 
     ``heads`` maps outputs to the activation computing them (``classification_heads``).
+    An output that is not finite is reported as such, not compared: NaN compares unequal
+    to everything, and any accuracy on it would mean nothing.
     """
-    arrays = _load(data, description)
     inputs = {i["name"]: arrays[i["name"]] for i in description["inputs"]}
     samples = len(next(iter(inputs.values())))
     names = [o["name"] for o in description["outputs"]]
@@ -102,6 +103,11 @@ def measure(
     report: dict[str, Any] = {}
     for name in names:
         a, b = reference[name], quantized[name]
+        bad_a, bad_b = non_finite(a), non_finite(b)
+        if bad_a or bad_b:
+            report[name] = {"max_abs_diff": None, "mean_abs_diff": None}
+            report[name]["non_finite"] = {"float": bad_a, "int8": bad_b}
+            continue
         diff = np.abs(a.astype(np.float64) - b.astype(np.float64))
         entry: dict[str, Any] = {
             "max_abs_diff": float(diff.max()) if diff.size else 0.0,
@@ -113,45 +119,6 @@ def measure(
             entry.update(_classification(kind, a, b, labels))
         report[name] = entry
     return {"measured": True, "data": str(data), "samples": int(samples), "outputs": report}
-
-
-def _load(data: Path, description: dict[str, Any]) -> dict[str, np.ndarray]:
-    """The .npz arrays named after the inputs (required) and the outputs (optional)."""
-    try:
-        with np.load(data, allow_pickle=False) as found:
-            arrays = {key: found[key] for key in found.files}
-    except (OSError, ValueError) as error:
-        raise SpecError(
-            [Diagnostic(DATA_FILE, f"cannot read {data} as .npz: {error}", (), str(data))]
-        ) from None
-    problems = []
-    samples = set()
-    for entry in description["inputs"]:
-        name = entry["name"]
-        if name not in arrays:
-            found_names = ", ".join(sorted(arrays)) or "none"
-            message = f"no array '{name}' for input '{name}'; the file has: {found_names}"
-            problems.append(Diagnostic(MISSING_DATA, message, (), str(data)))
-            continue
-        array = arrays[name]
-        want = entry["shape"][1:]
-        fits = array.ndim == len(want) + 1 and all(
-            w is None or w == g for w, g in zip(want, array.shape[1:], strict=True)
-        )
-        if not fits:
-            message = (
-                f"array '{name}' should have per-sample shape {want}; got {list(array.shape[1:])}"
-            )
-            problems.append(Diagnostic(DATA_SHAPE, message, (), str(data)))
-            continue
-        arrays[name] = array.astype(DTYPES[entry["dtype"]])
-        samples.add(len(array))
-    if len(samples) > 1:
-        message = f"the input arrays have different sample counts: {sorted(samples)}"
-        problems.append(Diagnostic(DATA_SHAPE, message, (), str(data)))
-    if problems:
-        raise SpecError(problems)
-    return arrays
 
 
 def _run(model: Path, inputs: dict[str, np.ndarray], names: list[str]) -> dict[str, np.ndarray]:

@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 from specc.emit.mobile_ort import INFERENCE_PACKAGES, OPERATORS_CONFIG, ORT_VERSION
+from specc.escape import kotlin_string, markdown_code, markdown_text, swift_string
 
 _KOTLIN_BUFFERS = {"float32": "FloatBuffer", "int32": "IntBuffer", "int64": "LongBuffer"}
 _SWIFT_TYPES = {"float32": ".float", "int32": ".int32", "int64": ".int64"}
@@ -23,9 +24,9 @@ def render_readme(
     training: dict[str, Any] | None,
 ) -> str:
     """The bundle's README.md as text."""
-    name = description.get("name", "model")
+    name = str(description.get("name", "model"))
     parts = [
-        f"# {name}: mobile bundle\n\n"
+        f"# {markdown_text(name)}: mobile bundle\n\n"
         f"Written by `specc export --target mobile` with onnxruntime {ORT_VERSION}'s ORT-format "
         "converter. Use the onnxruntime mobile packages of that same release.\n",
         _files(sizes),
@@ -39,7 +40,7 @@ def render_readme(
 
 
 def _files(sizes: dict[str, int]) -> str:
-    rows = "\n".join(f"| `{path}` | {size:,} |" for path, size in sizes.items())
+    rows = "\n".join(f"| {_cell_code(path)} | {size:,} |" for path, size in sizes.items())
     return f"## Files\n\n| file | bytes |\n| --- | ---: |\n{rows}\n"
 
 
@@ -55,11 +56,16 @@ def _table(tensors: list[dict[str, Any]], roles: bool = False) -> str:
     header = "| # | name | dtype | shape |" + (" role |" if roles else "")
     rule = "| ---: | --- | --- | --- |" + (" --- |" if roles else "")
     rows = [
-        f"| {k} | `{t['name']}` | {t['dtype']} | {_shape(t)} |"
-        + (f" {t['role']} |" if roles else "")
+        f"| {k} | {_cell_code(t['name'])} | {t['dtype']} | {_shape(t)} |"
+        + (f" {markdown_text(t['role'])} |" if roles else "")
         for k, t in enumerate(tensors)
     ]
     return "\n".join([header, rule, *rows])
+
+
+def _cell_code(text: str) -> str:
+    # A code span in a table cell: GFM splits cells at '|' even inside code spans.
+    return markdown_code(str(text)).replace("|", "\\|")
 
 
 def _var(name: str) -> str:
@@ -98,13 +104,14 @@ def _swift_tensors(inputs: list[dict[str, Any]]) -> str:
 
 def _inference(description: dict[str, Any]) -> str:
     inputs, outputs = description["inputs"], description["outputs"]
-    feeds = ", ".join(f'"{t["name"]}" to {_var(t["name"])}' for t in inputs)
-    swift_feeds = ", ".join(f'"{t["name"]}": {_var(t["name"])}' for t in inputs)
-    names = ", ".join(f'"{t["name"]}"' for t in outputs)
+    feeds = ", ".join(f"{kotlin_string(t['name'])} to {_var(t['name'])}" for t in inputs)
+    swift_feeds = ", ".join(f"{swift_string(t['name'])}: {_var(t['name'])}" for t in inputs)
+    names = ", ".join(swift_string(t["name"]) for t in outputs)
     first = outputs[0]["name"]
+    first_kotlin, first_swift = kotlin_string(first), swift_string(first)
     labels = [t["name"] for t in outputs if t.get("labels")]
     label_note = (
-        f"\nClass labels for {', '.join(f'`{n}`' for n in labels)} are in `model.json`.\n"
+        f"\nClass labels for {', '.join(markdown_code(n) for n in labels)} are in `model.json`.\n"
         if labels
         else ""
     )
@@ -131,7 +138,7 @@ val env = OrtEnvironment.getEnvironment()
 val session = env.createSession(modelBytes /* model.ort */, OrtSession.SessionOptions())
 {_kotlin_tensors(inputs)}
 session.run(mapOf({feeds})).use {{ result ->
-    val {_var(first)} = result.get("{first}").get().value  // Array<FloatArray> for [batch, n]
+    val {_var(first)} = result.get({first_kotlin}).get().value  // Array<FloatArray> for [batch, n]
 }}
 ```
 
@@ -144,14 +151,16 @@ let session = try ORTSession(env: env, modelPath: modelPath /* model.ort */, ses
 {_swift_tensors(inputs)}
 let outputs = try session.run(withInputs: [{swift_feeds}],
                               outputNames: [{names}], runOptions: nil)
-let {_var(first)} = try outputs["{first}"]!.tensorData()  // row-major, float32
+let {_var(first)} = try outputs[{first_swift}]!.tensorData()  // row-major, float32
 ```
 """
 
 
 def _quantization(report: dict[str, Any]) -> str:
     size = report["size"]
-    quantized = ", ".join(f"{count} {op}" for op, count in report["quantized_ops"].items())
+    quantized = ", ".join(
+        f"{count} {markdown_text(op)}" for op, count in report["quantized_ops"].items()
+    )
     lines = [
         "## int8 model\n",
         f"`model.int8.ort` stores the weights of {quantized or 'no'} ONNX nodes as int8 "
@@ -171,10 +180,18 @@ def _quantization(report: dict[str, Any]) -> str:
     if not accuracy["measured"]:
         lines.append("Accuracy was not measured (no data was given).")
     else:
-        lines.append(f"Measured on {accuracy['samples']} samples of `{accuracy['data']}`:\n")
+        data = markdown_code(str(accuracy["data"]))
+        lines.append(f"Measured on {accuracy['samples']} samples of {data}:\n")
         for output, entry in accuracy["outputs"].items():
+            if entry.get("non_finite"):
+                counts = entry["non_finite"]
+                lines.append(
+                    f"- {markdown_code(output)}: not compared, NaN or infinity in "
+                    f"{counts['float']:,} float and {counts['int8']:,} int8 values"
+                )
+                continue
             text = (
-                f"- `{output}`: max |float - int8| {entry['max_abs_diff']:.3g}, "
+                f"- {markdown_code(output)}: max |float - int8| {entry['max_abs_diff']:.3g}, "
                 f"mean {entry['mean_abs_diff']:.3g}"
             )
             if "float_accuracy" in entry:
@@ -203,11 +220,12 @@ def _training(info: dict[str, Any]) -> str:
             "the number of optimizer steps already taken (0 for the first)"
         )
     kotlin_lr = f"{lr}f" if "constant" in rate else "learningRate(step).toFloat()"
-    feeds = ", ".join(f'"{t["name"]}" to {_var(t["name"])}' for t in inputs)
+    feeds = ", ".join(f"{kotlin_string(t['name'])} to {_var(t['name'])}" for t in inputs)
     ordered = ", ".join(_var(t["name"]) for t in inputs)
     predictions = [t["name"] for t in outputs if t["role"] == "prediction"]
+    shown_predictions = ", ".join(markdown_code(p) for p in predictions)
     flag = (
-        f"The training flag `{info['training_flag']['name']}` (dropout and other "
+        f"The training flag {markdown_code(info['training_flag']['name'])} (dropout and other "
         "training-only behaviour) is baked in: on in `training_model.ort`, off in "
         "`eval_model.ort`. It is not an input.\n\n"
         if info["training_flag"]
@@ -233,7 +251,7 @@ Inputs of `trainStep` and `evalStep`, in this order (Swift and C take them by po
 
 {_table(outputs, roles=True)}
 
-Compute metrics in the app from the prediction outputs ({", ".join(f"`{p}`" for p in predictions)}).
+Compute metrics in the app from the prediction outputs ({shown_predictions}).
 
 Optimizer: {optimizer["keras"]} as `{optimizer["kernel"]}` in `optimizer_model.ort`{
         ", gradients clipped first ("
@@ -282,9 +300,7 @@ try checkpoint.saveCheckpoint(toPath: dir + "/trained", withOptimizerState: true
 ```
 
 To get an inference model with the trained weights on the device, call
-`exportModelForInference` with the prediction outputs ({
-        ", ".join(f'"{p}"' for p in predictions)
-    }). It
+`exportModelForInference` with the prediction outputs ({shown_predictions}). It
 re-reads the eval model and cannot parse an `.ort` one, so create the session with
 `eval_model.onnx` (shipped for this) instead of `eval_model.ort` when you export.
 Alternatively `evalStep` returns the predictions of the current weights (feed any targets).

@@ -25,6 +25,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
+from specc.atomic import copy_file
 from specc.diagnostics import Diagnostic, SpecError
 from specc.emit.mobile_optimizer import add_gradient_steps, mobile_optimizer
 from specc.emit.mobile_ort import TRAINING_PACKAGES, to_ort
@@ -93,7 +94,7 @@ def export_training(source: ExportSource, spec: Path, out: Path) -> TrainingBund
         )
         onnx.save(optimizer_model, str(optimizer_path))
         files = [to_ort(work / f"{name}.onnx", target / f"{name}.ort") for name in ORT_MODELS]
-        files.append(Path(shutil.copy(work / "eval_model.onnx", target / "eval_model.onnx")))
+        files.append(copy_file(work / "eval_model.onnx", target / "eval_model.onnx"))
         checkpoint = target / "checkpoint"
         if checkpoint.is_dir():
             shutil.rmtree(checkpoint)

@@ -2,12 +2,12 @@
 
 Either way the result is the inference ONNX model and its description (``model.json``):
 inputs and outputs by name, dtypes, shapes and class labels, read from the metadata that
-``specc build`` and ``specc train`` store in every model (``specc.model``).
+``specc build`` and ``specc train`` store in every model (``specc.model``). A trained
+folder is read by ``specc.emit.trained``, which trusts nothing in it.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,12 +15,14 @@ from typing import Any
 import onnx
 
 from specc.diagnostics import Diagnostic, SpecError
+from specc.emit.description import parse_description
 from specc.emit.onnx_model import DEFAULT_OPSET, to_model_proto
+from specc.emit.trained import EXPORT_SOURCE, TRAINED_MODEL, read_trained_folder
 from specc.limits import DEFAULT_LIMITS, Limits
 from specc.passes.lower import DESCRIPTION_KEY
 from specc.pipeline import compile_spec
 
-TRAINED_MODEL = "model.onnx"
+__all__ = ["TRAINED_MODEL", "ExportSource", "load_source"]
 
 
 @dataclass
@@ -41,19 +43,13 @@ def load_source(
     """The model of a spec file (weights drawn, or from ``weights``) or of a trained folder."""
     path = Path(path)
     if path.is_dir():
-        model_path = path / TRAINED_MODEL
-        if not model_path.exists():
-            message = f"{path} holds no {TRAINED_MODEL}; give a spec or a folder specc train wrote"
-            raise SpecError([Diagnostic("SPC511-export-source", message, (), str(path))])
         if weights is not None:
             message = "--weights applies to a spec; a trained folder has its weights"
-            raise SpecError([Diagnostic("SPC511-export-source", message, (), str(path))])
-        model = onnx.load(str(model_path))
-        props = {p.key: p.value for p in model.metadata_props}
-        if DESCRIPTION_KEY not in props:
-            message = f"{model_path} was not written by specc (no '{DESCRIPTION_KEY}' metadata)"
-            raise SpecError([Diagnostic("SPC511-export-source", message, (), str(model_path))])
-        return ExportSource(model, json.loads(props[DESCRIPTION_KEY]), path)
+            raise SpecError([Diagnostic(EXPORT_SOURCE, message, (), str(path))])
+        model, description = read_trained_folder(path, limits)
+        return ExportSource(model, description, path)
     compiled = compile_spec(path, weights, limits=limits)
     model = to_model_proto(compiled.graph, opset, compiled.metadata)
-    return ExportSource(model, json.loads(compiled.metadata[DESCRIPTION_KEY]), path)
+    # The same checks as a trained folder's: one shape of description for every writer.
+    description = parse_description(compiled.metadata[DESCRIPTION_KEY], model, str(path))
+    return ExportSource(model, description, path)

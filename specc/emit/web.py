@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-from importlib import resources
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import onnx
 
+from specc.atomic import copy_file, write_text
+from specc.emit.bundle import write_bundle
+from specc.emit.model_checks import standard_problems
+from specc.emit.onnx_model import write_model
 from specc.emit.source import ExportSource
+from specc.emit.web_render import package_json, render_templates
 from specc.passes.lower import METADATA_KEY
 
 # The onnxruntime-web release every bundle is written for (its API and its file names).
@@ -41,9 +44,9 @@ MAX_WEB_IR_VERSION = 10
 EXTERNAL_DATA_THRESHOLD = 2**31 - 2**20
 EXTERNAL_DATA = "model.onnx.data"
 
-# Every file a web export may write; the ones a new export does not write are removed so
-# that re-exporting into a folder leaves no stale model data or runtime behind.
-MANAGED_FILES = (
+# What a web export writes at the top of its folder: an earlier export's folder holding
+# only these is replaced whole; one holding anything else is refused.
+OWNED = (
     "model.onnx",
     EXTERNAL_DATA,
     "model.json",
@@ -51,7 +54,7 @@ MANAGED_FILES = (
     "index.html",
     "README.md",
     "package.json",
-    *(f"{RUNTIME_DIR}/{name}" for name in ORT_FILES),
+    RUNTIME_DIR,
 )
 
 
@@ -65,34 +68,7 @@ class RuntimeFilesError(Exception):
 
 def web_problems(model: onnx.ModelProto) -> list[str]:
     """What in ``model`` onnxruntime-web's WebAssembly backend cannot run (empty when fine)."""
-    problems: list[str] = []
-    if model.ir_version > MAX_WEB_IR_VERSION:
-        problems.append(f"IR version must be at most {MAX_WEB_IR_VERSION}; got {model.ir_version}")
-    opsets = {entry.domain or "ai.onnx": entry.version for entry in model.opset_import}
-    for domain, opset in sorted(opsets.items()):
-        if domain != "ai.onnx":
-            problems.append(f"only the standard ONNX domain runs on the web; got domain {domain!r}")
-        elif opset > MAX_WEB_OPSET:
-            problems.append(f"opset must be at most {MAX_WEB_OPSET}; got {opset}")
-    opset = opsets.get("ai.onnx", 0)
-    unknown = sorted(
-        {
-            node.op_type
-            for node in model.graph.node
-            if node.domain not in ("", "ai.onnx") or not _is_standard(node.op_type, opset)
-        }
-    )
-    if unknown:
-        problems.append(f"ops that are not standard ONNX at opset {opset}: {', '.join(unknown)}")
-    return problems
-
-
-def _is_standard(op_type: str, opset: int) -> bool:
-    try:
-        onnx.defs.get_schema(op_type, opset, "")
-    except onnx.defs.SchemaError:
-        return False
-    return True
+    return standard_problems(model, MAX_WEB_OPSET, MAX_WEB_IR_VERSION, "on the web")
 
 
 def web_model(model: onnx.ModelProto) -> onnx.ModelProto:
@@ -175,11 +151,12 @@ def export_web(
     include_runtime: bool = False,
     runtime_dir: Path | None = None,
 ) -> list[Path]:
-    """Write the web bundle of ``source`` into ``out``; return the files written, in order.
+    """Write the web bundle of ``source`` into ``out``, all files at once (see
+    ``specc.emit.bundle``); return the files written, in order.
 
     Raises ``UnsupportedModelError`` for a model the browser cannot run, ``RuntimeFilesError``
-    when ``include_runtime`` finds no onnxruntime-web, and ``OSError`` when ``out`` cannot be
-    written."""
+    when ``include_runtime`` finds no onnxruntime-web, ``OutputFolderError`` for an ``out``
+    holding other files, and ``OSError`` when ``out`` cannot be written."""
     problems = web_problems(source.model)
     if problems:
         raise UnsupportedModelError("; ".join(problems))
@@ -187,111 +164,50 @@ def export_web(
     dist = find_runtime(runtime_dir) if include_runtime else None
     model = web_model(source.model)
     external = model.ByteSize() > EXTERNAL_DATA_THRESHOLD
-    out.mkdir(parents=True, exist_ok=True)
+    description = bundle_description(source, external)
+    return write_bundle(
+        out, OWNED, lambda folder: _write_files(folder, model, description, external, dist)
+    )
+
+
+def _write_files(
+    folder: Path,
+    model: onnx.ModelProto,
+    description: dict[str, Any],
+    external: bool,
+    dist: Path | None,
+) -> list[Path]:
     written: list[Path] = []
 
-    def write_text(name: str, text: str) -> None:
-        path = out / name
-        path.write_text(text, encoding="utf-8")
-        written.append(path)
+    def write(name: str, text: str) -> None:
+        write_text(folder / name, text)
+        written.append(folder / name)
 
     if external:
         onnx.save_model(
-            model, str(out / "model.onnx"), save_as_external_data=True, location=EXTERNAL_DATA
+            model, str(folder / "model.onnx"), save_as_external_data=True, location=EXTERNAL_DATA
         )
-        written += [out / "model.onnx", out / EXTERNAL_DATA]
+        written += [folder / "model.onnx", folder / EXTERNAL_DATA]
     else:
-        onnx.save_model(model, str(out / "model.onnx"))
-        written.append(out / "model.onnx")
-    description = bundle_description(source, external)
-    write_text("model.json", json.dumps(description, indent=2) + "\n")
-    values = _template_values(description, include_runtime)
-    for name in ("specc.js", "index.html", "README.md"):
-        write_text(name, _render(name, values))
+        write_model(model, folder / "model.onnx")
+        written.append(folder / "model.onnx")
+    write("model.json", json.dumps(description, indent=2) + "\n")
+    runtime = {
+        "version": ORT_WEB_VERSION,
+        "package": ORT_PACKAGE,
+        "module": ORT_MODULE,
+        "wasm": ORT_FILES[1],
+        "folder": RUNTIME_DIR,
+    }
+    for name, text in render_templates(description, runtime, dist is not None).items():
+        write(name, text)
     if dist is None:
-        write_text("package.json", json.dumps(_package_json(description), indent=2) + "\n")
+        write("package.json", package_json(description, ORT_PACKAGE, ORT_WEB_VERSION))
     else:
-        (out / RUNTIME_DIR).mkdir(exist_ok=True)
+        (folder / RUNTIME_DIR).mkdir()
         for name in ORT_FILES:
-            written.append(Path(shutil.copyfile(dist / name, out / RUNTIME_DIR / name)))
-    _remove_stale(out, written)
+            written.append(copy_file(dist / name, folder / RUNTIME_DIR / name))
     return written
-
-
-def _template_values(description: dict[str, Any], include_runtime: bool) -> dict[str, str]:
-    if include_runtime:
-        module = f"./{RUNTIME_DIR}/{ORT_MODULE}"
-        runtime_wasm = f"new URL('./{RUNTIME_DIR}/{ORT_FILES[1]}', import.meta.url).href"
-        import_map = ""
-        runtime_note = _asset("README.runtime-included.md")
-    else:
-        module = f"{ORT_PACKAGE}/wasm"
-        runtime_wasm = "null"
-        # The demo page resolves the bare specifier to an npm install inside this folder.
-        imports = {module: f"./node_modules/{ORT_PACKAGE}/dist/{ORT_MODULE}"}
-        import_map = (
-            '<script type="importmap">\n'
-            + json.dumps({"imports": imports}, indent=2)
-            + "\n</script>"
-        )
-        runtime_note = _asset("README.runtime-external.md")
-    # The note goes first: it holds placeholders of its own.
-    return {
-        "RUNTIME_NOTE": runtime_note,
-        "NAME": str(description["name"]),
-        "ORT_VERSION": ORT_WEB_VERSION,
-        "ORT_MODULE": module,
-        "ORT_FILE": ORT_MODULE,
-        "RUNTIME_WASM": runtime_wasm,
-        "IMPORT_MAP": import_map,
-        "INPUTS": _signature(description["inputs"]),
-        "OUTPUTS": _signature(description["outputs"]),
-    }
-
-
-def _signature(tensors: list[dict[str, Any]]) -> str:
-    lines = []
-    for t in tensors:
-        shape = ", ".join("null" if d is None else str(d) for d in t["shape"])
-        labels = f", labels: {', '.join(t['labels'])}" if t.get("labels") else ""
-        lines.append(f"- `{t['name']}`: {t['dtype']} [{shape}]{labels}")
-    return "\n".join(lines)
-
-
-def _package_json(description: dict[str, Any]) -> dict[str, Any]:
-    name = "".join(c if c.isalnum() or c in "-_." else "-" for c in description["name"].lower())
-    return {
-        "name": name.strip("-._") or "specc-model",
-        "private": True,
-        "description": f"{description['name']}, exported by specc for onnxruntime-web",
-        "type": "module",
-        "main": "specc.js",
-        "exports": {".": "./specc.js", "./model.json": "./model.json"},
-        "dependencies": {ORT_PACKAGE: ORT_WEB_VERSION},
-    }
-
-
-def _asset(name: str) -> str:
-    return resources.files("specc.emit").joinpath("web_assets", name).read_text(encoding="utf-8")
-
-
-def _render(name: str, values: dict[str, str]) -> str:
-    # Placeholders are {{KEY}}: braces that JavaScript and CSS never write doubled.
-    text = _asset(name)
-    for key, value in values.items():
-        text = text.replace("{{" + key + "}}", value)
-    return text
-
-
-def _remove_stale(out: Path, written: list[Path]) -> None:
-    keep = {path.resolve() for path in written}
-    for name in MANAGED_FILES:
-        path = out / name
-        if path.is_file() and path.resolve() not in keep:
-            path.unlink()
-    runtime = out / RUNTIME_DIR
-    if runtime.is_dir() and not any(runtime.iterdir()):
-        runtime.rmdir()
 
 
 def _specc_version() -> str:

@@ -16,6 +16,7 @@ from specc.graph import Graph, GraphBuilder, Value
 from specc.layers.base import TRAINING_FLAG, LowerContext
 from specc.passes.layout import Placed, convert, lower_layer
 from specc.passes.shapes import TypedGraph
+from specc.spec.metadata import labels_by_output
 from specc.types import TensorType
 from specc.weights import check_weights, weight_key
 
@@ -148,13 +149,13 @@ def model_description(typed: TypedGraph) -> dict[str, Any]:
     """What an app needs to call the model: its inputs and outputs by name, with dtypes,
     shapes (null: variable; the batch axis first) and class labels where the spec's
     ``metadata.labels`` gives them (a mapping from output name to a list of labels)."""
-    spec = typed.resolved.spec
-    labels = (spec.metadata or {}).get("labels") or {}
+    outputs = [str(ref) for ref in typed.resolved.outputs]
+    labels = labels_by_output(typed.resolved.spec.metadata, outputs)
 
     def tensor(name: str, t: TensorType) -> dict[str, Any]:
         entry: dict[str, Any] = {"name": name, "dtype": t.dtype, "shape": list(t.full_shape)}
-        if isinstance(labels, dict) and isinstance(labels.get(name), list):
-            entry["labels"] = [str(label) for label in labels[name]]
+        if name in labels:
+            entry["labels"] = labels[name]
         return entry
 
     return {

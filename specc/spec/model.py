@@ -19,6 +19,7 @@ from specc.registry import SpecModel
 from specc.spec.compile import CompileConfig, TrainConfig
 from specc.spec.errors import UNKNOWN_KEY, describe, translate
 from specc.spec.loader import LoadedSpec
+from specc.spec.metadata import Metadata, ModelName
 
 FORMAT_VERSION = 1
 
@@ -96,13 +97,13 @@ class ModelSpec(SpecModel):
     """A whole spec file."""
 
     specc: Literal[1] = Field(description="Spec format version.")
-    name: str | None = Field(None, min_length=1)
+    name: ModelName | None = None
     inputs: dict[str, InputSpec] | None = Field(None, min_length=1)
     layers: list[LayerEntry] = Field(min_length=1)
     outputs: list[Reference] | None = Field(None, min_length=1)
     compile: CompileConfig | None = None
     train: TrainConfig | None = None
-    metadata: dict[str, Any] | None = None
+    metadata: Metadata | None = None
 
 
 def validate_spec(loaded: LoadedSpec) -> ModelSpec:

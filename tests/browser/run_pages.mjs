@@ -46,6 +46,10 @@ async function demoInPage(page) {
   });
   return page.evaluate(() => ({
     state: document.body.dataset.state,
+    title: document.title,
+    heading: document.querySelector('h1')?.textContent ?? null,
+    // Set only by code a hostile name or label managed to run in the page.
+    injected: window.__speccInjected ?? null,
     status: document.getElementById('status').textContent,
     timeText: document.getElementById('time-to-first-prediction').textContent,
     demo: window.speccDemo,

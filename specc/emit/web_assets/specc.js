@@ -1,4 +1,4 @@
-// specc.js: run the model "{{NAME}}" in a browser with onnxruntime-web {{ORT_VERSION}}
+// specc.js: run the model {{NAME_COMMENT}} in a browser with onnxruntime-web {{ORT_VERSION}}
 // (WebAssembly backend). Written by `specc export --target web`; README.md beside it tells
 // how to serve and use it. No build step: this is a plain ES module.
 //
@@ -10,6 +10,8 @@ import * as ort from '{{ORT_MODULE}}';
 
 export { ort };
 export const ORT_WEB_VERSION = '{{ORT_VERSION}}';
+// The model's name, as model.json gives it.
+export const MODEL_NAME = {{NAME_JS}};
 
 // Static `new URL(..., import.meta.url)` literals: bundlers (Vite, webpack) copy the files.
 const MODEL_URL = new URL('./model.onnx', import.meta.url);
