@@ -24,6 +24,7 @@ from specc.cli.common import (
     run_spec_pass,
 )
 from specc.emit.onnx_model import DEFAULT_OPSET, MAX_OPSET, to_model_proto, write_model
+from specc.escape import terminal_text
 from specc.pipeline import compile_spec
 from specc.summary import render_summary
 from specc.weights import save_weights
@@ -101,5 +102,6 @@ def _write(path: Path, write: Callable[[], None]) -> None:
     try:
         write()
     except OSError as exc:
-        typer.echo(f"error: cannot write {path}: {exc.strerror or exc}", err=True)
+        message = f"error: cannot write {path}: {exc.strerror or exc}"
+        typer.echo(terminal_text(message), err=True)
         raise typer.Exit(EXIT_USAGE) from None

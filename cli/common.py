@@ -13,6 +13,7 @@ import typer
 
 from specc.cli.signals import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, terminate_raises
 from specc.diagnostics import Diagnostic, SpecError, render
+from specc.escape import terminal_text
 from specc.limits import DEFAULT_LIMITS, Limits
 
 EXIT_OK = 0
@@ -109,10 +110,10 @@ def exits_on_signals(interrupted: str, terminated: str) -> Iterator[None]:
         with terminate_raises():
             yield
     except KeyboardInterrupt:
-        typer.echo(interrupted, err=True)
+        typer.echo(terminal_text(interrupted), err=True)
         raise typer.Exit(EXIT_INTERRUPTED) from None
     except Terminated:
-        typer.echo(terminated, err=True)
+        typer.echo(terminal_text(terminated), err=True)
         raise typer.Exit(EXIT_TERMINATED) from None
 
 

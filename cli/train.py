@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import traceback
 from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
@@ -27,6 +28,7 @@ from specc.cli.common import (
     run_spec_pass,
 )
 from specc.cli.signals import EXIT_INTERRUPTED, deferred, handling
+from specc.escape import terminal_text
 
 if TYPE_CHECKING:
     from specc.train.fit import StopRequest
@@ -129,7 +131,7 @@ def train(
             # Before any work: an unusable --out found after 200 epochs loses them.
             check_trained_folder(out)
         except OutputFolderError as exc:
-            typer.echo(f"error: cannot write the run to {out}: {exc}", err=True)
+            _say(f"error: cannot write the run to {out}: {exc}")
             raise typer.Exit(EXIT_USAGE) from None
 
         options = TrainOptions(
@@ -152,7 +154,9 @@ def train(
                     )
                 )
             except EngineError as exc:
-                typer.echo(f"error: {exc}", err=True)
+                if debug:  # the engine's own text, C++ location included
+                    traceback.print_exc()
+                _say(f"error: {exc}")
                 raise typer.Exit(EXIT_USAGE) from None
             if result is None:
                 _end_line(progress)
@@ -161,35 +165,32 @@ def train(
             try:
                 written = write_outputs(result, out)
             except OutputFolderError as exc:
-                typer.echo(f"error: cannot write the run to {out}: {exc}", err=True)
+                _say(f"error: cannot write the run to {out}: {exc}")
                 raise typer.Exit(EXIT_USAGE) from None
             except OSError as exc:
                 # exc.filename would name a temporary file in the staging folder.
                 reason = exc.strerror or str(exc)
-                typer.echo(f"error: cannot write the run to {out}: {reason}", err=True)
+                _say(f"error: cannot write the run to {out}: {reason}")
                 raise typer.Exit(EXIT_USAGE) from None
     _end_line(progress)
     fitted = result.fitted
     if fitted is not None and fitted.stopped == "interrupted":
         kept = fitted.epochs_completed
-        typer.echo(
+        _say(
             f"interrupted at {fitted.where}: wrote the model and weights so far, "
             f"and the history of the {kept} complete epoch{'s' if kept != 1 else ''}, to "
-            f"{out} (run.json: interrupted)",
-            err=True,
+            f"{out} (run.json: interrupted)"
         )
         raise typer.Exit(EXIT_INTERRUPTED)
     if not quiet:
         if result.unused_data:
             unused = ", ".join(result.unused_data)
-            typer.echo(
-                f"note: {data} also holds {unused}, which no input or output takes", err=True
-            )
+            _say(f"note: {data} also holds {unused}, which no input or output takes")
         for path in written:
-            typer.echo(f"wrote {path}")
+            _say(f"wrote {path}", err=False)
     if stop.requested:
         # Ctrl-C after the last batch: the run is complete and written.
-        typer.echo(f"interrupted after training ended; wrote the complete run to {out}", err=True)
+        _say(f"interrupted after training ended; wrote the complete run to {out}")
         raise typer.Exit(EXIT_INTERRUPTED)
 
 
@@ -211,3 +212,9 @@ def _end_line(progress: Progress | None) -> None:
     """Finish a progress bar's line, so that what follows starts on its own."""
     if progress is not None:
         progress.end_line()
+
+
+def _say(text: str, err: bool = True) -> None:
+    """Print one line for a person; paths and messages are shown with control characters
+    escaped (a folder name cannot move the cursor or retitle the terminal)."""
+    typer.echo(terminal_text(text), err=err)

@@ -34,6 +34,15 @@ CASES = [
     ),
     Case(
         FAMILY,
+        "out named with a terminal escape",
+        [*TRAIN, "--out", "\x1b]0;pwned\x07"],
+        tiny_files(**{"\x1b]0;pwned\x07": VICTIM}),
+        exit_code=2,
+        output_has=(r"\\x1b\]0;pwned\\x07 is a file",),
+        check=check_all(did_not_train, one_line),
+    ),
+    Case(
+        FAMILY,
         "out inside a file",
         [*TRAIN, "--out", "notes.txt/run"],
         tiny_files(**{"notes.txt": VICTIM}),
