@@ -72,7 +72,7 @@ def test_a_failure_while_writing_leaves_the_previous_run(
 
     monkeypatch.setattr(outputs_module, "write_text", full_disk)
     with pytest.raises(OSError, match="No space left"):
-        write_outputs(train_spec(spec, data, TrainOptions(epochs=2, seed=3)), out)
+        write_outputs(result, out)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
