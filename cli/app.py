@@ -47,8 +47,11 @@ app.command("export")(export)
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Run the app with specc's signal handling (the console script is
+    ``specc.cli.entry:main``, which installs it before importing this module)."""
+    from specc.cli.signals import run_console
+
+    run_console(lambda: app)
 
 
 if __name__ == "__main__":

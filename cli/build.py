@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -16,12 +17,14 @@ from specc.cli.common import (
     MaxFileSizeOption,
     MaxParamsOption,
     OutputFormat,
+    exits_on_signals,
     internal_errors,
     print_diagnostics,
     resolve_limits,
     run_spec_pass,
 )
 from specc.emit.onnx_model import DEFAULT_OPSET, MAX_OPSET, to_model_proto, write_model
+from specc.escape import terminal_text
 from specc.pipeline import compile_spec
 from specc.summary import render_summary
 from specc.weights import save_weights
@@ -72,7 +75,7 @@ def build(
 ) -> None:
     """Compile SPEC to an ONNX model that passes the ONNX checker and runs in onnxruntime."""
     limits = resolve_limits(limit, max_params, max_file_size)
-    with internal_errors(debug):
+    with exits_on_signals("interrupted", "terminated"), internal_errors(debug):
         compiled, diagnostics = run_spec_pass(
             lambda: compile_spec(spec, weights, seed, limits=limits)
         )
@@ -81,17 +84,24 @@ def build(
             raise typer.Exit(EXIT_SPEC_ERROR)
         model = to_model_proto(compiled.graph, opset, compiled.metadata)
         target = output if output is not None else spec.with_suffix(".onnx")
-        try:
-            write_model(model, target)
-            if save_weights_to is not None:
-                save_weights(save_weights_to, compiled.weights)
-        except OSError as exc:
-            typer.echo(
-                f"error: cannot write {exc.filename or target}: {exc.strerror or exc}", err=True
-            )
-            raise typer.Exit(EXIT_USAGE) from None
+        # Each file is written atomically (specc.atomic): a link at the target is replaced,
+        # never followed, and a failure leaves the previous file.
+        _write(target, lambda: write_model(model, target))
+        if save_weights_to is not None:
+            _write(save_weights_to, lambda: save_weights(save_weights_to, compiled.weights))
     if not quiet:
         typer.echo(render_summary(compiled.typed))
         typer.echo(f"wrote {target} (opset {opset})")
         if save_weights_to is not None:
             typer.echo(f"wrote {save_weights_to} ({len(compiled.weights)} weights)")
+
+
+def _write(path: Path, write: Callable[[], None]) -> None:
+    """Run ``write``; a failure is one line naming ``path`` (not the temporary file the
+    system call was about) and exit 2."""
+    try:
+        write()
+    except OSError as exc:
+        message = f"error: cannot write {path}: {exc.strerror or exc}"
+        typer.echo(terminal_text(message), err=True)
+        raise typer.Exit(EXIT_USAGE) from None

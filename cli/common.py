@@ -11,6 +11,7 @@ from typing import Annotated, TypeVar
 
 import typer
 
+from specc.cli.signals import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, terminate_raises
 from specc.diagnostics import Diagnostic, SpecError, render
 from specc.escape import terminal_lines
 from specc.limits import DEFAULT_LIMITS, Limits
@@ -101,6 +102,26 @@ def internal_errors(debug: bool) -> Iterator[None]:
             err=True,
         )
         raise typer.Exit(EXIT_USAGE) from None
+
+
+@contextmanager
+def exits_on_signals(interrupted: str, terminated: str) -> Iterator[None]:
+    """End the command with one line and exit 130 on Ctrl-C, 143 on SIGTERM.
+
+    While the block runs, SIGTERM raises ``Terminated`` (``specc.cli.signals``), so every
+    ``finally`` (temporary and staging folders) runs first; Ctrl-C would otherwise reach
+    Click, which prints "Aborted!" and exits 1. ``interrupted`` and ``terminated`` are the
+    lines to print.
+    """
+    try:
+        with terminate_raises():
+            yield
+    except KeyboardInterrupt:
+        echo(interrupted, err=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except Terminated:
+        echo(terminated, err=True)
+        raise typer.Exit(EXIT_TERMINATED) from None
 
 
 def run_spec_pass(run: Callable[[], T]) -> tuple[T | None, list[Diagnostic]]:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import signal
+import traceback
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from types import FrameType
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -17,11 +21,18 @@ from specc.cli.common import (
     MaxFileSizeOption,
     MaxParamsOption,
     OutputFormat,
+    exits_on_signals,
     internal_errors,
     print_diagnostics,
     resolve_limits,
     run_spec_pass,
 )
+from specc.cli.signals import EXIT_INTERRUPTED, deferred, handling
+from specc.escape import terminal_text
+
+if TYPE_CHECKING:
+    from specc.train.fit import StopRequest
+    from specc.train.progress import Progress
 
 
 class Device(str, Enum):
@@ -74,8 +85,22 @@ def train(
     ] = None,
     device: Annotated[Device, typer.Option(help="Train on the CPU or a CUDA GPU.")] = Device.cpu,
     out: Annotated[
-        Path, typer.Option("--out", "-o", help="Folder for model.onnx, weights.npz, history.json.")
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Folder for model.onnx, weights.npz, history.json and run.json; replaced "
+            "whole when the run ends.",
+        ),
     ] = Path("trained"),
+    terminate_on_nan: Annotated[
+        bool,
+        typer.Option(
+            "--terminate-on-nan/--no-terminate-on-nan",
+            help="Stop at the first NaN or infinite loss and write nothing (Keras's "
+            "TerminateOnNaN), or train on.",
+        ),
+    ] = True,
     output_format: FormatOption = OutputFormat.text,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
     debug: DebugOption = False,
@@ -83,34 +108,113 @@ def train(
     max_params: MaxParamsOption = None,
     max_file_size: MaxFileSizeOption = None,
 ) -> None:
-    """Train SPEC on DATA; write the trained model, its weights and its history to --out."""
-    # Imported here, not at the top: the training engine takes seconds to import, and the
-    # other commands (validate and build in CI) should not pay for it.
-    from specc.train.progress import Progress
-    from specc.train.run import TrainOptions, train_spec, write_outputs
+    """Train SPEC on DATA; write the trained model, its weights and its history to --out.
 
+    Ctrl-C stops after the current batch and writes the model and history so far (exit
+    130); SIGTERM stops at once and leaves --out as it was (exit 143).
+    """
     limits = resolve_limits(limit, max_params, max_file_size)
-    options = TrainOptions(
-        epochs, batch_size, shuffle, validation_split, seed, device.value, limits=limits
-    )
-    progress = None if quiet else Progress()
-    with internal_errors(debug):
-        result, diagnostics = run_spec_pass(
-            lambda: train_spec(spec, data, options, weights, validation_data, progress)
-        )
-        if result is None:
-            print_diagnostics(diagnostics, output_format, err=True)
-            raise typer.Exit(EXIT_SPEC_ERROR)
+    left = f"{out} was left as it was"
+    with exits_on_signals(f"interrupted; {left}", f"terminated; {left}"):
+        # Imported here, not at the top: the training engine takes seconds to import, and
+        # the other commands (validate and build in CI) should not pay for it. Signals wait
+        # for the imports to end (specc.cli.signals).
+        with deferred():
+            from specc.atomic import OutputFolderError
+            from specc.train.engine import EngineError
+            from specc.train.fit import StopRequest
+            from specc.train.outputs import check_trained_folder
+            from specc.train.progress import Progress
+            from specc.train.run import TrainOptions, train_spec, write_outputs
+
         try:
-            written = write_outputs(result, out)
-        except OSError as exc:
-            typer.echo(f"error: cannot write to {out}: {exc.strerror or exc}", err=True)
+            # Before any work: an unusable --out found after 200 epochs loses them.
+            check_trained_folder(out)
+        except OutputFolderError as exc:
+            _say(f"error: cannot write the run to {out}: {exc}")
             raise typer.Exit(EXIT_USAGE) from None
+
+        options = TrainOptions(
+            epochs,
+            batch_size,
+            shuffle,
+            validation_split,
+            seed,
+            device.value,
+            limits=limits,
+            terminate_on_nan=terminate_on_nan,
+        )
+        progress = None if quiet else Progress()
+        stop = StopRequest()
+        with handling(signal.SIGINT, _stop_after_batch(stop)), internal_errors(debug):
+            try:
+                result, diagnostics = run_spec_pass(
+                    lambda: train_spec(
+                        spec, data, options, weights, validation_data, progress, stop
+                    )
+                )
+            except EngineError as exc:
+                if debug:  # the engine's own text, C++ location included
+                    traceback.print_exc()
+                _say(f"error: {exc}")
+                raise typer.Exit(EXIT_USAGE) from None
+            if result is None:
+                _end_line(progress)
+                print_diagnostics(diagnostics, output_format, err=True)
+                raise typer.Exit(EXIT_SPEC_ERROR)
+            try:
+                written = write_outputs(result, out)
+            except OutputFolderError as exc:
+                _say(f"error: cannot write the run to {out}: {exc}")
+                raise typer.Exit(EXIT_USAGE) from None
+            except OSError as exc:
+                # exc.filename would name a temporary file in the staging folder.
+                reason = exc.strerror or str(exc)
+                _say(f"error: cannot write the run to {out}: {reason}")
+                raise typer.Exit(EXIT_USAGE) from None
+    _end_line(progress)
+    fitted = result.fitted
+    if fitted is not None and fitted.stopped == "interrupted":
+        kept = fitted.epochs_completed
+        _say(
+            f"interrupted at {fitted.where}: wrote the model and weights so far, "
+            f"and the history of the {kept} complete epoch{'s' if kept != 1 else ''}, to "
+            f"{out} (run.json: interrupted)"
+        )
+        raise typer.Exit(EXIT_INTERRUPTED)
     if not quiet:
         if result.unused_data:
             unused = ", ".join(result.unused_data)
-            typer.echo(
-                f"note: {data} also holds {unused}, which no input or output takes", err=True
-            )
+            _say(f"note: {data} also holds {unused}, which no input or output takes")
         for path in written:
-            typer.echo(f"wrote {path}")
+            _say(f"wrote {path}", err=False)
+    if stop.requested:
+        # Ctrl-C after the last batch: the run is complete and written.
+        _say(f"interrupted after training ended; wrote the complete run to {out}")
+        raise typer.Exit(EXIT_INTERRUPTED)
+
+
+def _stop_after_batch(stop: StopRequest) -> Callable[[int, FrameType | None], None]:
+    """A SIGINT handler: while training runs, the first Ctrl-C asks it to stop after the
+    current batch (the engine may be inside a step, in C code); before training, or a
+    second time, Ctrl-C aborts (KeyboardInterrupt) and --out is left as it was."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if stop.active and not stop.requested:
+            stop.requested = True
+            return
+        raise KeyboardInterrupt
+
+    return handler
+
+
+def _end_line(progress: Progress | None) -> None:
+    """Finish a progress bar's line, so that what follows starts on its own."""
+    if progress is not None:
+        progress.end_line()
+
+
+def _say(text: str, err: bool = True) -> None:
+    """Print one line for a person; paths and messages are shown with control characters
+    escaped (a folder name cannot move the cursor or retitle the terminal)."""
+    typer.echo(terminal_text(text), err=err)

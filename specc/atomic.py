@@ -233,3 +233,37 @@ def staged_folder(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+# ---------------------------------------------------------------------------- scratch
+
+
+def _sweep_scratch(parent: Path, prefix: str) -> None:
+    """Remove ``<prefix><pid>-*`` folders in ``parent`` whose process is gone."""
+    try:
+        entries = [entry for entry in parent.iterdir() if entry.name.startswith(prefix)]
+    except OSError:
+        return
+    for entry in entries:
+        pid = _leftover_pid(entry.name, prefix)
+        if pid is None or pid == os.getpid() or _pid_alive(pid):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def scratch_folder(prefix: str, parent: Path | None = None) -> Iterator[Path]:
+    """A temporary folder ``<prefix><pid>-<random>`` (in the system's temporary folder
+    unless ``parent`` is given), removed when the block ends, however it ends.
+
+    ``kill -9`` runs no cleanup: the pid in the name lets the next process that asks for a
+    folder with the same prefix remove those whose writer is gone.
+    """
+    where = Path(parent) if parent is not None else Path(tempfile.gettempdir())
+    _sweep_scratch(where, prefix)
+    folder = Path(tempfile.mkdtemp(dir=where, prefix=f"{prefix}{os.getpid()}-"))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -15,6 +15,7 @@ backend can replace onnxruntime-training later (1.19.2 is its last release).
 from __future__ import annotations
 
 import os
+import re
 import sys
 import types
 from collections.abc import Iterator
@@ -33,7 +34,40 @@ if _PACKAGE not in sys.modules:
 from onnxruntime.training import artifacts, onnxblock  # noqa: E402
 from onnxruntime.training.api import CheckpointState, Module, Optimizer  # noqa: E402
 
-__all__ = ["CheckpointState", "Module", "Optimizer", "artifacts", "onnxblock", "quiet_stderr"]
+__all__ = [
+    "CheckpointState",
+    "EngineError",
+    "Module",
+    "Optimizer",
+    "artifacts",
+    "engine_message",
+    "onnxblock",
+    "quiet_stderr",
+]
+
+# The engine's C++ errors read "[ONNXRuntimeError] : 1 : FAIL : /onnxruntime_src/x.cc:104
+# <the C++ function's full signature> <message>", over several lines: only the message
+# is for a user.
+_STATUS_PREFIX = re.compile(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ")
+_SOURCE_PREFIX = re.compile(r"^\S+\.(?:cc|cpp|h):\d+ .*?\)(?: const)? ")
+
+
+class EngineError(Exception):
+    """The training engine failed for a reason outside the spec and the data (a file it
+    could not write, memory, a device); the message is one line for a user."""
+
+
+def engine_message(error: BaseException) -> str:
+    """One readable line from an engine exception: its first line, without the C++
+    source location and function signature."""
+    if isinstance(error, OSError) and error.strerror:
+        where = f" ({error.filename})" if error.filename else ""
+        return f"{error.strerror}{where}"
+    lines = str(error).strip().splitlines()
+    text = lines[0].strip() if lines else type(error).__name__
+    text = _STATUS_PREFIX.sub("", text)
+    text = _SOURCE_PREFIX.sub("", text).strip()
+    return text or type(error).__name__
 
 
 @contextmanager

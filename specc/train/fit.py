@@ -6,10 +6,16 @@ engine's fused kernel where its formula is Keras's, else NumPy on the parameter 
 ``<output>_loss`` and metric) is the mean over its batches weighted by batch size, of values
 computed in each batch's forward pass before its update; ``val_`` values are computed after
 the epoch.
+
+Training ends early in two ways, both checked between batches (the engine may be in C code
+during a step, so a signal handler only sets a flag): a ``StopRequest`` (Ctrl-C) ends it
+after the current batch, and a non-finite batch loss ends it at once, as Keras's
+``TerminateOnNaN`` callback does, unless ``FitOptions.terminate_on_nan`` is off.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,6 +43,44 @@ class FitOptions:
     # Force Keras's update in NumPy even where the engine's fused kernel is exact (to
     # measure both routes); the environment variable SPECC_NUMPY_UPDATES=1 does the same.
     numpy_updates: bool = False
+    # Stop at the first batch whose loss is NaN or infinite (Keras's TerminateOnNaN).
+    terminate_on_nan: bool = True
+
+
+class StopRequest:
+    """Asks ``fit`` to end after the current batch; set from a SIGINT handler.
+
+    ``fit`` marks it ``active`` while it trains, so that the handler can tell whether
+    training can still end cleanly (then it sets ``requested``) or must be aborted.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.active = False
+
+
+@dataclass
+class FitResult:
+    """How ``fit`` ended, and Keras's History (a list per key, one value per epoch that
+    ran to its end)."""
+
+    history: dict[str, list[float]]
+    epochs: int
+    epochs_completed: int = 0
+    # Batches trained in all (optimizer updates applied), the last epoch's part included.
+    steps_trained: int = 0
+    # None: every epoch ran; "interrupted" (a StopRequest); "non-finite loss".
+    stopped: str | None = None
+    # Where it stopped: 1-based epoch and batch, and the epoch's batch count.
+    epoch: int = 0
+    step: int = 0
+    steps: int = 0
+    loss: float | None = None
+
+    @property
+    def where(self) -> str:
+        """``epoch 3/200, batch 5/8``."""
+        return f"epoch {self.epoch}/{self.epochs}, batch {self.step}/{self.steps}"
 
 
 @dataclass
@@ -100,22 +144,32 @@ def fit(
     config: CompileConfig,
     options: FitOptions,
     on_progress: Callable[[EpochLog, bool], None] | None = None,
-) -> dict[str, list[float]]:
-    """Train for ``options.epochs`` epochs; return the History as a dict of lists."""
+    stop: StopRequest | None = None,
+) -> FitResult:
+    """Train for ``options.epochs`` epochs, or until ``stop`` is requested or the loss is
+    not finite; return the History and how training ended."""
     rng = np.random.default_rng(options.seed)
     params = session.parameters(training.trainable)
     moving = session.parameters([m.parameter for m in training.moving])
     session.use_optimizer(config.optimizer, options.numpy_updates)
     constraints = _constraints(compiled)
-    history: dict[str, list[float]] = {}
     steps = -(-len(train_data) // options.batch_size)
+    result = FitResult({}, options.epochs, steps=steps)
+    if stop is not None:
+        stop.active = True
     for epoch in range(options.epochs):
         started = time.perf_counter()
         averages = _Averages(training, config)
         batches = train_data.batches(options.batch_size, options.shuffle, rng)
         for step, batch in enumerate(batches, start=1):
+            result.epoch, result.step = epoch + 1, step
             feeds = {**batch.inputs, **_target_feeds(training, batch)}
             outputs = session.train_step(feeds)
+            loss = float(outputs[TOTAL_LOSS])
+            if options.terminate_on_nan and not math.isfinite(loss):
+                # Before this batch's update: the weights are the last finite ones.
+                result.stopped, result.loss = "non-finite loss", loss
+                return result
             averages.update(outputs, batch)
             for m in training.moving:
                 # Keras's BatchNormalization: moving = moving * momentum + batch * (1 - momentum)
@@ -126,22 +180,32 @@ def fit(
             if constraints:
                 apply_constraints(params, constraints)
             session.reset_gradients()
+            result.steps_trained += 1
             if on_progress is not None:
                 log = EpochLog(
                     epoch + 1, options.epochs, step, steps, time.perf_counter() - started
                 )
                 log.values = averages.values()
                 on_progress(log, False)
+            if stop is not None and stop.requested and step < steps:
+                # An unfinished epoch has no History entry, as when Keras's fit is
+                # interrupted; the weights hold its batches' updates.
+                result.stopped = "interrupted"
+                return result
         values = averages.values()
         if validation_data is not None and len(validation_data):
             values.update(evaluate(training, session, validation_data, config, options.batch_size))
         for key, value in values.items():
-            history.setdefault(key, []).append(value)
+            result.history.setdefault(key, []).append(value)
+        result.epochs_completed = epoch + 1
         if on_progress is not None:
             log = EpochLog(epoch + 1, options.epochs, steps, steps, time.perf_counter() - started)
             log.values = values
             on_progress(log, True)
-    return history
+        if stop is not None and stop.requested and epoch + 1 < options.epochs:
+            result.stopped = "interrupted"
+            return result
+    return result
 
 
 def evaluate(

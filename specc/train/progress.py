@@ -28,6 +28,8 @@ class Progress:
     def __init__(self, stream: TextIO | None = None, interactive: bool | None = None) -> None:
         self.stream = stream if stream is not None else sys.stderr
         self.interactive = self.stream.isatty() if interactive is None else interactive
+        # A bar's line is open (no newline yet) between an epoch's first batch and its end.
+        self._line_open = False
 
     def __call__(self, log: EpochLog, epoch_done: bool) -> None:
         """Report one batch (``epoch_done`` False) or the end of an epoch."""
@@ -55,3 +57,12 @@ class Progress:
         line = f"\r{log.step:>{width}}/{log.steps} [{bar}] - {timing}{_values(log.values)}"
         self.stream.write(line + ("\n" if epoch_done else ""))
         self.stream.flush()
+        self._line_open = not epoch_done
+
+    def end_line(self) -> None:
+        """End a bar's open line (training stopped mid-epoch), so that a message printed
+        next starts on a line of its own."""
+        if self._line_open:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._line_open = False

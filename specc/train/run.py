@@ -5,24 +5,22 @@ build_training_graph  forward + Keras's total loss
 load_dataset          arrays named after the inputs and outputs, checked
 split                 Keras's validation_split: the last fraction, before shuffling
 TrainingSession       artifacts in onnxruntime-training
-fit                   Keras's loop and History
+fit                   Keras's loop and History (stopped early by Ctrl-C or a non-finite loss)
 inference_graph       the inference lowering, given the trained weights
-write_outputs         model.onnx (inference, trained weights), weights.npz, history.json
+write_outputs         the trained folder, swapped in whole (``specc.train.outputs``)
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from specc.atomic import write_text
 from specc.diagnostics import Diagnostic, SpecError
-from specc.emit.onnx_model import DEFAULT_OPSET, to_model_proto, write_model
+from specc.emit.onnx_model import DEFAULT_OPSET, to_model_proto
 from specc.graph import Graph
 from specc.limits import DEFAULT_LIMITS, Limits
 from specc.passes.lower import lower_to_onnx, parameter_name
@@ -30,10 +28,11 @@ from specc.pipeline import CompiledModel, compile_spec
 from specc.spec.compile import losses_by_output
 from specc.train.data import Dataset, load_dataset
 from specc.train.data_targets import targets_for
-from specc.train.fit import EpochLog, FitOptions, fit
+from specc.train.fit import EpochLog, FitOptions, FitResult, StopRequest, fit
 from specc.train.graph import TrainingGraph, build_training_graph
-from specc.train.session import TrainingSession
-from specc.weights import save_weights, weight_key
+from specc.train.outputs import RunRecord, write_trained_folder
+from specc.train.session import TrainingSession, check_device
+from specc.weights import weight_key
 
 
 @dataclass
@@ -46,6 +45,22 @@ class TrainResult:
     history: dict[str, list[float]]
     # Arrays or columns of the data file that no input or output takes.
     unused_data: tuple[str, ...] = ()
+    # How training ended (every epoch, or interrupted); None for a result built by hand.
+    fitted: FitResult | None = None
+
+    @property
+    def interrupted(self) -> bool:
+        """Whether training stopped before its last epoch (Ctrl-C)."""
+        return self.fitted is not None and self.fitted.stopped == "interrupted"
+
+    def record(self) -> RunRecord:
+        """``run.json``: how the run ended."""
+        fitted = self.fitted
+        if fitted is None:
+            epochs = len(next(iter(self.history.values()), []))
+            return RunRecord("completed", epochs, epochs, 0)
+        status = "interrupted" if self.interrupted else "completed"
+        return RunRecord(status, fitted.epochs, fitted.epochs_completed, fitted.steps_trained)
 
 
 @dataclass
@@ -60,6 +75,8 @@ class TrainOptions:
     device: str = "cpu"
     opset: int = DEFAULT_OPSET
     limits: Limits = DEFAULT_LIMITS
+    # Stop at the first non-finite batch loss (Keras's TerminateOnNaN) and write nothing.
+    terminate_on_nan: bool = True
 
 
 def _fit_options(compiled: CompiledModel, options: TrainOptions) -> tuple[FitOptions, float]:
@@ -75,6 +92,7 @@ def _fit_options(compiled: CompiledModel, options: TrainOptions) -> tuple[FitOpt
         batch_size=int(pick(options.batch_size, "batch_size", 32)),
         shuffle=bool(pick(options.shuffle, "shuffle", True)),
         seed=pick(options.seed, "seed", None),  # type: ignore[arg-type]
+        terminate_on_nan=options.terminate_on_nan,
     )
     return fit_options, float(pick(options.validation_split, "validation_split", 0.0))
 
@@ -105,8 +123,15 @@ def train_spec(
     weights: str | Path | None = None,
     validation_data: str | Path | None = None,
     on_progress: Callable[[EpochLog, bool], None] | None = None,
+    stop: StopRequest | None = None,
 ) -> TrainResult:
-    """Train a spec on a data file as Keras's ``fit`` would."""
+    """Train a spec on a data file as Keras's ``fit`` would.
+
+    ``stop`` (set from a SIGINT handler) ends training after the current batch; the
+    result then holds the weights so far and the epochs completed. A non-finite loss
+    raises ``SpecError`` (SPC540) unless ``options.terminate_on_nan`` is off.
+    """
+    check_device(options.device, str(spec))
     compiled, training = prepare(spec, weights, options.seed, options.limits)
     fit_options, validation_split = _fit_options(compiled, options)
     inputs = dict(compiled.typed.resolved.inputs)
@@ -122,19 +147,39 @@ def train_spec(
         dataset, validation = dataset.split(validation_split)
     session = TrainingSession(training, options.opset, options.device)
     try:
-        history = fit(
-            compiled, training, session, dataset, validation, config, fit_options, on_progress
+        fitted = fit(
+            compiled,
+            training,
+            session,
+            dataset,
+            validation,
+            config,
+            fit_options,
+            on_progress,
+            stop,
         )
         trained = session.snapshot()
     finally:
         session.close()
+    if fitted.stopped == "non-finite loss":
+        raise SpecError([_non_finite_loss(str(spec), fitted)])
     return TrainResult(
         compiled,
         _with_weights(inference_graph(compiled), trained),
         _by_key(compiled, trained),
-        history,
+        fitted.history,
         tuple(dataset.unused),
+        fitted,
     )
+
+
+def _non_finite_loss(file: str, fitted: FitResult) -> Diagnostic:
+    message = (
+        f"the loss became {fitted.loss} at {fitted.where}; training stopped there, as "
+        "Keras's TerminateOnNaN does, and wrote nothing (lower the learning rate, or check "
+        "the data and the initial weights; --no-terminate-on-nan trains on)"
+    )
+    return Diagnostic("SPC540-non-finite-loss", message, (), file)
 
 
 def inference_graph(compiled: CompiledModel) -> Graph:
@@ -169,14 +214,7 @@ def _by_key(compiled: CompiledModel, trained: dict[str, np.ndarray]) -> dict[str
 
 
 def write_outputs(result: TrainResult, out: Path, opset: int = DEFAULT_OPSET) -> list[Path]:
-    """Write model.onnx, weights.npz and history.json into ``out``; return their paths."""
-    out.mkdir(parents=True, exist_ok=True)
-    model_path, weights_path, history_path = (
-        out / "model.onnx",
-        out / "weights.npz",
-        out / "history.json",
-    )
-    write_model(to_model_proto(result.graph, opset, result.compiled.metadata), model_path)
-    save_weights(weights_path, result.weights)
-    write_text(history_path, json.dumps(result.history, indent=2) + "\n")
-    return [model_path, weights_path, history_path]
+    """Write the trained folder (``specc.train.outputs``) as ``out``, swapped in whole;
+    return the paths of its files."""
+    model = to_model_proto(result.graph, opset, result.compiled.metadata)
+    return write_trained_folder(out, model, result.weights, result.history, result.record())

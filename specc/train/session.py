@@ -9,15 +9,24 @@ the engine's parameter buffers (``specc.train.updates``).
 
 from __future__ import annotations
 
-import tempfile
+import contextlib
 from pathlib import Path
 
 import numpy as np
+import onnxruntime
 
+from specc.atomic import scratch_folder
 from specc.diagnostics import Diagnostic, SpecError
 from specc.emit.onnx_model import to_model_proto
 from specc.optimizers import Optimizer
-from specc.train.engine import CheckpointState, Module, artifacts, quiet_stderr
+from specc.train.engine import (
+    CheckpointState,
+    EngineError,
+    Module,
+    artifacts,
+    engine_message,
+    quiet_stderr,
+)
 from specc.train.fused import (
     OPTIMIZER_MODEL,
     FusedUpdate,
@@ -29,6 +38,27 @@ from specc.train.updates import OptimizerUpdate, make_update
 from specc.types import DTYPES, TensorType
 
 DEVICES = ("cpu", "cuda")
+# The engine's execution provider for each device.
+PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
+# The artifacts' temporary folders: <tmp>/specc-train-<pid>-<random>.
+WORK_PREFIX = "specc-train-"
+
+
+def check_device(device: str, file: str = "<spec>") -> None:
+    """Refuse a device this build of the engine cannot train on, before any work."""
+    if device not in PROVIDERS:
+        choices = ", ".join(DEVICES)
+        message = f"unknown device '{device}'; choose one of {choices}"
+        raise SpecError([Diagnostic("SPC503-device", message, (), file)])
+    available = onnxruntime.get_available_providers()
+    if PROVIDERS[device] in available:
+        return
+    message = (
+        f"cannot train on device '{device}': this onnxruntime-training build has no "
+        f"{PROVIDERS[device]} (it has {', '.join(available)}); to train on a CUDA GPU, "
+        "replace onnxruntime-training-cpu with the CUDA build, onnxruntime-training==1.19.2"
+    )
+    raise SpecError([Diagnostic("SPC503-device", message, (), file)])
 
 
 class TrainingSession:
@@ -56,37 +86,52 @@ class TrainingSession:
         self._numpy_updates = False
         self._update: FusedUpdate | OptimizerUpdate | None = None
         self._params: dict[str, np.ndarray] = {}
-        self._tmp = tempfile.TemporaryDirectory(prefix="specc-train-") if workdir is None else None
-        self.workdir = Path(self._tmp.name) if self._tmp else Path(workdir)
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        model = to_model_proto(training.graph, opset)
-        with quiet_stderr():
-            artifacts.generate_artifacts(
-                model,
-                requires_grad=training.trainable,
-                frozen_params=training.frozen,
-                loss=None,
-                optimizer=None,
-                artifact_directory=str(self.workdir),
-            )
-        self.state = CheckpointState.load_checkpoint(str(self.workdir / "checkpoint"))
+        # The artifacts' folder, removed by close() (or, after kill -9, by the next session).
+        self._cleanup = contextlib.ExitStack()
         try:
+            if workdir is None:
+                self.workdir = self._cleanup.enter_context(scratch_folder(WORK_PREFIX))
+            else:
+                self.workdir = Path(workdir)
+                self.workdir.mkdir(parents=True, exist_ok=True)
+            self._load(training, opset, device)
+        except BaseException:
+            # Ctrl-C, SIGTERM (see specc.cli.signals) or an engine failure half-way:
+            # leave no folder behind.
+            self.close()
+            raise
+        self.input_names = list(self.module.input_names())
+        self.output_names = list(self.module.output_names())
+        self.input_types = dict(training.graph.inputs)
+        if optimizer is not None:
+            self.use_optimizer(optimizer, numpy_updates)
+
+    def _load(self, training: TrainingGraph, opset: int, device: str) -> None:
+        """Generate the artifacts in ``workdir`` and load them in the engine."""
+        check_device(device)
+        model = to_model_proto(training.graph, opset)
+        try:
+            with quiet_stderr():
+                artifacts.generate_artifacts(
+                    model,
+                    requires_grad=training.trainable,
+                    frozen_params=training.frozen,
+                    loss=None,
+                    optimizer=None,
+                    artifact_directory=str(self.workdir),
+                )
+            self.state = CheckpointState.load_checkpoint(str(self.workdir / "checkpoint"))
             self.module = Module(
                 str(self.workdir / "training_model.onnx"),
                 self.state,
                 str(self.workdir / "eval_model.onnx"),
                 device=device,
             )
-        except Exception as error:  # the engine reports a missing CUDA provider this way
-            if device == "cpu":
-                raise
-            message = f"cannot train on device '{device}': {error}".splitlines()[0]
-            raise SpecError([Diagnostic("SPC503-device", message)]) from None
-        self.input_names = list(self.module.input_names())
-        self.output_names = list(self.module.output_names())
-        self.input_types = dict(training.graph.inputs)
-        if optimizer is not None:
-            self.use_optimizer(optimizer, numpy_updates)
+        except Exception as error:
+            # A full disk or a file-size limit in the temporary folder, memory, a device
+            # the build has but the machine lacks: nothing the spec can fix.
+            message = f"cannot start the training engine on {device}: {engine_message(error)}"
+            raise EngineError(message) from error
 
     def use_optimizer(self, optimizer: Optimizer, numpy_updates: bool = False) -> str:
         """Set the Keras optimizer of ``apply_update``; return its route, "fused" or "numpy".
@@ -177,8 +222,7 @@ class TrainingSession:
 
     def close(self) -> None:
         """Remove the artifacts' temporary folder."""
-        if self._tmp is not None:
-            self._tmp.cleanup()
+        self._cleanup.close()
 
 
 def _as_list(outputs: object) -> list[np.ndarray]:

@@ -1,0 +1,23 @@
+"""The ``specc`` console script: signal handling first, then the app.
+
+Importing the app (pydantic, onnx, every command) takes most of a second; a Ctrl-C or
+SIGTERM in that time must end with one line like one at any other moment, so the handlers
+go in before the import (``specc.cli.signals`` uses only the standard library).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from specc.cli.signals import run_console
+
+
+def _load_app() -> Callable[[], object]:
+    from specc.cli.app import app
+
+    return app
+
+
+def main() -> None:
+    """Console-script entry point."""
+    run_console(_load_app)

@@ -1,0 +1,105 @@
+"""The folder ``specc train`` writes: its files, checked before training, written whole.
+
+``model.onnx``    the inference model with the trained weights
+``weights.npz``   the same weights, in the weights-file format
+``history.json``  Keras's History: a list per key, one value per epoch that ran to its end
+``run.json``      how the run ended: ``status`` (``completed`` or ``interrupted``), the
+                  epochs asked for and completed, and the batches trained in all
+
+The files are written into a staging folder beside ``--out`` and swapped in whole
+(``specc.atomic.staged_folder``): ``--out`` holds the previous complete run or the new one,
+never a mix, never a partial file, whatever happens (a full disk, Ctrl-C, ``kill -9``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from specc.atomic import OutputFolderError, check_output_folder, staged_folder, write_text
+from specc.emit.onnx_model import write_model
+from specc.weights import save_weights
+
+if TYPE_CHECKING:
+    import onnx
+
+MODEL_FILE = "model.onnx"
+WEIGHTS_FILE = "weights.npz"
+HISTORY_FILE = "history.json"
+RUN_FILE = "run.json"
+# What a run writes, so what a rerun may find in --out and replace.
+TRAINED_FILES = (MODEL_FILE, WEIGHTS_FILE, HISTORY_FILE, RUN_FILE)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """``run.json``: how a training run ended."""
+
+    status: str  # "completed" or "interrupted"
+    epochs: int  # asked for
+    epochs_completed: int  # those in history.json
+    steps_trained: int  # batches trained in all, an interrupted epoch's included
+
+    def to_json(self) -> str:
+        """The file's text."""
+        fields = {
+            "status": self.status,
+            "epochs": self.epochs,
+            "epochs_completed": self.epochs_completed,
+            "steps_trained": self.steps_trained,
+        }
+        return json.dumps(fields, indent=2) + "\n"
+
+
+def check_trained_folder(out: Path) -> None:
+    """Refuse an ``--out`` that a run could not be swapped into, before any work is done.
+
+    Besides ``check_output_folder`` (a file, a folder holding others' files, a parent that
+    cannot be written), a folder or other non-file under one of the run's own names is
+    refused: the swap would delete it, and specc never wrote one there.
+    """
+    check_output_folder(out, TRAINED_FILES)
+    if out.is_symlink() or not out.is_dir():
+        return
+    for name in TRAINED_FILES:
+        entry = out / name
+        if entry.is_symlink() or not entry.exists():
+            continue  # a link is replaced, never followed
+        if not entry.is_file():
+            raise OutputFolderError(
+                f"{entry} is not a file specc wrote; give a new or empty folder, "
+                "or one an earlier run wrote"
+            )
+
+
+def history_json(history: dict[str, list[float]]) -> str:
+    """History as strict JSON: NaN and infinities (not JSON numbers) become ``null``."""
+    strict = {
+        key: [value if math.isfinite(value) else None for value in values]
+        for key, values in history.items()
+    }
+    return json.dumps(strict, indent=2, allow_nan=False) + "\n"
+
+
+def write_trained_folder(
+    out: Path,
+    model: onnx.ModelProto,
+    weights: Mapping[str, np.ndarray],
+    history: dict[str, list[float]],
+    run: RunRecord,
+) -> list[Path]:
+    """Write a run's files into a staging folder and swap it in as ``out``; return their
+    paths in ``out``."""
+    check_trained_folder(out)
+    with staged_folder(out, TRAINED_FILES) as staging:
+        write_model(model, staging / MODEL_FILE)
+        save_weights(staging / WEIGHTS_FILE, weights)
+        write_text(staging / HISTORY_FILE, history_json(history))
+        write_text(staging / RUN_FILE, run.to_json())
+    return [out / name for name in TRAINED_FILES]
