@@ -156,18 +156,25 @@ def check_output_folder(out: Path, owned: Collection[str]) -> None:
                 f"{out} holds files specc did not write ({shown}); "
                 "give a new or empty folder, or one an earlier run wrote"
             )
+    # Nothing is created for a run that may still fail: probe the nearest folder that
+    # exists, where the missing ones (and then the staging folder) will be made.
     parent = _parent(out)
+    existing = parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise OutputFolderError(f"cannot write to {parent}: {existing} is not a folder")
     try:
-        parent.mkdir(parents=True, exist_ok=True)
-        probe = Path(tempfile.mkdtemp(dir=parent, prefix=f".{out.name[:64]}{_STAGING_TAG}"))
+        probe = Path(
+            tempfile.mkdtemp(dir=existing, prefix=f".{out.name[:64]}{_STAGING_TAG}{os.getpid()}-")
+        )
     except OSError as exc:
         raise OutputFolderError(f"cannot write to {parent}: {exc.strerror or exc}") from None
     probe.rmdir()
 
 
 def _parent(out: Path) -> Path:
-    parent = out.absolute().parent
-    return parent
+    return out.absolute().parent
 
 
 def _exchange(a: Path, b: Path) -> bool:
@@ -204,6 +211,7 @@ def staged_folder(
     out = Path(out)
     check_output_folder(out, owned)
     parent = _parent(out)
+    parent.mkdir(parents=True, exist_ok=True)
     sweep_leftovers(parent, out.name)
     staging = Path(
         tempfile.mkdtemp(dir=parent, prefix=f".{out.name[:64]}{_STAGING_TAG}{os.getpid()}-")

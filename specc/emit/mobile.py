@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,7 @@ from typing import Any
 import numpy as np
 import onnx
 
-from specc.atomic import write_text
+from specc.atomic import scratch_folder, write_text
 from specc.diagnostics import Diagnostic, SpecError
 from specc.emit.bundle import write_bundle
 from specc.emit.mobile_data import load_samples
@@ -153,7 +152,7 @@ def _write_files(
         # First, so that a spec the phone cannot train is refused before the slow part.
         training = export_training(source, _training_spec(source, spec), out)
     files: list[Path] = []
-    with tempfile.TemporaryDirectory(prefix="specc-mobile-") as tmp, _engine_errors(source):
+    with scratch_folder("specc-mobile-") as tmp, _engine_errors(source):
         model_onnx = Path(tmp) / "model.onnx"
         write_model(source.model, model_onnx)
         models = [to_ort(model_onnx, out / "model.ort")]

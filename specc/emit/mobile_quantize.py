@@ -13,7 +13,6 @@ provider has no kernel (it fails at load with NOT_IMPLEMENTED).
 
 from __future__ import annotations
 
-import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ import onnxruntime
 from onnxruntime.quantization import QuantType, quantize_dynamic
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
+from specc.atomic import scratch_folder
 from specc.emit.mobile_data import non_finite
 from specc.emit.mobile_ort import quiet
 
@@ -33,7 +33,7 @@ BATCH = 256
 
 def quantize_int8(model_path: Path, int8_path: Path) -> dict[str, Any]:
     """Write the int8 model; return which ops were quantized and which stayed float."""
-    with tempfile.TemporaryDirectory(prefix="specc-quant-") as tmp:
+    with scratch_folder("specc-quant-") as tmp:
         prepared = Path(tmp) / "prepared.onnx"
         with quiet():
             try:

@@ -16,7 +16,6 @@ weights. The differences from ``specc train`` are where the phone forces them:
 from __future__ import annotations
 
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from specc.atomic import copy_file
+from specc.atomic import copy_file, scratch_folder
 from specc.diagnostics import Diagnostic, SpecError
 from specc.emit.mobile_optimizer import add_gradient_steps, mobile_optimizer
 from specc.emit.mobile_ort import TRAINING_PACKAGES, to_ort
@@ -74,7 +73,7 @@ def export_training(source: ExportSource, spec: Path, out: Path) -> TrainingBund
     target = out / TRAINING_DIR
     target.mkdir(parents=True, exist_ok=True)
     opset = _opset(source.model)
-    with tempfile.TemporaryDirectory(prefix="specc-mobile-") as tmp:
+    with scratch_folder("specc-mobile-") as tmp:
         work = Path(tmp)
         with quiet_stderr():
             artifacts.generate_artifacts(
