@@ -22,6 +22,7 @@ from specc.cli.common import (
     resolve_limits,
     run_spec_pass,
 )
+from specc.escape import excerpt
 
 
 class Device(str, Enum):
@@ -108,7 +109,10 @@ def train(
             raise typer.Exit(EXIT_USAGE) from None
     if not quiet:
         if result.unused_data:
-            unused = ", ".join(result.unused_data)
+            # Names from the data file: escaped, and a long list cut short.
+            unused = ", ".join(excerpt(name) for name in result.unused_data[:10])
+            if len(result.unused_data) > 10:
+                unused += f" and {len(result.unused_data) - 10:,} more"
             typer.echo(
                 f"note: {data} also holds {unused}, which no input or output takes", err=True
             )

@@ -28,9 +28,10 @@ TITLE = "\x1b]0;owned\x07"
 ROWS = "".join(f"0.{k},0.5,1,-2,{k % 3}\n" for k in range(8))
 
 
-def train(data: Content, *options: str) -> dict:
+def train(data: Content, *options: str, quiet: bool = True) -> dict:
     """The ``argv`` and ``files`` of a ``train --data`` case."""
-    argv = ["train", "spec.yaml", "--data", "d.csv", "-o", "out", "-q", "--epochs", "1"]
+    argv = ["train", "spec.yaml", "--data", "d.csv", "-o", "out", "--epochs", "1"]
+    argv += ["-q"] if quiet else []
     return {"argv": [*argv, *options], "files": {"spec.yaml": SPEC, "d.csv": data}}
 
 
@@ -154,6 +155,14 @@ CASES = [
             f"{HEADER},\x1b]0;owned\x07,\x1b]0;owned\x07\n{ROWS.replace(chr(10), ',a,b' + chr(10))}"
         ),
         output_has=(r"appears twice",),
+    ),
+    Case(
+        FAMILY,
+        "control characters in an unused column",
+        **train(f"{HEADER},{TITLE}\n" + ROWS.replace("\n", ",a\n"), quiet=False),
+        exit_code=0,
+        output_has=(r"also holds \\x1b\]0;owned\\x07, which no input",),
+        check=trained,
     ),
     Case(
         FAMILY,
