@@ -12,7 +12,7 @@ import pytest
 
 from specc.diagnostics import SpecError
 from specc.limits import DEFAULT_LIMITS, Limits
-from specc.train import data_csv
+from specc.train import data_csv_values
 from specc.train.data import load_dataset
 from specc.types import TensorType
 
@@ -71,12 +71,24 @@ def test_a_huge_index_with_a_variable_shape_is_a_gap(tmp_path: Path) -> None:
     ]
 
 
-@pytest.mark.parametrize("heading", ["x[01]", "x[\u0661]", "x[ 1]", "x[1.0]"])
+@pytest.mark.parametrize("heading", ["x[\u0661]", "x[ 1]", "x[1.0]", "x[-1]"])
 def test_only_plain_indices_count(tmp_path: Path, heading: str) -> None:
     path = write(tmp_path, f"x[0],{heading}\n1,2\n")
     data = load_dataset(path, {"x": f32(1)}, {})
     assert data.inputs["x"].tolist() == [[1.0]]
     assert data.unused == (heading,)
+
+
+def test_leading_zeros_are_the_same_index(tmp_path: Path) -> None:
+    path = write(tmp_path, "x[00],x[001]\n1,2\n")
+    assert load_dataset(path, {"x": f32(2)}, {}).inputs["x"].tolist() == [[1.0, 2.0]]
+    twice = write(tmp_path, "x[0],x[1],x[01]\n1,2,3\n")
+    assert problems(twice, {"x": f32(2)}) == [
+        (
+            "SPC521-data-file",
+            "columns 'x[1]' and 'x[01]' give the same value of input 'x'; keep one of them",
+        )
+    ]
 
 
 def test_unused_columns_are_never_parsed_or_kept(tmp_path: Path) -> None:
@@ -95,7 +107,7 @@ def test_unused_columns_are_never_parsed_or_kept(tmp_path: Path) -> None:
 
 
 def test_values_are_converted_a_block_at_a_time(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(data_csv, "_BLOCK_CELLS", 4)
+    monkeypatch.setattr(data_csv_values, "_BLOCK_CELLS", 4)
     rows = [f"{k},{k * 2}" for k in range(10)]
     path = write(tmp_path, "x[0],x[1]\n" + "\n".join(rows) + "\n")
     assert load_dataset(path, {"x": f32(2)}, {}).inputs["x"][:, 1].tolist() == list(range(0, 20, 2))
@@ -109,7 +121,7 @@ def test_values_are_converted_a_block_at_a_time(tmp_path: Path, monkeypatch) -> 
 def test_integer_blocks_become_floats_when_a_later_block_has_fractions(
     tmp_path: Path, monkeypatch
 ) -> None:
-    monkeypatch.setattr(data_csv, "_BLOCK_CELLS", 2)
+    monkeypatch.setattr(data_csv_values, "_BLOCK_CELLS", 2)
     path = write(tmp_path, "x\n9007199254740993\n1\n2\n2.5\n")
     data = load_dataset(path, {"x": F32}, {})
     assert data.inputs["x"].tolist() == [

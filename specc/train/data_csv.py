@@ -5,20 +5,18 @@ number per sample; columns ``name[0]``, ``name[1]``, ... hold a sample's values 
 in C order (row-major, as NumPy's ``reshape``), and are reshaped to the input's or label's
 shape. Columns nobody asks for are never parsed, so they may hold text (ids, notes).
 
-The file is read in one pass after its header, keeping only the cells of the columns asked
-for and turning them into numbers a block of rows at a time: memory grows with the numbers
-kept, never with the text around them. Column indices are checked against the shape they
-fill before anything is read.
+The header is read first; column indices are checked against the shape they fill before
+anything else is read. Then one pass over the rows keeps only the columns asked for
+(``specc.train.data_csv_values``), within the limits on lines, columns and fields
+(``specc.train.data_csv_text``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 import re
 from array import array
 from dataclasses import dataclass, field
-from operator import itemgetter
 
 import numpy as np
 
@@ -28,31 +26,21 @@ from specc.limits import DEFAULT_LIMITS, Limits
 from specc.train.data_checks import ArrayChecker
 from specc.train.data_codes import DATA_FILE, DATA_SHAPE
 from specc.train.data_csv_text import fail, rows, too_many_columns
+from specc.train.data_csv_values import is_number, read_columns
 from specc.types import TensorType
 
-# ``name[i]``: ASCII digits without leading zeros, so each index has one spelling.
-_INDEX = r"\[(0|[1-9][0-9]*)\]"
+# ``name[i]``: ASCII digits (``x[03]`` is ``x[3]``; both at once is an error).
+_INDEX = r"\[([0-9]+)\]"
 _INDEXED = re.compile(r"(?P<base>.+)" + _INDEX)
 # Indices longer than this are past any shape (and int() refuses 4,300 digits and more).
 _MAX_DIGITS = 18
 _TOO_BIG = 10**_MAX_DIGITS
-# Integers below this are exact in float64 (and those written so are this one's neighbours).
-_EXACT = 2**53
-# Cells turned into numbers at a time.
-_BLOCK_CELLS = 2**20
 # Problems of one kind listed one by one, at most.
 _SHOWN = 10
 
 
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
 def _index(digits: str) -> int:
+    digits = digits.lstrip("0") or "0"
     return int(digits) if len(digits) <= _MAX_DIGITS else _TOO_BIG
 
 
@@ -65,6 +53,7 @@ class CsvTable:
     limits: Limits = DEFAULT_LIMITS
     lines: array = field(default_factory=lambda: array("q"))  # each row's file line
     _columns: dict[str, tuple[int | None, dict[int, int]]] = field(default_factory=dict)
+    _repeated: dict[str, tuple[int, int]] = field(default_factory=dict)  # two columns, one index
 
     def columns(self, name: str) -> tuple[int | None, dict[int, int]]:
         """The column named ``name`` (or None), and the columns ``name[i]`` by ``i``."""
@@ -74,12 +63,15 @@ class CsvTable:
             for column, heading in enumerate(self.header):
                 match = pattern.fullmatch(heading)
                 if match:
-                    indexed.setdefault(_index(match[1]), column)
+                    first = indexed.setdefault(_index(match[1]), column)
+                    if first != column:
+                        self._repeated.setdefault(name, (first, column))
             scalar = self.header.index(name) if name in self.header else None
             self._columns[name] = (scalar, indexed)
         return self._columns[name]
 
-    def _heading(self, column: int) -> str:
+    def heading(self, column: int) -> str:
+        """A column's name, quoted for messages."""
         return f"'{excerpt(self.header[column])}'"
 
     def noun(self, name: str) -> str:
@@ -94,8 +86,8 @@ class CsvTable:
     def _indexed_noun(self, indexed: dict[int, int]) -> str:
         first, last = indexed[min(indexed)], indexed[max(indexed)]
         if first == last:
-            return f"column {self._heading(last)}"
-        return f"columns {self._heading(first)} to {self._heading(last)}"
+            return f"column {self.heading(last)}"
+        return f"columns {self.heading(first)} to {self.heading(last)}"
 
     def where(self, row: int) -> str:
         """Where a sample is, for messages: its line in the file."""
@@ -135,6 +127,14 @@ class CsvTable:
             return [scalar]
         if not indexed:
             return None
+        if name in self._repeated:
+            first, second = self._repeated[name]
+            checker.fail(
+                DATA_FILE,
+                f"columns {self.heading(first)} and {self.heading(second)} give the same "
+                f"value of {role}; keep one of them",
+            )
+            return None
         last = max(indexed)
         if last + 1 == len(indexed):
             return [indexed[i] for i in range(len(indexed))]
@@ -143,7 +143,7 @@ class CsvTable:
         if size is not None and last >= size:
             checker.fail(
                 DATA_SHAPE,
-                f"column {self._heading(indexed[last])} is past the {size:,} values of "
+                f"column {self.heading(indexed[last])} is past the {size:,} values of "
                 f"{role} (shape {expected}); its columns are '{excerpt(name)}[0]' to "
                 f"'{excerpt(name)}[{size - 1}]'",
             )
@@ -163,7 +163,7 @@ class CsvTable:
         """The values of each planned name, one row per sample: int64 where all are whole
         numbers (exact class labels and ids), else float64. A cell that is not a number is
         recorded and its name left out; a ragged line raises ``SpecError``."""
-        return _Reader(self, plans, checker).run()
+        return read_columns(self, plans, checker)
 
     def shaped(
         self, name: str, values: np.ndarray, expected: TensorType, role: str, checker: ArrayChecker
@@ -190,89 +190,6 @@ class CsvTable:
         return values.reshape(len(values), *(-1 if d is None else d for d in shape))
 
 
-class _Reader:
-    """One pass over a table's rows, turning the planned columns into numbers."""
-
-    def __init__(self, table: CsvTable, plans: dict[str, list[int]], checker: ArrayChecker):
-        self.table, self.checker = table, checker
-        self.plans = plans
-        self.getters = {name: itemgetter(*columns) for name, columns in plans.items()}
-        self.cells: dict[str, list[str]] = {name: [] for name in plans}
-        self.blocks: dict[str, list[np.ndarray]] = {name: [] for name in plans}
-        self.failed: set[str] = set()
-        width = sum(len(columns) for columns in plans.values())
-        self.block_rows = max(1, _BLOCK_CELLS // max(width, 1))
-
-    def run(self) -> dict[str, np.ndarray]:
-        table = self.table
-        table.lines = array("q")
-        block_start = 0
-        with open(table.file, "rb") as handle:
-            body = rows(handle, table.file, table.limits)
-            next(body, None)  # the header, read by read_csv
-            for line, row in body:
-                if len(row) != len(table.header):
-                    raise fail(
-                        table.file,
-                        f"line {line} has {len(row):,} value{'s' * (len(row) != 1)}; the "
-                        f"header names {len(table.header):,} columns",
-                    )
-                table.lines.append(line)
-                for name, getter in self.getters.items():
-                    picked = getter(row)
-                    self.cells[name].extend((picked,) if isinstance(picked, str) else picked)
-                if len(table.lines) - block_start >= self.block_rows:
-                    self._convert(block_start)
-                    block_start = len(table.lines)
-        self._convert(block_start)
-        return {name: self._joined(name) for name in self.plans if name not in self.failed}
-
-    def _convert(self, start: int) -> None:
-        for name, cells in self.cells.items():
-            if name in self.failed or not cells:
-                continue
-            try:
-                values = np.array(cells, dtype=np.float64)
-            except ValueError:
-                self._not_a_number(name, cells, start)
-                continue
-            if _whole(values) and np.any(abs(values) >= _EXACT):
-                # Integers past float64's exact range: read again as int64 when they are
-                # written as integers, so that ids and labels stay exact.
-                with contextlib.suppress(ValueError, OverflowError):
-                    values = np.array(cells, dtype=np.int64)
-            self.blocks[name].append(values.reshape(-1, len(self.plans[name])))
-            cells.clear()
-
-    def _not_a_number(self, name: str, cells: list[str], start: int) -> None:
-        self.failed.add(name)
-        width = len(self.plans[name])
-        for k, text in enumerate(cells):
-            if not _is_number(text.strip()):
-                got = f"'{excerpt(text.strip())}'" if text.strip() else "an empty cell"
-                column = self.plans[name][k % width]
-                self.checker.fail(
-                    DATA_FILE,
-                    f"column {self.table._heading(column)} must hold numbers; got {got} at "
-                    f"{self.table.where(start + k // width)}",
-                )
-                return
-        self.checker.fail(DATA_FILE, f"{self.table.noun(name)} must hold numbers")
-
-    def _joined(self, name: str) -> np.ndarray:
-        blocks = self.blocks[name]
-        if not blocks:
-            return np.zeros((0, len(self.plans[name])), np.int64)
-        # All whole numbers: integers (exact class labels and ids); else floats.
-        if all(b.dtype.kind == "i" or (_whole(b) and not np.any(abs(b) >= _EXACT)) for b in blocks):
-            return np.concatenate([b.astype(np.int64) for b in blocks])
-        return np.concatenate([b.astype(np.float64) for b in blocks])
-
-
-def _whole(values: np.ndarray) -> bool:
-    return bool(np.all(np.isfinite(values) & (values == np.round(values))))
-
-
 def read_csv(file: str, limits: Limits = DEFAULT_LIMITS) -> CsvTable:
     """The header of a ``.csv`` data file, or ``SpecError`` when it cannot be read as one
     (no such file, no header, too many columns, duplicate or unnamed columns)."""
@@ -289,7 +206,7 @@ def read_csv(file: str, limits: Limits = DEFAULT_LIMITS) -> CsvTable:
     header = [cell.strip() for cell in cells]
     if len(header) > limits.csv_columns:
         raise too_many_columns(file, line, len(header), limits)
-    if all(_is_number(name) for name in header):
+    if all(is_number(name) for name in header):
         shown = excerpt(",".join(header[:4]) + (",..." if len(header) > 4 else ""))
         raise fail(
             file,

@@ -112,7 +112,7 @@ CASES = [
         "2 GiB bomb, wrong shape",
         **train(lazy_zip(lambda: [bomb("x.npy", (2**29,)), stored("dense.npy", npy(Y))])),
         output_has=(r"array 'x' for input 'x' must have shape \(None, 4\); got \(536870912,\)",),
-        seconds=2,
+        seconds=6,
     ),
     Case(
         FAMILY,
@@ -126,7 +126,7 @@ CASES = [
             r"array 'x' is \(134217728, 4\) float32: 2,147,483,648 bytes; the limit is "
             r"100,000,000; raise it with --limit array_bytes=2147483648 \[SPC530-data-limit\]",
         ),
-        seconds=2,
+        seconds=6,
     ),
     Case(
         FAMILY,

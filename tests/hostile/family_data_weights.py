@@ -106,14 +106,14 @@ CASES = [
             lazy_zip(lambda: [bomb("dense/kernel.npy", HUGE), stored("dense/bias.npy", npy(BIAS))])
         ),
         output_has=(r"weight 'dense/kernel' has shape \(536870912,\); the spec needs \(4, 3\)",),
-        seconds=2,
+        seconds=6,
     ),
     Case(
         FAMILY,
         "directory lies about the size",
         **build(lazy_zip(_lying_directory)),
         output_has=(r"member 'dense/kernel.npy' cannot be read: the archive is damaged",),
-        seconds=3,
+        seconds=6,
     ),
     Case(
         FAMILY,
