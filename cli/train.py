@@ -28,7 +28,7 @@ from specc.cli.common import (
     run_spec_pass,
 )
 from specc.cli.signals import EXIT_INTERRUPTED, deferred, handling
-from specc.escape import terminal_text
+from specc.escape import excerpt, terminal_text
 
 if TYPE_CHECKING:
     from specc.train.fit import StopRequest
@@ -184,7 +184,10 @@ def train(
         raise typer.Exit(EXIT_INTERRUPTED)
     if not quiet:
         if result.unused_data:
-            unused = ", ".join(result.unused_data)
+            # Names from the data file: escaped, and a long list cut short.
+            unused = ", ".join(excerpt(name) for name in result.unused_data[:10])
+            if len(result.unused_data) > 10:
+                unused += f" and {len(result.unused_data) - 10:,} more"
             _say(f"note: {data} also holds {unused}, which no input or output takes")
         for path in written:
             _say(f"wrote {path}", err=False)

@@ -158,3 +158,12 @@ def safe_file_name(text: str, fallback: str = "model", limit: int = 64) -> str:
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
     name = _FILE_NAME_UNSAFE.sub("-", ascii_text).strip(".-_")[:limit].strip(".-_")
     return name or fallback
+
+
+def excerpt(text: str, width: int = 60) -> str:
+    """``text`` from a file (a column name, a cell, an archive member) for a one-line
+    message: control characters escaped as ``terminal_text`` does, and cut to ``width``
+    characters with ``...`` when longer, so a 1 MB cell does not become a 1 MB message."""
+    if len(text) > width:
+        text = text[:width] + "..."
+    return terminal_text(text)

@@ -46,8 +46,14 @@ class Limits:
     activation_elements: int = 2**28
     # Bytes of any one array in a weights or data file, as its header claims.
     array_bytes: int = 16 * 2**30
+    # Bytes of all the arrays read from one weights or data file together.
+    data_bytes: int = 32 * 2**30
     # Bytes of one field of a CSV data file.
     csv_field: int = 1 * 2**20
+    # Columns of a CSV data file (a 224x224 RGB image flattened is 150,528).
+    csv_columns: int = 1_000_000
+    # Bytes of one line of a CSV data file: a line is read whole before it is split.
+    csv_line: int = 64 * 2**20
 
     @classmethod
     def names(cls) -> list[str]:

@@ -24,7 +24,12 @@ import numpy as np
 from specc.diagnostics import Diagnostic, SpecError
 from specc.graph import Graph
 from specc.limits import DEFAULT_LIMITS, Limits
-from specc.passes.lower import lower_to_onnx, materialize_weights, training_metadata
+from specc.passes.lower import (
+    expected_weight_shapes,
+    lower_to_onnx,
+    materialize_weights,
+    training_metadata,
+)
 from specc.passes.resolve import resolve_references
 from specc.passes.shapes import TypedGraph, infer_shapes
 from specc.spec.compile import check_compile_against_outputs
@@ -99,7 +104,10 @@ def compile_spec(
     """
     loaded = load_spec(path, limits)
     typed = _check_loaded(loaded, limits)
-    given = load_weights(weights_path, limits) if weights_path is not None else None
+    given = None
+    if weights_path is not None:
+        # Keys and shapes are checked from the file's headers before its data is read.
+        given = load_weights(weights_path, limits, expected_weight_shapes(typed))
     rng = np.random.default_rng(seed)
     weights = _located(
         loaded,

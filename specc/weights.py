@@ -6,7 +6,6 @@ move between specc and Keras without conversion code.
 
 from __future__ import annotations
 
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -14,8 +13,19 @@ import numpy as np
 
 from specc.atomic import open_atomic
 from specc.diagnostics import Diagnostic, SpecError
+from specc.escape import excerpt
 from specc.limits import DEFAULT_LIMITS, Limits
+from specc.npz import NpzError, NpzFile, NpzMissing
 from specc.types import TensorType
+
+WEIGHTS_FILE = "SPC411-weights"
+MISSING_WEIGHT = "SPC412-missing-weight"
+WEIGHT_SHAPE = "SPC413-weight-shape"
+EXTRA_WEIGHT = "SPC414-extra-weight"
+WEIGHTS_LIMIT = "SPC415-weights-limit"
+WEIGHT_NOT_FINITE = "SPC416-weight-not-finite"
+# Extra keys reported one by one, and expected keys listed in a message, at most.
+_SHOWN = 10
 
 
 def weight_key(layer: str, weight: str) -> str:
@@ -23,20 +33,33 @@ def weight_key(layer: str, weight: str) -> str:
     return f"{layer}/{weight}"
 
 
-def _fail(file: str, message: str, code: str = "SPC411-weights") -> SpecError:
-    return SpecError([Diagnostic(code, message, (), file)])
+def load_weights(
+    path: str | Path,
+    limits: Limits = DEFAULT_LIMITS,
+    expected: Mapping[str, tuple[int, ...]] | None = None,
+) -> dict[str, np.ndarray]:
+    """Read every array of a weights file (see ``specc.npz``: nothing is unpickled, sizes
+    are checked before anything is allocated).
 
-
-def load_weights(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> dict[str, np.ndarray]:
-    """Read every array of a weights file (no pickles: object arrays are refused)."""
+    With ``expected`` (each weight's key and shape), the keys, shapes and dtypes are checked
+    from the arrays' headers before any data is read, so a file that cannot fit the spec,
+    however big it inflates, is refused at once (as ``check_weights`` refuses it).
+    """
     file = str(path)
     try:
-        with np.load(file, allow_pickle=False) as archive:
-            return {key: archive[key] for key in archive.files}
-    except FileNotFoundError:
-        raise _fail(file, f"no such weights file: {file}") from None
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise _fail(file, f"cannot read weights file {file} as .npz: {exc}") from None
+        with NpzFile(file, limits) as npz:
+            if expected is not None:
+                found = {key: (m.shape, m.dtype) for key, m in npz.members.items()}
+                problems = _problems(file, found, expected)
+                if problems:
+                    raise SpecError(problems)
+            return npz.read(list(npz.members))
+    except NpzMissing:
+        message = f"no such weights file: {file}"
+        raise SpecError([Diagnostic(WEIGHTS_FILE, message, (), file)]) from None
+    except NpzError as error:
+        code = WEIGHTS_LIMIT if error.limit else WEIGHTS_FILE
+        raise SpecError([Diagnostic(code, error.message, (), file)]) from None
 
 
 def save_weights(path: str | Path, weights: Mapping[str, np.ndarray]) -> None:
@@ -49,51 +72,90 @@ def check_weights(
     file: str, given: Mapping[str, np.ndarray], expected: Mapping[str, tuple[int, ...]]
 ) -> dict[str, np.ndarray]:
     """The given weights as float32, or ``SpecError`` naming every missing, extra or
-    misshapen key with both shapes."""
-    problems: list[Diagnostic] = []
-    for key, shape in expected.items():
-        if key not in given:
+    misshapen key with both shapes, and every weight holding NaN or infinity."""
+    found = {key: (tuple(array.shape), array.dtype) for key, array in given.items()}
+    problems = _problems(file, found, expected)
+    if problems:
+        raise SpecError(problems)
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow becomes inf: refused below
+        weights = {key: np.asarray(given[key], dtype=np.float32) for key in expected}
+    for key, array in weights.items():
+        # A NaN or infinite weight makes every output and every loss NaN: training would
+        # "finish" having learnt nothing. A float64 value beyond float32's range is one too.
+        bad = ~np.isfinite(array)
+        if bad.any():
+            position = tuple(int(i) for i in np.argwhere(bad)[0])
+            more = int(np.count_nonzero(bad)) - 1
+            value = np.asarray(given[key])[position]
             problems.append(
                 Diagnostic(
-                    "SPC412-missing-weight", f"missing weight '{key}' of shape {shape}", (), file
-                )
-            )
-            continue
-        array = given[key]
-        if tuple(array.shape) != tuple(shape):
-            problems.append(
-                Diagnostic(
-                    "SPC413-weight-shape",
-                    f"weight '{key}' has shape {tuple(array.shape)}; the spec needs {tuple(shape)}",
-                    (),
-                    file,
-                )
-            )
-        elif not (
-            np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)
-        ):
-            problems.append(
-                Diagnostic(
-                    "SPC413-weight-shape",
-                    f"weight '{key}' has dtype {array.dtype}; expected a floating-point array",
-                    (),
-                    file,
-                )
-            )
-    for key in given:
-        if key not in expected:
-            known = ", ".join(sorted(expected)) or "none"
-            problems.append(
-                Diagnostic(
-                    "SPC414-extra-weight",
-                    f"weight '{key}' is not a weight of this spec (its weights: {known})",
+                    WEIGHT_NOT_FINITE,
+                    f"weight '{excerpt(key)}' must hold finite float32 numbers; got {value} "
+                    f"at index {position}" + (f" (and {more:,} more)" if more else ""),
                     (),
                     file,
                 )
             )
     if problems:
         raise SpecError(problems)
-    return {key: np.asarray(given[key], dtype=np.float32) for key in expected}
+    return weights
+
+
+def _problems(
+    file: str,
+    found: Mapping[str, tuple[tuple[int, ...], np.dtype]],
+    expected: Mapping[str, tuple[int, ...]],
+) -> list[Diagnostic]:
+    """Missing, misshapen and extra weights, from each found key's shape and dtype."""
+    problems: list[Diagnostic] = []
+    for key, shape in expected.items():
+        if key not in found:
+            problems.append(
+                Diagnostic(MISSING_WEIGHT, f"missing weight '{key}' of shape {shape}", (), file)
+            )
+            continue
+        given_shape, dtype = found[key]
+        if tuple(given_shape) != tuple(shape):
+            problems.append(
+                Diagnostic(
+                    WEIGHT_SHAPE,
+                    f"weight '{key}' has shape {tuple(given_shape)}; the spec needs {tuple(shape)}",
+                    (),
+                    file,
+                )
+            )
+        elif dtype.hasobject or dtype.kind not in "iuf":
+            problems.append(
+                Diagnostic(
+                    WEIGHT_SHAPE,
+                    f"weight '{key}' has dtype {dtype}; expected a floating-point array",
+                    (),
+                    file,
+                )
+            )
+    extra = [key for key in found if key not in expected]
+    known = ", ".join(sorted(expected)[:_SHOWN]) or "none"
+    if len(expected) > _SHOWN:
+        known += f", ... ({len(expected):,} in all)"
+    problems.extend(
+        Diagnostic(
+            EXTRA_WEIGHT,
+            f"weight '{excerpt(key)}' is not a weight of this spec (its weights: {known})",
+            (),
+            file,
+        )
+        for key in extra[:_SHOWN]
+    )
+    if len(extra) > _SHOWN:
+        problems.append(
+            Diagnostic(
+                EXTRA_WEIGHT,
+                f"and {len(extra) - _SHOWN:,} more keys that are no weights of this spec",
+                (),
+                file,
+            )
+        )
+    return problems
 
 
 def describe_input(tensor: TensorType) -> str:

@@ -12,10 +12,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from specc.diagnostics import SpecError
+from specc.limits import Limits
 from specc.losses import LOSSES, Loss
-from specc.train import data_checks
-from specc.train.data import Dataset, Target, load_dataset, targets_for
+from specc.npz import NpzFile
+from specc.pipeline import check_spec
+from specc.train import data_codes
+from specc.train.data import Dataset, IdRange, Target, id_ranges, load_dataset, targets_for
 from specc.types import TensorType
+from tests.spec_helpers import write_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 DIGITS = ROOT / "models" / "data" / "digits.npz"
@@ -111,17 +115,23 @@ def test_unreadable_files(tmp_path: Path) -> None:
     ]
     garbage = tmp_path / "garbage.npz"
     garbage.write_text("not a zip")
-    [(code, message)] = problems(load_dataset, garbage, inputs, targets)
-    assert code == "SPC521-data-file"
-    assert message.startswith(f"cannot read data file {garbage} as .npz: ")
+    assert problems(load_dataset, garbage, inputs, targets) == [
+        (
+            "SPC521-data-file",
+            "not an .npz file (a zip archive of .npy arrays, as numpy.savez writes)",
+        )
+    ]
 
 
-def test_npz_object_arrays_are_refused(tmp_path: Path) -> None:
+def test_npz_object_arrays_are_refused_without_mentioning_pickle(tmp_path: Path) -> None:
     path = tmp_path / "objects.npz"
     np.savez(path, x=np.array([{"a": 1}, None], dtype=object))
-    [(code, message)] = problems(load_dataset, path, {"x": F32}, {})
-    assert code == "SPC521-data-file"
-    assert "allow_pickle=False" in message
+    assert problems(load_dataset, path, {"x": F32}, {}) == [
+        (
+            "SPC525-data-dtype",
+            "array 'x' for input 'x' must hold numbers (float32); got dtype object",
+        )
+    ]
 
 
 def test_diagnostics_name_the_data_file(tmp_path: Path) -> None:
@@ -415,6 +425,158 @@ def test_targets_from_losses() -> None:
     assert targets["c"] == Target(f32(10))
 
 
+def test_ids_for_an_embedding_must_index_its_table() -> None:
+    ids = {"tok": IdRange(10, "embed")}
+    tokens = TensorType("int32", (3,))
+    good = np.array([[0, 9, 3], [1, 2, 3]])
+    data = Dataset.from_arrays({"tok": good}, {"tok": tokens}, {}, ids=ids)
+    assert data.inputs["tok"].tolist() == good.tolist()
+    bad = np.array([[0, 9, 3], [1, 10, 3], [-1, 2, 3]])
+    assert problems(Dataset.from_arrays, {"tok": bad}, {"tok": tokens}, {}, ids=ids) == [
+        (
+            "SPC531-embedding-id",
+            "array 'tok' for input 'tok' feeds Embedding layer 'embed' (input_dim 10), so it "
+            "must hold ids 0 to 9; got 10 at sample 1 (and 1 more); raise input_dim or map "
+            "the ids into range",
+        )
+    ]
+
+
+def test_float_ids_are_truncated_first_as_the_embedding_does() -> None:
+    ids = {"tok": IdRange(10, "embed")}
+    floats = TensorType("float32", ())
+    fine = np.array([-0.9, 0.0, 9.99])
+    assert len(Dataset.from_arrays({"tok": fine}, {"tok": floats}, {}, ids=ids)) == 3
+    assert problems(
+        Dataset.from_arrays, {"tok": np.array([1.0, 10.0])}, {"tok": floats}, {}, ids=ids
+    )[0][1].endswith("got 10.0 at sample 1; raise input_dim or map the ids into range")
+
+
+def test_only_inputs_are_checked_as_ids() -> None:
+    # An output that happens to share nothing with the Embedding is not an id.
+    ids = {"tok": IdRange(2, "embed")}
+    arrays = {"tok": np.array([0, 1]), "y": np.array([5.0, 7.0])}
+    data = Dataset.from_arrays(arrays, {"tok": TensorType("int64", ())}, {"y": F32}, ids=ids)
+    assert data.targets["y"].tolist() == [5.0, 7.0]
+
+
+@pytest.mark.parametrize(
+    ("layers", "expected"),
+    [
+        (
+            [{"name": "e", "type": "Embedding", "input_dim": 7, "output_dim": 2, "inputs": "t"}],
+            {"t": IdRange(7, "e")},
+        ),
+        (
+            [
+                {
+                    "name": "big",
+                    "type": "Embedding",
+                    "input_dim": 9,
+                    "output_dim": 2,
+                    "inputs": "t",
+                },
+                {
+                    "name": "small",
+                    "type": "Embedding",
+                    "input_dim": 4,
+                    "output_dim": 2,
+                    "inputs": "t",
+                },
+            ],
+            {"t": IdRange(4, "small")},
+        ),
+        (
+            [
+                {
+                    "name": "td",
+                    "type": "TimeDistributed",
+                    "inputs": "t",
+                    "layer": {"type": "Embedding", "input_dim": 5, "output_dim": 2},
+                },
+            ],
+            {"t": IdRange(5, "td")},
+        ),
+        (
+            [
+                {"name": "r", "type": "Reshape", "target_shape": [6], "inputs": "t"},
+                {"name": "e", "type": "Embedding", "input_dim": 5, "output_dim": 2},
+            ],
+            {},
+        ),
+    ],
+)
+def test_id_ranges_come_from_the_typed_graph(tmp_path: Path, layers: list, expected: dict) -> None:
+    spec = {
+        "specc": 1,
+        "inputs": {"t": {"shape": [3, 2], "dtype": "int32"}},
+        "layers": layers,
+        "outputs": [layers[-1]["name"]],
+    }
+    assert id_ranges(check_spec(write_spec(tmp_path, spec))) == expected
+
+
+@pytest.mark.parametrize(
+    ("given", "expected", "hint"),
+    [
+        ((200, 3, 16, 16), (16, 16, 3), "transpose it with np.transpose(array, (0, 2, 3, 1))"),
+        ((200, 16, 16, 3), (3, 16, 16), "transpose it with np.transpose(array, (0, 3, 1, 2))"),
+        ((5, 4, 2), (2, 4), "transpose it with np.transpose(array, (0, 2, 1))"),
+        ((5, 2, 3, 4), (4, 2, 3), "transpose it with np.transpose(array, (0, 3, 1, 2))"),
+        ((5, 12), (3, 4), "the same 12 values per sample: reshape it to (5, 3, 4)"),
+        ((5, 6, 2), (3, 4), "the same 12 values per sample: reshape it to (5, 3, 4)"),
+    ],
+)
+def test_shape_hints_transpose_axes_in_another_order(
+    given: tuple[int, ...], expected: tuple[int, ...], hint: str
+) -> None:
+    [(code, message)] = from_arrays({"x": np.zeros(given)}, {"x": f32(*expected)}, {})
+    assert code == "SPC524-data-shape"
+    assert hint in message
+    assert ("reshape" in hint) == ("reshape it" in message)
+
+
+def test_npz_arrays_of_the_wrong_shape_are_never_read(tmp_path: Path, monkeypatch) -> None:
+    path = tmp_path / "d.npz"
+    np.savez(path, x=np.zeros((4, 3), np.float32), y=np.zeros(4))
+    read: list[list[str]] = []
+    original = NpzFile.read
+    monkeypatch.setattr(
+        NpzFile, "read", lambda self, keys: read.append(list(keys)) or original(self, keys)
+    )
+    assert problems(load_dataset, path, {"x": f32(5)}, {"y": Target(F32)}) == [
+        ("SPC524-data-shape", "array 'x' for input 'x' must have shape (None, 5); got (4, 3)")
+    ]
+    assert read == [["y"]]
+
+
+def test_npz_text_arrays_nobody_uses_are_never_read(tmp_path: Path) -> None:
+    path = tmp_path / "d.npz"
+    np.savez(path, x=np.zeros(3), notes=np.array([{"a": 1}, None, 2], dtype=object))
+    data = load_dataset(path, {"x": F32}, {})
+    assert data.unused == ("notes",)
+
+
+def test_an_empty_npz_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "d.npz"
+    np.savez(path)
+    assert problems(load_dataset, path, {"x": F32}, {}) == [
+        ("SPC521-data-file", "the file holds no arrays (an empty .npz)")
+    ]
+
+
+def test_npz_limits(tmp_path: Path) -> None:
+    path = tmp_path / "d.npz"
+    np.savez(path, x=np.zeros(300))
+    assert problems(load_dataset, path, {"x": F32}, {}, Limits(array_bytes=1000)) == [
+        (
+            "SPC530-data-limit",
+            "array 'x' is (300,) float64: 2,400 bytes; the limit is 1,000; raise it with "
+            "--limit array_bytes=2400",
+        )
+    ]
+
+
 # --- .csv ---------------------------------------------------------------------------------
 
 
@@ -695,7 +857,7 @@ def test_every_training_sample_once_per_epoch(
 
 
 def test_every_data_code_is_in_the_data_docs() -> None:
-    codes = {v for k, v in vars(data_checks).items() if k.isupper() and str(v).startswith("SPC")}
+    codes = {v for k, v in vars(data_codes).items() if k.isupper() and str(v).startswith("SPC")}
     text = (ROOT / "docs" / "data.md").read_text()
-    assert len(codes) == 9
+    assert len(codes) == 11
     assert all(f"| {code} |" in text for code in codes)

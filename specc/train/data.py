@@ -12,7 +12,6 @@ smaller when the sample count is not a multiple of the batch size.
 from __future__ import annotations
 
 import math
-import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,18 +20,16 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from specc.diagnostics import Diagnostic, SpecError
+from specc.escape import excerpt
 from specc.limits import DEFAULT_LIMITS, Limits
-from specc.train.data_checks import (
-    DATA_FILE,
-    VALIDATION_SPLIT,
-    ArrayChecker,
-    check_arrays,
-)
+from specc.npz import NpzError, NpzFile, NpzMissing
+from specc.train.data_checks import ArrayChecker, check_arrays
+from specc.train.data_codes import DATA_FILE, DATA_LIMIT, VALIDATION_SPLIT
 from specc.train.data_csv import read_csv
-from specc.train.data_targets import Target, targets_for
+from specc.train.data_targets import IdRange, Target, id_ranges, targets_for
 from specc.types import TensorType
 
-__all__ = ["Batch", "Dataset", "Target", "load_dataset", "targets_for"]
+__all__ = ["Batch", "Dataset", "IdRange", "Target", "id_ranges", "load_dataset", "targets_for"]
 
 
 @dataclass(frozen=True)
@@ -81,11 +78,12 @@ class Dataset:
         targets: Mapping[str, TensorType | Target],
         *,
         file: str = "<arrays>",
+        ids: Mapping[str, IdRange] | None = None,
     ) -> Dataset:
         """A dataset from in-memory arrays, checked as ``load_dataset`` checks a file's."""
         as_arrays = {name: np.asarray(value) for name, value in arrays.items()}
         checker = ArrayChecker(file, _array_noun, _sample_where)
-        return _checked(checker, as_arrays, inputs, targets)
+        return _checked(checker, as_arrays, inputs, _targets(targets), ids=ids)
 
     def __len__(self) -> int:
         return self._length
@@ -172,43 +170,73 @@ def _sample_where(row: int) -> str:
     return f"sample {row}"
 
 
+def _targets(targets: Mapping[str, TensorType | Target]) -> dict[str, Target]:
+    return {name: t if isinstance(t, Target) else Target(t) for name, t in targets.items()}
+
+
 def _checked(
     checker: ArrayChecker,
     arrays: Mapping[str, np.ndarray],
     inputs: Mapping[str, TensorType],
-    targets: Mapping[str, TensorType | Target],
+    targets: Mapping[str, Target],
     *,
     absent: set[str] | None = None,
     unused: list[str] | None = None,
+    ids: Mapping[str, IdRange] | None = None,
 ) -> Dataset:
-    """Check ``arrays`` and build the dataset, or raise every problem found."""
-    wanted_targets = {
-        name: t if isinstance(t, Target) else Target(t) for name, t in targets.items()
-    }
-    wanted = [*inputs, *wanted_targets]
+    """Check ``arrays`` and build the dataset, or raise every problem found (including
+    those the reader recorded in ``checker``)."""
+    wanted = [*inputs, *targets]
     if absent is None:
         absent = {name for name in wanted if name not in arrays}
     if unused is None:
         unused = [name for name in arrays if name not in wanted]
     found = {name: arrays[name] for name in wanted if name in arrays}
     checked_inputs, checked_targets = check_arrays(
-        checker, found, inputs, wanted_targets, absent, unused
+        checker, found, inputs, targets, absent, unused, ids
     )
     if checker.problems:
         raise SpecError(checker.problems)
     return Dataset(checked_inputs, checked_targets, file=checker.file, unused=tuple(unused))
 
 
-def _read_npz(file: str) -> dict[str, np.ndarray]:
+def _read_npz(
+    file: str,
+    checker: ArrayChecker,
+    inputs: Mapping[str, TensorType],
+    targets: Mapping[str, Target],
+    limits: Limits,
+) -> tuple[dict[str, np.ndarray], list[str]]:
+    """The arrays of the inputs and targets whose headers fit them (see ``specc.npz``;
+    problems with the others are recorded), and the names of every array in the file.
+    Nothing of an array that does not fit is read, however big it claims to be."""
     try:
-        with np.load(file, allow_pickle=False) as archive:
-            return {name: archive[name] for name in archive.files}
-    except FileNotFoundError:
-        raise SpecError([Diagnostic(DATA_FILE, f"no such data file: {file}", (), file)]) from None
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        # Pickled files and object arrays land here too: nothing is ever unpickled.
-        message = f"cannot read data file {file} as .npz: {exc}"
-        raise SpecError([Diagnostic(DATA_FILE, message, (), file)]) from None
+        with NpzFile(file, limits) as npz:
+            if not npz.members:
+                raise _fail(file, "the file holds no arrays (an empty .npz)")
+            fitting = []
+            for name in [*inputs, *targets]:
+                member = npz.members.get(name)
+                target = targets.get(name)
+                expected = inputs[name] if target is None else target.type
+                if member is not None and checker.check_form(
+                    name,
+                    member.shape,
+                    member.dtype,
+                    expected,
+                    target,
+                    lambda name=name: npz.read([name])[name],
+                ):
+                    fitting.append(name)
+            return npz.read(fitting), list(npz.members)
+    except NpzMissing:
+        raise _fail(file, f"no such data file: {file}") from None
+    except NpzError as error:
+        raise _fail(file, error.message, DATA_LIMIT if error.limit else DATA_FILE) from None
+
+
+def _fail(file: str, message: str, code: str = DATA_FILE) -> SpecError:
+    return SpecError([Diagnostic(code, message, (), file)])
 
 
 def load_dataset(
@@ -216,43 +244,56 @@ def load_dataset(
     inputs: Mapping[str, TensorType],
     targets: Mapping[str, TensorType | Target],
     limits: Limits = DEFAULT_LIMITS,
+    ids: Mapping[str, IdRange] | None = None,
 ) -> Dataset:
     """Read and check a ``.npz`` or ``.csv`` data file for a model, refusing sizes over
     ``limits`` before allocating them.
 
     ``inputs`` are the model's input types by input name; ``targets`` the labels each
     trained output takes, by output name (a ``Target`` from the output's loss, see
-    ``targets_for``, or a bare label type). Raises ``SpecError`` with every problem found.
+    ``targets_for``, or a bare label type); ``ids`` the inputs that index an Embedding
+    (``id_ranges``). Raises ``SpecError`` with every problem found.
     """
     file = str(path)
     suffix = Path(file).suffix.lower()
+    wanted_targets = _targets(targets)
     if suffix == ".npz":
         checker = ArrayChecker(file, _array_noun, _sample_where)
-        return _checked(checker, _read_npz(file), inputs, targets)
+        arrays, names = _read_npz(file, checker, inputs, wanted_targets, limits)
+        wanted = [*inputs, *wanted_targets]
+        return _checked(
+            checker,
+            arrays,
+            inputs,
+            wanted_targets,
+            absent={name for name in wanted if name not in names},
+            unused=[name for name in names if name not in wanted],
+            ids=ids,
+        )
     if suffix == ".csv":
-        table = read_csv(file)
+        table = read_csv(file, limits)
         checker = ArrayChecker(file, table.noun, table.where)
-        label_types = {name: t.type if isinstance(t, Target) else t for name, t in targets.items()}
-        columns: dict[str, np.ndarray] = {}
+        plans: dict[str, list[int]] = {}
+        roles: dict[str, tuple[TensorType, str]] = {}
         absent: set[str] = set()
+        label_types = {name: t.type for name, t in wanted_targets.items()}
         for role, types in (("input", inputs), ("output", label_types)):
             for name, expected in types.items():
                 scalar, indexed = table.columns(name)
                 if scalar is None and not indexed:
                     absent.add(name)
                     continue
-                array = table.array(name, expected, f"{role} '{name}'", checker)
-                if array is not None:
-                    columns[name] = array
-        unused = table.unused([*inputs, *targets])
-        return _checked(checker, columns, inputs, targets, absent=absent, unused=unused)
-    raise SpecError(
-        [
-            Diagnostic(
-                DATA_FILE,
-                f"data files must be .npz or .csv; got '{Path(file).name}'",
-                (),
-                file,
-            )
-        ]
-    )
+                roles[name] = (expected, f"{role} '{name}'")
+                columns = table.plan(name, expected, roles[name][1], checker)
+                if columns is not None:
+                    plans[name] = columns
+        values = table.read(plans, checker)
+        shaped = {
+            name: table.shaped(name, array, *roles[name], checker) for name, array in values.items()
+        }
+        arrays = {name: array for name, array in shaped.items() if array is not None}
+        unused = table.unused([*inputs, *wanted_targets])
+        return _checked(
+            checker, arrays, inputs, wanted_targets, absent=absent, unused=unused, ids=ids
+        )
+    raise _fail(file, f"data files must be .npz or .csv; got '{excerpt(Path(file).name)}'")

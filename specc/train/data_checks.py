@@ -21,48 +21,25 @@ from dataclasses import dataclass
 import numpy as np
 
 from specc.diagnostics import Diagnostic, suggest
-from specc.train.data_targets import Target
+from specc.escape import excerpt
+from specc.train.data_codes import (
+    DATA_DTYPE,
+    DATA_LENGTH,
+    DATA_SHAPE,
+    EMBEDDING_ID,
+    LABEL_RANGE,
+    MISSING_DATA,
+    NOT_FINITE,
+)
+from specc.train.data_shapes import fit_rank, fit_shape, shape_problem
+from specc.train.data_targets import IdRange, Target
 from specc.types import FLOAT_DTYPES, INT_DTYPES, TensorType
-
-DATA_FILE = "SPC521-data-file"
-MISSING_DATA = "SPC522-missing-data"
-DATA_LENGTH = "SPC523-data-length"
-DATA_SHAPE = "SPC524-data-shape"
-DATA_DTYPE = "SPC525-data-dtype"
-LABEL_FORM = "SPC526-label-form"
-LABEL_RANGE = "SPC527-label-range"
-NOT_FINITE = "SPC528-not-finite"
-VALIDATION_SPLIT = "SPC529-validation-split"
-
-
-def fmt_shape(shape: tuple[int, ...]) -> str:
-    """A concrete shape as Python prints it: ``(1797, 64)``, ``(10,)``."""
-    return str(tuple(int(d) for d in shape))
 
 
 def _fmt_value(value: np.generic) -> str:
     # NumPy's str() is the shortest text that reads back as the same value in its own
     # dtype ("0.1" for a float32, where float() would show 0.10000000149011612).
     return str(value)
-
-
-def _matches(given: tuple[int, ...], expected: tuple[int | None, ...]) -> bool:
-    return len(given) == len(expected) and all(
-        e is None or e == g for g, e in zip(given, expected, strict=True)
-    )
-
-
-def fit_rank(array: np.ndarray, expected: tuple[int | None, ...]) -> np.ndarray | None:
-    """``array`` with one trailing size-1 axis added or dropped where Keras would (see the
-    module docstring), or None when its per-sample shape does not match ``expected``."""
-    given = array.shape[1:]
-    if _matches(given, expected):
-        return array
-    if len(given) == len(expected) + 1 and given[-1] == 1 and _matches(given[:-1], expected):
-        return array[..., 0]
-    if len(given) + 1 == len(expected) and expected[-1] == 1 and _matches(given, expected[:-1]):
-        return array[..., None]
-    return None
 
 
 def _whole(array: np.ndarray) -> bool:
@@ -96,74 +73,59 @@ class ArrayChecker:
         return f"{_fmt_value(array[position])} at {self.where(int(position[0]))}{tail}"
 
     def check(
-        self, name: str, array: np.ndarray, expected: TensorType, target: Target | None
+        self,
+        name: str,
+        array: np.ndarray,
+        expected: TensorType,
+        target: Target | None,
+        ids: IdRange | None = None,
     ) -> np.ndarray | None:
         """``array`` converted to ``expected`` (dtype and rank), or None after recording why
-        it cannot be."""
-        role = f"output '{name}'" if target is not None else f"input '{name}'"
-        what = f"{self.noun(name)} for {role}"
-        if array.ndim == 0:
+        it cannot be. ``ids``: the input's values index an Embedding's rows."""
+        what = self._what(name, target)
+        if not self.check_form(name, array.shape, array.dtype, expected, target, lambda: array):
+            return None
+        fitted = fit_rank(array, expected.shape)
+        if fitted is None:  # pragma: no cover - check_form refused the shape
+            return None
+        converted = self._convert(what, fitted, expected.dtype, target)
+        if converted is not None and ids is not None and not self._check_ids(what, converted, ids):
+            return None
+        return converted
+
+    def check_form(
+        self,
+        name: str,
+        shape: tuple[int, ...],
+        dtype: np.dtype,
+        expected: TensorType,
+        target: Target | None,
+        values: Callable[[], np.ndarray],
+    ) -> bool:
+        """Whether an array of ``shape`` and ``dtype`` can be converted to ``expected``
+        (recording why not), judged before its values are read: ``values`` reads them, and
+        is called only for a hint that needs them."""
+        what = self._what(name, target)
+        if not shape:
             self.fail(
                 DATA_SHAPE,
                 f"{what} must have shape {expected}; got a scalar (one value for all samples)",
             )
-            return None
-        if array.dtype.kind not in "biuf":
+            return False
+        if dtype.kind not in "biuf":
             self.fail(
                 DATA_DTYPE,
-                f"{what} must hold numbers ({expected.dtype}); got dtype {array.dtype}",
+                f"{what} must hold numbers ({expected.dtype}); got dtype {dtype}",
             )
-            return None
-        fitted = fit_rank(array, expected.shape)
-        if fitted is None:
-            self._wrong_shape(what, array, expected, target)
-            return None
-        return self._convert(what, fitted, expected.dtype, target)
+            return False
+        if fit_shape(shape[1:], expected.shape) is None:
+            self.fail(*shape_problem(what, shape, expected, target, lambda: _whole(values())))
+            return False
+        return True
 
-    def _wrong_shape(
-        self, what: str, array: np.ndarray, expected: TensorType, target: Target | None
-    ) -> None:
-        given, shape = array.shape[1:], expected.shape
-        if (
-            target is not None
-            and target.form == "one_hot"
-            and shape
-            and fit_rank(array, shape[:-1]) is not None
-            and _whole(array)
-        ):
-            # Class indices where one-hot rows are needed: the loss is the likelier slip.
-            self.fail(
-                LABEL_FORM,
-                f"{what} must be one-hot labels of shape {expected} for "
-                f"categorical_crossentropy; got class indices of shape "
-                f"{fmt_shape(array.shape)}; use the loss sparse_categorical_crossentropy, "
-                "or one-hot encode the labels",
-            )
-            return
-        if (
-            target is not None
-            and target.form == "sparse"
-            and len(given) == len(shape) + 1
-            and _matches(given[:-1], shape)
-            and given[-1] == (target.classes or given[-1])
-            and given[-1] > 1
-        ):
-            self.fail(
-                LABEL_FORM,
-                f"{what} must be class indices of shape {expected} for "
-                f"sparse_categorical_crossentropy; got one-hot labels of shape "
-                f"{fmt_shape(array.shape)}; use the loss categorical_crossentropy, or give "
-                "each sample's class index (the argmax of its row)",
-            )
-            return
-        hint = ""
-        size = int(np.prod(given))
-        if None not in shape and size == int(np.prod(shape, dtype=np.int64)):
-            hint = f" (the same {size} values per sample: reshape it to {(len(array), *shape)})"
-        self.fail(
-            DATA_SHAPE,
-            f"{what} must have shape {expected}; got {fmt_shape(array.shape)}{hint}",
-        )
+    def _what(self, name: str, target: Target | None) -> str:
+        role = f"output '{name}'" if target is not None else f"input '{name}'"
+        return f"{self.noun(name)} for {role}"
 
     def _convert(
         self, what: str, array: np.ndarray, dtype: str, target: Target | None
@@ -244,15 +206,30 @@ class ArrayChecker:
         )
         return False
 
+    def _check_ids(self, what: str, array: np.ndarray, ids: IdRange) -> bool:
+        # The Embedding truncates float ids towards zero, as Keras's cast to int does; the
+        # engine would stop mid-training on an id past its table.
+        values = np.trunc(array) if array.dtype.kind == "f" else array
+        bad = (values < 0) | (values >= ids.count)
+        if not bad.any():
+            return True
+        self.fail(
+            EMBEDDING_ID,
+            f"{what} feeds Embedding layer '{ids.layer}' (input_dim {ids.count}), so it must "
+            f"hold ids 0 to {ids.count - 1}; got {self._first(array, bad)}; raise input_dim "
+            "or map the ids into range",
+        )
+        return False
+
     def missing(self, name: str, expected: TensorType, role: str, available: list[str]) -> None:
         """Record that no array was found for an input or output."""
         best = suggest(name, available)
         if best is not None:
-            hint = f"; did you mean '{best}'?"
+            hint = f"; did you mean '{excerpt(best)}'?"
         elif not available:
             hint = ""
         elif len(available) <= 10:
-            hint = "; the file has " + ", ".join(f"'{a}'" for a in available)
+            hint = "; the file has " + ", ".join(f"'{excerpt(a)}'" for a in available)
         else:
             hint = f"; the file has {len(available)} others"
         self.fail(
@@ -283,14 +260,17 @@ def check_arrays(
     targets: Mapping[str, Target],
     absent: Collection[str],
     unused: list[str],
+    ids: Mapping[str, IdRange] | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """The inputs and targets among ``arrays``, checked and converted; problems go to
     ``checker`` (the caller raises them).
 
     ``absent`` are the wanted names the file has no data for, ``unused`` the names it has
     that nothing wants (offered as suggestions). A wanted name in neither ``arrays`` nor
-    ``absent`` was found but could not be read, which the reader has reported.
+    ``absent`` was found but could not be read, which the reader has reported. ``ids``:
+    the inputs that index an Embedding (see ``id_ranges``), checked against its size.
     """
+    ids = ids or {}
     checked: dict[str, np.ndarray] = {}
     for name in [*inputs, *targets]:
         target = targets.get(name)
@@ -298,7 +278,9 @@ def check_arrays(
         if name in absent:
             checker.missing(name, expected, "input" if target is None else "output", unused)
         elif name in arrays:
-            result = checker.check(name, arrays[name], expected, target)
+            result = checker.check(
+                name, arrays[name], expected, target, ids.get(name) if target is None else None
+            )
             if result is not None:
                 checked[name] = result
     checker.check_lengths({name: a for name, a in arrays.items() if a.ndim > 0})

@@ -1,8 +1,10 @@
-"""What an output's labels must be, from its loss: the input to the label checks.
+"""What the data must hold beyond its types, from the model: the input to the checks.
 
-The label type itself comes from the loss (``Loss.label_type``); the rest is what the
-checks need for their hints: whether the loss takes class indices or one-hot rows, and for
-class indices how many classes there are.
+An output's labels: the label type comes from the loss (``Loss.label_type``); the rest is
+what the checks need for their hints: whether the loss takes class indices or one-hot rows,
+and for class indices how many classes there are. An input's values: those an Embedding
+looks rows up with must be row numbers of its table (the engine stops mid-training on any
+other).
 """
 
 from __future__ import annotations
@@ -11,7 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from specc.layers.embedding import Embedding
+from specc.layers.wrappers import TimeDistributed
 from specc.losses import CategoricalCrossentropy, Loss
+from specc.passes.shapes import TypedGraph
 from specc.types import TensorType
 
 LabelForm = Literal["values", "one_hot", "sparse"]
@@ -53,3 +58,27 @@ def targets_for(
         for name, loss in losses.items()
         if loss is not None
     }
+
+
+@dataclass(frozen=True)
+class IdRange:
+    """The values of an input that indexes an Embedding's table: ids 0 to ``count - 1``,
+    ``count`` being the ``input_dim`` of ``layer``."""
+
+    count: int
+    layer: str
+
+
+def id_ranges(typed: TypedGraph) -> dict[str, IdRange]:
+    """The model inputs that an Embedding (or a TimeDistributed one) takes directly, each
+    with the smallest table among those it feeds."""
+    ranges: dict[str, IdRange] = {}
+    for node in typed.resolved.nodes:
+        layer = node.layer.layer if isinstance(node.layer, TimeDistributed) else node.layer
+        source = node.inputs[0].name
+        if not isinstance(layer, Embedding) or source not in typed.resolved.inputs:
+            continue
+        known = ranges.get(source)
+        if known is None or layer.input_dim < known.count:
+            ranges[source] = IdRange(layer.input_dim, node.name)
+    return ranges

@@ -27,7 +27,7 @@ from specc.passes.lower import lower_to_onnx, parameter_name
 from specc.pipeline import CompiledModel, compile_spec
 from specc.spec.compile import losses_by_output
 from specc.train.data import Dataset, load_dataset
-from specc.train.data_targets import targets_for
+from specc.train.data_targets import id_ranges, targets_for
 from specc.train.fit import EpochLog, FitOptions, FitResult, StopRequest, fit
 from specc.train.graph import TrainingGraph, build_training_graph
 from specc.train.outputs import RunRecord, write_trained_folder
@@ -139,10 +139,11 @@ def train_spec(
     assert config is not None  # prepare() checked it
     predictions = dict(compiled.graph.outputs)
     targets = targets_for(losses_by_output(config, list(predictions)), predictions)
-    dataset = load_dataset(data, inputs, targets, options.limits)
+    ids = id_ranges(compiled.typed)
+    dataset = load_dataset(data, inputs, targets, options.limits, ids)
     validation: Dataset | None = None
     if validation_data is not None:
-        validation = load_dataset(validation_data, inputs, targets, options.limits)
+        validation = load_dataset(validation_data, inputs, targets, options.limits, ids)
     elif validation_split > 0:
         dataset, validation = dataset.split(validation_split)
     session = TrainingSession(training, options.opset, options.device)

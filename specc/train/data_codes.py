@@ -1,0 +1,13 @@
+"""The diagnostic codes of data files (docs/diagnostics.md and docs/data.md describe each)."""
+
+DATA_FILE = "SPC521-data-file"
+MISSING_DATA = "SPC522-missing-data"
+DATA_LENGTH = "SPC523-data-length"
+DATA_SHAPE = "SPC524-data-shape"
+DATA_DTYPE = "SPC525-data-dtype"
+LABEL_FORM = "SPC526-label-form"
+LABEL_RANGE = "SPC527-label-range"
+NOT_FINITE = "SPC528-not-finite"
+VALIDATION_SPLIT = "SPC529-validation-split"
+DATA_LIMIT = "SPC530-data-limit"
+EMBEDDING_ID = "SPC531-embedding-id"
