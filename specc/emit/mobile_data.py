@@ -8,7 +8,6 @@ on it says nothing (``1.0000 -> 1.0000`` on data that is all NaN).
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ import numpy as np
 
 from specc.diagnostics import Diagnostic, SpecError
 from specc.limits import Limits
+from specc.npz import NpzError, read_npz
 from specc.types import DTYPES
 
 # The data file codes of ``specc train``: the same problems, reported the same way.
@@ -100,31 +100,9 @@ def non_finite(values: np.ndarray) -> int:
 
 
 def _read_npz(data: Path, limits: Limits) -> dict[str, np.ndarray]:
-    """Every array of an .npz file, each member's size checked before it is inflated:
-    zip's directory gives the size, and the reader stops there whatever the stream holds."""
-
-    def fail(message: str) -> SpecError:
-        return SpecError([Diagnostic(DATA_FILE, message, (), str(data))])
-
+    """Every array of an .npz file, read by ``specc.npz``: each member's header checked
+    against ``limits`` before its data is inflated, nothing ever unpickled."""
     try:
-        with zipfile.ZipFile(data) as archive:
-            members = archive.infolist()
-    except (OSError, zipfile.BadZipFile, ValueError) as error:
-        raise fail(f"cannot read {data} as .npz: {error}") from None
-    total = 0
-    for member in members:
-        total += member.file_size
-        if member.file_size > limits.array_bytes or total > limits.array_bytes:
-            raise fail(
-                f"'{member.filename}' inflates to {member.file_size:,} bytes; "
-                + limits.hint("array_bytes", total)
-            )
-    try:
-        with np.load(data, allow_pickle=False) as found:
-            return {key: found[key] for key in found.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
-        detail = str(error).splitlines()[0] if str(error) else type(error).__name__
-        if "pickle" in detail:
-            # Object arrays: specc never unpickles, so there is nothing to enable.
-            detail = "it holds Python objects, which specc never loads; save numeric arrays"
-        raise fail(f"cannot read {data} as .npz: {detail}") from None
+        return read_npz(data, limits)
+    except NpzError as error:
+        raise SpecError([Diagnostic(DATA_FILE, error.message, (), str(data))]) from None

@@ -94,7 +94,7 @@ CASES = [
     _case(
         "text instead of numbers",
         _arrays(input_layer=np.array([["a"] * 4] * 20)),
-        r"array 'input_layer' must hold numbers; got dtype <U1",
+        r"array 'input_layer' holds dtype <U1, not a bool, integer or float array",
     ),
     _case(
         "Python objects",
