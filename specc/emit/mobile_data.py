@@ -21,7 +21,7 @@ from specc.types import DTYPES
 # The data file codes of ``specc train``: the same problems, reported the same way.
 DATA_FILE, MISSING_DATA = "SPC521-data-file", "SPC522-missing-data"
 DATA_LENGTH, DATA_SHAPE, DATA_DTYPE = "SPC523-data-length", "SPC524-data-shape", "SPC525-data-dtype"
-NOT_FINITE = "SPC528-not-finite"
+NOT_FINITE, DATA_LIMIT = "SPC528-not-finite", "SPC530-data-limit"
 
 
 def load_samples(data: Path, description: dict[str, Any], limits: Limits) -> dict[str, np.ndarray]:
@@ -105,4 +105,5 @@ def _read_npz(data: Path, limits: Limits) -> dict[str, np.ndarray]:
     try:
         return read_npz(data, limits)
     except NpzError as error:
-        raise SpecError([Diagnostic(DATA_FILE, error.message, (), str(data))]) from None
+        code = DATA_LIMIT if error.limit else DATA_FILE
+        raise SpecError([Diagnostic(code, error.message, (), str(data))]) from None
