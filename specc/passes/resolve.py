@@ -7,7 +7,6 @@ not layers, all at once.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -17,7 +16,6 @@ from specc.spec.model import ModelSpec, SharedLayer
 from specc.types import TensorType
 
 SEQUENTIAL_INPUT = "input_layer"
-_REFERENCE = re.compile(r"^(?P<name>.+?)(\[(?P<index>[0-9]+)\])?$")
 
 
 @dataclass(frozen=True)
@@ -82,10 +80,13 @@ class ResolvedGraph:
 
 def parse_reference(text: str) -> Ref:
     """``"lstm[2]"`` -> ``Ref("lstm", 2)``; ``"dense"`` -> ``Ref("dense", 0)``."""
-    match = _REFERENCE.match(text)
-    assert match is not None  # the schema's pattern admits only this form
-    index = match.group("index")
-    return Ref(match.group("name"), int(index) if index is not None else 0)
+    # Sliced rather than matched: a lazy regular expression retries every split of the
+    # name, and this runs once per layer.
+    if text.endswith("]"):
+        name, bracket, index = text[:-1].rpartition("[")
+        if name and bracket and index.isascii() and index.isdigit():
+            return Ref(name, int(index))
+    return Ref(text)
 
 
 def _as_list(value: str | list[str] | None) -> list[str] | None:
@@ -124,12 +125,13 @@ def _assign_names(spec: ModelSpec, taken: set[str]) -> list[str]:
     # Keras names unnamed layers <snake_type>, then <snake_type>_1, _2, ... in order.
     names: list[str] = []
     counters: dict[str, int] = {}
+    stems: dict[type, str] = {}  # a 100k-layer stack has a handful of types
     for entry in spec.layers:
         if entry.name is not None:
             names.append(entry.name)
             continue
         assert isinstance(entry, Layer)  # a shared entry's name is required by the schema
-        stem = entry.default_name()
+        stem = stems.get(type(entry)) or stems.setdefault(type(entry), entry.default_name())
         k = counters.get(stem, 0)
         candidate = stem if k == 0 else f"{stem}_{k}"
         while candidate in taken:
