@@ -18,7 +18,7 @@ from typing import Any
 from specc.diagnostics import Position, SpecError
 from specc.limits import DEFAULT_LIMITS, Limits
 from specc.spec.json_reader import read_json
-from specc.spec.source import LIMIT, LoadedSpec, PositionMap, quote, spec_error
+from specc.spec.source import LIMIT, LoadedSpec, PositionMap, cyclic_gc_paused, quote, spec_error
 from specc.spec.yaml_reader import read_yaml
 
 __all__ = ["FILE", "LoadedSpec", "PositionMap", "load_spec", "load_text", "read_spec_text"]
@@ -45,7 +45,8 @@ def load_text(
     # as a column, so neither do positions.
     text = text.removeprefix("\ufeff")
     read = read_json if is_json else read_yaml
-    data = read(text, file, positions)
+    with cyclic_gc_paused():
+        data = read(text, file, positions)
     loaded = LoadedSpec(data, positions, file)
     _check_layer_count(loaded, limits)
     return loaded

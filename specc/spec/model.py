@@ -34,7 +34,7 @@ class SharedLayer(SpecModel):
     """Applies another entry's layer (same type, arguments and weights) to other inputs."""
 
     name: Name
-    shares: str
+    shares: Name
     inputs: Reference | list[Reference] | None = None
 
 
