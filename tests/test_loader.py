@@ -14,7 +14,7 @@ from specc.diagnostics import Position, SpecError
 from specc.pipeline import check_spec
 from specc.spec.loader import LoadedSpec, load_text
 from specc.spec.model import validate_spec
-from specc.spec.yaml_reader import ALIAS_ALLOWANCE
+from specc.spec.yaml_aliases import ALIAS_ALLOWANCE
 
 
 def load_yaml(text: str) -> LoadedSpec:

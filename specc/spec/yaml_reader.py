@@ -30,12 +30,9 @@ from specc.spec.source import (
     quote,
     spec_error,
 )
+from specc.spec.yaml_aliases import check_aliases, mark
 
-ALIAS = "SPC108-alias"
 MERGE_KEY = "SPC107-merge-key"
-# Aliases may repeat parts of a spec, as a shared initializer mapping is, but may add at
-# most this many nodes, or as many as the document holds, whichever is more.
-ALIAS_ALLOWANCE = 1_000_000
 
 
 class _Yaml12Resolver(yaml.resolver.BaseResolver):
@@ -128,7 +125,10 @@ def _position_in(text: str, index: int) -> Position:
 
 
 def _one_line(text: str) -> str:
-    return " ".join(text.split())
+    # PyYAML's problems quote what they found (an undefined alias's name, a tag): keep
+    # them to one line of sensible length.
+    flat = " ".join(text.split())
+    return flat if len(flat) <= 200 else flat[:197] + "..."
 
 
 def _syntax_error(exc: yaml.MarkedYAMLError, text: str, file: str) -> Exception:
@@ -161,59 +161,6 @@ def _too_deep(file: str, at: Position) -> Exception:
     return spec_error(file, at, message, LIMIT)
 
 
-def _mark(node: yaml.Node) -> Position:
-    return Position(node.start_mark.line + 1, node.start_mark.column + 1)
-
-
-def _check_aliases(root: yaml.Node, file: str) -> None:
-    """Refuse a recursive alias, or aliases that would blow the spec up when expanded.
-
-    The composed graph shares a node wherever an alias points at it; the size of the
-    expanded tree is worked out on that graph (each node once), before anything is built.
-    The error points at the anchored node whose repeats add the most.
-    """
-    sizes: dict[int, int] = {}  # id(node) -> nodes in its expanded tree
-    uses: dict[int, int] = {}  # id(node) -> how many times the graph refers to it
-    nodes: dict[int, yaml.Node] = {}
-    on_path: set[int] = set()
-    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
-    while stack:
-        node, children_done = stack.pop()
-        key = id(node)
-        if children_done:
-            on_path.discard(key)
-            sizes[key] = 1 + sum(sizes[id(child)] for child in _children(node))
-            continue
-        if key in on_path:
-            message = "a YAML alias refers to a node that contains it (an endless spec)"
-            raise spec_error(file, _mark(node), message, ALIAS)
-        if key in nodes:
-            continue
-        nodes[key] = node
-        on_path.add(key)
-        stack.append((node, True))
-        for child in _children(node):
-            uses[id(child)] = uses.get(id(child), 0) + 1
-            stack.append((child, False))
-    written, expanded = len(sizes), sizes[id(root)]
-    allowed = max(written, ALIAS_ALLOWANCE)
-    if expanded - written > allowed:
-        worst = max(uses, key=lambda key: (uses[key] - 1) * sizes[key])
-        message = (
-            f"YAML aliases expand this spec from {written:,} nodes to {expanded:,} (this "
-            f"node appears {uses[worst]:,} times); aliases may add at most {allowed:,} nodes"
-        )
-        raise spec_error(file, _mark(nodes[worst]), message, ALIAS)
-
-
-def _children(node: yaml.Node) -> list[yaml.Node]:
-    if isinstance(node, yaml.MappingNode):
-        return [part for pair in node.value for part in pair]
-    if isinstance(node, yaml.SequenceNode):
-        return list(node.value)
-    return []
-
-
 class _Converter:
     """Composed nodes to plain data, checking tags, keys and scalars on the way."""
 
@@ -224,19 +171,19 @@ class _Converter:
         self.seen: set[int] | None = set()
 
     def fail(self, node: yaml.Node, message: str, code: str = "SPC100-syntax") -> Exception:
-        return spec_error(self.file, _mark(node), message, code)
+        return spec_error(self.file, mark(node), message, code)
 
     def convert(self, node: yaml.Node, path: SpecPath, depth: int) -> Any:
         """The plain data of ``node`` at ``path``, ``depth`` levels down (the root is 1)."""
         if depth > MAX_DEPTH:
-            raise _too_deep(self.file, _mark(node))
-        self.positions.values.setdefault(path, _mark(node))
+            raise _too_deep(self.file, mark(node))
+        self.positions.values.setdefault(path, mark(node))
         expected_tag = _COLLECTION_TAGS.get(type(node))
         if expected_tag is not None and node.tag != expected_tag:
             raise self.fail(node, f"YAML tag {quote(node.tag)} is not allowed in a spec")
         if expected_tag is not None and self.seen is not None:
             if id(node) in self.seen:
-                _check_aliases(self.root, self.file)
+                check_aliases(self.root, self.file)
                 self.seen = None
             else:
                 self.seen.add(id(node))
@@ -267,7 +214,7 @@ class _Converter:
                 raise self.fail(
                     key_node, f"duplicate key {quote(key)} (first defined at line {first.line})"
                 )
-            self.positions.keys[(*path, key)] = _mark(key_node)
+            self.positions.keys[(*path, key)] = mark(key_node)
             result[key] = self.convert(value_node, (*path, key), depth + 1)
         return result
 
