@@ -27,8 +27,8 @@ Layout = Literal["native", "channels_first", "elementwise"]
 DataFormat = Literal["channels_last", "channels_first"]
 InputDtype = Literal["float32", "float16", "int32", "int64", "bool"]
 # A layer or input name. It becomes part of ONNX names (``dense.kernel``, ``dense/MatMul``)
-# and weights-file keys (``bidirectional/forward_lstm.kernel``), hence no ``/`` (Keras
-# refuses it too), and short enough to stay a valid file name with a suffix.
+# and weights-file keys (``dense/kernel``, ``bidirectional/forward_lstm/kernel``), hence no
+# ``/`` (Keras refuses it too), and short enough to stay a valid file name with a suffix.
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.\-]*$"
 NAME_MAX_LENGTH = 128
 Name = Annotated[str, Field(min_length=1, max_length=NAME_MAX_LENGTH, pattern=NAME_PATTERN)]
