@@ -6,7 +6,7 @@ import runpy
 import sys
 from pathlib import Path
 
-BENCHMARKS = ["build_deep_stack.py", "train_throughput.py"]
+BENCHMARKS = ["build_deep_stack.py", "loader.py", "train_throughput.py"]
 
 if __name__ == "__main__":
     for name in BENCHMARKS:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -113,14 +114,22 @@ class SpecError(Exception):
 
 
 def format_path(path: Iterable[str | int]) -> str:
-    """Render ``("layers", 3, "units")`` as ``layers[3].units``."""
+    """Render ``("layers", 3, "units")`` as ``layers[3].units``; a key that is not a plain
+    word (a user's misspelt key with a newline, or a megabyte long) as ``['...']``, escaped
+    and cut short."""
     out = ""
     for part in path:
         if isinstance(part, int):
             out += f"[{part}]"
+        elif not _PLAIN_KEY.fullmatch(part):
+            shown = repr(part) if len(part) <= 40 else f"{part[:37]!r}..."
+            out += f"[{shown}]"
         else:
             out += f".{part}" if out else str(part)
     return out
+
+
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_\-][A-Za-z0-9_.\-]{0,79}")
 
 
 def suggest(name: str, choices: Iterable[str]) -> str | None:

@@ -36,6 +36,7 @@ from specc.spec.compile import check_compile_against_outputs
 from specc.spec.loader import LoadedSpec, load_spec
 from specc.spec.metadata import check_labels
 from specc.spec.model import validate_spec
+from specc.spec.source import cyclic_gc_paused
 from specc.weights import load_weights
 
 T = TypeVar("T")
@@ -68,8 +69,11 @@ def _reading_order(diagnostic: Diagnostic) -> tuple[str, int, int]:
 
 def check_spec(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> TypedGraph:
     """Everything ``specc validate`` checks: schema, references, compile section, shapes."""
-    loaded = load_spec(path, limits)
-    return _check_loaded(loaded, limits)
+    # The passes, like the loader, build objects that live until the end, which the
+    # cycle collector would walk again and again (see ``cyclic_gc_paused``).
+    with cyclic_gc_paused():
+        loaded = load_spec(path, limits)
+        return _check_loaded(loaded, limits)
 
 
 def _check_loaded(loaded: LoadedSpec, limits: Limits) -> TypedGraph:
@@ -102,8 +106,9 @@ def compile_spec(
     inference; the weights are the same either way. ``limits``: the sizes refused before
     anything of that size is allocated (see ``specc.limits``).
     """
-    loaded = load_spec(path, limits)
-    typed = _check_loaded(loaded, limits)
+    with cyclic_gc_paused():  # as in check_spec
+        loaded = load_spec(path, limits)
+        typed = _check_loaded(loaded, limits)
     given = None
     if weights_path is not None:
         # Keys and shapes are checked from the file's headers before its data is read.

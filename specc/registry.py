@@ -8,6 +8,7 @@ against that entry's model, with a "did you mean" hint for unknown names.
 
 from __future__ import annotations
 
+import functools
 import typing
 from collections.abc import Iterator
 from typing import Annotated, Any, Generic, TypeVar, Union
@@ -37,7 +38,7 @@ class SpecModel(BaseModel):
         # Pydantic's own extra_forbidden error cannot say which keys were valid; this one
         # names the nearest valid key so the user sees "did you mean 'units'?".
         if isinstance(data, dict):
-            known = {f.alias or name for name, f in cls.model_fields.items()}
+            known = _known_keys(cls)
             unknown = [key for key in data if key not in known]
             if unknown:
                 key = unknown[0]
@@ -46,6 +47,12 @@ class SpecModel(BaseModel):
                     "unknown_key", "unknown key '{key}'{hint}", {"key": key, "hint": hint}
                 )
         return data
+
+
+@functools.cache
+def _known_keys(model: type[SpecModel]) -> frozenset[str]:
+    # Worked out once per model: this runs for every mapping of every spec.
+    return frozenset(f.alias or name for name, f in model.model_fields.items())
 
 
 EntryT = TypeVar("EntryT", bound=SpecModel)

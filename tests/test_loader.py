@@ -12,8 +12,9 @@ import pytest
 
 from specc.diagnostics import Position, SpecError
 from specc.pipeline import check_spec
-from specc.spec.loader import MAX_NODES, LoadedSpec, load_text
+from specc.spec.loader import LoadedSpec, load_text
 from specc.spec.model import validate_spec
+from specc.spec.yaml_aliases import ALIAS_ALLOWANCE
 
 
 def load_yaml(text: str) -> LoadedSpec:
@@ -29,12 +30,15 @@ def value_of(text: str) -> Any:
     return load_yaml(f"v: {text}\n").data["v"]
 
 
-def syntax_error(text: str, is_json: bool = False) -> tuple[str, int, int]:
-    """Load ``text``, which must fail with one located diagnostic; its message and place."""
+def syntax_error(
+    text: str, is_json: bool = False, code: str = "SPC100-syntax"
+) -> tuple[str, int, int]:
+    """Load ``text``, which must fail with one located diagnostic of ``code``; its message
+    and place."""
     with pytest.raises(SpecError) as caught:
         load_text(text, "spec.json" if is_json else "spec.yaml", is_json=is_json)
     (diagnostic,) = caught.value.diagnostics
-    assert diagnostic.code == "SPC100-syntax"
+    assert diagnostic.code == code
     assert diagnostic.position is not None
     return diagnostic.message, diagnostic.position.line, diagnostic.position.column
 
@@ -300,24 +304,49 @@ def test_alias_bomb_is_rejected_fast() -> None:
     for i in range(1, 10):  # 10**10 scalars once expanded
         lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]")
     start = time.perf_counter()
-    message, line, col = syntax_error("\n".join(lines) + "\n")
-    assert time.perf_counter() - start < 5
-    assert "too large" in message
-    assert line >= 1 and col >= 1
+    message, line, col = syntax_error("\n".join(lines) + "\n", code="SPC108-alias")
+    assert time.perf_counter() - start < 1
+    assert message == (
+        "YAML aliases expand this spec from 31 nodes to 12,345,679,021 (this node appears "
+        "11 times); aliases may add at most 1,000,000 nodes"
+    )
+    assert (line, col) == (9, 5)  # the anchor whose repeats add the most: a8
 
 
-def test_moderate_alias_use_stays_under_the_node_limit() -> None:
+def test_moderate_alias_use_is_expanded() -> None:
     lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
     for i in range(1, 4):  # 10**4 scalars: a big spec, not a bomb
         lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]")
     data = load_yaml("\n".join(lines) + "\n").data
     assert len(data["a3"]) == 10
-    assert MAX_NODES > 10**4
+    assert data["a3"][9][9][9] == ["x"] * 10
+
+
+def test_aliases_may_add_as_many_nodes_as_allowed_and_no_more() -> None:
+    # One anchored list of 1,000 items, aliased: each alias adds 1,001 nodes.
+    def spec(uses: int) -> str:
+        return "a: &a [" + ", ".join(["x"] * 1000) + "]\nb: [" + ", ".join(["*a"] * uses) + "]\n"
+
+    uses = ALIAS_ALLOWANCE // 1001
+    assert len(load_yaml(spec(uses)).data["b"]) == uses
+    assert syntax_error(spec(uses + 1), code="SPC108-alias")[0].startswith("YAML aliases expand")
 
 
 def test_recursive_alias_is_an_error() -> None:
-    message, _line, _col = syntax_error("a: &a [*a]\n")
-    assert message.startswith("invalid YAML")
+    message, line, col = syntax_error("a: &a [*a]\n", code="SPC108-alias")
+    assert message == "a YAML alias refers to a node that contains it (an endless spec)"
+    assert (line, col) == (1, 4)
+
+
+def test_merge_keys_are_refused_at_the_merge_key() -> None:
+    text = "base: &b {type: Dense, units: 3}\nlayers:\n  - <<: *b\n    input_shape: [4]\n"
+    message, line, col = syntax_error(text, code="SPC107-merge-key")
+    assert message.startswith("YAML merge keys ('<<') are not supported in a spec")
+    assert (line, col) == (3, 5)
+
+
+def test_a_quoted_merge_key_is_an_ordinary_key() -> None:
+    assert load_yaml('"<<": 1\n').data == {"<<": 1}
 
 
 # ----------------------------------------------------------------------------- empty, top level
@@ -484,14 +513,30 @@ def test_json_errors_with_positions(text: str, message: str, line: int, col: int
     assert syntax_error(text, is_json=True) == (message, line, col)
 
 
-def test_deep_json_nesting_is_a_spec_error() -> None:
-    message, _line, _col = syntax_error("[" * 600 + "]" * 600, is_json=True)
-    assert "too deep" in message
+DEPTH_MESSAGE = "the spec nests deeper than 100 levels, which no spec needs"
 
 
-def test_deep_yaml_nesting_is_a_spec_error() -> None:
-    message, _line, _col = syntax_error("a: " + "[" * 3000 + "]" * 3000 + "\n")
-    assert "too deep" in message
+@pytest.mark.parametrize("depth", [101, 600, 100_000])
+def test_deep_json_nesting_is_a_spec_error(depth: int) -> None:
+    text = "[" * depth + "]" * depth
+    assert syntax_error(text, is_json=True, code="SPC110-limit") == (DEPTH_MESSAGE, 1, 101)
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "col"),
+    [
+        ("a: " + "[" * 100 + "]" * 100 + "\n", 1, 103),
+        ("a: " + "[" * 3000 + "]" * 3000 + "\n", 1, 1003),  # libyaml stops at 1,000
+        ("".join(" " * i + "a:\n" for i in range(101)) + " " * 101 + "1\n", 101, 101),
+    ],
+)
+def test_deep_yaml_nesting_is_a_spec_error(text: str, line: int, col: int) -> None:
+    assert syntax_error(text, code="SPC110-limit") == (DEPTH_MESSAGE, line, col)
+
+
+def test_nesting_up_to_the_limit_is_fine() -> None:
+    assert load_json("[" * 100 + "]" * 100).data is not None
+    assert load_yaml("a: " + "[" * 99 + "]" * 99 + "\n").data is not None
 
 
 # ----------------------------------------------------------------------------- through the pipeline

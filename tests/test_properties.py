@@ -25,7 +25,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
@@ -38,7 +38,8 @@ from specc.initializers import INITIALIZERS
 from specc.layers import LAYERS
 from specc.pipeline import check_spec, compile_spec
 from specc.regularizers import REGULARIZERS
-from specc.spec.loader import load_text
+from specc.spec.loader import PositionMap, load_text
+from specc.spec.yaml_reader import COMPOSERS, read_yaml
 
 # Deterministic examples: a failure here reproduces on every run and every machine.
 PROPERTY_SETTINGS = settings(
@@ -462,3 +463,47 @@ def test_mutated_specs_fail_cleanly(case: tuple[str, str]) -> None:
 @given(case=injected_spec())
 def test_random_values_at_random_keys_fail_cleanly(case: tuple[str, str]) -> None:
     check_rejected_cleanly(*case)
+
+
+# ----------------------------------------------------------------------------- the readers
+
+
+def read_with(composer: type, text: str) -> tuple[str, Any, Any] | tuple[str, str]:
+    """What the YAML reader makes of ``text`` with ``composer``: data and positions, or
+    the error's code."""
+    positions = PositionMap()
+    try:
+        data = read_yaml(text, "spec.yaml", positions, composer)
+    except SpecError as error:
+        return ("error", error.diagnostics[0].code)
+    return ("ok", repr(data), (positions.values, positions.keys, positions.strings))
+
+
+@PROPERTY_SETTINGS
+@given(case=st.one_of(mutated_text(), injected_spec()))
+def test_libyaml_and_pyyaml_read_specs_alike(case: tuple[str, str]) -> None:
+    text, suffix = case
+    assume(suffix == ".yaml" and len(COMPOSERS) == 2)
+    fast, pure = (read_with(composer, text) for composer in COMPOSERS)
+    # Where both read the text, they read the same data at the same places. They may word
+    # a syntax error differently, and differ on a few corners of YAML (libyaml takes a tab
+    # inside a plain scalar, as YAML 1.2 allows; PyYAML refuses it).
+    if fast[0] == pure[0] == "ok":
+        assert fast == pure
+
+
+@PROPERTY_SETTINGS
+@given(data=VALUES, indent=st.sampled_from([None, 1, 2]))
+def test_json_positions_are_where_the_values_start(data: Any, indent: int | None) -> None:
+    text = json.dumps({"v": data}, indent=indent, ensure_ascii=False)
+    assume("NaN" not in text and "Infinity" not in text)
+    loaded = load_text(text, "spec.json", is_json=True)
+    lines = text.split("\n")
+    for path, position in loaded.positions.values.items():
+        start = lines[position.line - 1][position.column - 1 :]
+        value = loaded.data
+        for part in path:
+            value = value[part]
+        # The text at the position is the value's JSON spelling (a scalar's in full).
+        spelling = json.dumps(value, ensure_ascii=False)
+        assert start.startswith(spelling[:1] if isinstance(value, dict | list) else spelling)

@@ -26,11 +26,15 @@ Layout = Literal["native", "channels_first", "elementwise"]
 # Keras's data_format argument, the same for every layer that takes one.
 DataFormat = Literal["channels_last", "channels_first"]
 InputDtype = Literal["float32", "float16", "int32", "int64", "bool"]
-# A layer or input name.
+# A layer or input name. It becomes part of ONNX names (``dense.kernel``, ``dense/MatMul``)
+# and weights-file keys (``dense/kernel``, ``bidirectional/forward_lstm/kernel``), hence no
+# ``/`` (Keras refuses it too), and short enough to stay a valid file name with a suffix.
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.\-]*$"
+NAME_MAX_LENGTH = 128
+Name = Annotated[str, Field(min_length=1, max_length=NAME_MAX_LENGTH, pattern=NAME_PATTERN)]
 # A layer or input name, optionally with the index of one of its outputs: ``lstm[2]``.
 REFERENCE_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.\-]*(\[[0-9]+\])?$"
-Reference = Annotated[str, Field(pattern=REFERENCE_PATTERN)]
+Reference = Annotated[str, Field(max_length=NAME_MAX_LENGTH + 11, pattern=REFERENCE_PATTERN)]
 # Keras lets a layer name any of these; variable dims are null.
 ShapeList = list[Annotated[int, Field(gt=0)] | None]
 
@@ -99,7 +103,7 @@ def to_snake_case(name: str) -> str:
 class Layer(SpecModel):
     """Base of every layer config. Subclasses add ``type: Literal[...]`` and their arguments."""
 
-    name: str | None = Field(None, min_length=1, pattern=NAME_PATTERN)
+    name: Name | None = None
     inputs: Reference | list[Reference] | None = None
     input_shape: ShapeList | None = None
     input_dtype: InputDtype | None = None

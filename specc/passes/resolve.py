@@ -7,7 +7,7 @@ not layers, all at once.
 
 from __future__ import annotations
 
-import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -17,7 +17,6 @@ from specc.spec.model import ModelSpec, SharedLayer
 from specc.types import TensorType
 
 SEQUENTIAL_INPUT = "input_layer"
-_REFERENCE = re.compile(r"^(?P<name>.+?)(\[(?P<index>[0-9]+)\])?$")
 
 
 @dataclass(frozen=True)
@@ -82,10 +81,13 @@ class ResolvedGraph:
 
 def parse_reference(text: str) -> Ref:
     """``"lstm[2]"`` -> ``Ref("lstm", 2)``; ``"dense"`` -> ``Ref("dense", 0)``."""
-    match = _REFERENCE.match(text)
-    assert match is not None  # the schema's pattern admits only this form
-    index = match.group("index")
-    return Ref(match.group("name"), int(index) if index is not None else 0)
+    # Sliced rather than matched: a lazy regular expression retries every split of the
+    # name, and this runs once per layer.
+    if text.endswith("]"):
+        name, bracket, index = text[:-1].rpartition("[")
+        if name and bracket and index.isascii() and index.isdigit():
+            return Ref(name, int(index))
+    return Ref(text)
 
 
 def _as_list(value: str | list[str] | None) -> list[str] | None:
@@ -124,12 +126,13 @@ def _assign_names(spec: ModelSpec, taken: set[str]) -> list[str]:
     # Keras names unnamed layers <snake_type>, then <snake_type>_1, _2, ... in order.
     names: list[str] = []
     counters: dict[str, int] = {}
+    stems: dict[type, str] = {}  # a 100k-layer stack has a handful of types
     for entry in spec.layers:
         if entry.name is not None:
             names.append(entry.name)
             continue
         assert isinstance(entry, Layer)  # a shared entry's name is required by the schema
-        stem = entry.default_name()
+        stem = stems.get(type(entry)) or stems.setdefault(type(entry), entry.default_name())
         k = counters.get(stem, 0)
         candidate = stem if k == 0 else f"{stem}_{k}"
         while candidate in taken:
@@ -172,6 +175,7 @@ def resolve_references(spec: ModelSpec) -> ResolvedGraph:
     # Entries already reported as broken; references to them are not reported again.
     broken: set[str] = set()
     sole_input = next(iter(inputs)) if len(inputs) == 1 else None
+    layer_hints = _Hints([n for n, e in entries.items() if isinstance(e, Layer)])
     for i, (name, entry) in enumerate(zip(names, spec.layers, strict=True)):
         if name in nodes:
             continue
@@ -180,9 +184,7 @@ def resolve_references(spec: ModelSpec) -> ResolvedGraph:
             target = entries.get(entry.shares)
             if not isinstance(target, Layer):
                 what = "another shared entry" if target is not None else "not a layer"
-                hint = did_you_mean(
-                    entry.shares, [n for n, e in entries.items() if isinstance(e, Layer)]
-                )
+                hint = layer_hints.hint(entry.shares)
                 sink.error(
                     "SPC205-bad-shares",
                     f"shares '{entry.shares}' is {what}{hint if target is None else ''}",
@@ -212,6 +214,7 @@ def resolve_references(spec: ModelSpec) -> ResolvedGraph:
         )
 
     known = set(nodes) | set(inputs)
+    known_hints = _Hints(known)
     for node in nodes.values():
         for k, ref in enumerate(node.inputs):
             if ref.name in broken:
@@ -225,7 +228,7 @@ def resolve_references(spec: ModelSpec) -> ResolvedGraph:
                 sink.error(
                     "SPC201-unknown-reference",
                     f"layer '{node.name}' takes input '{ref}', which is not defined"
-                    + did_you_mean(ref.name, sorted(known)),
+                    + known_hints.hint(ref.name),
                     at,
                 )
             elif ref.name in inputs and ref.index != 0:
@@ -248,6 +251,31 @@ def resolve_references(spec: ModelSpec) -> ResolvedGraph:
     sink.check()
     input_paths = {n: ("inputs", n) for n in inputs} if spec.inputs is not None else {}
     return ResolvedGraph(spec, inputs, order, outputs, input_paths)
+
+
+class _Hints:
+    """ "Did you mean" hints among a spec's names, within a budget of comparisons.
+
+    Finding the nearest name compares it with every name; for a spec with 20,000 broken
+    references among 20,000 layers that is 400 million comparisons. The first hints get
+    the full search; once the budget is spent, only a name differing in case is found.
+    """
+
+    BUDGET = 200_000  # name comparisons: under a second
+
+    def __init__(self, names: Iterable[str]) -> None:
+        self.names = sorted(set(names))
+        self.lowered = {name.lower(): name for name in self.names}
+        self.spent = 0
+
+    def hint(self, name: str) -> str:
+        """The tail of an unknown-name message: ``; did you mean 'x'?`` or the choices."""
+        cost = 2 * len(self.names)  # did_you_mean searches twice: as written, then lowered
+        if self.spent + cost <= self.BUDGET:
+            self.spent += cost
+            return did_you_mean(name, self.names)
+        same = self.lowered.get(name.lower())
+        return f"; did you mean '{same}'?" if same is not None else ""
 
 
 def _check_arity(node: LayerNode, sink: DiagnosticSink) -> None:
@@ -277,6 +305,7 @@ def _resolve_outputs(
     if spec.outputs is None:
         return [Ref(names[-1])]
     outputs = []
+    hints = _Hints(names)
     for k, text in enumerate(spec.outputs):
         ref = parse_reference(text)
         if ref.name in inputs:
@@ -286,7 +315,7 @@ def _resolve_outputs(
         elif ref.name not in names:  # an entry that is in names but not nodes was reported
             sink.error(
                 "SPC201-unknown-reference",
-                f"output '{text}' is not a layer" + did_you_mean(ref.name, names),
+                f"output '{text}' is not a layer" + hints.hint(ref.name),
                 ("outputs", k),
             )
         elif ref in outputs:

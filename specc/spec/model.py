@@ -14,7 +14,7 @@ from pydantic_core import PydanticCustomError
 
 import specc.layers  # noqa: F401 - registers every layer type in LAYERS
 from specc.diagnostics import Diagnostic, SpecError, SpecPath
-from specc.layers.base import LAYERS, NAME_PATTERN, InputDtype, Layer, Reference
+from specc.layers.base import LAYERS, InputDtype, Layer, Name, Reference
 from specc.registry import SpecModel
 from specc.spec.compile import CompileConfig, TrainConfig
 from specc.spec.errors import UNKNOWN_KEY, describe, translate
@@ -34,8 +34,8 @@ class InputSpec(SpecModel):
 class SharedLayer(SpecModel):
     """Applies another entry's layer (same type, arguments and weights) to other inputs."""
 
-    name: str = Field(min_length=1, pattern=NAME_PATTERN)
-    shares: str
+    name: Name
+    shares: Name
     inputs: Reference | list[Reference] | None = None
 
 
@@ -98,7 +98,7 @@ class ModelSpec(SpecModel):
 
     specc: Literal[1] = Field(description="Spec format version.")
     name: ModelName | None = None
-    inputs: dict[str, InputSpec] | None = Field(None, min_length=1)
+    inputs: dict[Name, InputSpec] | None = Field(None, min_length=1)
     layers: list[LayerEntry] = Field(min_length=1)
     outputs: list[Reference] | None = Field(None, min_length=1)
     compile: CompileConfig | None = None
@@ -116,7 +116,7 @@ def validate_spec(loaded: LoadedSpec) -> ModelSpec:
     # An unknown key stops Pydantic from checking the rest of its mapping, so validate
     # again without the unknown keys found so far, until no new ones turn up: every
     # problem is then reported in one run.
-    data = copy.deepcopy(loaded.data)
+    data, copied = loaded.data, False
     found: dict[tuple[SpecPath, str], Diagnostic] = {}
     for _ in range(_MAX_ROUNDS):
         try:
@@ -132,6 +132,8 @@ def validate_spec(loaded: LoadedSpec) -> ModelSpec:
         unknown = [d.path for d in diagnostics if d.code == UNKNOWN_KEY]
         if not unknown:
             break
+        if not copied:  # the loaded data stays as the file has it
+            data, copied = copy.deepcopy(data), True
         for path in unknown:
             parent = data
             for part in path[:-1]:
