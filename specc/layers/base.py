@@ -31,6 +31,9 @@ NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.\-]*$"
 # A layer or input name, optionally with the index of one of its outputs: ``lstm[2]``.
 REFERENCE_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.\-]*(\[[0-9]+\])?$"
 Reference = Annotated[str, Field(pattern=REFERENCE_PATTERN)]
+# A seed: Keras keeps one in a uint32 (its SeedGenerator state), and set_random_seed refuses
+# any other ("Seed must be between 0 and 2**32 - 1"); so does NumPy's legacy seeding.
+Seed = Annotated[int, Field(ge=0, lt=2**32)]
 # Keras lets a layer name any of these; variable dims are null.
 ShapeList = list[Annotated[int, Field(gt=0)] | None]
 
