@@ -4,7 +4,7 @@
     validate_spec        LoadedSpec -> ModelSpec (Pydantic schema)
     resolve_references   ModelSpec -> ResolvedGraph (names, inputs, outputs, cycles)
     check_compile        compile/train sections against the resolved outputs
-    infer_shapes         ResolvedGraph -> TypedGraph (types and weight shapes)
+    infer_shapes         ResolvedGraph -> TypedGraph (types and weight shapes, size limits)
     materialize_weights  TypedGraph -> weights (drawn, or read from a weights file)
     lower_to_onnx        TypedGraph + weights -> Graph
     to_model_proto       Graph -> onnx.ModelProto (in specc.emit)
@@ -74,7 +74,7 @@ def _check_loaded(loaded: LoadedSpec, limits: Limits) -> TypedGraph:
         problems = check_compile_against_outputs(spec.compile, outputs)
         if problems:
             raise SpecError([loaded.locate(d) for d in problems])
-    return _located(loaded, lambda: infer_shapes(resolved))
+    return _located(loaded, lambda: infer_shapes(resolved, limits))
 
 
 def compile_spec(

@@ -130,6 +130,12 @@ class Layer(SpecModel):
         """The layer's weights for these input types, in Keras's order."""
         return []
 
+    def work_values(self, inputs: list[TensorType]) -> list[tuple[str, TensorType]]:
+        """Values the lowering builds besides the outputs and weights whose size the
+        arguments set (a pooling window, a Lambda's intermediate tensors), as (what, type);
+        shape inference holds them to the activation limit, as it does outputs."""
+        return []
+
     def layout(self, inputs: list[TensorType]) -> Layout:
         """How ``lower`` wants its inputs laid out in the graph (see specc.passes.layout):
         ``native`` (as the spec's shapes say), ``channels_first`` (rank >= 3 inputs and
