@@ -5,6 +5,7 @@
     resolve_references   ModelSpec -> ResolvedGraph (names, inputs, outputs, cycles)
     check_compile        compile/train sections against the resolved outputs
     infer_shapes         ResolvedGraph -> TypedGraph (types and weight shapes, size limits)
+    check_compile_types  losses and metrics against the outputs' types
     materialize_weights  TypedGraph -> weights (drawn, or read from a weights file)
     lower_to_onnx        TypedGraph + weights -> Graph
     to_model_proto       Graph -> onnx.ModelProto (in specc.emit)
@@ -28,6 +29,7 @@ from specc.passes.lower import lower_to_onnx, materialize_weights, training_meta
 from specc.passes.resolve import resolve_references
 from specc.passes.shapes import TypedGraph, infer_shapes
 from specc.spec.compile import check_compile_against_outputs
+from specc.spec.compile_outputs import check_compile_against_types
 from specc.spec.loader import LoadedSpec, load_spec
 from specc.spec.model import validate_spec
 from specc.weights import load_weights
@@ -74,7 +76,13 @@ def _check_loaded(loaded: LoadedSpec, limits: Limits) -> TypedGraph:
         problems = check_compile_against_outputs(spec.compile, outputs)
         if problems:
             raise SpecError([loaded.locate(d) for d in problems])
-    return _located(loaded, lambda: infer_shapes(resolved, limits))
+    typed = _located(loaded, lambda: infer_shapes(resolved, limits))
+    if spec.compile is not None:
+        outputs = dict(zip([str(ref) for ref in resolved.outputs], typed.outputs, strict=True))
+        problems = check_compile_against_types(spec.compile, outputs, limits)
+        if problems:
+            raise SpecError([loaded.locate(d) for d in problems])
+    return typed
 
 
 def compile_spec(
