@@ -58,6 +58,24 @@ CASES = [
         classifier(train="{seed: 1180591620717411303424}"),
         r"seed must be less than 4294967296",
     ),
+    Case(
+        FAMILY,
+        "train: --seed -1",
+        [*train_argv(), "--seed", "-1"],
+        {"spec.yaml": classifier(), "data.npz": class_data()},
+        exit_code=2,
+        output_has=(r"Invalid value for '--seed'",),
+        check=nothing_written,
+    ),
+    Case(
+        FAMILY,
+        "build: --seed 4294967296",
+        ["build", "spec.yaml", "-o", "model.onnx", "--seed", "4294967296"],
+        {"spec.yaml": classifier()},
+        exit_code=2,
+        output_has=(r"Invalid value for '--seed'",),
+        check=nothing_written,
+    ),
     # ignore_class is an int; one past int64 cannot be compared with int64 labels.
     _train(
         "ignore_class 10**20",
