@@ -152,6 +152,7 @@ def infer_shapes(graph: ResolvedGraph, limits: Limits = DEFAULT_LIMITS) -> Typed
                 f"'{ref.name}' has {len(types[ref.name])} output(s); '{ref}' does not exist",
                 ("outputs", k),
             )
+    # With layers skipped the total is unknown; their own errors come first.
     over = sizes.total_over_limit(counts, limits) if not sink.diagnostics else None
     if over is not None:
         index, problem = over

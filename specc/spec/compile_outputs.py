@@ -39,6 +39,7 @@ from specc.metrics import (
 )
 from specc.metrics import CategoricalCrossentropy as CategoricalCrossentropyMetric
 from specc.metrics import CosineSimilarity as CosineSimilarityMetric
+from specc.passes.sizes import elements
 from specc.spec.compile import CompileConfig, losses_by_output
 from specc.types import TensorType
 
@@ -188,7 +189,7 @@ def _auc_problem(
         )
     # Keras compares every prediction with every threshold (two more at the ends).
     thresholds = metric.num_thresholds if metric.thresholds is None else len(metric.thresholds)
-    values = (thresholds + 2) * _elements(prediction)
+    values = (thresholds + 2) * elements(prediction.shape)
     if values > limits.activation_elements:
         return (
             f"metric '{name}' counts {thresholds:,} thresholds for each of the output's "
@@ -196,13 +197,6 @@ def _auc_problem(
             f"{limits.hint('activation_elements', values)}"
         )
     return None
-
-
-def _elements(prediction: TensorType) -> int:
-    count = 1
-    for dim in prediction.shape:
-        count *= dim or 1
-    return count
 
 
 def check_compile_against_types(
