@@ -64,7 +64,11 @@ def build(
     ] = DEFAULT_OPSET,
     seed: Annotated[
         int | None,
-        typer.Option(help="Seed for initializers that have none (default: fresh values)."),
+        typer.Option(
+            help="Seed for initializers that have none (default: fresh values).",
+            min=0,
+            max=2**32 - 1,
+        ),
     ] = None,
     output_format: FormatOption = OutputFormat.text,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print no summary.")] = False,

@@ -75,7 +75,8 @@ def train(
         bool | None, typer.Option("--shuffle/--no-shuffle", help="Shuffle each epoch.")
     ] = None,
     seed: Annotated[
-        int | None, typer.Option(help="Seed for initial weights and shuffling.")
+        int | None,
+        typer.Option(help="Seed for initial weights and shuffling.", min=0, max=2**32 - 1),
     ] = None,
     weights: Annotated[
         Path | None,

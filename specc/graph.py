@@ -59,6 +59,9 @@ class GraphBuilder:
     def __init__(self, name: str) -> None:
         self.graph = Graph(name)
         self._taken: set[str] = set()
+        # The next suffix to try for each base name: a layer that makes thousands of ops
+        # of one type (an unrolled sequence) would otherwise rescan every suffix so far.
+        self._next: dict[str, int] = {}
         self._scope = "graph"
         self._constants: dict[tuple[bytes, str, tuple[int, ...]], Value] = {}
 
@@ -72,10 +75,12 @@ class GraphBuilder:
         return builder
 
     def _unique(self, base: str) -> str:
-        name, k = base, 1
+        k = self._next.get(base, 0)
+        name = base if k == 0 else f"{base}_{k}"
         while name in self._taken:
-            name = f"{base}_{k}"
             k += 1
+            name = f"{base}_{k}"
+        self._next[base] = k + 1
         self._taken.add(name)
         return name
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from specc.graph import GraphBuilder, Value
 from specc.lambda_functions import FUNCTIONS
-from specc.lambda_tokens import COMPARISONS, ExpressionError, Node, walk
+from specc.lambda_tokens import COMPARISONS, ExpressionError, Node
 from specc.types import Dim, TensorType
 
 Dims = tuple[Dim, ...]
@@ -224,20 +224,6 @@ def infer(tree: Node, inputs: list[TensorType]) -> Dims:
     if shape is None:  # parse() rejects these already; kept for trees built elsewhere
         raise ExpressionError("the expression does not use any input", 0)
     return shape
-
-
-def check_constants(tree: Node) -> None:
-    """A constant base with a tensor exponent must be positive: c ** x = exp(x * log c)."""
-    for node in walk(tree):
-        base_node, exponent = node.args if node.kind == "binary" else (node, node)
-        if node.op == "**" and base_node.constant and not exponent.constant:
-            base = float(evaluate(base_node, []))
-            if not base > 0:
-                raise ExpressionError(
-                    f"a constant base with an input-dependent exponent must be positive "
-                    f"(c ** x is computed as exp(x * log(c))); got base {base:g}",
-                    node.pos,
-                )
 
 
 # Which family each function belongs to, for dispatch.

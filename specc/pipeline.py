@@ -4,7 +4,8 @@
     validate_spec        LoadedSpec -> ModelSpec (Pydantic schema)
     resolve_references   ModelSpec -> ResolvedGraph (names, inputs, outputs, cycles)
     check_compile        compile/train sections against the resolved outputs
-    infer_shapes         ResolvedGraph -> TypedGraph (types and weight shapes)
+    infer_shapes         ResolvedGraph -> TypedGraph (types and weight shapes, size limits)
+    check_compile_types  losses and metrics against the outputs' types
     materialize_weights  TypedGraph -> weights (drawn, or read from a weights file)
     lower_to_onnx        TypedGraph + weights -> Graph
     to_model_proto       Graph -> onnx.ModelProto (in specc.emit)
@@ -33,6 +34,7 @@ from specc.passes.lower import (
 from specc.passes.resolve import resolve_references
 from specc.passes.shapes import TypedGraph, infer_shapes
 from specc.spec.compile import check_compile_against_outputs
+from specc.spec.compile_outputs import check_compile_against_types
 from specc.spec.loader import LoadedSpec, load_spec
 from specc.spec.metadata import check_labels
 from specc.spec.model import validate_spec
@@ -84,10 +86,14 @@ def _check_loaded(loaded: LoadedSpec, limits: Limits) -> TypedGraph:
         problems = check_compile_against_outputs(spec.compile, outputs)
         if problems:
             raise SpecError([loaded.locate(d) for d in problems])
-    typed = _located(loaded, lambda: infer_shapes(resolved))
+    typed = _located(loaded, lambda: infer_shapes(resolved, limits))
+    outputs = dict(zip([str(ref) for ref in resolved.outputs], typed.outputs, strict=True))
+    if spec.compile is not None:
+        problems = check_compile_against_types(spec.compile, outputs, limits)
+        if problems:
+            raise SpecError([loaded.locate(d) for d in problems])
     # Labels are checked against the outputs' class axes, so after shapes.
-    outputs = [(str(ref), t) for ref, t in zip(resolved.outputs, typed.outputs, strict=True)]
-    problems = check_labels(spec.metadata, outputs)
+    problems = check_labels(spec.metadata, list(outputs.items()))
     if problems:
         raise SpecError([loaded.locate(d) for d in problems])
     return typed

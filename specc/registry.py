@@ -13,6 +13,7 @@ import typing
 from collections.abc import Iterator
 from typing import Annotated, Any, Generic, TypeVar, Union
 
+import numpy as np
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -20,17 +21,52 @@ from pydantic import (
     Discriminator,
     GetJsonSchemaHandler,
     Tag,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 from pydantic_core import CoreSchema, PydanticCustomError
 
 from specc.diagnostics import did_you_mean
 
+# Every number in a spec ends up in the model as an int64 or a float32 (ONNX attributes,
+# initializers, the training engine's inputs): one that does not fit is refused where it
+# is written rather than overflowing later.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def number_problem(value: Any) -> str | None:
+    """Why a spec number cannot be used (None when it can): an int beyond int64 or a float
+    beyond float32. NaN and infinity are refused by every model's ``allow_inf_nan``."""
+    kind = type(value)
+    if kind is int and not INT64_MIN <= value <= INT64_MAX:
+        return "a 64-bit integer (from -2**63 to 2**63 - 1)"
+    if kind is float and abs(value) > FLOAT32_MAX:
+        return f"a 32-bit float (magnitude at most {FLOAT32_MAX:.4g})"
+    if kind is list or kind is tuple:
+        return next((p for p in map(number_problem, value) if p is not None), None)
+    return None
+
 
 class SpecModel(BaseModel):
-    """Base for every model a spec is validated against: strict, closed, immutable."""
+    """Base for every model a spec is validated against: strict, closed, immutable, and
+    finite: NaN and infinity are refused in every float field (Keras gives them no meaning
+    a spec needs: an unbounded ReLU or Huber is written without the bound)."""
 
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, populate_by_name=False)
+    model_config = ConfigDict(
+        strict=True, extra="forbid", frozen=True, populate_by_name=False, allow_inf_nan=False
+    )
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _numbers_fit(cls, value: Any, info: ValidationInfo) -> Any:
+        problem = number_problem(value)
+        if problem is not None:
+            # A value_error's message is shown as it is (specc.spec.errors).
+            message = f"{info.field_name} must fit in {problem}; got {_short(value)}"
+            raise PydanticCustomError("value_error", "{error}", {"error": message})
+        return value
 
     @model_validator(mode="before")
     @classmethod
@@ -53,6 +89,11 @@ class SpecModel(BaseModel):
 def _known_keys(model: type[SpecModel]) -> frozenset[str]:
     # Worked out once per model: this runs for every mapping of every spec.
     return frozenset(f.alias or name for name, f in model.model_fields.items())
+
+
+def _short(value: Any) -> str:
+    text = str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 EntryT = TypeVar("EntryT", bound=SpecModel)

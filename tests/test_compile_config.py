@@ -147,6 +147,12 @@ def test_integer_learning_rate_is_a_number() -> None:
         ({"type": "Adam", "gradient_accumulation_steps": 2}, "unknown_key"),
         ({"type": "Adam", "loss_scale_factor": 128.0}, "unknown_key"),
         ({"type": "Adam", "decay": 0.01}, "unknown_key"),
+        ({"type": "SGD", "learning_rate": float("nan")}, "finite_number"),
+        ({"type": "SGD", "momentum": float("nan")}, "finite_number"),
+        ({"type": "Adam", "epsilon": float("inf")}, "finite_number"),
+        ({"type": "Adam", "clipnorm": -1.0}, "greater_than"),
+        # Finite in float64, infinite in the float32 the engine trains in.
+        ({"type": "SGD", "learning_rate": 1e39}, "value_error"),
         ("ADAM", "unknown_name"),
         ("Ftrl", "unknown_name"),
         (7, "wrong_form"),
@@ -521,6 +527,30 @@ def test_single_output_metrics_must_be_flat() -> None:
 # --- train ------------------------------------------------------------------------------
 
 
+def test_seed_takes_every_uint32() -> None:
+    assert TrainConfig.model_validate({"seed": 0}).seed == 0
+    assert TrainConfig.model_validate({"seed": 2**32 - 1}).seed == 2**32 - 1
+
+
+@pytest.mark.parametrize(
+    "loss",
+    [
+        {"type": "SparseCategoricalCrossentropy", "ignore_class": 10**20},
+        {"type": "SparseCategoricalCrossentropy", "ignore_class": -(2**63) - 1},
+        {"type": "Huber", "delta": float("inf")},
+        {"type": "CategoricalCrossentropy", "label_smoothing": float("nan")},
+    ],
+)
+def test_loss_numbers_must_fit_the_model(loss: dict[str, Any]) -> None:
+    assert errors(loss=loss)
+
+
+def test_ignore_class_takes_any_int64() -> None:
+    for value in (-1, 255, 2**63 - 1, -(2**63)):
+        loss = {"type": "SparseCategoricalCrossentropy", "ignore_class": value}
+        assert compile_config(loss=loss).loss.ignore_class == value  # type: ignore[union-attr]
+
+
 def test_train_defaults_follow_keras_fit() -> None:
     train = TrainConfig()
     assert train.model_dump() == {
@@ -544,6 +574,9 @@ def test_train_defaults_follow_keras_fit() -> None:
         ({"validation_split": 1.0}, "less_than"),
         ({"validation_split": -0.1}, "greater_than_equal"),
         ({"seed": "7"}, "int_type"),
+        # Keras: "Seed must be between 0 and 2**32 - 1"; NumPy refuses negative seeds.
+        ({"seed": -1}, "greater_than_equal"),
+        ({"seed": 2**32}, "less_than"),
         ({"epoch": 3}, "unknown_key"),
     ],
 )

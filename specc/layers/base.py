@@ -35,6 +35,9 @@ Name = Annotated[str, Field(min_length=1, max_length=NAME_MAX_LENGTH, pattern=NA
 # A layer or input name, optionally with the index of one of its outputs: ``lstm[2]``.
 REFERENCE_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.\-]*(\[[0-9]+\])?$"
 Reference = Annotated[str, Field(max_length=NAME_MAX_LENGTH + 11, pattern=REFERENCE_PATTERN)]
+# A seed: Keras keeps one in a uint32 (its SeedGenerator state), and set_random_seed refuses
+# any other ("Seed must be between 0 and 2**32 - 1"); so does NumPy's legacy seeding.
+Seed = Annotated[int, Field(ge=0, lt=2**32)]
 # Keras lets a layer name any of these; variable dims are null.
 ShapeList = list[Annotated[int, Field(gt=0)] | None]
 
@@ -129,6 +132,12 @@ class Layer(SpecModel):
 
     def weights(self, inputs: list[TensorType]) -> list[WeightSpec]:
         """The layer's weights for these input types, in Keras's order."""
+        return []
+
+    def work_values(self, inputs: list[TensorType]) -> list[tuple[str, TensorType]]:
+        """Values the lowering builds besides the outputs and weights whose size the
+        arguments set (a pooling window, a Lambda's intermediate tensors), as (what, type);
+        shape inference holds them to the activation limit, as it does outputs."""
         return []
 
     def layout(self, inputs: list[TensorType]) -> Layout:

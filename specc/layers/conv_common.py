@@ -28,6 +28,7 @@ from specc.layers.base import (
     expect_float,
     float_input,
 )
+from specc.registry import INT64_MAX
 from specc.types import Dim, TensorType
 
 if TYPE_CHECKING:
@@ -190,6 +191,14 @@ class ConvBase(Layer):
 
     def output_types(self, inputs: list[TensorType]) -> list[TensorType]:
         (x,) = inputs
+        if max(self.dilated_kernel) > INT64_MAX:
+            # Its extent becomes the pads of the ONNX op, which are 64-bit integers.
+            raise ShapeError(
+                f"{self.type_name()} kernel_size={self.kernel} with dilation_rate="
+                f"{self.dilation} spans {max(self.dilated_kernel)} entries, more than a "
+                "64-bit integer holds",
+                field="dilation_rate",
+            )
         channels = self.out_channels(self.input_channels(x))
         spatial, _ = self.split(x)
         out = self.out_spatial(spatial)

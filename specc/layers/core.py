@@ -18,6 +18,7 @@ from specc.layers.base import (
     Layer,
     Layout,
     LowerContext,
+    Seed,
     ShapeError,
     dropout_mask,
     expect_float,
@@ -107,7 +108,7 @@ class Dropout(Layer):
     type: Literal["Dropout"]
     rate: float = Field(ge=0, le=1, allow_inf_nan=False)
     noise_shape: list[int | None] | None = None
-    seed: int | None = None
+    seed: Seed | None = None
 
     _positive_noise_dims = field_validator("noise_shape")(classmethod(positive_noise_dims))
 

@@ -16,12 +16,13 @@ from pydantic import Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
 from specc.graph import Value
+from specc.lambda_constants import check_constants
 from specc.lambda_lower import lower_expression
-from specc.lambda_ops import check_constants, evaluate, infer
+from specc.lambda_ops import evaluate, infer, node_shape
 from specc.lambda_syntax import check_input_count, parse
 from specc.lambda_tokens import MAX_LENGTH, ExpressionError, Node
 from specc.layers.base import LAYERS, Layer, LowerContext, ShapeError
-from specc.types import TensorType
+from specc.types import Dim, TensorType
 
 
 def parsed(expression: str) -> Node:
@@ -88,6 +89,24 @@ class Lambda(Layer):
         except ExpressionError as error:
             raise ShapeError(error.render(self.expression), field="expression") from None
         return [TensorType("float32", shape)]
+
+    def work_values(self, inputs: list[TensorType]) -> list[tuple[str, TensorType]]:
+        # Each intermediate tensor of the expression (a reshape inside a sum) is built too.
+        tree = self._tree(inputs)
+        found: list[tuple[str, TensorType]] = []
+
+        def visit(node: Node) -> tuple[Dim, ...] | None:
+            try:
+                shape = node_shape(node, [visit(a) for a in node.args], inputs)
+            except ExpressionError as error:
+                raise ShapeError(error.render(self.expression), field="expression") from None
+            if shape is not None and node is not tree and node.kind != "input":
+                what = f"the value at column {node.pos + 1} of its expression"
+                found.append((what, TensorType("float32", shape)))
+            return shape
+
+        visit(tree)
+        return found
 
     def lower(
         self,

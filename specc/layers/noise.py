@@ -28,6 +28,7 @@ from specc.layers.base import (
     Layer,
     Layout,
     LowerContext,
+    Seed,
     ShapeError,
     expect_float,
     float_input,
@@ -82,7 +83,7 @@ class GaussianNoise(NoiseLayer):
     type: Literal["GaussianNoise"]
     # Keras 3 bounds stddev to [0, 1].
     stddev: float = Field(ge=0, le=1, allow_inf_nan=False)
-    seed: int | None = None
+    seed: Seed | None = None
 
     def lower(
         self,
@@ -117,7 +118,7 @@ class GaussianDropout(NoiseLayer):
 
     type: Literal["GaussianDropout"]
     rate: float = Field(ge=0, allow_inf_nan=False)
-    seed: int | None = None
+    seed: Seed | None = None
 
     @field_validator("rate")
     @classmethod
@@ -160,7 +161,7 @@ class AlphaDropout(NoiseLayer):
     type: Literal["AlphaDropout"]
     rate: float = Field(ge=0, allow_inf_nan=False)
     noise_shape: list[int | None] | None = None
-    seed: int | None = None
+    seed: Seed | None = None
 
     @field_validator("rate")
     @classmethod

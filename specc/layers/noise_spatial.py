@@ -19,6 +19,7 @@ from specc.layers.base import (
     DataFormat,
     Layout,
     LowerContext,
+    Seed,
     ShapeError,
     dropout_mask,
     float_input,
@@ -32,7 +33,7 @@ class _SpatialDropout(NoiseLayer):
     """Dropout of whole channels: the mask has shape (batch, channels), broadcast over space."""
 
     rate: float = Field(ge=0, le=1, allow_inf_nan=False)
-    seed: int | None = None
+    seed: Seed | None = None
 
     spatial_rank: ClassVar[int]
 

@@ -72,6 +72,18 @@ class _Pooling(SpatialLayer):
                 out.append((n - k[i]) // s[i] + 1)
         return [self.join("float32", tuple(out), channels)]
 
+    def work_values(self, inputs: list[TensorType]) -> list[tuple[str, TensorType]]:
+        (x,) = inputs
+        k, _ = self._window()
+        if self.mode == "average":
+            # The window sums are a convolution with a constant kernel of the window's size.
+            return [("a pooling window", TensorType("float32", k, batched=False))]
+        if None in self.split(x)[0]:
+            # With a variable size, the maximum is taken over one slice per window position.
+            (out,) = self.output_types(inputs)
+            return [("its window slices", out.with_shape((math.prod(k), *out.shape)))]
+        return []
+
     def lower(
         self,
         ctx: LowerContext,

@@ -169,18 +169,15 @@ def _counts(b: GraphBuilder, x: Value, w: Windows) -> Value:
     before, after, _ = w.pads()
     sizes = [n for n in w.sizes if n is not None]
     if len(sizes) == w.rank:
-        ones = np.ones((1, 1, *sizes))
-        padded = np.pad(ones, [(0, 0), (0, 0), *zip(before, after, strict=True)])
-        outs = [
-            (p - k) // s + 1 for p, k, s in zip(padded.shape[2:], w.kernel, w.strides, strict=True)
-        ]
-        counts = np.empty((1, 1, *outs), np.float32)
-        for pos in itertools.product(*(range(o) for o in outs)):
-            window = tuple(
-                slice(o * s, o * s + k) for o, s, k in zip(pos, w.strides, w.kernel, strict=True)
-            )
-            counts[(0, 0, *pos)] = padded[(0, 0, *window)].sum()
-        return b.constant(counts, np.float32, hint="counts")
+        # A window's real entries are the product of its real extents along each axis, so
+        # the counts are an outer product of per-axis counts: nothing as large as the
+        # padded input (or the window) is ever built here.
+        counts = np.ones((1, 1))
+        for n, k, s, low, high in zip(sizes, w.kernel, w.strides, before, after, strict=True):
+            starts = np.arange((n + low + high - k) // s + 1) * s - low
+            extent = np.minimum(starts + k, n) - np.maximum(starts, 0)
+            counts = np.multiply.outer(counts, extent)
+        return b.constant(counts.astype(np.float32), np.float32, hint="counts")
     # The same windows over ones shaped (1, 1, *spatial): they come from x's shape only,
     # so no gradient flows through them.
     shape = b.op("Concat", _i64(b, [1, 1], "ones_shape"), b.op("Shape", x, start=2), axis=0)

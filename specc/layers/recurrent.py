@@ -41,6 +41,7 @@ from specc.graph import GraphBuilder, Value
 from specc.layers.base import (
     Layer,
     LowerContext,
+    Seed,
     ShapeError,
     WeightSpec,
     configured_weight,
@@ -85,7 +86,7 @@ class Recurrent(Layer):
     bias_constraint: ConstraintField | None = None
     dropout: float = Rate
     recurrent_dropout: float = Rate
-    seed: int | None = Field(None, ge=0, lt=2**32)
+    seed: Seed | None = None
     return_sequences: bool = False
     return_state: bool = False
     go_backwards: bool = False

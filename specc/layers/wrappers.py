@@ -274,6 +274,12 @@ class TimeDistributed(Wrapper):
         specs = self.layer.weights([self._child(inputs[0])])
         return prefixed(specs, sublayer_name(self.layer), self.layer.trainable)
 
+    def work_values(self, inputs: list[TensorType]) -> list[tuple[str, TensorType]]:
+        # The layer runs on every time step at once: its values gain the time axis.
+        (x,) = inputs
+        inner = self.layer.work_values([self._child(x)])
+        return [(w, v.with_shape((x.shape[0], *v.shape)) if v.batched else v) for w, v in inner]
+
     def lower(
         self,
         ctx: LowerContext,

@@ -1,7 +1,8 @@
 """infer_shapes: every layer's output types and weight shapes, before any ONNX is made.
 
 A mismatch is reported at the offending entry, naming the layer, what it got and what it
-needs; layers downstream of a failed one are skipped so one mistake gives one error.
+needs; layers downstream of a failed one are skipped so one mistake gives one error. Sizes
+are held to the limits here too (``specc.passes.sizes``), before anything is allocated.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from dataclasses import dataclass
 from specc.diagnostics import DiagnosticSink
 from specc.initializers import InitializerShapeError
 from specc.layers.base import ShapeError, WeightSpec
-from specc.passes.resolve import LayerNode, Ref, ResolvedGraph
+from specc.limits import DEFAULT_LIMITS, Limits
+from specc.passes import sizes
+from specc.passes.resolve import SEQUENTIAL_INPUT, LayerNode, Ref, ResolvedGraph
 from specc.types import TensorType
 
 
@@ -48,10 +51,46 @@ def _error_path(node: LayerNode, error: ShapeError) -> tuple[str | int, ...]:
     return node.inputs_path
 
 
-def infer_shapes(graph: ResolvedGraph) -> TypedGraph:
-    """Infer types through the graph; raise ``SpecError`` with every mismatch found."""
+def _size_problems(
+    node: LayerNode,
+    label: str,
+    given: list[TensorType],
+    outputs: list[TensorType],
+    layer_weights: list[WeightSpec],
+    limits: Limits,
+) -> list[tuple[str, str]]:
+    """Every way this layer is over a size limit, as (code, message): its weights, its
+    outputs, the values its computation builds."""
+    found = [(sizes.PARAMS, sizes.too_many_parameters(label, layer_weights, limits))]
+    for k, t in enumerate(outputs):
+        what = f"{label} outputs" if len(outputs) == 1 else f"output {k} of {label}"
+        found.append((sizes.VALUE_SIZE, sizes.too_many_elements(what, t, limits)))
+    for what, value in node.layer.work_values(given):
+        problem = sizes.too_many_elements(f"{label} builds {what}", value, limits)
+        found.append((sizes.VALUE_SIZE, problem))
+    return [(code, problem) for code, problem in found if problem is not None]
+
+
+def _input_path(graph: ResolvedGraph, name: str) -> tuple[str | int, ...]:
+    if name in graph.input_paths:
+        return (*graph.input_paths[name], "shape")
+    # The Sequential shorthand's input is the first layer's input_shape.
+    return ("layers", 0, "input_shape") if name == SEQUENTIAL_INPUT else ()
+
+
+def infer_shapes(graph: ResolvedGraph, limits: Limits = DEFAULT_LIMITS) -> TypedGraph:
+    """Infer types through the graph; raise ``SpecError`` with every mismatch found, and
+    every weight or value over ``limits``."""
     sink = DiagnosticSink()
-    types: dict[str, list[TensorType]] = {name: [t] for name, t in graph.inputs.items()}
+    types: dict[str, list[TensorType]] = {}
+    for name, t in graph.inputs.items():
+        problem = sizes.too_many_elements(f"input '{name}'", t, limits)
+        if problem is not None:
+            sink.error(sizes.VALUE_SIZE, problem, _input_path(graph, name))
+            continue  # the layers that read it are skipped
+        types[name] = [t]
+    counts: list[tuple[str, int]] = []  # each weight owner's parameters, in graph order
+    count_paths: list[tuple[str | int, ...]] = []
     input_types: dict[str, list[TensorType]] = {}
     weights: dict[str, list[WeightSpec]] = {}
     weight_users: dict[str, str] = {}
@@ -75,6 +114,11 @@ def infer_shapes(graph: ResolvedGraph) -> TypedGraph:
         except ShapeError as error:
             sink.error("SPC301-shape", f"{label}: {error}", _error_path(node, error))
             continue
+        too_big = _size_problems(node, label, given, outputs, layer_weights, limits)
+        if too_big:
+            for code, problem in too_big:
+                sink.error(code, problem, node.path)
+            continue  # nothing of it is allocated, and the layers after it are skipped
         if node.owner in weights and [w.shape for w in weights[node.owner]] != [
             w.shape for w in layer_weights
         ]:
@@ -94,6 +138,9 @@ def infer_shapes(graph: ResolvedGraph) -> TypedGraph:
                 field = f"{weight.name}_initializer"
                 path = (*node.path, field) if field in node.layer.model_fields_set else node.path
                 sink.error("SPC304-initializer", f"{label}: {error}", path)
+        if node.owner not in weights:
+            counts.append((label, sizes.parameter_count(layer_weights)))
+            count_paths.append(node.path)
         weights.setdefault(node.owner, layer_weights)
         weight_users.setdefault(node.owner, node.name)
         input_types[node.name] = given
@@ -105,5 +152,10 @@ def infer_shapes(graph: ResolvedGraph) -> TypedGraph:
                 f"'{ref.name}' has {len(types[ref.name])} output(s); '{ref}' does not exist",
                 ("outputs", k),
             )
+    # With layers skipped the total is unknown; their own errors come first.
+    over = sizes.total_over_limit(counts, limits) if not sink.diagnostics else None
+    if over is not None:
+        index, problem = over
+        sink.error(sizes.PARAMS, problem, count_paths[index])
     sink.check()
     return TypedGraph(graph, input_types, types, weights)

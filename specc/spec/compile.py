@@ -20,6 +20,7 @@ from typing import Annotated, Any, Union
 from pydantic import Discriminator, Field, Tag
 
 from specc.diagnostics import Diagnostic, did_you_mean
+from specc.layers.base import Seed
 from specc.losses import Loss, LossField
 from specc.metrics import Metric, MetricField
 from specc.optimizers import OptimizerField, RMSprop
@@ -87,7 +88,7 @@ class TrainConfig(SpecModel):
     batch_size: Annotated[int, Field(gt=0)] = 32
     shuffle: bool = True
     validation_split: Annotated[float, Field(ge=0, lt=1)] = 0.0
-    seed: int | None = None
+    seed: Seed | None = None
 
 
 def _names(outputs: list[str]) -> str:

@@ -134,12 +134,25 @@ def validate_spec(loaded: LoadedSpec) -> ModelSpec:
             break
         if not copied:  # the loaded data stays as the file has it
             data, copied = copy.deepcopy(data), True
-        for path in unknown:
-            parent = data
-            for part in path[:-1]:
-                parent = parent[part]
-            del parent[path[-1]]
+        removed = [_remove(data, path) for path in unknown]  # every one, no short cut
+        if not any(removed):
+            break
     raise SpecError([loaded.locate(d) for d in found.values()])
 
 
 _MAX_ROUNDS = 8
+
+
+def _remove(data: Any, path: SpecPath) -> bool:
+    """Delete the key at ``path`` from ``data``; False when the path does not lead to a
+    mapping holding it (a union's member can report a key of an entry it misread)."""
+    parent = data
+    for part in path[:-1]:
+        try:
+            parent = parent[part]
+        except (KeyError, IndexError, TypeError):
+            return False
+    if not isinstance(parent, dict) or path[-1] not in parent:
+        return False
+    del parent[path[-1]]
+    return True
