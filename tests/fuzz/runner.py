@@ -148,17 +148,7 @@ def fuzz(
             ]
             if known:
                 options.append(f"--known={targets.CRASHES / name}")
-            seeds = [str(targets.CORPUS / name)] if (targets.CORPUS / name).is_dir() else []
-            fuzzer = [
-                str(corpus),
-                *seeds,
-                f"-max_total_time={max(int(left), 0)}" if left >= 1 else "-runs=0",
-                f"-timeout={limits.wall_seconds}",
-                f"-rss_limit_mb={limits.memory_mb + 1024}",
-                f"-dict={dictionary}",
-                f"-artifact_prefix={crashes}/",
-                "-print_final_stats=1",
-            ]
+            fuzzer = _libfuzzer_options(name, left, corpus, crashes, dictionary, limits)
             crashes.mkdir(parents=True, exist_ok=True)
             text = _run_worker(name, options, fuzzer, seconds, limits, nice, log)
             result.starts += 1
@@ -168,6 +158,23 @@ def fuzz(
         result.seconds = time.monotonic() - start
         _read_report(report, result)
     return result
+
+
+def _libfuzzer_options(
+    name: str, left: float, corpus: Path, crashes: Path, dictionary: Path, limits: Limits
+) -> list[str]:
+    """Corpus folders (the first one grows), then options: time, limits, where crashes go."""
+    seeds = [str(targets.CORPUS / name)] if (targets.CORPUS / name).is_dir() else []
+    return [
+        str(corpus),
+        *seeds,
+        f"-max_total_time={int(left)}" if left >= 1 else "-runs=0",
+        f"-timeout={limits.wall_seconds}",
+        f"-rss_limit_mb={limits.memory_mb + 1024}",
+        f"-dict={dictionary}",
+        f"-artifact_prefix={crashes}/",
+        "-print_final_stats=1",
+    ]
 
 
 def _run_worker(
