@@ -85,13 +85,14 @@ def diagnostic_problems(error: Exception, file: str, positioned: bool) -> list[s
         code = d.code if _CODE.fullmatch(d.code) else "?"
         if code == "?":
             found.append(f"malformed diagnostic code {d.code!r}")
+        # Only an indented excerpt may follow the first line (a Lambda expression with a
+        # caret under the bad character): a line break from a name splits the error, and
+        # counts as the control character it is.
         first, *rest = text.split("\n")
-        if any(terminal_text(line) != line for line in [first, *rest]):
+        if any(terminal_text(line) != line for line in [first, *rest]) or any(
+            not line.startswith("  ") for line in rest
+        ):
             found.append(f"control characters in a diagnostic [{code}]")
-        elif any(not line.startswith("  ") for line in rest):
-            # Only an indented excerpt may follow the first line (a Lambda expression with
-            # a caret under the bad character); a newline from a name splits the error.
-            found.append(f"a line break splits a diagnostic [{code}]")
         if "allow_pickle" in text:
             # numpy's hint; specc never unpickles, so it must never suggest enabling it.
             found.append(f"a diagnostic suggests enabling pickle [{code}]")

@@ -170,6 +170,9 @@ def _libfuzzer_options(
         *seeds,
         f"-max_total_time={int(left)}" if left >= 1 else "-runs=0",
         f"-timeout={limits.wall_seconds}",
+        # libFuzzer saves inputs slower than this as "slow units"; on a busy machine
+        # its default (10 s of wall time) saves inputs that are only waiting for a CPU.
+        f"-report_slow_units={limits.wall_seconds}",
         f"-rss_limit_mb={limits.memory_mb + 1024}",
         f"-dict={dictionary}",
         f"-artifact_prefix={crashes}/",

@@ -43,7 +43,7 @@ def test_success_and_clean_errors_pass() -> None:
         (_raise(ValueError("x")), "ValueError at "),
         (_raise(RecursionError()), "RecursionError at "),
         (_spec_error("unknown key '\x1b]0;t\x07'"), "unclean error: control characters"),
-        (_spec_error("unknown key 'a\nb'"), "unclean error: a line break splits"),
+        (_spec_error("unknown key 'a\nb'"), "unclean error: control characters"),
         (_spec_error("ok", position=None), "unclean error: diagnostic without line"),
         (_spec_error("ok", file="<spec>"), "unclean error: diagnostic not about the file"),
         (_spec_error("use allow_pickle=True"), "unclean error: a diagnostic suggests enabling"),
