@@ -32,7 +32,8 @@ ROOT = Path(__file__).resolve().parents[2]
 _NPZ_FAILING = {"bare-npy", "header-claims-terabytes", "member-not-npy", "pickle-file"}
 _NPZ_FAILING |= {"pickled-member", "random-bytes", "recipe-huge-claim", "zero-bytes"}
 _NPZ_FAILING |= {"unsupported-compression", "zip-version-too-new", "npy-header-unclosed-bracket"}
-_NPZ_FAILING |= {"corrupt-deflate-data", "encrypted-member"}
+_NPZ_FAILING |= {"corrupt-deflate-data", "encrypted-member", "bare-npy-header-length-huge"}
+_NPZ_FAILING |= {"bare-npy-header-unclosed-bracket"}
 STILL_FAILING: dict[str, set[str]] = {
     "spec_yaml": {"hostile-layer-type-control-character", "hostile-long-integer"},
     "spec_json": {"hostile-long-integer", "hostile-long-negative-integer"},
@@ -216,6 +217,8 @@ def _broken_npz(names: tuple[str, ...]) -> dict[str, bytes]:
         "encrypted-member": _patched(_zip({f"{first}.npy": npy}), b"PK\x01\x02", 8, 1),
         "corrupt-deflate-data": _corrupt_deflate(_zip({f"{first}.npy": npy * 50}, deflate=True)),
         "bare-npy": _npy_header("'<f4'", "(3,)", bytes(12)),
+        "bare-npy-header-length-huge": b"\x93NUMPY\x03\x00" + (2**32 - 1).to_bytes(4, "little"),
+        "bare-npy-header-unclosed-bracket": _npy("{'descr': '<f4', 'shape': ("),
         "pickle-file": b"\x80\x04\x95\x05\x00\x00\x00\x00\x00\x00\x00N.",
         # Recipes (npz_recipe): a few members with headers that claim odd shapes.
         "recipe-one-member": RECIPE + bytes([1, 0, 1, 1, 0, 1, 2, 3, 4, 0, 1, 0, 0, 0, *_EIGHT, 0]),
