@@ -61,16 +61,28 @@ class Diagnostic:
             self.offset,
         )
 
-    def as_text(self) -> str:
-        """``file:line:col: error: message [code]``, the format editors and CI understand.
+    def _summary_and_excerpt(self) -> tuple[str, list[str]]:
+        """The message's first line, and the indented excerpt lines under it (a Lambda
+        expression with a caret under the offending character), each shown safely. A
+        message whose later lines are not such an excerpt is one line: its breaks came from
+        a name or a value, not from specc."""
+        first, *rest = self.message.split("\n")
+        if rest and all(line.startswith("  ") for line in rest):
+            return terminal_text(first), [terminal_text(line) for line in rest]
+        return terminal_text(self.message), []
 
-        One line, whatever the file name, path or message hold: control characters are
-        shown as escapes, so a hostile name can neither split the line nor drive the
-        terminal."""
+    def as_text(self) -> str:
+        """``file:line:col: error: message (at path) [code]``, the format editors and CI
+        understand, then any excerpt lines.
+
+        The first line stays one line, whatever the file name, path or message hold:
+        control characters are shown as escapes, so a hostile name can neither split it nor
+        drive the terminal."""
         where = f" (at {self.dotted_path})" if self.path else ""
         place = f"{self.position.line}:{self.position.column}:" if self.position else ""
-        text = f"{self.file}:{place} {self.severity}: {self.message}{where} [{self.code}]"
-        return terminal_text(text)
+        summary, excerpt = self._summary_and_excerpt()
+        head = terminal_text(f"{self.file}:{place} {self.severity}: ")
+        return "\n".join([f"{head}{summary}{terminal_text(where)} [{self.code}]", *excerpt])
 
     def as_github(self) -> str:
         """A GitHub Actions workflow command that annotates the offending line.
@@ -89,7 +101,8 @@ class Diagnostic:
                 ("title", self.code),
             )
         )
-        message = github_data(terminal_text(self.message + where))
+        summary, excerpt = self._summary_and_excerpt()
+        message = github_data("\n".join([summary + terminal_text(where), *excerpt]))
         return f"::{self.severity} {properties}::{message}"
 
     def as_dict(self) -> dict[str, object]:

@@ -22,6 +22,7 @@ import io
 import lzma
 import math
 import struct
+import tokenize
 import warnings
 import zipfile
 import zlib
@@ -274,6 +275,7 @@ def _parse_header(
         RecursionError,
         MemoryError,
         OverflowError,
+        tokenize.TokenError,  # numpy tokenizes the header: an unclosed bracket
     ):
         # numpy's texts describe the header literally and may suggest allow_pickle: not shown.
         raise NpzError(
