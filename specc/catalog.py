@@ -14,6 +14,7 @@ from pydantic_core import PydanticUndefined
 
 import specc.layers  # noqa: F401 - registers the layers
 from specc.activations import ACTIVATIONS
+from specc.atomic import write_text
 from specc.constraints import CONSTRAINTS
 from specc.initializers import INITIALIZERS
 from specc.layers.base import LAYERS, Layer
@@ -84,7 +85,7 @@ def render_catalog() -> str:
 def main() -> None:
     """Write the catalog (or to the path given as the first argument)."""
     target = Path(sys.argv[1]) if len(sys.argv) > 1 else CATALOG_PATH
-    target.write_text(render_catalog(), encoding="utf-8")
+    write_text(target, render_catalog())
     print(f"wrote {target}")
 
 

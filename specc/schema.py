@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from specc.atomic import write_text
 from specc.spec.model import ModelSpec
 
 SCHEMA_ID = "https://specc.dev/schemas/specc.schema.json"
@@ -56,7 +57,7 @@ def render_schema() -> str:
 def main() -> None:
     """Write the schema file (or the path given as the first argument)."""
     target = Path(sys.argv[1]) if len(sys.argv) > 1 else SCHEMA_PATH
-    target.write_text(render_schema(), encoding="utf-8")
+    write_text(target, render_schema())
     print(f"wrote {target}")
 
 

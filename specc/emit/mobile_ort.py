@@ -23,7 +23,7 @@ from onnxruntime.tools.convert_onnx_models_to_ort import (
 )
 from onnxruntime.tools.ort_format_model import create_config_from_models
 
-from specc.atomic import copy_file
+from specc.atomic import copy_file, write_text
 from specc.train.engine import quiet_stderr
 
 #: The onnxruntime release whose converter wrote the files, and the mobile packages built
@@ -104,5 +104,5 @@ def write_operators_config(models: Iterable[Path], path: Path) -> Path:
         f"# - {Path(line[4:]).name}" if line.startswith("# - ") else line
         for line in path.read_text(encoding="utf-8").splitlines()
     ]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_text(path, "\n".join(lines) + "\n")
     return path
