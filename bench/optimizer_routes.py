@@ -1,8 +1,8 @@
 """Benchmark: the engine's fused AdamW kernel vs specc's NumPy updates on the parameter views.
 
-Model: the 784-512-512-10 ReLU MLP of ENGINE-NOTES §7 (0.67 M parameters), softmax cross
-entropy, batch 128, float32. Routes, timed round by round (interleaved) so that load from
-other processes hits them alike:
+Model: the 784-512-512-10 ReLU MLP of ``docs/engine-notes.md#optimizer-routes`` (0.67 M
+parameters), softmax cross entropy, batch 128, float32. Routes, timed round by round
+(interleaved) so that load from other processes hits them alike:
 
   kernel      module(x, y) + opt.step() + lazy_reset_grad(), artifacts with OptimType.AdamW
   numpy-X     module(x, y) + specc's update X on state.parameters[n].data/.grad + lazy_reset_grad()

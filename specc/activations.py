@@ -1,9 +1,9 @@
 """Keras 3 activations: config, lowering to ONNX ops that have gradients, NumPy reference.
 
 Elu, Selu, Softplus, Softsign and HardSigmoid have no gradient in onnxruntime-training
-1.19.2 (see ENGINE-NOTES), so they are lowered to elementary ops; Mish and HardSwish too.
-Each entry's ``reference`` is written from Keras's documented formula, independently of
-its lowering, so tests compare two derivations.
+1.19.2 (``docs/engine-notes.md#no-gradient-builder``), so they are lowered to elementary
+ops; Mish and HardSwish too. Each entry's ``reference`` is written from Keras's documented
+formula, independently of its lowering, so tests compare two derivations.
 """
 
 from __future__ import annotations

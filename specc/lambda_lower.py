@@ -2,7 +2,8 @@
 
 Each node becomes a ``Term``: its shape (as ``specc.lambda_ops`` infers it) and a float32
 or boolean value, or a Python constant for nodes that use no input (computed once by the
-NumPy reference, then stored as a float32 scalar). ENGINE-NOTES section 1 rules out
+NumPy reference, then stored as a float32 scalar). The engine's gradients
+(``docs/engine-notes.md#no-gradient-builder``, ``#pow-exponent``) rule out
 ReduceMax/ReduceMin (max and min go through TopK(k=1)), Pow with a tensor exponent
 (c ** x is Exp(x * log c)) and opset-dependent reduce attributes (only ReduceSum, whose
 axes are an input in every opset from 13).

@@ -1,12 +1,13 @@
 """Lambda expressions: the shape rules and the NumPy reference, with the ops' tables.
 
-Every value in an expression has the batch axis first, except constants, which are
-scalars. Two tensors broadcast as NumPy does on the axes after the batch axis (aligned from
-the last; a lower-rank tensor gets size-1 axes right after its batch axis), as Keras's
-merge layers do. Everything is computed in float32: inputs of any dtype are cast, and a
+Every value in an expression has the batch axis first, except constants, which are scalars.
+Two tensors broadcast as NumPy does on the axes after the batch axis (aligned from the
+last; a lower-rank tensor gets size-1 axes right after its batch axis), as Keras's merge
+layers do. Everything is computed in float32: inputs of any dtype are cast, and a
 comparison gives 0.0 or 1.0. Only ops with gradients in onnxruntime-training 1.19.2 are
-used (ENGINE-NOTES section 1): max and min go through TopK, logsumexp is max + log(sum(exp)),
-and a power with a tensor exponent becomes exp(exponent * log(base)).
+used (``docs/engine-notes.md#no-gradient-builder``): max and min go through TopK, logsumexp
+is max + log(sum(exp)), and a power with a tensor exponent becomes exp(exponent *
+log(base)).
 """
 
 from __future__ import annotations

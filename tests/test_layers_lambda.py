@@ -184,7 +184,8 @@ def _built(config: dict[str, Any], types: list[TensorType]) -> GraphBuilder:
 
 
 def test_lowering_uses_only_ops_with_gradients() -> None:
-    # ENGINE-NOTES section 1: no gradient builder for these in onnxruntime-training 1.19.2;
+    # No gradient builder for these in onnxruntime-training 1.19.2
+    # (docs/engine-notes.md#no-gradient-builder);
     # ReduceMean's axes move from attribute to input at opset 18.
     banned = {"ReduceMax", "ReduceMin", "ReduceProd", "Einsum", "Sign", "Floor", "ReduceMean"}
     for config, types in _examples():

@@ -197,7 +197,7 @@ def test_training_and_inference_lowerings_agree(
 
 def test_unrolled_split_outputs_all_used() -> None:
     """Every Split output of the unrolled forms feeds a node: an unused one would get a
-    silently wrong gradient in onnxruntime-training (ENGINE-NOTES 1a)."""
+    silently wrong gradient in onnxruntime-training (docs/engine-notes.md#split-unused-output)."""
     configs = [
         ("LSTM", {"units": 3, "recurrent_dropout": 0.3, "dropout": 0.2}),
         ("LSTM", {"units": 3, "return_sequences": True}),

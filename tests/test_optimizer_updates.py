@@ -470,7 +470,8 @@ ENGINE_IN, ENGINE_OUT, ENGINE_BATCH = 3, 2, 8
 
 @pytest.fixture(scope="module")
 def linear_artifacts(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """Training artifacts of y = x @ W + b with MSE and no optimizer graph (ENGINE-NOTES §3)."""
+    """Training artifacts of y = x @ W + b with MSE and no optimizer graph
+    (docs/engine-notes.md#optimizer-kernel)."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 

@@ -52,7 +52,7 @@ RTOL = 1e-2
 class LinearProbeLoss(onnxblock.Block):
     """loss = sum_k ReduceSum(output_k * probe_k): each probe is a new input shaped like its output.
 
-    The block receives every graph output of the model (ENGINE-NOTES section 2).
+    The block receives every graph output of the model (docs/engine-notes.md#loss-inputs).
     """
 
     def build(self, *outputs: str) -> str:

@@ -1,11 +1,11 @@
 """The spec's Keras optimizer as onnxruntime-training's fused optimizer graph, when exact.
 
 On a phone the update must run inside the engine's optimizer model, and the engine accepts
-exactly one fused kernel there: ``AdamWOptimizer`` or ``SGDOptimizerV2`` (ENGINE-NOTES
-§3). Stateless ops before the kernel are accepted, so gradient clipping and SGD's weight
-decay are written in front of it in standard ONNX ops, by Keras's formulas. What maps
-exactly (same formula, up to float32 rounding; ``tests/test_export_mobile.py`` compares
-the updates with specc's NumPy Keras rules):
+exactly one fused kernel there: ``AdamWOptimizer`` or ``SGDOptimizerV2``
+(``docs/engine-notes.md#optimizer-kernel``). Stateless ops before the kernel are accepted,
+so gradient clipping and SGD's weight decay are written in front of it in standard ONNX
+ops, by Keras's formulas. What maps exactly (same formula, up to float32 rounding;
+``tests/test_export_mobile.py`` compares the updates with specc's NumPy Keras rules):
 
 * Adam, and AdamW with ``weight_decay: 0``, without AMSGrad: ``AdamWOptimizer`` in its
   Hugging Face mode is Keras 3's Adam, ``lr * sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) +

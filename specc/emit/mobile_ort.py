@@ -2,9 +2,10 @@
 
 ``python -m onnxruntime.tools.convert_onnx_models_to_ort`` is a thin wrapper around
 ``convert_onnx_models_to_ort``; calling the function directly avoids a subprocess and the
-module's harmless ``RuntimeWarning ... found in sys.modules`` (ENGINE-NOTES §6). The
-converter prints progress on stdout and logs on stderr, and onnxruntime's C++ side prints
-shape-merge warnings on file descriptor 2: none of it is for specc's users.
+module's harmless ``RuntimeWarning ... found in sys.modules``
+(``docs/engine-notes.md#ort-format``). The converter prints progress on stdout and logs on
+stderr, and onnxruntime's C++ side prints shape-merge warnings on file descriptor 2: none
+of it is for specc's users.
 """
 
 from __future__ import annotations

@@ -3,9 +3,9 @@ rearrangements. Each rearrangement acts on the parameter in the graph (Transpose
 Gather all have gradients), so parameters keep Keras's layouts in weights files.
 
 Only constructs with correct gradients in onnxruntime-training 1.19.2 are emitted
-(ENGINE-NOTES section 1): Conv with explicit ``pads`` (never ``auto_pad``: its weight
-gradient is wrong), constant Pad, Slice with positive steps, Gather, Transpose, Reshape and
-Unsqueeze.
+(``docs/engine-notes.md#conv-auto-pad``): Conv with explicit ``pads`` (never ``auto_pad``:
+its weight gradient is wrong), constant Pad, Slice with positive steps, Gather, Transpose,
+Reshape and Unsqueeze.
 """
 
 from __future__ import annotations

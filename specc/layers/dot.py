@@ -1,7 +1,8 @@
 """Dot: a per-sample dot product of two tensors along one axis of each (Keras's batch_dot).
 
-The engine has no Einsum gradient (ENGINE-NOTES §1a), so the contraction is lowered to
-Transpose, Unsqueeze and one broadcasting MatMul (or Mul + ReduceSum for two vectors).
+The engine has no Einsum gradient (``docs/engine-notes.md#no-gradient-builder``), so the
+contraction is lowered to Transpose, Unsqueeze and one broadcasting MatMul (or Mul +
+ReduceSum for two vectors).
 """
 
 from __future__ import annotations

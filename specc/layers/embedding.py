@@ -65,8 +65,9 @@ class Embedding(Layer):
         b = ctx.builder
         ids = inputs[0]
         if input_types[0].dtype != "int64":
-            # int64 ids are the path whose Gather gradient the engine notes verified; a
-            # float-to-int Cast truncates towards zero like Keras's.
+            # int64 ids are the path whose Gather gradient was verified
+            # (docs/engine-notes.md#gather); a float-to-int Cast truncates towards zero
+            # like Keras's.
             ids = b.op("Cast", ids, to=7)
         return [b.op("Gather", weights["embeddings"], ids, axis=0)]
 

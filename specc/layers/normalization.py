@@ -3,7 +3,8 @@
 Every normalization here is decomposed into ops the training engine differentiates
 (ReduceSum, Sub, Mul, Sqrt, Reciprocal, Reshape), except a LayerNormalization over the
 trailing axes, which is ONNX's LayerNormalization with its Mean and InvStdDev outputs
-declared (the engine's gradient builder reads them; ENGINE-NOTES section 1a).
+declared (the engine's gradient builder reads them;
+``docs/engine-notes.md#declared-outputs``).
 BatchNormalization and GroupNormalization live in ``normalization_batch.py`` and
 ``normalization_group.py``.
 """
@@ -212,7 +213,7 @@ class LayerNormalization(AffineWeights):
         if fused and all(d is not None for d in trailing):
             # Scale and B are always given: onnxruntime 1.19 crashes on an empty B, and its
             # gradient builder reads B. Mean and InvStdDev must be declared for the same
-            # reason (ENGINE-NOTES section 1a).
+            # reason (docs/engine-notes.md#declared-outputs).
             if gamma is None:
                 gamma = b.constant(np.ones(trailing), np.float32, hint="ones")
             if beta is None:

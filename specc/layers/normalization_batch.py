@@ -1,9 +1,10 @@
 """BatchNormalization, and what the training-graph builder needs to keep its moving statistics.
 
 ONNX's BatchNormalization is not used: with training_mode=0 inside a training graph the
-engine silently swaps in batch statistics and their gradient (ENGINE-NOTES section 1b), so
-the inference maths is decomposed, x * inv + (beta - mean * inv) with inv = gamma /
-sqrt(var + epsilon), and the engine differentiates it exactly.
+engine silently swaps in batch statistics and their gradient
+(``docs/engine-notes.md#batch-normalization``), so the inference maths is decomposed, x *
+inv + (beta - mean * inv) with inv = gamma / sqrt(var + epsilon), and the engine
+differentiates it exactly.
 
 Training mode. A trainable BatchNormalization reads the ``specc.training`` flag:
 

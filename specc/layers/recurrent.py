@@ -20,9 +20,9 @@ Two lowerings, chosen per config and input length:
   both, its fused form being a GRU doing three times its work.
 - fused: ONNX's LSTM or GRU op (SimpleRNN: a GRU with pinned gates), forward only, with
   explicit zero initial states, the only recurrent ops onnxruntime-training can
-  differentiate (ENGINE-NOTES 1a). They compute sigmoid gates and tanh candidates only,
-  and cannot mask the state inside the recurrence, but they take any sequence length:
-  variable (null) lengths and very long ones.
+  differentiate (``docs/engine-notes.md#fused-recurrent``). They compute sigmoid gates and
+  tanh candidates only, and cannot mask the state inside the recurrence, but they take any
+  sequence length: variable (null) lengths and very long ones.
 
 Dropout masks are drawn once per call and shared by all time steps, as Keras's
 ``DropoutRNNCell`` caches them; like ``core.Dropout`` they come from ONNX Dropout applied

@@ -1,7 +1,8 @@
 """Graph-building helpers shared by the recurrent layers and the wrappers.
 
 Every op here has a gradient in onnxruntime-training 1.19.2 where one is needed, and
-avoids the engine's traps (ENGINE-NOTES 1a): time reversal by Gather, not a negative-step
+avoids the engine's traps (``docs/engine-notes.md#negative-slice``,
+``#concat-shared-constant``): time reversal by Gather, not a negative-step
 Slice; zero padding by Pad, not Concat with a constant.
 """
 

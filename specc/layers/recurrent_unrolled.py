@@ -11,10 +11,10 @@ gradient, and as few of them as the maths allows.
 - Each step multiplies h once by the whole recurrent kernel (or by the column groups the
   cell needs apart, GRU with reset_after=false) and cuts the gates apart with Split.
 
-Every Split here has all of its outputs consumed: ENGINE-NOTES 1a measured that a Split
-with an unused output gets a silently wrong gradient. Split, not Slice, because
-onnxruntime's GatherSliceToSplitFusion turns several Slices of one tensor into a Split and
-its node names then collide (generate_artifacts fails).
+Every Split here has all of its outputs consumed: a Split with an unused output gets a
+silently wrong gradient (``docs/engine-notes.md#split-unused-output``). Split, not Slice,
+because onnxruntime's GatherSliceToSplitFusion turns several Slices of one tensor into a
+Split and its node names then collide (generate_artifacts fails).
 
 Dropout follows Keras's cells (see ``Recurrent``): one input mask for every gate, or with
 recurrent dropout one input and one recurrent mask per gate, each shared by all steps.

@@ -5,7 +5,7 @@ subpackage, which imports torch. The on-device training API (``artifacts``, ``on
 and ``api``) needs none of that, and torch is not a dependency of specc. So a bare package
 object pointing at the same directory is registered as ``onnxruntime.training`` before the
 submodules are imported: Python then finds them on that path without running the
-``__init__`` (ENGINE-NOTES, "Import without torch"). If the real package was already
+``__init__`` (``docs/engine-notes.md#import-without-torch``). If the real package was already
 imported (torch installed, someone imported it first), that one is used as it is.
 
 This module is the one place that knows about the work-around, so that another training

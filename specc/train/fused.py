@@ -1,12 +1,13 @@
 """The engine's fused optimizer kernel, for the Keras optimizers it computes exactly.
 
 onnxruntime-training updates parameters with one fused kernel in its optimizer model,
-``AdamWOptimizer`` or ``SGDOptimizerV2`` (ENGINE-NOTES §3). Where that kernel alone computes
-the spec's Keras optimizer, ``specc train`` lets the engine do the update ("fused" route);
-everywhere else Keras's update runs in NumPy on the engine's parameter buffers
-(``specc.train.updates``, the "numpy" route). Which optimizers the kernel computes exactly,
-and how it is configured for each, was decided for the mobile training export in
-``specc.emit.mobile_optimizer``; this module reuses that decision and that graph. Fused:
+``AdamWOptimizer`` or ``SGDOptimizerV2`` (``docs/engine-notes.md#optimizer-kernel``). Where
+that kernel alone computes the spec's Keras optimizer, ``specc train`` lets the engine do
+the update ("fused" route); everywhere else Keras's update runs in NumPy on the engine's
+parameter buffers (``specc.train.updates``, the "numpy" route). Which optimizers the kernel
+computes exactly, and how it is configured for each, was decided for the mobile training
+export in ``specc.emit.mobile_optimizer``; this module reuses that decision and that graph.
+Fused:
 
 * Adam, and AdamW with ``weight_decay: 0``, without AMSGrad: ``AdamWOptimizer`` in its
   Hugging Face mode with ``bias_correction=True``, Keras's betas and epsilon and no weight
@@ -26,9 +27,9 @@ need. So they take the NumPy route.
 
 The learning rate is Keras's: ``learning_rate_at(iterations)`` set before every step, where
 ``iterations`` counts the updates already applied (the engine's ``LinearLRScheduler`` is
-not used: it is buggy in 1.19.2, ENGINE-NOTES §4). Constraints and BatchNormalization's
-moving statistics stay in NumPy on the parameter views; the kernel updates the parameters
-in place, so those views see its result.
+not used: it is buggy in 1.19.2, ``docs/engine-notes.md#learning-rate``). Constraints and
+BatchNormalization's moving statistics stay in NumPy on the parameter views; the kernel
+updates the parameters in place, so those views see its result.
 
 Set the environment variable ``SPECC_NUMPY_UPDATES=1`` (or ``FitOptions.numpy_updates``)
 to force the NumPy route, e.g. to measure both.

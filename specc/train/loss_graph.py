@@ -1,7 +1,8 @@
 """Keras 3 losses lowered to ONNX ops that have gradients in onnxruntime-training 1.19.2.
 
 ``lower_loss`` turns one loss config (``specc.losses``) into ops computing the batch's
-loss, a float32 scalar. Engine constraints (ENGINE-NOTES sections 1 and 2) shape it:
+loss, a float32 scalar. Engine constraints (``docs/engine-notes.md#no-gradient-builder``)
+shape it:
 
 - No ReduceMax, Softplus or Sign (no gradient builders): the categorical hinge's max is
   ``TopK(k=1)``, softplus is ``Relu(x) + Log(1 + Exp(-|x|))``, and the hinge's 0/1 label test

@@ -1,12 +1,12 @@
 """Keras 3 optimizers as in-place NumPy updates of the engine's parameter buffers.
 
 onnxruntime-training's own optimizer graph can only hold one fused ``AdamWOptimizer`` or
-``SGDOptimizerV2`` kernel (ENGINE-NOTES §3): momentum SGD with Keras's semantics, Nesterov,
-RMSprop with Keras's epsilon placement, centered RMSprop, AMSGrad, Adagrad, Adadelta,
-Adamax and Nadam cannot be expressed there. Those (and the cases where the kernel route
-measured slower) update here, on ``state.parameters[name].data`` and ``.grad``, which are
-views into the engine's buffers; Adam, AdamW without decay and plain SGD take the fused
-kernel (``specc.train.fused``)::
+``SGDOptimizerV2`` kernel (``docs/engine-notes.md#optimizer-kernel``): momentum SGD with
+Keras's semantics, Nesterov, RMSprop with Keras's epsilon placement, centered RMSprop,
+AMSGrad, Adagrad, Adadelta, Adamax and Nadam cannot be expressed there. Those (and the
+cases where the kernel route measured slower) update here, on
+``state.parameters[name].data`` and ``.grad``, which are views into the engine's buffers;
+Adam, AdamW without decay and plain SGD take the fused kernel (``specc.train.fused``)::
 
     update = make_update(config, {n: state.parameters[n].data for n in names})
     for batch in batches:
