@@ -17,6 +17,7 @@ import ctypes
 import errno
 import os
 import shutil
+import signal
 import tempfile
 from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
@@ -165,12 +166,11 @@ def check_output_folder(out: Path, owned: Collection[str]) -> None:
     if not existing.is_dir():
         raise OutputFolderError(f"cannot write to {parent}: {existing} is not a folder")
     try:
-        probe = Path(
-            tempfile.mkdtemp(dir=existing, prefix=f".{out.name[:64]}{_STAGING_TAG}{os.getpid()}-")
-        )
+        with _signals_held():
+            prefix = f".{out.name[:64]}{_STAGING_TAG}{os.getpid()}-"
+            Path(tempfile.mkdtemp(dir=existing, prefix=prefix)).rmdir()
     except OSError as exc:
         raise OutputFolderError(f"cannot write to {parent}: {exc.strerror or exc}") from None
-    probe.rmdir()
 
 
 def _parent(out: Path) -> Path:
@@ -213,34 +213,57 @@ def staged_folder(
     parent = _parent(out)
     parent.mkdir(parents=True, exist_ok=True)
     sweep_leftovers(parent, out.name)
-    staging = Path(
-        tempfile.mkdtemp(dir=parent, prefix=f".{out.name[:64]}{_STAGING_TAG}{os.getpid()}-")
-    )
-    if on_staging is not None:
-        on_staging(staging)
+    staging: Path | None = None
     try:
+        with _signals_held():
+            prefix = f".{out.name[:64]}{_STAGING_TAG}{os.getpid()}-"
+            staging = Path(tempfile.mkdtemp(dir=parent, prefix=prefix))
+            if on_staging is not None:
+                on_staging(staging)
         yield staging
         os.chmod(staging, 0o755)
         _fsync_folder(staging)
-        target = parent / out.name
-        if target.is_dir() and not target.is_symlink() and _exchange(staging, target):
-            # ``staging`` now holds the previous run's files.
-            _fsync_folder(parent)
-            shutil.rmtree(staging, ignore_errors=True)
-        elif target.exists() or target.is_symlink():
-            old = Path(
-                tempfile.mkdtemp(dir=parent, prefix=f".{out.name[:64]}{_OLD_TAG}{os.getpid()}-")
-            )
-            os.rename(target, old / "previous")
-            os.rename(staging, target)
-            _fsync_folder(parent)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(staging, target)
-            _fsync_folder(parent)
+        with _signals_held():
+            _swap_in(staging, parent / out.name)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def _swap_in(staging: Path, target: Path) -> None:
+    """Put ``staging`` where ``target`` is, and remove what was there."""
+    parent = target.parent
+    if target.is_dir() and not target.is_symlink() and _exchange(staging, target):
+        # ``staging`` now holds the previous run's files.
+        _fsync_folder(parent)
+        shutil.rmtree(staging, ignore_errors=True)
+    elif target.exists() or target.is_symlink():
+        old = Path(
+            tempfile.mkdtemp(dir=parent, prefix=f".{target.name[:64]}{_OLD_TAG}{os.getpid()}-")
+        )
+        os.rename(target, old / "previous")
+        os.rename(staging, target)
+        _fsync_folder(parent)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.rename(staging, target)
+        _fsync_folder(parent)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Ctrl-C and SIGTERM wait until the block ends, so that a folder is made and handed
+    to the code that removes it, or a swap is done, as one step: a signal in between
+    would leave a folder no cleanup knows of, or no ``out`` at all."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 # ---------------------------------------------------------------------------- scratch
@@ -270,8 +293,11 @@ def scratch_folder(prefix: str, parent: Path | None = None) -> Iterator[Path]:
     """
     where = Path(parent) if parent is not None else Path(tempfile.gettempdir())
     _sweep_scratch(where, prefix)
-    folder = Path(tempfile.mkdtemp(dir=where, prefix=f"{prefix}{os.getpid()}-"))
+    folder: Path | None = None
     try:
+        with _signals_held():
+            folder = Path(tempfile.mkdtemp(dir=where, prefix=f"{prefix}{os.getpid()}-"))
         yield folder
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
