@@ -15,6 +15,8 @@ from specc.pipeline import CompiledModel, compile_spec
 from specc.types import DTYPES, TensorType
 from specc.weights import save_weights
 
+ROOT = Path(__file__).resolve().parent.parent  # the repository
+
 
 def write_spec(directory: Path, spec: dict[str, Any], name: str = "spec.json") -> Path:
     """Write a spec mapping as JSON (a YAML subset, so both loaders see the same data)."""
@@ -76,8 +78,13 @@ def run_compiled(
     """Check the model with the full ONNX checker and run it in onnxruntime."""
     model = to_model_proto(compiled.graph, opset, compiled.metadata)
     onnx.checker.check_model(model, full_check=True)
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    session = ort.InferenceSession(model.SerializeToString(), options)
+    session = quiet_session(model)
     names = [i.name for i in session.get_inputs()]
     return session.run(None, dict(zip(names, inputs, strict=True)))
+
+
+def quiet_session(model: onnx.ModelProto) -> ort.InferenceSession:
+    """An onnxruntime session that logs errors only (no warnings about unused initializers)."""
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    return ort.InferenceSession(model.SerializeToString(), options)

@@ -25,7 +25,12 @@ from specc.pipeline import compile_spec
 from specc.types import TensorType
 from specc.weights import weight_key
 from tests.layer_harness import make_layer
-from tests.spec_helpers import compile_with_random_weights, single_layer_spec, write_spec
+from tests.spec_helpers import (
+    compile_with_random_weights,
+    quiet_session,
+    single_layer_spec,
+    write_spec,
+)
 
 RTOL, ATOL = 1e-4, 1e-5
 
@@ -33,9 +38,7 @@ RTOL, ATOL = 1e-4, 1e-5
 def session_for(model: onnx.ModelProto) -> ort.InferenceSession:
     """The model, fully checked, in an onnxruntime session."""
     onnx.checker.check_model(model, full_check=True)
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    return ort.InferenceSession(model.SerializeToString(), options)
+    return quiet_session(model)
 
 
 def check_against_reference(

@@ -35,9 +35,8 @@ from specc.layers.base import LowerContext, ShapeError
 from specc.pipeline import check_spec
 from specc.types import TensorType
 from tests.layer_harness import make_layer, run_layer
-from tests.spec_helpers import random_inputs
+from tests.spec_helpers import ROOT, random_inputs
 
-ROOT = Path(__file__).resolve().parent.parent
 F32 = "float32"
 runner = CliRunner()
 

@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 from onnx import helper, numpy_helper
 from pydantic import ValidationError
@@ -20,7 +19,7 @@ from specc.pipeline import CompiledModel, compile_spec
 from specc.summary import parameter_counts
 from specc.types import TensorType
 from tests.layer_harness import make_layer, run_layer
-from tests.spec_helpers import single_layer_spec, write_spec
+from tests.spec_helpers import quiet_session, single_layer_spec, write_spec
 from tests.test_trainable_lowering import InferenceLoss, _training_module
 
 
@@ -228,10 +227,7 @@ def _training_flag_true(compiled: CompiledModel) -> onnx.ModelProto:
 
 
 def _run(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    session = ort.InferenceSession(model.SerializeToString(), options)
-    return session.run(None, feeds)
+    return quiet_session(model).run(None, feeds)
 
 
 def _bn_spec(config: dict) -> dict:

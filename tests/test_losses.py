@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 from pydantic import TypeAdapter
 
@@ -26,6 +25,7 @@ from specc.losses import LOSSES, Loss, LossField
 from specc.train.engine import CheckpointState, Module, artifacts, quiet_stderr
 from specc.train.loss_graph import LOWERINGS
 from specc.types import TensorType
+from tests.spec_helpers import quiet_session
 
 BATCH = 4
 OPSETS = (17, 21)
@@ -35,12 +35,6 @@ _LOSS = TypeAdapter(LossField)
 def make_loss(value: Any) -> Loss:
     """A loss as a spec gives it: a name or a mapping with ``type``."""
     return _LOSS.validate_python(value)
-
-
-def _session(model: onnx.ModelProto) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    return ort.InferenceSession(model.SerializeToString(), options)
 
 
 def _scalar_output(model: onnx.ModelProto) -> onnx.ModelProto:
@@ -80,7 +74,7 @@ def onnx_loss(
     feeds = {"y_pred": y_pred.astype(prediction.dtype), "y_true": np.asarray(y_true, label_dtype)}
     if logits is not None:
         feeds["logits"] = np.asarray(logits, np.float32)
-    (value,) = _session(model).run(None, feeds)
+    (value,) = quiet_session(model).run(None, feeds)
     assert value.shape == () and value.dtype == np.float32
     return float(value)
 

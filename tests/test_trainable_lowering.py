@@ -27,7 +27,6 @@ from typing import Any
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
@@ -39,7 +38,7 @@ from specc.pipeline import CompiledModel
 from specc.train.engine import CheckpointState, Module, artifacts, onnxblock, quiet_stderr
 from specc.types import TensorType
 from tests.layer_harness import make_layer
-from tests.spec_helpers import compile_with_random_weights, random_inputs
+from tests.spec_helpers import compile_with_random_weights, quiet_session, random_inputs
 
 FLOATS = ("float32", "float16")
 BATCH = 3
@@ -230,9 +229,7 @@ class InferenceLoss:
         self, model: onnx.ModelProto, parameters: list[str], inputs: dict[str, np.ndarray]
     ):
         fed = _with_parameters_as_inputs(model, parameters)
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        self.session = ort.InferenceSession(fed.SerializeToString(), options)
+        self.session = quiet_session(fed)
         self.inputs = inputs
         self.probes: list[np.ndarray] = []
 
