@@ -18,7 +18,7 @@ from specc.layers.normalization_batch import moving_updates
 from specc.pipeline import CompiledModel, compile_spec
 from specc.summary import parameter_counts
 from specc.types import TensorType
-from tests.layer_harness import make_layer, run_layer
+from tests.layer_harness import compare_layer, make_layer, run_layer
 from tests.spec_helpers import quiet_session, single_layer_spec, write_spec
 from tests.test_trainable_lowering import InferenceLoss, _training_module
 
@@ -38,13 +38,10 @@ def _weights(layer: Any, types: list[TensorType], seed: int = 0) -> dict[str, np
 def compare(type_name: str, config: dict[str, Any], dtype: str, shape: tuple[int, ...]) -> None:
     """onnxruntime against the NumPy reference, with defaults such as epsilon=1e-3."""
     types = [TensorType(dtype, shape[1:])]
-    layer = make_layer(type_name, **config)
     x = np.random.default_rng(1).normal(size=shape).astype(dtype)
-    weights = _weights(layer, types)
-    (got,) = run_layer(layer, types, [x], weights)
-    (want,) = layer.reference([x], weights)
+    weights = _weights(make_layer(type_name, **config), types)
+    (got,) = compare_layer(type_name, config, types, [x], weights, atol=1e-5)
     assert got.dtype == np.float32 and got.shape == x.shape
-    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize(

@@ -279,7 +279,7 @@ def _probe_scale(loss: InferenceLoss, params: dict[str, np.ndarray]) -> float:
 def check_gradients(case: Case, tmp_path: Path) -> None:
     """One training step's gradients against central differences, parameter by parameter."""
     # The lowering training uses (recurrent layers unroll), whose gradients training takes.
-    compiled, _ = compile_with_random_weights(tmp_path, case.spec, seed=1, for_training=True)
+    compiled, _ = compile_with_random_weights(case.spec, seed=1, for_training=True)
     model = to_model_proto(compiled.graph, 17, compiled.metadata)
     parameters = list(compiled.graph.parameters)
     assert parameters, "no trainable weight reaches the layer under test"
@@ -346,7 +346,7 @@ def test_dropout_trains_with_the_flag_as_an_input(
     """With ``specc.training`` fed True the mask is random and the gradient follows it."""
     case = _layer_case("Dropout", config, types)
     assert case is not None
-    compiled, _ = compile_with_random_weights(tmp_path, case.spec, seed=1, for_training=True)
+    compiled, _ = compile_with_random_weights(case.spec, seed=1, for_training=True)
     model = to_model_proto(compiled.graph, 17, compiled.metadata)
     # The training-graph builder's job, done by hand: the constant flag becomes an input.
     (flag,) = [t for t in model.graph.initializer if t.name == TRAINING_FLAG]
