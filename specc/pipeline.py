@@ -46,6 +46,9 @@ from specc.weights import load_weights
 
 T = TypeVar("T")
 
+# Weights for a spec held in memory: by file key, or a function of the checked graph.
+GivenWeights = Mapping[str, np.ndarray] | Callable[[TypedGraph], Mapping[str, np.ndarray]]
+
 
 @dataclass
 class CompiledModel:
@@ -133,9 +136,7 @@ def compile_text(
     text: str,
     file: str = "<spec>",
     is_json: bool = False,
-    weights: Mapping[str, np.ndarray]
-    | Callable[[TypedGraph], Mapping[str, np.ndarray]]
-    | None = None,
+    weights: GivenWeights | None = None,
     seed: int | None = None,
     for_training: bool = False,
     limits: Limits = DEFAULT_LIMITS,
@@ -153,9 +154,7 @@ def compile_text(
 
 def compile_data(
     data: Mapping[str, object],
-    weights: Mapping[str, np.ndarray]
-    | Callable[[TypedGraph], Mapping[str, np.ndarray]]
-    | None = None,
+    weights: GivenWeights | None = None,
     seed: int | None = None,
     for_training: bool = False,
     limits: Limits = DEFAULT_LIMITS,
@@ -169,7 +168,7 @@ def compile_data(
 def _compile_loaded(
     loaded: LoadedSpec,
     weights_path: str | Path | None,
-    weights: Mapping[str, np.ndarray] | Callable[[TypedGraph], Mapping[str, np.ndarray]] | None,
+    weights: GivenWeights | None,
     seed: int | None,
     for_training: bool,
     limits: Limits,
