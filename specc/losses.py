@@ -25,7 +25,8 @@ them without clipping, as Keras's TensorFlow backend does for such outputs.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import Field
@@ -83,6 +84,23 @@ def reduce_reference(values: np.ndarray, reduction: str) -> float:
     return total if reduction == "sum" else total / values.size
 
 
+@dataclass(frozen=True)
+class LossExample:
+    """A loss as a spec gives it, the output's type, and the data the test matrix draws.
+
+    ``pred``: how predictions are made from a standard normal (``real``, ``positive``,
+    ``sigmoid``, or ``softmax`` over ``softmax_axis``); ``labels``: the targets the loss
+    takes (``real``, ``positive``, ``nonzero``, ``binary``, ``pm1``, ``mixed``,
+    ``distribution``, ``onehot``, ``sparse``, ``sparse_ignored``).
+    """
+
+    config: str | dict[str, Any]
+    shape: tuple[int | None, ...] = (4,)
+    pred: str = "real"
+    labels: str = "real"
+    softmax_axis: int = -1
+
+
 class Loss(SpecModel):
     """Base of every loss: Keras's ``Loss`` arguments that training can honour."""
 
@@ -132,6 +150,11 @@ class Loss(SpecModel):
         """The batch's loss by Keras's formula and reduction, in NumPy float64."""
         return reduce_reference(self.per_sample(_f64(y_pred), _f64(y_true)), self.reduction)
 
+    @classmethod
+    def examples(cls) -> list[LossExample]:
+        """Configurations, output types and data for the test matrix (every option)."""
+        return []
+
 
 LOSSES: Registry[Loss] = Registry("loss")
 
@@ -145,6 +168,17 @@ class MeanSquaredError(Loss):
     def per_sample(self, y_pred: np.ndarray, y_true: np.ndarray) -> np.ndarray:
         return np.mean(np.square(y_true - y_pred), axis=-1)
 
+    @classmethod
+    def examples(cls) -> list[LossExample]:
+        return [
+            LossExample("mse"),
+            # A rank-1 output: Keras's mean over axis -1 is over the batch.
+            LossExample("mse", shape=()),
+            # A variable last axis: its length is read at run time.
+            LossExample("mse", shape=(None,)),
+            LossExample({"type": "MeanSquaredError", "reduction": "sum"}, shape=(2, 3)),
+        ]
+
 
 @LOSSES.register
 class MeanAbsoluteError(Loss):
@@ -154,6 +188,10 @@ class MeanAbsoluteError(Loss):
 
     def per_sample(self, y_pred: np.ndarray, y_true: np.ndarray) -> np.ndarray:
         return np.mean(np.abs(y_true - y_pred), axis=-1)
+
+    @classmethod
+    def examples(cls) -> list[LossExample]:
+        return [LossExample({"type": "mae", "reduction": "mean"})]
 
 
 @LOSSES.register
@@ -168,6 +206,10 @@ class MeanAbsolutePercentageError(Loss):
         ratio = np.abs((y_true - y_pred) / np.maximum(np.abs(y_true), _LOW))
         return 100.0 * np.mean(ratio, axis=-1)
 
+    @classmethod
+    def examples(cls) -> list[LossExample]:
+        return [LossExample("mape", labels="nonzero")]
+
 
 @LOSSES.register
 class MeanSquaredLogarithmicError(Loss):
@@ -181,6 +223,10 @@ class MeanSquaredLogarithmicError(Loss):
         first = np.log(np.maximum(y_pred, _LOW) + 1.0)
         second = np.log(np.maximum(y_true, _LOW) + 1.0)
         return np.mean(np.square(first - second), axis=-1)
+
+    @classmethod
+    def examples(cls) -> list[LossExample]:
+        return [LossExample("msle", pred="positive", labels="positive")]
 
 
 @LOSSES.register
@@ -197,6 +243,10 @@ class Huber(Loss):
         linear = self.delta * size - 0.5 * self.delta**2
         return np.mean(np.where(size <= self.delta, 0.5 * error**2, linear), axis=-1)
 
+    @classmethod
+    def examples(cls) -> list[LossExample]:
+        return [LossExample("huber"), LossExample({"type": "Huber", "delta": 0.5}, shape=(2, 3))]
+
 
 @LOSSES.register
 class LogCosh(Loss):
@@ -208,6 +258,10 @@ class LogCosh(Loss):
         x = y_pred - y_true
         # Keras's overflow-free form of log(cosh(x)).
         return np.mean(x + np.logaddexp(0.0, -2.0 * x) - np.log(2.0), axis=-1)
+
+    @classmethod
+    def examples(cls) -> list[LossExample]:
+        return [LossExample("log_cosh")]
 
 
 class _FromLogits(Loss):
@@ -238,6 +292,19 @@ class BinaryCrossentropy(_FromLogits):
             elementwise = -(z * np.log(p) + (1.0 - z) * np.log(1.0 - p))
         return np.mean(elementwise, axis=self.axis)
 
+    @classmethod
+    def examples(cls) -> list[LossExample]:
+        return [
+            LossExample("bce", pred="sigmoid", labels="binary"),
+            LossExample({"type": "BinaryCrossentropy", "from_logits": True}, labels="binary"),
+            LossExample(
+                {"type": "bce", "label_smoothing": 0.2, "reduction": "sum"},
+                pred="sigmoid",
+                labels="binary",
+            ),
+            LossExample({"type": "bce", "axis": 1}, shape=(2, 3), pred="sigmoid", labels="binary"),
+        ]
+
 
 @LOSSES.register
 class CategoricalCrossentropy(_FromLogits):
@@ -259,6 +326,25 @@ class CategoricalCrossentropy(_FromLogits):
             y_true = y_true * (1.0 - self.label_smoothing) + self.label_smoothing / classes
         log_p = _log_probabilities(y_pred, self.from_logits, self.axis)
         return -np.sum(y_true * log_p, axis=self.axis)
+
+    @classmethod
+    def examples(cls) -> list[LossExample]:
+        return [
+            LossExample("categorical_crossentropy", pred="softmax", labels="onehot"),
+            LossExample({"type": "CategoricalCrossentropy", "from_logits": True}, labels="onehot"),
+            LossExample(
+                {"type": "CategoricalCrossentropy", "label_smoothing": 0.1},
+                pred="softmax",
+                labels="onehot",
+            ),
+            LossExample(
+                {"type": "CategoricalCrossentropy", "axis": 1, "label_smoothing": 0.1},
+                shape=(3, 2),
+                pred="softmax",
+                labels="onehot",
+                softmax_axis=1,
+            ),
+        ]
 
 
 @LOSSES.register
@@ -316,6 +402,39 @@ class SparseCategoricalCrossentropy(_FromLogits):
         valid = int(np.sum(self.valid_mask(np.asarray(y_true))))
         return float(np.sum(values)) / valid if valid else 0.0
 
+    @classmethod
+    def examples(cls) -> list[LossExample]:
+        return [
+            LossExample("sparse_categorical_crossentropy", pred="softmax", labels="sparse"),
+            LossExample(
+                {"type": "SparseCategoricalCrossentropy", "from_logits": True},
+                shape=(2, 4),
+                labels="sparse",
+            ),
+            LossExample(
+                {"type": "SparseCategoricalCrossentropy", "ignore_class": -1},
+                shape=(3, 4),
+                pred="softmax",
+                labels="sparse_ignored",
+            ),
+            LossExample(
+                {"type": "SparseCategoricalCrossentropy", "ignore_class": 0, "reduction": "sum"},
+                shape=(3, 4),
+                pred="softmax",
+                labels="sparse_ignored",
+            ),
+            LossExample(
+                {
+                    "type": "SparseCategoricalCrossentropy",
+                    "from_logits": True,
+                    "ignore_class": 2,
+                    "reduction": "mean_with_sample_weight",
+                },
+                shape=(3, 4),
+                labels="sparse_ignored",
+            ),
+        ]
+
 
 @LOSSES.register
 class KLDivergence(Loss):
@@ -327,6 +446,10 @@ class KLDivergence(Loss):
         y_true, y_pred = np.clip(y_true, _LOW, 1.0), np.clip(y_pred, _LOW, 1.0)
         return np.sum(y_true * np.log(y_true / y_pred), axis=-1)
 
+    @classmethod
+    def examples(cls) -> list[LossExample]:
+        return [LossExample("kld", pred="softmax", labels="distribution")]
+
 
 @LOSSES.register
 class Poisson(Loss):
@@ -336,6 +459,10 @@ class Poisson(Loss):
 
     def per_sample(self, y_pred: np.ndarray, y_true: np.ndarray) -> np.ndarray:
         return np.mean(y_pred - y_true * np.log(y_pred + _LOW), axis=-1)
+
+    @classmethod
+    def examples(cls) -> list[LossExample]:
+        return [LossExample("poisson", pred="positive", labels="positive")]
 
 
 @LOSSES.register
@@ -347,6 +474,15 @@ class Hinge(Loss):
     def per_sample(self, y_pred: np.ndarray, y_true: np.ndarray) -> np.ndarray:
         return np.mean(np.maximum(1.0 - _hinge_labels(y_true) * y_pred, 0.0), axis=-1)
 
+    @classmethod
+    def examples(cls) -> list[LossExample]:
+        return [
+            LossExample("hinge", labels="binary"),
+            LossExample({"type": "Hinge", "reduction": "sum"}, labels="pm1"),
+            # Not all 0/1: Keras keeps such hinge labels as they are.
+            LossExample({"type": "hinge", "reduction": "mean"}, labels="mixed"),
+        ]
+
 
 @LOSSES.register
 class SquaredHinge(Loss):
@@ -357,6 +493,10 @@ class SquaredHinge(Loss):
     def per_sample(self, y_pred: np.ndarray, y_true: np.ndarray) -> np.ndarray:
         margin = np.maximum(1.0 - _hinge_labels(y_true) * y_pred, 0.0)
         return np.mean(np.square(margin), axis=-1)
+
+    @classmethod
+    def examples(cls) -> list[LossExample]:
+        return [LossExample("squared_hinge", labels="binary")]
 
 
 @LOSSES.register
@@ -370,6 +510,10 @@ class CategoricalHinge(Loss):
         negative = np.max((1.0 - y_true) * y_pred, axis=-1)
         return np.maximum(negative - positive + 1.0, 0.0)
 
+    @classmethod
+    def examples(cls) -> list[LossExample]:
+        return [LossExample("categorical_hinge", labels="onehot")]
+
 
 @LOSSES.register
 class CosineSimilarity(Loss):
@@ -381,6 +525,13 @@ class CosineSimilarity(Loss):
     def per_sample(self, y_pred: np.ndarray, y_true: np.ndarray) -> np.ndarray:
         unit_true = _l2_normalize(y_true, self.axis)
         return -np.sum(unit_true * _l2_normalize(y_pred, self.axis), axis=self.axis)
+
+    @classmethod
+    def examples(cls) -> list[LossExample]:
+        return [
+            LossExample("cosine_similarity"),
+            LossExample({"type": "CosineSimilarity", "axis": 1}, shape=(2, 3)),
+        ]
 
 
 #: The field type of one loss in ``compile.loss``: a name or a mapping with ``type``.

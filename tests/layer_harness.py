@@ -49,3 +49,44 @@ def run_layer(
     onnx.checker.check_model(model, full_check=True)
     session = ort.InferenceSession(model.SerializeToString())
     return session.run(None, {f"x{i}": x for i, x in enumerate(inputs)})
+
+
+def assert_matches_reference(
+    layer: Layer,
+    input_types: list[TensorType],
+    inputs: list[np.ndarray],
+    weights: dict[str, np.ndarray],
+    got: list[np.ndarray],
+    rtol: float,
+    atol: float,
+) -> None:
+    """Every output has the inferred dtype, rank and known dims, and the values of the
+    layer's NumPy reference within ``rtol``/``atol``."""
+    want = layer.reference(inputs, weights)
+    types = layer.output_types(input_types)
+    assert len(got) == len(want) == len(types)
+    for g, w, t in zip(got, want, types, strict=True):
+        assert g.dtype == np.dtype(t.dtype)
+        assert g.ndim == t.rank
+        assert all(d in (None, gd) for d, gd in zip(t.shape, g.shape[1:], strict=True))
+        np.testing.assert_allclose(g, w, rtol=rtol, atol=atol)
+
+
+def compare_layer(
+    type_name: str,
+    config: dict[str, Any],
+    input_types: list[TensorType],
+    inputs: list[np.ndarray],
+    weights: dict[str, np.ndarray] | None = None,
+    weights_seed: int = 0,
+    rtol: float = 1e-5,
+    atol: float = 1e-6,
+) -> list[np.ndarray]:
+    """Run the layer alone in onnxruntime (``weights``, or random ones drawn with
+    ``weights_seed``) and check it against its reference (``assert_matches_reference``)."""
+    layer = make_layer(type_name, **config)
+    if weights is None:
+        weights = random_weights(layer, input_types, weights_seed)
+    got = run_layer(layer, input_types, inputs, weights)
+    assert_matches_reference(layer, input_types, inputs, weights, got, rtol, atol)
+    return got

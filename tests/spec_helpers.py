@@ -1,4 +1,4 @@
-"""Build and run specs from tests: write a spec and weights to disk, compile, run in ORT."""
+"""Build and run specs from tests: compile a spec held in memory, run it in ORT, compare."""
 
 from __future__ import annotations
 
@@ -11,9 +11,14 @@ import onnx
 import onnxruntime as ort
 
 from specc.emit.onnx_model import to_model_proto
-from specc.pipeline import CompiledModel, compile_spec
+from specc.passes.lower import expected_weight_shapes
+from specc.passes.shapes import TypedGraph
+from specc.pipeline import CompiledModel, compile_data
 from specc.types import DTYPES, TensorType
-from specc.weights import save_weights
+from specc.weights import weight_key
+from tests.layer_harness import assert_matches_reference, make_layer
+
+ROOT = Path(__file__).resolve().parent.parent  # the repository
 
 
 def write_spec(directory: Path, spec: dict[str, Any], name: str = "spec.json") -> Path:
@@ -55,19 +60,20 @@ def random_inputs(
 
 
 def compile_with_random_weights(
-    directory: Path, spec: dict[str, Any], seed: int = 0, for_training: bool = False
+    spec: dict[str, Any], seed: int = 0, for_training: bool = False
 ) -> tuple[CompiledModel, dict[str, np.ndarray]]:
-    """Compile once to learn the weight shapes, write random weights, compile with them;
+    """Compile in memory with random normal weights (scale 0.5) fitted to the checked graph;
     ``for_training``: the lowering training graphs are built from (not the inference one)."""
-    path = write_spec(directory, spec)
-    shapes = {key: array.shape for key, array in compile_spec(path, seed=0).weights.items()}
-    rng = np.random.default_rng(seed)
-    weights = {
-        key: rng.normal(scale=0.5, size=shape).astype(np.float32) for key, shape in shapes.items()
-    }
-    weights_path = directory / "weights.npz"
-    save_weights(weights_path, weights)
-    return compile_spec(path, weights_path, for_training=for_training), weights
+
+    def draw(typed: TypedGraph) -> dict[str, np.ndarray]:
+        rng = np.random.default_rng(seed)
+        return {
+            key: rng.normal(scale=0.5, size=shape).astype(np.float32)
+            for key, shape in expected_weight_shapes(typed).items()
+        }
+
+    compiled = compile_data(spec, weights=draw, for_training=for_training)
+    return compiled, compiled.weights
 
 
 def run_compiled(
@@ -76,8 +82,39 @@ def run_compiled(
     """Check the model with the full ONNX checker and run it in onnxruntime."""
     model = to_model_proto(compiled.graph, opset, compiled.metadata)
     onnx.checker.check_model(model, full_check=True)
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    session = ort.InferenceSession(model.SerializeToString(), options)
+    session = quiet_session(model)
     names = [i.name for i in session.get_inputs()]
     return session.run(None, dict(zip(names, inputs, strict=True)))
+
+
+def quiet_session(model: onnx.ModelProto) -> ort.InferenceSession:
+    """An onnxruntime session that logs errors only (no warnings about unused initializers)."""
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    return ort.InferenceSession(model.SerializeToString(), options)
+
+
+def all_outputs_spec(type_name: str, config: dict[str, Any], types: list[TensorType]) -> dict:
+    """A one-layer spec whose outputs are every output of the layer: layer, layer[1], ..."""
+    spec = single_layer_spec(type_name, config, types)
+    count = len(make_layer(type_name, **config).output_types(types))
+    spec["outputs"] = ["layer", *(f"layer[{i}]" for i in range(1, count))]
+    return spec
+
+
+def compare_compiled(
+    spec: dict[str, Any],
+    inputs: list[np.ndarray],
+    seed: int = 0,
+    rtol: float = 1e-5,
+    atol: float = 1e-6,
+) -> tuple[CompiledModel, list[np.ndarray]]:
+    """Compile ``spec`` (one layer called ``layer``) with random weights, run it, and check
+    every output against the layer's NumPy reference (see ``assert_matches_reference``)."""
+    compiled, weights = compile_with_random_weights(spec, seed=seed)
+    node = compiled.typed.resolved.node("layer")
+    types = compiled.typed.input_types["layer"]
+    named = {w.name: weights[weight_key("layer", w.name)] for w in node.layer.weights(types)}
+    got = run_compiled(compiled, inputs)
+    assert_matches_reference(node.layer, types, inputs, named, got, rtol, atol)
+    return compiled, got

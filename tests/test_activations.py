@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -77,13 +76,13 @@ def test_every_activation_is_covered() -> None:
 
 @pytest.mark.parametrize(("activation", "formula"), FORMULAS, ids=[_id(v) for v, _ in FORMULAS])
 def test_dense_activation_matches_keras_formula(
-    tmp_path: Path, activation: object, formula: Callable[[np.ndarray], np.ndarray]
+    activation: object, formula: Callable[[np.ndarray], np.ndarray]
 ) -> None:
     spec = {
         "specc": 1,
         "layers": [{"type": "Dense", "units": 7, "activation": activation, "input_shape": [5]}],
     }
-    compiled, weights = compile_with_random_weights(tmp_path, spec, seed=3)
+    compiled, weights = compile_with_random_weights(spec, seed=3)
     x = np.random.default_rng(4).normal(scale=2.0, size=(6, 5)).astype(np.float32)
     (got,) = run_compiled(compiled, [x])
     z = x.astype(np.float64) @ weights["dense/kernel"] + weights["dense/bias"]
@@ -92,13 +91,13 @@ def test_dense_activation_matches_keras_formula(
 
 @pytest.mark.parametrize(("activation", "formula"), FORMULAS, ids=[_id(v) for v, _ in FORMULAS])
 def test_activation_layer_on_3d_input(
-    tmp_path: Path, activation: object, formula: Callable[[np.ndarray], np.ndarray]
+    activation: object, formula: Callable[[np.ndarray], np.ndarray]
 ) -> None:
     spec = {
         "specc": 1,
         "layers": [{"type": "Activation", "activation": activation, "input_shape": [3, 4]}],
     }
-    compiled, _ = compile_with_random_weights(tmp_path, spec)
+    compiled, _ = compile_with_random_weights(spec)
     x = np.random.default_rng(5).normal(scale=3.0, size=(2, 3, 4)).astype(np.float32)
     (got,) = run_compiled(compiled, [x])
     np.testing.assert_allclose(got, formula(x.astype(np.float64)), rtol=1e-5, atol=1e-6)

@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 
 from specc.cli.app import app
 from specc.weights import save_weights
+from tests.spec_helpers import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 MLP = ROOT / "models" / "mnist_mlp.yaml"
 BAD = "specc: 1\nlayers:\n  - {type: Dense, units: 4, input_shape: [3], activation: rleu}\n"
 

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from specc.catalog import CATALOG_PATH, render_catalog
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.spec_helpers import ROOT
 
 
 def test_catalog_is_current() -> None:

@@ -11,10 +11,10 @@ import pytest
 
 from specc.spec.loader import load_spec
 from specc.train.run import TrainOptions, train_spec
+from tests.spec_helpers import ROOT
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parent.parent
 DIGITS = ROOT / "models" / "data" / "digits.npz"
 _spec = importlib.util.spec_from_file_location("generate", ROOT / "models/data/generate.py")
 assert _spec is not None and _spec.loader is not None

@@ -22,8 +22,8 @@ from specc.emit.web import export_web
 from specc.emit.web_render import signature
 from specc.escape import kotlin_string, swift_string
 from tests.hostile.export_checks import markdown_shape, page_of
+from tests.spec_helpers import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 NODE_MODULES = ROOT / "tests" / "browser" / "node_modules"
 # Each line of this name, left unescaped, would run as code after the comment it starts in.
 NAME = (

@@ -28,9 +28,8 @@ from specc.train.engine import Optimizer as EngineOptimizer
 from specc.train.run import TrainOptions, prepare, train_spec, write_outputs
 from specc.train.session import TrainingSession
 from specc.train.updates import make_update
-from tests.spec_helpers import write_spec
+from tests.spec_helpers import ROOT, write_spec
 
-ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "models"
 DIGITS = MODELS / "data" / "digits.npz"
 _spec = importlib.util.spec_from_file_location("generate", MODELS / "data" / "generate.py")

@@ -17,7 +17,6 @@ from specc.cli.app import app
 from specc.cli.export import default_out, render_files, render_quantization
 from specc.emit import mobile_quantize
 
-ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()
 
 
@@ -47,13 +46,10 @@ def test_default_out_is_a_safe_folder_name(name: str, folder: str) -> None:
     assert default_out(name, "web") == Path(folder)
 
 
-def test_default_out_from_an_odd_name_stays_here(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.chdir(tmp_path)
-    result = runner.invoke(app, ["export", str(_spec(tmp_path, "..")), "--target", "web", "-q"])
+def test_default_out_from_an_odd_name_stays_here(in_tmp_path: Path) -> None:
+    result = runner.invoke(app, ["export", str(_spec(in_tmp_path, "..")), "--target", "web", "-q"])
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["model-web", "spec.json"]
+    assert sorted(p.name for p in in_tmp_path.iterdir()) == ["model-web", "spec.json"]
 
 
 def _previous_bundle(out: Path) -> None:

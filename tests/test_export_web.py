@@ -34,8 +34,8 @@ from specc.emit import web
 from specc.emit.source import load_source
 from specc.limits import DEFAULT_LIMITS
 from specc.passes.lower import DESCRIPTION_KEY, METADATA_KEY
+from tests.spec_helpers import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "models"
 BROWSER = ROOT / "tests" / "browser"
 NODE_MODULES = BROWSER / "node_modules"
@@ -139,13 +139,10 @@ def test_bundle_of_a_trained_folder(labeled_trained: Path, tmp_path: Path) -> No
     )
 
 
-def test_default_out_folder_is_named_after_the_model(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.chdir(tmp_path)
+def test_default_out_folder_is_named_after_the_model(in_tmp_path: Path) -> None:
     result = export(MODELS / "digits_mlp.yaml", "--target", "web", "-q")
     assert result.exit_code == 0, result.output
-    assert files_in(tmp_path / "digits_mlp-web") == BUNDLE_FILES | {"package.json"}
+    assert files_in(in_tmp_path / "digits_mlp-web") == BUNDLE_FILES | {"package.json"}
 
 
 def test_weights_and_opset_reach_the_model(tmp_path: Path) -> None:
@@ -610,14 +607,13 @@ def test_include_runtime_works_offline(
 
 @pytest.mark.slow
 def test_runtime_found_through_the_environment(
-    chromium: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    chromium: str, in_tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.chdir(tmp_path)
     monkeypatch.setenv(web.RUNTIME_ENV, str(NODE_MODULES))
     result = export(MODELS / "digits_mlp.yaml", "--target", "web", "--include-runtime", "-q")
     assert result.exit_code == 0, result.output
     for name in web.ORT_FILES:
-        copied = tmp_path / "digits_mlp-web" / "ort" / name
+        copied = in_tmp_path / "digits_mlp-web" / "ort" / name
         assert (
             copied.read_bytes() == (NODE_MODULES / "onnxruntime-web" / "dist" / name).read_bytes()
         )

@@ -19,8 +19,8 @@ from typer.testing import CliRunner
 from specc.cli.app import app
 from specc.diagnostics import SpecError
 from specc.pipeline import check_spec
+from tests.spec_helpers import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 INVALID = ROOT / "tests" / "invalid"
 SPEC_SUFFIXES = {".yaml", ".yml", ".json"}
 
@@ -49,10 +49,8 @@ def _case(spec: Path) -> object:
     return pytest.param(spec, id=spec.name, marks=marks)
 
 
-@pytest.fixture(autouse=True)
-def _at_repo_root(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Diagnostics carry the path as given; relative paths need the root as cwd.
-    monkeypatch.chdir(ROOT)
+# Diagnostics carry the path as given; relative paths need the root as cwd.
+pytestmark = pytest.mark.usefixtures("at_repo_root")
 
 
 @pytest.mark.parametrize("spec", [_case(s) for s in spec_files()])

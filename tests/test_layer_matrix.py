@@ -7,8 +7,6 @@ with random weights loaded through a weights file, equals the layer's NumPy refe
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -34,9 +32,9 @@ def test_every_layer_has_examples() -> None:
 
 
 @pytest.mark.parametrize(("type_name", "config", "types"), CASES)
-def test_layer_matches_reference(tmp_path: Path, type_name: str, config: dict, types: list) -> None:
+def test_layer_matches_reference(type_name: str, config: dict, types: list) -> None:
     spec = single_layer_spec(type_name, config, types)
-    compiled, weights = compile_with_random_weights(tmp_path, spec, seed=1)
+    compiled, weights = compile_with_random_weights(spec, seed=1)
     layer = compiled.typed.resolved.node("layer").layer
     assert layer.model_validate(layer.model_dump()) == layer
 

@@ -24,8 +24,13 @@ from specc.layers.conv_reference import conv, depthwise_conv
 from specc.pipeline import compile_spec
 from specc.types import TensorType
 from specc.weights import weight_key
-from tests.layer_harness import make_layer
-from tests.spec_helpers import compile_with_random_weights, single_layer_spec, write_spec
+from tests.layer_harness import assert_matches_reference, make_layer
+from tests.spec_helpers import (
+    compile_with_random_weights,
+    quiet_session,
+    single_layer_spec,
+    write_spec,
+)
 
 RTOL, ATOL = 1e-4, 1e-5
 
@@ -33,13 +38,10 @@ RTOL, ATOL = 1e-4, 1e-5
 def session_for(model: onnx.ModelProto) -> ort.InferenceSession:
     """The model, fully checked, in an onnxruntime session."""
     onnx.checker.check_model(model, full_check=True)
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    return ort.InferenceSession(model.SerializeToString(), options)
+    return quiet_session(model)
 
 
 def check_against_reference(
-    tmp_path: Path,
     type_name: str,
     config: dict[str, Any],
     input_type: TensorType,
@@ -48,24 +50,19 @@ def check_against_reference(
     """Compile one layer with random weights from a weights file; for each concrete input
     shape (default: variable dims 5, batch 2) its output must equal the reference."""
     spec = single_layer_spec(type_name, config, [input_type])
-    compiled, weights = compile_with_random_weights(tmp_path, spec, seed=1)
+    compiled, weights = compile_with_random_weights(spec, seed=1)
     layer = compiled.typed.resolved.node("layer").layer
     layer_weights = {
         w.name: weights[weight_key("layer", w.name)] for w in layer.weights([input_type])
     }
-    (inferred,) = compiled.typed.output_types["layer"]
     session = session_for(to_model_proto(compiled.graph, 17, compiled.metadata))
     rng = np.random.default_rng(2)
     outputs = []
     for shape in sizes or [(2, *(5 if d is None else d for d in input_type.shape))]:
         x = rng.normal(size=shape).astype(input_type.dtype)
-        (got,) = session.run(None, {"x0": x})
-        want = layer.reference([x], layer_weights)[0]
-        assert got.dtype == np.float32
-        assert got.shape == want.shape
-        assert all(d in (None, g) for d, g in zip(inferred.shape, got.shape[1:], strict=True))
-        np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)
-        outputs.append(got)
+        got = session.run(None, {"x0": x})
+        assert_matches_reference(layer, [input_type], [x], layer_weights, got, RTOL, ATOL)
+        outputs.extend(got)
     return outputs
 
 
@@ -110,8 +107,8 @@ CONV1D_GRID = [
 
 
 @pytest.mark.parametrize("config", CONV1D_GRID, ids=str)
-def test_conv1d_grid(tmp_path: Path, config: dict[str, Any]) -> None:
-    check_against_reference(tmp_path, "Conv1D", config, TensorType("float32", (8, 3)))
+def test_conv1d_grid(config: dict[str, Any]) -> None:
+    check_against_reference("Conv1D", config, TensorType("float32", (8, 3)))
 
 
 @pytest.mark.parametrize(
@@ -200,9 +197,9 @@ def test_conv1d_grid(tmp_path: Path, config: dict[str, Any]) -> None:
     ],
 )
 def test_layers_against_reference(
-    tmp_path: Path, type_name: str, config: dict[str, Any], shape: tuple[int, ...]
+    type_name: str, config: dict[str, Any], shape: tuple[int, ...]
 ) -> None:
-    check_against_reference(tmp_path, type_name, config, TensorType("float32", shape))
+    check_against_reference(type_name, config, TensorType("float32", shape))
 
 
 @pytest.mark.parametrize(
@@ -213,13 +210,11 @@ def test_layers_against_reference(
         ("SeparableConv2D", {"filters": 2, "kernel_size": 2, "strides": 3, "padding": "same"}),
     ],
 )
-def test_variable_sizes_with_stride_pad_at_run_time(
-    tmp_path: Path, type_name: str, config: dict[str, Any]
-) -> None:
+def test_variable_sizes_with_stride_pad_at_run_time(type_name: str, config: dict[str, Any]) -> None:
     # Under 'same' with stride > 1 the padding depends on n mod s: one model, many sizes.
     t = TensorType("float32", (None, None, 2))
     sizes = [(2, h, w, 2) for h, w in [(5, 5), (6, 7), (7, 4), (8, 9), (1, 3)]]
-    outputs = check_against_reference(tmp_path, type_name, config, t, sizes)
+    outputs = check_against_reference(type_name, config, t, sizes)
     stride = config["strides"] if isinstance(config["strides"], list) else [config["strides"]] * 2
     for out, (_, h, w, _) in zip(outputs, sizes, strict=True):
         assert out.shape[1:3] == (-(-h // stride[0]), -(-w // stride[1]))
@@ -229,14 +224,14 @@ def test_variable_steps_causal_and_stride_one_same_need_no_pad_op(tmp_path: Path
     t = TensorType("float32", (None, 3))
     for padding in ("causal", "same"):
         config = {"filters": 2, "kernel_size": 3, "dilation_rate": 2, "padding": padding}
-        check_against_reference(tmp_path, "Conv1D", config, t, [(2, 4, 3), (1, 9, 3)])
+        check_against_reference("Conv1D", config, t, [(2, 4, 3), (1, 9, 3)])
         compiled = compile_spec(write_spec(tmp_path, single_layer_spec("Conv1D", config, [t])))
         assert "Pad" not in {n.op_type for n in compiled.graph.nodes}
 
 
-def test_float16_input_is_computed_in_float32(tmp_path: Path) -> None:
+def test_float16_input_is_computed_in_float32() -> None:
     t = TensorType("float16", (6, 2))
-    check_against_reference(tmp_path, "Conv1D", {"filters": 2, "kernel_size": 2}, t)
+    check_against_reference("Conv1D", {"filters": 2, "kernel_size": 2}, t)
 
 
 # -- weights and parameter counts ---------------------------------------------------------
@@ -335,7 +330,7 @@ def data_transposes(graph: Any) -> list[Any]:
     ]
 
 
-def test_conv_chain_is_transposed_once_in_and_once_out(tmp_path: Path) -> None:
+def test_conv_chain_is_transposed_once_in_and_once_out() -> None:
     spec = {
         "specc": 1,
         "name": "chain",
@@ -353,7 +348,7 @@ def test_conv_chain_is_transposed_once_in_and_once_out(tmp_path: Path) -> None:
             {"type": "Dense", "units": 3},
         ],
     }
-    compiled, weights = compile_with_random_weights(tmp_path, spec)
+    compiled, weights = compile_with_random_weights(spec)
     assert len(data_transposes(compiled.graph)) == 2
     session = session_for(to_model_proto(compiled.graph))
     x = np.random.default_rng(0).normal(size=(2, 9, 8, 3)).astype(np.float32)

@@ -125,8 +125,8 @@ def _grid() -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("config", _grid(), ids=str)
-def test_conv1d_transpose_grid(tmp_path: Path, config: dict[str, Any]) -> None:
-    check_against_reference(tmp_path, "Conv1DTranspose", config, TensorType("float32", (4, 3)))
+def test_conv1d_transpose_grid(config: dict[str, Any]) -> None:
+    check_against_reference("Conv1DTranspose", config, TensorType("float32", (4, 3)))
 
 
 @pytest.mark.parametrize(
@@ -167,13 +167,13 @@ def test_conv1d_transpose_grid(tmp_path: Path, config: dict[str, Any]) -> None:
     ],
 )
 def test_layers_against_reference(
-    tmp_path: Path, type_name: str, config: dict[str, Any], shape: tuple[int, ...]
+    type_name: str, config: dict[str, Any], shape: tuple[int, ...]
 ) -> None:
-    check_against_reference(tmp_path, type_name, config, TensorType("float32", shape))
+    check_against_reference(type_name, config, TensorType("float32", shape))
 
 
 @pytest.mark.parametrize("output_padding", [None, [0, 1], [2, 0]])
-def test_variable_sizes(tmp_path: Path, output_padding: list[int] | None) -> None:
+def test_variable_sizes(output_padding: list[int] | None) -> None:
     config: dict[str, Any] = {"filters": 2, "kernel_size": [2, 3], "strides": [3, 2]}
     config["padding"] = "same"
     if output_padding is not None:
@@ -181,7 +181,7 @@ def test_variable_sizes(tmp_path: Path, output_padding: list[int] | None) -> Non
     t = TensorType("float32", (None, None, 2))
     # (Height 1 with output_padding 0 would give an empty output.)
     sizes = [(2, h, w, 2) for h, w in [(2, 1), (3, 5), (4, 3)]]
-    check_against_reference(tmp_path, "Conv2DTranspose", config, t, sizes)
+    check_against_reference("Conv2DTranspose", config, t, sizes)
 
 
 def test_lowering_has_no_conv_transpose_and_one_data_transpose_each_way(tmp_path: Path) -> None:

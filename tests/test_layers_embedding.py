@@ -9,20 +9,13 @@ from pydantic import ValidationError
 import specc.layers.embedding  # noqa: F401 - registers the layer
 from specc.layers.base import LAYERS, ShapeError
 from specc.types import TensorType
-from tests.layer_harness import make_layer, random_weights, run_layer
+from tests.layer_harness import compare_layer, make_layer, random_weights, run_layer
 
 
 def compare(config: dict, t: TensorType, ids: np.ndarray) -> np.ndarray:
     """Run Embedding on ``ids``; check values, dtype and shape against the layer."""
-    layer = make_layer("Embedding", **config)
-    weights = random_weights(layer, [t], seed=5)
-    (got,) = run_layer(layer, [t], [ids], weights)
-    (want,) = layer.reference([ids], weights)
-    (out,) = layer.output_types([t])
-    assert got.dtype == np.float32 == np.dtype(out.dtype)
-    assert got.ndim == out.rank
-    assert all(d in (None, g) for d, g in zip(out.shape, got.shape[1:], strict=True))
-    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    (got,) = compare_layer("Embedding", config, [t], [ids], weights_seed=5)
+    assert got.dtype == np.float32
     return got
 
 

@@ -34,17 +34,15 @@ from specc.lambda_tokens import MAX_LENGTH, ExpressionError, walk
 from specc.layers.base import LowerContext, ShapeError
 from specc.pipeline import check_spec
 from specc.types import TensorType
-from tests.layer_harness import make_layer, run_layer
-from tests.spec_helpers import random_inputs
+from tests.layer_harness import compare_layer, make_layer, run_layer
+from tests.spec_helpers import ROOT, random_inputs
 
-ROOT = Path(__file__).resolve().parent.parent
 F32 = "float32"
 runner = CliRunner()
 
 
 def compare(expression: str, types: list[TensorType], batch: int = 3, seed: int = 0) -> np.ndarray:
     """Run the expression in onnxruntime; check dtype, shape and values against NumPy."""
-    layer = make_layer("Lambda", expression=expression)
     rng = np.random.default_rng(seed)
     xs = []
     for t in types:
@@ -55,14 +53,8 @@ def compare(expression: str, types: list[TensorType], batch: int = 3, seed: int 
             xs.append(rng.integers(-4, 5, size=shape).astype(t.dtype))
         else:
             xs.append(rng.normal(size=shape).astype(t.dtype))
-    (got,) = run_layer(layer, types, xs, {})
-    (want,) = layer.reference(xs, {})
-    (out,) = layer.output_types(types)
-    assert out.dtype == F32
+    (got,) = compare_layer("Lambda", {"expression": expression}, types, xs, atol=1e-5)
     assert got.dtype == np.float32
-    assert got.ndim == out.rank
-    assert all(d in (None, g) for d, g in zip(out.shape, got.shape[1:], strict=True))
-    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
     return got
 
 

@@ -16,20 +16,15 @@ from specc.layers.locally_connected_kernels import kernel_index, make_geometry, 
 from specc.pipeline import compile_spec
 from specc.summary import parameter_counts
 from specc.types import TensorType
-from tests.layer_harness import make_layer, random_weights, run_layer
+from tests.layer_harness import compare_layer, make_layer, run_layer
 from tests.spec_helpers import single_layer_spec, write_spec
 
 
 def compare(type_name: str, config: dict[str, Any], shape: tuple[int, ...]) -> np.ndarray:
+    """Run the layer in onnxruntime; check values, dtype and shape against the layer."""
     types = [TensorType("float32", shape[1:])]
-    layer = make_layer(type_name, **config)
     x = np.random.default_rng(1).normal(size=shape).astype(np.float32)
-    weights = random_weights(layer, types)
-    (got,) = run_layer(layer, types, [x], weights)
-    (want,) = layer.reference([x], weights)
-    (out,) = layer.output_types(types)
-    assert got.shape[1:] == out.shape
-    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    (got,) = compare_layer(type_name, config, types, [x], atol=1e-5)
     return got
 
 

@@ -12,7 +12,7 @@ import specc.layers.dot
 import specc.layers.merge  # noqa: F401 - registers the layers
 from specc.layers.base import LAYERS, ShapeError
 from specc.types import TensorType
-from tests.layer_harness import make_layer, run_layer
+from tests.layer_harness import compare_layer, make_layer, run_layer
 
 F32 = "float32"
 ELEMENTWISE = ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"]
@@ -27,16 +27,9 @@ def compare(
     seed: int = 0,
 ) -> np.ndarray:
     """Run the layer in onnxruntime; check values, dtype and shape against the layer."""
-    layer = make_layer(type_name, **config)
     rng = np.random.default_rng(seed)
     xs = [rng.normal(size=s).astype(t.dtype) for t, s in zip(types, shapes, strict=True)]
-    (got,) = run_layer(layer, types, xs, {})
-    (want,) = layer.reference(xs, {})
-    (out,) = layer.output_types(types)
-    assert got.dtype == np.dtype(out.dtype)
-    assert got.ndim == out.rank
-    assert all(d in (None, g) for d, g in zip(out.shape, got.shape[1:], strict=True))
-    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    (got,) = compare_layer(type_name, config, types, xs, weights={})
     return got
 
 

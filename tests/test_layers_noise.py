@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 from pydantic import ValidationError
@@ -20,7 +19,7 @@ from specc.layers.noise import SELU_ALPHA, SELU_SCALE
 from specc.pipeline import compile_spec
 from specc.types import TensorType
 from tests.layer_harness import make_layer, run_layer
-from tests.spec_helpers import single_layer_spec, write_spec
+from tests.spec_helpers import quiet_session, single_layer_spec, write_spec
 from tests.test_trainable_lowering import _training_module
 
 
@@ -33,12 +32,6 @@ def _model(tmp_path: Path, type_name: str, config: dict, shape: tuple) -> onnx.M
     assert not numpy_helper.to_array(flag)
     flag.CopyFrom(numpy_helper.from_array(np.array(True), TRAINING_FLAG))
     return model
-
-
-def _session(model: onnx.ModelProto) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    return ort.InferenceSession(model.SerializeToString(), options)
 
 
 @pytest.mark.parametrize(
@@ -62,7 +55,7 @@ def test_identity_at_inference(type_name: str, config: dict, shape: tuple) -> No
 
 
 def test_gaussian_noise_adds_zero_mean_noise_of_stddev(tmp_path: Path) -> None:
-    session = _session(_model(tmp_path, "GaussianNoise", {"stddev": 0.5, "seed": 1}, (64,)))
+    session = quiet_session(_model(tmp_path, "GaussianNoise", {"stddev": 0.5, "seed": 1}, (64,)))
     x = np.random.default_rng(1).normal(size=(1024, 64)).astype(np.float32)
     (y1,), (y2,) = session.run(None, {"x0": x}), session.run(None, {"x0": x})
     noise = y1 - x
@@ -73,7 +66,7 @@ def test_gaussian_noise_adds_zero_mean_noise_of_stddev(tmp_path: Path) -> None:
 
 def test_gaussian_dropout_multiplies_by_one_centred_noise(tmp_path: Path) -> None:
     rate = 0.3
-    session = _session(_model(tmp_path, "GaussianDropout", {"rate": rate, "seed": 2}, (8, 8)))
+    session = quiet_session(_model(tmp_path, "GaussianDropout", {"rate": rate, "seed": 2}, (8, 8)))
     (y,) = session.run(None, {"x0": np.full((1024, 8, 8), 2.0, np.float32)})
     noise = y / 2
     # 65536 draws of stddev 0.65: the bounds are over 6 standard errors.
@@ -93,7 +86,7 @@ def test_alpha_dropout_keeps_mean_and_variance(tmp_path: Path, noise_shape: Any)
     config: dict[str, Any] = {"rate": rate, "seed": 3}
     if noise_shape is not None:
         config["noise_shape"] = noise_shape
-    session = _session(_model(tmp_path, "AlphaDropout", config, (16, 8)))
+    session = quiet_session(_model(tmp_path, "AlphaDropout", config, (16, 8)))
     x = np.random.default_rng(2).normal(size=(512, 16, 8)).astype(np.float32)
     (y,) = session.run(None, {"x0": x})
     a, b, alpha_p = _alpha_constants(rate)
@@ -122,7 +115,7 @@ def test_spatial_dropout_drops_whole_channels(
     tmp_path: Path, type_name: str, config: dict, shape: tuple, channel_axis: int
 ) -> None:
     rate = config["rate"]
-    session = _session(_model(tmp_path, type_name, config, shape))
+    session = quiet_session(_model(tmp_path, type_name, config, shape))
     x = np.random.default_rng(3).uniform(1, 2, size=(64, *shape)).astype(np.float32)
     (y,) = session.run(None, {"x0": x})
     kept = y != 0
@@ -135,7 +128,7 @@ def test_spatial_dropout_drops_whole_channels(
 
 
 def test_spatial_dropout_at_rate_one_zeroes_everything(tmp_path: Path) -> None:
-    session = _session(_model(tmp_path, "SpatialDropout1D", {"rate": 1.0}, (3, 2)))
+    session = quiet_session(_model(tmp_path, "SpatialDropout1D", {"rate": 1.0}, (3, 2)))
     (y,) = session.run(None, {"x0": np.ones((4, 3, 2), np.float32)})
     assert not y.any()
 

@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 from onnx import helper, numpy_helper
 from pydantic import ValidationError
@@ -19,8 +18,8 @@ from specc.layers.normalization_batch import moving_updates
 from specc.pipeline import CompiledModel, compile_spec
 from specc.summary import parameter_counts
 from specc.types import TensorType
-from tests.layer_harness import make_layer, run_layer
-from tests.spec_helpers import single_layer_spec, write_spec
+from tests.layer_harness import compare_layer, make_layer, run_layer
+from tests.spec_helpers import quiet_session, single_layer_spec, write_spec
 from tests.test_trainable_lowering import InferenceLoss, _training_module
 
 
@@ -39,13 +38,10 @@ def _weights(layer: Any, types: list[TensorType], seed: int = 0) -> dict[str, np
 def compare(type_name: str, config: dict[str, Any], dtype: str, shape: tuple[int, ...]) -> None:
     """onnxruntime against the NumPy reference, with defaults such as epsilon=1e-3."""
     types = [TensorType(dtype, shape[1:])]
-    layer = make_layer(type_name, **config)
     x = np.random.default_rng(1).normal(size=shape).astype(dtype)
-    weights = _weights(layer, types)
-    (got,) = run_layer(layer, types, [x], weights)
-    (want,) = layer.reference([x], weights)
+    weights = _weights(make_layer(type_name, **config), types)
+    (got,) = compare_layer(type_name, config, types, [x], weights, atol=1e-5)
     assert got.dtype == np.float32 and got.shape == x.shape
-    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize(
@@ -228,10 +224,7 @@ def _training_flag_true(compiled: CompiledModel) -> onnx.ModelProto:
 
 
 def _run(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    session = ort.InferenceSession(model.SerializeToString(), options)
-    return session.run(None, feeds)
+    return quiet_session(model).run(None, feeds)
 
 
 def _bn_spec(config: dict) -> dict:

@@ -17,13 +17,15 @@ from specc.emit.onnx_model import to_model_proto
 from specc.graph import GraphBuilder
 from specc.layers.base import TRAINING_FLAG, LowerContext, ShapeError
 from specc.layers.recurrent_unrolled import MAX_UNROLLED_STEPS
-from specc.pipeline import CompiledModel, check_spec, compile_spec
+from specc.pipeline import CompiledModel, check_spec, compile_data, compile_spec
 from specc.summary import parameter_counts
 from specc.train.engine import CheckpointState, Module, artifacts, quiet_stderr
 from specc.types import TensorType
-from specc.weights import save_weights, weight_key
+from specc.weights import save_weights
 from tests.layer_harness import make_layer, random_weights
 from tests.spec_helpers import (
+    all_outputs_spec,
+    compare_compiled,
     compile_with_random_weights,
     random_inputs,
     run_compiled,
@@ -33,38 +35,17 @@ from tests.spec_helpers import (
 from tests.test_trainable_lowering import Case, check_gradients
 
 
-def all_outputs_spec(type_name: str, config: dict[str, Any], types: list[TensorType]) -> dict:
-    """A one-layer spec whose outputs are every output of the layer: layer, layer[1], ..."""
-    spec = single_layer_spec(type_name, config, types)
-    count = len(make_layer(type_name, **config).output_types(types))
-    spec["outputs"] = ["layer", *(f"layer[{i}]" for i in range(1, count))]
-    return spec
-
-
 def compare(
-    tmp_path: Path,
-    type_name: str,
-    config: dict[str, Any],
-    types: list[TensorType],
-    steps: int = 5,
+    type_name: str, config: dict[str, Any], types: list[TensorType], steps: int = 5
 ) -> tuple[CompiledModel, list[np.ndarray]]:
-    """Compile with random weights from a weights file; every output against the reference."""
-    spec = all_outputs_spec(type_name, config, types)
-    compiled, weights = compile_with_random_weights(tmp_path, spec, seed=3)
-    layer = compiled.typed.resolved.node("layer").layer
-    named = {w.name: weights[weight_key("layer", w.name)] for w in layer.weights(types)}
+    """Compile with random weights; every output against the reference."""
     inputs = random_inputs(types, batch=4, seed=4)
     if steps != 5:
         inputs = [np.random.default_rng(5).normal(size=(4, steps, types[0].shape[1]))]
         inputs = [a.astype(types[0].dtype) for a in inputs]
-    got = run_compiled(compiled, inputs)
-    want = layer.reference(inputs, named)
-    assert len(got) == len(want) == len(layer.output_types(types))
-    for g, w, t in zip(got, want, layer.output_types(types), strict=True):
-        assert g.dtype == np.float32
-        assert g.ndim == t.rank
-        assert all(d in (None, gd) for d, gd in zip(t.shape, g.shape[1:], strict=True))
-        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
+    spec = all_outputs_spec(type_name, config, types)
+    compiled, got = compare_compiled(spec, inputs, seed=3, rtol=1e-4, atol=1e-5)
+    assert all(g.dtype == np.float32 for g in got)
     return compiled, got
 
 
@@ -90,10 +71,8 @@ ONE_STEP = TensorType("float32", (1, 3))
         ("SimpleRNN", {"units": 2, "use_bias": False, "return_sequences": True}),
     ],
 )
-def test_matches_reference(
-    tmp_path: Path, type_name: str, config: dict[str, Any], t: TensorType
-) -> None:
-    compare(tmp_path, type_name, config, [t])
+def test_matches_reference(type_name: str, config: dict[str, Any], t: TensorType) -> None:
+    compare(type_name, config, [t])
 
 
 @pytest.mark.parametrize(
@@ -108,19 +87,19 @@ def test_matches_reference(
         ("SimpleRNN", {"units": 2, "activation": None, "go_backwards": True}),
     ],
 )
-def test_other_activations_unroll(tmp_path: Path, type_name: str, config: dict[str, Any]) -> None:
-    compiled, _ = compare(tmp_path, type_name, config, [SEQ])
+def test_other_activations_unroll(type_name: str, config: dict[str, Any]) -> None:
+    compiled, _ = compare(type_name, config, [SEQ])
     ops = {n.op_type for n in compiled.graph.nodes}
     assert not ops & {"LSTM", "GRU", "RNN", "Loop", "Scan"}
 
 
 @pytest.mark.parametrize("type_name", ["LSTM", "GRU", "SimpleRNN"])
-def test_variable_length_takes_any_length(tmp_path: Path, type_name: str) -> None:
+def test_variable_length_takes_any_length(type_name: str) -> None:
     for steps in (1, 9):
-        compare(tmp_path, type_name, {"units": 3, "return_sequences": True}, [VAR], steps=steps)
+        compare(type_name, {"units": 3, "return_sequences": True}, [VAR], steps=steps)
 
 
-def test_lowering_choice(tmp_path: Path) -> None:
+def test_lowering_choice() -> None:
     """Training graphs unroll LSTM/GRU at a known length up to the cap, inference models
     keep ONNX LSTM/GRU wherever they compute Keras's maths; SimpleRNN unrolls known lengths
     up to its cap in both (else a GRU). Configs no ONNX op computes unroll in both."""
@@ -171,14 +150,12 @@ def test_lowering_choice(tmp_path: Path) -> None:
         ("GRU", {"units": 3, "reset_after": False, "go_backwards": True, "return_state": True}),
     ],
 )
-def test_training_and_inference_lowerings_agree(
-    tmp_path: Path, type_name: str, config: dict[str, Any]
-) -> None:
+def test_training_and_inference_lowerings_agree(type_name: str, config: dict[str, Any]) -> None:
     """At a fixed length, the unrolled training lowering and the fused inference one hold
     the same parameters and compute the same outputs."""
     spec = all_outputs_spec(type_name, config, [SEQ])
-    inference, _ = compile_with_random_weights(tmp_path, spec, seed=3)
-    training = compile_spec(tmp_path / "spec.json", tmp_path / "weights.npz", for_training=True)
+    inference, _ = compile_with_random_weights(spec, seed=3)
+    training = compile_data(spec, weights=inference.weights, for_training=True)
     fused = {n.op_type for n in inference.graph.nodes}
     assert type_name in fused
     assert not {n.op_type for n in training.graph.nodes} & {"LSTM", "GRU"}
@@ -229,14 +206,14 @@ def test_unrolled_split_outputs_all_used() -> None:
         ("SimpleRNN", {"units": 3, "dropout": 0.2, "recurrent_dropout": 0.3}),
     ],
 )
-def test_unrolled_shapes_are_inferred(tmp_path: Path, type_name: str, config: dict) -> None:
+def test_unrolled_shapes_are_inferred(type_name: str, config: dict) -> None:
     """Every tensor of the unrolled form has a known shape (batch as the input's symbol).
 
     An unknown one (e.g. a state Expanded to a computed shape) spreads to every later step,
     and onnxruntime's session creation then grows quadratically with the steps.
     """
     spec = all_outputs_spec(type_name, config, [SEQ])
-    compiled, _ = compile_with_random_weights(tmp_path, spec, for_training=True)
+    compiled, _ = compile_with_random_weights(spec, for_training=True)
     model = onnx.shape_inference.infer_shapes(to_model_proto(compiled.graph, 17), strict_mode=True)
     # Shape inference names a dimension it cannot follow "unk__<n>".
     unknown = [
@@ -257,15 +234,12 @@ def test_unrolled_shapes_are_inferred(tmp_path: Path, type_name: str, config: di
         ("SimpleRNN", {"units": 3, "return_sequences": True, "return_state": True}),
     ],
 )
-def test_fused_and_unrolled_agree(tmp_path: Path, type_name: str, config: dict[str, Any]) -> None:
+def test_fused_and_unrolled_agree(type_name: str, config: dict[str, Any]) -> None:
     """Recurrent dropout forces unrolling but is the identity at inference."""
-    (tmp_path / "fused").mkdir()
-    compiled, fused = compare(tmp_path / "fused", type_name, config, [VAR], steps=6)
+    compiled, fused = compare(type_name, config, [VAR], steps=6)
     unrolled_config = {**config, "recurrent_dropout": 0.3}
     spec = all_outputs_spec(type_name, unrolled_config, [SEQ])
-    path = write_spec(tmp_path, spec)
-    save_weights(tmp_path / "w.npz", compiled.weights)
-    unrolled = compile_spec(path, tmp_path / "w.npz")
+    unrolled = compile_data(spec, weights=compiled.weights)
     assert "LSTM" not in {n.op_type for n in unrolled.graph.nodes}
     x = np.random.default_rng(5).normal(size=(4, 6, 3)).astype(np.float32)
     for a, b in zip(fused, run_compiled(unrolled, [x]), strict=True):
@@ -516,9 +490,9 @@ def test_simple_rnn_masks_in_training() -> None:
     ],
 )
 def test_dropout_is_identity_at_inference(
-    tmp_path: Path, type_name: str, config: dict[str, Any], t: TensorType
+    type_name: str, config: dict[str, Any], t: TensorType
 ) -> None:
-    compiled, got = compare(tmp_path, type_name, config, [t])
+    compiled, got = compare(type_name, config, [t])
     plain = {k: v for k, v in config.items() if "dropout" not in k}
     layer = make_layer(type_name, **plain)
     x = random_inputs([t], batch=4, seed=4)
@@ -551,7 +525,7 @@ def test_dropout_trains_with_the_flag_as_an_input(tmp_path: Path) -> None:
     """In onnxruntime-training, with the flag fed True, masks change every step."""
     config = {"units": 3, "dropout": 0.5, "recurrent_dropout": 0.5}
     spec = single_layer_spec("LSTM", config, [SEQ])
-    compiled, _ = compile_with_random_weights(tmp_path, spec, seed=1, for_training=True)
+    compiled, _ = compile_with_random_weights(spec, seed=1, for_training=True)
     model = to_model_proto(compiled.graph, 17, compiled.metadata)
     (flag,) = [t for t in model.graph.initializer if t.name == TRAINING_FLAG]
     model.graph.initializer.remove(flag)
@@ -684,13 +658,13 @@ def test_stateful_error_points_at_the_key(tmp_path: Path) -> None:
     assert "stateful=true is not supported" in diagnostic.message
 
 
-def test_keras_only_flags_are_accepted_and_change_nothing(tmp_path: Path) -> None:
+def test_keras_only_flags_are_accepted_and_change_nothing() -> None:
     config = {"units": 2, "unroll": True, "zero_output_for_mask": True, "use_cudnn": False}
-    compare(tmp_path, "LSTM", config, [VAR])
+    compare("LSTM", config, [VAR])
 
 
-def test_onnx_model_is_valid_at_every_opset(tmp_path: Path) -> None:
+def test_onnx_model_is_valid_at_every_opset() -> None:
     spec = all_outputs_spec("GRU", {"units": 2, "return_state": True, "go_backwards": True}, [VAR])
-    compiled, _ = compile_with_random_weights(tmp_path, spec)
+    compiled, _ = compile_with_random_weights(spec)
     for opset in (17, 21):
         onnx.checker.check_model(to_model_proto(compiled.graph, opset), full_check=True)

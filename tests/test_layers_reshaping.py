@@ -11,25 +11,16 @@ from pydantic import ValidationError
 import specc.layers.reshaping  # noqa: F401 - registers the layers
 from specc.layers.base import LAYERS, ShapeError
 from specc.types import TensorType
-from tests.layer_harness import make_layer, random_weights, run_layer
+from tests.layer_harness import compare_layer, make_layer, run_layer
 
 
 def compare(
     type_name: str, config: dict[str, Any], types: list[TensorType], shapes: list[tuple[int, ...]]
 ) -> list[np.ndarray]:
     """Run the layer in onnxruntime; check values, dtypes and shapes against the layer."""
-    layer = make_layer(type_name, **config)
     rng = np.random.default_rng(3)
     xs = [(rng.normal(size=s) * 10).astype(t.dtype) for t, s in zip(types, shapes, strict=True)]
-    weights = random_weights(layer, types)
-    got = run_layer(layer, types, xs, weights)
-    want = layer.reference(xs, weights)
-    for g, w, t in zip(got, want, layer.output_types(types), strict=True):
-        assert g.dtype == np.dtype(t.dtype)
-        assert g.ndim == t.rank
-        assert all(d in (None, gd) for d, gd in zip(t.shape, g.shape[1:], strict=True))
-        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
-    return got
+    return compare_layer(type_name, config, types, xs)
 
 
 def out_type(type_name: str, config: dict[str, Any], t: TensorType) -> TensorType:

@@ -18,40 +18,29 @@ from specc.pipeline import check_spec, compile_spec
 from specc.schema import json_schema
 from specc.summary import parameter_counts
 from specc.types import TensorType
-from specc.weights import save_weights, weight_key
+from specc.weights import save_weights
 from tests.layer_harness import make_layer
 from tests.spec_helpers import (
+    all_outputs_spec,
+    compare_compiled,
     compile_with_random_weights,
     random_inputs,
     run_compiled,
     single_layer_spec,
     write_spec,
 )
-from tests.test_layers_recurrent import KERAS_INPUT, all_outputs_spec, keras_values
+from tests.test_layers_recurrent import KERAS_INPUT, keras_values
 from tests.test_trainable_lowering import Case, check_gradients
 
 SEQ = TensorType("float32", (5, 3))
 VAR = TensorType("float32", (None, 3))
 
 
-def compare(
-    tmp_path: Path, type_name: str, config: dict[str, Any], types: list[TensorType]
-) -> list[np.ndarray]:
-    """Every output of the layer, with random weights from a weights file, against NumPy."""
-    compiled, weights = compile_with_random_weights(
-        tmp_path, all_outputs_spec(type_name, config, types), seed=3
-    )
-    layer = compiled.typed.resolved.node("layer").layer
-    named = {w.name: weights[weight_key("layer", w.name)] for w in layer.weights(types)}
+def compare(type_name: str, config: dict[str, Any], types: list[TensorType]) -> list[np.ndarray]:
+    """Every output of the layer, with random weights, against NumPy."""
     inputs = random_inputs(types, batch=4, seed=4)
-    got = run_compiled(compiled, inputs)
-    want = layer.reference(inputs, named)
-    assert len(got) == len(want) == len(layer.output_types(types))
-    for g, w, t in zip(got, want, layer.output_types(types), strict=True):
-        assert g.ndim == t.rank
-        assert all(d in (None, gd) for d, gd in zip(t.shape, g.shape[1:], strict=True))
-        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
-    return got
+    spec = all_outputs_spec(type_name, config, types)
+    return compare_compiled(spec, inputs, seed=3, rtol=1e-4, atol=1e-5)[1]
 
 
 def lstm(**config: Any) -> dict[str, Any]:
@@ -72,9 +61,9 @@ def lstm(**config: Any) -> dict[str, Any]:
     ids=["lstm", "lstm-seq-state", "gru-seq", "gru-before-state", "rnn-seq-state"],
 )
 def test_bidirectional_matches_reference(
-    tmp_path: Path, inner: dict[str, Any], merge_mode: str | None, t: TensorType
+    inner: dict[str, Any], merge_mode: str | None, t: TensorType
 ) -> None:
-    got = compare(tmp_path, "Bidirectional", {"layer": inner, "merge_mode": merge_mode}, [t])
+    got = compare("Bidirectional", {"layer": inner, "merge_mode": merge_mode}, [t])
     units, merged = inner["units"], 2 if merge_mode is None else 1
     states = (2 if inner["type"] == "LSTM" else 1) * inner.get("return_state", False)
     assert len(got) == merged + 2 * states
@@ -157,7 +146,7 @@ def test_sublayer_names(config: dict[str, Any], names: list[str]) -> None:
     assert prefixes == set(names)
 
 
-def test_backward_layer_may_differ(tmp_path: Path) -> None:
+def test_backward_layer_may_differ() -> None:
     config = {
         "layer": lstm(units=2, return_sequences=True),
         "backward_layer": {
@@ -168,7 +157,7 @@ def test_backward_layer_may_differ(tmp_path: Path) -> None:
             "reset_after": False,
         },
     }
-    (y,) = compare(tmp_path, "Bidirectional", config, [SEQ])
+    (y,) = compare("Bidirectional", config, [SEQ])
     assert y.shape == (4, 5, 5)
     with pytest.raises(ShapeError, match="merge_mode=sum needs forward and backward") as info:
         make_layer("Bidirectional", **config, merge_mode="sum").output_types([SEQ])
@@ -338,18 +327,15 @@ def test_bidirectional_gradients_of_every_output(
         ({"type": "Flatten"}, TensorType("float32", (3, 2, 2))),
     ],
 )
-def test_time_distributed_matches_reference(
-    tmp_path: Path, inner: dict[str, Any], t: TensorType
-) -> None:
+def test_time_distributed_matches_reference(inner: dict[str, Any], t: TensorType) -> None:
     if inner["type"] not in LAYERS:
         pytest.skip(f"{inner['type']} is not registered")
-    compare(tmp_path, "TimeDistributed", {"layer": inner}, [t])
+    compare("TimeDistributed", {"layer": inner}, [t])
 
 
-def test_time_distributed_embedding_keeps_integer_ids(tmp_path: Path) -> None:
+def test_time_distributed_embedding_keeps_integer_ids() -> None:
     t = TensorType("int64", (3, 4))
     compiled, weights = compile_with_random_weights(
-        tmp_path,
         single_layer_spec(
             "TimeDistributed",
             {"layer": {"type": "Embedding", "input_dim": 7, "output_dim": 2}},
@@ -361,12 +347,12 @@ def test_time_distributed_embedding_keeps_integer_ids(tmp_path: Path) -> None:
     np.testing.assert_allclose(y, weights["layer/embedding/embeddings"][ids], rtol=1e-6)
 
 
-def test_time_distributed_conv_layout(tmp_path: Path) -> None:
+def test_time_distributed_conv_layout() -> None:
     """An inner layer that works channels-first gets its layout converted and back."""
     if "Conv1D" not in LAYERS:
         pytest.skip("Conv1D is not registered")
     inner = {"type": "Conv1D", "filters": 2, "kernel_size": 2}
-    compare(tmp_path, "TimeDistributed", {"layer": inner}, [TensorType("float32", (3, 5, 4))])
+    compare("TimeDistributed", {"layer": inner}, [TensorType("float32", (3, 5, 4))])
 
 
 def test_time_distributed_weights_follow_keras_paths(tmp_path: Path) -> None:

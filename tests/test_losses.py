@@ -10,22 +10,22 @@ float64 central differences of the reference.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 from pydantic import TypeAdapter
 
 from specc.emit.onnx_model import to_model_proto
 from specc.graph import GraphBuilder
-from specc.losses import LOSSES, Loss, LossField
+from specc.losses import LOSSES, Loss, LossExample, LossField
 from specc.train.engine import CheckpointState, Module, artifacts, quiet_stderr
 from specc.train.loss_graph import LOWERINGS
 from specc.types import TensorType
+from tests.spec_helpers import quiet_session
 
 BATCH = 4
 OPSETS = (17, 21)
@@ -35,12 +35,6 @@ _LOSS = TypeAdapter(LossField)
 def make_loss(value: Any) -> Loss:
     """A loss as a spec gives it: a name or a mapping with ``type``."""
     return _LOSS.validate_python(value)
-
-
-def _session(model: onnx.ModelProto) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    return ort.InferenceSession(model.SerializeToString(), options)
 
 
 def _scalar_output(model: onnx.ModelProto) -> onnx.ModelProto:
@@ -80,7 +74,7 @@ def onnx_loss(
     feeds = {"y_pred": y_pred.astype(prediction.dtype), "y_true": np.asarray(y_true, label_dtype)}
     if logits is not None:
         feeds["logits"] = np.asarray(logits, np.float32)
-    (value,) = _session(model).run(None, feeds)
+    (value,) = quiet_session(model).run(None, feeds)
     assert value.shape == () and value.dtype == np.float32
     return float(value)
 
@@ -107,15 +101,8 @@ ONNX_ACTIVATIONS = {"positive": "Exp", "sigmoid": "Sigmoid", "softmax": "Softmax
 
 
 @dataclass(frozen=True)
-class Case:
-    """A loss configuration, the output's type, and how to make predictions and labels."""
-
-    config: Any
-    shape: tuple[int | None, ...] = (4,)
-    pred: str = "real"
-    labels: str = "real"
-    softmax_axis: int = -1
-    ids: list[str] = field(default_factory=list)
+class Case(LossExample):
+    """A loss's example, with the loss, the output's type and its data made from it."""
 
     @property
     def concrete(self) -> tuple[int, ...]:
@@ -167,88 +154,20 @@ class Case:
         raise ValueError(kind)
 
 
-def _case(config: Any, **kw: Any) -> Any:
+def _case(example: LossExample) -> Any:
+    config = example.config
     name = config if isinstance(config, str) else "-".join(f"{v}" for v in config.values())
-    shape = kw.get("shape")
-    return pytest.param(Case(config, **kw), id=name if shape is None else f"{name}-{shape}")
+    case = Case(config, example.shape, example.pred, example.labels, example.softmax_axis)
+    return pytest.param(case, id=name if example.shape == (4,) else f"{name}-{example.shape}")
 
 
-CASES = [
-    _case("mse"),
-    _case("mse", shape=()),  # a rank-1 output: Keras's mean over axis -1 is over the batch
-    _case("mse", shape=(None,)),  # a variable last axis: its length is read at run time
-    _case({"type": "MeanSquaredError", "reduction": "sum"}, shape=(2, 3)),
-    _case({"type": "mae", "reduction": "mean"}),
-    _case("mape", labels="nonzero"),
-    _case("msle", pred="positive", labels="positive"),
-    _case("huber"),
-    _case({"type": "Huber", "delta": 0.5}, shape=(2, 3)),
-    _case("log_cosh"),
-    _case("bce", pred="sigmoid", labels="binary"),
-    _case({"type": "BinaryCrossentropy", "from_logits": True}, labels="binary"),
-    _case(
-        {"type": "bce", "label_smoothing": 0.2, "reduction": "sum"},
-        pred="sigmoid",
-        labels="binary",
-    ),
-    _case({"type": "bce", "axis": 1}, shape=(2, 3), pred="sigmoid", labels="binary"),
-    _case("categorical_crossentropy", pred="softmax", labels="onehot"),
-    _case({"type": "CategoricalCrossentropy", "from_logits": True}, labels="onehot"),
-    _case(
-        {"type": "CategoricalCrossentropy", "label_smoothing": 0.1},
-        pred="softmax",
-        labels="onehot",
-    ),
-    _case(
-        {"type": "CategoricalCrossentropy", "axis": 1, "label_smoothing": 0.1},
-        shape=(3, 2),
-        pred="softmax",
-        labels="onehot",
-        softmax_axis=1,
-    ),
-    _case("sparse_categorical_crossentropy", pred="softmax", labels="sparse"),
-    _case(
-        {"type": "SparseCategoricalCrossentropy", "from_logits": True},
-        shape=(2, 4),
-        labels="sparse",
-    ),
-    _case(
-        {"type": "SparseCategoricalCrossentropy", "ignore_class": -1},
-        shape=(3, 4),
-        pred="softmax",
-        labels="sparse_ignored",
-    ),
-    _case(
-        {"type": "SparseCategoricalCrossentropy", "ignore_class": 0, "reduction": "sum"},
-        shape=(3, 4),
-        pred="softmax",
-        labels="sparse_ignored",
-    ),
-    _case(
-        {
-            "type": "SparseCategoricalCrossentropy",
-            "from_logits": True,
-            "ignore_class": 2,
-            "reduction": "mean_with_sample_weight",
-        },
-        shape=(3, 4),
-        labels="sparse_ignored",
-    ),
-    _case("kld", pred="softmax", labels="distribution"),
-    _case("poisson", pred="positive", labels="positive"),
-    _case("hinge", labels="binary"),
-    _case({"type": "Hinge", "reduction": "sum"}, labels="pm1"),
-    _case({"type": "hinge", "reduction": "mean"}, labels="mixed"),
-    _case("squared_hinge", labels="binary"),
-    _case("categorical_hinge", labels="onehot"),
-    _case("cosine_similarity"),
-    _case({"type": "CosineSimilarity", "axis": 1}, shape=(2, 3)),
-]
+CASES = [_case(example) for loss in LOSSES for example in loss.examples()]
 
 
-def test_every_loss_has_cases_and_a_lowering() -> None:
-    covered = {type(p.values[0].loss()) for p in CASES}
-    assert covered == set(LOSSES)
+def test_every_loss_has_examples_and_a_lowering() -> None:
+    assert [loss.__name__ for loss in LOSSES if not loss.examples()] == []
+    # Each example is a configuration of the loss that declares it.
+    assert all(type(make_loss(e.config)) is loss for loss in LOSSES for e in loss.examples())
     assert {m.__name__ for m in LOSSES} == set(LOWERINGS)
 
 

@@ -9,9 +9,8 @@ import pytest
 
 from specc.pipeline import check_spec, compile_spec
 from specc.summary import parameter_counts
-from tests.spec_helpers import random_inputs, run_compiled
+from tests.spec_helpers import ROOT, random_inputs, run_compiled
 
-ROOT = Path(__file__).resolve().parent.parent
 MODELS = sorted(ROOT.joinpath("models").glob("*.yaml"))
 
 # Parameter counts as Keras reports them for the same models (weights + biases).

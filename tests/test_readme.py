@@ -6,8 +6,8 @@ import re
 from pathlib import Path
 
 from specc.pipeline import compile_spec
+from tests.spec_helpers import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 README = ROOT.joinpath("README.md").read_text()
 
 

@@ -19,9 +19,8 @@ from specc.pipeline import check_spec
 from specc.train import data_codes
 from specc.train.data import Dataset, IdRange, Target, id_ranges, load_dataset, targets_for
 from specc.types import TensorType
-from tests.spec_helpers import write_spec
+from tests.spec_helpers import ROOT, write_spec
 
-ROOT = Path(__file__).resolve().parent.parent
 DIGITS = ROOT / "models" / "data" / "digits.npz"
 
 F32 = TensorType("float32", ())

@@ -27,7 +27,6 @@ from typing import Any
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
@@ -39,7 +38,7 @@ from specc.pipeline import CompiledModel
 from specc.train.engine import CheckpointState, Module, artifacts, onnxblock, quiet_stderr
 from specc.types import TensorType
 from tests.layer_harness import make_layer
-from tests.spec_helpers import compile_with_random_weights, random_inputs
+from tests.spec_helpers import compile_with_random_weights, quiet_session, random_inputs
 
 FLOATS = ("float32", "float16")
 BATCH = 3
@@ -230,9 +229,7 @@ class InferenceLoss:
         self, model: onnx.ModelProto, parameters: list[str], inputs: dict[str, np.ndarray]
     ):
         fed = _with_parameters_as_inputs(model, parameters)
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        self.session = ort.InferenceSession(fed.SerializeToString(), options)
+        self.session = quiet_session(fed)
         self.inputs = inputs
         self.probes: list[np.ndarray] = []
 
@@ -282,7 +279,7 @@ def _probe_scale(loss: InferenceLoss, params: dict[str, np.ndarray]) -> float:
 def check_gradients(case: Case, tmp_path: Path) -> None:
     """One training step's gradients against central differences, parameter by parameter."""
     # The lowering training uses (recurrent layers unroll), whose gradients training takes.
-    compiled, _ = compile_with_random_weights(tmp_path, case.spec, seed=1, for_training=True)
+    compiled, _ = compile_with_random_weights(case.spec, seed=1, for_training=True)
     model = to_model_proto(compiled.graph, 17, compiled.metadata)
     parameters = list(compiled.graph.parameters)
     assert parameters, "no trainable weight reaches the layer under test"
@@ -349,7 +346,7 @@ def test_dropout_trains_with_the_flag_as_an_input(
     """With ``specc.training`` fed True the mask is random and the gradient follows it."""
     case = _layer_case("Dropout", config, types)
     assert case is not None
-    compiled, _ = compile_with_random_weights(tmp_path, case.spec, seed=1, for_training=True)
+    compiled, _ = compile_with_random_weights(case.spec, seed=1, for_training=True)
     model = to_model_proto(compiled.graph, 17, compiled.metadata)
     # The training-graph builder's job, done by hand: the constant flag becomes an input.
     (flag,) = [t for t in model.graph.initializer if t.name == TRAINING_FLAG]
