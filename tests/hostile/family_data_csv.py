@@ -7,21 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.hostile.case import Case, Content, Outcome
+from tests.hostile.data_inputs import SPEC
 
 FAMILY = "csv data"
 
-SPEC = """\
-specc: 1
-name: tiny
-inputs:
-  x: {shape: [4]}
-layers:
-  - {name: dense, type: Dense, units: 3, activation: softmax, inputs: x}
-outputs: [dense]
-compile:
-  optimizer: sgd
-  loss: sparse_categorical_crossentropy
-"""
 HEADER = "x[0],x[1],x[2],x[3],dense"
 # An escape sequence that retitles a terminal window.
 TITLE = "\x1b]0;owned\x07"

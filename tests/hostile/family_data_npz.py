@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from tests.hostile.case import Case, Content, Outcome
+from tests.hostile.data_inputs import SPEC
 from tests.hostile.npz_files import (
     bomb,
     npy,
@@ -22,18 +23,6 @@ from tests.hostile.npz_files import (
 
 FAMILY = "npz data"
 
-SPEC = """\
-specc: 1
-name: tiny
-inputs:
-  x: {shape: [4]}
-layers:
-  - {name: dense, type: Dense, units: 3, activation: softmax, inputs: x}
-outputs: [dense]
-compile:
-  optimizer: sgd
-  loss: sparse_categorical_crossentropy
-"""
 X = np.linspace(0, 1, 32, dtype=np.float32).reshape(8, 4)
 Y = np.arange(8) % 3
 

@@ -14,6 +14,7 @@ import onnx
 from onnx import numpy_helper
 
 from tests.hostile.case import Case, Content, Outcome
+from tests.hostile.data_inputs import SPEC
 from tests.hostile.npz_files import (
     Entry,
     MiB,
@@ -30,18 +31,6 @@ from tests.hostile.npz_files import (
 
 FAMILY = "weights files"
 
-SPEC = """\
-specc: 1
-name: tiny
-inputs:
-  x: {shape: [4]}
-layers:
-  - {name: dense, type: Dense, units: 3, activation: softmax, inputs: x}
-outputs: [dense]
-compile:
-  optimizer: sgd
-  loss: sparse_categorical_crossentropy
-"""
 KERNEL = np.arange(12, dtype=np.float32).reshape(4, 3) / 10
 BIAS = np.array([0.5, -0.5, 0.25], np.float32)
 DATA = npz(x=np.ones((8, 4), np.float32), dense=np.arange(8) % 3)
