@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.fuzz import targets
-from tests.fuzz.worker import inputs_in
+from tests.fuzz.worker import EXACT_COUNTS, inputs_in
 
 ROOT = Path(__file__).resolve().parents[2]
 _STATUS = re.compile(r"^#(\d+)\s+\w+\s+cov: (\d+) ft: (\d+) corp: (\d+)/", re.M)
@@ -91,7 +91,8 @@ class Result:
         ]
         for signature, found in sorted(self.failures.items()):
             kind = "known" if found.known else "NEW"
-            lines.append(f"  [{kind}] {signature}: {found.count} input(s)")
+            many = "at least " if found.count > EXACT_COUNTS else ""
+            lines.append(f"  [{kind}] {signature}: {many}{found.count} input(s)")
             lines.extend(f"      {file}" for file in found.files)
         return "\n".join(lines)
 

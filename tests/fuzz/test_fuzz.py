@@ -1,6 +1,6 @@
 """The short fuzzing run: every target replays its checked-in corpus, then fuzzes briefly.
 
-``SPECC_FUZZ_SECONDS`` is each target's fuzzing time (default 6: about a minute for the
+``SPECC_FUZZ_SECONDS`` is each target's fuzzing time (default 5: about a minute for the
 six targets with their start-up). The inputs in ``tests/fuzz/crashes/<target>/`` still
 fail; each is an expected failure here, and the fuzzing run tolerates failures with their
 signatures (see docs/fuzzing.md). A new kind of failure fails the test, with its input.
@@ -18,7 +18,7 @@ import pytest
 from tests.fuzz import runner
 from tests.fuzz.targets import NAMES
 
-SECONDS = float(os.environ.get("SPECC_FUZZ_SECONDS", "6"))
+SECONDS = float(os.environ.get("SPECC_FUZZ_SECONDS", "5"))
 HAVE_ATHERIS = importlib.util.find_spec("atheris") is not None
 KNOWN = [(name, path) for name in NAMES for path in runner.known_crashes(name)]
 

@@ -31,6 +31,7 @@ from tests.fuzz.oracle import Failure, examine
 # Packages whose coverage guides every target (a target adds modules of its own).
 INSTRUMENTED = ["specc", "yaml"]
 SAVED_PER_SIGNATURE = 3
+EXACT_COUNTS = 16
 
 
 def slug(signature: str) -> str:
@@ -76,8 +77,9 @@ class Recorder:
             saved = self.crashes / name
             saved.write_bytes(data)
             saved.with_name(name + ".txt").write_text(failure.detail, encoding="utf-8")
-        # Counts as powers of two: a line per signature grows with the log of its hits.
-        if saved is not None or count & (count - 1) == 0:
+        # Every count up to EXACT_COUNTS, then powers of two: the report stays small (libFuzzer
+        # ends the process without a chance to write final counts).
+        if saved is not None or count <= EXACT_COUNTS or count & (count - 1) == 0:
             self.write(
                 event="failure",
                 signature=failure.signature,
