@@ -10,7 +10,6 @@ import typer
 
 from specc.cli.common import (
     EXIT_SPEC_ERROR,
-    EXIT_USAGE,
     DebugOption,
     FormatOption,
     LimitOption,
@@ -22,9 +21,9 @@ from specc.cli.common import (
     print_diagnostics,
     resolve_limits,
     run_spec_pass,
+    usage_error,
 )
 from specc.emit.onnx_model import DEFAULT_OPSET, MAX_OPSET, to_model_proto, write_model
-from specc.escape import terminal_text
 from specc.pipeline import compile_spec
 from specc.summary import render_summary
 from specc.weights import save_weights
@@ -106,6 +105,4 @@ def _write(path: Path, write: Callable[[], None]) -> None:
     try:
         write()
     except OSError as exc:
-        message = f"error: cannot write {path}: {exc.strerror or exc}"
-        typer.echo(terminal_text(message), err=True)
-        raise typer.Exit(EXIT_USAGE) from None
+        raise usage_error(f"cannot write {path}: {exc.strerror or exc}") from None

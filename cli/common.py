@@ -13,7 +13,7 @@ import typer
 
 from specc.cli.signals import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, terminate_raises
 from specc.diagnostics import Diagnostic, SpecError, render
-from specc.escape import terminal_lines
+from specc.escape import terminal_lines, terminal_text
 from specc.limits import DEFAULT_LIMITS, Limits
 
 EXIT_OK = 0
@@ -69,8 +69,7 @@ def resolve_limits(
     try:
         return DEFAULT_LIMITS.raised(given)
     except ValueError as exc:
-        echo(f"error: {exc}", err=True)
-        raise typer.Exit(EXIT_USAGE) from None
+        raise usage_error(str(exc)) from None
 
 
 def echo(text: str, err: bool = False) -> None:
@@ -78,6 +77,19 @@ def echo(text: str, err: bool = False) -> None:
     user may not have written, so every control character except the newlines between
     lines is shown as an escape (no cursor moves, window titles or colours from a spec)."""
     typer.echo(terminal_lines(text), err=err)
+
+
+def say(text: str, err: bool = True) -> None:
+    """Print one line for a person: every control character, line breaks included, shown
+    as an escape (a folder name cannot move the cursor, retitle the terminal or add a
+    line)."""
+    typer.echo(terminal_text(text), err=err)
+
+
+def usage_error(message: str) -> typer.Exit:
+    """Print ``error: message`` as one line on stderr; the exit to raise (code 2)."""
+    say(f"error: {message}")
+    return typer.Exit(EXIT_USAGE)
 
 
 def print_diagnostics(diagnostics: list[Diagnostic], fmt: OutputFormat, err: bool) -> None:

@@ -10,7 +10,6 @@ import typer
 from specc.atomic import OutputFolderError, check_output_folder
 from specc.cli.common import (
     EXIT_SPEC_ERROR,
-    EXIT_USAGE,
     DebugOption,
     FormatOption,
     LimitOption,
@@ -21,6 +20,8 @@ from specc.cli.common import (
     print_diagnostics,
     resolve_limits,
     run_spec_pass,
+    say,
+    usage_error,
 )
 from specc.emit.onnx_model import DEFAULT_OPSET, MAX_OPSET
 from specc.emit.source import ExportSource, load_source
@@ -29,11 +30,6 @@ from specc.limits import Limits
 from specc.summary import readable_size
 
 TARGETS = ("web", "mobile")
-
-
-def _usage_error(message: str) -> typer.Exit:
-    typer.echo(f"error: {terminal_text(message)}", err=True)
-    return typer.Exit(EXIT_USAGE)
 
 
 def export(
@@ -118,9 +114,9 @@ def export(
 ) -> None:
     """Export SPEC (or a folder `specc train` wrote) as a web or mobile bundle."""
     if target is None:
-        raise _usage_error(f"--target is required; expected one of: {', '.join(TARGETS)}")
+        raise usage_error(f"--target is required; expected one of: {', '.join(TARGETS)}")
     if target not in TARGETS:
-        raise _usage_error(f"unknown target {target!r}; expected one of: {', '.join(TARGETS)}")
+        raise usage_error(f"unknown target {target!r}; expected one of: {', '.join(TARGETS)}")
     # Options of the other target are mistakes, not silently ignored.
     other = {
         "web": {
@@ -133,10 +129,10 @@ def export(
     }[target]
     stray = [name for name, value in other.items() if value not in (None, False)]
     if stray:
-        raise _usage_error(f"{', '.join(stray)} does not apply to --target {target}")
+        raise usage_error(f"{', '.join(stray)} does not apply to --target {target}")
     limits = resolve_limits(limit, max_params, max_file_size)
     if source.is_dir() and opset != DEFAULT_OPSET:
-        raise _usage_error("--opset applies to a spec; a trained folder keeps its model's opset")
+        raise usage_error("--opset applies to a spec; a trained folder keeps its model's opset")
     owned = _owned(target)
     with internal_errors(debug):
         if out is not None:
@@ -188,7 +184,7 @@ def _check_out(folder: Path, owned: tuple[str, ...]) -> None:
     try:
         check_output_folder(folder, owned)
     except OutputFolderError as exc:
-        raise _usage_error(f"--out: {exc}") from None
+        raise usage_error(f"--out: {exc}") from None
 
 
 def render_quantization(report: dict) -> str:
@@ -230,15 +226,14 @@ def _export_web(
     try:
         return export_web(loaded, folder, include_runtime, runtime_dir)
     except UnsupportedModelError as exc:
-        message = f"error: {loaded.origin}: cannot run in onnxruntime-web: {exc}"
-        typer.echo(terminal_text(message), err=True)
+        say(f"error: {loaded.origin}: cannot run in onnxruntime-web: {exc}")
         raise typer.Exit(EXIT_SPEC_ERROR) from None
     except RuntimeFilesError as exc:
-        raise _usage_error(str(exc)) from None
+        raise usage_error(str(exc)) from None
     except OutputFolderError as exc:
-        raise _usage_error(f"--out: {exc}") from None
+        raise usage_error(f"--out: {exc}") from None
     except OSError as exc:
-        raise _usage_error(f"cannot write to {folder}: {exc.strerror or exc}") from None
+        raise usage_error(f"cannot write to {folder}: {exc.strerror or exc}") from None
 
 
 def _export_mobile(
@@ -256,16 +251,16 @@ def _export_mobile(
     except ModuleNotFoundError as exc:
         if exc.name != "specc.emit.mobile":
             raise
-        raise _usage_error("--target mobile is not available in this version of specc") from None
+        raise usage_error("--target mobile is not available in this version of specc") from None
     try:
         return export_mobile(loaded, folder, quantize, data, with_training, spec, limits)
     except ValueError as exc:
         # export_mobile's word for option combinations it refuses (see its docstring).
-        raise _usage_error(str(exc)) from None
+        raise usage_error(str(exc)) from None
     except OutputFolderError as exc:
-        raise _usage_error(f"--out: {exc}") from None
+        raise usage_error(f"--out: {exc}") from None
     except OSError as exc:
-        raise _usage_error(f"cannot write to {folder}: {exc.strerror or exc}") from None
+        raise usage_error(f"cannot write to {folder}: {exc.strerror or exc}") from None
 
 
 def render_files(paths: list[Path], folder: Path) -> str:

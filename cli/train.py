@@ -14,7 +14,6 @@ import typer
 
 from specc.cli.common import (
     EXIT_SPEC_ERROR,
-    EXIT_USAGE,
     DebugOption,
     FormatOption,
     LimitOption,
@@ -26,9 +25,11 @@ from specc.cli.common import (
     print_diagnostics,
     resolve_limits,
     run_spec_pass,
+    say,
+    usage_error,
 )
 from specc.cli.signals import EXIT_INTERRUPTED, deferred, handling
-from specc.escape import excerpt, terminal_text
+from specc.escape import excerpt
 
 if TYPE_CHECKING:
     from specc.train.fit import StopRequest
@@ -132,8 +133,7 @@ def train(
             # Before any work: an unusable --out found after 200 epochs loses them.
             check_trained_folder(out)
         except OutputFolderError as exc:
-            _say(f"error: cannot write the run to {out}: {exc}")
-            raise typer.Exit(EXIT_USAGE) from None
+            raise usage_error(f"cannot write the run to {out}: {exc}") from None
 
         options = TrainOptions(
             epochs,
@@ -157,8 +157,7 @@ def train(
             except EngineError as exc:
                 if debug:  # the engine's own text, C++ location included
                     traceback.print_exc()
-                _say(f"error: {exc}")
-                raise typer.Exit(EXIT_USAGE) from None
+                raise usage_error(str(exc)) from None
             if result is None:
                 _end_line(progress)
                 print_diagnostics(diagnostics, output_format, err=True)
@@ -166,18 +165,16 @@ def train(
             try:
                 written = write_outputs(result, out)
             except OutputFolderError as exc:
-                _say(f"error: cannot write the run to {out}: {exc}")
-                raise typer.Exit(EXIT_USAGE) from None
+                raise usage_error(f"cannot write the run to {out}: {exc}") from None
             except OSError as exc:
                 # exc.filename would name a temporary file in the staging folder.
                 reason = exc.strerror or str(exc)
-                _say(f"error: cannot write the run to {out}: {reason}")
-                raise typer.Exit(EXIT_USAGE) from None
+                raise usage_error(f"cannot write the run to {out}: {reason}") from None
     _end_line(progress)
     fitted = result.fitted
     if fitted is not None and fitted.stopped == "interrupted":
         kept = fitted.epochs_completed
-        _say(
+        say(
             f"interrupted at {fitted.where}: wrote the model and weights so far, "
             f"and the history of the {kept} complete epoch{'s' if kept != 1 else ''}, to "
             f"{out} (run.json: interrupted)"
@@ -189,12 +186,12 @@ def train(
             unused = ", ".join(excerpt(name) for name in result.unused_data[:10])
             if len(result.unused_data) > 10:
                 unused += f" and {len(result.unused_data) - 10:,} more"
-            _say(f"note: {data} also holds {unused}, which no input or output takes")
+            say(f"note: {data} also holds {unused}, which no input or output takes")
         for path in written:
-            _say(f"wrote {path}", err=False)
+            say(f"wrote {path}", err=False)
     if stop.requested:
         # Ctrl-C after the last batch: the run is complete and written.
-        _say(f"interrupted after training ended; wrote the complete run to {out}")
+        say(f"interrupted after training ended; wrote the complete run to {out}")
         raise typer.Exit(EXIT_INTERRUPTED)
 
 
@@ -216,9 +213,3 @@ def _end_line(progress: Progress | None) -> None:
     """Finish a progress bar's line, so that what follows starts on its own."""
     if progress is not None:
         progress.end_line()
-
-
-def _say(text: str, err: bool = True) -> None:
-    """Print one line for a person; paths and messages are shown with control characters
-    escaped (a folder name cannot move the cursor or retitle the terminal)."""
-    typer.echo(terminal_text(text), err=err)
