@@ -24,7 +24,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from specc.emit.onnx_model import to_model_proto, write_model
+from specc.onnx_model import to_model_proto, write_model
 from specc.pipeline import compile_spec
 
 TARGET_SECONDS = 2.0

@@ -208,7 +208,7 @@ class SpeccModel:
 
     def engine_runners(self) -> list[Runner]:
         """Module + fused AdamW kernel, and Module + specc's NumPy Adam, on one set of artifacts."""
-        from specc.emit.onnx_model import DEFAULT_OPSET, to_model_proto
+        from specc.onnx_model import DEFAULT_OPSET, to_model_proto
         from specc.train.engine import (
             CheckpointState,
             Module,

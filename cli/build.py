@@ -23,7 +23,7 @@ from specc.cli.common import (
     run_spec_pass,
     usage_error,
 )
-from specc.emit.onnx_model import DEFAULT_OPSET, MAX_OPSET, to_model_proto, write_model
+from specc.onnx_model import DEFAULT_OPSET, MAX_OPSET, to_model_proto, write_model
 from specc.pipeline import compile_spec
 from specc.summary import render_summary
 from specc.weights import save_weights

@@ -23,10 +23,10 @@ from specc.cli.common import (
     say,
     usage_error,
 )
-from specc.emit.onnx_model import DEFAULT_OPSET, MAX_OPSET
 from specc.emit.source import ExportSource, load_source
 from specc.escape import safe_file_name, terminal_text
 from specc.limits import Limits
+from specc.onnx_model import DEFAULT_OPSET, MAX_OPSET
 from specc.summary import readable_size
 
 TARGETS = ("web", "mobile")

@@ -200,7 +200,7 @@ class Softmax(Activation):
     pointwise: ClassVar[bool] = False
 
     def lower(self, b: GraphBuilder, x: Value) -> Value:
-        return b.op("Softmax", x, axis=self.axis)
+        return b.activation("softmax", x, axis=self.axis)
 
     def reference(self, x: np.ndarray) -> np.ndarray:
         shifted = np.exp(x - x.max(axis=self.axis, keepdims=True))
@@ -230,7 +230,7 @@ class Sigmoid(Activation):
     type: Literal["sigmoid"]
 
     def lower(self, b: GraphBuilder, x: Value) -> Value:
-        return b.op("Sigmoid", x)
+        return b.activation("sigmoid", x)
 
     def reference(self, x: np.ndarray) -> np.ndarray:
         return 1.0 / (1.0 + np.exp(-x))

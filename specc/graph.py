@@ -38,6 +38,16 @@ class Node:
     domain: str = ""
 
 
+@dataclass(frozen=True)
+class Activated:
+    """A value computed as ``kind(source)`` by a softmax or sigmoid, recorded as it is
+    built so later stages (a crossentropy that prefers logits) need not search for it."""
+
+    kind: str  # "softmax" or "sigmoid"
+    source: str  # the pre-activation value
+    axis: int | None = None  # softmax's axis, as given
+
+
 @dataclass
 class Graph:
     """The finished graph: inputs, outputs, nodes, constant tensors and trainable weights."""
@@ -49,8 +59,8 @@ class Graph:
     initializers: dict[str, np.ndarray] = field(default_factory=dict)
     # Names of initializers that are weights (the rest are constants).
     parameters: list[str] = field(default_factory=list)
-    # Each lowered layer's output values, as the layer returned them (in its layout).
-    layer_outputs: dict[str, list[str]] = field(default_factory=dict)
+    # Softmax and sigmoid results by value name (see ``Activated``).
+    activated: dict[str, Activated] = field(default_factory=dict)
 
 
 class GraphBuilder:
@@ -120,6 +130,18 @@ class GraphBuilder:
         self.graph.initializers[name] = np.ascontiguousarray(array)
         self.graph.parameters.append(name)
         return Value(name)
+
+    def activation(self, kind: str, x: Value, axis: int | None = None) -> Value:
+        """``Softmax`` (along ``axis``) or ``Sigmoid`` of ``x``, recorded in
+        ``Graph.activated``."""
+        if kind == "softmax":
+            result = self.op("Softmax", x, axis=axis)
+        elif kind == "sigmoid":
+            result = self.op("Sigmoid", x)
+        else:
+            raise ValueError(f"not a recorded activation: {kind}")
+        self.graph.activated[result.name] = Activated(kind, x.name, axis)
+        return result
 
     def constant(
         self, array: Any, dtype: Any = np.float32, hint: str = "const", name: str | None = None

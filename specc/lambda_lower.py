@@ -130,8 +130,9 @@ class Lowering:
             )
         if family == "softmax":
             axis = normalize_axis(node.option("axis"), rank, node.pos)
-            op = "LogSoftmax" if node.op == "log_softmax" else "Softmax"
-            return Term(shape, b.op(op, x, axis=axis))
+            if node.op == "log_softmax":
+                return Term(shape, b.op("LogSoftmax", x, axis=axis))
+            return Term(shape, b.activation("softmax", x, axis=axis))
         if family == "reshape":
             return Term(shape, b.op("Reshape", x, self.ints([0, *node.option("newshape")])))
         if family == "transpose":

@@ -7,7 +7,9 @@
     infer_shapes         ResolvedGraph -> TypedGraph (types and weight shapes, size limits)
     check_compile_types  losses and metrics against the outputs' types
     materialize_weights  TypedGraph -> weights (drawn, or read from a weights file)
-    lower_to_onnx        TypedGraph + weights -> Graph
+    lower_to_onnx        TypedGraph + weights -> LoweredModel (the graph, and what later
+                         stages need of it: heads, moving statistics, training flag,
+                         activity penalties)
     to_model_proto       Graph -> onnx.ModelProto (in specc.emit)
 
 Every pass raises ``SpecError`` with diagnostics; ``locate`` pins them into the file.
@@ -29,6 +31,7 @@ from specc.diagnostics import Diagnostic, SpecError
 from specc.graph import Graph
 from specc.limits import DEFAULT_LIMITS, Limits
 from specc.passes.lower import (
+    LoweredModel,
     expected_weight_shapes,
     lower_to_onnx,
     materialize_weights,
@@ -36,7 +39,7 @@ from specc.passes.lower import (
 )
 from specc.passes.resolve import resolve_references
 from specc.passes.shapes import TypedGraph, infer_shapes
-from specc.spec.compile import check_compile_against_outputs
+from specc.spec.compile import CompileConfig, TrainConfig, check_compile_against_outputs
 from specc.spec.compile_outputs import check_compile_against_types
 from specc.spec.loader import LoadedSpec, load_spec, load_text
 from specc.spec.metadata import check_labels
@@ -56,9 +59,23 @@ class CompiledModel:
 
     loaded: LoadedSpec
     typed: TypedGraph
-    graph: Graph
+    lowered: LoweredModel
     weights: dict[str, np.ndarray]
     metadata: dict[str, str]
+
+    @property
+    def graph(self) -> Graph:
+        return self.lowered.graph
+
+    @property
+    def compile(self) -> CompileConfig | None:
+        """The spec's ``compile`` section (optimizer, losses, metrics), if it has one."""
+        return self.typed.resolved.spec.compile
+
+    @property
+    def train(self) -> TrainConfig | None:
+        """The spec's ``train`` section (epochs, batch size, ...), if it has one."""
+        return self.typed.resolved.spec.train
 
 
 def _located(loaded: LoadedSpec, run: Callable[[], T]) -> T:
@@ -185,5 +202,5 @@ def _compile_loaded(
     rng = np.random.default_rng(seed)
     weights_file = str(weights_path or "<weights>")
     drawn = _located(loaded, lambda: materialize_weights(typed, given, weights_file, rng))
-    graph = _located(loaded, lambda: lower_to_onnx(typed, drawn, for_training))
-    return CompiledModel(loaded, typed, graph, drawn, training_metadata(typed))
+    lowered = _located(loaded, lambda: lower_to_onnx(typed, drawn, for_training))
+    return CompiledModel(loaded, typed, lowered, drawn, training_metadata(typed))

@@ -22,13 +22,12 @@ def readable_size(num_bytes: float) -> str:
 def parameter_counts(typed: TypedGraph) -> tuple[int, int]:
     """(trainable, non-trainable) parameter counts; shared weights counted once."""
     trainable = frozen = 0
-    for owner, specs in typed.weights.items():
-        for spec in specs:
-            count = math.prod(spec.shape)
-            if typed.is_trainable(owner, spec):
-                trainable += count
-            else:
-                frozen += count
+    for parameter in typed.parameters:
+        count = math.prod(parameter.shape)
+        if parameter.trainable:
+            trainable += count
+        else:
+            frozen += count
     return trainable, frozen
 
 
@@ -46,7 +45,7 @@ def render_summary(typed: TypedGraph) -> str:
         params = 0
         if node.owner not in counted:
             counted.add(node.owner)
-            params = sum(math.prod(w.shape) for w in typed.weights.get(node.owner, []))
+            params = sum(math.prod(p.shape) for p in typed.parameters_of(node.owner))
         connected = ", ".join(f"{terminal_text(ref.name)}[0][{ref.index}]" for ref in node.inputs)
         shape_text = str(shapes[0]) if len(shapes) == 1 else "[" + ", ".join(map(str, shapes)) + "]"
         rows.append(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,3 +64,8 @@ def known_size(shape: tuple[Dim, ...]) -> int | None:
             return None
         size *= dim
     return size
+
+
+def elements(shape: Iterable[Dim]) -> int:
+    """Elements of a per-sample shape, a variable dimension counted as 1."""
+    return math.prod(d for d in shape if d is not None)

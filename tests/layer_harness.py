@@ -8,10 +8,10 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from specc.emit.onnx_model import to_model_proto
 from specc.graph import GraphBuilder
 from specc.layers.base import LAYERS, Layer, LowerContext
-from specc.passes.layout import Placed, convert, lower_layer
+from specc.layers.layout import Placed, convert, lower_layer
+from specc.onnx_model import to_model_proto
 from specc.types import TensorType
 
 

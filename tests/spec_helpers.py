@@ -10,7 +10,8 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from specc.emit.onnx_model import to_model_proto
+from specc.layers.base import TRAINING_FLAG
+from specc.onnx_model import to_model_proto
 from specc.passes.lower import expected_weight_shapes
 from specc.passes.shapes import TypedGraph
 from specc.pipeline import CompiledModel, compile_data
@@ -79,12 +80,16 @@ def compile_with_random_weights(
 def run_compiled(
     compiled: CompiledModel, inputs: list[np.ndarray], opset: int = 17
 ) -> list[np.ndarray]:
-    """Check the model with the full ONNX checker and run it in onnxruntime."""
+    """Check the model with the full ONNX checker and run it in onnxruntime, in inference
+    mode (a training lowering's flag input fed False)."""
     model = to_model_proto(compiled.graph, opset, compiled.metadata)
     onnx.checker.check_model(model, full_check=True)
     session = quiet_session(model)
-    names = [i.name for i in session.get_inputs()]
-    return session.run(None, dict(zip(names, inputs, strict=True)))
+    names = [i.name for i in session.get_inputs() if i.name != TRAINING_FLAG]
+    feeds = dict(zip(names, inputs, strict=True))
+    if compiled.lowered.training_flag is not None:
+        feeds[TRAINING_FLAG] = np.array(False)
+    return session.run(None, feeds)
 
 
 def quiet_session(model: onnx.ModelProto) -> ort.InferenceSession:

@@ -15,7 +15,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from specc.emit.onnx_model import to_model_proto
+from specc.onnx_model import to_model_proto
 from specc.pipeline import compile_spec
 from specc.train.engine_facts import NO_GRADIENT, WRONG_GRADIENT, forbidden_nodes
 from tests.spec_helpers import write_spec

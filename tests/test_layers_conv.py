@@ -18,9 +18,9 @@ import onnxruntime as ort
 import pytest
 
 from specc.diagnostics import SpecError
-from specc.emit.onnx_model import to_model_proto
 from specc.layers.base import LAYERS, ShapeError
 from specc.layers.conv_reference import conv, depthwise_conv
+from specc.onnx_model import to_model_proto
 from specc.pipeline import compile_spec
 from specc.types import TensorType
 from specc.weights import weight_key

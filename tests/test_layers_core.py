@@ -10,9 +10,9 @@ import pytest
 from pydantic import ValidationError
 
 import specc.layers.core  # noqa: F401 - registers the layers
-from specc.emit.onnx_model import to_model_proto
 from specc.graph import GraphBuilder
 from specc.layers.base import LAYERS, Layer, LowerContext, ShapeError
+from specc.onnx_model import to_model_proto
 from specc.types import TensorType
 from tests.layer_harness import compare_layer, make_layer, run_layer
 

@@ -25,13 +25,13 @@ from typer.testing import CliRunner
 
 from specc.cli.app import app
 from specc.diagnostics import SpecError
-from specc.emit.onnx_model import to_model_proto
 from specc.graph import GraphBuilder
 from specc.lambda_functions import FUNCTIONS
 from specc.lambda_ops import infer
 from specc.lambda_syntax import parse
 from specc.lambda_tokens import MAX_LENGTH, ExpressionError, walk
 from specc.layers.base import LowerContext, ShapeError
+from specc.onnx_model import to_model_proto
 from specc.pipeline import check_spec
 from specc.types import TensorType
 from tests.layer_harness import compare_layer, make_layer, run_layer

@@ -13,9 +13,9 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from pydantic import ValidationError
 
-from specc.emit.onnx_model import to_model_proto
 from specc.layers.base import TRAINING_FLAG, ShapeError
 from specc.layers.noise import SELU_ALPHA, SELU_SCALE
+from specc.onnx_model import to_model_proto
 from specc.pipeline import compile_spec
 from specc.types import TensorType
 from tests.layer_harness import make_layer, run_layer

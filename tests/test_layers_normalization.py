@@ -12,9 +12,8 @@ import pytest
 from onnx import helper, numpy_helper
 from pydantic import ValidationError
 
-from specc.emit.onnx_model import to_model_proto
 from specc.layers.base import TRAINING_FLAG, ShapeError
-from specc.layers.normalization_batch import moving_updates
+from specc.onnx_model import to_model_proto
 from specc.pipeline import CompiledModel, compile_spec
 from specc.summary import parameter_counts
 from specc.types import TensorType
@@ -136,7 +135,7 @@ def test_parameter_counts_are_keras(
     compiled = _compiled(tmp_path, type_name, config, types)
     assert parameter_counts(compiled.typed) == counts
     if names is not None:
-        assert [w.name for w in compiled.typed.weights["layer"]] == names
+        assert [w.name for w in compiled.typed.parameters_of("layer")] == names
 
 
 def test_layer_normalization_weights_follow_the_axis_order() -> None:
@@ -245,10 +244,10 @@ def test_batch_normalization_training_mode_uses_batch_statistics(tmp_path: Path)
     x = np.random.default_rng(3).normal(size=(6, 4, 3)).astype(np.float32)
     h = x.astype(np.float64) @ w["pre/kernel"] + w["pre/bias"]
     model = _training_flag_true(compiled)
-    updates = moving_updates(compiled.graph, {"bn": compiled.typed.resolved.node("bn").layer})
-    assert [(u.parameter, u.momentum) for u in updates] == [
-        ("bn.moving_mean", 0.8),
-        ("bn.moving_variance", 0.8),
+    updates = compiled.lowered.moving_updates
+    assert [(u.layer, u.parameter, u.momentum) for u in updates] == [
+        ("bn", "bn.moving_mean", 0.8),
+        ("bn", "bn.moving_variance", 0.8),
     ]
     # The batch statistics the training-graph builder would read, as extra outputs.
     for u in updates:
@@ -268,7 +267,7 @@ def test_batch_normalization_training_mode_uses_batch_statistics(tmp_path: Path)
 def test_frozen_batch_normalization_ignores_the_training_flag(tmp_path: Path) -> None:
     compiled = compile_spec(write_spec(tmp_path, _bn_spec({"trainable": False})), seed=0)
     assert TRAINING_FLAG not in compiled.graph.initializers
-    assert moving_updates(compiled.graph, {"bn": compiled.typed.resolved.node("bn").layer}) == []
+    assert compiled.lowered.moving_updates == []
 
 
 def test_batch_statistics_gradient_matches_finite_differences(tmp_path: Path) -> None:

@@ -19,9 +19,9 @@ import onnx
 import pytest
 from pydantic import TypeAdapter
 
-from specc.emit.onnx_model import to_model_proto
 from specc.graph import GraphBuilder
 from specc.losses import LOSSES, Loss, LossExample, LossField
+from specc.onnx_model import to_model_proto
 from specc.train.engine import CheckpointState, Module, artifacts, quiet_stderr
 from specc.train.loss_graph import LOWERINGS
 from specc.types import TensorType

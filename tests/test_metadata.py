@@ -7,7 +7,7 @@ from pathlib import Path
 
 import onnx
 
-from specc.emit.onnx_model import to_model_proto
+from specc.onnx_model import to_model_proto
 from specc.passes.lower import METADATA_KEY
 from specc.pipeline import compile_spec
 

@@ -33,9 +33,9 @@ from specc.activations import ACTIVATIONS
 from specc.cli.app import app
 from specc.constraints import CONSTRAINTS
 from specc.diagnostics import SpecError
-from specc.emit.onnx_model import to_model_proto
 from specc.initializers import INITIALIZERS
 from specc.layers import LAYERS
+from specc.onnx_model import to_model_proto
 from specc.pipeline import check_spec, compile_spec
 from specc.regularizers import REGULARIZERS
 from specc.spec.loader import PositionMap, load_text
@@ -175,7 +175,7 @@ def numpy_forward(compiled: Any, x: np.ndarray) -> np.ndarray:
         inputs = [values[ref.name][ref.index] for ref in node.inputs]
         weights = {
             w.name: compiled.weights[f"{node.owner}/{w.name}"]
-            for w in compiled.typed.weights.get(node.owner, [])
+            for w in compiled.typed.parameters_of(node.owner)
         }
         values[node.name] = node.layer.reference(inputs, weights)
     (out,) = resolved.outputs

@@ -17,8 +17,8 @@ import onnxruntime as ort
 import pytest
 from pydantic import ValidationError
 
-from specc.emit.onnx_model import to_model_proto
 from specc.graph import GraphBuilder
+from specc.onnx_model import to_model_proto
 from specc.registry import SpecModel
 from specc.regularizers import REGULARIZERS, Regularizer, RegularizerShapeError
 from specc.types import TensorType

@@ -31,9 +31,9 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from specc.activations import ACTIVATIONS
-from specc.emit.onnx_model import to_model_proto
 from specc.layers import LAYERS
 from specc.layers.base import TRAINING_FLAG
+from specc.onnx_model import to_model_proto
 from specc.pipeline import CompiledModel
 from specc.train.engine import CheckpointState, Module, artifacts, onnxblock, quiet_stderr
 from specc.types import TensorType
@@ -284,8 +284,11 @@ def check_gradients(case: Case, tmp_path: Path) -> None:
     parameters = list(compiled.graph.parameters)
     assert parameters, "no trainable weight reaches the layer under test"
     params = _fresh_parameters(compiled, seed=2)
-    names = [name for name, _ in compiled.graph.inputs]
+    names = [name for name, _ in compiled.graph.inputs if name != TRAINING_FLAG]
     inputs = dict(zip(names, _inputs(case, BATCH, seed=3), strict=True))
+    if compiled.lowered.training_flag is not None:
+        # In inference mode: no dropout mask or noise between the two sides compared.
+        inputs[TRAINING_FLAG] = np.array(False)
     loss = InferenceLoss(model, parameters, inputs)
     rng = np.random.default_rng(4)
     loss.probes = [rng.normal(size=o.shape) for o in loss.outputs(params)]
@@ -348,11 +351,10 @@ def test_dropout_trains_with_the_flag_as_an_input(
     assert case is not None
     compiled, _ = compile_with_random_weights(case.spec, seed=1, for_training=True)
     model = to_model_proto(compiled.graph, 17, compiled.metadata)
-    # The training-graph builder's job, done by hand: the constant flag becomes an input.
-    (flag,) = [t for t in model.graph.initializer if t.name == TRAINING_FLAG]
-    assert not numpy_helper.to_array(flag)
-    model.graph.initializer.remove(flag)
-    model.graph.input.append(helper.make_tensor_value_info(TRAINING_FLAG, TensorProto.BOOL, []))
+    # A training lowering reads the flag from a graph input, never from a constant.
+    assert compiled.lowered.training_flag is not None
+    assert TRAINING_FLAG in [value.name for value in model.graph.input]
+    assert TRAINING_FLAG not in [tensor.name for tensor in model.graph.initializer]
     parameters = list(compiled.graph.parameters)
     module, state = _training_module(
         model, parameters, tmp_path / "artifacts", additional_output_names=["layer"]

@@ -16,8 +16,8 @@ import onnx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from specc.diagnostics import Diagnostic, SpecError
-from specc.emit.onnx_model import ONNX_DTYPES
 from specc.layers.base import REFERENCE_PATTERN
+from specc.onnx_model import ONNX_DTYPES
 from specc.spec.errors import translate
 from specc.spec.metadata import LABEL_MAX, ModelName
 

@@ -50,11 +50,11 @@ from specc.emit.mobile_training import (
     export_training,
 )
 from specc.emit.model_checks import standard_problems
-from specc.emit.onnx_model import write_model
 from specc.emit.source import ExportSource
 from specc.emit.trained import TRAINED_MODEL
 from specc.escape import terminal_text
 from specc.limits import DEFAULT_LIMITS, Limits
+from specc.onnx_model import write_model
 
 QUANTIZE_CHOICES = ("int8",)
 MOBILE_MODEL = "SPC518-mobile-model"

@@ -28,9 +28,8 @@ from specc.atomic import copy_file, scratch_folder
 from specc.diagnostics import Diagnostic, SpecError
 from specc.emit.mobile_optimizer import add_gradient_steps, mobile_optimizer
 from specc.emit.mobile_ort import TRAINING_PACKAGES, to_ort
-from specc.emit.onnx_model import DEFAULT_OPSET, to_model_proto
 from specc.emit.source import ExportSource
-from specc.passes.lower import parameter_name
+from specc.onnx_model import DEFAULT_OPSET, to_model_proto
 from specc.pipeline import CompiledModel
 from specc.schedules import LearningRateSchedule
 from specc.train.engine import artifacts, quiet_stderr
@@ -58,7 +57,7 @@ class TrainingBundle:
 def export_training(source: ExportSource, spec: Path, out: Path) -> TrainingBundle:
     """Write ``out/training/``: the three .ort models, the checkpoint, eval_model.onnx."""
     compiled, training = prepare(spec, None, 0)
-    config = compiled.typed.resolved.spec.compile
+    config = compiled.compile
     assert config is not None  # prepare() refuses a spec without one
     problems: list[Diagnostic] = []
     try:
@@ -115,7 +114,7 @@ def _unsupported_steps(compiled: CompiledModel, training: TrainingGraph) -> list
     """What ``specc train`` does after each step that a phone app cannot."""
     problems = []
     if training.moving:
-        layers = sorted({m.parameter.rpartition(".")[0] for m in training.moving})
+        layers = sorted({m.layer for m in training.moving})
         problems.append(
             Diagnostic(
                 MOBILE_TRAINING,
@@ -127,17 +126,16 @@ def _unsupported_steps(compiled: CompiledModel, training: TrainingGraph) -> list
             )
         )
     nodes = {n.name: k for k, n in enumerate(compiled.typed.resolved.nodes)}
-    for owner, specs in compiled.typed.weights.items():
-        for weight in specs:
-            if weight.constraint is None:
-                continue
-            name = parameter_name(owner, weight.name)
-            message = (
-                f"weight '{name}' has a constraint, which specc train applies after each "
-                "step and the mobile training APIs cannot; remove it to train on a phone"
-            )
-            path = ("layers", nodes[owner]) if owner in nodes else ("layers",)
-            problems.append(Diagnostic(MOBILE_TRAINING, message, path))
+    for parameter in compiled.typed.parameters:
+        if parameter.constraint is None:
+            continue
+        message = (
+            f"weight '{parameter.onnx_name}' has a constraint, which specc train applies "
+            "after each step and the mobile training APIs cannot; remove it to train on a phone"
+        )
+        owner = parameter.owner
+        path = ("layers", nodes[owner]) if owner in nodes else ("layers",)
+        problems.append(Diagnostic(MOBILE_TRAINING, message, path))
     return problems
 
 
@@ -210,7 +208,7 @@ def _describe(
         }
     else:
         learning_rate = {"constant": float(rate)}
-    section = compiled.typed.resolved.spec.train
+    section = compiled.train
     return {
         "format": 1,
         "packages": TRAINING_PACKAGES,

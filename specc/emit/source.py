@@ -16,9 +16,9 @@ import onnx
 
 from specc.diagnostics import Diagnostic, SpecError
 from specc.emit.description import parse_description
-from specc.emit.onnx_model import DEFAULT_OPSET, to_model_proto
 from specc.emit.trained import EXPORT_SOURCE, TRAINED_MODEL, read_trained_folder
 from specc.limits import DEFAULT_LIMITS, Limits
+from specc.onnx_model import DEFAULT_OPSET, to_model_proto
 from specc.passes.lower import DESCRIPTION_KEY
 from specc.pipeline import compile_spec
 

@@ -20,9 +20,9 @@ import onnx
 from specc.atomic import copy_file, write_text
 from specc.emit.bundle import write_bundle
 from specc.emit.model_checks import standard_problems
-from specc.emit.onnx_model import write_model
 from specc.emit.source import ExportSource
 from specc.emit.web_render import package_json, render_templates
+from specc.onnx_model import write_model
 from specc.passes.lower import METADATA_KEY
 
 # The onnxruntime-web release every bundle is written for (its API and its file names).

@@ -9,15 +9,16 @@ its weights, and its ONNX lowering; tests ask it for a NumPy reference of the sa
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Protocol
 
 import numpy as np
 from pydantic import Field
 
+from specc.fields import RegularizerField
 from specc.graph import GraphBuilder, Value
 from specc.registry import Registry, SpecModel, type_names
-from specc.types import TensorType
+from specc.types import TensorType, scalar
 
 if TYPE_CHECKING:
     from specc.activations import Activation
@@ -68,28 +69,58 @@ class WeightSpec:
 TRAINING_FLAG = "specc.training"
 
 
+@dataclass(frozen=True)
+class MovingUpdate:
+    """One moving statistic a training step updates after it runs, as Keras's
+    BatchNormalization assigns it: ``parameter = parameter * momentum + batch_statistic *
+    (1 - momentum)``."""
+
+    layer: str  # the layer holding the statistic (a shared layer's owner)
+    parameter: str  # the ONNX initializer, e.g. ``bn.moving_mean``
+    batch_statistic: str  # the graph value holding this batch's statistic, same shape
+    momentum: float
+
+
 @dataclass
 class LowerContext:
-    """What a layer's lowering needs besides its inputs and weights."""
+    """What a layer's lowering needs besides its inputs and weights, and what it declares
+    for later stages (the moving-statistic updates it owes a training step)."""
 
     builder: GraphBuilder
     _training: Value | None = None
     # Whether this graph is the one training runs (specc train, mobile training
     # artifacts) rather than an inference model: layers may lower differently for
-    # speed (recurrent layers unroll for training, keep ONNX's fused ops otherwise).
+    # speed (recurrent layers unroll for training, keep ONNX's fused ops otherwise), and
+    # the training flag is a graph input instead of a constant False.
     for_training: bool = False
+    moving_updates: list[MovingUpdate] = field(default_factory=list)
+    # The layer being lowered (the owner of its weights), set by ``lower_to_onnx``.
+    layer: str = ""
 
     @property
     def training(self) -> Value:
-        """Boolean scalar telling Dropout-like ops whether they run in training mode.
-
-        A constant False named ``specc.training`` in the inference model (made on first
-        use, so models without such ops carry no unused initializer); the training-graph
-        builder replaces it.
+        """Boolean scalar telling Dropout-like ops whether they run in training mode,
+        named ``specc.training``: a constant False in an inference model, a graph input in
+        a training graph (True to train, False to evaluate). Made on first use, so models
+        without such ops carry none.
         """
         if self._training is None:
-            self._training = self.builder.constant(False, dtype=np.bool_, name=TRAINING_FLAG)
+            if self.for_training:
+                self._training = self.builder.input(TRAINING_FLAG, scalar("bool"))
+            else:
+                self._training = self.builder.constant(False, dtype=np.bool_, name=TRAINING_FLAG)
         return self._training
+
+    @property
+    def training_flag(self) -> Value | None:
+        """The training flag, if any layer read it."""
+        return self._training
+
+    def update_moving(self, parameter: Value, batch_statistic: Value, momentum: float) -> None:
+        """Declare that a training step moves ``parameter`` towards ``batch_statistic``
+        (see ``MovingUpdate``); a shared layer declares it once per call, as Keras updates."""
+        update = MovingUpdate(self.layer, parameter.name, batch_statistic.name, momentum)
+        self.moving_updates.append(update)
 
 
 def to_snake_case(name: str) -> str:
@@ -111,6 +142,9 @@ class Layer(SpecModel):
     input_shape: ShapeList | None = None
     input_dtype: InputDtype | None = None
     trainable: bool = True
+    # Every Keras layer takes one (``Layer.__init__``); its penalty on each output is part
+    # of the training loss (see ``specc.passes.lower.ActivityPenalty``).
+    activity_regularizer: RegularizerField | None = None
 
     # How many inputs the layer takes; merge layers take several.
     min_inputs: ClassVar[int] = 1
@@ -141,7 +175,7 @@ class Layer(SpecModel):
         return []
 
     def layout(self, inputs: list[TensorType]) -> Layout:
-        """How ``lower`` wants its inputs laid out in the graph (see specc.passes.layout):
+        """How ``lower`` wants its inputs laid out in the graph (see specc.layers.layout):
         ``native`` (as the spec's shapes say), ``channels_first`` (rank >= 3 inputs and
         outputs as (batch, channels, *spatial), ONNX's convolution layout) or
         ``elementwise`` (any layout shared by all inputs; outputs keep it)."""

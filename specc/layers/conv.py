@@ -18,18 +18,18 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field, ValidationInfo, field_validator
 
-from specc.graph import GraphBuilder, Value
-from specc.layers import conv_reference as ref
-from specc.layers.base import LAYERS, ShapeError, WeightSpec, configured_weight, optional_bias
-from specc.layers.conv_common import ConvBase, DataFormat, Padding, SizeArg
-from specc.layers.conv_emit import conv_weight, emit_conv
-from specc.spec.fields import (
+from specc.fields import (
     ActivationField,
     ConstraintField,
     InitializerField,
     RegularizerField,
     initializer,
 )
+from specc.graph import GraphBuilder, Value
+from specc.layers import conv_reference as ref
+from specc.layers.base import LAYERS, ShapeError, WeightSpec, configured_weight, optional_bias
+from specc.layers.conv_common import ConvBase, DataFormat, Padding, SizeArg
+from specc.layers.conv_emit import conv_weight, emit_conv
 from specc.types import Dim, TensorType
 
 
@@ -49,7 +49,6 @@ class Conv(ConvBase):
     bias_initializer: InitializerField = initializer("zeros")
     kernel_regularizer: RegularizerField | None = None
     bias_regularizer: RegularizerField | None = None
-    activity_regularizer: RegularizerField | None = None
     kernel_constraint: ConstraintField | None = None
     bias_constraint: ConstraintField | None = None
 

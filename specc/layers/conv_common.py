@@ -4,7 +4,7 @@ The layers (conv.py, conv_transpose.py, conv_depthwise.py, conv_separable.py) de
 ``ConvBase``, which checks the input, applies Keras's output-shape rules and wraps each
 layer's channels-first lowering (built from conv_emit.py) in its layout. ONNX convolutions
 are channels-first, so a channels_last layer asks for ``channels_first`` inputs
-(specc.passes.layout) and a chain of them is transposed once on the way in and once out.
+(specc.layers.layout) and a chain of them is transposed once on the way in and once out.
 Each layer's NumPy reference comes from conv_reference.py, which shares nothing with the
 lowering.
 """

@@ -17,18 +17,18 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field
 
-from specc.graph import GraphBuilder, Value
-from specc.layers import conv_reference as ref
-from specc.layers.base import LAYERS, WeightSpec, configured_weight, optional_bias
-from specc.layers.conv_common import ConvBase, DataFormat, Padding, SizeArg
-from specc.layers.conv_emit import depthwise_weight, emit_conv
-from specc.spec.fields import (
+from specc.fields import (
     ActivationField,
     ConstraintField,
     InitializerField,
     RegularizerField,
     initializer,
 )
+from specc.graph import GraphBuilder, Value
+from specc.layers import conv_reference as ref
+from specc.layers.base import LAYERS, WeightSpec, configured_weight, optional_bias
+from specc.layers.conv_common import ConvBase, DataFormat, Padding, SizeArg
+from specc.layers.conv_emit import depthwise_weight, emit_conv
 from specc.types import Dim, TensorType
 
 
@@ -82,7 +82,6 @@ class DepthwiseConv(DepthwiseBase):
     bias_initializer: InitializerField = initializer("zeros")
     depthwise_regularizer: RegularizerField | None = None
     bias_regularizer: RegularizerField | None = None
-    activity_regularizer: RegularizerField | None = None
     depthwise_constraint: ConstraintField | None = None
     bias_constraint: ConstraintField | None = None
 

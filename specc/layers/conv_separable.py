@@ -16,19 +16,19 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field
 
-from specc.graph import GraphBuilder, Value
-from specc.layers import conv_reference as ref
-from specc.layers.base import LAYERS, WeightSpec, configured_weight, optional_bias
-from specc.layers.conv_common import DataFormat, Padding, SizeArg
-from specc.layers.conv_depthwise import DepthwiseBase
-from specc.layers.conv_emit import conv_weight, emit_conv
-from specc.spec.fields import (
+from specc.fields import (
     ActivationField,
     ConstraintField,
     InitializerField,
     RegularizerField,
     initializer,
 )
+from specc.graph import GraphBuilder, Value
+from specc.layers import conv_reference as ref
+from specc.layers.base import LAYERS, WeightSpec, configured_weight, optional_bias
+from specc.layers.conv_common import DataFormat, Padding, SizeArg
+from specc.layers.conv_depthwise import DepthwiseBase
+from specc.layers.conv_emit import conv_weight, emit_conv
 from specc.types import TensorType
 
 
@@ -50,7 +50,6 @@ class SeparableConv(DepthwiseBase):
     depthwise_regularizer: RegularizerField | None = None
     pointwise_regularizer: RegularizerField | None = None
     bias_regularizer: RegularizerField | None = None
-    activity_regularizer: RegularizerField | None = None
     depthwise_constraint: ConstraintField | None = None
     pointwise_constraint: ConstraintField | None = None
     bias_constraint: ConstraintField | None = None

@@ -23,6 +23,13 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field, ValidationInfo, field_validator
 
+from specc.fields import (
+    ActivationField,
+    ConstraintField,
+    InitializerField,
+    RegularizerField,
+    initializer,
+)
 from specc.graph import GraphBuilder, Value
 from specc.layers import conv_reference as ref
 from specc.layers.base import LAYERS, WeightSpec, configured_weight, optional_bias
@@ -36,13 +43,6 @@ from specc.layers.conv_common import (
     check_length,
 )
 from specc.layers.conv_emit import emit_conv, flipped_weight, insert_zeros
-from specc.spec.fields import (
-    ActivationField,
-    ConstraintField,
-    InitializerField,
-    RegularizerField,
-    initializer,
-)
 from specc.types import Dim, TensorType
 
 
@@ -77,7 +77,6 @@ class ConvTranspose(ConvBase):
     bias_initializer: InitializerField = initializer("zeros")
     kernel_regularizer: RegularizerField | None = None
     bias_regularizer: RegularizerField | None = None
-    activity_regularizer: RegularizerField | None = None
     kernel_constraint: ConstraintField | None = None
     bias_constraint: ConstraintField | None = None
 

@@ -12,6 +12,7 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from specc.activations import Activation as ActivationFn
+from specc.fields import ActivationField
 from specc.graph import Value
 from specc.layers.base import (
     LAYERS,
@@ -25,7 +26,6 @@ from specc.layers.base import (
     float_input,
     trivial_dropout,
 )
-from specc.spec.fields import ActivationField
 from specc.types import FLOAT_DTYPES, TensorType
 
 

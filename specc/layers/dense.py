@@ -10,6 +10,13 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
+from specc.fields import (
+    ActivationField,
+    ConstraintField,
+    InitializerField,
+    RegularizerField,
+    initializer,
+)
 from specc.graph import Value
 from specc.layers.base import (
     LAYERS,
@@ -23,13 +30,6 @@ from specc.layers.base import (
     expect_float,
     float_input,
     optional_bias,
-)
-from specc.spec.fields import (
-    ActivationField,
-    ConstraintField,
-    InitializerField,
-    RegularizerField,
-    initializer,
 )
 from specc.types import TensorType
 
@@ -46,7 +46,6 @@ class Dense(Layer):
     bias_initializer: InitializerField = initializer("zeros")
     kernel_regularizer: RegularizerField | None = None
     bias_regularizer: RegularizerField | None = None
-    activity_regularizer: RegularizerField | None = None
     kernel_constraint: ConstraintField | None = None
     bias_constraint: ConstraintField | None = None
 

@@ -11,14 +11,14 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
-from specc.graph import Value
-from specc.layers.base import LAYERS, Layer, LowerContext, ShapeError, WeightSpec, configured_weight
-from specc.spec.fields import (
+from specc.fields import (
     ConstraintField,
     InitializerField,
     RegularizerField,
     initializer,
 )
+from specc.graph import Value
+from specc.layers.base import LAYERS, Layer, LowerContext, ShapeError, WeightSpec, configured_weight
 from specc.types import TensorType
 
 
@@ -34,7 +34,6 @@ class Embedding(Layer):
     output_dim: int = Field(gt=0)
     embeddings_initializer: InitializerField = initializer("uniform")
     embeddings_regularizer: RegularizerField | None = None
-    activity_regularizer: RegularizerField | None = None
     embeddings_constraint: ConstraintField | None = None
     mask_zero: bool = False
 

@@ -24,6 +24,13 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
+from specc.fields import (
+    ActivationField,
+    ConstraintField,
+    InitializerField,
+    RegularizerField,
+    initializer,
+)
 from specc.graph import Value
 from specc.layers.base import (
     LAYERS,
@@ -48,13 +55,6 @@ from specc.layers.locally_connected_kernels import (
     patch_positions,
     reference_local_conv,
 )
-from specc.spec.fields import (
-    ActivationField,
-    ConstraintField,
-    InitializerField,
-    RegularizerField,
-    initializer,
-)
 from specc.types import TensorType
 
 
@@ -72,7 +72,6 @@ class _LocallyConnected(Layer):
     bias_initializer: InitializerField = initializer("zeros")
     kernel_regularizer: RegularizerField | None = None
     bias_regularizer: RegularizerField | None = None
-    activity_regularizer: RegularizerField | None = None
     kernel_constraint: ConstraintField | None = None
     bias_constraint: ConstraintField | None = None
     implementation: Literal[1, 2, 3] = 1

@@ -17,6 +17,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, field_validator
 
+from specc.fields import ConstraintField, InitializerField, RegularizerField, initializer
 from specc.graph import GraphBuilder, Value
 from specc.layers.base import (
     LAYERS,
@@ -29,7 +30,6 @@ from specc.layers.base import (
     expect_float,
     float_input,
 )
-from specc.spec.fields import ConstraintField, InitializerField, RegularizerField, initializer
 from specc.types import Dim, TensorType
 
 

@@ -1,4 +1,4 @@
-"""BatchNormalization, and what the training-graph builder needs to keep its moving statistics.
+"""BatchNormalization, and the moving-statistic updates it declares for training.
 
 ONNX's BatchNormalization is not used: with training_mode=0 inside a training graph the
 engine silently swaps in batch statistics and their gradient
@@ -15,24 +15,22 @@ where the batch statistics (biased variance, as Keras) are computed from the inp
 every axis but the channel axis. With the flag False (the inference model) this is the
 moving-statistics formula; with it True, the batch-statistics formula and its gradient,
 also through the statistics. What the graph cannot do is update the moving statistics:
-the training-graph builder does that, with ``moving_updates``, as Keras does after each
-training call: moving = moving * momentum + batch * (1 - momentum). A layer with
-``trainable: false`` always uses its moving statistics, as in Keras.
+the lowering declares each update (``LowerContext.update_moving``) and training applies
+it, as Keras does after each training call: moving = moving * momentum + batch * (1 -
+momentum). A layer with ``trainable: false`` always uses its moving statistics, as in Keras.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field, field_validator
 
-from specc.graph import Graph, Value
+from specc.fields import ConstraintField, InitializerField, RegularizerField, initializer
+from specc.graph import Value
 from specc.layers.base import (
     LAYERS,
-    TRAINING_FLAG,
     Layer,
     Layout,
     LowerContext,
@@ -50,10 +48,7 @@ from specc.layers.normalization import (
     normalize_axis,
     reshape,
 )
-from specc.spec.fields import ConstraintField, InitializerField, RegularizerField, initializer
 from specc.types import TensorType
-
-MOVING = ("moving_mean", "moving_variance")
 
 
 @LAYERS.register
@@ -133,9 +128,11 @@ class BatchNormalization(Layer):
         if self.trainable:
             others = [a for a in range(t.rank) if a != axis]
             batch_mean, batch_var, _ = moments(b, x, others, tuple(dims))
-            # Shaped like the moving statistics, so moving_updates can pair them up.
+            # Shaped like the moving statistics, which a training step moves towards them.
             batch_mean = reshape(b, batch_mean, [channels])
             batch_var = reshape(b, batch_var, [channels])
+            ctx.update_moving(mean, batch_mean, self.momentum)
+            ctx.update_moving(variance, batch_var, self.momentum)
             mean = b.op("Where", ctx.training, batch_mean, mean)
             variance = b.op("Where", ctx.training, batch_var, variance)
         # Per channel first (cheap), then one multiply-add over the input, as Keras does.
@@ -176,35 +173,3 @@ class BatchNormalization(Layer):
                 [TensorType("float32", (2, 3))],
             ),
         ]
-
-
-@dataclass(frozen=True)
-class MovingUpdate:
-    """One moving statistic to update after a training step:
-    ``parameter = parameter * momentum + batch_statistic * (1 - momentum)``.
-    """
-
-    parameter: str  # the ONNX initializer, e.g. ``bn.moving_mean``
-    batch_statistic: str  # the graph value holding this batch's statistic, same shape
-    momentum: float
-
-
-def moving_updates(graph: Graph, layers: Mapping[str, Layer]) -> list[MovingUpdate]:
-    """The moving-statistic updates a training step owes, in graph order.
-
-    ``layers`` maps each parameter prefix (a layer's name, ``bn`` for ``bn.moving_mean``) to
-    its config. The builder should list the moving statistics as frozen parameters, expose
-    each ``batch_statistic`` as an extra training output, and apply the update to the
-    parameter's buffer after each step, once per Where (a shared layer updates once per
-    call, as in Keras). It finds them as ``lower`` built them: a Where choosing between the
-    batch statistic and the moving one on the training flag.
-    """
-    updates = []
-    for node in graph.nodes:
-        if node.op_type != "Where" or node.inputs[0] != TRAINING_FLAG:
-            continue
-        prefix, _, weight = node.inputs[2].rpartition(".")
-        layer = layers.get(prefix)
-        if weight in MOVING and isinstance(layer, BatchNormalization):
-            updates.append(MovingUpdate(node.inputs[2], node.inputs[1], layer.momentum))
-    return updates

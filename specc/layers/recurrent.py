@@ -37,6 +37,13 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from specc.activations import Activation, Tanh
+from specc.fields import (
+    ActivationField,
+    ConstraintField,
+    InitializerField,
+    RegularizerField,
+    initializer,
+)
 from specc.graph import GraphBuilder, Value
 from specc.layers.base import (
     Layer,
@@ -56,13 +63,6 @@ from specc.layers.recurrent_ops import (
     zero_state,
 )
 from specc.layers.recurrent_unrolled import MAX_UNROLLED_STEPS, Recurrence, lower_unrolled
-from specc.spec.fields import (
-    ActivationField,
-    ConstraintField,
-    InitializerField,
-    RegularizerField,
-    initializer,
-)
 from specc.types import TensorType
 
 Rate = Field(0.0, ge=0, le=1, allow_inf_nan=False)
@@ -80,7 +80,6 @@ class Recurrent(Layer):
     kernel_regularizer: RegularizerField | None = None
     recurrent_regularizer: RegularizerField | None = None
     bias_regularizer: RegularizerField | None = None
-    activity_regularizer: RegularizerField | None = None
     kernel_constraint: ConstraintField | None = None
     recurrent_constraint: ConstraintField | None = None
     bias_constraint: ConstraintField | None = None

@@ -17,12 +17,12 @@ import numpy as np
 from pydantic import Field
 
 from specc.activations import Activation, Sigmoid, Tanh
+from specc.fields import ActivationField
 from specc.graph import GraphBuilder, Value
 from specc.layers.base import LAYERS, LowerContext, activate, activate_np
 from specc.layers.recurrent import Recurrent
 from specc.layers.recurrent_ops import ints, pad
 from specc.layers.recurrent_unrolled import Recurrence, split
-from specc.spec.fields import ActivationField
 from specc.types import TensorType
 
 

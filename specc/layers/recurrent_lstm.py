@@ -16,13 +16,13 @@ import numpy as np
 from pydantic import Field
 
 from specc.activations import Activation, Sigmoid, Tanh
+from specc.fields import ActivationField
 from specc.graph import GraphBuilder, Value
 from specc.initializers import Initializer
 from specc.layers.base import LAYERS, LowerContext, activate, activate_np
 from specc.layers.recurrent import Recurrent
 from specc.layers.recurrent_ops import ints, pad
 from specc.layers.recurrent_unrolled import Recurrence, split
-from specc.spec.fields import ActivationField
 from specc.types import TensorType
 
 # Keras's i, f, c, o blocks in ONNX's i, o, f, c order.

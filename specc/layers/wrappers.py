@@ -18,10 +18,9 @@ from pydantic import field_validator, model_validator
 
 from specc.graph import Value
 from specc.layers.base import LAYERS, Layer, LowerContext, ShapeError, WeightSpec
+from specc.layers.layout import Placed, convert, lower_layer
 from specc.layers.recurrent import Recurrent
 from specc.layers.recurrent_ops import ints, reverse_time
-from specc.passes.layout import Placed, convert, lower_layer
-from specc.spec.fields import RegularizerField
 from specc.types import TensorType, known_size
 
 W = TypeVar("W")
@@ -61,7 +60,6 @@ class Wrapper(Layer):
     wraps_layer: ClassVar[bool] = True
 
     layer: AnyLayer
-    activity_regularizer: RegularizerField | None = None
 
     @field_validator("layer", "backward_layer", check_fields=False)
     @classmethod

@@ -8,33 +8,69 @@ scope named after it, so nodes are called ``<layer>/<OpType>``.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from specc.graph import Graph, GraphBuilder, Value
-from specc.layers.base import TRAINING_FLAG, LowerContext
-from specc.passes.layout import Placed, convert, lower_layer
-from specc.passes.shapes import TypedGraph
+from specc.layers.base import TRAINING_FLAG, LowerContext, MovingUpdate
+from specc.layers.layout import Placed, convert, lower_layer
+from specc.passes.shapes import Parameter, TypedGraph
 from specc.spec.metadata import labels_by_output
 from specc.types import TensorType
-from specc.weights import check_weights, weight_key
+from specc.weights import check_weights
 
 METADATA_KEY = "specc.training_config"
 DESCRIPTION_KEY = "specc.model"
 
 
-def parameter_name(layer: str, weight: str) -> str:
-    """The ONNX initializer name of a weight: ``dense_1.kernel``; a wrapped layer's weight
-    ``forward_lstm/kernel`` of ``bilstm`` becomes ``bilstm.forward_lstm.kernel``."""
-    return f"{layer}.{weight.replace('/', '.')}"
+@dataclass(frozen=True)
+class Head:
+    """A model output computed as ``softmax``/``sigmoid`` of ``pre_activation``: a
+    crossentropy on its probabilities can be computed from the pre-activation instead (the
+    numerically stable form Keras uses for ``from_logits``)."""
+
+    activation: str  # "softmax" or "sigmoid"
+    pre_activation: Value
+    axis: int | None  # softmax's axis, as given (negative counts from the last)
+
+
+@dataclass(frozen=True)
+class ActivityPenalty:
+    """A layer's ``activity_regularizer`` and the outputs it penalises: Keras adds the
+    penalty of every output tensor of the layer to the loss."""
+
+    layer: str
+    regularizer: Any
+    outputs: list[tuple[Value, TensorType]]
+
+
+@dataclass
+class LoweredModel:
+    """The model's graph and what lowering learnt that later stages need: the training
+    graph, the training backends and the exports read these instead of searching the graph.
+    """
+
+    graph: Graph
+    parameters: list[Parameter]
+    # Each lowered layer's output values, as the layer returned them (in its layout).
+    layer_outputs: dict[str, list[Value]]
+    # Model output name -> its softmax/sigmoid head, for outputs computed by one.
+    heads: dict[str, Head]
+    # BatchNormalization's moving statistics, in graph order.
+    moving_updates: list[MovingUpdate]
+    # The training flag's graph input in a training lowering (None otherwise, or when no
+    # layer reads it).
+    training_flag: Value | None
+    activity_penalties: list[ActivityPenalty]
+    # Lowered for a training graph (see ``lower_to_onnx``), not for inference.
+    for_training: bool
 
 
 def expected_weight_shapes(typed: TypedGraph) -> dict[str, tuple[int, ...]]:
     """Every weight's file key and shape, in layer order."""
-    return {
-        weight_key(owner, w.name): w.shape for owner, specs in typed.weights.items() for w in specs
-    }
+    return {p.key: p.shape for p in typed.parameters}
 
 
 def materialize_weights(
@@ -49,21 +85,18 @@ def materialize_weights(
         return check_weights(weights_file, given, expected)
     # infer_shapes checked that every initializer can fill its weight.
     rng = rng if rng is not None else np.random.default_rng()
-    return {
-        weight_key(owner, spec.name): spec.initializer.sample(spec.shape, rng)
-        for owner, specs in typed.weights.items()
-        for spec in specs
-    }
+    return {p.key: p.initializer.sample(p.shape, rng) for p in typed.parameters}
 
 
 def lower_to_onnx(
     typed: TypedGraph, weights: dict[str, np.ndarray], for_training: bool = False
-) -> Graph:
+) -> LoweredModel:
     """Build the model graph: inputs, every layer's ops, outputs named after layers.
 
     ``for_training``: the graph a training graph is built from, where layers may pick
-    lowerings that train faster (``LowerContext.for_training``); the parameters (names,
-    shapes) are the same either way, only the ops computing with them differ.
+    lowerings that train faster (``LowerContext.for_training``) and the training flag is
+    a graph input; the parameters (names, shapes) are the same either way, only the ops
+    computing with them differ.
     """
     resolved = typed.resolved
     b = GraphBuilder(resolved.model_name)
@@ -72,26 +105,45 @@ def lower_to_onnx(
         values[name] = [Placed(b.input(name, tensor))]
     ctx = LowerContext(b, for_training=for_training)
     params: dict[str, dict[str, Value]] = {}
-    for owner, specs in typed.weights.items():
-        params[owner] = {
-            w.name: b.parameter(parameter_name(owner, w.name), weights[weight_key(owner, w.name)])
-            for w in specs
-        }
+    for p in typed.parameters:
+        params.setdefault(p.owner, {})[p.name] = b.parameter(p.onnx_name, weights[p.key])
     needed = _needed_nodes(typed)
+    layer_outputs: dict[str, list[Value]] = {}
+    penalties: list[ActivityPenalty] = []
     for node in resolved.nodes:
         if node.name not in needed:
             continue
         inputs = [values[ref.name][ref.index] for ref in node.inputs]
+        ctx.layer = node.owner
         with b.scope(node.name):
             values[node.name] = lower_layer(
-                ctx, node.layer, inputs, typed.input_types[node.name], params[node.owner]
+                ctx, node.layer, inputs, typed.input_types[node.name], params.get(node.owner, {})
             )
-        b.graph.layer_outputs[node.name] = [p.value.name for p in values[node.name]]
+        layer_outputs[node.name] = [placed.value for placed in values[node.name]]
+        if node.layer.activity_regularizer is not None:
+            produced = zip(layer_outputs[node.name], typed.output_types[node.name], strict=True)
+            penalties.append(
+                ActivityPenalty(node.name, node.layer.activity_regularizer, list(produced))
+            )
+    heads: dict[str, Head] = {}
     for ref, tensor in zip(resolved.outputs, typed.outputs, strict=True):
         with b.scope(ref.name):
             value = convert(b, values[ref.name][ref.index], None)
+        activated = b.graph.activated.get(value.name)
+        if activated is not None:
+            heads[str(ref)] = Head(activated.kind, Value(activated.source), activated.axis)
         b.output(value, str(ref), tensor)
-    return b.graph
+    flag = ctx.training_flag if for_training else None
+    return LoweredModel(
+        b.graph,
+        typed.parameters,
+        layer_outputs,
+        heads,
+        ctx.moving_updates,
+        flag,
+        penalties,
+        for_training,
+    )
 
 
 def _needed_nodes(typed: TypedGraph) -> set[str]:
@@ -114,18 +166,16 @@ def training_metadata(typed: TypedGraph) -> dict[str, str]:
     spec = typed.resolved.spec
     weights: dict[str, Any] = {}
     activity: dict[str, Any] = {}
-    for owner, specs in typed.weights.items():
-        for w in specs:
-            weights[parameter_name(owner, w.name)] = {
-                "key": weight_key(owner, w.name),
-                "trainable": typed.is_trainable(owner, w),
-                "regularizer": w.regularizer.config() if w.regularizer else None,
-                "constraint": w.constraint.config() if w.constraint else None,
-            }
+    for p in typed.parameters:
+        weights[p.onnx_name] = {
+            "key": p.key,
+            "trainable": p.trainable,
+            "regularizer": p.regularizer.config() if p.regularizer else None,
+            "constraint": p.constraint.config() if p.constraint else None,
+        }
     for node in typed.resolved.nodes:
-        regularizer = getattr(node.layer, "activity_regularizer", None)
-        if regularizer is not None:
-            activity[node.name] = regularizer.config()
+        if node.layer.activity_regularizer is not None:
+            activity[node.name] = node.layer.activity_regularizer.config()
     config = {
         "format": 1,
         "inputs": {

@@ -8,6 +8,8 @@ are held to the limits here too (``specc.passes.sizes``), before anything is all
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
 
 from specc.diagnostics import DiagnosticSink
 from specc.initializers import InitializerShapeError
@@ -16,26 +18,73 @@ from specc.limits import DEFAULT_LIMITS, Limits
 from specc.passes import sizes
 from specc.passes.resolve import SEQUENTIAL_INPUT, LayerNode, Ref, ResolvedGraph
 from specc.types import TensorType
+from specc.weights import weight_key
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One weight of the model, named once for every stage that names it.
+
+    ``key`` is its name in weights files (``dense/kernel``; a wrapped layer's weight
+    ``bilstm/forward_lstm/kernel``), ``onnx_name`` its initializer in the graph
+    (``dense.kernel``, ``bilstm.forward_lstm.kernel``). ``trainable``: training updates
+    it, that is the weight is trainable (not a BatchNormalization moving statistic) and its
+    layer is not frozen.
+    """
+
+    owner: str  # the layer that owns it (a shared layer's first user)
+    name: str  # its Keras name within the layer: ``kernel``, ``forward_lstm/kernel``
+    shape: tuple[int, ...]
+    initializer: Any
+    regularizer: Any
+    constraint: Any
+    trainable: bool
+
+    @classmethod
+    def of(cls, owner: str, weight: WeightSpec, layer_trainable: bool) -> Parameter:
+        """The parameter of a layer's weight (see ``Layer.weights``)."""
+        return cls(
+            owner,
+            weight.name,
+            weight.shape,
+            weight.initializer,
+            weight.regularizer,
+            weight.constraint,
+            weight.trainable and layer_trainable,
+        )
+
+    @property
+    def key(self) -> str:
+        return weight_key(self.owner, self.name)
+
+    @property
+    def onnx_name(self) -> str:
+        return f"{self.owner}.{self.name.replace('/', '.')}"
 
 
 @dataclass
 class TypedGraph:
-    """A resolved graph with each node's input/output types and each owner's weights."""
+    """A resolved graph with each node's input/output types and the model's weights."""
 
     resolved: ResolvedGraph
     input_types: dict[str, list[TensorType]]  # node name -> its inputs' types
     output_types: dict[str, list[TensorType]]  # node or input name -> its outputs' types
-    weights: dict[str, list[WeightSpec]]  # owner layer name -> its weights
+    parameters: list[Parameter]  # in layer order, each owner's in Keras's order
 
     def type_of(self, ref: Ref) -> TensorType:
         """The type of the value a reference names."""
         return self.output_types[ref.name][ref.index]
 
-    def is_trainable(self, owner: str, weight: WeightSpec) -> bool:
-        """Whether training updates ``weight`` of layer ``owner``: the weight is trainable
-        (not a BatchNormalization moving statistic) and its layer is not frozen."""
-        node = self.resolved.nodes_by_name.get(owner)
-        return weight.trainable and (node is None or node.layer.trainable)
+    def parameters_of(self, owner: str) -> list[Parameter]:
+        """The weights of layer ``owner`` (none for a layer that shares another's)."""
+        return self._by_owner.get(owner, [])
+
+    @cached_property
+    def _by_owner(self) -> dict[str, list[Parameter]]:
+        by_owner: dict[str, list[Parameter]] = {}
+        for parameter in self.parameters:
+            by_owner.setdefault(parameter.owner, []).append(parameter)
+        return by_owner
 
     @property
     def outputs(self) -> list[TensorType]:
@@ -158,4 +207,10 @@ def infer_shapes(graph: ResolvedGraph, limits: Limits = DEFAULT_LIMITS) -> Typed
         index, problem = over
         sink.error(sizes.PARAMS, problem, count_paths[index])
     sink.check()
-    return TypedGraph(graph, input_types, types, weights)
+    trainable = {node.name: node.layer.trainable for node in graph.nodes}
+    parameters = [
+        Parameter.of(owner, spec, trainable.get(owner, True))
+        for owner, specs in weights.items()
+        for spec in specs
+    ]
+    return TypedGraph(graph, input_types, types, parameters)

@@ -12,19 +12,13 @@ Besides outputs, a layer names the values its computation builds from its argume
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 
 from specc.layers.base import WeightSpec
 from specc.limits import Limits
-from specc.types import Dim, TensorType
+from specc.types import TensorType, elements
 
 PARAMS = "SPC305-params"
 VALUE_SIZE = "SPC306-value-size"
-
-
-def elements(shape: Iterable[Dim]) -> int:
-    """Elements of a per-sample shape, a variable dimension counted as 1."""
-    return math.prod(d for d in shape if d is not None)
 
 
 def parameter_count(weights: list[WeightSpec]) -> int:

@@ -39,9 +39,8 @@ from specc.metrics import (
 )
 from specc.metrics import CategoricalCrossentropy as CategoricalCrossentropyMetric
 from specc.metrics import CosineSimilarity as CosineSimilarityMetric
-from specc.passes.sizes import elements
 from specc.spec.compile import CompileConfig, losses_by_output
-from specc.types import TensorType
+from specc.types import TensorType, elements
 
 METRIC_LABELS = "SPC215-metric-labels"
 METRIC_ARGUMENT = "SPC216-metric-argument"

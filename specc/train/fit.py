@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from specc.constraints import Constraint
-from specc.passes.lower import parameter_name
 from specc.pipeline import CompiledModel
 from specc.spec.compile import CompileConfig, metrics_by_output
 from specc.train.data import Batch, Dataset
@@ -229,9 +228,4 @@ def _target_feeds(training: TrainingGraph, batch: Batch) -> dict[str, np.ndarray
 
 
 def _constraints(compiled: CompiledModel) -> dict[str, Constraint]:
-    found = {}
-    for owner, specs in compiled.typed.weights.items():
-        for spec in specs:
-            if spec.constraint is not None:
-                found[parameter_name(owner, spec.name)] = spec.constraint
-    return found
+    return {p.onnx_name: p.constraint for p in compiled.typed.parameters if p.constraint}

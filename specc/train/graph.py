@@ -2,31 +2,30 @@
 
 The total loss is sum(weight_i * loss_i) over the outputs plus every kernel, bias and
 activity regularization penalty, as Keras's ``compute_loss`` adds them. A softmax or
-sigmoid head whose crossentropy loss takes probabilities is folded into the loss on its
-logits (the numerically stable form); the inference model keeps the activation. The
-training flag that Dropout-like layers read becomes a graph input: True to train, False to
-evaluate. The result goes to onnxruntime-training's artifact generation, which
-differentiates its first output.
+sigmoid head (``LoweredModel.heads``) whose crossentropy loss takes probabilities is folded
+into the loss on its logits (the numerically stable form); the inference model keeps the
+activation. The training flag that Dropout-like layers read is a graph input of the training
+lowering: True to train, False to evaluate. The result goes to onnxruntime-training's
+artifact generation, which differentiates its first output.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from specc.diagnostics import Diagnostic, SpecError
 from specc.graph import Graph, GraphBuilder, Value
-from specc.layers.base import TRAINING_FLAG
-from specc.layers.normalization_batch import MovingUpdate, moving_updates
+from specc.layers.base import MovingUpdate
 from specc.losses import Loss
-from specc.passes.lower import parameter_name
+from specc.passes.lower import Head, LoweredModel
 from specc.pipeline import CompiledModel
 from specc.regularizers import RegularizerShapeError
 from specc.spec.compile import CompileConfig, loss_weights_by_output, losses_by_output
 from specc.types import TensorType, scalar
 
 TOTAL_LOSS = "loss"
-# The ONNX op of each activation a loss can fold into itself.
-_ACTIVATION_OPS = {"softmax": "Softmax", "sigmoid": "Sigmoid"}
 
 
 @dataclass
@@ -59,42 +58,28 @@ def target_input_name(output: str) -> str:
     return f"{output}.target"
 
 
-def _producer(graph: Graph, value: str) -> tuple[str, str, dict] | None:
-    """(op type, first input, attributes) of the node computing ``value``."""
-    for node in graph.nodes:
-        if value in node.outputs:
-            return node.op_type, node.inputs[0], node.attributes
-    return None
-
-
-def _logits_of(graph: Graph, output: str, loss: Loss, prediction: TensorType) -> Value | None:
+def _logits_of(head: Head | None, loss: Loss, prediction: TensorType) -> Value | None:
     """The pre-activation of a softmax/sigmoid head, when ``loss`` should use it."""
     wanted = loss.logits_activation(prediction)
-    if wanted is None:
+    if head is None or head.activation != wanted:
         return None
-    found = _producer(graph, output)
-    while found is not None and found[0] == "Identity":
-        found = _producer(graph, found[1])
-    if found is None:
+    if head.activation == "softmax" and head.axis not in (-1, prediction.rank - 1):
         return None
-    op_type, source, attributes = found
-    if op_type != _ACTIVATION_OPS[wanted]:
-        return None
-    if op_type == "Softmax" and attributes.get("axis", -1) not in (-1, prediction.rank - 1):
-        return None
-    return Value(source)
+    return head.pre_activation
 
 
 def build_training_graph(compiled: CompiledModel, config: CompileConfig) -> TrainingGraph:
-    """Add targets, per-output losses, penalties and the total loss to the model's graph."""
-    typed = compiled.typed
-    b = GraphBuilder.extending(compiled.graph)
+    """Add targets, per-output losses, penalties and the total loss to the model's graph.
+
+    ``compiled`` is a training lowering (``for_training``): its training flag, if any layer
+    reads one, is already a graph input.
+    """
+    lowered = compiled.lowered
+    if not lowered.for_training:
+        raise ValueError("a training graph is built from a training lowering (for_training)")
+    b = GraphBuilder.extending(lowered.graph)
     graph = b.graph
-    flag = None
-    if TRAINING_FLAG in graph.initializers:
-        del graph.initializers[TRAINING_FLAG]
-        graph.inputs.append((TRAINING_FLAG, scalar("bool")))
-        flag = TRAINING_FLAG
+    flag = lowered.training_flag.name if lowered.training_flag is not None else None
 
     outputs = [name for name, _ in graph.outputs]
     output_types = dict(graph.outputs)
@@ -112,81 +97,80 @@ def build_training_graph(compiled: CompiledModel, config: CompileConfig) -> Trai
             target_type = loss.label_type(prediction)
             target = b.input(target_input_name(output), target_type)
             targets[output] = (target.name, target_type)
-            logits = _logits_of(graph, output, loss, prediction)
+            logits = _logits_of(lowered.heads.get(output), loss, prediction)
             value = loss.lower(b, Value(output), target, prediction, logits)
             output_losses[output] = b.alias(value, f"{output}_loss").name
             terms.append(b.op("Mul", b.constant(weights[output]), value))
-        terms.extend(_penalties(b, compiled))
+        terms.extend(_penalties(b, lowered))
     if not terms:
         raise SpecError([Diagnostic("SPC501-no-loss", "compile.loss gives no output a loss")])
     total = terms[0]
     for term in terms[1:]:
         total = b.op("Add", total, term)
     b.alias(total, TOTAL_LOSS)
+    # The training module takes the model inputs, then the targets, then the flag.
+    graph.inputs.sort(key=lambda item: item[0] == flag)
 
     # The first output is the one differentiated; the others ride along for the history.
     loss_outputs = [(TOTAL_LOSS, scalar()), *((n, scalar()) for n in output_losses.values())]
     graph.outputs = [*loss_outputs, *graph.outputs]
-    layers = {n.owner: n.layer for n in typed.resolved.nodes}
-    moving = moving_updates(graph, layers)
+    moving = list(lowered.moving_updates)
     for update in moving:
-        graph.outputs.append((update.batch_statistic, _statistic_type(compiled, update.parameter)))
-    trainable_set = _trainable_parameters(compiled)
+        graph.outputs.append((update.batch_statistic, _statistic_type(graph, update.parameter)))
+    trainable_set = {p.onnx_name for p in lowered.parameters if p.trainable}
     trainable = [p for p in graph.parameters if p in trainable_set]
     frozen = [p for p in graph.parameters if p not in trainable_set]
-    model_inputs = list(typed.resolved.inputs)
+    model_inputs = list(compiled.typed.resolved.inputs)
     return TrainingGraph(
         graph, model_inputs, targets, output_losses, outputs, flag, trainable, frozen, moving
     )
 
 
-def _statistic_type(compiled: CompiledModel, parameter: str) -> TensorType:
+def _statistic_type(graph: Graph, parameter: str) -> TensorType:
     """A batch statistic has its moving statistic's shape, with no batch axis."""
-    shape = compiled.graph.initializers[parameter].shape
+    shape = graph.initializers[parameter].shape
     return TensorType("float32", tuple(shape), batched=False)
 
 
-def _trainable_parameters(compiled: CompiledModel) -> set[str]:
-    """The ONNX names of the weights training updates."""
-    typed = compiled.typed
-    return {
-        parameter_name(owner, spec.name)
-        for owner, specs in typed.weights.items()
-        for spec in specs
-        if typed.is_trainable(owner, spec)
-    }
-
-
-def _penalties(b: GraphBuilder, compiled: CompiledModel) -> list[Value]:
+def _penalties(b: GraphBuilder, lowered: LoweredModel) -> list[Value]:
     """Every weight and activity regularization penalty, as Keras adds them to the loss."""
-    typed = compiled.typed
     penalties: list[Value] = []
     problems: list[Diagnostic] = []
-    for owner, specs in typed.weights.items():
-        for spec in specs:
-            # Keras regularizes trainable weights only (Layer.losses).
-            if spec.regularizer is None or not typed.is_trainable(owner, spec):
-                continue
-            weight = Value(parameter_name(owner, spec.name))
-            with b.scope(f"{owner}/{spec.name}_regularizer"):
-                try:
-                    penalties.append(spec.regularizer.lower(b, weight, spec.shape))
-                except RegularizerShapeError as error:
-                    problems.append(Diagnostic("SPC502-regularizer", f"layer '{owner}': {error}"))
-    for node in typed.resolved.nodes:
-        regularizer = getattr(node.layer, "activity_regularizer", None)
-        produced = b.graph.layer_outputs.get(node.name)
-        if regularizer is None or not produced:
+    for parameter in lowered.parameters:
+        # Keras regularizes trainable weights only (Layer.losses).
+        if parameter.regularizer is None or not parameter.trainable:
             continue
-        # Keras adds the penalty of every output tensor of the layer, undivided.
-        for value, tensor in zip(produced, typed.output_types[node.name], strict=True):
-            with b.scope(f"{node.name}/activity_regularizer"):
+        with b.scope(f"{parameter.owner}/{parameter.name}_regularizer"):
+            try:
+                penalty = parameter.regularizer.lower(
+                    b, Value(parameter.onnx_name), parameter.shape
+                )
+                penalties.append(penalty)
+            except RegularizerShapeError as error:
+                message = f"layer '{parameter.owner}': {error}"
+                problems.append(Diagnostic("SPC502-regularizer", message))
+    for activity in lowered.activity_penalties:
+        for value, tensor in activity.outputs:
+            with b.scope(f"{activity.layer}/activity_regularizer"):
                 try:
-                    penalties.append(regularizer.lower(b, Value(value), tensor.full_shape))
+                    penalty = activity.regularizer.lower(b, value, tensor.full_shape)
                 except (RegularizerShapeError, TypeError) as error:
-                    problems.append(
-                        Diagnostic("SPC502-regularizer", f"layer '{node.name}' activity: {error}")
-                    )
+                    message = f"layer '{activity.layer}' activity: {error}"
+                    problems.append(Diagnostic("SPC502-regularizer", message))
+                    continue
+                penalties.append(_per_sample(b, penalty, value, tensor))
     if problems:
         raise SpecError(problems)
     return penalties
+
+
+def _per_sample(b: GraphBuilder, penalty: Value, value: Value, tensor: TensorType) -> Value:
+    """An activity penalty divided by the batch size, as Keras 3.14 and later add it
+    (``Layer.__call__``: ``divide_no_nan(loss, shape(output)[0])`` for a non-scalar
+    output, so that its strength does not depend on the batch size)."""
+    if not tensor.full_shape:
+        return penalty
+    batch = b.op("Gather", b.op("Shape", value), b.constant(0, np.int64, hint="batch_axis"))
+    batch = b.op("Cast", batch, to=1)
+    # divide_no_nan: an empty batch (penalty 0) gives 0, not 0/0.
+    return b.op("Div", penalty, b.op("Max", batch, b.constant(1.0)))

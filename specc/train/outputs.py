@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from specc.atomic import OutputFolderError, check_output_folder, staged_folder, write_text
-from specc.emit.onnx_model import write_model
+from specc.onnx_model import write_model
 from specc.weights import save_weights
 
 if TYPE_CHECKING:

@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from specc.diagnostics import Diagnostic, SpecError
-from specc.emit.onnx_model import DEFAULT_OPSET, to_model_proto
 from specc.graph import Graph
 from specc.limits import DEFAULT_LIMITS, Limits
-from specc.passes.lower import lower_to_onnx, parameter_name
+from specc.onnx_model import DEFAULT_OPSET, to_model_proto
+from specc.passes.lower import lower_to_onnx
 from specc.pipeline import CompiledModel, compile_spec
 from specc.spec.compile import losses_by_output
 from specc.train.data import Dataset, load_dataset
@@ -32,7 +32,6 @@ from specc.train.fit import EpochLog, FitOptions, FitResult, StopRequest, fit
 from specc.train.graph import TrainingGraph, build_training_graph
 from specc.train.outputs import RunRecord, write_trained_folder
 from specc.train.session import TrainingSession, check_device
-from specc.weights import weight_key
 
 
 @dataclass
@@ -80,7 +79,7 @@ class TrainOptions:
 
 
 def _fit_options(compiled: CompiledModel, options: TrainOptions) -> tuple[FitOptions, float]:
-    section = compiled.typed.resolved.spec.train
+    section = compiled.train
 
     def pick(flag: object, key: str, default: object) -> object:
         if flag is not None:
@@ -107,7 +106,7 @@ def prepare(
     is required. The compiled graph is the training lowering (``for_training``), not the
     inference model (see ``inference_graph``)."""
     compiled = compile_spec(spec, weights, seed, for_training=True, limits=limits)
-    config = compiled.typed.resolved.spec.compile
+    config = compiled.compile
     if config is None:
         problem = Diagnostic(
             "SPC504-no-compile", "specc train needs a 'compile' section with a loss"
@@ -135,7 +134,7 @@ def train_spec(
     compiled, training = prepare(spec, weights, options.seed, options.limits)
     fit_options, validation_split = _fit_options(compiled, options)
     inputs = dict(compiled.typed.resolved.inputs)
-    config = compiled.typed.resolved.spec.compile
+    config = compiled.compile
     assert config is not None  # prepare() checked it
     predictions = dict(compiled.graph.outputs)
     targets = targets_for(losses_by_output(config, list(predictions)), predictions)
@@ -189,7 +188,7 @@ def inference_graph(compiled: CompiledModel) -> Graph:
     Both lowerings hold the same parameters (``<layer>.<weight>``, same shapes); only the
     ops differ (recurrent layers unroll for training, keep ONNX's fused ops otherwise).
     """
-    graph = lower_to_onnx(compiled.typed, compiled.weights, for_training=False)
+    graph = lower_to_onnx(compiled.typed, compiled.weights, for_training=False).graph
     ours = {name: graph.initializers[name].shape for name in graph.parameters}
     theirs = {name: compiled.graph.initializers[name].shape for name in compiled.graph.parameters}
     if ours != theirs:
@@ -207,11 +206,7 @@ def _with_weights(graph: Graph, trained: dict[str, np.ndarray]) -> Graph:
 
 def _by_key(compiled: CompiledModel, trained: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Trained weights under their weights-file keys (``layer/weight``)."""
-    return {
-        weight_key(owner, spec.name): trained[parameter_name(owner, spec.name)]
-        for owner, specs in compiled.typed.weights.items()
-        for spec in specs
-    }
+    return {p.key: trained[p.onnx_name] for p in compiled.typed.parameters}
 
 
 def write_outputs(result: TrainResult, out: Path, opset: int = DEFAULT_OPSET) -> list[Path]:

@@ -17,7 +17,7 @@ import onnxruntime
 
 from specc.atomic import scratch_folder
 from specc.diagnostics import Diagnostic, SpecError
-from specc.emit.onnx_model import to_model_proto
+from specc.onnx_model import to_model_proto
 from specc.optimizers import Optimizer
 from specc.train.engine import (
     CheckpointState,

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from specc.emit.onnx_model import to_model_proto
 from specc.lambda_functions import FUNCTIONS
+from specc.onnx_model import to_model_proto
 from specc.pipeline import compile_spec
 from tests.fuzz.oracle import Unsound
 from tests.fuzz.targets import Target

@@ -63,7 +63,7 @@ def spec_text(
 @functools.cache
 def model_bytes() -> bytes:
     """The ONNX model ``specc build`` writes for the tiny spec (3 classes, labels a b c)."""
-    from specc.emit.onnx_model import to_model_proto
+    from specc.onnx_model import to_model_proto
     from specc.pipeline import compile_spec
 
     with tempfile.TemporaryDirectory() as tmp:
