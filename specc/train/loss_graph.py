@@ -28,14 +28,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from specc.graph import GraphBuilder, Value
-from specc.types import Dim, TensorType
+from specc.graph import GraphBuilder, Value, normalize_axis
+from specc.types import FLOAT, Dim, TensorType
 
 if TYPE_CHECKING:
     from specc.losses import Loss
 
 EPSILON = 1e-7
-_FLOAT = 1  # onnx.TensorProto.FLOAT; specc.emit is the only place that imports onnx.
 
 
 @dataclass
@@ -53,39 +52,25 @@ class _Ops:
 
     def axis(self, axis: int) -> int:
         """``axis`` as a non-negative index into the full shape."""
-        if not -len(self.shape) <= axis < len(self.shape):
-            raise ValueError(f"axis {axis} is out of range for an output of rank {len(self.shape)}")
-        return axis % len(self.shape)
+        return normalize_axis(axis, len(self.shape))
 
     def sum(self, x: Value, axis: int | None = None, keepdims: bool = False) -> Value:
-        """ReduceSum over ``axis`` (axes as an input: valid from opset 13), or over all."""
-        if axis is None:
-            return self.op("ReduceSum", x, keepdims=int(keepdims))
-        axes = self.b.constant([axis], np.int64, hint="axes")
-        return self.op("ReduceSum", x, axes, keepdims=int(keepdims))
+        return self.b.reduce_sum(x, axis, keepdims)
 
     def size(self, x: Value, axis: int) -> Value:
-        """The length of ``axis`` as a float scalar: a constant when the shape knows it."""
-        dim = self.shape[self.axis(axis)]
-        if dim is not None:
-            return self.c(float(dim))
-        index = self.b.constant(self.axis(axis), np.int64, hint="axis")
-        return self.op("Cast", self.op("Gather", self.op("Shape", x), index), to=_FLOAT)
+        return self.b.axis_size(x, self.shape, axis)
 
     def mean(self, x: Value, axis: int) -> Value:
-        return self.op("Div", self.sum(x, axis), self.size(x, axis))
+        return self.b.mean_over(x, self.shape, axis)
 
     def square(self, x: Value) -> Value:
-        return self.op("Mul", x, x)
+        return self.b.square(x)
 
     def clip(self, x: Value, low: float, high: float) -> Value:
-        return self.op("Clip", x, self.c(low), self.c(high))
+        return self.b.clip(x, low, high)
 
     def softplus(self, x: Value) -> Value:
-        tail = self.op(
-            "Log", self.op("Add", self.c(1.0), self.op("Exp", self.op("Neg", self.op("Abs", x))))
-        )
-        return self.op("Add", self.op("Relu", x), tail)
+        return self.b.softplus(x)
 
     def log_probabilities(self, y_pred: Value, logits: Value | None, axis: int) -> Value:
         """log_softmax of logits, or the log of renormalised, clipped probabilities."""
@@ -185,7 +170,7 @@ def _sparse_categorical_crossentropy(
     values = o.op("Neg", o.sum(picked, -1))
     if valid is None:
         return values, None
-    mask = o.op("Cast", valid, to=_FLOAT)
+    mask = o.op("Cast", valid, to=FLOAT)
     return o.op("Mul", values, mask), mask
 
 
@@ -202,7 +187,7 @@ def _poisson(loss: Any, o: _Ops, yp: Value, yt: Value, _: Value | None) -> PerSa
 def _hinge_labels(o: _Ops, yt: Value) -> Value:
     """Keras maps 0/1 labels to -1/1 when every label in the batch is 0 or 1."""
     binary = o.op("Or", o.op("Equal", yt, o.c(0.0)), o.op("Equal", yt, o.c(1.0)))
-    others = o.sum(o.op("Cast", o.op("Not", binary), to=_FLOAT))
+    others = o.sum(o.op("Cast", o.op("Not", binary), to=FLOAT))
     converted = o.op("Sub", o.op("Mul", yt, o.c(2.0)), o.c(1.0))
     return o.op("Where", o.op("Equal", others, o.c(0.0)), converted, yt)
 
@@ -293,8 +278,8 @@ def lower_loss(
     if axis is not None:
         o.axis(axis)  # an axis outside the output is an error here, not in onnxruntime
     if prediction.dtype != "float32":
-        y_pred = o.op("Cast", y_pred, to=_FLOAT)
-        logits = None if logits is None else o.op("Cast", logits, to=_FLOAT)
+        y_pred = o.op("Cast", y_pred, to=FLOAT)
+        logits = None if logits is None else o.op("Cast", logits, to=FLOAT)
     if loss.logits_activation(prediction) is None:
         # Either the predictions are logits already, or the loss takes none.
         logits = y_pred if getattr(loss, "from_logits", False) else None
