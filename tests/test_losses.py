@@ -10,6 +10,8 @@ float64 central differences of the reference.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,6 @@ from specc.emit.onnx_model import to_model_proto
 from specc.graph import GraphBuilder
 from specc.losses import LOSSES, Loss, LossExample, LossField
 from specc.train.engine import CheckpointState, Module, artifacts, quiet_stderr
-from specc.train.loss_graph import LOWERINGS
 from specc.types import TensorType
 from tests.spec_helpers import quiet_session
 
@@ -168,7 +169,8 @@ def test_every_loss_has_examples_and_a_lowering() -> None:
     assert [loss.__name__ for loss in LOSSES if not loss.examples()] == []
     # Each example is a configuration of the loss that declares it.
     assert all(type(make_loss(e.config)) is loss for loss in LOSSES for e in loss.examples())
-    assert {m.__name__ for m in LOSSES} == set(LOWERINGS)
+    # Each loss lowers itself: no loss falls back to the base class's missing lowering.
+    assert [loss.__name__ for loss in LOSSES if loss.lower_values is Loss.lower_values] == []
 
 
 @pytest.mark.parametrize("opset", OPSETS)
@@ -523,3 +525,15 @@ def check_gradient(tmp_path: Path, case: Case, fold: bool) -> None:
     scale = float(np.max(np.abs(expected)))
     assert scale > 0, "the loss does not depend on W"
     np.testing.assert_allclose(grad, expected, rtol=1e-3, atol=1e-4 * scale)
+
+
+def test_losses_import_only_the_foundation() -> None:
+    """Losses are a registry: graph, types and the registry below them, nothing above."""
+    code = (
+        "import sys, specc.losses\n"
+        "above = ('specc.train', 'specc.passes', 'specc.spec', 'specc.emit', 'specc.pipeline',"
+        " 'specc.layers', 'specc.metrics', 'onnx')\n"
+        "print(sorted(m for m in sys.modules if m.startswith(above)))\n"
+    )
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert found.stdout.strip() == "[]"
