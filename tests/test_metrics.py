@@ -16,7 +16,7 @@ import pytest
 from pydantic import TypeAdapter
 
 from specc.losses import LOSSES
-from specc.metrics import METRICS, Metric, MetricField
+from specc.metrics import METRICS, LossMetric, Metric, MetricField
 
 _METRIC = TypeAdapter(MetricField)
 
@@ -299,3 +299,28 @@ def test_auc_multi_label_needs_rank_two() -> None:
     state = make_metric({"type": "AUC", "multi_label": True}).new_state()
     with pytest.raises(ValueError, match="rank-2"):
         state.update(np.zeros((2, 2, 2)), np.zeros((2, 2, 2)))
+
+
+# --- where the metrics come from ---------------------------------------------------------
+
+
+def test_loss_metrics_are_built_from_their_loss() -> None:
+    """Keras's MeanMetricWrapper metrics around a loss function wrap specc's loss class."""
+    wrapped = {
+        METRICS.canonical_name(m): LOSSES.canonical_name(m.wraps)
+        for m in METRICS
+        if issubclass(m, LossMetric)
+    }
+    same = ["MeanSquaredError", "MeanAbsoluteError", "MeanAbsolutePercentageError"]
+    same += ["MeanSquaredLogarithmicError", "BinaryCrossentropy", "CategoricalCrossentropy"]
+    same += ["SparseCategoricalCrossentropy", "KLDivergence", "Poisson", "CosineSimilarity"]
+    same += ["Hinge", "SquaredHinge", "CategoricalHinge"]
+    assert wrapped == {"LogCoshError": "LogCosh", **{name: name for name in same}}
+    # A wrapped metric's arguments are its loss's (less reduction), bar the function-only
+    # axis of the sparse cross-entropy.
+    for model in METRICS:
+        if issubclass(model, LossMetric):
+            extra = set(model.model_fields) - set(model.wraps.model_fields) - {"name"}
+            assert extra <= {"axis"} and (
+                "axis" not in extra or model.wraps.__name__.startswith("Sparse")
+            )

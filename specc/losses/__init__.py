@@ -22,9 +22,6 @@ module (or a new module here) and nothing else. The registry, the schema, the do
 and the test matrix derive from it.
 """
 
-import importlib
-import pkgutil
-
 from specc.losses.base import EPSILON, LOSSES, Loss, LossExample, PerSample, reduce_reference
 from specc.losses.crossentropy import (
     BinaryCrossentropy,
@@ -42,9 +39,9 @@ from specc.losses.regression import (
     MeanSquaredError,
     MeanSquaredLogarithmicError,
 )
+from specc.registry import import_modules
 
-for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
-    importlib.import_module(f"{__name__}.{_module}")
+import_modules(__name__, __path__)
 
 #: The field type of one loss in ``compile.loss``: a name or a mapping with ``type``.
 LossField = LOSSES.discriminated_union()
