@@ -201,6 +201,7 @@ KERAS_LOSS_NAMES: dict[str, set[str]] = {
     "SquaredHinge": {"squared_hinge"},
     "CategoricalHinge": {"categorical_hinge"},
     "CosineSimilarity": {"cosine_similarity"},
+    "Tversky": {"tversky"},
 }
 
 
@@ -226,6 +227,7 @@ def test_loss_registry_has_no_extra_names() -> None:
         ("sparse_categorical_crossentropy", {"from_logits": False, "ignore_class": None}),
         ("huber", {"delta": 1.0}),
         ("cosine_similarity", {"axis": -1}),
+        ("tversky", {"alpha": 0.5, "beta": 0.5, "axis": None}),
         ("mse", {}),
     ],
 )

@@ -196,6 +196,7 @@ def test_auc_confusion_counts_are_held_to_the_activation_limit() -> None:
         ),
         ((3,), {"type": "BinaryCrossentropy", "axis": 2}, "axis 2 is out of range"),
         ((2, 3), {"type": "CosineSimilarity", "axis": -4}, "(rank 3: use -3..2)"),
+        ((3,), {"type": "Tversky", "axis": [1, 2]}, "axis 2 is out of range"),
         ((), SPARSE, "needs a class axis"),
     ],
 )

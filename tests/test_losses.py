@@ -180,6 +180,15 @@ def test_lowering_matches_reference(case: Case, opset: int) -> None:
     np.testing.assert_allclose(got, loss.reference(y_pred, y_true), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("case", CASES)
+def test_values_rank_matches_reference(case: Case) -> None:
+    """The rank the lowering's reduction assumes is the rank of the reference's values."""
+    loss = case.loss()
+    _, y_pred, y_true = case.data(seed=1)
+    rank = 1 + len(case.shape)
+    assert loss.per_sample(y_pred, np.asarray(y_true)).ndim == loss.values_rank(rank)
+
+
 # --- numbers from Keras's docstrings and by hand -----------------------------------------
 
 P2 = [[0.6, 0.4], [0.4, 0.6]]
@@ -187,6 +196,12 @@ T2 = [[0.0, 1.0], [0.0, 0.0]]
 LOGITS4 = [-18.6, 0.51, 2.94, -12.8]
 CCE_PRED = [[0.05, 0.95, 0.0], [0.1, 0.8, 0.1]]
 LOG = np.log
+
+TVERSKY_0208 = {"type": "Tversky", "alpha": 0.2, "beta": 0.8}
+SEG_TRUE = [[1, 0, 1, 0], [0, 1, 0, 1], [1, 0, 1, 0], [0, 1, 0, 1]]
+SEG_PRED = [[0, 1, 0, 1], [1, 0, 1, 1], [0, 1, 0, 1], [1, 0, 1, 1]]
+MASK_TRUE = [[[[1.0], [1.0]], [[0.0], [0.0]]], [[[1.0], [1.0]], [[0.0], [0.0]]]]
+MASK_PRED = [[[[0.0], [1.0]], [[0.0], [1.0]]], [[[0.4], [0.0]], [[0.0], [0.9]]]]
 
 # (loss, y_true, y_pred, expected, absolute tolerance of the quoted digits)
 KERAS_VALUES: list[tuple[Any, Any, Any, float, float]] = [
@@ -280,6 +295,22 @@ KERAS_VALUES: list[tuple[Any, Any, Any, float, float]] = [
         1e-6,
     ),
     ("cosine_similarity", [[0, 1], [1, 1], [1, 1]], [[1, 0], [1, 1], [-1, -1]], 0.0, 1e-6),
+    # keras/src/losses/losses_test.py TverskyTest (Keras 3.15.1). Without axis the loss is
+    # one number for the batch; with axis (1, 2, 3) Keras's unreduced [0.5, 0.75757575]
+    # and [0.5, 0.7222222], here averaged by the default reduction.
+    ("tversky", [[1, 2], [1, 2]], [[4, 1], [6, 1]], -0.55555546, 1e-6),
+    (TVERSKY_0208, [[1, 2], [1, 2]], [[4, 1], [6, 1]], -0.29629636, 1e-6),
+    ("tversky", SEG_TRUE, SEG_PRED, 0.77777773, 1e-6),
+    (TVERSKY_0208, SEG_TRUE, SEG_PRED, 0.7916667, 1e-6),
+    ({"type": "Tversky", "axis": [1, 2, 3]}, MASK_TRUE, MASK_PRED, (0.5 + 0.75757575) / 2, 1e-6),
+    ({**TVERSKY_0208, "axis": [1, 2, 3]}, MASK_TRUE, MASK_PRED, (0.5 + 0.7222222) / 2, 1e-6),
+    (
+        {**TVERSKY_0208, "axis": [1, 2, 3], "reduction": "sum"},
+        MASK_TRUE,
+        MASK_PRED,
+        1.2222222,
+        1e-6,
+    ),
 ]
 
 
