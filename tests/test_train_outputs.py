@@ -33,6 +33,11 @@ def test_history_is_strict_json() -> None:
     assert "NaN" not in text and "Infinity" not in text
 
 
+def test_per_class_history_values_are_lists() -> None:
+    text = history_json({"f1_score": [[0.5, float("nan")], [1.0, 0.25]]})
+    assert json.loads(text) == {"f1_score": [[0.5, None], [1.0, 0.25]]}
+
+
 def test_run_record_is_json() -> None:
     record = json.loads(RunRecord("interrupted", 200, 12, 101).to_json())
     assert record == {

@@ -18,6 +18,8 @@ from specc.types import TensorType
 
 Values = Callable[[np.ndarray, np.ndarray], np.ndarray]
 Threshold = Annotated[float, Field(ge=0, le=1)]
+# A metric's result: one number, or one per class (F1Score without ``average``).
+MetricValue = float | list[float]
 #: ``keras.backend.epsilon()``.
 EPSILON = 1e-7
 
@@ -28,7 +30,7 @@ class MetricState(Protocol):
     def update(self, y_true: np.ndarray, y_pred: np.ndarray) -> None:
         """Accumulate one batch."""
 
-    def result(self) -> float:
+    def result(self) -> MetricValue:
         """The metric's value over every batch so far."""
 
 
