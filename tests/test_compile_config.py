@@ -312,6 +312,7 @@ KERAS_METRIC_NAMES: dict[str, set[str]] = {
     "AUC": {"auc"},
     "Precision": {"precision"},
     "Recall": {"recall"},
+    "F1Score": {"f1_score"},
 }
 
 
@@ -407,7 +408,9 @@ def test_accuracy_resolves_by_shapes_as_keras(
         ({"type": "Recall", "thresholds": 1.5}, "less_than_equal"),
         ({"type": "mse", "dtype": "float32"}, "unknown_key"),
         ("Accuracy", "unknown_name"),
-        ("f1_score", "unknown_name"),
+        ("fbeta_score", "unknown_name"),
+        ({"type": "F1Score", "average": "samples"}, "literal_error"),
+        ({"type": "F1Score", "threshold": 0.0}, "greater_than"),
     ],
 )
 def test_invalid_metrics_are_rejected(metric: Any, error_type: str) -> None:
