@@ -456,6 +456,13 @@ def test_label_types() -> None:
         scce.label_type(TensorType("float32", ()))
 
 
+def test_tversky_refuses_a_repeated_axis() -> None:
+    with pytest.raises(ValueError, match=r"axis lists an axis twice; got axis=\[1, 1\]"):
+        make_loss({"type": "Tversky", "axis": [1, 1]})
+    with pytest.raises(ValueError):
+        make_loss({"type": "Tversky", "axis": []})
+
+
 def test_out_of_range_axis_is_an_error() -> None:
     loss = make_loss({"type": "cosine_similarity", "axis": 3})
     b = GraphBuilder("loss")

@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from specc.graph import GraphBuilder, Value, normalize_axis
 from specc.losses.base import EPSILON, LOSSES, LOW, Loss, LossExample, PerSample, Shape
@@ -32,6 +33,15 @@ class Tversky(Loss):
     alpha: Weight = 0.5
     beta: Weight = 0.5
     axis: int | Annotated[list[int], Field(min_length=1)] | None = None
+
+    @field_validator("axis")
+    @classmethod
+    def _distinct_axes(cls, axis: int | list[int] | None) -> int | list[int] | None:
+        # Keras's sum fails on a repeated axis; refused here, where the spec gives it.
+        if isinstance(axis, list) and len(set(axis)) != len(axis):
+            message = f"axis lists an axis twice; got axis={axis}"
+            raise PydanticCustomError("value_error", "{error}", {"error": message})
+        return axis
 
     def _sum_axes(self) -> int | tuple[int, ...] | None:
         return self.axis if self.axis is None or isinstance(self.axis, int) else tuple(self.axis)
