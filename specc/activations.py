@@ -16,6 +16,7 @@ from pydantic import Field
 
 from specc.graph import GraphBuilder, Value
 from specc.registry import Registry, SpecModel
+from specc.types import FLOAT
 
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
@@ -37,12 +38,6 @@ class Activation(SpecModel):
 
 
 ACTIVATIONS: Registry[Activation] = Registry("activation")
-
-
-def _softplus_ops(b: GraphBuilder, x: Value) -> Value:
-    # relu(x) + log(1 + exp(-|x|)) is softplus without overflow, using ops with gradients.
-    tail = b.op("Log", b.op("Add", b.constant(1.0), b.op("Exp", b.op("Neg", b.op("Abs", x)))))
-    return b.op("Add", b.op("Relu", x), tail)
 
 
 def _elu_ops(b: GraphBuilder, x: Value, alpha: float) -> Value:
@@ -88,7 +83,9 @@ class Relu(Activation):
             return b.op("LeakyRelu", x, alpha=slope)
         # Keras 3's general form, term by term.
         if threshold != 0:
-            positive = b.op("Mul", x, b.op("Cast", b.op("Greater", x, b.constant(threshold)), to=1))
+            positive = b.op(
+                "Mul", x, b.op("Cast", b.op("Greater", x, b.constant(threshold)), to=FLOAT)
+            )
         else:
             positive = b.op("Relu", x)
         if cap is not None:
@@ -172,7 +169,7 @@ class Softplus(Activation):
     type: Literal["softplus"]
 
     def lower(self, b: GraphBuilder, x: Value) -> Value:
-        return _softplus_ops(b, x)
+        return b.softplus(x)
 
     def reference(self, x: np.ndarray) -> np.ndarray:
         return _np_softplus(x)
@@ -333,7 +330,7 @@ class Mish(Activation):
     type: Literal["mish"]
 
     def lower(self, b: GraphBuilder, x: Value) -> Value:
-        return b.op("Mul", x, b.op("Tanh", _softplus_ops(b, x)))
+        return b.op("Mul", x, b.op("Tanh", b.softplus(x)))
 
     def reference(self, x: np.ndarray) -> np.ndarray:
         return x * np.tanh(_np_softplus(x))

@@ -9,14 +9,14 @@ the finished ``Graph`` into a ModelProto.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from specc.types import TensorType
+from specc.types import FLOAT, Dim, TensorType
 
 
 @dataclass(frozen=True)
@@ -188,3 +188,58 @@ class GraphBuilder:
         self.graph.nodes.append(Node(op_type, in_names, out_names, attrs, node_name, domain))
         values = tuple(Value(n) for n in out_names)
         return values[0] if outputs == 1 else values
+
+    # --- op helpers: compositions that lowering code shares ---------------------------------
+
+    def reduce_sum(
+        self, x: Value, axis: int | Sequence[int] | None = None, keepdims: bool = False
+    ) -> Value:
+        """ReduceSum over ``axis`` (one or several), or over every axis when None.
+
+        The axes are an input, as ReduceSum takes them from opset 13 on (ReduceMean and
+        the others only from opset 18): the same graph is valid at every opset specc emits.
+        """
+        if axis is None:
+            return self.op("ReduceSum", x, keepdims=int(keepdims))
+        axes = [axis] if isinstance(axis, int) else list(axis)
+        return self.op(
+            "ReduceSum", x, self.constant(axes, np.int64, hint="axes"), keepdims=int(keepdims)
+        )
+
+    def axis_size(self, x: Value, shape: tuple[Dim, ...], axis: int) -> Value:
+        """The length of ``axis`` of ``x`` (of shape ``shape``) as a float32 scalar: a
+        constant when the shape knows it, else read from ``Shape`` at run time."""
+        index = normalize_axis(axis, len(shape))
+        if shape[index] is not None:
+            return self.constant(float(shape[index]))
+        position = self.constant(index, np.int64, hint="axis")
+        return self.op("Cast", self.op("Gather", self.op("Shape", x), position), to=FLOAT)
+
+    def mean_over(self, x: Value, shape: tuple[Dim, ...], axis: int) -> Value:
+        """The mean along ``axis``: ReduceSum divided by the axis's length (see
+        ``reduce_sum`` for why not ReduceMean)."""
+        return self.op("Div", self.reduce_sum(x, axis), self.axis_size(x, shape, axis))
+
+    def square(self, x: Value) -> Value:
+        """``x * x``."""
+        return self.op("Mul", x, x)
+
+    def clip(self, x: Value, low: float, high: float) -> Value:
+        """``x`` clipped to ``[low, high]`` (no gradient where it clips, as Keras's clip)."""
+        return self.op("Clip", x, self.constant(low), self.constant(high))
+
+    def softplus(self, x: Value) -> Value:
+        """``relu(x) + log(1 + exp(-|x|))``: softplus without overflow, in ops that have
+        gradients in onnxruntime-training (its Softplus has none)."""
+        tail = self.op(
+            "Log",
+            self.op("Add", self.constant(1.0), self.op("Exp", self.op("Neg", self.op("Abs", x)))),
+        )
+        return self.op("Add", self.op("Relu", x), tail)
+
+
+def normalize_axis(axis: int, rank: int) -> int:
+    """``axis`` as an index into a shape of ``rank`` dimensions; ValueError when outside."""
+    if not -rank <= axis < rank:
+        raise ValueError(f"axis {axis} is out of range for an output of rank {rank}")
+    return axis % rank

@@ -31,7 +31,7 @@ from specc.lambda_ops import (
     transpose_perm,
 )
 from specc.lambda_tokens import COMPARISONS, Node
-from specc.types import TensorType
+from specc.types import FLOAT, TensorType
 
 
 @dataclass(frozen=True)
@@ -62,14 +62,14 @@ class Lowering:
         # Keras would keep integer dtypes; expressions compute in float32 throughout.
         if index not in self.cast:
             value, dtype = self.inputs[index], self.types[index].dtype
-            self.cast[index] = value if dtype == "float32" else self.b.op("Cast", value, to=1)
+            self.cast[index] = value if dtype == "float32" else self.b.op("Cast", value, to=FLOAT)
         return self.cast[index]
 
     def float(self, term: Term) -> Value:
         """A term as a float32 value: constants become scalars, booleans 0.0 and 1.0."""
         if term.value is None:
             return self.b.constant(np.float32(term.const), hint="scalar")
-        return self.b.op("Cast", term.value, to=1) if term.boolean else term.value
+        return self.b.op("Cast", term.value, to=FLOAT) if term.boolean else term.value
 
     def bool(self, term: Term) -> Value:
         """A term as a condition: comparisons as they are, anything else where non-zero."""

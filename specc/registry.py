@@ -9,8 +9,10 @@ against that entry's model, with a "did you mean" hint for unknown names.
 from __future__ import annotations
 
 import functools
+import importlib
+import pkgutil
 import typing
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Annotated, Any, Generic, TypeVar, Union
 
 import numpy as np
@@ -215,3 +217,10 @@ class _NameOrMappingSchema:
                 mapping_schema,
             ]
         }
+
+
+def import_modules(package: str, path: Iterable[str]) -> None:
+    """Import every module of ``package`` (found in ``path``, its ``__path__``), in name
+    order, so that each registers its entries: modules are discovered, not listed."""
+    for module in sorted(m.name for m in pkgutil.iter_modules(path)):
+        importlib.import_module(f"{package}.{module}")

@@ -16,6 +16,11 @@ DTYPES: dict[str, np.dtype] = {
     "bool": np.dtype(np.bool_),
 }
 FLOAT_DTYPES = ("float32", "float16")
+
+# ONNX element types for Cast's ``to``: onnx.TensorProto's values, named here so that
+# graph-building code needs no onnx import (only specc.emit imports it).
+FLOAT = 1  # onnx.TensorProto.FLOAT
+INT64 = 7  # onnx.TensorProto.INT64
 INT_DTYPES = ("int32", "int64")
 
 Dim = int | None

@@ -201,6 +201,7 @@ KERAS_LOSS_NAMES: dict[str, set[str]] = {
     "SquaredHinge": {"squared_hinge"},
     "CategoricalHinge": {"categorical_hinge"},
     "CosineSimilarity": {"cosine_similarity"},
+    "Tversky": {"tversky"},
 }
 
 
@@ -226,6 +227,7 @@ def test_loss_registry_has_no_extra_names() -> None:
         ("sparse_categorical_crossentropy", {"from_logits": False, "ignore_class": None}),
         ("huber", {"delta": 1.0}),
         ("cosine_similarity", {"axis": -1}),
+        ("tversky", {"alpha": 0.5, "beta": 0.5, "axis": None}),
         ("mse", {}),
     ],
 )
@@ -310,6 +312,7 @@ KERAS_METRIC_NAMES: dict[str, set[str]] = {
     "AUC": {"auc"},
     "Precision": {"precision"},
     "Recall": {"recall"},
+    "F1Score": {"f1_score"},
 }
 
 
@@ -405,7 +408,9 @@ def test_accuracy_resolves_by_shapes_as_keras(
         ({"type": "Recall", "thresholds": 1.5}, "less_than_equal"),
         ({"type": "mse", "dtype": "float32"}, "unknown_key"),
         ("Accuracy", "unknown_name"),
-        ("f1_score", "unknown_name"),
+        ("fbeta_score", "unknown_name"),
+        ({"type": "F1Score", "average": "samples"}, "literal_error"),
+        ({"type": "F1Score", "threshold": 0.0}, "greater_than"),
     ],
 )
 def test_invalid_metrics_are_rejected(metric: Any, error_type: str) -> None:

@@ -164,6 +164,17 @@ def test_metric_arguments_must_fit_the_output(metric: dict[str, Any], words: str
     assert words in problem.message
 
 
+def test_f1_score_needs_batch_by_classes_predictions() -> None:
+    (problem,) = problems((2, 3), "categorical_crossentropy", ["f1_score"])
+    assert problem.code == "SPC216-metric-argument"
+    assert "metric 'f1_score' needs predictions of shape (batch, classes); got (None, 2, 3)" in (
+        problem.message
+    )
+    assert (
+        problems((3,), "categorical_crossentropy", [{"type": "F1Score", "average": "macro"}]) == []
+    )
+
+
 def test_metric_arguments_that_fit_pass() -> None:
     fitting = [
         {"type": "Precision", "class_id": 2},
@@ -196,6 +207,8 @@ def test_auc_confusion_counts_are_held_to_the_activation_limit() -> None:
         ),
         ((3,), {"type": "BinaryCrossentropy", "axis": 2}, "axis 2 is out of range"),
         ((2, 3), {"type": "CosineSimilarity", "axis": -4}, "(rank 3: use -3..2)"),
+        ((3,), {"type": "Tversky", "axis": [1, 2]}, "axis 2 is out of range"),
+        ((2, 3), {"type": "Tversky", "axis": [-1, 2]}, "names one axis twice"),
         ((), SPARSE, "needs a class axis"),
     ],
 )

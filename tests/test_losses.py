@@ -23,7 +23,6 @@ from specc.graph import GraphBuilder
 from specc.losses import LOSSES, Loss, LossExample, LossField
 from specc.onnx_model import to_model_proto
 from specc.train.engine import CheckpointState, Module, artifacts, quiet_stderr
-from specc.train.loss_graph import LOWERINGS
 from specc.types import TensorType
 from tests.spec_helpers import quiet_session
 
@@ -168,7 +167,8 @@ def test_every_loss_has_examples_and_a_lowering() -> None:
     assert [loss.__name__ for loss in LOSSES if not loss.examples()] == []
     # Each example is a configuration of the loss that declares it.
     assert all(type(make_loss(e.config)) is loss for loss in LOSSES for e in loss.examples())
-    assert {m.__name__ for m in LOSSES} == set(LOWERINGS)
+    # Each loss lowers itself: no loss falls back to the base class's missing lowering.
+    assert [loss.__name__ for loss in LOSSES if loss.lower_values is Loss.lower_values] == []
 
 
 @pytest.mark.parametrize("opset", OPSETS)
@@ -180,6 +180,15 @@ def test_lowering_matches_reference(case: Case, opset: int) -> None:
     np.testing.assert_allclose(got, loss.reference(y_pred, y_true), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("case", CASES)
+def test_values_rank_matches_reference(case: Case) -> None:
+    """The rank the lowering's reduction assumes is the rank of the reference's values."""
+    loss = case.loss()
+    _, y_pred, y_true = case.data(seed=1)
+    rank = 1 + len(case.shape)
+    assert loss.per_sample(y_pred, np.asarray(y_true)).ndim == loss.values_rank(rank)
+
+
 # --- numbers from Keras's docstrings and by hand -----------------------------------------
 
 P2 = [[0.6, 0.4], [0.4, 0.6]]
@@ -187,6 +196,12 @@ T2 = [[0.0, 1.0], [0.0, 0.0]]
 LOGITS4 = [-18.6, 0.51, 2.94, -12.8]
 CCE_PRED = [[0.05, 0.95, 0.0], [0.1, 0.8, 0.1]]
 LOG = np.log
+
+TVERSKY_0208 = {"type": "Tversky", "alpha": 0.2, "beta": 0.8}
+SEG_TRUE = [[1, 0, 1, 0], [0, 1, 0, 1], [1, 0, 1, 0], [0, 1, 0, 1]]
+SEG_PRED = [[0, 1, 0, 1], [1, 0, 1, 1], [0, 1, 0, 1], [1, 0, 1, 1]]
+MASK_TRUE = [[[[1.0], [1.0]], [[0.0], [0.0]]], [[[1.0], [1.0]], [[0.0], [0.0]]]]
+MASK_PRED = [[[[0.0], [1.0]], [[0.0], [1.0]]], [[[0.4], [0.0]], [[0.0], [0.9]]]]
 
 # (loss, y_true, y_pred, expected, absolute tolerance of the quoted digits)
 KERAS_VALUES: list[tuple[Any, Any, Any, float, float]] = [
@@ -280,6 +295,22 @@ KERAS_VALUES: list[tuple[Any, Any, Any, float, float]] = [
         1e-6,
     ),
     ("cosine_similarity", [[0, 1], [1, 1], [1, 1]], [[1, 0], [1, 1], [-1, -1]], 0.0, 1e-6),
+    # keras/src/losses/losses_test.py TverskyTest (Keras 3.15.1). Without axis the loss is
+    # one number for the batch; with axis (1, 2, 3) Keras's unreduced [0.5, 0.75757575]
+    # and [0.5, 0.7222222], here averaged by the default reduction.
+    ("tversky", [[1, 2], [1, 2]], [[4, 1], [6, 1]], -0.55555546, 1e-6),
+    (TVERSKY_0208, [[1, 2], [1, 2]], [[4, 1], [6, 1]], -0.29629636, 1e-6),
+    ("tversky", SEG_TRUE, SEG_PRED, 0.77777773, 1e-6),
+    (TVERSKY_0208, SEG_TRUE, SEG_PRED, 0.7916667, 1e-6),
+    ({"type": "Tversky", "axis": [1, 2, 3]}, MASK_TRUE, MASK_PRED, (0.5 + 0.75757575) / 2, 1e-6),
+    ({**TVERSKY_0208, "axis": [1, 2, 3]}, MASK_TRUE, MASK_PRED, (0.5 + 0.7222222) / 2, 1e-6),
+    (
+        {**TVERSKY_0208, "axis": [1, 2, 3], "reduction": "sum"},
+        MASK_TRUE,
+        MASK_PRED,
+        1.2222222,
+        1e-6,
+    ),
 ]
 
 
@@ -423,6 +454,13 @@ def test_label_types() -> None:
     assert scce.label_type(TensorType("float32", (3,))) == TensorType("int64", ())
     with pytest.raises(ValueError, match="class axis"):
         scce.label_type(TensorType("float32", ()))
+
+
+def test_tversky_refuses_a_repeated_axis() -> None:
+    with pytest.raises(ValueError, match=r"axis lists an axis twice; got axis=\[1, 1\]"):
+        make_loss({"type": "Tversky", "axis": [1, 1]})
+    with pytest.raises(ValueError):
+        make_loss({"type": "Tversky", "axis": []})
 
 
 def test_out_of_range_axis_is_an_error() -> None:

@@ -16,7 +16,8 @@ import pytest
 from pydantic import TypeAdapter
 
 from specc.losses import LOSSES
-from specc.metrics import METRICS, Metric, MetricField
+from specc.metrics import METRICS, LossMetric, Metric, MetricField
+from specc.types import TensorType
 
 _METRIC = TypeAdapter(MetricField)
 
@@ -41,6 +42,8 @@ P2 = [[0.6, 0.4], [0.4, 0.6]]
 ONES = [[1, 1], [0, 0]]
 CCE_TRUE, CCE_PRED = [[0, 1, 0], [0, 0, 1]], [[0.05, 0.95, 0], [0.1, 0.8, 0.1]]
 TOPK_TRUE, TOPK_PRED = [[0, 0, 1], [0, 1, 0]], [[0.1, 0.9, 0.8], [0.05, 0.95, 0]]
+
+F1_TRUE, F1_PRED = [[0, 0, 1], [1, 1, 0], [1, 1, 1]], [[0.7, 0.7, 0.7], [1, 0, 0], [0.9, 0.8, 0]]
 
 # (metric, y_true, y_pred, Keras's documented result, tolerance of the quoted digits)
 KERAS_EXAMPLES: list[tuple[Any, Any, Any, float, float]] = [
@@ -69,6 +72,8 @@ KERAS_EXAMPLES: list[tuple[Any, Any, Any, float, float]] = [
     ({"type": "Precision", "top_k": 2}, [0, 0, 1, 1], [1, 1, 1, 1], 0.0, 0),
     ({"type": "Precision", "top_k": 4}, [0, 0, 1, 1], [1, 1, 1, 1], 0.5, 0),
     ("recall", [0, 1, 1, 1], [1, 0, 1, 1], 0.6666667, 1e-7),
+    # f_score_metrics_test.py test_fbeta_random_score, beta 1.
+    ({"type": "F1Score", "average": "micro", "threshold": 0.66}, F1_TRUE, F1_PRED, 0.6666667, 1e-6),
 ]
 
 
@@ -299,3 +304,136 @@ def test_auc_multi_label_needs_rank_two() -> None:
     state = make_metric({"type": "AUC", "multi_label": True}).new_state()
     with pytest.raises(ValueError, match="rank-2"):
         state.update(np.zeros((2, 2, 2)), np.zeros((2, 2, 2)))
+
+
+# --- where the metrics come from ---------------------------------------------------------
+
+
+def test_loss_metrics_are_built_from_their_loss() -> None:
+    """Keras's MeanMetricWrapper metrics around a loss function wrap specc's loss class."""
+    wrapped = {
+        METRICS.canonical_name(m): LOSSES.canonical_name(m.wraps)
+        for m in METRICS
+        if issubclass(m, LossMetric)
+    }
+    same = ["MeanSquaredError", "MeanAbsoluteError", "MeanAbsolutePercentageError"]
+    same += ["MeanSquaredLogarithmicError", "BinaryCrossentropy", "CategoricalCrossentropy"]
+    same += ["SparseCategoricalCrossentropy", "KLDivergence", "Poisson", "CosineSimilarity"]
+    same += ["Hinge", "SquaredHinge", "CategoricalHinge"]
+    assert wrapped == {"LogCoshError": "LogCosh", **{name: name for name in same}}
+    # A wrapped metric's arguments are its loss's (less reduction), bar the function-only
+    # axis of the sparse cross-entropy.
+    for model in METRICS:
+        if issubclass(model, LossMetric):
+            extra = set(model.model_fields) - set(model.wraps.model_fields) - {"name"}
+            assert extra <= {"axis"} and (
+                "axis" not in extra or model.wraps.__name__.startswith("Sparse")
+            )
+
+
+# --- F1Score ---------------------------------------------------------------------------
+
+# Keras 3.15.1 f_score_metrics_test.py, beta 1: test_fbeta_random_score (threshold 0.66)
+# and test_fbeta_random_score_none (no threshold: the row's largest counts).
+ARGMAX_TRUE = [[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 0, 0], [1, 0, 0], [0, 0, 1]]
+ARGMAX_PRED = [[0.9, 0.1, 0], [0.2, 0.6, 0.2], [0, 0, 1], [0.4, 0.3, 0.3], [0, 0.9, 0.1], [0, 0, 1]]
+F1_KERAS = [
+    (None, 0.66, F1_TRUE, F1_PRED, [0.8, 0.5, 0.6666667]),
+    ("micro", 0.66, F1_TRUE, F1_PRED, 0.6666667),
+    ("macro", 0.66, F1_TRUE, F1_PRED, 0.6555555),
+    ("weighted", 0.66, F1_TRUE, F1_PRED, 0.6555555),
+    (None, None, ARGMAX_TRUE, ARGMAX_PRED, [0.8, 0.6666667, 1.0]),
+    ("micro", None, ARGMAX_TRUE, ARGMAX_PRED, 0.833334),
+    ("macro", None, ARGMAX_TRUE, ARGMAX_PRED, 0.822222),
+    ("weighted", None, ARGMAX_TRUE, ARGMAX_PRED, 0.844445),
+    # The F1Score docstring.
+    (
+        None,
+        0.5,
+        [[1, 1, 1], [1, 0, 0], [1, 1, 0]],
+        [[0.2, 0.6, 0.7], [0.2, 0.6, 0.6], [0.6, 0.8, 0.0]],
+        [0.5, 0.8, 0.6666667],
+    ),
+]
+
+
+def f1_result(config: dict[str, Any], *batches: tuple[Any, Any]) -> Any:
+    state = make_metric({"type": "F1Score", **config}).new_state()
+    for y_true, y_pred in batches:
+        state.update(np.asarray(y_true), np.asarray(y_pred, np.float32))
+    return state.result()
+
+
+@pytest.mark.parametrize(("average", "threshold", "y_true", "y_pred", "expected"), F1_KERAS)
+def test_f1_score_keras_results(
+    average: str | None, threshold: float | None, y_true: Any, y_pred: Any, expected: Any
+) -> None:
+    got = f1_result({"average": average, "threshold": threshold}, (y_true, y_pred))
+    # Without ``average``, one score per class: a list of floats.
+    assert isinstance(got, list if average is None else float)
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+
+
+def _f1_reference(
+    y_true: np.ndarray, y_pred: np.ndarray, average: str | None, threshold: float | None
+) -> Any:
+    """F1 by its definition over the whole data at once (0 where a ratio is 0/0)."""
+    if threshold is None:
+        predicted = (y_pred == y_pred.max(axis=1, keepdims=True)) & (y_pred != 0)
+    else:
+        predicted = y_pred > threshold
+    true = y_true == 1
+    if average == "micro":
+        predicted, true = predicted.reshape(-1, 1), true.reshape(-1, 1)
+    tp = np.sum(predicted & true, axis=0)
+    precision = np.divide(
+        tp, predicted.sum(axis=0), out=np.zeros(tp.shape), where=predicted.sum(axis=0) > 0
+    )
+    recall = np.divide(tp, true.sum(axis=0), out=np.zeros(tp.shape), where=true.sum(axis=0) > 0)
+    total = precision + recall
+    f1 = np.divide(2 * precision * recall, total, out=np.zeros(tp.shape), where=total > 0)
+    if average is None:
+        return list(f1)
+    if average == "weighted":
+        return float(np.sum(f1 * true.sum(axis=0)) / true.sum())
+    return float(np.mean(f1))
+
+
+@pytest.mark.parametrize("threshold", [None, 0.5])
+@pytest.mark.parametrize("average", [None, "micro", "macro", "weighted"])
+def test_f1_score_over_batches_matches_the_whole_data(
+    average: str | None, threshold: float | None
+) -> None:
+    rng = np.random.default_rng(7)
+    y_true = (rng.uniform(size=(40, 4)) < 0.4).astype(np.float32)
+    y_pred = rng.uniform(size=(40, 4)).astype(np.float32)
+    y_pred[3] = 0.0  # an all-zero row: no class predicted without a threshold
+    y_pred[5, :2] = y_pred[5].max()  # a tie: both count
+    batches = [(y_true[a:b], y_pred[a:b]) for a, b in ((0, 5), (5, 8), (8, 30), (30, 40))]
+    config = {"average": average, "threshold": threshold}
+    expected = _f1_reference(y_true, y_pred, average, threshold)
+    np.testing.assert_allclose(f1_result(config, *batches), expected, atol=1e-6)
+    np.testing.assert_allclose(f1_result(config, (y_true, y_pred)), expected, atol=1e-6)
+
+
+def test_f1_score_needs_batch_by_classes() -> None:
+    f1 = make_metric("f1_score")
+    assert f1.output_problem(TensorType("float32", (3,))) is None
+    for shape in ((), (2, 3), (None,)):
+        problem = f1.output_problem(TensorType("float32", shape))
+        assert problem is not None and "needs predictions of shape (batch, classes)" in problem
+    state = f1.new_state()
+    with pytest.raises(ValueError, match=r"shape \(batch, classes\)"):
+        state.update(np.zeros((2, 2, 2)), np.zeros((2, 2, 2)))
+
+
+def test_f1_score_arguments_follow_keras() -> None:
+    assert make_metric("F1Score").model_dump() == {
+        "name": None,
+        "type": "F1Score",
+        "average": None,
+        "threshold": None,
+    }
+    for bad in ({"average": "samples"}, {"threshold": 0.0}, {"threshold": 1.5}, {"beta": 2.0}):
+        with pytest.raises(ValueError):
+            make_metric({"type": "F1Score", **bad})

@@ -28,6 +28,12 @@ def test_log_gets_one_line_per_epoch() -> None:
     ]
 
 
+def test_a_per_class_metric_shows_its_mean() -> None:
+    stream = io.StringIO()
+    Progress(stream, interactive=False)(EpochLog(1, 1, 2, 2, 0.5, {"f1": [0.5, 1.0]}), True)
+    assert stream.getvalue() == "Epoch 1/1 - 2/2 - 500ms - f1: 0.7500\n"
+
+
 def test_terminal_gets_a_bar_with_eta_and_running_loss() -> None:
     text = _run(interactive=True)
     assert text.count("Epoch 1/2\n") == 1

@@ -33,6 +33,33 @@ def test_history_is_strict_json() -> None:
     assert "NaN" not in text and "Infinity" not in text
 
 
+def test_per_class_history_values_are_lists() -> None:
+    text = history_json({"f1_score": [[0.5, float("nan")], [1.0, 0.25]]})
+    assert json.loads(text) == {"f1_score": [[0.5, None], [1.0, 0.25]]}
+
+
+def test_a_per_class_metric_reports_a_list_per_epoch(tmp_path: Path) -> None:
+    spec, data = tmp_path / "f1.yaml", tmp_path / "data.npz"
+    spec.write_text(
+        TINY_SPEC.replace("sparse_categorical_crossentropy", "categorical_crossentropy").replace(
+            "metrics: [accuracy]", "metrics: [f1_score, {type: F1Score, average: macro, name: f1}]"
+        ),
+        encoding="utf-8",
+    )
+    labels = np.random.default_rng(0).integers(0, 3, size=32)
+    inputs = np.random.default_rng(1).normal(size=(32, 4)).astype(np.float32)
+    np.savez(data, input_layer=inputs, out=np.eye(3, dtype=np.float32)[labels])
+    result = train_spec(spec, data, TrainOptions())
+    per_class, macro = result.history["f1_score"], result.history["f1"]
+    assert [len(epoch) for epoch in per_class] == [3, 3]  # two epochs, three classes
+    assert all(isinstance(value, float) for value in macro)
+    # The macro average is the mean of the per-class scores.
+    np.testing.assert_allclose(macro, [np.mean(epoch) for epoch in per_class], atol=1e-6)
+    out = tmp_path / "out"
+    write_outputs(result, out)
+    assert json.loads((out / "history.json").read_text())["f1_score"] == per_class
+
+
 def test_run_record_is_json() -> None:
     record = json.loads(RunRecord("interrupted", 200, 12, 101).to_json())
     assert record == {

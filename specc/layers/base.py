@@ -18,7 +18,7 @@ from pydantic import Field
 from specc.fields import RegularizerField
 from specc.graph import GraphBuilder, Value
 from specc.registry import Registry, SpecModel, type_names
-from specc.types import TensorType, scalar
+from specc.types import FLOAT, TensorType, scalar
 
 if TYPE_CHECKING:
     from specc.activations import Activation
@@ -216,7 +216,7 @@ def float_input(ctx: LowerContext, value: Value, tensor: TensorType) -> Value:
     """Cast a float16 input up to float32, the compute dtype of every layer (as in Keras)."""
     if tensor.dtype == "float32":
         return value
-    return ctx.builder.op("Cast", value, to=1)
+    return ctx.builder.op("Cast", value, to=FLOAT)
 
 
 def fmt_shape(shape: tuple[int | None, ...]) -> str:
@@ -278,7 +278,7 @@ def inference_only(ctx: LowerContext) -> Value:
     """1.0 at inference, 0.0 in training: the mask of Dropout at rate 1, which ONNX
     Dropout (a ratio below 1) cannot take; Keras then zeroes everything."""
     b = ctx.builder
-    return b.op("Cast", b.op("Not", ctx.training), to=1)
+    return b.op("Cast", b.op("Not", ctx.training), to=FLOAT)
 
 
 def trivial_dropout(ctx: LowerContext, x: Value, rate: float) -> Value | None:

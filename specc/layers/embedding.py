@@ -19,7 +19,7 @@ from specc.fields import (
 )
 from specc.graph import Value
 from specc.layers.base import LAYERS, Layer, LowerContext, ShapeError, WeightSpec, configured_weight
-from specc.types import TensorType
+from specc.types import INT64, TensorType
 
 
 @LAYERS.register
@@ -67,7 +67,7 @@ class Embedding(Layer):
             # int64 ids are the path whose Gather gradient was verified
             # (docs/engine-notes.md#gather); a float-to-int Cast truncates towards zero
             # like Keras's.
-            ids = b.op("Cast", ids, to=7)
+            ids = b.op("Cast", ids, to=INT64)
         return [b.op("Gather", weights["embeddings"], ids, axis=0)]
 
     def reference(

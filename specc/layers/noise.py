@@ -35,7 +35,7 @@ from specc.layers.base import (
     ones_of,
 )
 from specc.layers.core import positive_noise_dims
-from specc.types import TensorType
+from specc.types import FLOAT, TensorType
 
 # SELU's constants, as Keras's AlphaDropout writes them.
 SELU_ALPHA = 1.6732632423543772848170429916717
@@ -214,7 +214,7 @@ class AlphaDropout(NoiseLayer):
         ones = ones_of(b, _noise_shape(ctx, shape, t.rank))
         uniform = b.op("RandomUniformLike", ones, seed=_seed(self.seed))
         rate = b.constant(self.rate, np.float32, hint="rate")
-        keep = b.op("Cast", b.op("GreaterOrEqual", uniform, rate), to=1)
+        keep = b.op("Cast", b.op("GreaterOrEqual", uniform, rate), to=FLOAT)
         alpha_p = -SELU_ALPHA * SELU_SCALE
         a = ((1 - self.rate) * (1 + self.rate * alpha_p**2)) ** -0.5
         # a * (x * keep + alpha' * (1 - keep)) + b == x * (a keep) + (a alpha' + b - a alpha' keep)

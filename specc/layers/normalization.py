@@ -30,7 +30,7 @@ from specc.layers.base import (
     expect_float,
     float_input,
 )
-from specc.types import Dim, TensorType
+from specc.types import FLOAT, Dim, TensorType
 
 
 def epsilon_field() -> Any:
@@ -72,7 +72,7 @@ def reduce_mean(b: GraphBuilder, x: Value, axes: list[int], dims: tuple[Dim, ...
     sizes = [dims[a] for a in axes]
     if all(s is not None for s in sizes):
         return b.op("Mul", total, b.constant(1.0 / math.prod(sizes), np.float32, hint="inv_count"))
-    shape = b.op("Cast", b.op("Shape", x), to=1)
+    shape = b.op("Cast", b.op("Shape", x), to=FLOAT)
     count = b.op("ReduceProd", b.op("Gather", shape, axes_value), keepdims=1)
     return b.op("Div", total, count)
 

@@ -26,7 +26,7 @@ from collections.abc import Iterator
 
 from specc.diagnostics import Diagnostic, SpecPath
 from specc.limits import Limits
-from specc.losses import BinaryCrossentropy, CategoricalCrossentropy, CosineSimilarity, Loss
+from specc.losses import Loss
 from specc.metrics import (
     AUC,
     Accuracy,
@@ -99,9 +99,16 @@ def _loss_problem(loss: Loss, prediction: TensorType) -> str | None:
             f"{loss.type} needs a class axis (predictions of shape (batch, ..., classes)); "
             f"got an output of shape {prediction}"
         )
-    if isinstance(loss, BinaryCrossentropy | CategoricalCrossentropy | CosineSimilarity):
-        return _axis_problem(loss.axis, prediction)
-    return None
+    # Every axis the loss names must lie in the output, each once (-1 and 2 are one axis
+    # of a rank-3 output).
+    axes = loss.axes()
+    problem = next(filter(None, (_axis_problem(axis, prediction) for axis in axes)), None)
+    if problem is None and len({axis % prediction.rank for axis in axes}) != len(axes):
+        problem = (
+            f"axis {list(axes)} names one axis twice for output {prediction} "
+            f"(rank {prediction.rank})"
+        )
+    return problem
 
 
 def _labels_problem(metric: Metric, loss: Loss | None, prediction: TensorType) -> str | None:
@@ -137,6 +144,9 @@ def _argument_problem(metric: Metric, prediction: TensorType, limits: Limits) ->
     """Why an argument of ``metric`` does not fit this output, or None."""
     classes = prediction.shape[-1] if prediction.shape else 1
     name = metric.history_name()
+    own = metric.output_problem(prediction)
+    if own is not None:
+        return f"metric '{name}' {own}"
     if isinstance(metric, Precision | Recall) and classes is not None:
         if metric.class_id is not None and metric.class_id >= classes:
             return (

@@ -30,6 +30,9 @@ from specc.train.graph import TOTAL_LOSS, TrainingGraph
 from specc.train.session import TrainingSession
 from specc.train.updates import apply_constraints
 
+# One epoch's value of a loss or metric: a number, or a list of one per class.
+HistoryValue = float | list[float]
+
 
 @dataclass
 class FitOptions:
@@ -63,7 +66,7 @@ class FitResult:
     """How ``fit`` ended, and Keras's History (a list per key, one value per epoch that
     ran to its end)."""
 
-    history: dict[str, list[float]]
+    history: dict[str, list[HistoryValue]]
     epochs: int
     epochs_completed: int = 0
     # Batches trained in all (optimizer updates applied), the last epoch's part included.
@@ -91,7 +94,7 @@ class EpochLog:
     step: int
     steps: int
     seconds: float
-    values: dict[str, float] = field(default_factory=dict)
+    values: dict[str, HistoryValue] = field(default_factory=dict)
 
 
 class _Averages:
@@ -127,10 +130,12 @@ class _Averages:
         for output, _, state in self.metrics:
             state.update(batch.targets[output], outputs[output])
 
-    def values(self) -> dict[str, float]:
+    def values(self) -> dict[str, HistoryValue]:
         out = {self.prefix + k: v / max(self.count, 1) for k, v in self.sums.items()}
         for _, key, state in self.metrics:
-            out[self.prefix + key] = float(state.result())
+            value = state.result()
+            # A per-class metric (F1Score without ``average``) reports one value per class.
+            out[self.prefix + key] = value if isinstance(value, list) else float(value)
         return out
 
 
@@ -214,7 +219,7 @@ def evaluate(
     config: CompileConfig,
     batch_size: int,
     prefix: str = "val_",
-) -> dict[str, float]:
+) -> dict[str, HistoryValue]:
     """Losses and metrics over ``data`` in inference mode, as Keras's ``evaluate``."""
     averages = _Averages(training, config, prefix)
     for batch in data.batches(batch_size, False, None):

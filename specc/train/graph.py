@@ -23,7 +23,7 @@ from specc.passes.lower import Head, LoweredModel
 from specc.pipeline import CompiledModel
 from specc.regularizers import RegularizerShapeError
 from specc.spec.compile import CompileConfig, loss_weights_by_output, losses_by_output
-from specc.types import TensorType, scalar
+from specc.types import FLOAT, TensorType, scalar
 
 TOTAL_LOSS = "loss"
 
@@ -171,6 +171,6 @@ def _per_sample(b: GraphBuilder, penalty: Value, value: Value, tensor: TensorTyp
     if not tensor.full_shape:
         return penalty
     batch = b.op("Gather", b.op("Shape", value), b.constant(0, np.int64, hint="batch_axis"))
-    batch = b.op("Cast", batch, to=1)
+    batch = b.op("Cast", batch, to=FLOAT)
     # divide_no_nan: an empty batch (penalty 0) gives 0, not 0/0.
     return b.op("Div", penalty, b.op("Max", batch, b.constant(1.0)))

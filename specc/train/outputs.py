@@ -18,7 +18,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -78,12 +78,16 @@ def check_trained_folder(out: Path) -> None:
             )
 
 
-def history_json(history: dict[str, list[float]]) -> str:
+def _finite(value: Any) -> Any:
+    # A per-class metric's epoch value is a list: each of its numbers the same way.
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value if math.isfinite(value) else None
+
+
+def history_json(history: Mapping[str, list[Any]]) -> str:
     """History as strict JSON: NaN and infinities (not JSON numbers) become ``null``."""
-    strict = {
-        key: [value if math.isfinite(value) else None for value in values]
-        for key, values in history.items()
-    }
+    strict = {key: [_finite(value) for value in values] for key, values in history.items()}
     return json.dumps(strict, indent=2, allow_nan=False) + "\n"
 
 
@@ -91,7 +95,7 @@ def write_trained_folder(
     out: Path,
     model: onnx.ModelProto,
     weights: Mapping[str, np.ndarray],
-    history: dict[str, list[float]],
+    history: Mapping[str, list[Any]],
     run: RunRecord,
 ) -> list[Path]:
     """Write a run's files into a staging folder and swap it in as ``out``; return their

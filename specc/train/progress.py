@@ -5,13 +5,20 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from specc.train.fit import EpochLog
+import numpy as np
+
+from specc.train.fit import EpochLog, HistoryValue
 
 BAR_WIDTH = 30
 
 
-def _values(values: dict[str, float]) -> str:
-    return "".join(f" - {key}: {value:.4f}" for key, value in values.items())
+def _values(values: dict[str, HistoryValue]) -> str:
+    # A per-class metric shows its mean over the classes, as Keras's progress bar does.
+    means = {
+        key: float(np.mean(value)) if isinstance(value, list) else value
+        for key, value in values.items()
+    }
+    return "".join(f" - {key}: {value:.4f}" for key, value in means.items())
 
 
 def _duration(seconds: float) -> str:

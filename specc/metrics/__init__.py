@@ -1,0 +1,92 @@
+"""Metrics: Keras 3's ``keras.metrics``, under the names ``compile(metrics=...)`` accepts.
+
+Keras 3 resolves a metric name against each class name and its snake_case
+(``RootMeanSquaredError``, ``root_mean_squared_error``) plus ``bce``, ``mse``, ``mae``,
+``mape``, ``msle`` (each also in capitals). ``compile`` first intercepts ``accuracy`` and
+``acc``: their meaning depends on the label and prediction shapes (see ``label_kind``), so
+they are recorded here as the ``accuracy`` entry and resolved once shapes are known.
+
+Every metric takes Keras's ``name``: it keys the metric in the history. Without it Keras
+uses the string the user wrote (``acc`` reports as ``acc``), which ``history_name`` follows.
+Keras's ``dtype`` is not accepted.
+
+Each metric class carries its running state (``Metric.new_state``), a NumPy reproduction
+of Keras's stateful metric. Metric modules are discovered, not listed: adding a metric
+means adding its class to a module here and nothing else.
+"""
+
+from specc.metrics.accuracy import (
+    Accuracy,
+    BinaryAccuracy,
+    CategoricalAccuracy,
+    LabelKind,
+    SparseCategoricalAccuracy,
+    SparseTopKCategoricalAccuracy,
+    TopKCategoricalAccuracy,
+    label_kind,
+)
+from specc.metrics.auc import AUC
+from specc.metrics.base import METRICS, MeanState, Metric, MetricState, same_rank
+from specc.metrics.confusion import Precision, Recall
+from specc.metrics.loss_based import (
+    BinaryCrossentropy,
+    CategoricalCrossentropy,
+    CategoricalHinge,
+    CosineSimilarity,
+    Hinge,
+    KLDivergence,
+    LogCoshError,
+    LossMetric,
+    MeanAbsoluteError,
+    MeanAbsolutePercentageError,
+    MeanSquaredError,
+    MeanSquaredLogarithmicError,
+    Poisson,
+    RootMeanSquaredError,
+    SparseCategoricalCrossentropy,
+    SquaredHinge,
+    wrap_loss,
+)
+from specc.registry import import_modules
+
+import_modules(__name__, __path__)
+
+#: The field type of one metric in ``compile.metrics``: a name or a mapping with ``type``.
+MetricField = METRICS.discriminated_union()
+
+__all__ = [
+    "AUC",
+    "METRICS",
+    "Accuracy",
+    "BinaryAccuracy",
+    "BinaryCrossentropy",
+    "CategoricalAccuracy",
+    "CategoricalCrossentropy",
+    "CategoricalHinge",
+    "CosineSimilarity",
+    "Hinge",
+    "KLDivergence",
+    "LabelKind",
+    "LogCoshError",
+    "LossMetric",
+    "MeanAbsoluteError",
+    "MeanAbsolutePercentageError",
+    "MeanSquaredError",
+    "MeanSquaredLogarithmicError",
+    "MeanState",
+    "Metric",
+    "MetricField",
+    "MetricState",
+    "Poisson",
+    "Precision",
+    "Recall",
+    "RootMeanSquaredError",
+    "SparseCategoricalAccuracy",
+    "SparseCategoricalCrossentropy",
+    "SparseTopKCategoricalAccuracy",
+    "SquaredHinge",
+    "TopKCategoricalAccuracy",
+    "label_kind",
+    "same_rank",
+    "wrap_loss",
+]
