@@ -32,7 +32,7 @@ from specc.passes.lower import (
     expected_weight_shapes,
     lower_to_onnx,
     materialize_weights,
-    training_metadata,
+    model_metadata,
 )
 from specc.passes.resolve import resolve_references
 from specc.passes.shapes import TypedGraph, infer_shapes
@@ -186,4 +186,4 @@ def _compile_loaded(
     weights_file = str(weights_path or "<weights>")
     drawn = _located(loaded, lambda: materialize_weights(typed, given, weights_file, rng))
     graph = _located(loaded, lambda: lower_to_onnx(typed, drawn, for_training))
-    return CompiledModel(loaded, typed, graph, drawn, training_metadata(typed))
+    return CompiledModel(loaded, typed, graph, drawn, model_metadata(typed))
