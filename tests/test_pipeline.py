@@ -3,6 +3,7 @@ those for a spec held in memory run the same passes as the file entries."""
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 from pathlib import Path
@@ -19,11 +20,14 @@ from specc.pipeline import (
     PASSES,
     PROBLEMS,
     STAGE_FILES,
+    Pass,
+    Pinning,
     check_spec,
     check_text,
     compile_data,
     compile_spec,
     compile_text,
+    run_passes,
 )
 from specc.trace import Trace, tracing
 
@@ -192,3 +196,26 @@ def test_listing_shows_attributes() -> None:
     listing = trace.stages[STAGE_FILES["lower_to_onnx"]]
     assert "dense/Softmax: Softmax(dense/Add:0) -> " in listing
     assert "{axis=-1}" in listing
+
+
+def test_runner_holds_the_collector_off_only_where_a_pass_asks() -> None:
+    seen: list[tuple[str, bool]] = []
+
+    def probe(name: str) -> Pass:
+        def run(source: str) -> str:
+            seen.append((name, gc.isenabled()))
+            return source
+
+        return Pass(name, run, ("source",), name, Pinning.RAISED, name.startswith("paused"))
+
+    was_enabled = gc.isenabled()
+    gc.enable()
+    try:
+        steps = [probe("paused_a"), probe("paused_b"), probe("free"), probe("paused_c")]
+        products = run_passes(steps, {"source": "s"})
+        assert gc.isenabled()
+    finally:
+        if not was_enabled:
+            gc.disable()
+    assert seen == [("paused_a", False), ("paused_b", False), ("free", True), ("paused_c", False)]
+    assert products["free"] == "s"
