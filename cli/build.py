@@ -11,14 +11,17 @@ import typer
 from specc.cli.common import (
     EXIT_SPEC_ERROR,
     DebugOption,
+    DumpStagesOption,
     FormatOption,
     LimitOption,
     MaxFileSizeOption,
     MaxParamsOption,
     OutputFormat,
+    check_dump_folder,
     exits_on_signals,
     internal_errors,
     print_diagnostics,
+    reported_passes,
     resolve_limits,
     run_spec_pass,
     usage_error,
@@ -72,6 +75,7 @@ def build(
     output_format: FormatOption = OutputFormat.text,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print no summary.")] = False,
     debug: DebugOption = False,
+    dump_stages: DumpStagesOption = None,
     limit: LimitOption = None,
     max_params: MaxParamsOption = None,
     max_file_size: MaxFileSizeOption = None,
@@ -79,9 +83,11 @@ def build(
     """Compile SPEC to an ONNX model that passes the ONNX checker and runs in onnxruntime."""
     limits = resolve_limits(limit, max_params, max_file_size)
     with exits_on_signals("interrupted", "terminated"), internal_errors(debug):
-        compiled, diagnostics = run_spec_pass(
-            lambda: compile_spec(spec, weights, seed, limits=limits)
-        )
+        check_dump_folder(dump_stages, output, save_weights_to)
+        with reported_passes(debug, dump_stages, spec, quiet):
+            compiled, diagnostics = run_spec_pass(
+                lambda: compile_spec(spec, weights, seed, limits=limits)
+            )
         if compiled is None:
             print_diagnostics(diagnostics, output_format, err=True)
             raise typer.Exit(EXIT_SPEC_ERROR)

@@ -7,14 +7,18 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import Enum
+from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
 
+from specc.atomic import OutputFolderError, check_output_folder
 from specc.cli.signals import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, terminate_raises
 from specc.diagnostics import Diagnostic, SpecError, render
 from specc.escape import terminal_lines, terminal_text
 from specc.limits import DEFAULT_LIMITS, Limits
+from specc.pipeline import STAGE_FILES, write_stages
+from specc.trace import Trace, tracing
 
 EXIT_OK = 0
 EXIT_SPEC_ERROR = 1
@@ -35,7 +39,22 @@ class OutputFormat(str, Enum):
 FormatOption = Annotated[
     OutputFormat, typer.Option("--format", "-f", help="How to print problems.")
 ]
-DebugOption = Annotated[bool, typer.Option("--debug", help="Show tracebacks of internal errors.")]
+DebugOption = Annotated[
+    bool,
+    typer.Option(
+        "--debug",
+        help="Show tracebacks of internal errors, and each compiler pass's time on stderr.",
+    ),
+]
+DumpStagesOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--dump-stages",
+        metavar="DIR",
+        help="Write each compiler stage's product to DIR in a readable form (replaced "
+        "whole; the stages that ran when a spec has errors).",
+    ),
+]
 LimitOption = Annotated[
     list[str] | None,
     typer.Option(
@@ -147,3 +166,73 @@ def run_spec_pass(run: Callable[[], T]) -> tuple[T | None, list[Diagnostic]]:
 def stderr_is_terminal() -> bool:
     """Whether progress output goes to a person rather than a log."""
     return sys.stderr.isatty()
+
+
+@contextmanager
+def folder_write_errors(message: str) -> Iterator[None]:
+    """Turn a failure to write an output folder into ``message: reason`` and exit 2."""
+    try:
+        yield
+    except OutputFolderError as exc:
+        raise usage_error(f"{message}: {exc}") from None
+    except OSError as exc:
+        # exc.filename would name a temporary file in the staging folder.
+        raise usage_error(f"{message}: {exc.strerror or exc}") from None
+
+
+def check_dump_folder(folder: Path | None, *outputs: Path | None) -> None:
+    """Refuse a ``--dump-stages`` folder that cannot take the stage files (a file, a folder
+    holding other files, an unwritable place) or that holds, or lies in, one of the
+    command's ``outputs`` (replacing one would remove the other), before any work: exit 2."""
+    if folder is None:
+        return
+    where = folder.resolve()
+    for output in outputs:
+        if output is None:
+            continue
+        other = output.resolve()
+        if other == where or where in other.parents or other in where.parents:
+            raise usage_error(f"--dump-stages: {folder} overlaps {output}; give another folder")
+    try:
+        check_output_folder(folder, STAGE_FILES.values())
+    except OutputFolderError as exc:
+        raise usage_error(f"--dump-stages: {exc}") from None
+
+
+@contextmanager
+def reported_passes(
+    debug: bool,
+    dump_to: Path | None,
+    spec: Path,
+    quiet: bool = False,
+    before: Callable[[], None] | None = None,
+) -> Iterator[None]:
+    """Trace the compiler's passes run in the block; when it ends without an exception (a
+    spec error caught by ``run_spec_pass`` included), print each pass's time on stderr with
+    ``debug`` and write the stages made to ``dump_to``. ``before`` runs first (to end a
+    progress bar's line)."""
+    if not debug and dump_to is None:
+        yield
+        return
+    trace = Trace(dump=dump_to is not None)
+    with tracing(trace):
+        yield
+    if before is not None:
+        before()
+    if debug and trace.times:
+        echo(render_times(trace, spec), err=True)
+    if dump_to is not None:
+        with folder_write_errors(f"cannot write the stages to {dump_to}"):
+            written = write_stages(dump_to, trace)
+        if not quiet:
+            say(f"wrote {len(written)} stage file{'s' if len(written) != 1 else ''} to {dump_to}")
+
+
+def render_times(trace: Trace, spec: Path) -> str:
+    """The passes' times: a line per pass that ran, in milliseconds, then the total."""
+    width = max(len("total"), *(len(name) for name, _ in trace.times))
+    lines = [f"compiler passes for {spec}:"]
+    lines += [f"  {name:<{width}}  {seconds * 1000:10.3f} ms" for name, seconds in trace.times]
+    total = sum(seconds for _, seconds in trace.times)
+    lines.append(f"  {'total':<{width}}  {total * 1000:10.3f} ms")
+    return "\n".join(lines)

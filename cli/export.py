@@ -18,6 +18,7 @@ from specc.cli.common import (
     OutputFormat,
     internal_errors,
     print_diagnostics,
+    reported_passes,
     resolve_limits,
     run_spec_pass,
     say,
@@ -138,7 +139,8 @@ def export(
         if out is not None:
             # Before the model is built: a folder that cannot be written fails fast.
             _check_out(out, owned)
-        loaded, diagnostics = run_spec_pass(lambda: load_source(source, weights, opset, limits))
+        with reported_passes(debug, None, source):
+            loaded, diagnostics = run_spec_pass(lambda: load_source(source, weights, opset, limits))
         if loaded is None:
             print_diagnostics(diagnostics, output_format, err=True)
             raise typer.Exit(EXIT_SPEC_ERROR)

@@ -15,14 +15,18 @@ import typer
 from specc.cli.common import (
     EXIT_SPEC_ERROR,
     DebugOption,
+    DumpStagesOption,
     FormatOption,
     LimitOption,
     MaxFileSizeOption,
     MaxParamsOption,
     OutputFormat,
+    check_dump_folder,
     exits_on_signals,
+    folder_write_errors,
     internal_errors,
     print_diagnostics,
+    reported_passes,
     resolve_limits,
     run_spec_pass,
     say,
@@ -106,6 +110,7 @@ def train(
     output_format: FormatOption = OutputFormat.text,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
     debug: DebugOption = False,
+    dump_stages: DumpStagesOption = None,
     limit: LimitOption = None,
     max_params: MaxParamsOption = None,
     max_file_size: MaxFileSizeOption = None,
@@ -134,6 +139,7 @@ def train(
             check_trained_folder(out)
         except OutputFolderError as exc:
             raise usage_error(f"cannot write the run to {out}: {exc}") from None
+        check_dump_folder(dump_stages, out)
 
         options = TrainOptions(
             epochs,
@@ -149,11 +155,14 @@ def train(
         stop = StopRequest()
         with handling(signal.SIGINT, _stop_after_batch(stop)), internal_errors(debug):
             try:
-                result, diagnostics = run_spec_pass(
-                    lambda: train_spec(
-                        spec, data, options, weights, validation_data, progress, stop
+                with reported_passes(
+                    debug, dump_stages, spec, quiet, before=lambda: _end_line(progress)
+                ):
+                    result, diagnostics = run_spec_pass(
+                        lambda: train_spec(
+                            spec, data, options, weights, validation_data, progress, stop
+                        )
                     )
-                )
             except EngineError as exc:
                 if debug:  # the engine's own text, C++ location included
                     traceback.print_exc()
@@ -162,14 +171,8 @@ def train(
                 _end_line(progress)
                 print_diagnostics(diagnostics, output_format, err=True)
                 raise typer.Exit(EXIT_SPEC_ERROR)
-            try:
+            with folder_write_errors(f"cannot write the run to {out}"):
                 written = write_outputs(result, out)
-            except OutputFolderError as exc:
-                raise usage_error(f"cannot write the run to {out}: {exc}") from None
-            except OSError as exc:
-                # exc.filename would name a temporary file in the staging folder.
-                reason = exc.strerror or str(exc)
-                raise usage_error(f"cannot write the run to {out}: {reason}") from None
     _end_line(progress)
     fitted = result.fitted
     if fitted is not None and fitted.stopped == "interrupted":

@@ -12,15 +12,19 @@ from specc.cli.common import (
     EXIT_OK,
     EXIT_SPEC_ERROR,
     DebugOption,
+    DumpStagesOption,
     FormatOption,
     LimitOption,
     MaxFileSizeOption,
     MaxParamsOption,
     OutputFormat,
+    check_dump_folder,
     echo,
     internal_errors,
+    reported_passes,
     resolve_limits,
     run_spec_pass,
+    usage_error,
 )
 from specc.diagnostics import render
 from specc.escape import terminal_text
@@ -36,17 +40,22 @@ def validate(
     output_format: FormatOption = OutputFormat.text,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print problems only.")] = False,
     debug: DebugOption = False,
+    dump_stages: DumpStagesOption = None,
     limit: LimitOption = None,
     max_params: MaxParamsOption = None,
     max_file_size: MaxFileSizeOption = None,
 ) -> None:
     """Check specs without building them. Exit 0 when all are valid, 1 when any is not."""
     limits = resolve_limits(limit, max_params, max_file_size)
+    if dump_stages is not None and len(specs) > 1:
+        raise usage_error(f"--dump-stages takes one spec; got {len(specs)}")
     problems = []
     reports = []
     with internal_errors(debug):
+        check_dump_folder(dump_stages)
         for spec in specs:
-            typed, diagnostics = run_spec_pass(lambda spec=spec: check_spec(spec, limits))
+            with reported_passes(debug, dump_stages, spec, quiet):
+                typed, diagnostics = run_spec_pass(lambda spec=spec: check_spec(spec, limits))
             problems.extend(diagnostics)
             if typed is not None:
                 trainable, frozen = parameter_counts(typed)

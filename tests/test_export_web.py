@@ -33,7 +33,7 @@ from specc.cli.app import app
 from specc.emit import web
 from specc.emit.source import load_source
 from specc.limits import DEFAULT_LIMITS
-from specc.passes.lower import DESCRIPTION_KEY, METADATA_KEY
+from specc.passes.lower import DESCRIPTION_KEY
 from tests.spec_helpers import ROOT
 
 MODELS = ROOT / "models"
@@ -105,7 +105,7 @@ def test_bundle_of_a_spec(name: str, tmp_path: Path) -> None:
     onnx.checker.check_model(model)
     assert web.web_problems(model) == []
     props = {p.key: p.value for p in model.metadata_props}
-    assert METADATA_KEY not in props
+    assert set(props) == {DESCRIPTION_KEY}
     assert json.loads(props[DESCRIPTION_KEY]) == source.description
     assert [i.name for i in model.graph.input] == [t["name"] for t in description["inputs"]]
 

@@ -1,4 +1,8 @@
-"""Regularizers, constraints and the compile section travel in the model's metadata."""
+"""A compiled model's ONNX metadata is its description, the one thing apps and export read.
+
+Training takes regularizers, constraints and the compile section from the checked graph
+itself (``specc.train``), so none of them is copied into the model.
+"""
 
 from __future__ import annotations
 
@@ -7,46 +11,41 @@ from pathlib import Path
 
 import onnx
 
+from specc.emit.web import web_model
 from specc.onnx_model import to_model_proto
-from specc.passes.lower import METADATA_KEY
+from specc.passes.lower import DESCRIPTION_KEY
 from specc.pipeline import compile_spec
 
 STACK = Path(__file__).resolve().parent.parent / "models" / "dense_stack.yaml"
 
 
-def _training_config() -> dict:
-    compiled = compile_spec(STACK, seed=0)
-    model = to_model_proto(compiled.graph, 17, compiled.metadata)
+def _props(model: onnx.ModelProto) -> dict[str, str]:
     model = onnx.load_from_string(model.SerializeToString())
-    props = {p.key: p.value for p in model.metadata_props}
-    return json.loads(props[METADATA_KEY])
+    return {p.key: p.value for p in model.metadata_props}
 
 
-def test_per_weight_regularizers_and_constraints() -> None:
-    weights = _training_config()["weights"]
-    assert weights["dense.kernel"]["constraint"] == {"type": "MaxNorm", "max_value": 3.0, "axis": 0}
-    assert weights["dense_1.kernel"]["constraint"] == {
-        "type": "MaxNorm",
-        "max_value": 2.0,
-        "axis": 0,
+def test_metadata_is_the_description_only() -> None:
+    compiled = compile_spec(STACK, seed=0)
+    props = _props(to_model_proto(compiled.graph, 17, compiled.metadata))
+    assert set(props) == {DESCRIPTION_KEY}
+    assert json.loads(props[DESCRIPTION_KEY]) == {
+        "name": "dense_stack",
+        "inputs": [{"name": "input_layer", "dtype": "float32", "shape": [None, 16]}],
+        "outputs": [{"name": "dense_2", "dtype": "float32", "shape": [None, 1]}],
     }
-    assert weights["dense_1.kernel"]["regularizer"] == {"type": "L2", "l2": 0.0001}
-    assert weights["dense.bias"] == {
-        "key": "dense/bias",
-        "trainable": True,
-        "regularizer": None,
-        "constraint": None,
-    }
-    assert sorted(weights) == sorted(
-        f"{layer}.{w}" for layer in ("dense", "dense_1", "dense_2") for w in ("kernel", "bias")
+
+
+def test_training_lowering_has_the_same_metadata() -> None:
+    assert compile_spec(STACK, seed=0, for_training=True).metadata == (
+        compile_spec(STACK, seed=0).metadata
     )
 
 
-def test_compile_and_train_sections() -> None:
-    config = _training_config()
-    assert config["compile"]["optimizer"]["type"] == "Adam"
-    assert config["compile"]["optimizer"]["learning_rate"] == 1e-3
-    assert config["compile"]["loss"]["type"] == "mse"
-    assert config["train"]["epochs"] == 5
-    assert config["outputs"] == ["dense_2"]
-    assert config["inputs"] == {"input_layer": {"dtype": "float32", "shape": [16]}}
+def test_web_copy_keeps_only_the_description() -> None:
+    """A model trained by an earlier version also carries ``specc.training_config``; the
+    browser's copy drops it (and anything else) and keeps the description."""
+    compiled = compile_spec(STACK, seed=0)
+    extra = {"specc.training_config": "{}", "other": "x"}
+    model = to_model_proto(compiled.graph, 17, {**compiled.metadata, **extra})
+    assert set(_props(model)) == {DESCRIPTION_KEY, *extra}
+    assert _props(web_model(model)) == compiled.metadata

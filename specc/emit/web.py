@@ -23,7 +23,7 @@ from specc.emit.model_checks import standard_problems
 from specc.emit.source import ExportSource
 from specc.emit.web_render import package_json, render_templates
 from specc.onnx_model import write_model
-from specc.passes.lower import METADATA_KEY
+from specc.passes.lower import DESCRIPTION_KEY
 
 # The onnxruntime-web release every bundle is written for (its API and its file names).
 ORT_WEB_VERSION = "1.30.0"
@@ -72,11 +72,12 @@ def web_problems(model: onnx.ModelProto) -> list[str]:
 
 
 def web_model(model: onnx.ModelProto) -> onnx.ModelProto:
-    """A copy of ``model`` for the browser: the training configuration is dropped (it is of
-    no use there); the description (``specc.model``) stays."""
+    """A copy of ``model`` for the browser holding, of its metadata, the description
+    (``specc.model``) only: anything else (the training configuration models trained by
+    earlier versions carry) is of no use there."""
     copy = onnx.ModelProto()
     copy.CopyFrom(model)
-    kept = [(p.key, p.value) for p in copy.metadata_props if p.key != METADATA_KEY]
+    kept = [(p.key, p.value) for p in copy.metadata_props if p.key == DESCRIPTION_KEY]
     del copy.metadata_props[:]
     for key, value in kept:
         entry = copy.metadata_props.add()

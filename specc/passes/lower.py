@@ -14,14 +14,13 @@ from typing import Any
 import numpy as np
 
 from specc.graph import Graph, GraphBuilder, Value
-from specc.layers.base import TRAINING_FLAG, LowerContext, MovingUpdate
+from specc.layers.base import LowerContext, MovingUpdate
 from specc.layers.layout import Placed, convert, lower_layer
 from specc.passes.shapes import Parameter, TypedGraph
 from specc.spec.metadata import labels_by_output
 from specc.types import TensorType
 from specc.weights import check_weights
 
-METADATA_KEY = "specc.training_config"
 DESCRIPTION_KEY = "specc.model"
 
 
@@ -160,39 +159,10 @@ def _needed_nodes(typed: TypedGraph) -> set[str]:
     return needed
 
 
-def training_metadata(typed: TypedGraph) -> dict[str, str]:
-    """What training needs beyond the graph, as ONNX metadata: per-weight regularizers,
-    constraints and trainability, activity regularizers, and the compile/train sections."""
-    spec = typed.resolved.spec
-    weights: dict[str, Any] = {}
-    activity: dict[str, Any] = {}
-    for p in typed.parameters:
-        weights[p.onnx_name] = {
-            "key": p.key,
-            "trainable": p.trainable,
-            "regularizer": p.regularizer.config() if p.regularizer else None,
-            "constraint": p.constraint.config() if p.constraint else None,
-        }
-    for node in typed.resolved.nodes:
-        if node.layer.activity_regularizer is not None:
-            activity[node.name] = node.layer.activity_regularizer.config()
-    config = {
-        "format": 1,
-        "inputs": {
-            name: {"dtype": t.dtype, "shape": list(t.shape)}
-            for name, t in typed.resolved.inputs.items()
-        },
-        "outputs": [str(ref) for ref in typed.resolved.outputs],
-        "weights": weights,
-        "activity_regularizers": activity,
-        "training_flag": TRAINING_FLAG,
-        "compile": spec.compile.model_dump(mode="json") if spec.compile else None,
-        "train": spec.train.model_dump(mode="json") if spec.train else None,
-    }
-    return {
-        METADATA_KEY: json.dumps(config, sort_keys=True),
-        DESCRIPTION_KEY: json.dumps(model_description(typed), sort_keys=True),
-    }
+def model_metadata(typed: TypedGraph) -> dict[str, str]:
+    """The model's ONNX metadata: its description (``specc.model``, see
+    ``model_description``), which export and apps read to call the model."""
+    return {DESCRIPTION_KEY: json.dumps(model_description(typed), sort_keys=True)}
 
 
 def model_description(typed: TypedGraph) -> dict[str, Any]:
