@@ -1,4 +1,4 @@
-"""Optimizers: Keras 3's ``keras.optimizers``, under the names ``optimizers.get`` accepts.
+"""What every optimizer shares: Keras's base arguments, the registry and the rule's hook.
 
 Keras 3 looks optimizer names up case-insensitively against the lowercased class names;
 specc accepts the two spellings users write, the class name (``RMSprop``, canonical, as
@@ -14,13 +14,18 @@ silently ignored: ``use_ema``, ``ema_momentum``, ``ema_overwrite_frequency``,
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Union
 
+import numpy as np
 from pydantic import Discriminator, Field, Tag, model_validator
 from pydantic_core import PydanticCustomError
 
 from specc.registry import Registry, SpecModel
 from specc.schedules import LearningRateSchedule, ScheduleField
+
+if TYPE_CHECKING:
+    from specc.optimizers.update import OptimizerUpdate
 
 PositiveRate = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
@@ -48,6 +53,9 @@ UnitInterval = Annotated[float, Field(ge=0, le=1)]
 
 class Optimizer(SpecModel):
     """Keras's ``BaseOptimizer`` arguments, shared by every optimizer."""
+
+    #: Keras's update of this optimizer in NumPy, set by ``@rule_for`` on the rule's class.
+    update_class: ClassVar[type[OptimizerUpdate] | None] = None
 
     learning_rate: LearningRate = 0.001
     weight_decay: NonNegative | None = None
@@ -82,94 +90,22 @@ class Optimizer(SpecModel):
             return self.learning_rate.learning_rate(step)
         return float(self.learning_rate)
 
+    def update_rule(
+        self, parameters: Mapping[str, np.ndarray], exclude_from_weight_decay: Iterable[str] = ()
+    ) -> OptimizerUpdate:
+        """Keras's update of this optimizer over ``parameters`` (name -> array), in NumPy.
+
+        ``exclude_from_weight_decay`` are regular expressions; a parameter whose name any of
+        them matches (``re.search``) gets no weight decay, as Keras's
+        ``optimizer.exclude_from_weight_decay(var_names=...)``.
+        """
+        rule = type(self).update_class
+        if rule is None:
+            supported = ", ".join(OPTIMIZERS.canonical_name(c) for c in OPTIMIZERS)
+            raise TypeError(
+                f"no update rule for optimizer {type(self).__name__}; supported: {supported}"
+            )
+        return rule(self, parameters, exclude_from_weight_decay)
+
 
 OPTIMIZERS: Registry[Optimizer] = Registry("optimizer")
-
-
-@OPTIMIZERS.register
-class SGD(Optimizer):
-    """Gradient descent with optional (Nesterov) momentum."""
-
-    type: Literal["SGD", "sgd"] = "SGD"
-    learning_rate: LearningRate = 0.01
-    # Keras raises unless 0 <= momentum <= 1.
-    momentum: UnitInterval = 0.0
-    nesterov: bool = False
-
-
-@OPTIMIZERS.register
-class Adam(Optimizer):
-    """Adam (Kingma and Ba), with Keras's "epsilon hat" and optional AMSGrad."""
-
-    type: Literal["Adam", "adam"] = "Adam"
-    beta_1: Beta = 0.9
-    beta_2: Beta = 0.999
-    epsilon: NonNegative = 1e-7
-    amsgrad: bool = False
-
-
-@OPTIMIZERS.register
-class AdamW(Optimizer):
-    """Adam with decoupled weight decay; Keras requires a weight decay here."""
-
-    type: Literal["AdamW", "adamw"] = "AdamW"
-    # Keras raises when AdamW gets weight_decay=None, so null is not accepted.
-    weight_decay: NonNegative = 0.004
-    beta_1: Beta = 0.9
-    beta_2: Beta = 0.999
-    epsilon: NonNegative = 1e-7
-    amsgrad: bool = False
-
-
-@OPTIMIZERS.register
-class RMSprop(Optimizer):
-    """RMSprop, optionally centered, with plain (not Nesterov) momentum."""
-
-    type: Literal["RMSprop", "rmsprop"] = "RMSprop"
-    rho: UnitInterval = 0.9
-    momentum: UnitInterval = 0.0
-    epsilon: NonNegative = 1e-7
-    centered: bool = False
-
-
-@OPTIMIZERS.register
-class Adagrad(Optimizer):
-    """Adagrad: per-parameter rates from the running sum of squared gradients."""
-
-    type: Literal["Adagrad", "adagrad"] = "Adagrad"
-    # Keras documents it as "must be non-negative".
-    initial_accumulator_value: NonNegative = 0.1
-    epsilon: NonNegative = 1e-7
-
-
-@OPTIMIZERS.register
-class Adadelta(Optimizer):
-    """Adadelta (Zeiler), with Keras's settable learning rate."""
-
-    type: Literal["Adadelta", "adadelta"] = "Adadelta"
-    rho: UnitInterval = 0.95
-    epsilon: NonNegative = 1e-7
-
-
-@OPTIMIZERS.register
-class Adamax(Optimizer):
-    """Adamax: Adam with the infinity norm."""
-
-    type: Literal["Adamax", "adamax"] = "Adamax"
-    beta_1: Beta = 0.9
-    beta_2: UnitInterval = 0.999
-    epsilon: NonNegative = 1e-7
-
-
-@OPTIMIZERS.register
-class Nadam(Optimizer):
-    """Nadam: Adam with Nesterov momentum (Dozat's momentum schedule)."""
-
-    type: Literal["Nadam", "nadam"] = "Nadam"
-    beta_1: Beta = 0.9
-    beta_2: Beta = 0.999
-    epsilon: NonNegative = 1e-7
-
-
-#: The field type of ``compile.optimizer``: a name or a mapping with ``type``.
-OptimizerField = OPTIMIZERS.discriminated_union()
