@@ -26,7 +26,7 @@ from onnx import numpy_helper
 
 from specc.atomic import copy_file, scratch_folder
 from specc.diagnostics import Diagnostic, SpecError
-from specc.emit.mobile_optimizer import add_gradient_steps, mobile_optimizer
+from specc.emit.mobile_optimizer import mobile_optimizer
 from specc.emit.mobile_ort import TRAINING_PACKAGES, to_ort
 from specc.emit.onnx_model import DEFAULT_OPSET, to_model_proto
 from specc.emit.source import ExportSource
@@ -34,6 +34,7 @@ from specc.passes.lower import parameter_name
 from specc.pipeline import CompiledModel
 from specc.schedules import LearningRateSchedule
 from specc.train.engine import artifacts, quiet_stderr
+from specc.train.fused_kernel import add_gradient_steps
 from specc.train.graph import TrainingGraph
 from specc.train.run import prepare
 from specc.types import TensorType

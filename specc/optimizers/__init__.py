@@ -1,9 +1,10 @@
 """Optimizers: Keras 3's ``keras.optimizers``, under the names ``optimizers.get`` accepts.
 
-One module per optimizer (``sgd.py``, ``adam.py``, ...) holds its config and its Keras
-update rule in NumPy (``Optimizer.update_rule``). ``base`` holds what they share, Keras's
-base arguments and the registry; ``update`` the NumPy step around each rule (learning rate,
-clipping, weight decay, state).
+One module per optimizer (``sgd.py``, ``adam.py``, ...) holds its config, its Keras update
+rule in NumPy (``Optimizer.update_rule``) and which of the training engine's fused kernels
+computes it exactly (``Optimizer.fused_kernel``). ``base`` holds what they share, Keras's
+base arguments, the registry and the kernel declarations; ``update`` the NumPy step around
+each rule (learning rate, clipping, weight decay, state).
 
 Modules are discovered, not listed: adding an optimizer means adding its module and
 nothing else. The spec field, the JSON Schema and the docs table derive from the registry.
@@ -12,7 +13,7 @@ nothing else. The spec field, the JSON Schema and the docs table derive from the
 import importlib
 import pkgutil
 
-from specc.optimizers.base import OPTIMIZERS, Optimizer
+from specc.optimizers.base import NO_KERNEL, OPTIMIZERS, FusedKernel, NoFusedKernel, Optimizer
 from specc.optimizers.update import OptimizerUpdate
 
 # Sorted, so the registry (and the catalog and schema derived from it) has a stable order.
@@ -29,7 +30,10 @@ OptimizerField = OPTIMIZERS.discriminated_union()
 
 # The optimizer classes are known only once their modules are imported.
 __all__ = [
+    "NO_KERNEL",
     "OPTIMIZERS",
+    "FusedKernel",
+    "NoFusedKernel",
     "Optimizer",
     "OptimizerField",
     "OptimizerUpdate",

@@ -6,7 +6,14 @@ from typing import Literal
 
 import numpy as np
 
-from specc.optimizers.base import OPTIMIZERS, NonNegative, Optimizer, UnitInterval
+from specc.optimizers.base import (
+    NO_KERNEL,
+    OPTIMIZERS,
+    NoFusedKernel,
+    NonNegative,
+    Optimizer,
+    UnitInterval,
+)
 from specc.optimizers.update import F32, OptimizerUpdate, rule_for
 
 
@@ -17,6 +24,9 @@ class Adadelta(Optimizer):
     type: Literal["Adadelta", "adadelta"] = "Adadelta"
     rho: UnitInterval = 0.95
     epsilon: NonNegative = 1e-7
+
+    def fused_kernel(self) -> NoFusedKernel:
+        return NoFusedKernel(NO_KERNEL)
 
 
 @rule_for(Adadelta)

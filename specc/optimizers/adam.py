@@ -10,7 +10,14 @@ from typing import Literal
 
 import numpy as np
 
-from specc.optimizers.base import OPTIMIZERS, Beta, NonNegative, Optimizer
+from specc.optimizers.base import (
+    OPTIMIZERS,
+    Beta,
+    FusedKernel,
+    NoFusedKernel,
+    NonNegative,
+    Optimizer,
+)
 from specc.optimizers.update import F32, OptimizerUpdate, rule_for
 
 
@@ -24,6 +31,9 @@ class Adam(Optimizer):
     epsilon: NonNegative = 1e-7
     amsgrad: bool = False
 
+    def fused_kernel(self) -> FusedKernel | NoFusedKernel:
+        return adam_kernel(self)
+
 
 @OPTIMIZERS.register
 class AdamW(Optimizer):
@@ -36,6 +46,32 @@ class AdamW(Optimizer):
     beta_2: Beta = 0.999
     epsilon: NonNegative = 1e-7
     amsgrad: bool = False
+
+    def fused_kernel(self) -> FusedKernel | NoFusedKernel:
+        return adam_kernel(self)
+
+
+def adam_kernel(config: Adam | AdamW) -> FusedKernel | NoFusedKernel:
+    """The AdamW kernel with bias correction, Keras's betas and epsilon and no decay.
+
+    In its Hugging Face mode the kernel computes ``lr * sqrt(1 - b2^t) / (1 - b1^t) * m /
+    (sqrt(v) + epsilon)``: Keras 3's Adam with its "epsilon hat", epsilon passed as it is.
+    AdamW is that only with ``weight_decay: 0``.
+    """
+    if config.amsgrad:
+        return NoFusedKernel("AMSGrad keeps a running maximum of v, which the kernel does not")
+    if config.weight_decay:
+        return NoFusedKernel(
+            f"weight_decay={config.weight_decay}: Keras decays the weights before the "
+            "Adam step, the kernel after it (set weight_decay: 0)"
+        )
+    return FusedKernel(
+        "adamw",
+        betas=(float(config.beta_1), float(config.beta_2)),
+        epsilon=float(config.epsilon),
+        bias_correction=True,
+        clip=config.gradient_clip(),
+    )
 
 
 @rule_for(Adam, AdamW)

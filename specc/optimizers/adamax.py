@@ -6,7 +6,15 @@ from typing import Literal
 
 import numpy as np
 
-from specc.optimizers.base import OPTIMIZERS, Beta, NonNegative, Optimizer, UnitInterval
+from specc.optimizers.base import (
+    NO_KERNEL,
+    OPTIMIZERS,
+    Beta,
+    NoFusedKernel,
+    NonNegative,
+    Optimizer,
+    UnitInterval,
+)
 from specc.optimizers.update import F32, OptimizerUpdate, rule_for
 
 
@@ -18,6 +26,9 @@ class Adamax(Optimizer):
     beta_1: Beta = 0.9
     beta_2: UnitInterval = 0.999
     epsilon: NonNegative = 1e-7
+
+    def fused_kernel(self) -> NoFusedKernel:
+        return NoFusedKernel(NO_KERNEL)
 
 
 @rule_for(Adamax)

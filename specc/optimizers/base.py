@@ -1,4 +1,10 @@
-"""What every optimizer shares: Keras's base arguments, the registry and the rule's hook.
+"""What every optimizer shares: Keras's base arguments, the registry, the declarations.
+
+Each optimizer answers two questions in its own module: what Keras's update is, in NumPy
+(``update_rule``), and which of the training engine's fused kernels computes it exactly
+(``fused_kernel``: a ``FusedKernel``, or a ``NoFusedKernel`` with the reason). The
+declaration is engine-neutral data; ``specc.train.fused_kernel`` builds the engine's graph
+from it.
 
 Keras 3 looks optimizer names up case-insensitively against the lowercased class names;
 specc accepts the two spellings users write, the class name (``RMSprop``, canonical, as
@@ -15,7 +21,8 @@ silently ignored: ``use_ema``, ``ema_momentum``, ``ema_overwrite_frequency``,
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Union
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
 
 import numpy as np
 from pydantic import Discriminator, Field, Tag, model_validator
@@ -49,6 +56,39 @@ NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 # A moment decay of 1 makes Adam's bias correction 1 - beta**t divide by zero.
 Beta = Annotated[float, Field(ge=0, lt=1)]
 UnitInterval = Annotated[float, Field(ge=0, le=1)]
+
+#: The reason of an optimizer no fused kernel computes.
+NO_KERNEL = "onnxruntime-training has no fused kernel that computes its update"
+
+
+@dataclass(frozen=True)
+class FusedKernel:
+    """One of the engine's fused kernels, configured to compute an optimizer exactly.
+
+    ``kind`` "adamw": ``m = b1*m + (1-b1)*g``, ``v = b2*v + (1-b2)*g^2``, ``w -= lr * c *
+    m / (sqrt(v) + epsilon)`` with ``c = sqrt(1 - b2^t) / (1 - b1^t)`` when
+    ``bias_correction``, else 1 (``betas = (b1, b2)``); "sgd": ``w -= lr * g``. In front of
+    the kernel, stateless steps in Keras's order: ``clip`` (``clipnorm``,
+    ``global_clipnorm`` or ``clipvalue``, and its value), then ``weight_decay`` folded into
+    the gradient as ``g + wd * w``; the kernel's learning rate is ``lr * lr_factor``.
+    ``note`` says how the mapping works, for people reading the export.
+    """
+
+    kind: Literal["adamw", "sgd"]
+    betas: tuple[float, float] = (0.9, 0.999)
+    epsilon: float = 1e-8
+    bias_correction: bool = True
+    clip: tuple[str, float] | None = None
+    weight_decay: float | None = None
+    lr_factor: float = 1.0
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class NoFusedKernel:
+    """Why no fused kernel computes an optimizer's Keras update exactly."""
+
+    reason: str
 
 
 class Optimizer(SpecModel):
@@ -106,6 +146,23 @@ class Optimizer(SpecModel):
                 f"no update rule for optimizer {type(self).__name__}; supported: {supported}"
             )
         return rule(self, parameters, exclude_from_weight_decay)
+
+    def fused_kernel(self) -> FusedKernel | NoFusedKernel:
+        """The engine's fused kernel that computes this optimizer exactly, or why none does.
+
+        Up to float32 rounding: ``tests/test_fused_optimizer.py`` and
+        ``tests/test_export_mobile.py`` compare the kernel with ``update_rule``.
+        """
+        return NoFusedKernel(NO_KERNEL)
+
+    def gradient_clip(self) -> tuple[str, float] | None:
+        """The clipping in effect and its value; Keras checks clipnorm, then
+        global_clipnorm, then clipvalue (the config allows only one)."""
+        for key in ("clipnorm", "global_clipnorm", "clipvalue"):
+            value = getattr(self, key)
+            if value is not None:
+                return key, float(value)
+        return None
 
 
 OPTIMIZERS: Registry[Optimizer] = Registry("optimizer")

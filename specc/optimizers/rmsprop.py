@@ -6,7 +6,7 @@ from typing import Literal
 
 import numpy as np
 
-from specc.optimizers.base import OPTIMIZERS, NonNegative, Optimizer, UnitInterval
+from specc.optimizers.base import OPTIMIZERS, NoFusedKernel, NonNegative, Optimizer, UnitInterval
 from specc.optimizers.update import F32, OptimizerUpdate, rule_for
 
 
@@ -19,6 +19,11 @@ class RMSprop(Optimizer):
     momentum: UnitInterval = 0.0
     epsilon: NonNegative = 1e-7
     centered: bool = False
+
+    def fused_kernel(self) -> NoFusedKernel:
+        return NoFusedKernel(
+            "Keras's RMSprop divides by sqrt(v + epsilon), the engine's kernel by sqrt(v) + epsilon"
+        )
 
 
 @rule_for(RMSprop)
