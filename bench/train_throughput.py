@@ -526,7 +526,7 @@ def profile(model: SpeccModel, steps: int, numpy_updates: bool = False) -> None:
     total = cumulative(lambda f, n: f.endswith("fit.py") and n == "fit")
     parts = {
         "engine train_step": cumulative(lambda f, n: "train_step" in n and f == "~"),
-        "NumPy Adam update": cumulative(lambda f, n: f.endswith("updates_base.py") and n == "step"),
+        "NumPy Adam update": cumulative(lambda f, n: f.endswith("/update.py") and n == "step"),
         "fused Adam update": cumulative(lambda f, n: f.endswith("fused.py") and n == "step"),
         "parameter/grad views": cumulative(
             lambda f, n: f.endswith("session.py") and n in ("parameters", "gradients")

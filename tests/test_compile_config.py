@@ -71,6 +71,7 @@ KERAS_OPTIMIZER_DEFAULTS: dict[str, dict[str, Any]] = {
     "Adadelta": {"learning_rate": 0.001, "rho": 0.95, "epsilon": 1e-7},
     "Adamax": {"learning_rate": 0.001, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7},
     "Nadam": {"learning_rate": 0.001, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7},
+    "Lion": {"learning_rate": 0.001, "beta_1": 0.9, "beta_2": 0.99},
 }
 BASE_DEFAULTS = {"weight_decay": None, "clipnorm": None, "clipvalue": None, "global_clipnorm": None}
 
@@ -140,6 +141,10 @@ def test_integer_learning_rate_is_a_number() -> None:
         ({"type": "SGD", "momentum": 1.5}, "less_than_equal"),
         ({"type": "AdamW", "weight_decay": None}, "float_type"),
         ({"type": "Adam", "beta_1": 1.0}, "less_than"),
+        # Keras's Lion: 0 < beta_1 <= 1 (at 0 it is SignSGD).
+        ({"type": "Lion", "beta_1": 0.0}, "greater_than"),
+        ({"type": "Lion", "beta_1": 1.5}, "less_than_equal"),
+        ({"type": "Lion", "use_ema": True}, "unknown_key"),
         ({"type": "Adagrad", "initial_accumulator_value": -1}, "greater_than_equal"),
         ({"type": "Adam", "clipnorm": 0}, "greater_than"),
         ({"type": "Adam", "clipnorm": 1.0, "global_clipnorm": 1.0}, "invalid_arguments"),

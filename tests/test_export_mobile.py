@@ -311,6 +311,7 @@ REFUSED = {
         "constant learning_rate",
     ),
     "nadam": ("nadam", "no fused kernel"),
+    "lion": ("lion", "neither fused kernel computes a sign of its state"),
 }
 
 

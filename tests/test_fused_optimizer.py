@@ -289,6 +289,7 @@ NOT_EXACT = {
         "constant learning_rate",
     ),
     "nadam": ({"type": "Nadam"}, "no fused kernel"),
+    "lion": ({"type": "Lion"}, "sign of its state"),
 }
 
 

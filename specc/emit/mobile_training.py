@@ -26,13 +26,14 @@ from onnx import numpy_helper
 
 from specc.atomic import copy_file, scratch_folder
 from specc.diagnostics import Diagnostic, SpecError
-from specc.emit.mobile_optimizer import add_gradient_steps, mobile_optimizer
+from specc.emit.mobile_optimizer import mobile_optimizer
 from specc.emit.mobile_ort import TRAINING_PACKAGES, to_ort
 from specc.emit.source import ExportSource
 from specc.onnx_model import DEFAULT_OPSET, to_model_proto
 from specc.pipeline import CompiledModel
 from specc.schedules import LearningRateSchedule
 from specc.train.engine import artifacts, quiet_stderr
+from specc.train.fused_kernel import add_gradient_steps
 from specc.train.graph import TrainingGraph
 from specc.train.run import prepare
 from specc.types import TensorType

@@ -4,10 +4,10 @@ onnxruntime-training updates parameters with one fused kernel in its optimizer m
 ``AdamWOptimizer`` or ``SGDOptimizerV2`` (``docs/engine-notes.md#optimizer-kernel``). Where
 that kernel alone computes the spec's Keras optimizer, ``specc train`` lets the engine do
 the update ("fused" route); everywhere else Keras's update runs in NumPy on the engine's
-parameter buffers (``specc.train.updates``, the "numpy" route). Which optimizers the kernel
-computes exactly, and how it is configured for each, was decided for the mobile training
-export in ``specc.emit.mobile_optimizer``; this module reuses that decision and that graph.
-Fused:
+parameter buffers (``specc.train.updates``, the "numpy" route). Each optimizer declares
+which kernel computes it exactly, and how it is configured (``Optimizer.fused_kernel`` in
+``specc.optimizers``); ``specc.train.fused_kernel`` builds that graph, here and for the
+mobile training export. Fused:
 
 * Adam, and AdamW with ``weight_decay: 0``, without AMSGrad: ``AdamWOptimizer`` in its
   Hugging Face mode with ``bias_correction=True``, Keras's betas and epsilon and no weight
@@ -15,7 +15,7 @@ Fused:
   ``m = b1*m + (1-b1)*g``, ``v = b2*v + (1-b2)*g^2``: Keras 3's Adam, term for term;
 * SGD without momentum or weight decay: ``SGDOptimizerV2``, ``p -= lr * g``.
 
-The mobile mapping also expresses clipping (``clipnorm``, ``clipvalue``,
+The declarations also express clipping (``clipnorm``, ``clipvalue``,
 ``global_clipnorm``) and SGD's weight decay as ONNX ops in front of the kernel, and momentum
 SGD at a constant learning rate through the AdamW kernel. Those are exact too, but measured
 slower than the NumPy route on the 784-512-512-10 MLP (update alone, 2 threads: clipnorm
@@ -44,10 +44,10 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from specc.emit.mobile_optimizer import MobileOptimizer, add_gradient_steps, mobile_optimizer
-from specc.emit.mobile_optimizer import _inexact as inexact
+from specc.optimizers import FusedKernel, NoFusedKernel
 from specc.optimizers import Optimizer as KerasOptimizer
 from specc.train.engine import Module, Optimizer, onnxblock, quiet_stderr
+from specc.train.fused_kernel import KernelPlan, add_gradient_steps, kernel_plan
 
 FUSED, NUMPY = "fused", "numpy"
 #: Set to 1 (or true/yes/on) to send every optimizer through the NumPy route.
@@ -67,7 +67,7 @@ class Route:
 
     name: str
     reason: str
-    plan: MobileOptimizer | None = None
+    plan: KernelPlan | None = None
 
 
 def choose_route(
@@ -85,36 +85,35 @@ def choose_route(
     others = sorted(n for n, p in parameters.items() if np.asarray(p).dtype != np.float32)
     if others:
         return Route(NUMPY, f"the fused kernels update float32 only; not {others}")
-    # The mobile export's decision: None when the kernel computes the update exactly.
-    problem = inexact(config)
-    if problem is not None:
-        return Route(NUMPY, f"{type(config).__name__}: {problem}")
-    plan = mobile_optimizer(config)
     name = type(config).__name__
-    steps = _steps_before_kernel(plan)
+    declared = config.fused_kernel()
+    if isinstance(declared, NoFusedKernel):
+        return Route(NUMPY, f"{name}: {declared.reason}")
+    steps = _steps_before_kernel(declared)
     if steps:
         return Route(
             NUMPY,
             f"{name}: exact in the engine only with {' and '.join(steps)}, which measured "
             "slower than the NumPy update",
         )
+    plan = kernel_plan(config, declared)
     return Route(FUSED, f"{name} as com.microsoft.{plan.kernel}", plan)
 
 
-def _steps_before_kernel(plan: MobileOptimizer) -> list[str]:
-    """What the mobile mapping adds to the bare kernel for ``plan``."""
+def _steps_before_kernel(declared: FusedKernel) -> list[str]:
+    """What the declaration adds to the bare kernel."""
     steps = []
-    if plan.clip is not None:
-        steps.append(f"{plan.clip[0]} in ONNX ops before the kernel")
-    if plan.weight_decay is not None:
+    if declared.clip is not None:
+        steps.append(f"{declared.clip[0]} in ONNX ops before the kernel")
+    if declared.weight_decay is not None:
         steps.append("the weight decay folded into the gradients before the kernel")
-    if plan.lr_scale != 1.0:
+    if declared.lr_factor != 1.0:
         steps.append("momentum through the AdamW kernel (betas (momentum, 1))")
     return steps
 
 
 def write_optimizer_model(
-    path: Path, plan: MobileOptimizer, parameters: dict[str, np.ndarray], opset: int
+    path: Path, plan: KernelPlan, parameters: dict[str, np.ndarray], opset: int
 ) -> Path:
     """The engine's optimizer model for ``plan``, as ``generate_artifacts`` builds it.
 

@@ -1,12 +1,10 @@
 """Keras 3 optimizers as in-place NumPy updates of the engine's parameter buffers.
 
 onnxruntime-training's own optimizer graph can only hold one fused ``AdamWOptimizer`` or
-``SGDOptimizerV2`` kernel (``docs/engine-notes.md#optimizer-kernel``): momentum SGD with
-Keras's semantics, Nesterov, RMSprop with Keras's epsilon placement, centered RMSprop,
-AMSGrad, Adagrad, Adadelta, Adamax and Nadam cannot be expressed there. Those (and the
-cases where the kernel route measured slower) update here, on
-``state.parameters[name].data`` and ``.grad``, which are views into the engine's buffers;
-Adam, AdamW without decay and plain SGD take the fused kernel (``specc.train.fused``)::
+``SGDOptimizerV2`` kernel (``docs/engine-notes.md#optimizer-kernel``), which computes only
+a few Keras optimizers exactly. The others (and the cases where the kernel route measured
+slower) update here, on ``state.parameters[name].data`` and ``.grad``, which are views into
+the engine's buffers; the rest take the fused kernel (``specc.train.fused``)::
 
     update = make_update(config, {n: state.parameters[n].data for n in names})
     for batch in batches:
@@ -16,9 +14,9 @@ Adam, AdamW without decay and plain SGD take the fused kernel (``specc.train.fus
         apply_constraints(params, constraints)
         module.lazy_reset_grad()
 
-The rules are Keras 3's (``keras/src/optimizers``), operation for operation in float32;
-``updates_base`` holds the shared part (learning rate, clipping, weight decay, state),
-``updates_rules`` one class per optimizer.
+Each optimizer's rule is its own (``specc.optimizers``, ``Optimizer.update_rule``); this
+module is the training loop's side of it: building the rule, and Keras's constraints after
+each update.
 """
 
 from __future__ import annotations
@@ -28,9 +26,7 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 
 from specc.constraints import Constraint
-from specc.optimizers import OPTIMIZERS, Optimizer
-from specc.train.updates_base import OptimizerUpdate
-from specc.train.updates_rules import RULES
+from specc.optimizers import Optimizer, OptimizerUpdate
 
 __all__ = ["OptimizerUpdate", "apply_constraints", "make_update"]
 
@@ -46,13 +42,7 @@ def make_update(
     them matches (``re.search``) gets no weight decay, as Keras's
     ``optimizer.exclude_from_weight_decay(var_names=...)``.
     """
-    rule = RULES.get(type(config))
-    if rule is None:
-        supported = ", ".join(OPTIMIZERS.canonical_name(c) for c in RULES)
-        raise TypeError(
-            f"no update rule for optimizer {type(config).__name__}; supported: {supported}"
-        )
-    return rule(config, parameters, exclude_from_weight_decay)
+    return config.update_rule(parameters, exclude_from_weight_decay)
 
 
 def apply_constraints(

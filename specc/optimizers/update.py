@@ -1,5 +1,9 @@
 """The shared part of Keras 3's ``BaseOptimizer.apply``, in NumPy on float32 buffers.
 
+Each optimizer module subclasses ``OptimizerUpdate`` (its ``_update`` is Keras's
+``update_step``) and names the configs it serves with ``@rule_for``; a config's
+``update_rule`` builds it.
+
 One optimizer step, in Keras 3's order (``keras/src/optimizers/base_optimizer.py``):
 
 1. the learning rate is read once, at ``iterations`` (the updates already applied, so the
@@ -9,25 +13,42 @@ One optimizer step, in Keras 3's order (``keras/src/optimizers/base_optimizer.py
 3. decoupled weight decay, ``w -= w * weight_decay * lr``, for every optimizer that has a
    ``weight_decay`` set, BEFORE the optimizer's own update;
 4. the optimizer's ``update_step`` per variable;
-5. (constraints, see ``specc.train.updates.apply_constraints``), then ``iterations += 1``.
+5. (constraints, applied by the training loop), then ``iterations += 1``.
 
 Parameters are updated in place because the engine hands out views into its own buffers.
 Every elementwise operation is one NumPy ufunc writing float32, in Keras's order, so each
 intermediate is rounded where Keras (JAX/TensorFlow backends) rounds it; scalars are
-``np.float32`` so that NumPy 1 does not promote them to float64.
+``np.float32`` so that NumPy 1 does not promote them to float64. Each rule follows the
+operation order of ``keras/src/optimizers/<name>.py``, with ``t = iterations + 1``; scalar
+hyperparameters are rounded to float32 where Keras rounds them: ``1 - beta`` is computed in
+Python (float64) and then rounded when Keras subtracts from a Python float (Adam, Adamax,
+RMSprop, Adadelta), but in float32 when Keras first casts ``beta`` to the variable dtype
+(Nadam).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
-from typing import Any, ClassVar
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
-from specc.optimizers import Optimizer
+from specc.optimizers.base import Optimizer
 
 F32 = np.float32
+RuleT = TypeVar("RuleT", bound="type[OptimizerUpdate]")
+
+
+def rule_for(*configs: type[Optimizer]) -> Callable[[RuleT], RuleT]:
+    """Class decorator: the decorated rule is the ``update_rule`` of each of ``configs``."""
+
+    def mark(rule: RuleT) -> RuleT:
+        for config in configs:
+            config.update_class = rule
+        return rule
+
+    return mark
 
 
 class OptimizerUpdate:
