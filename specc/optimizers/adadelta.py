@@ -7,9 +7,7 @@ from typing import Literal
 import numpy as np
 
 from specc.optimizers.base import (
-    NO_KERNEL,
     OPTIMIZERS,
-    NoFusedKernel,
     NonNegative,
     Optimizer,
     UnitInterval,
@@ -24,9 +22,6 @@ class Adadelta(Optimizer):
     type: Literal["Adadelta", "adadelta"] = "Adadelta"
     rho: UnitInterval = 0.95
     epsilon: NonNegative = 1e-7
-
-    def fused_kernel(self) -> NoFusedKernel:
-        return NoFusedKernel(NO_KERNEL)
 
 
 @rule_for(Adadelta)

@@ -6,7 +6,7 @@ from typing import Literal
 
 import numpy as np
 
-from specc.optimizers.base import NO_KERNEL, OPTIMIZERS, NoFusedKernel, NonNegative, Optimizer
+from specc.optimizers.base import OPTIMIZERS, NonNegative, Optimizer
 from specc.optimizers.update import F32, OptimizerUpdate, rule_for
 
 
@@ -18,9 +18,6 @@ class Adagrad(Optimizer):
     # Keras documents it as "must be non-negative".
     initial_accumulator_value: NonNegative = 0.1
     epsilon: NonNegative = 1e-7
-
-    def fused_kernel(self) -> NoFusedKernel:
-        return NoFusedKernel(NO_KERNEL)
 
 
 @rule_for(Adagrad)

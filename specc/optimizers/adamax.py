@@ -7,10 +7,8 @@ from typing import Literal
 import numpy as np
 
 from specc.optimizers.base import (
-    NO_KERNEL,
     OPTIMIZERS,
     Beta,
-    NoFusedKernel,
     NonNegative,
     Optimizer,
     UnitInterval,
@@ -26,9 +24,6 @@ class Adamax(Optimizer):
     beta_1: Beta = 0.9
     beta_2: UnitInterval = 0.999
     epsilon: NonNegative = 1e-7
-
-    def fused_kernel(self) -> NoFusedKernel:
-        return NoFusedKernel(NO_KERNEL)
 
 
 @rule_for(Adamax)

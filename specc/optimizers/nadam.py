@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from specc.optimizers.base import NO_KERNEL, OPTIMIZERS, Beta, NoFusedKernel, NonNegative, Optimizer
+from specc.optimizers.base import OPTIMIZERS, Beta, NonNegative, Optimizer
 from specc.optimizers.update import F32, OptimizerUpdate, rule_for
 
 
@@ -19,9 +19,6 @@ class Nadam(Optimizer):
     beta_1: Beta = 0.9
     beta_2: Beta = 0.999
     epsilon: NonNegative = 1e-7
-
-    def fused_kernel(self) -> NoFusedKernel:
-        return NoFusedKernel(NO_KERNEL)
 
 
 @rule_for(Nadam)
