@@ -198,10 +198,10 @@ class SpeccModel:
                 subsets[n] = self.dataset.take(slice(0, n))
             data = subsets[n]
             fit_options = FitOptions(1, self.case.batch, True, next(rounds), numpy_updates)
-            history = fit(
+            fitted = fit(
                 self.compiled, self.training, session, data, None, self.config, fit_options
             )
-            if not np.isfinite(history["loss"][-1]):
+            if not np.isfinite(fitted.history["loss"][-1]):
                 raise RuntimeError("specc: the loss is not finite")
 
         return Runner(name, run, session.close)
