@@ -234,10 +234,10 @@ def differentiate(
             if name in grads:
                 of[name] = grads[name].name
             else:
-                array = graph.initializers.get(name)
-                if array is None:
+                shape = types[name].shape if name in types else None
+                if shape is None or any(dim is None for dim in shape):
                     raise ValueError(f"'{name}' does not reach the loss and has no fixed shape")
-                of[name] = b.constant(np.zeros(array.shape, np.float32), hint="zero_grad").name
+                of[name] = b.constant(np.zeros(shape, np.float32), hint="zero_grad").name
     return Gradients(b.graph, of)
 
 
