@@ -21,6 +21,7 @@ from specc.diagnostics import Diagnostic, SpecError
 from specc.optimizers import Optimizer
 from specc.train.graph import TrainingGraph
 
+
 class EngineError(Exception):
     """The training engine failed for a reason outside the spec and the data (a file it
     could not write, memory, a device); the message is one line for a user."""
@@ -76,9 +77,7 @@ def check_backend(backend: str, device: str, file: str = "<spec>") -> None:
     raise SpecError([Diagnostic("SPC505-backend", message, (), file)])
 
 
-def open_session(
-    training: TrainingGraph, backend: str, opset: int, device: str
-) -> TrainingBackend:
+def open_session(training: TrainingGraph, backend: str, opset: int, device: str) -> TrainingBackend:
     """A session of ``backend`` (checked with ``check_backend``) for ``training``."""
     if backend == "ort-training":
         from specc.train.session import TrainingSession

@@ -25,9 +25,9 @@ import numpy as np
 from specc.constraints import Constraint
 from specc.pipeline import CompiledModel
 from specc.spec.compile import CompileConfig, metrics_by_output
+from specc.train.backend import TrainingBackend
 from specc.train.data import Batch, Dataset
 from specc.train.graph import TOTAL_LOSS, TrainingGraph
-from specc.train.backend import TrainingBackend
 
 # One epoch's value of a loss or metric: a number, or a list of one per class.
 HistoryValue = float | list[float]

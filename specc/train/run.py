@@ -26,12 +26,12 @@ from specc.onnx_model import DEFAULT_OPSET, to_model_proto
 from specc.passes.lower import lower_to_onnx
 from specc.pipeline import CompiledModel, compile_spec
 from specc.spec.compile import losses_by_output
+from specc.train.backend import DEFAULT_BACKEND, check_backend, open_session
 from specc.train.data import Dataset, load_dataset
 from specc.train.data_targets import id_ranges, targets_for
 from specc.train.fit import EpochLog, FitOptions, FitResult, StopRequest, fit
 from specc.train.graph import TrainingGraph, build_training_graph
 from specc.train.outputs import RunRecord, write_trained_folder
-from specc.train.backend import DEFAULT_BACKEND, check_backend, open_session
 
 
 @dataclass

@@ -93,9 +93,7 @@ class StandardSession:
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3
         serialized = model.SerializeToString()  # type: ignore[attr-defined]
-        return onnxruntime.InferenceSession(
-            serialized, options, providers=[PROVIDERS[self.device]]
-        )
+        return onnxruntime.InferenceSession(serialized, options, providers=[PROVIDERS[self.device]])
 
     # -- steps ---------------------------------------------------------------------------
 
