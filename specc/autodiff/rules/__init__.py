@@ -1,3 +1,3 @@
 """Every op family's gradient rules; importing this package registers them all."""
 
-from specc.autodiff.rules import elementwise, linalg, reduce  # noqa: F401
+from specc.autodiff.rules import elementwise, linalg, recurrent, reduce  # noqa: F401
