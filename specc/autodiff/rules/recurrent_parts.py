@@ -1,11 +1,5 @@
-"""What the recurrent ops' gradients are built from: their attributes read once, each
-gate activation with its slope, time-shifted sequences, and ONNX ``Scan`` loops.
-
-A ``Scan`` body is a graph of its own. It is built with a separate ``GraphBuilder`` whose
-names sit under the rule's node (``grad/<node>/<tag>/...``), so they never collide with the
-outer graph's, and it reads the loop-invariant tensors (the recurrent weights) from the
-outer graph by name, as ONNX subgraphs may. No constant lives inside a body.
-"""
+"""The fused recurrent ops' attributes, read and checked once (``Fused``), and each gate
+activation they may use with its slope (``activate``), as their gradient rules need them."""
 
 from __future__ import annotations
 
@@ -13,9 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from specc.autodiff.core import Backward
-from specc.graph import GraphBuilder, Value
-from specc.onnx_model import to_model_proto
-from specc.types import TensorType
+from specc.graph import Value
 
 # (alpha count, beta count, default alpha, default beta) of the activations that take
 # parameters; the others take none. LSTM and GRU consume ``activation_alpha`` and
@@ -218,74 +210,3 @@ def activate(
     y, slope = SLOPES[f.name](d, d.op("Clip", a, d.op("Neg", bound), bound), f)
     inside = d.op("LessOrEqual", d.op("Abs", a), bound)
     return y, d.op("Mul", slope, d.cast_float(inside))
-
-
-# -- sequences ------------------------------------------------------------------------
-
-
-def previous(d: Backward, sequence: Value, first: Value, reverse: bool) -> Value:
-    """The state each step starts from: ``first`` (B, H) then ``sequence`` (T, B, H) shifted
-    by one step in the direction of processing."""
-    head = d.op("Unsqueeze", first, d.ints([0], "axes"))
-    axes = d.ints([0], "axes")
-    if reverse:
-        rest = d.op("Slice", sequence, d.ints([1], "starts"), d.ints([2**63 - 1], "ends"), axes)
-        return d.op("Concat", rest, head, axis=0)
-    rest = d.op("Slice", sequence, d.ints([0], "starts"), d.ints([-1], "ends"), axes)
-    return d.op("Concat", head, rest, axis=0)
-
-
-def outer_sum(d: Backward, a: Value, b: Value) -> Value:
-    """sum over time and batch of a_tb^T b_tb: (T, B, G) and (T, B, K) -> (G, K)."""
-    flat_a, flat_b = d.op("Flatten", a, axis=2), d.op("Flatten", b, axis=2)
-    return d.op("MatMul", d.op("Transpose", flat_a, perm=[1, 0]), flat_b)
-
-
-def time_batch_sum(d: Backward, a: Value) -> Value:
-    """(T, B, G) summed to (G,)."""
-    return d.sum_axes(a, [0, 1], keepdims=False)
-
-
-Body = Callable[[GraphBuilder, list[Value], list[Value]], tuple[list[Value], list[Value]]]
-
-
-def scan(
-    d: Backward,
-    tag: str,
-    states: list[Value],
-    sequences: list[Value],
-    reverse: bool,
-    body: Body,
-) -> tuple[list[Value], list[Value]]:
-    """An ONNX Scan over axis 0 of ``sequences`` (each (T, B, *)), carrying ``states``
-    (each (B, *)); from the last step to the first when ``reverse``, writing each scan
-    output at its step's index. ``body(builder, states, slices)`` returns the new states
-    and the per-step outputs; returns the final states and the stacked outputs."""
-    prefix = f"{d.node.name}/{tag}"
-    dtype = d.type_of(d.x(0)).dtype
-    step = TensorType(dtype, (None, None), batched=False)
-    inner = GraphBuilder(prefix)
-    with inner.scope(f"grad/{prefix}"):
-        held = [inner.input(f"grad/{prefix}/state{k}", step) for k in range(len(states))]
-        sliced = [inner.input(f"grad/{prefix}/step{k}", step) for k in range(len(sequences))]
-        new_states, outputs = body(inner, held, sliced)
-        for k, value in enumerate(new_states):
-            inner.output(value, f"grad/{prefix}/next{k}", step)
-        for k, value in enumerate(outputs):
-            inner.output(value, f"grad/{prefix}/out{k}", step)
-    if inner.graph.initializers:
-        raise AssertionError("a Scan body holds no constants; read them from outside")
-    graph = to_model_proto(inner.graph).graph
-    direction = [int(reverse)]
-    results = d.op(
-        "Scan",
-        *states,
-        *sequences,
-        outputs=len(states) + len(outputs),
-        body=graph,
-        num_scan_inputs=len(sequences),
-        scan_input_directions=direction * len(sequences),
-        scan_output_directions=direction * len(outputs),
-    )
-    results = list(results) if isinstance(results, tuple) else [results]
-    return results[: len(states)], results[len(states) :]
