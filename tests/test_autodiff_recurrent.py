@@ -164,6 +164,7 @@ def test_gradients_valid_at_opset_21() -> None:
         ("LSTM", {}, {"input_forget": 1}, "input_forget"),
         ("RNN", {}, {"layout": 1}, "layout"),
         ("RNN", {}, {"direction": "sideways"}, "direction"),
+        ("RNN", {0: np.zeros((STEPS, BATCH, FEATURES), np.float16)}, {}, "float16"),
         ("GRU", {}, {"activations": ["Gelu", "Tanh"]}, "activation gelu"),
         ("LSTM", {}, {"activations": ["Tanh"]}, "activations"),
     ],
@@ -181,8 +182,8 @@ def test_unsupported_attributes_are_named(
     graph.nodes.append(Node(op, names, ["y", "y_h"], attributes, "cell"))
     graph.nodes.append(Node("ReduceSum", ["y_h"], ["loss"], {"keepdims": 0}, "loss"))
     shapes = {"y": (STEPS, 1, BATCH, UNITS), "y_h": (1, BATCH, UNITS), "loss": ()}
-    shapes |= {n: a.shape for n, a in zip(names, arrays, strict=True) if n}
-    types = {name: ValueType("float32", tuple(shape)) for name, shape in shapes.items()}
+    types = {name: ValueType("float32", shape) for name, shape in shapes.items()}
+    types |= {n: ValueType(str(a.dtype), a.shape) for n, a in zip(names, arrays, strict=True) if n}
     with pytest.raises(ValueError, match=f"{op} 'cell'.*{message}"):
         differentiate(graph, "loss", ["x1"], types=types)
 

@@ -192,7 +192,12 @@ def scan(
     (each (B, *)); from the last step to the first when ``reverse``, writing each scan
     output at its step's index. ``body(builder, states, slices)`` returns the new states
     and the per-step outputs; returns the final states and the stacked outputs."""
-    prefix = f"{d.node.name}/{tag}"
+    # Bodies of one node (one per direction) get distinct names: ONNX wants every value
+    # name unique across a model's graphs.
+    made = sum(
+        n.op_type == "Scan" and n.name.startswith(f"grad/{d.node.name}/") for n in d.b.graph.nodes
+    )
+    prefix = f"{d.node.name}/{tag}{made}"
     dtype = d.type_of(d.x(0)).dtype
     step = TensorType(dtype, (None, None), batched=False)
     inner = GraphBuilder(prefix)

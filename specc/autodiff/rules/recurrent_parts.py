@@ -75,6 +75,9 @@ class Fused:
             raise refuse("input_forget=1")
         if d.attr("layout", 0):
             raise refuse("layout=1 (batch-major)")
+        dtype = d.types.get(d.node.inputs[0])
+        if dtype is None or dtype.dtype != "float32":
+            raise refuse(f"X of type {dtype.dtype if dtype else 'unknown'} (float32 only)")
         if not d.node.outputs or d.node.outputs[0] == "":
             raise refuse("an omitted output Y (its gradient reads every hidden state)")
         gates, defaults = DEFAULTS[op]
@@ -104,7 +107,7 @@ class Fused:
         clip = d.attr("clip")
         return cls(
             op,
-            int(d.attr("hidden_size")),
+            int(d.attr("hidden_size", d.shape(d.x(2))[-1])),
             gates,
             reverse,
             tuple(tuple(acts[k * per : (k + 1) * per]) for k in range(len(reverse))),
