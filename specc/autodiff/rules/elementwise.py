@@ -19,9 +19,16 @@ Grads = list[Value | None]
 ONNX_FLOATS = {"float32": 1, "float16": 10, "float64": 11}
 
 
+def dtype(d: Backward, value: Value) -> str | None:
+    """The dtype name of a forward value (known for every value a gradient reaches, even
+    where its shape is not), None if shape inference gave it none."""
+    found = d.types.get(value.name)
+    return None if found is None else found.dtype
+
+
 def scalar(d: Backward, value: float, like: Value) -> Value:
     """A constant scalar of the float dtype of forward value ``like``."""
-    return d.b.constant(value, d.type_of(like).dtype, hint="scalar")
+    return d.b.constant(value, dtype(d, like) or "float32", hint="scalar")
 
 
 def masked(d: Backward, condition: Value, g: Value) -> Value:
@@ -31,8 +38,8 @@ def masked(d: Backward, condition: Value, g: Value) -> Value:
 
 def as_float(d: Backward, value: Value, like: Value) -> Value:
     """``value`` cast to the float dtype of ``like`` when it has another dtype."""
-    target = d.type_of(like).dtype
-    if d.type_of(value).dtype == target:
+    target = dtype(d, like) or "float32"
+    if dtype(d, value) == target:
         return value
     return d.op("Cast", value, to=ONNX_FLOATS[target])
 
@@ -195,10 +202,10 @@ def _erf(d: Backward, gy: Value) -> Value:
 def _cast(d: Backward, g: Grads) -> Grads:
     """The gradient cast back to the input's float type (an integer input takes none)."""
     (gy,) = g
-    dtype = d.type_of(d.x(0)).dtype
-    if gy is None or dtype not in ONNX_FLOATS:
+    source = dtype(d, d.x(0))
+    if gy is None or source not in ONNX_FLOATS:
         return [None]
-    return [d.op("Cast", gy, to=ONNX_FLOATS[dtype])]
+    return [d.op("Cast", gy, to=ONNX_FLOATS[source])]
 
 
 @vjp("Where")
@@ -238,7 +245,7 @@ def _extremum(d: Backward, g: Grads) -> Grads:
     if len(inputs) == 1:
         return [gy]
     y = d.y()
-    to = ONNX_FLOATS[d.type_of(y).dtype]
+    to = ONNX_FLOATS[dtype(d, y) or "float32"]
     hits = [d.op("Cast", d.op("Equal", x, y), to=to) for x in inputs]
     count = hits[0]
     for hit in hits[1:]:
