@@ -70,8 +70,9 @@ def check_graph_gradients(
             failures.append(f"{name}: non-finite gradient")
             continue
         direction = rng.normal(size=point.shape)
-        plus = (point + eps * direction).astype(np.float32)
-        minus = (point - eps * direction).astype(np.float32)
+        # np.asarray: a 0-d float perturbed is a NumPy scalar, which onnxruntime refuses.
+        plus = np.asarray(point + eps * direction, np.float32)
+        minus = np.asarray(point - eps * direction, np.float32)
         step = (plus.astype(np.float64) - minus) / 2
         predicted = float(np.sum(grad.astype(np.float64) * step))
         measured = (

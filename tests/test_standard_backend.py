@@ -1,0 +1,143 @@
+"""The standard backend: the whole step in one graph, state on the device, same results.
+
+- nothing runs on the host between steps: no NumPy optimizer rule, no constraint, no
+  moving-statistics update (each is made to fail if called);
+- the two backends give the same history and weights on every example model with a
+  compile section (where onnxruntime-training is installed);
+- a step whose loss is not finite leaves the state as it was.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from specc.constraints import MaxNorm
+from specc.optimizers import update as optimizer_update
+from specc.train import fit as fit_module
+from specc.train.run import TrainOptions, train_spec
+from specc.train.standard import StandardSession
+from tests.spec_helpers import ROOT
+from tests.test_examples_train import DIGITS, TRAINABLE, generate
+
+DIGITS_MLP = ROOT / "models" / "digits_mlp.yaml"
+DIGITS_CNN = ROOT / "models" / "digits_cnn.yaml"
+
+BN_NADAM = """
+specc: 1
+inputs: {x: {shape: [6]}}
+layers:
+  - {name: h, type: Dense, units: 8, kernel_constraint: {type: MaxNorm, max_value: 0.5}}
+  - {name: bn, type: BatchNormalization, momentum: 0.8}
+  - {name: drop, type: Dropout, rate: 0.2, seed: 3}
+  - {name: y, type: Dense, units: 3, activation: softmax}
+compile:
+  optimizer:
+    type: Nadam
+    clipnorm: 1.0
+    learning_rate:
+      {type: ExponentialDecay, initial_learning_rate: 0.05, decay_steps: 3, decay_rate: 0.5}
+  loss: sparse_categorical_crossentropy
+  metrics: [accuracy]
+"""
+
+
+def _data(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 6)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64) + (x[:, 1] > 1)
+    path = tmp_path / "d.npz"
+    np.savez(path, x=x, y=y)
+    return path
+
+
+def _no_host_updates(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a host-side update ran")
+
+    monkeypatch.setattr(optimizer_update.OptimizerUpdate, "step", refuse)
+    monkeypatch.setattr("specc.train.updates.apply_constraints", refuse)
+    monkeypatch.setattr("specc.train.session.TrainingSession.commit", refuse)
+    assert not hasattr(fit_module, "apply_constraints")
+
+
+def test_a_step_runs_nothing_on_the_host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = tmp_path / "s.yaml"
+    spec.write_text(BN_NADAM)
+    _no_host_updates(monkeypatch)
+    options = TrainOptions(epochs=3, batch_size=16, shuffle=True, seed=0)
+    result = train_spec(spec, _data(tmp_path), options)
+    assert result.history["loss"][-1] < result.history["loss"][0]
+    assert all(np.isfinite(v) for v in result.history["loss"])
+    # The constraint held after every update, computed inside the step graph.
+    kernel = result.weights["h/kernel"]
+    norms = np.sqrt((kernel**2).sum(axis=0))
+    assert norms.max() <= 0.5 + 1e-6
+    projected = MaxNorm(type="MaxNorm", max_value=0.5).apply(kernel)
+    np.testing.assert_allclose(projected, kernel, rtol=1e-5)
+    # The moving statistics moved (computed inside the step graph too).
+    assert not np.allclose(result.weights["bn/moving_mean"], 0)
+
+
+HAS_ORT_TRAINING = importlib.util.find_spec("onnxruntime.training") is not None
+
+
+def _data_for(spec: Path, tmp_path: Path) -> Path:
+    """The example's data: the digits file, or what the repo's generator makes for it."""
+    if spec.name.startswith("digits_"):
+        return DIGITS
+    data = tmp_path / "data.npz"
+    np.savez(data, **generate.make_dataset(spec, samples=96, seed=0))
+    return data
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_ORT_TRAINING, reason="onnxruntime-training is not installed")
+@pytest.mark.parametrize("spec", [*TRAINABLE, DIGITS_MLP, DIGITS_CNN], ids=lambda p: p.name)
+def test_both_backends_agree_on_every_example(spec: Path, tmp_path: Path) -> None:
+    data = _data_for(spec, tmp_path)
+    results = {}
+    for backend in ("standard", "ort-training"):
+        options = TrainOptions(epochs=2, batch_size=32, seed=0, backend=backend)
+        results[backend] = train_spec(spec, data, options)
+    standard, engine = results["standard"], results["ort-training"]
+    assert standard.history.keys() == engine.history.keys()
+    for key in standard.history:
+        np.testing.assert_allclose(
+            np.asarray(standard.history[key], np.float64),
+            np.asarray(engine.history[key], np.float64),
+            rtol=1e-4,
+            atol=1e-6,
+            err_msg=key,
+        )
+    for key, array in standard.weights.items():
+        np.testing.assert_allclose(array, engine.weights[key], rtol=1e-3, atol=1e-5, err_msg=key)
+
+
+def test_a_step_is_committed_only_when_asked(tmp_path: Path) -> None:
+    from specc.train.run import prepare
+
+    spec = tmp_path / "s.yaml"
+    spec.write_text(BN_NADAM)
+    compiled, training = prepare(spec, None, 0)
+    session = StandardSession(training)
+    assert compiled.compile is not None
+    session.use_optimizer(compiled.compile.optimizer)
+    before = session.snapshot()
+    rng = np.random.default_rng(1)
+    feeds = {
+        "x": rng.normal(size=(8, 6)).astype(np.float32),
+        "y.target": rng.integers(0, 3, size=(8,)),
+    }
+    session.train_step(feeds)
+    uncommitted = session.snapshot()
+    for name, array in before.items():
+        np.testing.assert_array_equal(uncommitted[name], array)
+    assert session.iterations == 0
+    session.commit()
+    after = session.snapshot()
+    assert session.iterations == 1
+    assert not np.allclose(after["h.kernel"], before["h.kernel"])
