@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ import pytest
 from specc.constraints import MaxNorm
 from specc.optimizers import update as optimizer_update
 from specc.train import fit as fit_module
+from specc.train import updates as train_updates
 from specc.train.run import TrainOptions, train_spec
 from specc.train.standard import StandardSession
 from tests.spec_helpers import ROOT
@@ -55,12 +57,24 @@ def _data(tmp_path: Path) -> Path:
 
 
 def _no_host_updates(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make every host-side update fail if called: the NumPy optimizer rules, the NumPy
+    constraints, the onnxruntime-training session's commit."""
+
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("a host-side update ran")
 
-    monkeypatch.setattr(optimizer_update.OptimizerUpdate, "step", refuse)
-    monkeypatch.setattr("specc.train.updates.apply_constraints", refuse)
-    monkeypatch.setattr("specc.train.session.TrainingSession.commit", refuse)
+    rules = [optimizer_update.OptimizerUpdate]
+    while rules:
+        rule = rules.pop()
+        rules += rule.__subclasses__()
+        if "step" in vars(rule):
+            monkeypatch.setattr(rule, "step", refuse)
+    for name in ("make_update", "apply_constraints"):
+        monkeypatch.setattr(train_updates, name, refuse)
+    session = sys.modules.get("specc.train.session")
+    if session is not None:  # its names were bound when it was imported
+        monkeypatch.setattr(session, "apply_constraints", refuse)
+        monkeypatch.setattr(session.TrainingSession, "commit", refuse)
     assert not hasattr(fit_module, "apply_constraints")
 
 
@@ -86,11 +100,16 @@ HAS_ORT_TRAINING = importlib.util.find_spec("onnxruntime.training") is not None
 
 
 def _data_for(spec: Path, tmp_path: Path) -> Path:
-    """The example's data: the digits file, or what the repo's generator makes for it."""
+    """128 samples of the example's data: from the digits file, or from what the repo's
+    generator makes for it. Few steps: two float32 computations of the same step differ in
+    rounding, and training magnifies such differences step after step."""
     if spec.name.startswith("digits_"):
-        return DIGITS
+        with np.load(DIGITS) as digits:
+            arrays = {key: digits[key][:128] for key in digits.files}
+    else:
+        arrays = generate.make_dataset(spec, samples=128, seed=0)
     data = tmp_path / "data.npz"
-    np.savez(data, **generate.make_dataset(spec, samples=96, seed=0))
+    np.savez(data, **arrays)
     return data
 
 
@@ -114,7 +133,8 @@ def test_both_backends_agree_on_every_example(spec: Path, tmp_path: Path) -> Non
             err_msg=key,
         )
     for key, array in standard.weights.items():
-        np.testing.assert_allclose(array, engine.weights[key], rtol=1e-3, atol=1e-5, err_msg=key)
+        scale = float(np.abs(engine.weights[key]).max())
+        np.testing.assert_allclose(array, engine.weights[key], rtol=0, atol=1e-4 * scale + 1e-7)
 
 
 def test_a_step_is_committed_only_when_asked(tmp_path: Path) -> None:

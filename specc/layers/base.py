@@ -119,7 +119,7 @@ class LowerContext:
         """The training flag, if any layer read it."""
         return self._training
 
-    def op_seed(self, seed: int | None) -> float | None:
+    def op_seed(self, seed: int | None) -> int | None:
         """The ``seed`` attribute of a random op (Dropout, RandomNormalLike, ...): the
         layer's own seed; else, in a training graph built with a seed (``specc train``'s
         ``--seed`` or ``train.seed``), one drawn from it for each op in turn, as Keras's
@@ -127,12 +127,11 @@ class LowerContext:
         every backend running the graph draws the same masks. None leaves the op unseeded.
         """
         if seed is not None:
-            return float(seed)
+            return seed
         if self.random_seed is None or not self.for_training:
             return None
         self._draws += 1
-        drawn = np.random.default_rng([self.random_seed, self._draws]).integers(0, 2**31)
-        return float(drawn)
+        return int(np.random.default_rng([self.random_seed, self._draws]).integers(0, 2**31))
 
     def update_moving(self, parameter: Value, batch_statistic: Value, momentum: float) -> None:
         """Declare that a training step moves ``parameter`` towards ``batch_statistic``
