@@ -49,10 +49,17 @@ class StandardSession:
     route = "standard"
     route_reason = "the optimizer's update runs inside the training step graph"
 
-    def __init__(self, training: TrainingGraph, opset: int = 17, device: str = "cpu") -> None:
+    def __init__(
+        self,
+        training: TrainingGraph,
+        opset: int = 17,
+        device: str = "cpu",
+        session_options: onnxruntime.SessionOptions | None = None,
+    ) -> None:
         self.training = training
         self.opset = opset
         self.device = device
+        self.session_options = session_options
         self.optimizer: Optimizer | None = None
         self.graphs: StepGraphs | None = None
 
@@ -90,7 +97,7 @@ class StandardSession:
         return self.route
 
     def _session(self, name: str, model: object) -> onnxruntime.InferenceSession:
-        options = onnxruntime.SessionOptions()
+        options = self.session_options or onnxruntime.SessionOptions()
         options.log_severity_level = 3
         serialized = model.SerializeToString()  # type: ignore[attr-defined]
         return onnxruntime.InferenceSession(serialized, options, providers=[PROVIDERS[self.device]])
