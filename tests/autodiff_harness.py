@@ -88,7 +88,7 @@ def check_graph_gradients(
 
 
 def _run_any_shape(
-    graph: Graph, feeds: dict[str, np.ndarray], names: list[str], opset: int
+    graph: Graph, feeds: dict[str, np.ndarray], names: list[str], opset: int = 17
 ) -> list[np.ndarray]:
     """Run ``graph`` for the values ``names`` whatever their shapes."""
     from onnx import helper

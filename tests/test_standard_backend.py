@@ -13,14 +13,16 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import onnxruntime
 import pytest
 
 from specc.constraints import MaxNorm
+from specc.diagnostics import SpecError
 from specc.optimizers import update as optimizer_update
 from specc.train import fit as fit_module
 from specc.train import updates as train_updates
 from specc.train.run import TrainOptions, train_spec
-from specc.train.standard import StandardSession
+from specc.train.standard import StandardSession, check_standard_device
 from tests.spec_helpers import ROOT
 from tests.test_examples_train import DIGITS, TRAINABLE, generate
 
@@ -168,3 +170,32 @@ def test_a_step_is_committed_only_when_asked(tmp_path: Path) -> None:
     after = session.snapshot()
     assert session.iterations == 1
     assert not np.allclose(after["h.kernel"], before["h.kernel"])
+
+
+HAS_CUDA = "CUDAExecutionProvider" in onnxruntime.get_available_providers()
+
+
+@pytest.mark.skipif(
+    not HAS_CUDA,
+    reason="this onnxruntime has no CUDA execution provider (a GPU machine with "
+    'pip install "specc[cuda]" runs this test)',
+)
+def test_trains_on_cuda_as_on_the_cpu(tmp_path: Path) -> None:
+    spec = tmp_path / "s.yaml"
+    spec.write_text(BN_NADAM)
+    data = _data(tmp_path)
+    histories = {}
+    for device in ("cpu", "cuda"):
+        options = TrainOptions(epochs=2, batch_size=16, seed=0, device=device)
+        histories[device] = train_spec(spec, data, options).history
+    for key, values in histories["cpu"].items():
+        np.testing.assert_allclose(histories["cuda"][key], values, rtol=1e-3, err_msg=key)
+
+
+@pytest.mark.skipif(HAS_CUDA, reason="this onnxruntime has the CUDA execution provider")
+def test_cuda_without_its_provider_says_what_to_install() -> None:
+    with pytest.raises(SpecError) as raised:
+        check_standard_device("cuda", "s.yaml")
+    (problem,) = raised.value.diagnostics
+    assert problem.code == "SPC503-device"
+    assert 'pip install "specc[cuda]"' in problem.message
