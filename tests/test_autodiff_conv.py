@@ -148,3 +148,14 @@ def test_a_wrong_conv_rule_fails_its_check(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setitem(RULES, "Conv", wrong)
     x, w, attrs = CONV_CASES[7]
     assert check_op("Conv", [_normal(*x), _normal(*w, seed=1)], attrs) != []
+
+
+@pytest.mark.parametrize("opset", [18, 21])
+def test_gradients_are_valid_at_later_opsets(opset: int) -> None:
+    """The ops the rules emit keep their signatures up to opset 21."""
+    x, w, attrs = CONV_CASES[7]
+    assert check_op("Conv", [_normal(*x), _normal(*w, seed=1)], attrs, opset=opset) == []
+    x, w, attrs = CONV_TRANSPOSE_CASES[4]
+    inputs = [_normal(*x), _normal(*w, seed=1)]
+    assert check_op("ConvTranspose", inputs, attrs, opset=opset) == []
+    assert check_op("Gemm", [_normal(3, 4), _normal(5, 4)], {"transB": 1}, opset=opset) == []

@@ -172,3 +172,12 @@ def test_specc_dropout_mask_takes_no_gradient() -> None:
     before = len(b.graph.nodes)
     grads = differentiate(b.graph, loss.name, ["w"])
     assert not any(n.op_type == "Where" for n in grads.graph.nodes[before:])
+
+
+@pytest.mark.parametrize("opset", [18, 21])
+def test_gradients_are_valid_at_later_opsets(opset: int) -> None:
+    """The ops the rules emit keep their signatures up to opset 21."""
+    inputs = [_normal(3, 4, 5), 1 + _normal(4, 5, seed=1), _normal(4, 5, seed=2)]
+    assert check_op("LayerNormalization", inputs, {"axis": 1}, opset=opset) == []
+    inputs = [_normal(2, 3, 5), 1 + _normal(3, seed=1), _normal(3, seed=2)]
+    assert check_op("InstanceNormalization", inputs, opset=opset) == []

@@ -181,3 +181,12 @@ def test_indices_reaching_the_output_carry_nothing() -> None:
     y, indices = b.op("MaxPool", b.op("Conv", x, w), kernel_shape=[2, 2], outputs=2)
     b.output(b.op("Add", b.op("Cast", indices, to=1), y), "z", TensorType("float32", (1, 3, 3)))
     assert check_graph_gradients(b.graph, ["w"], {"x": _distinct(2, 1, 4, 4)}) == []
+
+
+@pytest.mark.parametrize("opset", [18, 21])
+def test_gradients_are_valid_at_later_opsets(opset: int) -> None:
+    """The ops the rules emit keep their signatures up to opset 21."""
+    for op, (x, attrs) in [("MaxPool", MAX_POOL_CASES[3]), ("AveragePool", AVERAGE_POOL_CASES[5])]:
+        assert check_op(op, [_distinct(*x)], attrs, opset=opset) == []
+    for op in ("GlobalMaxPool", "GlobalAveragePool"):
+        assert check_op(op, [_distinct(2, 3, 4)], opset=opset) == []

@@ -137,6 +137,12 @@ def test_schedules_match_rule(schedule: Any, optimizer: opt.Optimizer) -> None:
     compare(optimizer.model_copy(update={"learning_rate": schedule, "weight_decay": 0.1}), 6)
 
 
+@pytest.mark.parametrize("cfg", BASE_CASES.values(), ids=BASE_CASES.keys())
+def test_base_cases_with_a_restarting_schedule(cfg: opt.Optimizer) -> None:
+    # As the NumPy resume test runs them: a learning rate that changes at every step.
+    compare(cfg.model_copy(update={"learning_rate": SCHEDULES["cosine-restarts"]}))
+
+
 def test_weight_decay_exclusion() -> None:
     cfg = opt.AdamW(learning_rate=0.1, weight_decay=0.5)
     compare(cfg, exclude=("bias",))

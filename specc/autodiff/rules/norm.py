@@ -6,8 +6,8 @@ removes from g its mean and its component along x_hat. The statistics come from 
 forward node's Mean and InvStdDev outputs where it declares them, else from one
 LayerNormalization run again for them.
 
-BatchNormalization has no rule: specc's lowering writes it out in elementwise ops, so the
-op never reaches a training graph.
+BatchNormalization and GroupNormalization have no rule: specc's lowerings write them out
+in elementwise ops and reductions, so neither op reaches a training graph.
 """
 
 from __future__ import annotations
