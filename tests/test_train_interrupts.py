@@ -333,7 +333,7 @@ def test_sigterm_while_the_standard_backend_trains_leaves_out(
     assert process.stderr is not None
     # Not on a terminal, progress is a line per epoch: the first one means training runs.
     first = process.stderr.readline().decode()
-    assert first.startswith("epoch 1/"), first
+    assert first.startswith("Epoch 1/"), first
     process.send_signal(signal.SIGTERM)
     code, output = _finish(process)
     assert code == 143
