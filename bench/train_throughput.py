@@ -12,7 +12,9 @@ on the shared machine hits them alike:
   specc       specc.train.fit.fit (the loop `specc train` runs: batches, train_step, Keras
               Adam through the engine's fused AdamWOptimizer kernel, loss averages, grad
               reset) on a TrainingSession, one epoch of --steps batches per run
-  specc-np    the same, with FitOptions(numpy_updates=True): Keras Adam in NumPy on the
+  standard    the same loop on specc's own step graph (forward, backward and Keras's update in
+              one standard-ONNX graph, `--backend standard`) on onnxruntime, state in OrtValues
+  specc-np    the same as specc, with FitOptions(numpy_updates=True): Keras Adam in NumPy on the
               engine's parameter views (specc's route for optimizers the kernel cannot
               express exactly); --numpy-updates makes "specc" take this route too
   engine      the same training graph through the same generate_artifacts, driven directly:
@@ -36,7 +38,8 @@ Per variant also: "others", the median number of cores other processes used duri
 (others < 0.3 cores); ratios from quiet runs are added when every variant had two.
 --profile adds, per model, a cProfile of specc's fit and the engine's per-op-type kernel times.
 Run: python bench/train_throughput.py [--models M1,M3] [--steps N] [--repeats 7] [--profile]
-     [--threads N] [--variants specc,specc-np,engine,engine-np,torch,keras] [--warmup 3]
+     [--threads N] [--variants specc,specc-np,standard,engine,engine-np,torch,keras]
+     [--warmup 3]
      [--numpy-updates]
 """
 
@@ -55,12 +58,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 SPECS = Path(__file__).parent / "specs"
 SEED = 0
-ENGINE_VARIANTS = ("specc", "specc-np", "engine", "engine-np")
+ENGINE_VARIANTS = ("specc", "specc-np", "standard", "engine", "engine-np")
 PEERS = ("torch", "keras")
 # A run is "quiet" when other processes used less than this many cores during it.
 QUIET_CORES = 0.3
@@ -178,7 +182,6 @@ class SpeccModel:
 
     def specc_runner(self, numpy_updates: bool = False, name: str = "specc") -> Runner:
         import specc.train.session as session_module
-        from specc.train.fit import FitOptions, fit
 
         options = self.session_options()
         if options is not None:  # TrainingSession takes no session options: hand them over
@@ -189,6 +192,19 @@ class SpeccModel:
         finally:
             if options is not None:
                 session_module.Module = original
+        return self.fit_runner(session, name, numpy_updates)
+
+    def standard_runner(self) -> Runner:
+        """specc's own step graph on stock onnxruntime (``--backend standard``)."""
+        from specc.train.standard import StandardSession
+
+        session = StandardSession(self.training, session_options=self.session_options())
+        return self.fit_runner(session, "standard")
+
+    def fit_runner(self, session: Any, name: str, numpy_updates: bool = False) -> Runner:
+        """``fit`` on ``session``, one epoch of the run's steps per call."""
+        from specc.train.fit import FitOptions, fit
+
         rounds = iter(range(1, 1 << 30))
         subsets = {len(self.dataset): self.dataset}
 
@@ -428,6 +444,7 @@ def bench_model(case: Case, args: argparse.Namespace) -> dict[str, float] | None
     makers: list[tuple[str, Callable[[], list[Runner]]]] = [
         ("specc", lambda: [model.specc_runner(args.numpy_updates)]),
         ("specc-np", lambda: [model.specc_runner(True, "specc-np")]),
+        ("standard", lambda: [model.standard_runner()]),
         ("engine", model.engine_runners),
         ("torch", lambda: [torch_runner(case, model.arrays, args.threads_torch)]),
         ("keras", lambda: [keras_runner(case, model.arrays)]),
@@ -491,9 +508,13 @@ def bench_model(case: Case, args: argparse.Namespace) -> dict[str, float] | None
                 f"  specc/engine    = {ratio('engine')}; loop overhead {overhead:+.1%}, "
                 f"{verdict} the 10% target"
             )
-        for other in ("specc-np", "engine-np", *PEERS):
+        for other in ("specc-np", "standard", "engine-np", *PEERS):
             if other in rates:
                 print(f"  specc/{other:<9} = {ratio(other)}")
+    if "standard" in rates:
+        for other in ("engine", *PEERS):
+            if other in rates:
+                print(f"  standard/{other:<6} = {rates['standard'] / rates[other]:.2f}")
     if args.profile and "specc" in rates:
         profile(model, steps, args.numpy_updates)
     for runner in runners:

@@ -47,6 +47,13 @@ class Device(str, Enum):
     cuda = "cuda"
 
 
+class Backend(str, Enum):
+    """What runs the training step (specc.train.backend)."""
+
+    standard = "standard"
+    ort_training = "ort-training"
+
+
 def train(
     spec: Annotated[
         Path,
@@ -90,6 +97,13 @@ def train(
         ),
     ] = None,
     device: Annotated[Device, typer.Option(help="Train on the CPU or a CUDA GPU.")] = Device.cpu,
+    backend: Annotated[
+        Backend,
+        typer.Option(
+            help="standard: specc's own training step in standard ONNX on stock onnxruntime; "
+            'ort-training: onnxruntime-training (pip install "specc[ort-training]").'
+        ),
+    ] = Backend.standard,
     out: Annotated[
         Path,
         typer.Option(
@@ -128,7 +142,7 @@ def train(
         # for the imports to end (specc.cli.signals).
         with deferred():
             from specc.atomic import OutputFolderError
-            from specc.train.engine import EngineError
+            from specc.train.backend import EngineError
             from specc.train.fit import StopRequest
             from specc.train.outputs import check_trained_folder
             from specc.train.progress import Progress
@@ -148,6 +162,7 @@ def train(
             validation_split,
             seed,
             device.value,
+            backend.value,
             limits=limits,
             terminate_on_nan=terminate_on_nan,
         )

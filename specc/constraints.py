@@ -4,6 +4,9 @@ Keras applies a constraint to a weight after each optimizer step. Names are thos
 ``keras.constraints.get`` accepts: the class name and its snake_case. ``axis`` is the
 axis (or list of axes) the norms are taken over: 0 for a Dense kernel's incoming weights,
 ``[0, 1, 2]`` for a Conv2D kernel's filters.
+
+Each constraint also lowers its projection to ONNX ops (``lower``), in float32 as Keras
+computes it, for training graphs that constrain the weights after their update.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import AfterValidator, Field, model_validator
 
+from specc.graph import GraphBuilder, Value
 from specc.registry import Registry, SpecModel
 
 # keras.backend.epsilon(): keeps the rescaling finite for an all-zero weight vector.
@@ -58,28 +62,59 @@ class Constraint(SpecModel):
     def _project(self, w: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def lower(self, b: GraphBuilder, w: Value, shape: tuple[int, ...]) -> Value:
+        """ONNX ops computing the constrained float32 ``w`` of ``shape`` (Keras's ``__call__``).
 
-def l2_norms(constraint: Constraint, w: np.ndarray, axis: int | list[int]) -> np.ndarray:
-    """sqrt(sum(w^2)) over ``axis``, kept broadcastable against ``w``.
+        Raises ``ConstraintShapeError`` as ``apply`` does.
+        """
+        raise NotImplementedError
 
-    Raises ``ConstraintShapeError`` when an axis does not exist in ``w`` or two axes
+
+def norm_axes(constraint: Constraint, shape: tuple[int, ...], axis: int | list[int]) -> list[int]:
+    """``axis`` as non-negative axes of a weight of ``shape``.
+
+    Raises ``ConstraintShapeError`` when an axis does not exist in the weight or two axes
     name the same dimension (``[0, -2]`` on a 2D weight).
     """
     axes = [axis] if isinstance(axis, int) else axis
     name = CONSTRAINTS.canonical_name(type(constraint))
+    rank = len(shape)
     normalized = []
     for a in axes:
-        if not -w.ndim <= a < w.ndim:
+        if not -rank <= a < rank:
             raise ConstraintShapeError(
                 f"{name} axis {a} is out of range for a weight of shape "
-                f"{tuple(w.shape)} (rank {w.ndim})"
+                f"{tuple(shape)} (rank {rank})"
             )
-        normalized.append(a % w.ndim)
+        normalized.append(a % rank)
     if len(set(normalized)) != len(normalized):
         raise ConstraintShapeError(
-            f"{name} axis {axis} names the same axis twice for a weight of rank {w.ndim}"
+            f"{name} axis {axis} names the same axis twice for a weight of rank {rank}"
         )
-    return np.sqrt(np.sum(np.square(w), axis=tuple(normalized), keepdims=True))
+    return normalized
+
+
+def l2_norms(constraint: Constraint, w: np.ndarray, axis: int | list[int]) -> np.ndarray:
+    """sqrt(sum(w^2)) over ``axis``, kept broadcastable against ``w`` (see ``norm_axes``)."""
+    axes = tuple(norm_axes(constraint, w.shape, axis))
+    return np.sqrt(np.sum(np.square(w), axis=axes, keepdims=True))
+
+
+def lower_l2_norms(
+    constraint: Constraint,
+    b: GraphBuilder,
+    w: Value,
+    shape: tuple[int, ...],
+    axis: int | list[int],
+) -> Value:
+    """``l2_norms`` as ONNX ops (ReduceSum with its axes as an input, valid at every opset)."""
+    axes = norm_axes(constraint, shape, axis)
+    return b.op("Sqrt", b.reduce_sum(b.square(w), axes, keepdims=True))
+
+
+def lower_rescale(b: GraphBuilder, w: Value, desired: Value, norms: Value) -> Value:
+    """``w * (desired / (epsilon + norms))``, Keras's rescaling to the desired norms."""
+    return b.op("Mul", w, b.op("Div", desired, b.op("Add", b.constant(EPSILON), norms)))
 
 
 CONSTRAINTS: Registry[Constraint] = Registry("constraint")
@@ -97,6 +132,10 @@ class MaxNorm(Constraint):
         norms = l2_norms(self, w, self.axis)
         desired = np.clip(norms, 0.0, self.max_value)
         return w * (desired / (EPSILON + norms))
+
+    def lower(self, b: GraphBuilder, w: Value, shape: tuple[int, ...]) -> Value:
+        norms = lower_l2_norms(self, b, w, shape, self.axis)
+        return lower_rescale(b, w, b.clip(norms, 0.0, self.max_value), norms)
 
 
 @CONSTRAINTS.register
@@ -125,6 +164,16 @@ class MinMaxNorm(Constraint):
         desired = self.rate * clipped + (1.0 - self.rate) * norms
         return w * (desired / (EPSILON + norms))
 
+    def lower(self, b: GraphBuilder, w: Value, shape: tuple[int, ...]) -> Value:
+        norms = lower_l2_norms(self, b, w, shape, self.axis)
+        clipped = b.clip(norms, self.min_value, self.max_value)
+        desired = b.op(
+            "Add",
+            b.op("Mul", b.constant(self.rate), clipped),
+            b.op("Mul", b.constant(1.0 - self.rate), norms),
+        )
+        return lower_rescale(b, w, desired, norms)
+
 
 @CONSTRAINTS.register
 class NonNeg(Constraint):
@@ -134,6 +183,11 @@ class NonNeg(Constraint):
 
     def _project(self, w: np.ndarray) -> np.ndarray:
         return np.maximum(w, 0.0)
+
+    def lower(self, b: GraphBuilder, w: Value, shape: tuple[int, ...]) -> Value:
+        # max(w, 0), as apply: Keras's w * (w >= 0) has the same value for every finite
+        # weight (-0.0 for a negative one), but NaN rather than 0 at -inf.
+        return b.op("Relu", w)
 
 
 @CONSTRAINTS.register
@@ -145,3 +199,7 @@ class UnitNorm(Constraint):
 
     def _project(self, w: np.ndarray) -> np.ndarray:
         return w / (EPSILON + l2_norms(self, w, self.axis))
+
+    def lower(self, b: GraphBuilder, w: Value, shape: tuple[int, ...]) -> Value:
+        norms = lower_l2_norms(self, b, w, shape, self.axis)
+        return b.op("Div", w, b.op("Add", b.constant(EPSILON), norms))

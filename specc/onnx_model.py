@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -76,3 +77,46 @@ def write_model(model: onnx.ModelProto, path: str | Path) -> None:
     """Write a model as a single .onnx file, atomically (no external data: the parameter
     limit keeps a model below protobuf's 2 GB)."""
     write_bytes(path, model.SerializeToString())
+
+
+@dataclass(frozen=True)
+class ValueType:
+    """A value's element type and static shape (None per dimension known only at run time;
+    ``shape`` None when even the rank is unknown)."""
+
+    dtype: str
+    shape: tuple[int | None, ...] | None
+
+
+_DTYPE_NAMES = {
+    TensorProto.FLOAT: "float32",
+    TensorProto.FLOAT16: "float16",
+    TensorProto.DOUBLE: "float64",
+    TensorProto.INT32: "int32",
+    TensorProto.INT64: "int64",
+    TensorProto.INT8: "int8",
+    TensorProto.UINT8: "uint8",
+    TensorProto.BOOL: "bool",
+}
+
+
+def _value_type(proto: onnx.TypeProto) -> ValueType:
+    tensor = proto.tensor_type
+    dtype = _DTYPE_NAMES.get(tensor.elem_type, f"onnx:{tensor.elem_type}")
+    if not tensor.HasField("shape"):
+        return ValueType(dtype, None)
+    dims = tuple(d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim)
+    return ValueType(dtype, dims)
+
+
+def value_types(graph: Graph, opset: int = DEFAULT_OPSET) -> dict[str, ValueType]:
+    """Every value's type, from ONNX shape inference over the graph."""
+    model = onnx.shape_inference.infer_shapes(to_model_proto(graph, opset), data_prop=True)
+    found = {
+        info.name: _value_type(info.type)
+        for info in [*model.graph.input, *model.graph.value_info, *model.graph.output]
+    }
+    for name, array in graph.initializers.items():
+        array = np.asarray(array)
+        found[name] = ValueType(str(array.dtype), tuple(array.shape))
+    return found

@@ -168,7 +168,7 @@ PASSES: tuple[Pass, ...] = (
     # TypedGraph + weights -> LoweredModel: the graph, for inference or as a training
     # graph's base, and what later stages need of it (heads, moving statistics, training
     # flag, activity penalties)
-    Pass("lower_to_onnx", lower_to_onnx, ("typed", "weights", "for_training"), "lowered",
+    Pass("lower_to_onnx", lower_to_onnx, ("typed", "weights", "for_training", "seed"), "lowered",
          Pinning.RAISED, False),
     # the model's description, its ONNX metadata
     Pass("describe_model", model_metadata, ("typed",), "metadata", Pinning.RAISED, False),

@@ -6,6 +6,9 @@ bare name could never be valid. Each model also evaluates Keras's formula, in fl
 step that counts the updates already applied (Keras's ``optimizer.iterations``): the first
 update uses ``learning_rate(0)``.
 
+Each schedule also lowers its formula to ONNX ops (``lower``), in float32 as Keras computes
+it, for training graphs that step the learning rate themselves.
+
 Keras's ``name`` argument (a TensorFlow name scope) has no meaning here and is not accepted.
 """
 
@@ -15,10 +18,13 @@ import math
 from itertools import pairwise
 from typing import Annotated, Literal
 
+import numpy as np
 from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
+from specc.graph import GraphBuilder, Value
 from specc.registry import Registry, SpecModel
+from specc.types import FLOAT
 
 # Keras computes in the dtype of initial_learning_rate; any finite number is accepted here
 # and evaluated in float64.
@@ -34,6 +40,35 @@ class LearningRateSchedule(SpecModel):
     def learning_rate(self, step: int) -> float:
         """The learning rate for the update after ``step`` updates (Keras's ``__call__``)."""
         raise NotImplementedError
+
+    def lower(self, b: GraphBuilder, step: Value) -> Value:
+        """ONNX ops computing the float32 learning rate at ``step`` (an int64 scalar)."""
+        raise NotImplementedError
+
+
+F32 = np.float32
+
+
+def _as_float(b: GraphBuilder, step: Value) -> Value:
+    # Keras's ops.cast(step, dtype) of the schedule's float32.
+    return b.op("Cast", step, to=FLOAT)
+
+
+def _staircase(b: GraphBuilder, step: Value, decay_steps: float, staircase: bool) -> Value:
+    """``step / decay_steps``, floored when ``staircase``."""
+    p = b.op("Div", _as_float(b, step), b.constant(decay_steps))
+    return b.op("Floor", p) if staircase else p
+
+
+def _lower_half_cosine(b: GraphBuilder, fraction: Value) -> Value:
+    """``0.5 * (1 + cos(pi * fraction))``, Keras's ``cosine_decayed``."""
+    cosine = b.op("Cos", b.op("Mul", b.constant(math.pi), fraction))
+    return b.op("Mul", b.constant(0.5), b.op("Add", b.constant(1.0), cosine))
+
+
+def _lower_floor_at(b: GraphBuilder, cosine: Value, alpha: float) -> Value:
+    """``(1 - alpha) * cosine + alpha``: the cosine factor lifted to end at ``alpha``."""
+    return b.op("Add", b.op("Mul", b.constant(1 - alpha), cosine), b.constant(alpha))
 
 
 SCHEDULES: Registry[LearningRateSchedule] = Registry("learning-rate schedule")
@@ -62,6 +97,11 @@ class ExponentialDecay(LearningRateSchedule):
         if self.staircase:
             p = math.floor(p)
         return self.initial_learning_rate * self.decay_rate**p
+
+    def lower(self, b: GraphBuilder, step: Value) -> Value:
+        p = _staircase(b, step, self.decay_steps, self.staircase)
+        decayed = b.op("Pow", b.constant(self.decay_rate), p)
+        return b.op("Mul", b.constant(self.initial_learning_rate), decayed)
 
 
 @SCHEDULES.register
@@ -101,6 +141,15 @@ class PiecewiseConstantDecay(LearningRateSchedule):
                 return value
         return self.values[-1]
 
+    def lower(self, b: GraphBuilder, step: Value) -> Value:
+        # Compared in the step's integer type, as Keras casts the boundaries to it; the
+        # first boundary at or past the step picks its value.
+        rate = b.constant(self.values[-1])
+        for boundary, value in reversed(list(zip(self.boundaries, self.values, strict=False))):
+            within = b.op("LessOrEqual", step, b.constant(boundary, np.int64, hint="boundary"))
+            rate = b.op("Where", within, b.constant(value), rate)
+        return rate
+
 
 @SCHEDULES.register
 class PolynomialDecay(LearningRateSchedule):
@@ -126,6 +175,20 @@ class PolynomialDecay(LearningRateSchedule):
         span = self.initial_learning_rate - self.end_learning_rate
         return span * (1 - p) ** self.power + self.end_learning_rate
 
+    def lower(self, b: GraphBuilder, step: Value) -> Value:
+        s, decay_steps = _as_float(b, step), b.constant(self.decay_steps)
+        if self.cycle:
+            zero = b.op("Equal", s, b.constant(0.0))
+            periods = b.op("Ceil", b.op("Div", s, decay_steps))
+            decay_steps = b.op("Mul", decay_steps, b.op("Where", zero, b.constant(1.0), periods))
+        else:
+            s = b.op("Min", s, decay_steps)
+        remaining = b.op("Sub", b.constant(1.0), b.op("Div", s, decay_steps))
+        # initial - end in float32, as Keras subtracts the two tensors.
+        span = F32(self.initial_learning_rate) - F32(self.end_learning_rate)
+        decayed = b.op("Mul", b.constant(span), b.op("Pow", remaining, b.constant(self.power)))
+        return b.op("Add", decayed, b.constant(self.end_learning_rate))
+
 
 @SCHEDULES.register
 class InverseTimeDecay(LearningRateSchedule):
@@ -144,6 +207,11 @@ class InverseTimeDecay(LearningRateSchedule):
         if self.staircase:
             p = math.floor(p)
         return self.initial_learning_rate / (1 + self.decay_rate * p)
+
+    def lower(self, b: GraphBuilder, step: Value) -> Value:
+        p = _staircase(b, step, self.decay_steps, self.staircase)
+        denominator = b.op("Add", b.constant(1.0), b.op("Mul", b.constant(self.decay_rate), p))
+        return b.op("Div", b.constant(self.initial_learning_rate), denominator)
 
 
 def _cosine(fraction: float, alpha: float) -> float:
@@ -175,6 +243,25 @@ class CosineDecay(LearningRateSchedule):
         fraction = (s - self.warmup_steps) / self.decay_steps
         return self.warmup_target * _cosine(fraction, self.alpha)
 
+    def lower(self, b: GraphBuilder, step: Value) -> Value:
+        s, decay_steps = _as_float(b, step), b.constant(self.decay_steps)
+
+        def decay(steps: Value, decay_from: float) -> Value:
+            factor = _lower_half_cosine(b, b.op("Div", steps, decay_steps))
+            return b.op("Mul", b.constant(decay_from), _lower_floor_at(b, factor, self.alpha))
+
+        if self.warmup_target is None:
+            return decay(b.op("Min", s, decay_steps), self.initial_learning_rate)
+        warmup_steps = b.constant(self.warmup_steps)
+        s = b.op("Min", s, b.constant(F32(self.decay_steps) + F32(self.warmup_steps)))
+        decayed = decay(b.op("Sub", s, warmup_steps), self.warmup_target)
+        if self.warmup_steps == 0:
+            return decayed  # no step is below 0; and the warmup would divide by 0
+        delta = F32(self.warmup_target) - F32(self.initial_learning_rate)
+        warm = b.op("Mul", b.constant(delta), b.op("Div", s, warmup_steps))
+        warm = b.op("Add", warm, b.constant(self.initial_learning_rate))
+        return b.op("Where", b.op("Less", s, warmup_steps), warm, decayed)
+
 
 @SCHEDULES.register
 class CosineDecayRestarts(LearningRateSchedule):
@@ -197,14 +284,51 @@ class CosineDecayRestarts(LearningRateSchedule):
         else:
             # Periods grow geometrically: find the period the step falls into, then the
             # fraction of that period already done.
-            i_restart = math.floor(
-                math.log(1.0 - fraction * (1.0 - self.t_mul)) / math.log(self.t_mul)
-            )
-            done = (1.0 - self.t_mul**i_restart) / (1.0 - self.t_mul)
-            fraction = (fraction - done) / self.t_mul**i_restart
+            t_mul = self.t_mul
+
+            def done(i: int) -> float:  # the first period's lengths before period i
+                return (1.0 - t_mul**i) / (1.0 - t_mul)
+
+            i_restart = math.floor(math.log(1.0 - fraction * (1.0 - t_mul)) / math.log(t_mul))
+            # The logarithm's rounding can put a step that starts a period into the one
+            # before (t_mul 3: step 121 of first_decay_steps 1 gives 4.999...): corrected.
+            if fraction >= done(i_restart + 1):
+                i_restart += 1
+            elif fraction < done(i_restart):
+                i_restart -= 1
+            fraction = (fraction - done(i_restart)) / t_mul**i_restart
         m_fac = self.m_mul**i_restart
         cosine = 0.5 * m_fac * (1.0 + math.cos(math.pi * fraction))
         return self.initial_learning_rate * ((1 - self.alpha) * cosine + self.alpha)
+
+    def lower(self, b: GraphBuilder, step: Value) -> Value:
+        fraction = b.op("Div", _as_float(b, step), b.constant(self.first_decay_steps))
+        if self.t_mul == 1.0:
+            i_restart = b.op("Floor", fraction)
+            fraction = b.op("Sub", fraction, i_restart)
+        else:
+            one, t_mul = b.constant(1.0), b.constant(self.t_mul)
+            one_minus_t_mul = b.constant(F32(1) - F32(self.t_mul))
+
+            def done(i: Value) -> Value:
+                return b.op("Div", b.op("Sub", one, b.op("Pow", t_mul, i)), one_minus_t_mul)
+
+            grown = b.op("Sub", one, b.op("Mul", fraction, one_minus_t_mul))
+            ratio = b.op("Div", b.op("Log", grown), b.op("Log", t_mul))
+            i_restart = b.op("Floor", ratio)
+            # The same correction as learning_rate's: a float32 logarithm can miss a
+            # period start too (NumPy's does at t_mul 0.75), and the graph runs on
+            # whichever Log the runtime has. At most one period off: one step either way.
+            late = b.op("GreaterOrEqual", fraction, done(b.op("Add", i_restart, one)))
+            i_restart = b.op("Add", i_restart, b.op("Cast", late, to=FLOAT))
+            early = b.op("Less", fraction, done(i_restart))
+            i_restart = b.op("Sub", i_restart, b.op("Cast", early, to=FLOAT))
+            into = b.op("Sub", fraction, done(i_restart))
+            fraction = b.op("Div", into, b.op("Pow", t_mul, i_restart))
+        m_fac = b.op("Pow", b.constant(self.m_mul), i_restart)
+        cosine = b.op("Mul", m_fac, _lower_half_cosine(b, fraction))
+        rate = b.constant(self.initial_learning_rate)
+        return b.op("Mul", rate, _lower_floor_at(b, cosine, self.alpha))
 
 
 #: The field type of an optimizer's ``learning_rate`` when it is a schedule.

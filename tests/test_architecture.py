@@ -46,6 +46,7 @@ LAYERS: list[tuple[str, list[str]]] = [
             "specc.lambda_*",
         ],
     ),
+    ("autodiff", ["specc.autodiff", "specc.autodiff.*"]),
     (
         "foundation",
         [

@@ -10,6 +10,7 @@ float64 central differences of the reference.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,11 +20,12 @@ import onnx
 import pytest
 from pydantic import TypeAdapter
 
-from specc.graph import GraphBuilder
+from specc.autodiff import differentiate
+from specc.graph import Graph, GraphBuilder
 from specc.losses import LOSSES, Loss, LossExample, LossField
 from specc.onnx_model import to_model_proto
-from specc.train.engine import CheckpointState, Module, artifacts, quiet_stderr
 from specc.types import TensorType
+from tests.autodiff_harness import _run_any_shape
 from tests.spec_helpers import quiet_session
 
 BATCH = 4
@@ -474,7 +476,7 @@ def test_out_of_range_axis_is_an_error() -> None:
 # --- gradients in onnxruntime-training ---------------------------------------------------
 
 
-def _gradient_model(case: Case, loss: Loss, fold: bool) -> onnx.ModelProto:
+def _gradient_graph(case: Case, loss: Loss, fold: bool) -> Graph:
     """y_pred = activation(x * W), W trainable, feeding the loss: the model's only output.
 
     With ``fold``, the loss also gets x * W as the logits of its activation.
@@ -492,12 +494,31 @@ def _gradient_model(case: Case, loss: Loss, fold: bool) -> onnx.ModelProto:
         assert loss.logits_activation(prediction) == case.pred
         logits = z
     b.output(loss.lower(b, y_pred, y_true, prediction, logits), "loss", TensorType("float32", ()))
-    return _scalar_output(to_model_proto(b.graph, 17))
+    return b.graph
+
+
+def _autodiff_gradient(
+    graph: Graph, w: np.ndarray, feeds: dict[str, np.ndarray]
+) -> tuple[float, np.ndarray]:
+    """The loss and dLoss/dW by specc's own differentiation, run in onnxruntime."""
+    graph = dataclasses.replace(graph, initializers={**graph.initializers, "W": w})
+    grads = differentiate(graph, "loss", ["W"])
+    value, grad = _run_any_shape(grads.graph, feeds, ["loss", grads.of["W"]], 17)
+    return float(value), grad.astype(np.float64)
+
+
+def _engine_model(graph: Graph) -> onnx.ModelProto:
+    return _scalar_output(to_model_proto(graph, 17))
 
 
 def _engine_gradient(
     model: onnx.ModelProto, directory: Path, w: np.ndarray, feeds: dict[str, np.ndarray]
 ) -> tuple[float, np.ndarray]:
+    engine = pytest.importorskip(
+        "specc.train.engine", reason="onnxruntime-training is not installed"
+    )
+    CheckpointState, Module = engine.CheckpointState, engine.Module
+    artifacts, quiet_stderr = engine.artifacts, engine.quiet_stderr
     with quiet_stderr():
         artifacts.generate_artifacts(
             model, requires_grad=["W"], loss=None, optimizer=None, artifact_directory=str(directory)
@@ -522,22 +543,30 @@ def _folded_cases() -> list[Any]:
     ]
 
 
+GRADIENTS = ["autodiff", "engine"]
+
+
+@pytest.mark.parametrize("gradients", GRADIENTS)
 @pytest.mark.parametrize("case", CASES)
-def test_gradient_matches_finite_differences(tmp_path: Path, case: Case) -> None:
-    """The engine's dLoss/dW against float64 central differences of Keras's formula."""
-    check_gradient(tmp_path, case, fold=False)
+def test_gradient_matches_finite_differences(tmp_path: Path, case: Case, gradients: str) -> None:
+    """dLoss/dW (specc's own, and the engine's) against float64 central differences of
+    Keras's formula."""
+    check_gradient(tmp_path, case, fold=False, gradients=gradients)
 
 
+@pytest.mark.parametrize("gradients", GRADIENTS)
 @pytest.mark.parametrize("case", _folded_cases())
-def test_gradient_from_logits_matches_finite_differences(tmp_path: Path, case: Case) -> None:
+def test_gradient_from_logits_matches_finite_differences(
+    tmp_path: Path, case: Case, gradients: str
+) -> None:
     """The same with the softmax/sigmoid folded into the loss."""
-    check_gradient(tmp_path, case, fold=True)
+    check_gradient(tmp_path, case, fold=True, gradients=gradients)
 
 
-def check_gradient(tmp_path: Path, case: Case, fold: bool) -> None:
+def check_gradient(tmp_path: Path, case: Case, fold: bool, gradients: str) -> None:
     """dLoss/dW from one training step against central differences of the reference."""
     loss = case.loss()
-    model = _gradient_model(case, loss, fold)
+    graph = _gradient_graph(case, loss, fold)
     x, _, y_true = case.data(seed=2)
     w = np.random.default_rng(5).uniform(0.5, 1.5, size=case.concrete)
     label_dtype = np.int64 if loss.expects_sparse_labels else np.float32
@@ -549,7 +578,10 @@ def check_gradient(tmp_path: Path, case: Case, fold: bool) -> None:
         y_pred = ACTIVATIONS[case.pred](x * weights, case.softmax_axis)
         return loss.reference(y_pred, y_true)
 
-    value, grad = _engine_gradient(model, tmp_path, w32, feeds)
+    if gradients == "autodiff":
+        value, grad = _autodiff_gradient(graph, w32, feeds)
+    else:
+        value, grad = _engine_gradient(_engine_model(graph), tmp_path, w32, feeds)
     base = w32.astype(np.float64)
     np.testing.assert_allclose(value, reference(base), rtol=1e-5, atol=1e-6)
     h = 1e-6

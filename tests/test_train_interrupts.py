@@ -66,13 +66,33 @@ def rerun(work: Path, first_run: Path) -> tuple[Path, dict[str, bytes]]:
     return work, snapshot
 
 
+def _has_ort_training() -> bool:
+    try:
+        import specc.train.engine  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+# Most moments below are found by the training engine's temporary folder, which only the
+# ort-training backend makes; the standard backend's are found by its progress lines.
+needs_engine = pytest.mark.skipif(
+    not _has_ort_training(), reason="onnxruntime-training is not installed"
+)
+ENGINE = ("--backend", "ort-training")
+
+
 def _start(
-    work: Path, *options: str, preexec: Callable[[], None] | None = None
+    work: Path,
+    *options: str,
+    preexec: Callable[[], None] | None = None,
+    quiet: bool = True,
+    backend: tuple[str, ...] = (),
 ) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "specc.cli", "train", "tiny.yaml", "--data", "data.npz"]
     env = {**os.environ, "TMPDIR": str(work / "tmp"), "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(
-        [*command, "--out", "out", "-q", *options],
+        [*command, "--out", "out", *(["-q"] if quiet else []), *backend, *options],
         cwd=work,
         env=env,
         stdout=subprocess.PIPE,
@@ -155,6 +175,7 @@ def _complete_run(work: Path, *options: str) -> dict[str, bytes]:
     return snapshot
 
 
+@needs_engine
 def test_sigkill_at_random_moments_leaves_the_previous_or_a_new_complete_run(
     rerun: tuple[Path, dict[str, bytes]],
 ) -> None:
@@ -168,7 +189,7 @@ def test_sigkill_at_random_moments_leaves_the_previous_or_a_new_complete_run(
         attempts += 1
         assert attempts < 80, f"too few kills landed: {kills}"
         phase = rng.choice([p for p in wanted if kills[p] < wanted[p]])
-        process = _start(work, "--epochs", "40", "--seed", str(attempts))
+        process = _start(work, *ENGINE, "--epochs", "40", "--seed", str(attempts))
         if phase == "start-up":  # imports, compiling, loading the data
             time.sleep(rng.uniform(0.0, 0.8))
         elif phase == "training":  # from the engine's session to the last batch
@@ -192,15 +213,16 @@ def test_sigkill_at_random_moments_leaves_the_previous_or_a_new_complete_run(
             previous = now
     # The next run sweeps what the killed ones left: engine and staging folders.
     assert _leftovers(work), "no kill left a temporary folder: the moments missed"
-    _complete_run(work, "--epochs", "2")
+    _complete_run(work, *ENGINE, "--epochs", "2")
     assert _leftovers(work) == []
 
 
+@needs_engine
 def test_sigterm_removes_temporary_folders_and_leaves_out(
     rerun: tuple[Path, dict[str, bytes]],
 ) -> None:
     work, previous = rerun
-    process = _start(work, "--epochs", "100000")
+    process = _start(work, *ENGINE, "--epochs", "100000")
     assert _engine_started(work, process)
     time.sleep(0.2)
     process.send_signal(signal.SIGTERM)
@@ -221,11 +243,12 @@ def test_sigterm_during_imports_is_one_line(work: Path) -> None:
     assert not (work / "out").exists()
 
 
+@needs_engine
 def test_ctrl_c_during_training_writes_the_run_so_far(
     rerun: tuple[Path, dict[str, bytes]],
 ) -> None:
     work, _ = rerun
-    process = _start(work, "--epochs", "100000")
+    process = _start(work, *ENGINE, "--epochs", "100000")
     assert _engine_started(work, process)
     time.sleep(0.3)
     process.send_signal(signal.SIGINT)
@@ -242,12 +265,13 @@ def test_ctrl_c_during_training_writes_the_run_so_far(
     assert _leftovers(work) == []
 
 
+@needs_engine
 @pytest.mark.parametrize("moment", ["imports", "session"])
 def test_ctrl_c_during_start_up_leaves_out_as_it_was(
     rerun: tuple[Path, dict[str, bytes]], moment: str
 ) -> None:
     work, previous = rerun
-    process = _start(work, "--epochs", "3")
+    process = _start(work, *ENGINE, "--epochs", "3")
     if moment == "imports":
         time.sleep(0.4)
     else:  # the engine's temporary folder appears as the session is created
@@ -289,8 +313,9 @@ def test_file_size_limit_while_writing_leaves_the_previous_run(
     assert _leftovers(work) == []
 
 
+@needs_engine
 def test_file_size_limit_in_the_engine_is_one_line(work: Path) -> None:
-    process = _start(work, "--epochs", "1", preexec=_file_size_limit(1000))
+    process = _start(work, *ENGINE, "--epochs", "1", preexec=_file_size_limit(1000))
     code, output = _finish(process)
     assert code == 2
     lines = output.splitlines()
@@ -298,3 +323,20 @@ def test_file_size_limit_in_the_engine_is_one_line(work: Path) -> None:
     assert lines[0].startswith("error: cannot start the training engine on cpu: File too large")
     assert not (work / "out").exists()
     assert _leftovers(work) == []
+
+
+def test_sigterm_while_the_standard_backend_trains_leaves_out(
+    rerun: tuple[Path, dict[str, bytes]],
+) -> None:
+    work, previous = rerun
+    process = _start(work, "--epochs", "100000", quiet=False)
+    assert process.stderr is not None
+    # Not on a terminal, progress is a line per epoch: the first one means training runs.
+    first = process.stderr.readline().decode()
+    assert first.startswith("Epoch 1/"), first
+    process.send_signal(signal.SIGTERM)
+    code, output = _finish(process)
+    assert code == 143
+    assert output.splitlines()[-1] == "terminated; out was left as it was"
+    assert _leftovers(work) == []
+    assert _snapshot(work / "out") == previous

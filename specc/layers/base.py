@@ -96,6 +96,9 @@ class LowerContext:
     moving_updates: list[MovingUpdate] = field(default_factory=list)
     # The layer being lowered (the owner of its weights), set by ``lower_to_onnx``.
     layer: str = ""
+    # The seed unseeded random ops draw theirs from in a training graph (``op_seed``).
+    random_seed: int | None = None
+    _draws: int = 0
 
     @property
     def training(self) -> Value:
@@ -115,6 +118,20 @@ class LowerContext:
     def training_flag(self) -> Value | None:
         """The training flag, if any layer read it."""
         return self._training
+
+    def op_seed(self, seed: int | None) -> int | None:
+        """The ``seed`` attribute of a random op (Dropout, RandomNormalLike, ...): the
+        layer's own seed; else, in a training graph built with a seed (``specc train``'s
+        ``--seed`` or ``train.seed``), one drawn from it for each op in turn, as Keras's
+        global seed gives every unseeded layer one. Training is then reproducible, and
+        every backend running the graph draws the same masks. None leaves the op unseeded.
+        """
+        if seed is not None:
+            return seed
+        if self.random_seed is None or not self.for_training:
+            return None
+        self._draws += 1
+        return int(np.random.default_rng([self.random_seed, self._draws]).integers(0, 2**31))
 
     def update_moving(self, parameter: Value, batch_statistic: Value, momentum: float) -> None:
         """Declare that a training step moves ``parameter`` towards ``batch_statistic``
@@ -301,5 +318,7 @@ def dropout_mask(ctx: LowerContext, shape: Value, ratio: Value, seed: int | None
     constant, made where that layer always made it, so its initializers keep their order.
     """
     b = ctx.builder
-    mask, _ = b.op("Dropout", ones_of(b, shape), ratio, ctx.training, outputs=2, seed=seed)
+    mask, _ = b.op(
+        "Dropout", ones_of(b, shape), ratio, ctx.training, outputs=2, seed=ctx.op_seed(seed)
+    )
     return mask

@@ -55,8 +55,10 @@ def _noise_shape(ctx: LowerContext, shape: Value, rank: int) -> Value:
     return b.op("Where", ctx.training, shape, ones)
 
 
-def _seed(seed: int | None) -> float | None:
-    return None if seed is None else float(seed)
+def _float_seed(ctx: LowerContext, seed: int | None) -> float | None:
+    """``LowerContext.op_seed`` as the Random*Like ops take it, a float attribute."""
+    drawn = ctx.op_seed(seed)
+    return None if drawn is None else float(drawn)
 
 
 class NoiseLayer(Layer):
@@ -97,7 +99,9 @@ class GaussianNoise(NoiseLayer):
         if self.stddev == 0:
             return [x]
         ones = ones_of(b, _noise_shape(ctx, b.op("Shape", x), t.rank))
-        noise = b.op("RandomNormalLike", ones, mean=0.0, scale=self.stddev, seed=_seed(self.seed))
+        noise = b.op(
+            "RandomNormalLike", ones, mean=0.0, scale=self.stddev, seed=_float_seed(ctx, self.seed)
+        )
         zero = b.constant(0.0, np.float32, hint="zero")
         return [b.op("Add", x, b.op("Where", ctx.training, noise, zero))]
 
@@ -138,7 +142,9 @@ class GaussianDropout(NoiseLayer):
             return [x]
         stddev = math.sqrt(self.rate / (1.0 - self.rate))
         ones = ones_of(b, _noise_shape(ctx, b.op("Shape", x), t.rank))
-        noise = b.op("RandomNormalLike", ones, mean=1.0, scale=stddev, seed=_seed(self.seed))
+        noise = b.op(
+            "RandomNormalLike", ones, mean=1.0, scale=stddev, seed=_float_seed(ctx, self.seed)
+        )
         return [b.op("Mul", x, b.op("Where", ctx.training, noise, ones))]
 
     @classmethod
@@ -212,7 +218,7 @@ class AlphaDropout(NoiseLayer):
             ones = b.constant(np.ones(t.rank), np.int64, hint="ones_shape")
             shape = b.op("Where", b.constant(shared, np.bool_, hint="shared_axes"), ones, shape)
         ones = ones_of(b, _noise_shape(ctx, shape, t.rank))
-        uniform = b.op("RandomUniformLike", ones, seed=_seed(self.seed))
+        uniform = b.op("RandomUniformLike", ones, seed=_float_seed(ctx, self.seed))
         rate = b.constant(self.rate, np.float32, hint="rate")
         keep = b.op("Cast", b.op("GreaterOrEqual", uniform, rate), to=FLOAT)
         alpha_p = -SELU_ALPHA * SELU_SCALE

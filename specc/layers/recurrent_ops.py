@@ -106,6 +106,8 @@ def dropout_masks(
     masks = []
     for k in range(count):
         mask_seed = None if seed is None else (seed + k) % 2**32
-        scaled, _ = b.op("Dropout", ones, ratio, ctx.training, outputs=2, seed=mask_seed)
+        scaled, _ = b.op(
+            "Dropout", ones, ratio, ctx.training, outputs=2, seed=ctx.op_seed(mask_seed)
+        )
         masks.append(scaled)
     return masks

@@ -1,10 +1,12 @@
 """Optimizers: Keras 3's ``keras.optimizers``, under the names ``optimizers.get`` accepts.
 
-One module per optimizer (``sgd.py``, ``adam.py``, ...) holds its config, its Keras update
-rule in NumPy (``Optimizer.update_rule``) and which of the training engine's fused kernels
-computes it exactly (``Optimizer.fused_kernel``). ``base`` holds what they share, Keras's
-base arguments, the registry and the kernel declarations; ``update`` the NumPy step around
-each rule (learning rate, clipping, weight decay, state).
+One module per optimizer (``sgd.py``, ``adam.py``, ...) holds its config, its slot
+variables (``Optimizer.slots``), its Keras update rule in NumPy (``Optimizer.update_rule``)
+and in ONNX ops (``Optimizer.lower_update``), and which of the training engine's fused
+kernels computes it exactly (``Optimizer.fused_kernel``). ``base`` holds what they share,
+Keras's base arguments, the registry, the kernel declarations and the in-graph step around
+each rule; ``update`` the NumPy step around each rule (learning rate, clipping, weight
+decay, state).
 
 Modules are discovered, not listed: adding an optimizer means adding its module and
 nothing else. The spec field, the JSON Schema and the docs table derive from the registry.

@@ -6,11 +6,16 @@ from typing import Literal
 
 import numpy as np
 
+from specc.graph import GraphBuilder, Value
 from specc.optimizers.base import (
     OPTIMIZERS,
     NonNegative,
     Optimizer,
+    Slot,
+    StepValues,
     UnitInterval,
+    blend,
+    filled_slots,
 )
 from specc.optimizers.update import F32, OptimizerUpdate, rule_for
 
@@ -23,6 +28,22 @@ class Adadelta(Optimizer):
     rho: UnitInterval = 0.95
     epsilon: NonNegative = 1e-7
 
+    def slots(self, shape: tuple[int, ...]) -> list[Slot]:
+        return filled_slots(shape, "accumulated_grad", "accumulated_delta_var")
+
+    def _lower_step(
+        self, b: GraphBuilder, step: StepValues, p: Value, g: Value, slots: dict[str, Value]
+    ) -> tuple[Value, dict[str, Value]]:
+        """``A = rho·A + (1-rho)g²``; ``d = -√(D+eps)·g/√(A+eps)``; ``D = rho·D + (1-rho)d²``;
+        ``w += lr·d``."""
+        rho, one_minus_rho, eps = (b.constant(x) for x in (self.rho, 1 - self.rho, self.epsilon))
+        acc_g = blend(b, slots["accumulated_grad"], rho, b.square(g), one_minus_rho)
+        delta = b.op("Mul", b.op("Sqrt", b.op("Add", slots["accumulated_delta_var"], eps)), g)
+        delta = b.op("Neg", b.op("Div", delta, b.op("Sqrt", b.op("Add", acc_g, eps))))
+        acc_d = blend(b, slots["accumulated_delta_var"], rho, b.square(delta), one_minus_rho)
+        new_p = b.op("Add", p, b.op("Mul", delta, step.learning_rate))
+        return new_p, {"accumulated_grad": acc_g, "accumulated_delta_var": acc_d}
+
 
 @rule_for(Adadelta)
 class AdadeltaUpdate(OptimizerUpdate):
@@ -30,7 +51,6 @@ class AdadeltaUpdate(OptimizerUpdate):
     ``w += lr·d``."""
 
     config: Adadelta
-    slots = ("accumulated_grad", "accumulated_delta_var")
 
     def _update(
         self, name: str, p: np.ndarray, g: np.ndarray, lr: np.float32, t: np.float32

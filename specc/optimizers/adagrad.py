@@ -6,7 +6,15 @@ from typing import Literal
 
 import numpy as np
 
-from specc.optimizers.base import OPTIMIZERS, NonNegative, Optimizer
+from specc.graph import GraphBuilder, Value
+from specc.optimizers.base import (
+    OPTIMIZERS,
+    NonNegative,
+    Optimizer,
+    Slot,
+    StepValues,
+    filled_slots,
+)
 from specc.optimizers.update import F32, OptimizerUpdate, rule_for
 
 
@@ -19,16 +27,24 @@ class Adagrad(Optimizer):
     initial_accumulator_value: NonNegative = 0.1
     epsilon: NonNegative = 1e-7
 
+    def slots(self, shape: tuple[int, ...]) -> list[Slot]:
+        return filled_slots(shape, "accumulator", value=self.initial_accumulator_value)
+
+    def _lower_step(
+        self, b: GraphBuilder, step: StepValues, p: Value, g: Value, slots: dict[str, Value]
+    ) -> tuple[Value, dict[str, Value]]:
+        """``acc += g²``; ``w -= lr·g/√(acc + eps)``."""
+        acc = b.op("Add", slots["accumulator"], b.square(g))
+        den = b.op("Sqrt", b.op("Add", acc, b.constant(self.epsilon)))
+        inc = b.op("Div", b.op("Mul", g, step.learning_rate), den)
+        return b.op("Sub", p, inc), {"accumulator": acc}
+
 
 @rule_for(Adagrad)
 class AdagradUpdate(OptimizerUpdate):
     """``acc += g²``; ``w -= lr·g/√(acc + eps)``; ``acc`` starts at the initial value."""
 
     config: Adagrad
-    slots = ("accumulator",)
-
-    def _slot_initial(self, slot: str) -> float:
-        return self.config.initial_accumulator_value
 
     def _update(
         self, name: str, p: np.ndarray, g: np.ndarray, lr: np.float32, t: np.float32

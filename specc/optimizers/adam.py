@@ -6,10 +6,11 @@ AdamW is Adam's rule: its decoupled weight decay is the shared step's
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
+from specc.graph import GraphBuilder, Value
 from specc.optimizers.base import (
     OPTIMIZERS,
     Beta,
@@ -17,12 +18,49 @@ from specc.optimizers.base import (
     NoFusedKernel,
     NonNegative,
     Optimizer,
+    Slot,
+    StepValues,
+    filled_slots,
+    toward,
 )
 from specc.optimizers.update import F32, OptimizerUpdate, rule_for
 
 
+class AdamLowering:
+    """Adam's in-graph update, shared by ``Adam`` and ``AdamW`` (their fields alike)."""
+
+    beta_1: Any
+    beta_2: Any
+    epsilon: Any
+    amsgrad: Any
+
+    def slots(self, shape: tuple[int, ...]) -> list[Slot]:
+        maximum = ("velocity_hat",) if self.amsgrad else ()
+        return filled_slots(shape, "momentum", "velocity", *maximum)
+
+    def _lower_prepare(self, b: GraphBuilder, step: StepValues) -> dict[str, Value]:
+        # alpha = lr * sqrt(1 - b2^t) / (1 - b1^t), once for every parameter.
+        one = b.constant(1.0)
+        b1_power = b.op("Pow", b.constant(self.beta_1), step.local_step)
+        b2_power = b.op("Pow", b.constant(self.beta_2), step.local_step)
+        scaled = b.op("Mul", step.learning_rate, b.op("Sqrt", b.op("Sub", one, b2_power)))
+        return {"alpha": b.op("Div", scaled, b.op("Sub", one, b1_power))}
+
+    def _lower_step(
+        self, b: GraphBuilder, step: StepValues, p: Value, g: Value, slots: dict[str, Value]
+    ) -> tuple[Value, dict[str, Value]]:
+        """``m += (g-m)(1-b1)``; ``v += (g²-v)(1-b2)``; ``w -= m·alpha/(√v+eps)``."""
+        m = toward(b, slots["momentum"], g, b.constant(1 - self.beta_1))
+        v = toward(b, slots["velocity"], b.square(g), b.constant(1 - self.beta_2))
+        new = {"momentum": m, "velocity": v}
+        if self.amsgrad:
+            v = new["velocity_hat"] = b.op("Max", slots["velocity_hat"], v)
+        den = b.op("Add", b.op("Sqrt", v), b.constant(self.epsilon))
+        return b.op("Sub", p, b.op("Div", b.op("Mul", m, step.scalars["alpha"]), den)), new
+
+
 @OPTIMIZERS.register
-class Adam(Optimizer):
+class Adam(AdamLowering, Optimizer):
     """Adam (Kingma and Ba), with Keras's "epsilon hat" and optional AMSGrad."""
 
     type: Literal["Adam", "adam"] = "Adam"
@@ -36,7 +74,7 @@ class Adam(Optimizer):
 
 
 @OPTIMIZERS.register
-class AdamW(Optimizer):
+class AdamW(AdamLowering, Optimizer):
     """Adam with decoupled weight decay; Keras requires a weight decay here."""
 
     type: Literal["AdamW", "adamw"] = "AdamW"
@@ -83,10 +121,6 @@ class AdamUpdate(OptimizerUpdate):
     """
 
     config: Adam | AdamW
-    slots = ("momentum", "velocity", "velocity_hat")
-
-    def _active_slots(self) -> tuple[str, ...]:
-        return self.slots if self.config.amsgrad else self.slots[:2]
 
     def _update(
         self, name: str, p: np.ndarray, g: np.ndarray, lr: np.float32, t: np.float32

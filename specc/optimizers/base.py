@@ -16,20 +16,32 @@ schedule mapping stepped once per update), ``weight_decay``, ``clipnorm``, ``cli
 silently ignored: ``use_ema``, ``ema_momentum``, ``ema_overwrite_frequency``,
 ``loss_scale_factor``, ``gradient_accumulation_steps`` (training cannot honour them yet) and
 ``name`` (a TensorFlow name scope, meaningless here).
+
+Each optimizer also lowers its update to standard ONNX ops (``lower_update``), so a whole
+training step runs as one graph: the state it carries is the parameters, each parameter's
+``slots`` (Keras's slot variables, ``<parameter>/<slot>`` as ``OptimizerUpdate.state_dict``
+keys them), the optimizer-wide ``shared_slots`` (Nadam's ``u_product``) and Keras's
+``iterations``. The shared part of Keras's ``apply`` (learning rate, clipping, weight
+decay, the loop over parameters) is written once here; each optimizer module adds its
+``_lower_step`` (Keras's ``update_step``) and, where it has per-step scalars used by every
+parameter, ``_lower_prepare``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, NamedTuple, Union
 
 import numpy as np
 from pydantic import Discriminator, Field, Tag, model_validator
 from pydantic_core import PydanticCustomError
 
+from specc.graph import GraphBuilder, Value
 from specc.registry import Registry, SpecModel
 from specc.schedules import LearningRateSchedule, ScheduleField
+from specc.types import FLOAT
 
 if TYPE_CHECKING:
     from specc.optimizers.update import OptimizerUpdate
@@ -89,6 +101,94 @@ class NoFusedKernel:
     """Why no fused kernel computes an optimizer's Keras update exactly."""
 
     reason: str
+
+
+@dataclass(frozen=True, eq=False)
+class Slot:
+    """One of Keras's optimizer variables: its name and its initial value (float32)."""
+
+    name: str
+    initial: np.ndarray
+
+
+def filled_slots(shape: tuple[int, ...], *names: str, value: float = 0.0) -> list[Slot]:
+    """Slots ``names`` of ``shape``, each filled with ``value`` (Keras's ``add_variable``)."""
+    return [Slot(name, np.full(shape, value, dtype=np.float32)) for name in names]
+
+
+@dataclass(frozen=True)
+class UpdateContext:
+    """What an in-graph update reads besides the parameters, gradients and slots.
+
+    ``iterations``: the int64 scalar count of updates already applied (Keras's
+    ``optimizer.iterations``); ``shared``: the optimizer-wide state by ``shared_slots``
+    name; ``exclude_from_weight_decay``: regular expressions, as ``update_rule`` takes.
+    """
+
+    iterations: Value
+    shared: Mapping[str, Value] = field(default_factory=dict)
+    exclude_from_weight_decay: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class StepValues:
+    """The per-update scalars an optimizer's ``_lower_step`` reads, each made once.
+
+    ``learning_rate`` (float32), ``local_step`` (``iterations + 1`` as float32, Keras's
+    ``local_step``), ``shared`` (optimizer-wide state before the step) and ``scalars``
+    (what the optimizer's ``_lower_prepare`` made, by name).
+    """
+
+    learning_rate: Value
+    local_step: Value
+    shared: Mapping[str, Value]
+    scalars: Mapping[str, Value] = field(default_factory=dict)
+
+
+class LoweredUpdate(NamedTuple):
+    """The state after an in-graph update: new parameters and slots (keyed as given), new
+    optimizer-wide state by ``shared_slots`` name, and ``iterations + 1``."""
+
+    parameters: dict[str, Value]
+    slots: dict[str, dict[str, Value]]
+    shared: dict[str, Value]
+    iterations: Value
+
+
+def require_names(
+    what: str,
+    given: Iterable[str],
+    expected: Iterable[str],
+    meaning: str = "the parameters the update was built for",
+) -> None:
+    """KeyError unless ``given`` names exactly ``expected`` (in any order)."""
+    given_set, expected_set = set(given), set(expected)
+    if given_set != expected_set:
+        raise KeyError(
+            f"{what} must name exactly {meaning}; "
+            f"missing {sorted(expected_set - given_set)}, "
+            f"unexpected {sorted(given_set - expected_set)}"
+        )
+
+
+def weight_decay_filter(patterns: Iterable[str]) -> Callable[[str], bool]:
+    """Whether a parameter name gets weight decay: Keras's
+    ``exclude_from_weight_decay(var_names=...)``, a regex search on the name."""
+    listed = list(patterns)
+    if not listed:
+        return lambda name: True
+    pattern = re.compile("|".join(listed))
+    return lambda name: pattern.search(name) is None
+
+
+def toward(b: GraphBuilder, average: Value, x: Value, weight: Value) -> Value:
+    """``average + (x - average) * weight``: Keras's moment update ``m += (g - m)(1 - b)``."""
+    return b.op("Add", average, b.op("Mul", b.op("Sub", x, average), weight))
+
+
+def blend(b: GraphBuilder, a: Value, keep: Value, x: Value, add: Value) -> Value:
+    """``a * keep + x * add``: Keras's ``rho * a + (1 - rho) * x`` form of a moving average."""
+    return b.op("Add", b.op("Mul", a, keep), b.op("Mul", x, add))
 
 
 class Optimizer(SpecModel):
@@ -163,6 +263,110 @@ class Optimizer(SpecModel):
             if value is not None:
                 return key, float(value)
         return None
+
+    # -- in-graph update -------------------------------------------------------------------
+
+    def slots(self, shape: tuple[int, ...]) -> list[Slot]:
+        """Keras's slot variables for a parameter of ``shape``, with their initial values
+        (only those this configuration uses: SGD has no momentum at ``momentum: 0``)."""
+        return []
+
+    def shared_slots(self) -> list[Slot]:
+        """Optimizer-wide state beyond ``iterations`` (Nadam's ``u_product``), as scalars."""
+        return []
+
+    def lower_learning_rate(self, b: GraphBuilder, iterations: Value) -> Value:
+        """The float32 learning rate of the update after ``iterations`` (int64) updates."""
+        if isinstance(self.learning_rate, LearningRateSchedule):
+            return self.learning_rate.lower(b, iterations)
+        return b.constant(self.learning_rate)
+
+    def lower_update(
+        self,
+        b: GraphBuilder,
+        context: UpdateContext,
+        parameters: Mapping[str, Value],
+        gradients: Mapping[str, Value],
+        slots: Mapping[str, Mapping[str, Value]],
+    ) -> LoweredUpdate:
+        """One Keras update of every parameter (name -> float32 value) as ONNX ops.
+
+        Keras's order (``BaseOptimizer.apply``): the learning rate at ``iterations``;
+        gradients clipped (``clipnorm`` per gradient, ``global_clipnorm`` over all of them,
+        or ``clipvalue``); weight decay ``w -= w * wd * lr``; then the optimizer's own step
+        per parameter, in float32 with ``local_step = iterations + 1``. ``slots`` holds each
+        parameter's ``slots(shape)`` by name; constraints are the caller's, after this.
+        """
+        require_names("gradients", gradients, parameters)
+        require_names("slots", slots, parameters)
+        shared_names = [s.name for s in self.shared_slots()]
+        require_names("context.shared", context.shared, shared_names, "shared_slots()")
+        with b.scope("optimizer"):
+            one = b.constant(1, np.int64, hint="one")
+            iterations = b.op("Add", context.iterations, one)
+            step = StepValues(
+                learning_rate=self.lower_learning_rate(b, context.iterations),
+                local_step=b.op("Cast", iterations, to=FLOAT),
+                shared=dict(context.shared),
+            )
+            names = list(parameters)
+            clipped = self._lower_clip(b, [gradients[n] for n in names])
+            step = replace(step, scalars=self._lower_prepare(b, step))
+        decays = weight_decay_filter(context.exclude_from_weight_decay)
+        new_parameters: dict[str, Value] = {}
+        new_slots: dict[str, dict[str, Value]] = {}
+        for name, g in zip(names, clipped, strict=True):
+            with b.scope(f"optimizer/{name}"):
+                p = parameters[name]
+                if self.weight_decay is not None and decays(name):
+                    wd = b.constant(self.weight_decay)
+                    p = b.op("Sub", p, b.op("Mul", b.op("Mul", p, wd), step.learning_rate))
+                new_parameters[name], new_slots[name] = self._lower_step(
+                    b, step, p, g, dict(slots[name])
+                )
+        shared = {s.name: step.scalars[s.name] for s in self.shared_slots()}
+        return LoweredUpdate(new_parameters, new_slots, shared, iterations)
+
+    def _lower_clip(self, b: GraphBuilder, gradients: list[Value]) -> list[Value]:
+        """Keras's ``_clip_gradients``, with the rounding of ``OptimizerUpdate``'s."""
+        clip = self.gradient_clip()
+        if clip is None:
+            return gradients
+        kind, value = clip
+        c = b.constant(value)
+        if kind == "clipvalue":
+            return [b.op("Clip", g, b.constant(-value), c) for g in gradients]
+        # keepdims=0 without axes: the sum over every axis, as a scalar.
+        squares = [b.op("ReduceSum", b.square(g), keepdims=0) for g in gradients]
+        if kind == "clipnorm":
+            # values * clipnorm / max(l2norm, clipnorm), per gradient.
+            return [
+                b.op("Div", b.op("Mul", g, c), b.op("Max", b.op("Sqrt", s), c))
+                for g, s in zip(gradients, squares, strict=True)
+            ]
+        # clip_by_global_norm: clip * min(1/norm, 1/clip) + (norm - norm), which turns an
+        # infinite or NaN norm into NaN; 1/clip is rounded once, as Keras's constant is.
+        norm = b.op("Sqrt", b.op("Sum", *squares))
+        inverse = b.op("Div", b.constant(1.0), norm)
+        scale = b.op("Mul", c, b.op("Min", inverse, b.constant(np.float32(1) / np.float32(value))))
+        scale = b.op("Add", scale, b.op("Sub", norm, norm))
+        return [b.op("Mul", g, scale) for g in gradients]
+
+    def _lower_prepare(self, b: GraphBuilder, step: StepValues) -> dict[str, Value]:
+        """Scalars computed once per update for every parameter, by name; they include the
+        new value of each ``shared_slots`` entry (Keras's ``_backend_update_step`` hook)."""
+        return {}
+
+    def _lower_step(
+        self,
+        b: GraphBuilder,
+        step: StepValues,
+        p: Value,
+        g: Value,
+        slots: dict[str, Value],
+    ) -> tuple[Value, dict[str, Value]]:
+        """Keras's ``update_step`` for one parameter: its new value and new slots."""
+        raise NotImplementedError(f"{type(self).__name__} has no in-graph update")
 
 
 OPTIMIZERS: Registry[Optimizer] = Registry("optimizer")

@@ -7,7 +7,17 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import Field
 
-from specc.optimizers.base import OPTIMIZERS, NoFusedKernel, Optimizer, UnitInterval
+from specc.graph import GraphBuilder, Value
+from specc.optimizers.base import (
+    OPTIMIZERS,
+    NoFusedKernel,
+    Optimizer,
+    Slot,
+    StepValues,
+    UnitInterval,
+    blend,
+    filled_slots,
+)
 from specc.optimizers.update import F32, OptimizerUpdate, rule_for
 
 # Keras raises unless 0 < beta_1 <= 1: at 0 Lion degenerates to SignSGD.
@@ -21,6 +31,21 @@ class Lion(Optimizer):
     type: Literal["Lion", "lion"] = "Lion"
     beta_1: InterpolationBeta = 0.9
     beta_2: UnitInterval = 0.99
+
+    def slots(self, shape: tuple[int, ...]) -> list[Slot]:
+        return filled_slots(shape, "momentum")
+
+    def _lower_step(
+        self, b: GraphBuilder, step: StepValues, p: Value, g: Value, slots: dict[str, Value]
+    ) -> tuple[Value, dict[str, Value]]:
+        """``w -= lr·sign(b1·m + (1-b1)g)``; then ``m = b2·m + (1-b2)g`` (``1 - beta`` in
+        float32, as Keras casts the betas first)."""
+        beta_1, beta_2 = F32(self.beta_1), F32(self.beta_2)
+        m = slots["momentum"]
+        direction = blend(b, m, b.constant(beta_1), g, b.constant(F32(1) - beta_1))
+        update = b.op("Mul", b.op("Sign", direction), step.learning_rate)
+        new_m = blend(b, m, b.constant(beta_2), g, b.constant(F32(1) - beta_2))
+        return b.op("Sub", p, update), {"momentum": new_m}
 
     def fused_kernel(self) -> NoFusedKernel:
         return NoFusedKernel(
@@ -39,7 +64,6 @@ class LionUpdate(OptimizerUpdate):
     """
 
     config: Lion
-    slots = ("momentum",)
 
     def _update(
         self, name: str, p: np.ndarray, g: np.ndarray, lr: np.float32, t: np.float32

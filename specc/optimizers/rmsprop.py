@@ -6,7 +6,18 @@ from typing import Literal
 
 import numpy as np
 
-from specc.optimizers.base import OPTIMIZERS, NoFusedKernel, NonNegative, Optimizer, UnitInterval
+from specc.graph import GraphBuilder, Value
+from specc.optimizers.base import (
+    OPTIMIZERS,
+    NoFusedKernel,
+    NonNegative,
+    Optimizer,
+    Slot,
+    StepValues,
+    UnitInterval,
+    blend,
+    filled_slots,
+)
 from specc.optimizers.update import F32, OptimizerUpdate, rule_for
 
 
@@ -19,6 +30,30 @@ class RMSprop(Optimizer):
     momentum: UnitInterval = 0.0
     epsilon: NonNegative = 1e-7
     centered: bool = False
+
+    def slots(self, shape: tuple[int, ...]) -> list[Slot]:
+        momentum = ("momentum",) if self.momentum > 0 else ()
+        centered = ("average_gradient",) if self.centered else ()
+        return filled_slots(shape, "velocity", *momentum, *centered)
+
+    def _lower_step(
+        self, b: GraphBuilder, step: StepValues, p: Value, g: Value, slots: dict[str, Value]
+    ) -> tuple[Value, dict[str, Value]]:
+        """``v = rho·v + (1-rho)g²``; ``inc = lr·g/√(v + eps)`` (centered: ``√(v - a² +
+        eps)``); ``w -= inc``, or with momentum ``mom = momentum·mom + inc; w -= mom``."""
+        rho, one_minus_rho = b.constant(self.rho), b.constant(1 - self.rho)
+        v = blend(b, slots["velocity"], rho, b.square(g), one_minus_rho)
+        new = {"velocity": v}
+        if self.centered:
+            a = new["average_gradient"] = blend(b, slots["average_gradient"], rho, g, one_minus_rho)
+            v = b.op("Sub", v, b.square(a))
+        den = b.op("Sqrt", b.op("Add", v, b.constant(self.epsilon)))
+        inc = b.op("Div", b.op("Mul", g, step.learning_rate), den)
+        if self.momentum > 0:
+            inc = new["momentum"] = b.op(
+                "Add", b.op("Mul", slots["momentum"], b.constant(self.momentum)), inc
+            )
+        return b.op("Sub", p, inc), new
 
     def fused_kernel(self) -> NoFusedKernel:
         return NoFusedKernel(
@@ -35,17 +70,6 @@ class RMSpropUpdate(OptimizerUpdate):
     """
 
     config: RMSprop
-    slots = ("velocity", "momentum", "average_gradient")
-
-    def _active_slots(self) -> tuple[str, ...]:
-        c = self.config
-        return tuple(
-            s
-            for s in self.slots
-            if s == "velocity"
-            or (s == "momentum" and c.momentum > 0)
-            or (s == "average_gradient" and c.centered)
-        )
 
     def _update(
         self, name: str, p: np.ndarray, g: np.ndarray, lr: np.float32, t: np.float32

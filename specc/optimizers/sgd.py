@@ -6,13 +6,17 @@ from typing import Literal
 
 import numpy as np
 
+from specc.graph import GraphBuilder, Value
 from specc.optimizers.base import (
     OPTIMIZERS,
     FusedKernel,
     LearningRate,
     NoFusedKernel,
     Optimizer,
+    Slot,
+    StepValues,
     UnitInterval,
+    filled_slots,
 )
 from specc.optimizers.update import F32, OptimizerUpdate, rule_for
 from specc.schedules import LearningRateSchedule
@@ -27,6 +31,22 @@ class SGD(Optimizer):
     # Keras raises unless 0 <= momentum <= 1.
     momentum: UnitInterval = 0.0
     nesterov: bool = False
+
+    def slots(self, shape: tuple[int, ...]) -> list[Slot]:
+        # Keras creates no momentum variable when momentum == 0.
+        return filled_slots(shape, "momentum") if self.momentum != 0 else []
+
+    def _lower_step(
+        self, b: GraphBuilder, step: StepValues, p: Value, g: Value, slots: dict[str, Value]
+    ) -> tuple[Value, dict[str, Value]]:
+        """``m = momentum*m - lr*g``; ``w += m`` (Nesterov: ``w += momentum*m - lr*g``)."""
+        lr_g = b.op("Mul", g, step.learning_rate)
+        if self.momentum == 0:
+            return b.op("Sub", p, lr_g), {}
+        mu = b.constant(self.momentum)
+        m = b.op("Sub", b.op("Mul", slots["momentum"], mu), lr_g)
+        ahead = b.op("Sub", b.op("Mul", m, mu), lr_g) if self.nesterov else m
+        return b.op("Add", p, ahead), {"momentum": m}
 
     def fused_kernel(self) -> FusedKernel | NoFusedKernel:
         """Without momentum, the SGD kernel, ``w -= lr * g``; Keras's weight decay, ``w -=
@@ -72,11 +92,6 @@ class SGDUpdate(OptimizerUpdate):
     """``m = momentum*m - lr*g``; ``w += m`` (Nesterov: ``w += momentum*m - lr*g``)."""
 
     config: SGD
-    slots = ("momentum",)
-
-    def _active_slots(self) -> tuple[str, ...]:
-        # Keras creates no momentum variable when momentum == 0.
-        return self.slots if self.config.momentum != 0 else ()
 
     def _update(
         self, name: str, p: np.ndarray, g: np.ndarray, lr: np.float32, t: np.float32

@@ -28,13 +28,12 @@ RMSprop, Adadelta), but in float32 when Keras first casts ``beta`` to the variab
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
-from specc.optimizers.base import Optimizer
+from specc.optimizers.base import Optimizer, require_names, weight_decay_filter
 
 F32 = np.float32
 RuleT = TypeVar("RuleT", bound="type[OptimizerUpdate]")
@@ -54,12 +53,11 @@ def rule_for(*configs: type[Optimizer]) -> Callable[[RuleT], RuleT]:
 class OptimizerUpdate:
     """A Keras 3 optimizer applied in place to named float32 arrays.
 
-    Subclasses name their per-parameter state in ``slots`` and implement ``_update``;
-    clipping, weight decay, the iteration counter and checkpoint state live here.
+    Subclasses implement ``_update``; the state arrays are the config's ``slots`` and
+    ``shared_slots``; clipping, weight decay, the iteration counter and checkpoint state
+    live here.
     """
 
-    #: Names of the per-parameter state arrays, created with ``_slot_initial``.
-    slots: ClassVar[tuple[str, ...]] = ()
     #: How many scratch buffers ``_update`` needs (each as large as the largest parameter).
     scratch_count: ClassVar[int] = 2
 
@@ -74,18 +72,15 @@ class OptimizerUpdate:
         self.iterations = 0
         self.shapes = {name: tuple(np.shape(p)) for name, p in parameters.items()}
         self.state: dict[str, dict[str, np.ndarray]] = {
-            name: {
-                slot: np.full(shape, self._slot_initial(slot), dtype=F32)
-                for slot in self._active_slots()
-            }
+            name: {slot.name: slot.initial for slot in config.slots(shape)}
             for name, shape in self.shapes.items()
         }
-        # Keras's exclude_from_weight_decay(var_names=...): a regex search on the name.
-        patterns = list(exclude_from_weight_decay)
-        pattern = re.compile("|".join(patterns)) if patterns else None
-        self._decayed = {
-            name: pattern is None or pattern.search(name) is None for name in self.shapes
+        #: Optimizer-wide float32 scalars (Nadam's ``u_product``), by name.
+        self.shared: dict[str, np.float32] = {
+            slot.name: F32(slot.initial) for slot in config.shared_slots()
         }
+        decays = weight_decay_filter(exclude_from_weight_decay)
+        self._decayed = {name: decays(name) for name in self.shapes}
         # Preallocated temporaries: no allocation per step, and no write into the caller's
         # gradient buffers (clipping writes into its own buffer).
         size = max((int(np.prod(s)) for s in self.shapes.values()), default=0)
@@ -93,13 +88,6 @@ class OptimizerUpdate:
         self._clip_buffer = np.empty(size, dtype=F32) if self._clips() else None
 
     # -- what subclasses provide -------------------------------------------------------
-
-    def _active_slots(self) -> tuple[str, ...]:
-        """The slots this configuration uses (Keras skips e.g. SGD's momentum at 0)."""
-        return self.slots
-
-    def _slot_initial(self, slot: str) -> float:
-        return 0.0
 
     def _begin_step(self, t: np.float32) -> None:
         """Hook run once per step before any variable is updated (Nadam's ``u_product``)."""
@@ -141,15 +129,8 @@ class OptimizerUpdate:
         self.iterations += 1
 
     def _check(self, params: Mapping[str, np.ndarray], grads: Mapping[str, np.ndarray]) -> None:
-        expected = set(self.shapes)
         for what, given in (("params", params), ("grads", grads)):
-            if set(given) != expected:
-                missing = sorted(expected - set(given))
-                extra = sorted(set(given) - expected)
-                raise KeyError(
-                    f"{what} must name exactly the parameters the update was built for; "
-                    f"missing {missing}, unexpected {extra}"
-                )
+            require_names(what, given, self.shapes)
         for name, shape in self.shapes.items():
             p, g = params[name], grads[name]
             if g is None:
@@ -208,13 +189,6 @@ class OptimizerUpdate:
 
     # -- checkpoints -----------------------------------------------------------------------
 
-    def _extra_state(self) -> dict[str, np.ndarray]:
-        """Optimizer-wide state beyond the slots (Nadam's ``u_product``)."""
-        return {}
-
-    def _load_extra_state(self, state: Mapping[str, np.ndarray]) -> None:
-        """Restore what ``_extra_state`` saved."""
-
     def state_dict(self) -> dict[str, np.ndarray]:
         """Copies of the state, flat and ``.npz``-ready.
 
@@ -225,7 +199,7 @@ class OptimizerUpdate:
         for name, slots in self.state.items():
             for slot, array in slots.items():
                 out[f"{name}/{slot}"] = array.copy()
-        out.update({k: np.array(v, copy=True) for k, v in self._extra_state().items()})
+        out.update({k: np.asarray(v, dtype=F32) for k, v in self.shared.items()})
         return out
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -251,5 +225,6 @@ class OptimizerUpdate:
         for name, slots in self.state.items():
             for slot, array in slots.items():
                 np.copyto(array, np.asarray(state[f"{name}/{slot}"], dtype=F32))
-        self._load_extra_state(state)
+        for key in self.shared:
+            self.shared[key] = F32(np.asarray(state[key]))
         self.iterations = iterations

@@ -88,21 +88,25 @@ def materialize_weights(
 
 
 def lower_to_onnx(
-    typed: TypedGraph, weights: dict[str, np.ndarray], for_training: bool = False
+    typed: TypedGraph,
+    weights: dict[str, np.ndarray],
+    for_training: bool = False,
+    seed: int | None = None,
 ) -> LoweredModel:
     """Build the model graph: inputs, every layer's ops, outputs named after layers.
 
     ``for_training``: the graph a training graph is built from, where layers may pick
     lowerings that train faster (``LowerContext.for_training``) and the training flag is
     a graph input; the parameters (names, shapes) are the same either way, only the ops
-    computing with them differ.
+    computing with them differ. ``seed`` seeds the random ops of a training graph whose
+    layers give none (``LowerContext.op_seed``).
     """
     resolved = typed.resolved
     b = GraphBuilder(resolved.model_name)
     values: dict[str, list[Placed]] = {}
     for name, tensor in resolved.inputs.items():
         values[name] = [Placed(b.input(name, tensor))]
-    ctx = LowerContext(b, for_training=for_training)
+    ctx = LowerContext(b, for_training=for_training, random_seed=seed)
     params: dict[str, dict[str, Value]] = {}
     for p in typed.parameters:
         params.setdefault(p.owner, {})[p.name] = b.parameter(p.onnx_name, weights[p.key])

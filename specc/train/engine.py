@@ -23,6 +23,8 @@ from contextlib import contextmanager
 
 import onnxruntime
 
+from specc.train.backend import EngineError
+
 _PACKAGE = "onnxruntime.training"
 
 if _PACKAGE not in sys.modules:
@@ -50,11 +52,6 @@ __all__ = [
 # is for a user.
 _STATUS_PREFIX = re.compile(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ")
 _SOURCE_PREFIX = re.compile(r"^\S+\.(?:cc|cpp|h):\d+ .*?\)(?: const)? ")
-
-
-class EngineError(Exception):
-    """The training engine failed for a reason outside the spec and the data (a file it
-    could not write, memory, a device); the message is one line for a user."""
 
 
 def engine_message(error: BaseException) -> str:

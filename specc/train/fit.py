@@ -25,10 +25,9 @@ import numpy as np
 from specc.constraints import Constraint
 from specc.pipeline import CompiledModel
 from specc.spec.compile import CompileConfig, metrics_by_output
+from specc.train.backend import TrainingBackend
 from specc.train.data import Batch, Dataset
 from specc.train.graph import TOTAL_LOSS, TrainingGraph
-from specc.train.session import TrainingSession
-from specc.train.updates import apply_constraints
 
 # One epoch's value of a loss or metric: a number, or a list of one per class.
 HistoryValue = float | list[float]
@@ -142,7 +141,7 @@ class _Averages:
 def fit(
     compiled: CompiledModel,
     training: TrainingGraph,
-    session: TrainingSession,
+    session: TrainingBackend,
     train_data: Dataset,
     validation_data: Dataset | None,
     config: CompileConfig,
@@ -153,10 +152,7 @@ def fit(
     """Train for ``options.epochs`` epochs, or until ``stop`` is requested or the loss is
     not finite; return the History and how training ended."""
     rng = np.random.default_rng(options.seed)
-    params = session.parameters(training.trainable)
-    moving = session.parameters([m.parameter for m in training.moving])
-    session.use_optimizer(config.optimizer, options.numpy_updates)
-    constraints = _constraints(compiled)
+    session.use_optimizer(config.optimizer, options.numpy_updates, _constraints(compiled))
     steps = -(-len(train_data) // options.batch_size)
     result = FitResult({}, options.epochs, steps=steps)
     if stop is not None:
@@ -175,15 +171,7 @@ def fit(
                 result.stopped, result.loss = "non-finite loss", loss
                 return result
             averages.update(outputs, batch)
-            for m in training.moving:
-                # Keras's BatchNormalization: moving = moving * momentum + batch * (1 - momentum)
-                view = moving[m.parameter]
-                view *= np.float32(m.momentum)
-                view += outputs[m.batch_statistic] * np.float32(1.0 - m.momentum)
-            session.apply_update()
-            if constraints:
-                apply_constraints(params, constraints)
-            session.reset_gradients()
+            session.commit(outputs)
             result.steps_trained += 1
             if on_progress is not None:
                 log = EpochLog(
@@ -214,7 +202,7 @@ def fit(
 
 def evaluate(
     training: TrainingGraph,
-    session: TrainingSession,
+    session: TrainingBackend,
     data: Dataset,
     config: CompileConfig,
     batch_size: int,

@@ -4,7 +4,7 @@ compile_spec          the spec, with initial weights (drawn, or from --weights)
 build_training_graph  forward + Keras's total loss
 load_dataset          arrays named after the inputs and outputs, checked
 split                 Keras's validation_split: the last fraction, before shuffling
-TrainingSession       artifacts in onnxruntime-training
+open_session          the training backend: the standard step graph, or onnxruntime-training
 fit                   Keras's loop and History (stopped early by Ctrl-C or a non-finite loss)
 inference_graph       the inference lowering, given the trained weights
 write_outputs         the trained folder, swapped in whole (``specc.train.outputs``)
@@ -26,12 +26,12 @@ from specc.onnx_model import DEFAULT_OPSET, to_model_proto
 from specc.passes.lower import lower_to_onnx
 from specc.pipeline import CompiledModel, compile_spec
 from specc.spec.compile import losses_by_output
+from specc.train.backend import DEFAULT_BACKEND, check_backend, open_session
 from specc.train.data import Dataset, load_dataset
 from specc.train.data_targets import id_ranges, targets_for
 from specc.train.fit import EpochLog, FitOptions, FitResult, StopRequest, fit
 from specc.train.graph import TrainingGraph, build_training_graph
 from specc.train.outputs import RunRecord, write_trained_folder
-from specc.train.session import TrainingSession, check_device
 
 
 @dataclass
@@ -72,6 +72,9 @@ class TrainOptions:
     validation_split: float | None = None
     seed: int | None = None
     device: str = "cpu"
+    # The training step's engine (specc.train.backend): specc's own standard-ONNX step on
+    # stock onnxruntime, or onnxruntime-training.
+    backend: str = DEFAULT_BACKEND
     opset: int = DEFAULT_OPSET
     limits: Limits = DEFAULT_LIMITS
     # Stop at the first non-finite batch loss (Keras's TerminateOnNaN) and write nothing.
@@ -130,7 +133,7 @@ def train_spec(
     result then holds the weights so far and the epochs completed. A non-finite loss
     raises ``SpecError`` (SPC540) unless ``options.terminate_on_nan`` is off.
     """
-    check_device(options.device, str(spec))
+    check_backend(options.backend, options.device, str(spec))
     compiled, training = prepare(spec, weights, options.seed, options.limits)
     fit_options, validation_split = _fit_options(compiled, options)
     inputs = dict(compiled.typed.resolved.inputs)
@@ -145,7 +148,7 @@ def train_spec(
         validation = load_dataset(validation_data, inputs, targets, options.limits, ids)
     elif validation_split > 0:
         dataset, validation = dataset.split(validation_split)
-    session = TrainingSession(training, options.opset, options.device)
+    session = open_session(training, options.backend, options.opset, options.device)
     try:
         fitted = fit(
             compiled,

@@ -16,6 +16,7 @@ import numpy as np
 import onnxruntime
 
 from specc.atomic import scratch_folder
+from specc.constraints import Constraint
 from specc.diagnostics import Diagnostic, SpecError
 from specc.onnx_model import to_model_proto
 from specc.optimizers import Optimizer
@@ -34,7 +35,7 @@ from specc.train.fused import (
     write_optimizer_model,
 )
 from specc.train.graph import TrainingGraph
-from specc.train.updates import OptimizerUpdate, make_update
+from specc.train.updates import OptimizerUpdate, apply_constraints, make_update
 from specc.types import DTYPES, TensorType
 
 DEVICES = ("cpu", "cuda")
@@ -133,8 +134,14 @@ class TrainingSession:
             message = f"cannot start the training engine on {device}: {engine_message(error)}"
             raise EngineError(message) from error
 
-    def use_optimizer(self, optimizer: Optimizer, numpy_updates: bool = False) -> str:
+    def use_optimizer(
+        self,
+        optimizer: Optimizer,
+        numpy_updates: bool = False,
+        constraints: dict[str, Constraint] | None = None,
+    ) -> str:
         """Set the Keras optimizer of ``apply_update``; return its route, "fused" or "numpy".
+        ``constraints`` (by parameter) are applied after each update by ``commit``.
 
         The fused route (``specc.train.fused``) when the engine's kernel computes the
         optimizer's Keras update exactly and ``numpy_updates`` is off, else the NumPy route.
@@ -151,6 +158,7 @@ class TrainingSession:
                 "with another optimizer"
             )
         self._params = self.parameters(self.training.trainable)
+        self._constraints = dict(constraints or {})
         route = choose_route(optimizer, self._params, numpy_updates)
         if route.plan is not None:
             path = write_optimizer_model(
@@ -180,6 +188,20 @@ class TrainingSession:
             update.step()
         else:
             update.step(self._params, self.gradients())
+
+    def commit(self, outputs: dict[str, np.ndarray]) -> None:
+        """Finish the step ``train_step`` began, as Keras does after its gradients: move
+        BatchNormalization's moving statistics towards the batch's (from ``outputs``),
+        apply the optimizer's update, then the constraints; reset the gradients."""
+        for m in self.training.moving:
+            # moving = moving * momentum + batch * (1 - momentum)
+            view = self.state.parameters[m.parameter].data
+            view *= np.float32(m.momentum)
+            view += outputs[m.batch_statistic] * np.float32(1.0 - m.momentum)
+        self.apply_update()
+        if self._constraints:
+            apply_constraints(self._params, self._constraints)
+        self.reset_gradients()
 
     def _feeds(self, feeds: dict[str, np.ndarray], training: bool) -> list[np.ndarray]:
         values = []

@@ -30,7 +30,7 @@ CASES = (
             exit_code=1,
             output_has=(
                 r"^tiny\.yaml: error: cannot train on device 'cuda'",
-                r"onnxruntime-training==1\.19\.2",
+                r'pip install "specc\[cuda\]"',
                 r"SPC503-device",
             ),
             check=check_all(one_line, _no_engine_text, absent("trained")),

@@ -1,0 +1,124 @@
+"""Gradients of the pooling ops.
+
+Max pooling sends each output's gradient to the input entry its window picked: MaxPool's
+``Indices`` output names it (the first maximum of the window in onnxruntime, so ties go
+where onnxruntime-training's MaxPoolGrad sends them), and ScatterElements adds the
+gradients there. Average pooling spreads each output's gradient, divided by its window's
+count, over the window: a ConvTranspose with a kernel of ones.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from specc.autodiff.core import Backward, vjp
+from specc.autodiff.rules.conv import Windows, transpose_to_input, windows
+from specc.graph import Value
+
+Grads = list[Value | None]
+
+
+@vjp("MaxPool")
+def _max_pool(d: Backward, g: Grads) -> Grads:
+    """y[n, c, o] = max over the window of x[n, c, o * s + k * dl] (padding excluded)."""
+    gy = g[0]
+    if gy is None:  # only the integer Indices reached the loss
+        return [None]
+    x = d.x(0)
+    outputs = d.node.outputs
+    if len(outputs) > 1 and outputs[1] and not d.attr("storage_order", 0):
+        indices = d.y(1)
+    else:
+        # The same pooling again for its Indices (flat, row-major over the whole input).
+        attrs = {k: v for k, v in d.node.attributes.items() if k != "storage_order"}
+        _, indices = d.op("MaxPool", x, outputs=2, **attrs)
+    return [_scatter_into(d, x, d.zeros_like(x), indices, gy, [-1])]
+
+
+def _scatter_into(
+    d: Backward, x: Value, zeros: Value, indices: Value, updates: Value, rows: list[int]
+) -> Value:
+    """``updates`` added at ``indices`` along the last axis of ``zeros``, all three
+    reshaped to ``rows`` (+ -1), and the result shaped like ``x``."""
+    shape = d.ints([*rows[:-1], -1], "shape")
+    spread = d.op(
+        "ScatterElements",
+        d.op("Reshape", zeros, shape),
+        d.op("Reshape", indices, shape),
+        d.op("Reshape", updates, shape),
+        axis=len(rows) - 1,
+        reduction="add",  # overlapping windows may pick the same entry
+    )
+    return d.op("Reshape", spread, d.shape_of(x))
+
+
+@vjp("GlobalMaxPool")
+def _global_max_pool(d: Backward, g: Grads) -> Grads:
+    """y[n, c] = max over every spatial position of x[n, c]; ties go to the first one."""
+    (gy,) = g
+    assert gy is not None
+    x = d.x(0)
+    rows = d.op("Reshape", x, d.ints([0, 0, -1], "shape"))
+    first = d.op("ArgMax", rows, axis=2, keepdims=1)
+    return [_scatter_into(d, x, d.zeros_like(rows), first, gy, [0, 0, -1])]
+
+
+@vjp("GlobalAveragePool")
+def _global_average_pool(d: Backward, g: Grads) -> Grads:
+    """y[n, c] = mean over every spatial position of x[n, c]."""
+    (gy,) = g
+    assert gy is not None
+    x = d.x(0)
+    sizes = d.shape(x)[2:]
+    if all(n is not None for n in sizes):
+        share = d.const(1.0 / float(np.prod(sizes)))
+    else:
+        # size(y) / size(x) = 1 / (the number of spatial positions).
+        share = d.op("Div", d.cast_float(d.op("Size", gy)), d.cast_float(d.op("Size", x)))
+    return [d.op("Mul", d.op("Expand", gy, d.shape_of(x)), share)]
+
+
+def _window_counts(w: Windows, sizes: list[int], outs: list[int]) -> np.ndarray:
+    """(1, 1, *out): how many input entries each window covers (padding excluded)."""
+    counts = np.ones((1, 1))
+    axes = zip(sizes, outs, w.kernel, w.strides, w.dilations, w.begin, strict=True)
+    for n, o, k, s, dl, lo in axes:
+        taps = np.arange(o)[:, None] * s + np.arange(k)[None, :] * dl - lo
+        counts = np.multiply.outer(counts, ((taps >= 0) & (taps < n)).sum(axis=1))
+    return counts.astype(np.float32)
+
+
+@vjp("AveragePool")
+def _average_pool(d: Backward, g: Grads) -> Grads:
+    """y[n, c, o] = the mean of x[n, c, o * s + k * dl] over the window (count_include_pad:
+    padding counted in the mean)."""
+    (gy,) = g
+    assert gy is not None
+    x = d.x(0)
+    w = windows(d, x, list(d.attr("kernel_shape")))
+    sizes, outs = d.shape(x)[2:], d.shape(d.y(0))[2:]
+    static = all(n is not None for n in (*sizes, *outs))
+    if d.attr("count_include_pad", 0) or (not any(w.pads) and not d.attr("ceil_mode", 0)):
+        # onnxruntime divides by the kernel's size whenever padding counts, even for a
+        # ceil_mode window that runs past the padding.
+        counts = d.const(float(np.prod(w.kernel)))
+    elif static:
+        found = _window_counts(w, sizes, outs)  # type: ignore[arg-type]
+        counts = d.b.constant(found, np.float32, hint="counts")
+    else:
+        raise NotImplementedError(
+            f"AveragePool '{d.node.name}': the gradient of windows that exclude the padding "
+            f"(or run past the end under ceil_mode) needs static spatial sizes; got "
+            f"{d.shape(x)} -> {d.shape(d.y(0))}"
+        )
+    if d.attr("ceil_mode", 0) and not static:
+        raise NotImplementedError(
+            f"AveragePool '{d.node.name}': the gradient under ceil_mode needs static spatial "
+            f"sizes; got {d.shape(x)} -> {d.shape(d.y(0))}"
+        )
+    # One channel per (sample, channel) pair, so one kernel of ones serves them all.
+    keep = [0] * len(w.kernel)
+    per_channel = d.op("Reshape", d.op("Div", gy, counts), d.ints([-1, 1, *keep], "shape"))
+    ones = d.b.constant(np.ones((1, 1, *w.kernel), np.float32), np.float32, hint="window")
+    gx = transpose_to_input(d, per_channel, ones, w, 1, x)
+    return [d.op("Reshape", gx, d.shape_of(x))]

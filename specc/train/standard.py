@@ -1,0 +1,182 @@
+"""The standard backend: specc's own training step on stock onnxruntime.
+
+The step graph (``specc.train.step_graph``) computes the forward pass, the gradients, the
+optimizer's update, the constraints and the moving statistics in one run, taking the whole
+training state as inputs and giving its next value as outputs. This session keeps two
+copies of the state on the device and two I/O bindings over them: a step reads one copy and
+writes the other, and ``commit`` swaps the roles, so a step copies no state at all (only the
+batch goes in, the losses and predictions come out). A step whose loss is not finite is
+simply not committed: the state stays as it was before the batch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnxruntime
+
+from specc.constraints import Constraint
+from specc.diagnostics import Diagnostic, SpecError
+from specc.onnx_model import to_model_proto
+from specc.optimizers import Optimizer
+from specc.train.graph import TrainingGraph
+from specc.train.step_graph import ITERATIONS, StepGraphs, build_step_graphs, next_name
+from specc.types import DTYPES
+
+# The execution provider and OrtValue device of each --device.
+PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
+DEVICE_TYPES = {"cpu": "cpu", "cuda": "cuda"}
+
+
+def check_standard_device(device: str, file: str = "<spec>") -> None:
+    """Refuse a device the installed onnxruntime cannot run on, saying what to install."""
+    if device not in PROVIDERS:
+        message = f"unknown device '{device}'; choose one of {', '.join(PROVIDERS)}"
+        raise SpecError([Diagnostic("SPC503-device", message, (), file)])
+    available = onnxruntime.get_available_providers()
+    if PROVIDERS[device] in available:
+        return
+    message = (
+        f"cannot train on device '{device}': this onnxruntime has no {PROVIDERS[device]} "
+        f"(it has {', '.join(available)}); to train on a CUDA GPU, install onnxruntime's "
+        'CUDA build: pip install "specc[cuda]"'
+    )
+    raise SpecError([Diagnostic("SPC503-device", message, (), file)])
+
+
+class StandardSession:
+    """A ``TrainingGraph`` trained by its standard-ONNX step graph on stock onnxruntime."""
+
+    route = "standard"
+    route_reason = "the optimizer's update runs inside the training step graph"
+
+    def __init__(
+        self,
+        training: TrainingGraph,
+        opset: int = 17,
+        device: str = "cpu",
+        session_options: onnxruntime.SessionOptions | None = None,
+    ) -> None:
+        self.training = training
+        self.opset = opset
+        self.device = device
+        self.session_options = session_options
+        self.optimizer: Optimizer | None = None
+        self.graphs: StepGraphs | None = None
+
+    # -- set-up --------------------------------------------------------------------------
+
+    def use_optimizer(
+        self,
+        optimizer: Optimizer,
+        numpy_updates: bool = False,
+        constraints: dict[str, Constraint] | None = None,
+    ) -> str:
+        """Build and load the step graph for ``optimizer`` (once per session: the
+        optimizer's state lives as long as the session, as in Keras)."""
+        if self.graphs is not None:
+            if optimizer == self.optimizer:
+                return self.route
+            raise ValueError(
+                f"this training session already updates with {self.optimizer!r}; start a "
+                "new session to train with another optimizer"
+            )
+        del numpy_updates  # there is no host-side update to choose
+        graphs = build_step_graphs(self.training, optimizer, constraints or {})
+        self.optimizer, self.graphs = optimizer, graphs
+        self._step = self._session(graphs.step.name, to_model_proto(graphs.step, self.opset))
+        model = to_model_proto(graphs.evaluation, self.opset)
+        self._evaluation = self._session(graphs.evaluation.name, model)
+        device = DEVICE_TYPES[self.device]
+        self._copies = [
+            {name: _ortvalue(array, device) for name, array in graphs.state.items()}
+            for _ in range(2)
+        ]
+        self._current = 0
+        self._step_inputs = {i.name: i for i in self._step.get_inputs()}
+        self._eval_inputs = {i.name for i in self._evaluation.get_inputs()}
+        return self.route
+
+    def _session(self, name: str, model: object) -> onnxruntime.InferenceSession:
+        options = self.session_options or onnxruntime.SessionOptions()
+        options.log_severity_level = 3
+        serialized = model.SerializeToString()  # type: ignore[attr-defined]
+        return onnxruntime.InferenceSession(serialized, options, providers=[PROVIDERS[self.device]])
+
+    # -- steps ---------------------------------------------------------------------------
+
+    def _batch(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        graphs = self._graphs()
+        types = dict(self.training.graph.inputs)
+        return {
+            name: np.ascontiguousarray(feeds[name], dtype=DTYPES[types[name].dtype])
+            for name in graphs.batch_inputs
+        }
+
+    def train_step(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """One training step on a batch: losses and predictions before the update; the
+        updated state waits in the other copy until ``commit``."""
+        graphs = self._graphs()
+        state, following = self._copies[self._current], self._copies[1 - self._current]
+        binding = self._step.io_binding()
+        for name, array in self._batch(feeds).items():
+            binding.bind_cpu_input(name, array)
+        for name, value in state.items():
+            binding.bind_ortvalue_input(name, value)
+        for name, value in following.items():
+            binding.bind_ortvalue_output(next_name(name), value)
+        for name in graphs.step_outputs:
+            binding.bind_output(name, "cpu")
+        self._step.run_with_iobinding(binding)
+        # Outputs come in binding order: the state (left on the device), then the results.
+        results = binding.get_outputs()[len(following) :]
+        return {name: v.numpy() for name, v in zip(graphs.step_outputs, results, strict=True)}
+
+    def commit(self, outputs: dict[str, np.ndarray] | None = None) -> None:
+        """Keep the state the last ``train_step`` computed."""
+        del outputs  # the update happened inside the step
+        self._current = 1 - self._current
+
+    def eval_step(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Forward only, in inference mode, on the current state."""
+        graphs = self._graphs()
+        state = self._copies[self._current]
+        binding = self._evaluation.io_binding()
+        for name, array in self._batch(feeds).items():
+            binding.bind_cpu_input(name, array)
+        for name in self._eval_inputs:
+            if name in state:
+                binding.bind_ortvalue_input(name, state[name])
+        for name in graphs.evaluation_outputs:
+            binding.bind_output(name, "cpu")
+        self._evaluation.run_with_iobinding(binding)
+        results = binding.get_outputs()
+        return {n: v.numpy() for n, v in zip(graphs.evaluation_outputs, results, strict=True)}
+
+    # -- state ---------------------------------------------------------------------------
+
+    @property
+    def iterations(self) -> int:
+        """Updates applied so far (Keras's ``optimizer.iterations``)."""
+        if self.graphs is None:
+            return 0
+        return int(self._copies[self._current][ITERATIONS].numpy())
+
+    def snapshot(self) -> dict[str, np.ndarray]:
+        """Copies of every parameter, trainable and frozen."""
+        state = self._copies[self._current] if self.graphs is not None else {}
+        names = [*self.training.trainable, *self.training.frozen]
+        if not state:
+            return {name: np.array(self.training.graph.initializers[name]) for name in names}
+        return {name: np.array(state[name].numpy()) for name in names}
+
+    def close(self) -> None:
+        """Nothing to remove: the session holds no files."""
+
+    def _graphs(self) -> StepGraphs:
+        if self.graphs is None:
+            raise RuntimeError("no optimizer: call use_optimizer() first")
+        return self.graphs
+
+
+def _ortvalue(array: np.ndarray, device: str) -> onnxruntime.OrtValue:
+    return onnxruntime.OrtValue.ortvalue_from_numpy(np.array(array, copy=True), device, 0)

@@ -1,0 +1,165 @@
+"""The whole training step as one standard-ONNX graph, and the evaluation graph beside it.
+
+``build_step_graphs`` turns a ``TrainingGraph`` (forward pass, per-output losses, penalties
+and total loss) into two graphs that run on stock onnxruntime:
+
+- the **step graph**: forward in training mode, the total loss, its gradients with respect
+  to every trainable parameter (``specc.autodiff``), the optimizer's Keras update
+  (``Optimizer.lower_update``: clipping, weight decay, the update rule, the learning rate or
+  its schedule computed from the iteration counter), each weight's constraint after the
+  update, and BatchNormalization's moving statistics moved towards the batch's;
+- the **evaluation graph**: the same forward pass in inference mode, with the losses.
+
+All state is explicit: every parameter (trainable and frozen), every optimizer slot, the
+optimizer-wide state and ``iterations`` are graph inputs, and the step graph outputs their
+next values (``next/<name>``). The runtime (``specc.train.standard``) keeps the state on the
+device and feeds each step's outputs to the next, so no update runs on the host.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from specc.autodiff import differentiate
+from specc.constraints import Constraint
+from specc.graph import Graph, GraphBuilder, Value
+from specc.optimizers import Optimizer
+from specc.optimizers.base import UpdateContext
+from specc.train.graph import TOTAL_LOSS, TrainingGraph
+from specc.types import TensorType, scalar
+
+ITERATIONS = "optimizer.iterations"
+
+
+def next_name(state: str) -> str:
+    """The step graph output holding the next value of state input ``state``."""
+    return f"next/{state}"
+
+
+def slot_name(parameter: str, slot: str) -> str:
+    """The state input of an optimizer slot of a parameter: ``optimizer/dense.kernel/m``."""
+    return f"optimizer/{parameter}/{slot}"
+
+
+def shared_name(slot: str) -> str:
+    """The state input of optimizer-wide state (Nadam's ``u_product``)."""
+    return f"optimizer/{slot}"
+
+
+@dataclass
+class StepGraphs:
+    """The step and evaluation graphs, and the state they carry."""
+
+    step: Graph
+    evaluation: Graph
+    # State input name -> its initial value: parameters (their current values), slots,
+    # optimizer-wide state and iterations. The step graph outputs next_name(name) for each.
+    state: dict[str, np.ndarray]
+    # The batch inputs both graphs take (model inputs and targets); the flag is not one.
+    batch_inputs: list[str]
+    # What a step returns besides the state, and what an evaluation returns.
+    step_outputs: list[str]
+    evaluation_outputs: list[str]
+    flag: str | None
+
+
+def build_step_graphs(
+    training: TrainingGraph,
+    optimizer: Optimizer,
+    constraints: dict[str, Constraint],
+) -> StepGraphs:
+    """The step and evaluation graphs of ``training`` with ``optimizer``; ``constraints``
+    maps a parameter's ONNX name to the constraint applied after each update."""
+    forward = _parameters_as_inputs(training.graph)
+    evaluation = _with_flag(forward, training.flag, False)
+    step_forward = _with_flag(forward, training.flag, True)
+    grads = differentiate(step_forward, TOTAL_LOSS, list(training.trainable))
+    b = GraphBuilder.extending(grads.graph)
+    graph = b.graph
+    state: dict[str, np.ndarray] = {
+        name: np.asarray(training.graph.initializers[name])
+        for name in [*training.trainable, *training.frozen]
+    }
+
+    iterations = b.input(ITERATIONS, scalar("int64"))
+    state[ITERATIONS] = np.array(0, np.int64)
+    slots: dict[str, dict[str, Value]] = {}
+    for name in training.trainable:
+        slots[name] = {}
+        for slot in optimizer.slots(state[name].shape):
+            input_name = slot_name(name, slot.name)
+            slots[name][slot.name] = b.input(input_name, _fixed(slot.initial))
+            state[input_name] = slot.initial
+    shared: dict[str, Value] = {}
+    for slot in optimizer.shared_slots():
+        input_name = shared_name(slot.name)
+        shared[slot.name] = b.input(input_name, _fixed(slot.initial))
+        state[input_name] = slot.initial
+
+    parameters = {name: Value(name) for name in training.trainable}
+    gradients = {name: Value(grads.of[name]) for name in training.trainable}
+    context = UpdateContext(iterations, shared)
+    update = optimizer.lower_update(b, context, parameters, gradients, slots)
+
+    nexts: dict[str, Value] = {ITERATIONS: update.iterations}
+    for name in training.trainable:
+        value = update.parameters[name]
+        constraint = constraints.get(name)
+        if constraint is not None:
+            with b.scope(f"constraint/{name}"):
+                value = constraint.lower(b, value, state[name].shape)
+        nexts[name] = value
+        for slot, value in update.slots[name].items():
+            nexts[slot_name(name, slot)] = value
+    for slot, value in update.shared.items():
+        nexts[shared_name(slot)] = value
+    for moving in training.moving:
+        # Keras's BatchNormalization: moving = moving * momentum + batch * (1 - momentum)
+        with b.scope(f"moving/{moving.parameter}"):
+            kept = b.op("Mul", Value(moving.parameter), b.constant(moving.momentum))
+            batch = b.op("Mul", Value(moving.batch_statistic), b.constant(1 - moving.momentum))
+            nexts[moving.parameter] = b.op("Add", kept, batch)
+    for name in training.frozen:
+        nexts.setdefault(name, Value(name))  # a frozen weight goes through unchanged
+
+    results = [name for name, _ in training.graph.outputs]
+    output_types = dict(training.graph.outputs)
+    graph.outputs = [(name, output_types[name]) for name in results]
+    for name, value in nexts.items():
+        graph.outputs.append((next_name(name), _fixed(state[name])))
+        b.alias(value, next_name(name))
+    batch_inputs = [*training.model_inputs, *(t for t, _ in training.targets.values())]
+    return StepGraphs(
+        graph,
+        evaluation,
+        state,
+        batch_inputs,
+        results,
+        [name for name, _ in evaluation.outputs],
+        training.flag,
+    )
+
+
+def _fixed(array: np.ndarray) -> TensorType:
+    """The type of a state tensor: its exact shape, no batch axis."""
+    return TensorType(str(np.asarray(array).dtype), tuple(np.shape(array)), batched=False)
+
+
+def _parameters_as_inputs(graph: Graph) -> Graph:
+    """``graph`` with its weights as graph inputs instead of initializers (state fed in)."""
+    initializers = {k: v for k, v in graph.initializers.items() if k not in graph.parameters}
+    inputs = [*graph.inputs]
+    inputs += [(name, _fixed(graph.initializers[name])) for name in graph.parameters]
+    return dataclasses.replace(graph, inputs=inputs, initializers=initializers, parameters=[])
+
+
+def _with_flag(graph: Graph, flag: str | None, value: bool) -> Graph:
+    """``graph`` with the training flag, if it has one, fixed to ``value``."""
+    if flag is None:
+        return graph
+    inputs = [(name, t) for name, t in graph.inputs if name != flag]
+    initializers = {**graph.initializers, flag: np.array(value)}
+    return dataclasses.replace(graph, inputs=inputs, initializers=initializers)

@@ -1,0 +1,85 @@
+"""specc.autodiff's engine: paths, accumulation, pruning, and its checks' power."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from specc.autodiff import NoGradientRule, differentiate
+from specc.autodiff.core import RULES
+from specc.graph import GraphBuilder, Value
+from specc.types import TensorType
+from tests.autodiff_harness import check_graph_gradients, check_op
+
+
+def _rng() -> np.random.Generator:
+    return np.random.default_rng(0)
+
+
+@pytest.mark.parametrize(
+    ("op", "shapes"),
+    [
+        ("Add", [(3, 4), (4,)]),
+        ("Sub", [(2, 1, 4), (3, 1)]),
+        ("Mul", [(3, 4), (3, 4)]),
+        ("MatMul", [(2, 3, 4), (4, 5)]),
+    ],
+)
+def test_rules_match_central_differences(op: str, shapes: list[tuple[int, ...]]) -> None:
+    inputs = [_rng().normal(size=s).astype(np.float32) for s in shapes]
+    assert check_op(op, inputs) == []
+
+
+def _mlp():
+    """h = relu-free two-layer net sharing x on two paths: y = (x @ w) * (x @ w) + x @ v."""
+    rng = _rng()
+    b = GraphBuilder("g")
+    x = b.input("x", TensorType("float32", (3,)))
+    w = b.parameter("w", rng.normal(size=(3, 2)).astype(np.float32))
+    v = b.parameter("v", rng.normal(size=(3, 2)).astype(np.float32))
+    h = b.op("MatMul", x, w)
+    y = b.op("Add", b.op("Mul", h, h), b.op("MatMul", x, v))
+    b.output(y, "y", TensorType("float32", (2,)))
+    return b.graph, {"x": rng.normal(size=(5, 3)).astype(np.float32)}
+
+
+def test_gradients_along_several_paths_are_summed() -> None:
+    graph, feeds = _mlp()
+    assert check_graph_gradients(graph, ["w", "v"], feeds) == []
+
+
+def test_only_the_path_to_a_weight_is_differentiated() -> None:
+    graph, _ = _mlp()
+    b = GraphBuilder.extending(graph)
+    loss = b.op("ReduceSum", Value("y"), keepdims=0)
+    grads = differentiate(b.graph, loss.name, ["v"])
+    added = grads.graph.nodes[len(b.graph.nodes) :]
+    # d/dv needs nothing of the w branch: no gradient of the Mul, no transpose of w.
+    assert not any(
+        "Mul" in n.name and "grad/" in n.name
+        for n in added
+        if n.op_type == "Mul" and any(i == "w" for i in n.inputs)
+    )
+    assert all("w" not in n.inputs for n in added)
+
+
+def test_a_missing_rule_is_named() -> None:
+    b = GraphBuilder("g")
+    x = b.input("x", TensorType("float32", (3,)))
+    w = b.parameter("w", np.ones(3, np.float32))
+    y = b.op("Sinh", b.op("Mul", x, w))
+    loss = b.op("ReduceSum", y, keepdims=0)
+    with pytest.raises(NoGradientRule, match="Sinh"):
+        differentiate(b.graph, loss.name, ["w"])
+
+
+def test_a_wrong_rule_fails_its_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    right = RULES["Mul"]
+
+    def wrong(d, g):  # type: ignore[no-untyped-def]
+        ga, gb = right(d, g)
+        return [ga, None if gb is None else d.op("Mul", gb, d.const(1.05))]
+
+    monkeypatch.setitem(RULES, "Mul", wrong)
+    inputs = [_rng().normal(size=(3, 4)).astype(np.float32) for _ in range(2)]
+    assert check_op("Mul", inputs) != []

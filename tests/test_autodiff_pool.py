@@ -1,0 +1,192 @@
+"""specc.autodiff's pooling rules against central differences, and where max pooling sends
+the gradient of a tie."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from specc.autodiff import differentiate
+from specc.autodiff.core import RULES
+from specc.graph import GraphBuilder
+from specc.types import TensorType
+from tests.autodiff_harness import _run_any_shape, check_graph_gradients, check_op
+
+
+def _normal(*shape: int, seed: int = 0) -> np.ndarray:
+    return np.asarray(np.random.default_rng(seed).normal(size=shape), np.float32)
+
+
+def _distinct(*shape: int, seed: int = 0) -> np.ndarray:
+    """Values 0.1 apart in random order: no central-difference step crosses a tie."""
+    order = np.random.default_rng(seed).permutation(int(np.prod(shape)))
+    return (0.1 * order - 0.05 * order.size).reshape(shape).astype(np.float32)
+
+
+# Every form specc's pooling lowerings emit (kernel, strides, explicit pads; global max
+# pooling as one window over the input) and the general ones.
+MAX_POOL_CASES: list[tuple[tuple[int, ...], dict[str, Any]]] = [
+    ((2, 3, 8), {"kernel_shape": [2], "strides": [2]}),
+    ((2, 3, 7), {"kernel_shape": [3], "strides": [1], "pads": [1, 1]}),
+    ((2, 2, 6, 7), {"kernel_shape": [2, 2], "strides": [2, 2]}),
+    ((2, 2, 6, 7), {"kernel_shape": [3, 3], "strides": [2, 1], "pads": [1, 0, 1, 1]}),
+    ((2, 2, 5, 6), {"kernel_shape": [5, 6]}),
+    ((1, 2, 4, 5, 6), {"kernel_shape": [2, 2, 3], "strides": [2, 1, 3]}),
+    ((2, 2, 7, 7), {"kernel_shape": [3, 2], "strides": [2, 2], "ceil_mode": 1}),
+    ((2, 2, 7, 8), {"kernel_shape": [2, 2], "dilations": [2, 3]}),
+    ((2, 2, 7, 6), {"kernel_shape": [3, 3], "strides": [2, 2], "auto_pad": "SAME_UPPER"}),
+    ((2, 2, 6, 6), {"kernel_shape": [2, 2], "storage_order": 1}),
+]
+
+
+@pytest.mark.parametrize(("x", "attrs"), MAX_POOL_CASES)
+def test_max_pool(x: tuple[int, ...], attrs: dict[str, Any]) -> None:
+    assert check_op("MaxPool", [_distinct(*x)], attrs) == []
+
+
+@pytest.mark.parametrize("storage_order", [0, 1])
+def test_max_pool_with_its_indices_declared(storage_order: int) -> None:
+    """The forward Indices are used where they are row-major, else MaxPool runs again."""
+    b = GraphBuilder("g")
+    x = b.input("x", TensorType("float32", (3, 6, 6)))
+    attrs = {"kernel_shape": [3, 2], "strides": [1, 2], "storage_order": storage_order}
+    y, _ = b.op("MaxPool", x, outputs=2, **attrs)
+    b.output(y, "y", TensorType("float32", (3, 4, 3)))
+    assert check_graph_gradients(b.graph, ["x"], {"x": _distinct(2, 3, 6, 6)}) == []
+
+
+def _max_pool_gradient(x: np.ndarray, attrs: dict[str, Any], shape: tuple[int, ...]) -> Any:
+    """d sum(MaxPool(x)) / dx."""
+    b = GraphBuilder("g")
+    xv = b.input("x", TensorType("float32", shape[1:]))
+    loss = b.op("ReduceSum", b.op("MaxPool", xv, **attrs), keepdims=0)
+    b.output(loss, "loss", TensorType("float32", (), batched=False))
+    grads = differentiate(b.graph, loss.name, ["x"])
+    (found,) = _run_any_shape(grads.graph, {"x": x}, [grads.of["x"]], 17)
+    return found
+
+
+def test_a_tie_sends_the_gradient_to_the_first_maximum() -> None:
+    """As onnxruntime's MaxPool picks, and its training MaxPoolGrad sends: to the first
+    entry of the window holding the maximum; overlapping windows add up."""
+    x = np.array([[[[0, 3, 3, 1]]]], np.float32)
+    found = _max_pool_gradient(x, {"kernel_shape": [1, 2]}, x.shape)
+    # Windows (0, 1), (1, 2) (a tie: the first) and (2, 3).
+    np.testing.assert_array_equal(found, [[[[0, 2, 1, 0]]]])
+
+
+def test_max_pool_with_spatial_sizes_known_only_at_run_time() -> None:
+    b = GraphBuilder("g")
+    x = b.input("x", TensorType("float32", (2, None, None)))
+    w = b.parameter("w", _normal(3, 2, 1, 1, seed=1))
+    y = b.op("MaxPool", b.op("Conv", x, w), kernel_shape=[2, 3], strides=[2, 2], pads=[1, 0, 0, 1])
+    b.output(y, "y", TensorType("float32", (3, None, None)))
+    assert check_graph_gradients(b.graph, ["w"], {"x": _distinct(2, 2, 7, 6, seed=2)}) == []
+
+
+@pytest.mark.parametrize("x", [(2, 3, 5), (2, 3, 4, 5), (1, 2, 3, 2, 4)])
+def test_global_max_pool(x: tuple[int, ...]) -> None:
+    assert check_op("GlobalMaxPool", [_distinct(*x)]) == []
+
+
+@pytest.mark.parametrize("x", [(2, 3, 5), (2, 3, 4, 5), (1, 2, 3, 2, 4)])
+def test_global_average_pool(x: tuple[int, ...]) -> None:
+    assert check_op("GlobalAveragePool", [_normal(*x)]) == []
+
+
+@pytest.mark.parametrize("op", ["GlobalAveragePool", "GlobalMaxPool"])
+def test_global_pool_with_spatial_sizes_known_only_at_run_time(op: str) -> None:
+    b = GraphBuilder("g")
+    x = b.input("x", TensorType("float32", (2, None, None)))
+    w = b.parameter("w", _normal(3, 2, 1, 1, seed=1))
+    b.output(b.op(op, b.op("Conv", x, w)), "y", TensorType("float32", (3, 1, 1)))
+    assert check_graph_gradients(b.graph, ["w"], {"x": _normal(2, 2, 5, 4, seed=2)}) == []
+
+
+# ceil_mode windows run past the (padded) end: 8 - 3 and 6 - 2 (+ 1) are odd.
+AVERAGE_POOL_CASES: list[tuple[tuple[int, ...], dict[str, Any]]] = [
+    ((2, 3, 8), {"kernel_shape": [2], "strides": [2]}),
+    ((2, 3, 7), {"kernel_shape": [3], "pads": [1, 1]}),
+    ((2, 3, 7), {"kernel_shape": [3], "pads": [1, 1], "count_include_pad": 1}),
+    ((2, 2, 6, 7), {"kernel_shape": [3, 2], "strides": [2, 3], "pads": [1, 0, 1, 1]}),
+    ((2, 2, 8, 7), {"kernel_shape": [3, 3], "strides": [2, 2], "ceil_mode": 1}),
+    (
+        (2, 2, 8, 6),
+        {"kernel_shape": [3, 2], "strides": [2, 2], "ceil_mode": 1, "pads": [1, 1, 0, 0]},
+    ),
+    (
+        (2, 2, 8, 6),
+        {
+            "kernel_shape": [3, 2],
+            "strides": [2, 2],
+            "ceil_mode": 1,
+            "pads": [0, 1, 0, 0],
+            "count_include_pad": 1,
+        },
+    ),
+    ((2, 2, 7, 6), {"kernel_shape": [3, 3], "strides": [2, 2], "auto_pad": "SAME_UPPER"}),
+    (
+        (1, 2, 4, 5, 6),
+        {"kernel_shape": [2, 2, 3], "strides": [2, 1, 3], "pads": [0, 1, 1, 1, 0, 1]},
+    ),
+]
+
+
+@pytest.mark.parametrize(("x", "attrs"), AVERAGE_POOL_CASES)
+def test_average_pool(x: tuple[int, ...], attrs: dict[str, Any]) -> None:
+    assert check_op("AveragePool", [_normal(*x)], attrs) == []
+
+
+@pytest.mark.parametrize("count_include_pad", [0, 1])
+def test_average_pool_with_spatial_sizes_known_only_at_run_time(count_include_pad: int) -> None:
+    b = GraphBuilder("g")
+    x = b.input("x", TensorType("float32", (2, None, None)))
+    w = b.parameter("w", _normal(3, 2, 1, 1, seed=1))
+    pads = [0, 0, 0, 0] if not count_include_pad else [1, 0, 0, 1]
+    y = b.op(
+        "AveragePool",
+        b.op("Conv", x, w),
+        kernel_shape=[2, 3],
+        strides=[2, 2],
+        pads=pads,
+        count_include_pad=count_include_pad,
+    )
+    b.output(y, "y", TensorType("float32", (3, None, None)))
+    assert check_graph_gradients(b.graph, ["w"], {"x": _normal(2, 2, 7, 6, seed=2)}) == []
+
+
+def test_a_wrong_max_pool_rule_fails_its_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Overlapping windows that pick one entry must add up: a scatter that keeps only one
+    of them is caught."""
+    right = RULES["MaxPool"]
+
+    def wrong(d, g):  # type: ignore[no-untyped-def]
+        (gx,) = right(d, g)
+        for node in d.b.graph.nodes:
+            if node.op_type == "ScatterElements" and node.name.startswith("grad/"):
+                node.attributes["reduction"] = "none"
+        return [gx]
+
+    monkeypatch.setitem(RULES, "MaxPool", wrong)
+    x, attrs = MAX_POOL_CASES[1]
+    assert check_op("MaxPool", [_distinct(*x)], attrs) != []
+
+
+def test_indices_reaching_the_output_carry_nothing() -> None:
+    b = GraphBuilder("g")
+    x = b.input("x", TensorType("float32", (1, 4, 4)))
+    w = b.parameter("w", _normal(1, 1, 1, 1))
+    y, indices = b.op("MaxPool", b.op("Conv", x, w), kernel_shape=[2, 2], outputs=2)
+    b.output(b.op("Add", b.op("Cast", indices, to=1), y), "z", TensorType("float32", (1, 3, 3)))
+    assert check_graph_gradients(b.graph, ["w"], {"x": _distinct(2, 1, 4, 4)}) == []
+
+
+@pytest.mark.parametrize("opset", [18, 21])
+def test_gradients_are_valid_at_later_opsets(opset: int) -> None:
+    """The ops the rules emit keep their signatures up to opset 21."""
+    for op, (x, attrs) in [("MaxPool", MAX_POOL_CASES[3]), ("AveragePool", AVERAGE_POOL_CASES[5])]:
+        assert check_op(op, [_distinct(*x)], attrs, opset=opset) == []
+    for op in ("GlobalMaxPool", "GlobalAveragePool"):
+        assert check_op(op, [_distinct(2, 3, 4)], opset=opset) == []

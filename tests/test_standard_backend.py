@@ -1,0 +1,201 @@
+"""The standard backend: the whole step in one graph, state on the device, same results.
+
+- nothing runs on the host between steps: no NumPy optimizer rule, no constraint, no
+  moving-statistics update (each is made to fail if called);
+- the two backends give the same history and weights on every example model with a
+  compile section (where onnxruntime-training is installed);
+- a step whose loss is not finite leaves the state as it was.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnxruntime
+import pytest
+
+from specc.constraints import MaxNorm
+from specc.diagnostics import SpecError
+from specc.optimizers import update as optimizer_update
+from specc.train import fit as fit_module
+from specc.train import updates as train_updates
+from specc.train.run import TrainOptions, train_spec
+from specc.train.standard import StandardSession, check_standard_device
+from tests.spec_helpers import ROOT
+from tests.test_examples_train import DIGITS, TRAINABLE, generate
+
+DIGITS_MLP = ROOT / "models" / "digits_mlp.yaml"
+DIGITS_CNN = ROOT / "models" / "digits_cnn.yaml"
+
+BN_NADAM = """
+specc: 1
+inputs: {x: {shape: [6]}}
+layers:
+  - {name: h, type: Dense, units: 8, kernel_constraint: {type: MaxNorm, max_value: 0.5}}
+  - {name: bn, type: BatchNormalization, momentum: 0.8}
+  - {name: drop, type: Dropout, rate: 0.2, seed: 3}
+  - {name: y, type: Dense, units: 3, activation: softmax}
+compile:
+  optimizer:
+    type: Nadam
+    clipnorm: 1.0
+    learning_rate:
+      {type: ExponentialDecay, initial_learning_rate: 0.05, decay_steps: 3, decay_rate: 0.5}
+  loss: sparse_categorical_crossentropy
+  metrics: [accuracy]
+"""
+
+
+def _data(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 6)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64) + (x[:, 1] > 1)
+    path = tmp_path / "d.npz"
+    np.savez(path, x=x, y=y)
+    return path
+
+
+def _no_host_updates(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make every host-side update fail if called: the NumPy optimizer rules, the NumPy
+    constraints, the onnxruntime-training session's commit."""
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a host-side update ran")
+
+    rules = [optimizer_update.OptimizerUpdate]
+    while rules:
+        rule = rules.pop()
+        rules += rule.__subclasses__()
+        if "step" in vars(rule):
+            monkeypatch.setattr(rule, "step", refuse)
+    for name in ("make_update", "apply_constraints"):
+        monkeypatch.setattr(train_updates, name, refuse)
+    session = sys.modules.get("specc.train.session")
+    if session is not None:  # its names were bound when it was imported
+        monkeypatch.setattr(session, "apply_constraints", refuse)
+        monkeypatch.setattr(session.TrainingSession, "commit", refuse)
+    assert not hasattr(fit_module, "apply_constraints")
+
+
+def test_a_step_runs_nothing_on_the_host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = tmp_path / "s.yaml"
+    spec.write_text(BN_NADAM)
+    _no_host_updates(monkeypatch)
+    options = TrainOptions(epochs=3, batch_size=16, shuffle=True, seed=0)
+    result = train_spec(spec, _data(tmp_path), options)
+    assert result.history["loss"][-1] < result.history["loss"][0]
+    assert all(np.isfinite(v) for v in result.history["loss"])
+    # The constraint held after every update, computed inside the step graph.
+    kernel = result.weights["h/kernel"]
+    norms = np.sqrt((kernel**2).sum(axis=0))
+    assert norms.max() <= 0.5 + 1e-6
+    projected = MaxNorm(type="MaxNorm", max_value=0.5).apply(kernel)
+    np.testing.assert_allclose(projected, kernel, rtol=1e-5)
+    # The moving statistics moved (computed inside the step graph too).
+    assert not np.allclose(result.weights["bn/moving_mean"], 0)
+
+
+def _has_ort_training() -> bool:
+    try:
+        import specc.train.engine  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+HAS_ORT_TRAINING = _has_ort_training()
+
+
+def _data_for(spec: Path, tmp_path: Path) -> Path:
+    """128 samples of the example's data: from the digits file, or from what the repo's
+    generator makes for it. Few steps: two float32 computations of the same step differ in
+    rounding, and training magnifies such differences step after step."""
+    if spec.name.startswith("digits_"):
+        with np.load(DIGITS) as digits:
+            arrays = {key: digits[key][:128] for key in digits.files}
+    else:
+        arrays = generate.make_dataset(spec, samples=128, seed=0)
+    data = tmp_path / "data.npz"
+    np.savez(data, **arrays)
+    return data
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_ORT_TRAINING, reason="onnxruntime-training is not installed")
+@pytest.mark.parametrize("spec", [*TRAINABLE, DIGITS_MLP, DIGITS_CNN], ids=lambda p: p.name)
+def test_both_backends_agree_on_every_example(spec: Path, tmp_path: Path) -> None:
+    data = _data_for(spec, tmp_path)
+    results = {}
+    for backend in ("standard", "ort-training"):
+        options = TrainOptions(epochs=2, batch_size=32, seed=0, backend=backend)
+        results[backend] = train_spec(spec, data, options)
+    standard, engine = results["standard"], results["ort-training"]
+    assert standard.history.keys() == engine.history.keys()
+    for key in standard.history:
+        np.testing.assert_allclose(
+            np.asarray(standard.history[key], np.float64),
+            np.asarray(engine.history[key], np.float64),
+            rtol=1e-4,
+            atol=1e-6,
+            err_msg=key,
+        )
+    for key, array in standard.weights.items():
+        scale = float(np.abs(engine.weights[key]).max())
+        np.testing.assert_allclose(array, engine.weights[key], rtol=0, atol=1e-4 * scale + 1e-7)
+
+
+def test_a_step_is_committed_only_when_asked(tmp_path: Path) -> None:
+    from specc.train.run import prepare
+
+    spec = tmp_path / "s.yaml"
+    spec.write_text(BN_NADAM)
+    compiled, training = prepare(spec, None, 0)
+    session = StandardSession(training)
+    assert compiled.compile is not None
+    session.use_optimizer(compiled.compile.optimizer)
+    before = session.snapshot()
+    rng = np.random.default_rng(1)
+    feeds = {
+        "x": rng.normal(size=(8, 6)).astype(np.float32),
+        "y.target": rng.integers(0, 3, size=(8,)),
+    }
+    session.train_step(feeds)
+    uncommitted = session.snapshot()
+    for name, array in before.items():
+        np.testing.assert_array_equal(uncommitted[name], array)
+    assert session.iterations == 0
+    session.commit()
+    after = session.snapshot()
+    assert session.iterations == 1
+    assert not np.allclose(after["h.kernel"], before["h.kernel"])
+
+
+HAS_CUDA = "CUDAExecutionProvider" in onnxruntime.get_available_providers()
+
+
+@pytest.mark.skipif(
+    not HAS_CUDA,
+    reason="this onnxruntime has no CUDA execution provider (a GPU machine with "
+    'pip install "specc[cuda]" runs this test)',
+)
+def test_trains_on_cuda_as_on_the_cpu(tmp_path: Path) -> None:
+    spec = tmp_path / "s.yaml"
+    spec.write_text(BN_NADAM)
+    data = _data(tmp_path)
+    histories = {}
+    for device in ("cpu", "cuda"):
+        options = TrainOptions(epochs=2, batch_size=16, seed=0, device=device)
+        histories[device] = train_spec(spec, data, options).history
+    for key, values in histories["cpu"].items():
+        np.testing.assert_allclose(histories["cuda"][key], values, rtol=1e-3, err_msg=key)
+
+
+@pytest.mark.skipif(HAS_CUDA, reason="this onnxruntime has the CUDA execution provider")
+def test_cuda_without_its_provider_says_what_to_install() -> None:
+    with pytest.raises(SpecError) as raised:
+        check_standard_device("cuda", "s.yaml")
+    (problem,) = raised.value.diagnostics
+    assert problem.code == "SPC503-device"
+    assert 'pip install "specc[cuda]"' in problem.message
