@@ -289,7 +289,12 @@ class CosineDecayRestarts(LearningRateSchedule):
             def done(i: int) -> float:  # the first period's lengths before period i
                 return (1.0 - t_mul**i) / (1.0 - t_mul)
 
-            i_restart = math.floor(math.log(1.0 - fraction * (1.0 - t_mul)) / math.log(t_mul))
+            remaining = 1.0 - fraction * (1.0 - t_mul)
+            if remaining <= 0:
+                # t_mul < 1: the periods shrink and their total length is finite; past it
+                # Keras's log is of a non-positive number and its learning rate NaN.
+                return math.nan
+            i_restart = math.floor(math.log(remaining) / math.log(t_mul))
             # The logarithm's rounding can put a step that starts a period into the one
             # before (t_mul 3: step 121 of first_decay_steps 1 gives 4.999...): corrected.
             if fraction >= done(i_restart + 1):

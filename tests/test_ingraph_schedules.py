@@ -171,3 +171,12 @@ def test_a_wrong_lowering_fails(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sch.ExponentialDecay, "lower", without_floor)
     with pytest.raises(AssertionError):
         check_rates(schedule, steps)
+
+
+def test_shrinking_restarts_past_their_total_length_give_nan_as_keras() -> None:
+    """t_mul < 1: the periods add up to first_decay_steps / (1 - t_mul) steps (20 here);
+    past them Keras takes the log of a non-positive number and its rate is NaN, in NumPy
+    and in the graph alike (never an exception during training)."""
+    schedule = sch.CosineDecayRestarts(initial_learning_rate=1.0, first_decay_steps=10, t_mul=0.5)
+    assert np.isfinite(schedule.learning_rate(19))
+    assert np.isnan(schedule.learning_rate(25))
