@@ -128,9 +128,11 @@ def build_step_graphs(
     results = [name for name, _ in training.graph.outputs]
     output_types = dict(training.graph.outputs)
     graph.outputs = [(name, output_types[name]) for name in results]
+    renamed = _name_node_outputs(graph, [(v.name, next_name(n)) for n, v in nexts.items()])
     for name, value in nexts.items():
         graph.outputs.append((next_name(name), _fixed(state[name])))
-        b.alias(value, next_name(name))
+        if value.name not in renamed:
+            b.alias(value, next_name(name))
     batch_inputs = [*training.model_inputs, *(t for t, _ in training.targets.values())]
     return StepGraphs(
         graph,
@@ -141,6 +143,25 @@ def build_step_graphs(
         [name for name, _ in evaluation.outputs],
         training.flag,
     )
+
+
+def _name_node_outputs(graph: Graph, wanted: list[tuple[str, str]]) -> set[str]:
+    """Rename node outputs to the state output names they become, so the step writes each
+    next value straight into its bound buffer instead of copying it there through an
+    Identity (a copy of every parameter and slot, each step). A value computed by no node
+    (a frozen weight passed through) or wanted under two names keeps its Identity."""
+    counts: dict[str, int] = {}
+    for old, _ in wanted:
+        counts[old] = counts.get(old, 0) + 1
+    produced = {out for node in graph.nodes for out in node.outputs}
+    names = {old: new for old, new in wanted if old in produced and counts[old] == 1}
+    if not names:
+        return set()
+    for node in graph.nodes:
+        node.inputs = [names.get(name, name) for name in node.inputs]
+        node.outputs = [names.get(name, name) for name in node.outputs]
+    graph.outputs = [(names.get(name, name), t) for name, t in graph.outputs]
+    return set(names)
 
 
 def _fixed(array: np.ndarray) -> TensorType:
