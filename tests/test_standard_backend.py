@@ -199,3 +199,26 @@ def test_cuda_without_its_provider_says_what_to_install() -> None:
     (problem,) = raised.value.diagnostics
     assert problem.code == "SPC503-device"
     assert 'pip install "specc[cuda]"' in problem.message
+
+
+def test_dropout_is_applied_in_the_step(tmp_path: Path) -> None:
+    """Two steps from the same state on the same batch differ only by their dropout masks
+    (the step graph must keep its Dropout nodes, which stock onnxruntime's optimizer would
+    remove); the evaluation graph is deterministic."""
+    from specc.train.run import prepare
+
+    spec = tmp_path / "s.yaml"
+    spec.write_text(BN_NADAM.replace("rate: 0.2", "rate: 0.5"))
+    compiled, training = prepare(spec, None, 0)
+    session = StandardSession(training)
+    assert compiled.compile is not None
+    session.use_optimizer(compiled.compile.optimizer)
+    rng = np.random.default_rng(1)
+    feeds = {
+        "x": rng.normal(size=(32, 6)).astype(np.float32),
+        "y.target": rng.integers(0, 3, size=(32,)),
+    }
+    first = session.train_step(feeds)["loss"]
+    second = session.train_step(feeds)["loss"]  # nothing committed: the same state
+    assert first != second
+    assert session.eval_step(feeds)["loss"] == session.eval_step(feeds)["loss"]

@@ -100,7 +100,14 @@ class StandardSession:
         options = self.session_options or onnxruntime.SessionOptions()
         options.log_severity_level = 3
         serialized = model.SerializeToString()  # type: ignore[attr-defined]
-        return onnxruntime.InferenceSession(serialized, options, providers=[PROVIDERS[self.device]])
+        return onnxruntime.InferenceSession(
+            serialized,
+            options,
+            providers=[PROVIDERS[self.device]],
+            # Stock onnxruntime's EliminateDropout removes every Dropout node, in training
+            # mode too (the training build keeps them): the step would train without them.
+            disabled_optimizers=["EliminateDropout"],
+        )
 
     # -- steps ---------------------------------------------------------------------------
 
