@@ -22,9 +22,12 @@ from pydantic import TypeAdapter
 from specc.graph import GraphBuilder
 from specc.losses import LOSSES, Loss, LossExample, LossField
 from specc.onnx_model import to_model_proto
-from specc.train.engine import CheckpointState, Module, artifacts, quiet_stderr
 from specc.types import TensorType
+from tests.ort_training import HAVE_ORT_TRAINING
 from tests.spec_helpers import quiet_session
+
+if HAVE_ORT_TRAINING:  # else the tests marked ort_training are skipped
+    from specc.train.engine import CheckpointState, Module, artifacts, quiet_stderr
 
 BATCH = 4
 OPSETS = (17, 21)
@@ -522,12 +525,14 @@ def _folded_cases() -> list[Any]:
     ]
 
 
+@pytest.mark.ort_training
 @pytest.mark.parametrize("case", CASES)
 def test_gradient_matches_finite_differences(tmp_path: Path, case: Case) -> None:
     """The engine's dLoss/dW against float64 central differences of Keras's formula."""
     check_gradient(tmp_path, case, fold=False)
 
 
+@pytest.mark.ort_training
 @pytest.mark.parametrize("case", _folded_cases())
 def test_gradient_from_logits_matches_finite_differences(tmp_path: Path, case: Case) -> None:
     """The same with the softmax/sigmoid folded into the loss."""
