@@ -44,7 +44,7 @@ if _PACKAGE not in sys.modules:
     _stub.__path__ = [_FOLDER]
     sys.modules[_PACKAGE] = _stub
 
-# The imports must follow the stub, which is why they are not at the top (E402).
+# The imports must follow the stub, which is why they are not at the top.
 try:
     from onnxruntime.training import artifacts, onnxblock
     from onnxruntime.training.api import CheckpointState, Module, Optimizer
