@@ -1,13 +1,39 @@
-"""Fixtures shared by the test modules (helpers to import live in ``tests/spec_helpers.py``
-and ``tests/layer_harness.py``)."""
+"""Fixtures and markers shared by the test modules (helpers to import live in
+``tests/spec_helpers.py`` and ``tests/layer_harness.py``)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
+from tests.ort_training import HAVE_ORT_TRAINING, MARKER, PROBLEM, REQUIRE_ENV
 from tests.spec_helpers import ROOT
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the ``ort_training`` marker; refuse to run without the training build where
+    ``SPECC_REQUIRE_ORT_TRAINING`` says it is installed."""
+    config.addinivalue_line(
+        "markers",
+        f"{MARKER}: needs onnxruntime-training (the ort-training extra); skipped, with the "
+        "reason, where it is not installed (tests/ort_training.py)",
+    )
+    if os.environ.get(REQUIRE_ENV) == "1" and not HAVE_ORT_TRAINING:
+        raise pytest.UsageError(f"{REQUIRE_ENV}=1 but {PROBLEM}")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip the tests marked ``ort_training`` where onnxruntime-training does not import."""
+    if HAVE_ORT_TRAINING:
+        return
+    # The first clause says what is wrong; the install recipe is in README.md.
+    reason = f"needs onnxruntime-training, the ort-training extra: {str(PROBLEM).split(';')[0]}"
+    skip = pytest.mark.skip(reason=reason)
+    for item in items:
+        if item.get_closest_marker(MARKER) is not None:
+            item.add_marker(skip)
 
 
 @pytest.fixture

@@ -92,11 +92,20 @@ def run_compiled(
     return session.run(None, feeds)
 
 
+# Stock onnxruntime (not the training build) removes every Dropout node when it optimizes a
+# graph, even one whose training_mode is True: a session that runs a model in training mode
+# must keep them.
+KEEP_DROPOUT = ["EliminateDropout"]
+
+
 def quiet_session(model: onnx.ModelProto) -> ort.InferenceSession:
-    """An onnxruntime session that logs errors only (no warnings about unused initializers)."""
+    """An onnxruntime session that logs errors only (no warnings about unused initializers)
+    and keeps Dropout nodes, so that a model run in training mode drops."""
     options = ort.SessionOptions()
     options.log_severity_level = 3
-    return ort.InferenceSession(model.SerializeToString(), options)
+    return ort.InferenceSession(
+        model.SerializeToString(), options, disabled_optimizers=KEEP_DROPOUT
+    )
 
 
 def all_outputs_spec(type_name: str, config: dict[str, Any], types: list[TensorType]) -> dict:

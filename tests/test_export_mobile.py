@@ -23,12 +23,17 @@ from specc.diagnostics import SpecError
 from specc.emit.mobile import export_mobile
 from specc.emit.source import load_source
 from specc.optimizers import Optimizer
-from specc.train.engine import CheckpointState, Module
-from specc.train.engine import Optimizer as EngineOptimizer
 from specc.train.run import TrainOptions, prepare, train_spec, write_outputs
-from specc.train.session import TrainingSession
 from specc.train.updates import make_update
+from tests.ort_training import HAVE_ORT_TRAINING
 from tests.spec_helpers import ROOT, write_spec
+
+# The training artifacts (with_training) are onnxruntime-training's: those tests are
+# marked ort_training; the inference bundle runs on stock onnxruntime.
+if HAVE_ORT_TRAINING:
+    from specc.train.engine import CheckpointState, Module
+    from specc.train.engine import Optimizer as EngineOptimizer
+    from specc.train.session import TrainingSession
 
 MODELS = ROOT / "models"
 DIGITS = MODELS / "data" / "digits.npz"
@@ -76,8 +81,9 @@ def test_ort_model_matches_onnx(tmp_path: Path, name: str, expected_ops: set[str
     assert expected_ops <= _config_ops(tmp_path / "required_operators.config")
     description = json.loads((tmp_path / "model.json").read_text())
     assert description["outputs"] == source.description["outputs"]
-    assert description["mobile"]["onnxruntime"] == "1.19.2"
-    assert "onnxruntime-android:1.19.2" in description["mobile"]["packages"]["android"]
+    # The installed release wrote the files (1.19.2 with the ort-training install).
+    assert description["mobile"]["onnxruntime"] == ort.__version__
+    assert f"onnxruntime-android:{ort.__version__}" in description["mobile"]["packages"]["android"]
     assert "model.ort" in (tmp_path / "README.md").read_text()
 
 
@@ -134,6 +140,7 @@ def _engine(folder: Path, eval_model: str = "eval_model.ort") -> tuple[Any, Any,
     return state, module, optimizer
 
 
+@pytest.mark.ort_training
 def test_training_artifacts_train_from_ort_files(tmp_path: Path, trained_digits: Path) -> None:
     spec = MODELS / "digits_mlp.yaml"
     files = export_mobile(load_source(spec), tmp_path, with_training=True)
@@ -247,6 +254,7 @@ EXACT = {
 STEPS = 5
 
 
+@pytest.mark.ort_training
 @pytest.mark.slow
 @pytest.mark.parametrize("optimizer", EXACT.values(), ids=EXACT.keys())
 def test_mobile_updates_equal_specc_train(tmp_path: Path, optimizer: Any) -> None:
@@ -315,6 +323,7 @@ REFUSED = {
 }
 
 
+@pytest.mark.ort_training
 @pytest.mark.parametrize(("optimizer", "reason"), REFUSED.values(), ids=REFUSED.keys())
 def test_inexact_optimizers_are_refused(tmp_path: Path, optimizer: Any, reason: str) -> None:
     spec = _tiny_spec(tmp_path, optimizer)
@@ -329,12 +338,14 @@ def test_inexact_optimizers_are_refused(tmp_path: Path, optimizer: Any, reason: 
     assert not (tmp_path / "bundle").exists()  # refused before anything is written
 
 
+@pytest.mark.ort_training
 def test_rmsprop_example_is_refused() -> None:
     with pytest.raises(SpecError, match="SPC512-mobile-optimizer") as caught:
         export_mobile(load_source(MODELS / "mnist_mlp.yaml"), Path("unused"), with_training=True)
     assert "optimizer RMSprop cannot run exactly" in str(caught.value)
 
 
+@pytest.mark.ort_training
 def test_constraints_and_batch_norm_are_refused(tmp_path: Path) -> None:
     with pytest.raises(SpecError) as caught:
         export_mobile(load_source(MODELS / "dense_stack.yaml"), tmp_path, with_training=True)

@@ -22,10 +22,15 @@ from specc.spec.compile import losses_by_output
 from specc.train.data import Dataset
 from specc.train.data_targets import targets_for
 from specc.train.fit import FitOptions, fit
-from specc.train.fused import FUSED, NUMPY, NUMPY_UPDATES_ENV
 from specc.train.run import prepare
-from specc.train.session import TrainingSession
+from tests.ort_training import HAVE_ORT_TRAINING
 from tests.spec_helpers import write_spec
+
+# The fused kernel is onnxruntime-training's optimizer model (the ort-training backend).
+pytestmark = pytest.mark.ort_training
+if HAVE_ORT_TRAINING:
+    from specc.train.fused import FUSED, NUMPY, NUMPY_UPDATES_ENV
+    from specc.train.session import TrainingSession
 
 IN, OUT, BATCH, STEPS = 5, 3, 8, 6
 KERNEL, BIAS = "dense.kernel", "dense.bias"

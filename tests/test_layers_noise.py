@@ -133,6 +133,7 @@ def test_spatial_dropout_at_rate_one_zeroes_everything(tmp_path: Path) -> None:
     assert not y.any()
 
 
+@pytest.mark.ort_training
 @pytest.mark.parametrize(
     ("type_name", "config"),
     [

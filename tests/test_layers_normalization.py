@@ -270,6 +270,7 @@ def test_frozen_batch_normalization_ignores_the_training_flag(tmp_path: Path) ->
     assert compiled.lowered.moving_updates == []
 
 
+@pytest.mark.ort_training
 def test_batch_statistics_gradient_matches_finite_differences(tmp_path: Path) -> None:
     """Training mode's gradient runs through the batch statistics into the Dense before."""
     compiled = compile_spec(write_spec(tmp_path, _bn_spec({"epsilon": 0.1})), seed=0)

@@ -19,10 +19,10 @@ from specc.layers.recurrent_unrolled import MAX_UNROLLED_STEPS
 from specc.onnx_model import to_model_proto
 from specc.pipeline import CompiledModel, check_spec, compile_data, compile_spec
 from specc.summary import parameter_counts
-from specc.train.engine import CheckpointState, Module, artifacts, quiet_stderr
 from specc.types import TensorType
 from specc.weights import save_weights
 from tests.layer_harness import make_layer, random_weights
+from tests.ort_training import HAVE_ORT_TRAINING
 from tests.spec_helpers import (
     all_outputs_spec,
     compare_compiled,
@@ -33,6 +33,9 @@ from tests.spec_helpers import (
     write_spec,
 )
 from tests.test_trainable_lowering import Case, check_gradients
+
+if HAVE_ORT_TRAINING:  # else the tests marked ort_training are skipped
+    from specc.train.engine import CheckpointState, Module, artifacts, quiet_stderr
 
 
 def compare(
@@ -521,6 +524,7 @@ def test_lstm_and_gru_ignore_rate_one_as_keras_does() -> None:
     np.testing.assert_array_equal(y, 0)
 
 
+@pytest.mark.ort_training
 def test_dropout_trains_with_the_flag_as_an_input(tmp_path: Path) -> None:
     """In onnxruntime-training, with the flag fed True, masks change every step."""
     config = {"units": 3, "dropout": 0.5, "recurrent_dropout": 0.5}
@@ -566,6 +570,7 @@ def test_dropout_trains_with_the_flag_as_an_input(tmp_path: Path) -> None:
 # -- gradients of every output --------------------------------------------------------
 
 
+@pytest.mark.ort_training
 @pytest.mark.parametrize(
     ("type_name", "config", "t"),
     [

@@ -295,6 +295,7 @@ def test_frozen_inner_layer_freezes_its_weights(tmp_path: Path) -> None:
     assert parameter_counts(typed) == (0, 2 * 4 * (3 * 3 + 3 * 3 + 3))
 
 
+@pytest.mark.ort_training
 @pytest.mark.parametrize(
     "config",
     [
@@ -392,6 +393,7 @@ def test_time_distributed_errors(inner: dict[str, Any], t: TensorType, message: 
         make_layer("TimeDistributed", layer=inner).output_types([t])
 
 
+@pytest.mark.ort_training
 def test_time_distributed_gradients(tmp_path: Path) -> None:
     t = TensorType("float32", (None, 4))
     spec = single_layer_spec("TimeDistributed", {"layer": {"type": "Dense", "units": 3}}, [t])

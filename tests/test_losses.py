@@ -26,7 +26,11 @@ from specc.losses import LOSSES, Loss, LossExample, LossField
 from specc.onnx_model import to_model_proto
 from specc.types import TensorType
 from tests.autodiff_harness import _run_any_shape
+from tests.ort_training import HAVE_ORT_TRAINING
 from tests.spec_helpers import quiet_session
+
+if HAVE_ORT_TRAINING:  # else the tests marked ort_training are skipped
+    from specc.train.engine import CheckpointState, Module, artifacts, quiet_stderr
 
 BATCH = 4
 OPSETS = (17, 21)
@@ -514,11 +518,6 @@ def _engine_model(graph: Graph) -> onnx.ModelProto:
 def _engine_gradient(
     model: onnx.ModelProto, directory: Path, w: np.ndarray, feeds: dict[str, np.ndarray]
 ) -> tuple[float, np.ndarray]:
-    engine = pytest.importorskip(
-        "specc.train.engine", reason="onnxruntime-training is not installed"
-    )
-    CheckpointState, Module = engine.CheckpointState, engine.Module
-    artifacts, quiet_stderr = engine.artifacts, engine.quiet_stderr
     with quiet_stderr():
         artifacts.generate_artifacts(
             model, requires_grad=["W"], loss=None, optimizer=None, artifact_directory=str(directory)
@@ -543,7 +542,7 @@ def _folded_cases() -> list[Any]:
     ]
 
 
-GRADIENTS = ["autodiff", "engine"]
+GRADIENTS = ["autodiff", pytest.param("engine", marks=pytest.mark.ort_training)]
 
 
 @pytest.mark.parametrize("gradients", GRADIENTS)

@@ -546,6 +546,7 @@ ENGINE_CASES = {
 }
 
 
+@pytest.mark.ort_training
 @pytest.mark.parametrize("cfg", ENGINE_CASES.values(), ids=ENGINE_CASES.keys())
 def test_training_through_the_engine_views(linear_artifacts: Any, cfg: opt.Optimizer) -> None:
     from specc.train.engine import CheckpointState, Module

@@ -16,8 +16,11 @@ from specc.atomic import scratch_folder
 from specc.cli.common import exits_on_signals
 from specc.cli.signals import Terminated, deferred, run_console, terminate_raises
 from specc.diagnostics import SpecError
-from specc.train.engine import engine_message
-from specc.train.session import check_device
+from specc.train.native import engine_message
+from tests.ort_training import HAVE_ORT_TRAINING
+
+if HAVE_ORT_TRAINING:  # else the tests marked ort_training are skipped
+    from specc.train.session import check_device
 
 
 def _signal_self(signum: int) -> None:
@@ -107,6 +110,7 @@ def test_engine_message_is_the_message_without_cpp_text() -> None:
     assert engine_message(OSError(27, "File too large", "/tmp/x")) == "File too large (/tmp/x)"
 
 
+@pytest.mark.ort_training
 def test_a_device_without_its_provider_is_refused_first() -> None:
     import onnxruntime
 

@@ -97,17 +97,6 @@ def test_a_step_runs_nothing_on_the_host(tmp_path: Path, monkeypatch: pytest.Mon
     assert not np.allclose(result.weights["bn/moving_mean"], 0)
 
 
-def _has_ort_training() -> bool:
-    try:
-        import specc.train.engine  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-HAS_ORT_TRAINING = _has_ort_training()
-
-
 def _data_for(spec: Path, tmp_path: Path) -> Path:
     """128 samples of the example's data: from the digits file, or from what the repo's
     generator makes for it. Few steps: two float32 computations of the same step differ in
@@ -123,7 +112,7 @@ def _data_for(spec: Path, tmp_path: Path) -> Path:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not HAS_ORT_TRAINING, reason="onnxruntime-training is not installed")
+@pytest.mark.ort_training
 @pytest.mark.parametrize("spec", [*TRAINABLE, DIGITS_MLP, DIGITS_CNN], ids=lambda p: p.name)
 def test_both_backends_agree_on_every_example(spec: Path, tmp_path: Path) -> None:
     data = _data_for(spec, tmp_path)

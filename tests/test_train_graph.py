@@ -6,11 +6,15 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+import pytest
 
 from specc.pipeline import compile_spec
 from specc.train.graph import TOTAL_LOSS, build_training_graph
-from specc.train.session import TrainingSession
+from tests.ort_training import HAVE_ORT_TRAINING
 from tests.spec_helpers import write_spec
+
+if HAVE_ORT_TRAINING:  # else the tests marked ort_training are skipped
+    from specc.train.session import TrainingSession
 
 
 def _spec(loss: object, activation: str = "softmax", dropout: float = 0.0) -> dict:
@@ -42,6 +46,7 @@ def test_mse_on_a_softmax_head_is_not_folded(tmp_path: Path) -> None:
     assert "LogSoftmax" not in [node.op_type for node in training.graph.nodes]
 
 
+@pytest.mark.ort_training
 def test_folded_loss_equals_the_loss_on_probabilities(tmp_path: Path) -> None:
     _, training = _training(tmp_path, _spec("categorical_crossentropy"))
     session = TrainingSession(training)
@@ -57,6 +62,7 @@ def test_folded_loss_equals_the_loss_on_probabilities(tmp_path: Path) -> None:
         session.close()
 
 
+@pytest.mark.ort_training
 def test_training_flag_switches_dropout(tmp_path: Path) -> None:
     _, training = _training(tmp_path, _spec("mse", activation="linear", dropout=0.5))
     assert training.flag == "specc.training"
@@ -74,6 +80,7 @@ def test_training_flag_switches_dropout(tmp_path: Path) -> None:
         session.close()
 
 
+@pytest.mark.ort_training
 def test_penalties_are_part_of_the_loss(tmp_path: Path) -> None:
     spec = _spec("mse", activation="linear")
     spec["layers"][0]["kernel_regularizer"] = {"type": "L1L2", "l1": 0.01, "l2": 0.1}

@@ -66,19 +66,9 @@ def rerun(work: Path, first_run: Path) -> tuple[Path, dict[str, bytes]]:
     return work, snapshot
 
 
-def _has_ort_training() -> bool:
-    try:
-        import specc.train.engine  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 # Most moments below are found by the training engine's temporary folder, which only the
 # ort-training backend makes; the standard backend's are found by its progress lines.
-needs_engine = pytest.mark.skipif(
-    not _has_ort_training(), reason="onnxruntime-training is not installed"
-)
+needs_engine = pytest.mark.ort_training
 ENGINE = ("--backend", "ort-training")
 
 

@@ -35,10 +35,14 @@ from specc.layers import LAYERS
 from specc.layers.base import TRAINING_FLAG
 from specc.onnx_model import to_model_proto
 from specc.pipeline import CompiledModel
-from specc.train.engine import CheckpointState, Module, artifacts, onnxblock, quiet_stderr
 from specc.types import TensorType
 from tests.layer_harness import make_layer
+from tests.ort_training import HAVE_ORT_TRAINING
 from tests.spec_helpers import compile_with_random_weights, quiet_session, random_inputs
+
+# Every test here runs onnxruntime-training; the helpers without it are shared with the
+# tests of specc's own gradients (tests/test_autodiff_matrix.py), which run everywhere.
+pytestmark = pytest.mark.ort_training
 
 FLOATS = ("float32", "float16")
 BATCH = 3
@@ -48,20 +52,26 @@ EPS = 1e-3
 RTOL = 1e-2
 
 
-class LinearProbeLoss(onnxblock.Block):
-    """loss = sum_k ReduceSum(output_k * probe_k): each probe is a new input shaped like its output.
+if HAVE_ORT_TRAINING:  # else every test here is skipped (pytestmark)
+    from specc.train.engine import CheckpointState, Module, artifacts, onnxblock, quiet_stderr
 
-    The block receives every graph output of the model (docs/engine-notes.md#loss-inputs).
-    """
+    class LinearProbeLoss(onnxblock.Block):
+        """loss = sum_k ReduceSum(output_k * probe_k), each probe a new input shaped like its
+        output.
 
-    def build(self, *outputs: str) -> str:
-        total = None
-        for k, output in enumerate(outputs):
-            probe = onnxblock.blocks.InputLike(output)(f"probe.{k}")
-            term = onnxblock.blocks.ReduceSum(keepdims=False)(onnxblock.blocks.Mul()(output, probe))
-            total = term if total is None else onnxblock.blocks.Add()(total, term)
-        assert total is not None, "the model has no outputs"
-        return total
+        The block receives every graph output of the model (docs/engine-notes.md#loss-inputs).
+        """
+
+        def build(self, *outputs: str) -> str:
+            total = None
+            for k, output in enumerate(outputs):
+                probe = onnxblock.blocks.InputLike(output)(f"probe.{k}")
+                term = onnxblock.blocks.ReduceSum(keepdims=False)(
+                    onnxblock.blocks.Mul()(output, probe)
+                )
+                total = term if total is None else onnxblock.blocks.Add()(total, term)
+            assert total is not None, "the model has no outputs"
+            return total
 
 
 @dataclass(frozen=True)

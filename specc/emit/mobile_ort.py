@@ -25,7 +25,7 @@ from onnxruntime.tools.convert_onnx_models_to_ort import (
 from onnxruntime.tools.ort_format_model import create_config_from_models
 
 from specc.atomic import copy_file, write_text
-from specc.train.engine import quiet_stderr
+from specc.train.native import quiet_stderr
 
 #: The onnxruntime release whose converter wrote the files, and the mobile packages built
 #: from the same release (Maven Central and CocoaPods names).

@@ -20,6 +20,7 @@ from specc.constraints import Constraint
 from specc.diagnostics import Diagnostic, SpecError
 from specc.optimizers import Optimizer
 from specc.train.graph import TrainingGraph
+from specc.train.ort_training import training_engine_problem
 
 
 class EngineError(Exception):
@@ -62,15 +63,15 @@ def check_backend(backend: str, device: str, file: str = "<spec>") -> None:
         check_standard_device(device, file)
         return
     if backend == "ort-training":
-        try:
-            from specc.train.session import check_device
-        except ImportError:
+        problem = training_engine_problem()
+        if problem is not None:
             message = (
-                "the ort-training backend needs onnxruntime-training, which is not "
-                'installed: pip install "specc[ort-training]" (Python 3.10 to 3.12), or '
-                "train with the default backend, --backend standard"
+                f"the ort-training backend needs onnxruntime-training: {problem}; or train "
+                "with the default backend, --backend standard"
             )
-            raise SpecError([Diagnostic("SPC505-backend", message, (), file)]) from None
+            raise SpecError([Diagnostic("SPC505-backend", message, (), file)])
+        from specc.train.session import check_device
+
         check_device(device, file)
         return
     message = f"unknown backend '{backend}'; choose one of {', '.join(BACKENDS)}"

@@ -30,6 +30,7 @@ CASES = (
             exit_code=1,
             output_has=(
                 r"^tiny\.yaml: error: cannot train on device 'cuda'",
+                # The default backend runs on stock onnxruntime: its CUDA build is the extra.
                 r'pip install "specc\[cuda\]"',
                 r"SPC503-device",
             ),
