@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Protocol
 
 import numpy as np
+import onnxruntime
 
 from specc.constraints import Constraint
 from specc.diagnostics import Diagnostic, SpecError
@@ -29,6 +30,26 @@ class EngineError(Exception):
 
 
 BACKENDS = ("standard", "ort-training")
+# The execution provider of each --device.
+PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
+
+
+def check_provider(device: str, file: str, build: str, cuda_install: str) -> None:
+    """Refuse a device that ``build`` of onnxruntime cannot run on, before any work;
+    ``cuda_install`` says what to install to train on a CUDA GPU."""
+    if device not in PROVIDERS:
+        message = f"unknown device '{device}'; choose one of {', '.join(PROVIDERS)}"
+        raise SpecError([Diagnostic("SPC503-device", message, (), file)])
+    available = onnxruntime.get_available_providers()
+    if PROVIDERS[device] in available:
+        return
+    message = (
+        f"cannot train on device '{device}': {build} has no {PROVIDERS[device]} "
+        f"(it has {', '.join(available)}); to train on a CUDA GPU, {cuda_install}"
+    )
+    raise SpecError([Diagnostic("SPC503-device", message, (), file)])
+
+
 DEFAULT_BACKEND = "standard"
 
 

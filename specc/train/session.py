@@ -13,13 +13,12 @@ import contextlib
 from pathlib import Path
 
 import numpy as np
-import onnxruntime
 
 from specc.atomic import scratch_folder
 from specc.constraints import Constraint
-from specc.diagnostics import Diagnostic, SpecError
 from specc.onnx_model import to_model_proto
 from specc.optimizers import Optimizer
+from specc.train.backend import check_provider
 from specc.train.engine import (
     CheckpointState,
     EngineError,
@@ -38,28 +37,14 @@ from specc.train.graph import TrainingGraph
 from specc.train.updates import OptimizerUpdate, apply_constraints, make_update
 from specc.types import DTYPES, TensorType
 
-DEVICES = ("cpu", "cuda")
-# The engine's execution provider for each device.
-PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 # The artifacts' temporary folders: <tmp>/specc-train-<pid>-<random>.
 WORK_PREFIX = "specc-train-"
 
 
 def check_device(device: str, file: str = "<spec>") -> None:
     """Refuse a device this build of the engine cannot train on, before any work."""
-    if device not in PROVIDERS:
-        choices = ", ".join(DEVICES)
-        message = f"unknown device '{device}'; choose one of {choices}"
-        raise SpecError([Diagnostic("SPC503-device", message, (), file)])
-    available = onnxruntime.get_available_providers()
-    if PROVIDERS[device] in available:
-        return
-    message = (
-        f"cannot train on device '{device}': this onnxruntime-training build has no "
-        f"{PROVIDERS[device]} (it has {', '.join(available)}); to train on a CUDA GPU, "
-        "replace onnxruntime-training-cpu with the CUDA build, onnxruntime-training==1.19.2"
-    )
-    raise SpecError([Diagnostic("SPC503-device", message, (), file)])
+    install = "replace onnxruntime-training-cpu with the CUDA build, onnxruntime-training==1.19.2"
+    check_provider(device, file, "this onnxruntime-training build", install)
 
 
 class TrainingSession:

@@ -15,32 +15,21 @@ import numpy as np
 import onnxruntime
 
 from specc.constraints import Constraint
-from specc.diagnostics import Diagnostic, SpecError
 from specc.onnx_model import to_model_proto
 from specc.optimizers import Optimizer
+from specc.train.backend import PROVIDERS, check_provider
 from specc.train.graph import TrainingGraph
 from specc.train.step_graph import ITERATIONS, StepGraphs, build_step_graphs, next_name
 from specc.types import DTYPES
 
-# The execution provider and OrtValue device of each --device.
-PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
+# The OrtValue device of each --device.
 DEVICE_TYPES = {"cpu": "cpu", "cuda": "cuda"}
 
 
 def check_standard_device(device: str, file: str = "<spec>") -> None:
     """Refuse a device the installed onnxruntime cannot run on, saying what to install."""
-    if device not in PROVIDERS:
-        message = f"unknown device '{device}'; choose one of {', '.join(PROVIDERS)}"
-        raise SpecError([Diagnostic("SPC503-device", message, (), file)])
-    available = onnxruntime.get_available_providers()
-    if PROVIDERS[device] in available:
-        return
-    message = (
-        f"cannot train on device '{device}': this onnxruntime has no {PROVIDERS[device]} "
-        f"(it has {', '.join(available)}); to train on a CUDA GPU, install onnxruntime's "
-        'CUDA build: pip install "specc[cuda]"'
-    )
-    raise SpecError([Diagnostic("SPC503-device", message, (), file)])
+    install = 'install onnxruntime\'s CUDA build: pip install "specc[cuda]"'
+    check_provider(device, file, "this onnxruntime", install)
 
 
 class StandardSession:
