@@ -1,8 +1,10 @@
-"""fit: Keras's training loop over a ``TrainingSession``, with Keras's History.
+"""fit: Keras's training loop over a training backend (``specc.train.backend``), with
+Keras's History.
 
-Per batch: forward and backward in the engine, the optimizer's exact Keras update (the
-engine's fused kernel where its formula is Keras's, else NumPy on the parameter buffers;
-``TrainingSession.use_optimizer``), then constraints. An epoch's ``loss`` (and each
+Per batch: ``train_step`` (forward and backward, the losses and predictions before the
+update), then, once the loss has been looked at, ``commit`` (the optimizer's exact Keras
+update, the constraints and the moving statistics: inside the step graph on the standard
+backend, in the engine and on its buffers on ort-training). An epoch's ``loss`` (and each
 ``<output>_loss`` and metric) is the mean over its batches weighted by batch size, of values
 computed in each batch's forward pass before its update; ``val_`` values are computed after
 the epoch.
