@@ -211,3 +211,23 @@ def test_dropout_is_applied_in_the_step(tmp_path: Path) -> None:
     second = session.train_step(feeds)["loss"]  # nothing committed: the same state
     assert first != second
     assert session.eval_step(feeds)["loss"] == session.eval_step(feeds)["loss"]
+
+
+def test_a_provider_that_cannot_load_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A provider listed but unloadable (onnxruntime's CUDA build without CUDA's libraries)
+    fails when the session starts: one line, not an internal error."""
+    from specc.train.backend import EngineError
+    from specc.train.run import prepare
+
+    def unloadable(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("[ONNXRuntimeError] : 1 : FAIL : CUDA Provider not available")
+
+    spec = tmp_path / "s.yaml"
+    spec.write_text(BN_NADAM)
+    compiled, training = prepare(spec, None, 0)
+    assert compiled.compile is not None
+    monkeypatch.setattr("specc.train.standard.onnxruntime.InferenceSession", unloadable)
+    with pytest.raises(EngineError, match=r"^cannot start onnxruntime on cpu: CUDA Provider"):
+        StandardSession(training).use_optimizer(compiled.compile.optimizer)

@@ -17,8 +17,9 @@ import onnxruntime
 from specc.constraints import Constraint
 from specc.onnx_model import to_model_proto
 from specc.optimizers import Optimizer
-from specc.train.backend import PROVIDERS, check_provider
+from specc.train.backend import PROVIDERS, EngineError, check_provider
 from specc.train.graph import TrainingGraph
+from specc.train.native import engine_message
 from specc.train.step_graph import ITERATIONS, StepGraphs, build_step_graphs, next_name
 from specc.types import DTYPES
 
@@ -89,14 +90,21 @@ class StandardSession:
         options = self.session_options or onnxruntime.SessionOptions()
         options.log_severity_level = 3
         serialized = model.SerializeToString()  # type: ignore[attr-defined]
-        return onnxruntime.InferenceSession(
-            serialized,
-            options,
-            providers=[PROVIDERS[self.device]],
-            # Stock onnxruntime's EliminateDropout removes every Dropout node, in training
-            # mode too (the training build keeps them): the step would train without them.
-            disabled_optimizers=["EliminateDropout"],
-        )
+        try:
+            return onnxruntime.InferenceSession(
+                serialized,
+                options,
+                providers=[PROVIDERS[self.device]],
+                # Stock onnxruntime's EliminateDropout removes every Dropout node, in
+                # training mode too (the training build keeps them): the step would train
+                # without them.
+                disabled_optimizers=["EliminateDropout"],
+            )
+        except Exception as error:
+            # Memory, or a provider listed but unloadable (the CUDA build without CUDA's
+            # libraries): nothing the spec can fix.
+            message = f"cannot start onnxruntime on {self.device}: {engine_message(error)}"
+            raise EngineError(message) from error
 
     # -- steps ---------------------------------------------------------------------------
 

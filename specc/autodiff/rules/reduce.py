@@ -4,9 +4,12 @@ A reduction's output gradient is broadcast back over the input (``spread``) and 
 by the derivative of the reduced value with respect to each input element, written with
 the forward output wherever that saves recomputing it. Axes come as an attribute (opsets
 before 18) or as a constant input (opset 18 on; ReduceSum from 13). With
-``noop_with_empty_axes`` and no axes every Reduce* returns its input unchanged in
-onnxruntime (the ONNX reference squares for ReduceSumSquare, but onnxruntime is what runs
-the graph), so the gradient passes through.
+``noop_with_empty_axes`` and no axes, ReduceSum, ReduceMean, ReduceMax, ReduceMin and
+ReduceProd return their input unchanged, so the gradient passes through; the reductions with
+an element-wise part (ReduceSumSquare, ReduceL1, ReduceL2, ReduceLogSum, ReduceLogSumExp)
+return x unchanged in onnxruntime 1.19 but apply that part (x², |x|, ...) from later
+releases, as the ONNX reference does, so their gradient there is refused by name rather
+than right on one runtime only (specc emits neither form).
 """
 
 from __future__ import annotations
@@ -19,6 +22,11 @@ from specc.autodiff.core import Backward, vjp
 from specc.graph import Value, normalize_axis
 
 Grads = list[Value | None]
+# Reductions whose "no-op" over empty axes still applies their element-wise part in some
+# onnxruntime releases (see the module docstring).
+RUNTIME_DEPENDENT_NOOPS = frozenset(
+    {"ReduceSumSquare", "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp"}
+)
 
 
 def reduced_axes(d: Backward) -> list[int]:
@@ -33,7 +41,14 @@ def reduced_axes(d: Backward) -> list[int]:
     else:
         axes = list(d.attr("axes", []))
     if not axes:
-        return [] if d.attr("noop_with_empty_axes", 0) else list(range(rank))
+        if not d.attr("noop_with_empty_axes", 0):
+            return list(range(rank))
+        if d.node.op_type in RUNTIME_DEPENDENT_NOOPS:
+            raise ValueError(
+                f"{d.node.op_type} '{d.node.name}' with noop_with_empty_axes and no axes "
+                "computes differently across onnxruntime releases: no gradient for it"
+            )
+        return []
     return sorted(a % rank for a in axes)
 
 
