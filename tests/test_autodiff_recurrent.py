@@ -13,6 +13,7 @@ import pytest
 from specc.autodiff import differentiate
 from specc.autodiff.core import RULES, Backward
 from specc.autodiff.rules import recurrent_lanes
+from specc.autodiff.rules.recurrent_parts import PARAMETERS
 from specc.graph import Graph, Node, Value
 from specc.onnx_model import ValueType
 from specc.types import TensorType
@@ -79,7 +80,17 @@ def _cases() -> Iterator[Any]:
     for op in GATES:
         count = len(PARAMETRIZED[op])
         specific = [
-            ({"activations": PARAMETRIZED[op], "activation_alpha": [0.3, 0.7]}, 1, True, True),
+            (
+                {
+                    "activations": PARAMETRIZED[op],
+                    "activation_alpha": [0.3, 0.7],
+                    # RNN's are read per direction, so all are given (see below).
+                    **({"activation_beta": [0.4]} if op == "RNN" else {}),
+                },
+                1,
+                True,
+                True,
+            ),
             (
                 {
                     "direction": "bidirectional",
@@ -93,8 +104,13 @@ def _cases() -> Iterator[Any]:
             ),
         ]
         if op == "RNN":
-            # onnxruntime's RNN takes alpha and beta per direction, 0 by default.
-            specific += [({"activations": [f]}, 1, True, True) for f in MORE[op]]
+            # onnxruntime's RNN takes alpha and beta per direction (left out, they are
+            # refused: their defaults differ across releases).
+            specific += [
+                ({"activations": [f]}, 1, True, True)
+                for f in MORE[op]
+                if f.lower() not in PARAMETERS
+            ]
             specific += [
                 (
                     {"activations": [f], "activation_alpha": [0.6], "activation_beta": [0.3]},
@@ -121,6 +137,13 @@ def _cases() -> Iterator[Any]:
                 attributes["activations"] = ["Relu"] * {"RNN": 1, "GRU": 2, "LSTM": 3}[op]
             yield pytest.param(op, attributes, directions, bias, initial, id=f"{op}-{k}")
         yield pytest.param(op, {"clip": 0.6}, 1, True, True, id=f"{op}-clip")
+
+
+def test_rnn_activation_without_its_parameters_is_refused() -> None:
+    inputs = _inputs("RNN", 1, True, True)
+    attributes = {"hidden_size": UNITS, "activations": ["LeakyRelu"]}
+    with pytest.raises(ValueError, match="activation_alpha"):
+        check_op("RNN", inputs, attributes, outputs=OUTPUTS["RNN"])
 
 
 @pytest.mark.parametrize(("op", "attributes", "directions", "bias", "initial"), list(_cases()))

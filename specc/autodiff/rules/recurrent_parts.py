@@ -95,8 +95,16 @@ class Fused:
         for k, act in enumerate(names):
             n_alpha, n_beta, alpha, beta = PARAMETERS.get(act, (0, 0, 0.0, 0.0))
             if op == "RNN":
-                # onnxruntime's RNN reads alpha and beta per direction, 0 when not given
-                # (not the activation's own defaults the ONNX spec names).
+                # onnxruntime's RNN reads alpha and beta per direction. Left out, they
+                # were 0 in onnxruntime 1.19 and are the spec's defaults in later
+                # releases: refused then, so no gradient is right on one release only
+                # (specc lowers SimpleRNN as a GRU and emits no RNN op).
+                needed = (n_alpha and k >= len(alphas)) or (n_beta and k >= len(betas))
+                if needed:
+                    raise refuse(
+                        f"activation {act} without its activation_alpha/activation_beta "
+                        "(their defaults differ across onnxruntime releases)"
+                    )
                 alpha = alphas[k] if k < len(alphas) else 0.0
                 beta = betas[k] if k < len(betas) else 0.0
             else:
