@@ -262,6 +262,11 @@ def _parse_header(
     reader = (
         npy_format.read_array_header_1_0 if version == (1, 0) else npy_format.read_array_header_2_0
     )
+    # After the length field (2 bytes in format 1.0, 4 after): the header's text, where
+    # numpy never writes a NUL byte and Python 3.13's tokenizer turns one into a
+    # SystemError inside numpy's parser.
+    if b"\x00" in header[2 if version == (1, 0) else 4 :]:
+        raise NpzError(f"{_name(info)} has a NUL byte in its .npy header")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # headers written by Python 2

@@ -134,6 +134,9 @@ def test_the_claimed_size_must_be_what_the_member_holds(
         ("{'descr': '<f4', 'fortran_order': False, 'shape': (" + "9" * 5000 + ",)}", "no valid"),
         ("(" * 5000 + ")" * 5000, "has no valid .npy header"),
         ("{" + " " * 10_001 + "}", "has a 10,003-byte .npy header; numpy writes at most 10,000"),
+        # A SystemError inside numpy's parser on Python 3.13, found by fuzzing.
+        ("{'descr': '<f4',\n\x00 'fortran_order': False, 'shape': (2,)}", "a NUL byte"),
+        ("{\x00'descr': '<f4', 'fortran_order': False, 'shape': (2,)}", "a NUL byte"),
     ],
 )
 def test_bad_headers(tmp_path: Path, header: str, message: str) -> None:
