@@ -6,11 +6,7 @@ arrays have the model's dtypes and shapes, finite values and class indices in ra
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from specc.train.data import load_dataset
 from tests.fuzz import model
-from tests.fuzz.oracle import Unsound
 from tests.fuzz.targets import Target
 
 # Column names as docs/data.md writes them (``features[2]``), and CSV syntax.
@@ -18,19 +14,11 @@ SYNTAX = ["features[0]", "features[2]", "tokens[3]", "score", "category", "[", "
 SYNTAX += ['""', "\r\n", "\n", "\ufeff", "nan", "inf", "-0", "1e999", "9" * 30, "\x00", "[-1]"]
 
 
-def check(path: Path) -> None:
-    """Load the data file at ``path`` for the fixed model and check what was accepted."""
-    inputs, targets = model.data_types(path.parent)
-    problems = model.check_dataset(load_dataset(path, inputs, targets), path.parent)
-    if problems:
-        raise Unsound("the reader accepted data the model cannot take", problems)
-
-
 TARGET = Target(
     name="data_csv",
     summary="a data .csv for a fixed model through load_dataset",
     file_name="data.csv",
-    check=check,
+    check=model.check_data_file,
     positioned=False,
     tokens=lambda: SYNTAX,
 )

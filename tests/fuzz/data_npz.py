@@ -8,11 +8,7 @@ in range.
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from specc.train.data import load_dataset
 from tests.fuzz import model, npz_recipe
-from tests.fuzz.oracle import Unsound
 from tests.fuzz.targets import Target
 
 
@@ -21,19 +17,11 @@ def prepare(data: bytes) -> bytes:
     return npz_recipe.build(data, model.DATA_NAMES)
 
 
-def check(path: Path) -> None:
-    """Load the data file at ``path`` for the fixed model and check what was accepted."""
-    inputs, targets = model.data_types(path.parent)
-    problems = model.check_dataset(load_dataset(path, inputs, targets), path.parent)
-    if problems:
-        raise Unsound("the reader accepted data the model cannot take", problems)
-
-
 TARGET = Target(
     name="data_npz",
     summary="a data .npz for a fixed model through load_dataset",
     file_name="data.npz",
-    check=check,
+    check=model.check_data_file,
     positioned=False,
     prepare=prepare,
     instrument=npz_recipe.READERS,

@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from specc.spec.compile import losses_by_output
-from specc.train.data import Dataset, Target, targets_for
+from specc.train.data import Dataset, Target, load_dataset, targets_for
 from specc.types import TensorType
+from tests.fuzz.oracle import Unsound
 
 SPEC = """\
 specc: 1
@@ -102,3 +103,12 @@ def check_dataset(data: Dataset, folder: Path) -> list[str]:
             if not valid.all():
                 found.append(f"{name} accepted with class indices out of range")
     return found
+
+
+def check_data_file(path: Path) -> None:
+    """Load the data file at ``path`` (.npz or .csv) for the fixed model and check what was
+    accepted."""
+    inputs, targets = data_types(path.parent)
+    problems = check_dataset(load_dataset(path, inputs, targets), path.parent)
+    if problems:
+        raise Unsound("the reader accepted data the model cannot take", problems)
