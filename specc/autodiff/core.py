@@ -105,9 +105,13 @@ class Backward:
         """The run-time shape of ``value`` (an int64 vector)."""
         return self.op("Shape", value)
 
+    def zeros(self, shape: Value) -> Value:
+        """Float zeros of the run-time ``shape`` (an int64 vector)."""
+        return self.op("ConstantOfShape", shape, value=_float_tensor(0.0))
+
     def zeros_like(self, value: Value) -> Value:
         """Float zeros in the shape of ``value``."""
-        return self.op("ConstantOfShape", self.shape_of(value), value=_float_tensor(0.0))
+        return self.zeros(self.shape_of(value))
 
     def sum_axes(self, g: Value, axes: list[int], keepdims: bool) -> Value:
         if not axes:

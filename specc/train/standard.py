@@ -82,7 +82,8 @@ class StandardSession:
             for _ in range(2)
         ]
         self._current = 0
-        self._step_inputs = {i.name: i for i in self._step.get_inputs()}
+        types = dict(self.training.graph.inputs)
+        self._batch_dtypes = {n: DTYPES[types[n].dtype] for n in graphs.batch_inputs}
         self._eval_inputs = {i.name for i in self._evaluation.get_inputs()}
         return self.route
 
@@ -109,11 +110,10 @@ class StandardSession:
     # -- steps ---------------------------------------------------------------------------
 
     def _batch(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        graphs = self._graphs()
-        types = dict(self.training.graph.inputs)
+        self._graphs()
         return {
-            name: np.ascontiguousarray(feeds[name], dtype=DTYPES[types[name].dtype])
-            for name in graphs.batch_inputs
+            name: np.ascontiguousarray(feeds[name], dtype=dtype)
+            for name, dtype in self._batch_dtypes.items()
         }
 
     def train_step(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

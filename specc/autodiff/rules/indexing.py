@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from specc.autodiff.core import Backward, _float_tensor, vjp
+from specc.autodiff.core import Backward, vjp
 from specc.autodiff.rules.shape import constant_input, no_grads, unsupported
 from specc.graph import Value, normalize_axis
 
@@ -187,7 +187,7 @@ def _unslice_by_scatter(
         else:
             mask = [axis in restored for axis in range(rank)]
             shape = d.op("Where", d.b.constant(mask, np.bool_, hint="mask"), full, sliced)
-        zeros = d.op("ConstantOfShape", shape, value=_float_tensor(0.0))
+        zeros = d.zeros(shape)
         spread = d.op("Expand", _along(d, positions, a, rank), d.shape_of(g))
         g = d.op("ScatterElements", zeros, spread, g, axis=a)
     return g
