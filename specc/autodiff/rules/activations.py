@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 from specc.autodiff.core import Backward
-from specc.autodiff.rules.elementwise import masked, pointwise, scalar
+from specc.autodiff.rules.elementwise import masked, pointwise, scalar, select
 from specc.graph import Value
 
 # ONNX's default attribute values.
@@ -35,7 +35,7 @@ def _relu(d: Backward, gy: Value) -> Value:
 @pointwise("LeakyRelu")
 def _leaky_relu(d: Backward, gy: Value) -> Value:
     alpha = float(d.attr("alpha", 0.01))
-    return d.op("Where", _positive(d, d.x(0)), gy, _times(d, gy, alpha))
+    return select(d, _positive(d, d.x(0)), gy, _times(d, gy, alpha))
 
 
 @pointwise("ThresholdedRelu")
@@ -48,7 +48,7 @@ def _exponential_side(d: Backward, gy: Value, scale: float, offset: float) -> Va
     x, y = d.x(0), d.y()
     negative = d.op("Mul", gy, d.op("Add", y, scalar(d, offset, x)))
     positive = gy if scale == 1.0 else _times(d, gy, scale)
-    return d.op("Where", _positive(d, x), positive, negative)
+    return select(d, _positive(d, x), positive, negative)
 
 
 @pointwise("Elu")
@@ -74,7 +74,7 @@ def _celu(d: Backward, gy: Value) -> Value:
     x, y = d.x(0), d.y()
     alpha = float(d.attr("alpha", 1.0))
     slope = d.op("Add", d.op("Mul", y, scalar(d, 1.0 / alpha, x)), scalar(d, 1.0, x))
-    return d.op("Where", _positive(d, x), gy, d.op("Mul", gy, slope))
+    return select(d, _positive(d, x), gy, d.op("Mul", gy, slope))
 
 
 @pointwise("HardSigmoid")

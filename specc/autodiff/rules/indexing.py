@@ -3,9 +3,9 @@ TopK's values.
 
 Each scatters the output gradient back into zeros shaped like the input, at the positions
 the forward op read. Where one position is read several times (Gather with repeated
-indices) the scatter adds (ScatterElements with reduction="add", opset 16 on), so the
-contributions accumulate. Negative indices count from the end in both Gather and
-ScatterElements, so they need no rewriting.
+indices) the scatter adds (ScatterElements, or ScatterND for whole rows, with
+reduction="add", opset 16 on), so the contributions accumulate. Negative indices count
+from the end in Gather and in both scatters, so they need no rewriting.
 """
 
 from __future__ import annotations
@@ -57,6 +57,11 @@ def _gather(d: Backward, g: Grads) -> Grads:
     rank = d.rank(x)
     axis = normalize_axis(d.attr("axis", 0), rank)
     updates = d.op("Reshape", gy, _with_dim(d, x, axis, -1))
+    if axis == 0:
+        # Whole rows (an embedding table's): ScatterND adds each row at once, several
+        # times faster than ScatterElements' element-by-element scatter.
+        rows = d.op("Reshape", indices, d.ints([-1, 1], "shape"))
+        return [d.op("ScatterND", d.zeros_like(x), rows, updates, reduction="add"), None]
     flat = d.op("Reshape", indices, d.ints([-1], "shape"))
     positions = d.op("Expand", _along(d, flat, axis, rank), d.shape_of(updates))
     return [_scatter_add(d, x, positions, updates, axis), None]
