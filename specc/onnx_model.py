@@ -43,22 +43,12 @@ def to_model_proto(
     """The graph as an ONNX model for ``opset`` (17..21), with string metadata props."""
     if not DEFAULT_OPSET <= opset <= MAX_OPSET:
         raise ValueError(f"opset must be between {DEFAULT_OPSET} and {MAX_OPSET}; got {opset}")
-    nodes = [
-        helper.make_node(
-            n.op_type, n.inputs, n.outputs, name=n.name, domain=n.domain, **n.attributes
-        )
-        for n in graph.nodes
-    ]
-    initializers = [
-        numpy_helper.from_array(np.asarray(array), name)
-        for name, array in graph.initializers.items()
-    ]
     proto_graph = helper.make_graph(
-        nodes,
+        node_protos(graph),
         graph.name,
         [_value_info(name, t) for name, t in graph.inputs],
         [_value_info(name, t) for name, t in graph.outputs],
-        initializer=initializers,
+        initializer=initializer_protos(graph),
         doc_string=doc,
     )
     model = helper.make_model(
@@ -71,6 +61,24 @@ def to_model_proto(
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
     return model
+
+
+def node_protos(graph: Graph) -> list[onnx.NodeProto]:
+    """The graph's nodes as ONNX NodeProtos, in order."""
+    return [
+        helper.make_node(
+            n.op_type, n.inputs, n.outputs, name=n.name, domain=n.domain, **n.attributes
+        )
+        for n in graph.nodes
+    ]
+
+
+def initializer_protos(graph: Graph) -> list[onnx.TensorProto]:
+    """The graph's constant and weight tensors as ONNX TensorProtos."""
+    return [
+        numpy_helper.from_array(np.asarray(array), name)
+        for name, array in graph.initializers.items()
+    ]
 
 
 def write_model(model: onnx.ModelProto, path: str | Path) -> None:

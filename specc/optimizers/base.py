@@ -328,29 +328,7 @@ class Optimizer(SpecModel):
         return LoweredUpdate(new_parameters, new_slots, shared, iterations)
 
     def _lower_clip(self, b: GraphBuilder, gradients: list[Value]) -> list[Value]:
-        """Keras's ``_clip_gradients``, with the rounding of ``OptimizerUpdate``'s."""
-        clip = self.gradient_clip()
-        if clip is None:
-            return gradients
-        kind, value = clip
-        c = b.constant(value)
-        if kind == "clipvalue":
-            return [b.op("Clip", g, b.constant(-value), c) for g in gradients]
-        # keepdims=0 without axes: the sum over every axis, as a scalar.
-        squares = [b.op("ReduceSum", b.square(g), keepdims=0) for g in gradients]
-        if kind == "clipnorm":
-            # values * clipnorm / max(l2norm, clipnorm), per gradient.
-            return [
-                b.op("Div", b.op("Mul", g, c), b.op("Max", b.op("Sqrt", s), c))
-                for g, s in zip(gradients, squares, strict=True)
-            ]
-        # clip_by_global_norm: clip * min(1/norm, 1/clip) + (norm - norm), which turns an
-        # infinite or NaN norm into NaN; 1/clip is rounded once, as Keras's constant is.
-        norm = b.op("Sqrt", b.op("Sum", *squares))
-        inverse = b.op("Div", b.constant(1.0), norm)
-        scale = b.op("Mul", c, b.op("Min", inverse, b.constant(np.float32(1) / np.float32(value))))
-        scale = b.op("Add", scale, b.op("Sub", norm, norm))
-        return [b.op("Mul", g, scale) for g in gradients]
+        return lower_gradient_clip(b, self.gradient_clip(), gradients)
 
     def _lower_prepare(self, b: GraphBuilder, step: StepValues) -> dict[str, Value]:
         """Scalars computed once per update for every parameter, by name; they include the
@@ -370,3 +348,32 @@ class Optimizer(SpecModel):
 
 
 OPTIMIZERS: Registry[Optimizer] = Registry("optimizer")
+
+
+def lower_gradient_clip(
+    b: GraphBuilder, clip: tuple[str, float] | None, gradients: list[Value]
+) -> list[Value]:
+    """Keras's ``_clip_gradients`` for ``clip`` (``Optimizer.gradient_clip()``), in ONNX
+    ops, with the rounding of ``OptimizerUpdate``'s: the one formula both the step graph
+    and the engine's optimizer model (``specc.train.fused_kernel``) put before an update."""
+    if clip is None:
+        return gradients
+    kind, value = clip
+    c = b.constant(value)
+    if kind == "clipvalue":
+        return [b.op("Clip", g, b.constant(-value), c) for g in gradients]
+    # keepdims=0 without axes: the sum over every axis, as a scalar.
+    squares = [b.op("ReduceSum", b.square(g), keepdims=0) for g in gradients]
+    if kind == "clipnorm":
+        # values * clipnorm / max(l2norm, clipnorm), per gradient.
+        return [
+            b.op("Div", b.op("Mul", g, c), b.op("Max", b.op("Sqrt", s), c))
+            for g, s in zip(gradients, squares, strict=True)
+        ]
+    # clip_by_global_norm: clip * min(1/norm, 1/clip) + (norm - norm), which turns an
+    # infinite or NaN norm into NaN; 1/clip is rounded once, as Keras's constant is.
+    norm = b.op("Sqrt", b.op("Sum", *squares))
+    inverse = b.op("Div", b.constant(1.0), norm)
+    scale = b.op("Mul", c, b.op("Min", inverse, b.constant(np.float32(1) / np.float32(value))))
+    scale = b.op("Add", scale, b.op("Sub", norm, norm))
+    return [b.op("Mul", g, scale) for g in gradients]

@@ -19,9 +19,11 @@ from typing import Any
 
 import numpy as np
 import onnx
-from onnx import helper, numpy_helper
 
+from specc.graph import GraphBuilder, Value
+from specc.onnx_model import initializer_protos, node_protos
 from specc.optimizers import FusedKernel, Optimizer
+from specc.optimizers.base import lower_gradient_clip
 from specc.train.engine import onnxblock
 
 # The engine's operator for each kind of kernel an optimizer can declare.
@@ -83,78 +85,32 @@ def add_gradient_steps(model: onnx.ModelProto, plan: KernelPlan, count: int) -> 
     # AdamWOptimizer takes (lr, step, params, gradients, ...), SGDOptimizerV2 (lr, params,
     # gradients): find the gradients by name rather than by position.
     slot = list(kernel.input).index(GRADIENTS)
-    steps = _Steps()
-    gradients = [steps.op("SequenceAt", GRADIENTS, steps.index(i)) for i in range(count)]
-    gradients = _clipped(steps, gradients, clip)
-    if decay is not None:
-        # Keras's w -= w * wd * lr before an SGD step is w -= lr * (g + wd * w).
-        weight_decay = steps.const(decay)
-        gradients = [
-            steps.op(
-                "Add",
-                g,
-                steps.op("Mul", steps.op("SequenceAt", PARAMS, steps.index(i)), weight_decay),
-            )
-            for i, g in enumerate(gradients)
-        ]
-    if clip is not None or decay is not None:
-        kernel.input[slot] = steps.op("SequenceConstruct", *gradients)
-    if factor != 1.0:
-        kernel.input[0] = steps.op("Mul", kernel.input[0], steps.const(factor))
+    b = GraphBuilder("specc.optimizer")
+    with b.scope("specc.optimizer"):
+        gradients = [b.op("SequenceAt", Value(GRADIENTS), _index(b, i)) for i in range(count)]
+        gradients = lower_gradient_clip(b, clip, gradients)
+        if decay is not None:
+            # Keras's w -= w * wd * lr before an SGD step is w -= lr * (g + wd * w).
+            weight_decay = b.constant(decay)
+            gradients = [
+                b.op(
+                    "Add",
+                    g,
+                    b.op("Mul", b.op("SequenceAt", Value(PARAMS), _index(b, i)), weight_decay),
+                )
+                for i, g in enumerate(gradients)
+            ]
+        if clip is not None or decay is not None:
+            kernel.input[slot] = b.op("SequenceConstruct", *gradients).name
+        if factor != 1.0:
+            kernel.input[0] = b.op("Mul", Value(kernel.input[0]), b.constant(factor)).name
     position = list(graph.node).index(kernel)
-    for offset, node in enumerate(steps.nodes):
+    for offset, node in enumerate(node_protos(b.graph)):
         graph.node.insert(position + offset, node)
-    graph.initializer.extend(steps.constants)
+    graph.initializer.extend(initializer_protos(b.graph))
     onnx.checker.check_model(model)
     return model
 
 
-def _clipped(steps: _Steps, gradients: list[str], clip: tuple[str, float] | None) -> list[str]:
-    """Keras's ``_clip_gradients``, one formula per option."""
-    if clip is None:
-        return gradients
-    kind, value = clip
-    limit = steps.const(value)
-    if kind == "clipvalue":
-        return [steps.op("Clip", g, steps.const(-value), limit) for g in gradients]
-    squares = [steps.op("ReduceSum", steps.op("Mul", g, g), keepdims=0) for g in gradients]
-    if kind == "clipnorm":
-        # values * clipnorm / max(l2norm, clipnorm), per variable
-        return [
-            steps.op("Div", steps.op("Mul", g, limit), steps.op("Max", steps.op("Sqrt", s), limit))
-            for g, s in zip(gradients, squares, strict=True)
-        ]
-    # clip_by_global_norm: clip * min(1/norm, 1/clip), plus (norm - norm) so that an
-    # infinite or NaN norm gives NaN as in Keras.
-    total = squares[0]
-    for s in squares[1:]:
-        total = steps.op("Add", total, s)
-    norm = steps.op("Sqrt", total)
-    inverse_clip = steps.const(float(np.float32(1.0) / np.float32(value)))
-    scale = steps.op("Mul", limit, steps.op("Min", steps.op("Reciprocal", norm), inverse_clip))
-    scale = steps.op("Add", scale, steps.op("Sub", norm, norm))
-    return [steps.op("Mul", g, scale) for g in gradients]
-
-
-class _Steps:
-    """Nodes and constants added to the optimizer graph, under ``specc.clip/...`` names."""
-
-    def __init__(self) -> None:
-        self.nodes: list[onnx.NodeProto] = []
-        self.constants: list[onnx.TensorProto] = []
-
-    def op(self, op_type: str, *inputs: str, **attributes: Any) -> str:
-        output = f"specc.optimizer/{op_type}_{len(self.nodes)}"
-        self.nodes.append(helper.make_node(op_type, list(inputs), [output], output, **attributes))
-        return output
-
-    def const(self, value: float) -> str:
-        return self._constant(np.array(value, dtype=np.float32))
-
-    def index(self, i: int) -> str:
-        return self._constant(np.array(i, dtype=np.int64))
-
-    def _constant(self, array: np.ndarray) -> str:
-        name = f"specc.optimizer/const_{len(self.constants)}"
-        self.constants.append(numpy_helper.from_array(array, name))
-        return name
+def _index(b: GraphBuilder, i: int) -> Value:
+    return b.constant(i, np.int64, hint="index")
