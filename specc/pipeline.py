@@ -168,7 +168,8 @@ PASSES: tuple[Pass, ...] = (
     # TypedGraph + weights -> LoweredModel: the graph, for inference or as a training
     # graph's base, and what later stages need of it (heads, moving statistics, training
     # flag, activity penalties)
-    Pass("lower_to_onnx", lower_to_onnx, ("typed", "weights", "for_training", "seed"), "lowered",
+    Pass("lower_to_onnx", lower_to_onnx,
+         ("typed", "weights", "for_training", "seed", "fused_recurrence"), "lowered",
          Pinning.RAISED, False),
     # the model's description, its ONNX metadata
     Pass("describe_model", model_metadata, ("typed",), "metadata", Pinning.RAISED, False),
@@ -280,14 +281,16 @@ def compile_spec(
     seed: int | None = None,
     for_training: bool = False,
     limits: Limits = DEFAULT_LIMITS,
+    fused_recurrence: bool = False,
 ) -> CompiledModel:
     """Compile a spec file to a graph, drawing weights or loading them from a file.
 
     ``for_training``: lower for a training graph (see ``lower_to_onnx``) instead of for
     inference; the weights are the same either way. ``limits``: the sizes refused before
-    anything of that size is allocated (see ``specc.limits``).
+    anything of that size is allocated (see ``specc.limits``). ``fused_recurrence``: a
+    training graph keeps ONNX's fused recurrent ops (for specc's own gradients).
     """
-    return _compile(Path(path), weights_path, None, seed, for_training, limits)
+    return _compile(Path(path), weights_path, None, seed, for_training, limits, fused_recurrence)
 
 
 def compile_text(
@@ -329,6 +332,7 @@ def _compile(
     seed: int | None,
     for_training: bool,
     limits: Limits,
+    fused_recurrence: bool = False,
 ) -> CompiledModel:
     """Every pass, from the entry's inputs to the compiled model."""
     products = run_passes(
@@ -340,6 +344,7 @@ def _compile(
             "given_weights": weights,
             "seed": seed,
             "for_training": for_training,
+            "fused_recurrence": fused_recurrence,
         },
     )
     return CompiledModel(

@@ -82,7 +82,15 @@ def test_diagnostics_point_into_the_text() -> None:
 
 # ------------------------------------------------------------------- the list of passes
 
-ENTRY_INPUTS = {"source", "limits", "weights_path", "given_weights", "seed", "for_training"}
+ENTRY_INPUTS = {
+    "source",
+    "limits",
+    "weights_path",
+    "given_weights",
+    "seed",
+    "for_training",
+    "fused_recurrence",
+}
 
 
 def test_passes_in_order() -> None:

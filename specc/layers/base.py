@@ -93,6 +93,10 @@ class LowerContext:
     # speed (recurrent layers unroll for training, keep ONNX's fused ops otherwise), and
     # the training flag is a graph input instead of a constant False.
     for_training: bool = False
+    # In a training graph, keep ONNX's fused LSTM/GRU ops rather than unrolling them: the
+    # step graph's own gradients differentiate them (a reverse Scan) faster than the
+    # unrolled ops, which exist for onnxruntime-training's slow LSTMGrad/GRUGrad kernels.
+    fused_recurrence: bool = False
     moving_updates: list[MovingUpdate] = field(default_factory=list)
     # The layer being lowered (the owner of its weights), set by ``lower_to_onnx``.
     layer: str = ""

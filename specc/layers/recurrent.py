@@ -204,7 +204,8 @@ class Recurrent(Layer):
         # kernels, but need the length, and a long one makes a huge graph. At inference
         # the fused ops run faster, so inference models keep them (SimpleRNN excepted).
         long = steps is None or steps > self.max_unrolled_steps
-        unroll = not long and (ctx.for_training or self.unrolls_for_inference)
+        for_engine = ctx.for_training and not ctx.fused_recurrence
+        unroll = not long and (for_engine or self.unrolls_for_inference)
         fused = self.unrolled_because() is None and not unroll
         if fused:
             if self.drops(self.dropout):

@@ -92,6 +92,7 @@ def lower_to_onnx(
     weights: dict[str, np.ndarray],
     for_training: bool = False,
     seed: int | None = None,
+    fused_recurrence: bool = False,
 ) -> LoweredModel:
     """Build the model graph: inputs, every layer's ops, outputs named after layers.
 
@@ -99,14 +100,17 @@ def lower_to_onnx(
     lowerings that train faster (``LowerContext.for_training``) and the training flag is
     a graph input; the parameters (names, shapes) are the same either way, only the ops
     computing with them differ. ``seed`` seeds the random ops of a training graph whose
-    layers give none (``LowerContext.op_seed``).
+    layers give none (``LowerContext.op_seed``). ``fused_recurrence``: a training graph
+    keeps ONNX's fused recurrent ops (``LowerContext.fused_recurrence``).
     """
     resolved = typed.resolved
     b = GraphBuilder(resolved.model_name)
     values: dict[str, list[Placed]] = {}
     for name, tensor in resolved.inputs.items():
         values[name] = [Placed(b.input(name, tensor))]
-    ctx = LowerContext(b, for_training=for_training, random_seed=seed)
+    ctx = LowerContext(
+        b, for_training=for_training, fused_recurrence=fused_recurrence, random_seed=seed
+    )
     params: dict[str, dict[str, Value]] = {}
     for p in typed.parameters:
         params.setdefault(p.owner, {})[p.name] = b.parameter(p.onnx_name, weights[p.key])

@@ -104,11 +104,15 @@ def prepare(
     weights: str | Path | None,
     seed: int | None,
     limits: Limits = DEFAULT_LIMITS,
+    fused_recurrence: bool = False,
 ) -> tuple[CompiledModel, TrainingGraph]:
     """Compile a spec for training and build its training graph; its ``compile`` section
     is required. The compiled graph is the training lowering (``for_training``), not the
-    inference model (see ``inference_graph``)."""
-    compiled = compile_spec(spec, weights, seed, for_training=True, limits=limits)
+    inference model (see ``inference_graph``); ``fused_recurrence`` keeps ONNX's fused
+    recurrent ops in it, for the standard backend's own gradients."""
+    compiled = compile_spec(
+        spec, weights, seed, for_training=True, limits=limits, fused_recurrence=fused_recurrence
+    )
     config = compiled.compile
     if config is None:
         problem = Diagnostic(
@@ -134,7 +138,8 @@ def train_spec(
     raises ``SpecError`` (SPC540) unless ``options.terminate_on_nan`` is off.
     """
     check_backend(options.backend, options.device, str(spec))
-    compiled, training = prepare(spec, weights, options.seed, options.limits)
+    standard = options.backend == "standard"
+    compiled, training = prepare(spec, weights, options.seed, options.limits, standard)
     fit_options, validation_split = _fit_options(compiled, options)
     inputs = dict(compiled.typed.resolved.inputs)
     config = compiled.compile
