@@ -82,10 +82,21 @@ class StandardSession:
             for _ in range(2)
         ]
         self._current = 0
+        # One binding per direction: binding k reads copy k and writes the other, so a
+        # step binds only its batch.
+        self._bindings = [self._step_binding(k) for k in range(2)]
         types = dict(self.training.graph.inputs)
         self._batch_dtypes = {n: DTYPES[types[n].dtype] for n in graphs.batch_inputs}
         self._eval_inputs = {i.name for i in self._evaluation.get_inputs()}
         return self.route
+
+    def _step_binding(self, reads: int) -> onnxruntime.IOBinding:
+        binding = self._step.io_binding()
+        for name, value in self._copies[reads].items():
+            binding.bind_ortvalue_input(name, value)
+        for name, value in self._copies[1 - reads].items():
+            binding.bind_ortvalue_output(next_name(name), value)
+        return binding
 
     def _session(self, name: str, model: object) -> onnxruntime.InferenceSession:
         options = self.session_options or onnxruntime.SessionOptions()
@@ -120,19 +131,16 @@ class StandardSession:
         """One training step on a batch: losses and predictions before the update; the
         updated state waits in the other copy until ``commit``."""
         graphs = self._graphs()
-        state, following = self._copies[self._current], self._copies[1 - self._current]
-        binding = self._step.io_binding()
+        binding = self._bindings[self._current]
         for name, array in self._batch(feeds).items():
             binding.bind_cpu_input(name, array)
-        for name, value in state.items():
-            binding.bind_ortvalue_input(name, value)
-        for name, value in following.items():
-            binding.bind_ortvalue_output(next_name(name), value)
+        # Bound anew each step, so onnxruntime allocates them afresh: a bound output is
+        # reused by the next run, and the arrays returned here view its memory.
         for name in graphs.step_outputs:
             binding.bind_output(name, "cpu")
         self._step.run_with_iobinding(binding)
         # Outputs come in binding order: the state (left on the device), then the results.
-        results = binding.get_outputs()[len(following) :]
+        results = binding.get_outputs()[len(graphs.state) :]
         return {name: v.numpy() for name, v in zip(graphs.step_outputs, results, strict=True)}
 
     def commit(self, outputs: dict[str, np.ndarray] | None = None) -> None:
@@ -172,6 +180,12 @@ class StandardSession:
         if not state:
             return {name: np.array(self.training.graph.initializers[name]) for name in names}
         return {name: np.array(state[name].numpy()) for name in names}
+
+    def end_profiling(self) -> str:
+        """Stop the step graph's onnxruntime profiler (``enable_profiling`` in the session
+        options) and return the file it wrote."""
+        self._graphs()
+        return self._step.end_profiling()
 
     def close(self) -> None:
         """Nothing to remove: the session holds no files."""
