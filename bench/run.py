@@ -6,7 +6,12 @@ import runpy
 import sys
 from pathlib import Path
 
-BENCHMARKS = ["build_deep_stack.py", "loader.py", "train_throughput.py"]
+BENCHMARKS = [
+    "build_deep_stack.py",
+    "loader.py",
+    "train_throughput.py",
+    "optimizer_steps.py",
+]
 
 if __name__ == "__main__":
     for name in BENCHMARKS:
