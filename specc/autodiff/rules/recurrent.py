@@ -25,8 +25,10 @@ Measured (same setting, a shared 2-core machine, so +-30%): forward and backward
 take ~7x the forward op alone for LSTM, ~5x for GRU, ~2-3x for RNN; the floor of this
 scheme is ~3x the forward's MatMul work (gate pre-activations recomputed, then the input,
 weight and state gradients), the rest is elementwise passes and the Scan's per-step cost.
-Known lengths up to ``max_unrolled_steps`` never reach these rules: training graphs unroll
-them into plain ops.
+The standard backend's training graph keeps the fused ops at every length
+(``LowerContext.fused_recurrence``): with these rules they train faster than the unrolled
+plain ops (M3 of bench/train_throughput.py, onnxruntime 1.32: ~7%), which only
+onnxruntime-training's graph still uses.
 
 Every attribute of the ops is covered (direction forward/reverse/bidirectional, every
 activation with its alpha/beta, clip, GRU's linear_before_reset, initial states, a gradient
