@@ -15,6 +15,7 @@ from specc.onnx_model import to_model_proto
 from specc.passes.lower import expected_weight_shapes
 from specc.passes.shapes import TypedGraph
 from specc.pipeline import CompiledModel, compile_data
+from specc.random_ops import RANDOM_STEP
 from specc.types import DTYPES, TensorType
 from specc.weights import weight_key
 from tests.layer_harness import assert_matches_reference, make_layer
@@ -81,31 +82,22 @@ def run_compiled(
     compiled: CompiledModel, inputs: list[np.ndarray], opset: int = 17
 ) -> list[np.ndarray]:
     """Check the model with the full ONNX checker and run it in onnxruntime, in inference
-    mode (a training lowering's flag input fed False)."""
+    mode (a training lowering's flag input fed False, its random step 0)."""
     model = to_model_proto(compiled.graph, opset, compiled.metadata)
     onnx.checker.check_model(model, full_check=True)
     session = quiet_session(model)
-    names = [i.name for i in session.get_inputs() if i.name != TRAINING_FLAG]
+    fixed = {TRAINING_FLAG: np.array(False), RANDOM_STEP: np.array(0)}
+    names = [i.name for i in session.get_inputs() if i.name not in fixed]
     feeds = dict(zip(names, inputs, strict=True))
-    if compiled.lowered.training_flag is not None:
-        feeds[TRAINING_FLAG] = np.array(False)
+    feeds.update({k: v for k, v in fixed.items() if k in {i.name for i in session.get_inputs()}})
     return session.run(None, feeds)
 
 
-# Stock onnxruntime (not the training build) removes every Dropout node when it optimizes a
-# graph, even one whose training_mode is True: a session that runs a model in training mode
-# must keep them.
-KEEP_DROPOUT = ["EliminateDropout"]
-
-
 def quiet_session(model: onnx.ModelProto) -> ort.InferenceSession:
-    """An onnxruntime session that logs errors only (no warnings about unused initializers)
-    and keeps Dropout nodes, so that a model run in training mode drops."""
+    """An onnxruntime session that logs errors only (no warnings about unused initializers)."""
     options = ort.SessionOptions()
     options.log_severity_level = 3
-    return ort.InferenceSession(
-        model.SerializeToString(), options, disabled_optimizers=KEEP_DROPOUT
-    )
+    return ort.InferenceSession(model.SerializeToString(), options)
 
 
 def all_outputs_spec(type_name: str, config: dict[str, Any], types: list[TensorType]) -> dict:

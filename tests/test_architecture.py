@@ -60,6 +60,7 @@ LAYERS: list[tuple[str, list[str]]] = [
             "specc.escape",
             "specc.atomic",
             "specc.limits",
+            "specc.random_ops",
         ],
     ),
 ]

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from specc.layers.base import TRAINING_FLAG
+from specc.random_ops import RANDOM_STEP
 from tests.autodiff_harness import check_graph_gradients
 from tests.spec_helpers import compile_with_random_weights
 from tests.test_trainable_lowering import (
@@ -32,10 +33,14 @@ def check_case(case: Case) -> list[str]:
     assert parameters, "no trainable weight reaches the layer under test"
     fresh = _fresh_parameters(compiled, seed=2)
     graph = dataclasses.replace(graph, initializers={**graph.initializers, **fresh})
-    names = [name for name, _ in graph.inputs if name != TRAINING_FLAG]
+    names = [name for name, _ in graph.inputs if name not in (TRAINING_FLAG, RANDOM_STEP)]
     feeds = dict(zip(names, _inputs(case, BATCH, seed=3), strict=True))
     if compiled.lowered.training_flag is not None:
-        feeds[TRAINING_FLAG] = np.array(False)  # no dropout mask or noise between the sides
+        feeds[TRAINING_FLAG] = np.array(False)
+    if compiled.lowered.random_step is not None:
+        # In training: a step's masks and noise are fixed functions of the step counter,
+        # so both sides of the central differences see the same ones.
+        feeds[TRAINING_FLAG], feeds[RANDOM_STEP] = np.array(True), np.array(3)
     return check_graph_gradients(graph, parameters, feeds, seed=4)
 
 

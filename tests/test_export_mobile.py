@@ -23,6 +23,7 @@ from specc.diagnostics import SpecError
 from specc.emit.mobile import export_mobile
 from specc.emit.source import load_source
 from specc.optimizers import Optimizer
+from specc.random_ops import RANDOM_STEP
 from specc.train.run import TrainOptions, prepare, train_spec, write_outputs
 from specc.train.updates import make_update
 from tests.ort_training import HAVE_ORT_TRAINING
@@ -151,10 +152,11 @@ def test_training_artifacts_train_from_ort_files(tmp_path: Path, trained_digits:
     } <= names
     assert "training/checkpoint" in names
     _, module, optimizer = _engine(folder)
-    # The flag is baked in: the app feeds inputs and targets only, in this order.
+    # The flag is baked in: the app feeds inputs, targets and the random step, in this order.
     info = json.loads((folder / "training.json").read_text())
     assert list(module.input_names()) == [i["name"] for i in info["inputs"]]
-    assert list(module.input_names()) == ["pixels", "digit.target"]
+    assert list(module.input_names()) == ["pixels", "digit.target", RANDOM_STEP]
+    assert info["random_step"]["name"] == RANDOM_STEP
     assert list(module.output_names()) == ["loss", "digit_loss", "digit"]
     data = np.load(DIGITS)
     x, y = data["pixels"][:64], data["digit"][:64]
@@ -162,12 +164,14 @@ def test_training_artifacts_train_from_ort_files(tmp_path: Path, trained_digits:
     module.eval()
     before = float(module(x, y)[0])
     module.train()
-    # Dropout is on in the training model: two passes over the same batch differ.
-    first, second = module(x, y)[2], module(x, y)[2]
+    # Dropout is on in the training model and draws from the step the app feeds: the same
+    # step draws the same masks, the next one others.
+    first, second = (module(x, y, np.array(step))[2] for step in (0, 1))
     assert not np.array_equal(first, second)
+    np.testing.assert_array_equal(module(x, y, np.array(0))[2], first)
     module.lazy_reset_grad()
-    for _ in range(8):
-        module(x, y)
+    for step in range(8):
+        module(x, y, np.array(step))
         optimizer.step()
         module.lazy_reset_grad()
     module.eval()

@@ -12,6 +12,7 @@ import specc.layers.core  # noqa: F401 - registers the layers
 from specc.graph import GraphBuilder
 from specc.layers.base import LAYERS, Layer, LowerContext, ShapeError
 from specc.onnx_model import to_model_proto
+from specc.random_ops import RANDOM_STEP, uniform_np
 from specc.types import TensorType
 from tests.layer_harness import compare_layer, make_layer, run_layer
 from tests.spec_helpers import quiet_session
@@ -74,16 +75,34 @@ def test_dropout_is_identity_at_inference(config: dict[str, Any]) -> None:
     np.testing.assert_array_equal(layer.reference([x], {})[0], x)
 
 
-def run_training(layer: Layer, t: TensorType, x: np.ndarray) -> np.ndarray:
-    """The layer's output with the training flag set, as in the training graph."""
+def run_training(layer: Layer, t: TensorType, x: np.ndarray, step: int = 0) -> np.ndarray:
+    """The layer's output with the training flag set, as in the training graph, at random
+    step ``step``."""
     b = GraphBuilder("dropout_train")
     value = b.input("x", t)
     training = b.constant(True, dtype=np.bool_, hint="training")
     with b.scope("layer"):
-        (out,) = layer.lower(LowerContext(b, training), [value], [t], {})
+        (out,) = layer.lower(LowerContext(b, training, for_training=True), [value], [t], {})
     b.output(out, "y", layer.output_types([t])[0])
     session = quiet_session(to_model_proto(b.graph))
-    return session.run(None, {"x": x})[0]
+    feeds = {"x": x, RANDOM_STEP: np.array(step)}
+    names = {i.name for i in session.get_inputs()}  # no step where nothing is drawn
+    return session.run(None, {k: v for k, v in feeds.items() if k in names})[0]
+
+
+def test_dropout_mask_is_kerass_bernoulli_on_the_generator() -> None:
+    """Keras's JAX backend keeps where uniform < 1 - rate and divides by 1 - rate; the
+    seeded layer draws its own stream, a function of the step only."""
+    t = TensorType("float32", (7, 9))
+    x = np.random.default_rng(5).uniform(1, 2, size=(5, 7, 9)).astype(np.float32)
+    layer = make_layer("Dropout", rate=0.3, seed=11)
+    y3 = run_training(layer, t, x, step=3)
+    keep = uniform_np(x.shape, 3, 11) < np.float32(0.7)
+    np.testing.assert_allclose(y3, np.where(keep, x / np.float32(0.7), 0), rtol=1e-6)
+    np.testing.assert_array_equal(run_training(layer, t, x, step=3), y3)
+    assert not np.array_equal(run_training(layer, t, x, step=4), y3)
+    other = run_training(make_layer("Dropout", rate=0.3, seed=12), t, x, step=3)
+    assert not np.array_equal(other, y3)
 
 
 def test_dropout_in_training_drops_and_rescales() -> None:

@@ -1,5 +1,6 @@
 """The noise layers: identity at inference; in training (the flag set True), the noise Keras
-draws, checked by its statistics; and gradients that follow the noise."""
+draws, checked by its statistics and against the generator's NumPy twin; and gradients
+that follow the noise."""
 
 from __future__ import annotations
 
@@ -10,13 +11,13 @@ from typing import Any
 import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
 from pydantic import ValidationError
 
 from specc.layers.base import TRAINING_FLAG, ShapeError
 from specc.layers.noise import SELU_ALPHA, SELU_SCALE
 from specc.onnx_model import to_model_proto
 from specc.pipeline import compile_spec
+from specc.random_ops import RANDOM_STEP, normal_np, uniform_np
 from specc.types import TensorType
 from tests.layer_harness import make_layer, run_layer
 from tests.spec_helpers import quiet_session, single_layer_spec, write_spec
@@ -24,14 +25,19 @@ from tests.test_trainable_lowering import _training_module
 
 
 def _model(tmp_path: Path, type_name: str, config: dict, shape: tuple) -> onnx.ModelProto:
-    """The layer alone on input x0, its training flag turned into a constant True."""
+    """The layer alone on input x0, lowered for training: the flag and the random step are
+    inputs (``_train``)."""
     spec = single_layer_spec(type_name, config, [TensorType("float32", shape)])
-    compiled = compile_spec(write_spec(tmp_path, spec), seed=0)
-    model = to_model_proto(compiled.graph, 17, compiled.metadata)
-    (flag,) = [t for t in model.graph.initializer if t.name == TRAINING_FLAG]
-    assert not numpy_helper.to_array(flag)
-    flag.CopyFrom(numpy_helper.from_array(np.array(True), TRAINING_FLAG))
-    return model
+    compiled = compile_spec(write_spec(tmp_path, spec), seed=0, for_training=True)
+    return to_model_proto(compiled.graph, 17, compiled.metadata)
+
+
+def _train(session: Any, x: np.ndarray, step: int = 0, training: bool = True) -> np.ndarray:
+    """The layer's output on ``x`` at random step ``step``."""
+    feeds = {"x0": x, TRAINING_FLAG: np.array(training), RANDOM_STEP: np.array(step)}
+    names = {i.name for i in session.get_inputs()}  # no step where nothing is drawn
+    (y,) = session.run(None, {k: v for k, v in feeds.items() if k in names})
+    return y
 
 
 @pytest.mark.parametrize(
@@ -57,18 +63,24 @@ def test_identity_at_inference(type_name: str, config: dict, shape: tuple) -> No
 def test_gaussian_noise_adds_zero_mean_noise_of_stddev(tmp_path: Path) -> None:
     session = quiet_session(_model(tmp_path, "GaussianNoise", {"stddev": 0.5, "seed": 1}, (64,)))
     x = np.random.default_rng(1).normal(size=(1024, 64)).astype(np.float32)
-    (y1,), (y2,) = session.run(None, {"x0": x}), session.run(None, {"x0": x})
+    y1, y2 = _train(session, x, 0), _train(session, x, 1)
     noise = y1 - x
     # 65536 draws: the bounds are over 6 standard errors.
     assert abs(noise.mean()) < 0.015 and abs(noise.std() - 0.5) < 0.01
-    assert not np.array_equal(y1, y2), "the same noise on two calls"
+    # The layer's seed is its stream: Keras's formula on the generator's NumPy twin.
+    np.testing.assert_allclose(noise, 0.5 * normal_np(x.shape, 0, 1), atol=1e-5)
+    assert not np.array_equal(y1, y2), "the same noise on two steps"
+    np.testing.assert_array_equal(_train(session, x, 1), y2)
+    np.testing.assert_array_equal(_train(session, x, 1, training=False), x)
 
 
 def test_gaussian_dropout_multiplies_by_one_centred_noise(tmp_path: Path) -> None:
     rate = 0.3
     session = quiet_session(_model(tmp_path, "GaussianDropout", {"rate": rate, "seed": 2}, (8, 8)))
-    (y,) = session.run(None, {"x0": np.full((1024, 8, 8), 2.0, np.float32)})
+    y = _train(session, np.full((1024, 8, 8), 2.0, np.float32), 3)
     noise = y / 2
+    stddev = math.sqrt(rate / (1 - rate))
+    np.testing.assert_allclose(noise, 1 + stddev * normal_np(y.shape, 3, 2), atol=1e-5)
     # 65536 draws of stddev 0.65: the bounds are over 6 standard errors.
     assert abs(noise.mean() - 1) < 0.02
     assert abs(noise.std() - math.sqrt(rate / (1 - rate))) < 0.015
@@ -88,8 +100,14 @@ def test_alpha_dropout_keeps_mean_and_variance(tmp_path: Path, noise_shape: Any)
         config["noise_shape"] = noise_shape
     session = quiet_session(_model(tmp_path, "AlphaDropout", config, (16, 8)))
     x = np.random.default_rng(2).normal(size=(512, 16, 8)).astype(np.float32)
-    (y,) = session.run(None, {"x0": x})
+    y = _train(session, x, 5)
     a, b, alpha_p = _alpha_constants(rate)
+    # Keras's formula, keep = uniform >= rate, on the generator's NumPy twin.
+    drawn = (512, 1, 8) if noise_shape is not None else x.shape
+    keep = (uniform_np(drawn, 5, 3) >= rate).astype(np.float32)
+    want = a * (x * keep + alpha_p * (1 - keep)) + b
+    np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(_train(session, x, 5, training=False), x)
     dropped = np.isclose(y, a * alpha_p + b, atol=1e-6)
     # Kept values are the affine map of x; dropped ones sit at the saturation value.
     np.testing.assert_allclose(y[~dropped], (a * x + b)[~dropped], rtol=1e-5, atol=1e-5)
@@ -117,7 +135,7 @@ def test_spatial_dropout_drops_whole_channels(
     rate = config["rate"]
     session = quiet_session(_model(tmp_path, type_name, config, shape))
     x = np.random.default_rng(3).uniform(1, 2, size=(64, *shape)).astype(np.float32)
-    (y,) = session.run(None, {"x0": x})
+    y = _train(session, x)
     kept = y != 0
     np.testing.assert_allclose(y[kept], x[kept] / (1 - rate), rtol=1e-6)
     # One decision per (sample, channel): constant over every spatial axis.
@@ -129,8 +147,9 @@ def test_spatial_dropout_drops_whole_channels(
 
 def test_spatial_dropout_at_rate_one_zeroes_everything(tmp_path: Path) -> None:
     session = quiet_session(_model(tmp_path, "SpatialDropout1D", {"rate": 1.0}, (3, 2)))
-    (y,) = session.run(None, {"x0": np.ones((4, 3, 2), np.float32)})
-    assert not y.any()
+    x = np.ones((4, 3, 2), np.float32)
+    assert not _train(session, x).any()
+    np.testing.assert_array_equal(_train(session, x, training=False), x)
 
 
 @pytest.mark.ort_training
@@ -154,11 +173,8 @@ def test_training_gradient_follows_the_noise(tmp_path: Path, type_name: str, con
             {"name": "layer", "type": type_name, **config},
         ],
     }
-    compiled = compile_spec(write_spec(tmp_path, spec), seed=0)
+    compiled = compile_spec(write_spec(tmp_path, spec), seed=0, for_training=True)
     model = to_model_proto(compiled.graph, 17, compiled.metadata)
-    (flag,) = [t for t in model.graph.initializer if t.name == TRAINING_FLAG]
-    model.graph.initializer.remove(flag)
-    model.graph.input.append(helper.make_tensor_value_info(TRAINING_FLAG, TensorProto.BOOL, []))
     module, state = _training_module(
         model, ["pre.kernel", "pre.bias"], tmp_path / "artifacts", additional_output_names=["layer"]
     )
@@ -167,7 +183,12 @@ def test_training_gradient_follows_the_noise(tmp_path: Path, type_name: str, con
     probe = rng.normal(size=(32, 6, 4))
     kernel, bias = (compiled.weights[k].astype(np.float64) for k in ("pre/kernel", "pre/bias"))
     h = x.astype(np.float64) @ kernel + bias
-    feeds = {"x0": x, "probe.0": probe.astype(np.float32), TRAINING_FLAG: np.array(True)}
+    feeds = {
+        "x0": x,
+        "probe.0": probe.astype(np.float32),
+        TRAINING_FLAG: np.array(True),
+        RANDOM_STEP: np.array(7),
+    }
     module.train()
     module.lazy_reset_grad()
     _, y = module(*[feeds[name] for name in module.input_names()])

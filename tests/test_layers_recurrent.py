@@ -10,7 +10,6 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-from onnx import TensorProto, helper
 from pydantic import ValidationError
 
 from specc.graph import GraphBuilder
@@ -18,6 +17,7 @@ from specc.layers.base import TRAINING_FLAG, LowerContext, ShapeError
 from specc.layers.recurrent_unrolled import MAX_UNROLLED_STEPS
 from specc.onnx_model import to_model_proto
 from specc.pipeline import CompiledModel, check_spec, compile_data, compile_spec
+from specc.random_ops import RANDOM_STEP, uniform_np
 from specc.summary import parameter_counts
 from specc.types import TensorType
 from specc.weights import save_weights
@@ -394,7 +394,11 @@ def test_default_initializers_are_keras(tmp_path: Path) -> None:
 def run_training(
     type_name: str, config: dict[str, Any], t: TensorType, x: np.ndarray, weights: dict
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """The layer's outputs with the training flag True, and its dropout masks in order."""
+    """The layer's outputs with the training flag True at random step 3, and the dropout
+    masks Keras's rule gives on specc's generator, in order: the input masks (one per gate
+    when the layer also drops recurrently, else one), drawing from streams seed, seed + 1,
+    ...; then the recurrent ones, from seed + gates on. The outputs match a reference only
+    if the lowering draws exactly these."""
     layer = make_layer(type_name, **config)
     b = GraphBuilder("rnn_train")
     value = b.input("x", t)
@@ -404,13 +408,24 @@ def run_training(
         outs = layer.lower(LowerContext(b, training, for_training=True), [value], [t], params)
     for i, (out, ot) in enumerate(zip(outs, layer.output_types([t]), strict=True)):
         b.output(out, f"y{i}", ot)
-    masks = [n.outputs[0] for n in b.graph.nodes if n.op_type == "Dropout"]
-    model = to_model_proto(b.graph)
-    for name in masks:
-        model.graph.output.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, None))
-    session = ort.InferenceSession(model.SerializeToString())
-    results = session.run(None, {"x": x})
-    return results[: len(outs)], results[len(outs) :]
+    session = ort.InferenceSession(to_model_proto(b.graph).SerializeToString())
+    feeds = {"x": x, RANDOM_STEP: np.array(3)}
+    names = {i.name for i in session.get_inputs()}  # no step where nothing is drawn
+    results = session.run(None, {k: v for k, v in feeds.items() if k in names})
+    seed, gates, batch = config.get("seed", 0), layer.gates, x.shape[0]
+
+    def masks(rate: float, size: int, count: int, first: int) -> list[np.ndarray]:
+        keep = np.float32(1 - rate) or np.float32(1)  # (a rate of 1 draws nothing)
+        draws = (uniform_np((batch, size), 3, seed + first + k) for k in range(count))
+        return [(u < keep).astype(np.float32) / keep for u in draws]
+
+    if RANDOM_STEP not in names:  # nothing drawn
+        return results, []
+    recurrent = layer.drops(layer.recurrent_dropout)
+    drawn = masks(layer.dropout, x.shape[2], gates if recurrent else 1, 0)
+    if recurrent:
+        drawn += masks(layer.recurrent_dropout, layer.units, gates, gates)
+    return results, drawn
 
 
 def sigmoid(v: np.ndarray) -> np.ndarray:
@@ -437,7 +452,13 @@ def lstm_with_masks(x: np.ndarray, w: dict, in_masks: list, rec_masks: list) -> 
 
 
 def test_lstm_dropout_masks_in_training() -> None:
-    config = {"units": 3, "dropout": 0.5, "recurrent_dropout": 0.5, "return_sequences": True}
+    config = {
+        "units": 3,
+        "dropout": 0.5,
+        "recurrent_dropout": 0.5,
+        "return_sequences": True,
+        "seed": 7,
+    }
     t = TensorType("float32", (5, 4))
     layer = make_layer("LSTM", **config)
     weights = random_weights(layer, [t], seed=1)
@@ -470,7 +491,13 @@ def test_gru_input_dropout_in_training_keeps_the_fused_op() -> None:
 
 
 def test_simple_rnn_masks_in_training() -> None:
-    config = {"units": 3, "dropout": 0.5, "recurrent_dropout": 0.5, "return_sequences": True}
+    config = {
+        "units": 3,
+        "dropout": 0.5,
+        "recurrent_dropout": 0.5,
+        "return_sequences": True,
+        "seed": 9,
+    }
     t = TensorType("float32", (4, 2))
     layer = make_layer("SimpleRNN", **config)
     w = {k: v.astype(np.float64) for k, v in random_weights(layer, [t], seed=1).items()}
@@ -550,15 +577,20 @@ def test_dropout_trains_with_the_flag_as_an_input(tmp_path: Path) -> None:
     x = np.random.default_rng(0).normal(size=(32, 6, 3)).astype(np.float32)
     target = np.zeros((32, 3), np.float32)
 
-    def feeds(training: bool) -> list[np.ndarray]:
-        values = {"x0": x, TRAINING_FLAG: np.array(training), "target": target}
+    def feeds(training: bool, step: int = 0) -> list[np.ndarray]:
+        values = {
+            "x0": x,
+            TRAINING_FLAG: np.array(training),
+            RANDOM_STEP: np.array(step),
+            "target": target,
+        }
         return [values[name] for name in module.input_names()]
 
     module.train()
     losses, grads = [], []
-    for _ in range(2):
+    for step in range(2):
         module.lazy_reset_grad()
-        losses.append(float(module(*feeds(True))))
+        losses.append(float(module(*feeds(True, step))))
         grads.append(np.asarray(state.parameters["layer.recurrent_kernel"].grad).copy())
     assert all(np.isfinite(g).all() and np.abs(g).sum() > 0 for g in grads)
     assert losses[0] != losses[1] and not np.array_equal(grads[0], grads[1])

@@ -130,9 +130,77 @@ def test_both_backends_agree_on_every_example(spec: Path, tmp_path: Path) -> Non
             atol=1e-6,
             err_msg=key,
         )
+    tolerance = CHAOTIC_WEIGHTS.get(spec.name, 1e-4)
     for key, array in standard.weights.items():
         scale = float(np.abs(engine.weights[key]).max())
-        np.testing.assert_allclose(array, engine.weights[key], rtol=0, atol=1e-4 * scale + 1e-7)
+        np.testing.assert_allclose(
+            array, engine.weights[key], rtol=0, atol=tolerance * scale + 1e-7, err_msg=key
+        )
+
+
+# Examples whose weights the two backends' float32 rounding can move apart by more than
+# 1e-4 of their size in a few steps, while the histories still agree: in mnist_cnn a
+# pooling window whose two largest values nearly tie sends its gradient to either, and
+# Adam's normalised steps carry that into the channel's weights (with dropout the channels
+# whose gradients nearly cancel differ from seed to seed; measured up to 9e-3 over seeds
+# 0 to 3, 1e-5 where no window tied).
+CHAOTIC_WEIGHTS = {"mnist_cnn.yaml": 2e-2}
+
+NOISY = """
+specc: 1
+inputs: {x: {shape: [6, 4]}}
+layers:
+  - {name: h, type: Dense, units: 8}
+  - {name: drop, type: Dropout, rate: 0.3}
+  - {name: noise, type: GaussianNoise, stddev: 0.2}
+  - {name: spread, type: GaussianDropout, rate: 0.2, seed: 4}
+  - {name: alpha, type: AlphaDropout, rate: 0.1}
+  - {name: channels, type: SpatialDropout1D, rate: 0.2}
+  - {name: rnn, type: LSTM, units: 5, dropout: 0.2, recurrent_dropout: 0.3}
+  - {name: y, type: Dense, units: 3, activation: softmax}
+compile:
+  optimizer: {type: Adam, learning_rate: 0.01}
+  loss: sparse_categorical_crossentropy
+  metrics: [accuracy]
+"""
+
+
+@pytest.mark.ort_training
+def test_both_backends_draw_the_same_noise(tmp_path: Path) -> None:
+    """Every random layer, recurrent dropout included: the step graph's counter is
+    optimizer.iterations, the other backend feeds its own count, and the histories and
+    weights agree as closely as without noise."""
+    spec = tmp_path / "noisy.yaml"
+    spec.write_text(NOISY)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(96, 6, 4)).astype(np.float32)
+    np.savez(tmp_path / "d.npz", x=x, y=(x[:, 0, 0] > 0).astype(np.int64) + (x[:, 1, 1] > 1))
+    results = {}
+    for backend in ("standard", "ort-training"):
+        options = TrainOptions(epochs=3, batch_size=16, seed=0, backend=backend)
+        results[backend] = train_spec(spec, tmp_path / "d.npz", options)
+    standard, engine = results["standard"], results["ort-training"]
+    for key in standard.history:
+        np.testing.assert_allclose(
+            standard.history[key], engine.history[key], rtol=1e-4, atol=1e-6, err_msg=key
+        )
+    for key, array in standard.weights.items():
+        scale = float(np.abs(engine.weights[key]).max())
+        np.testing.assert_allclose(
+            array, engine.weights[key], rtol=0, atol=1e-4 * scale, err_msg=key
+        )
+    # The noise was on: a run without the random layers ends elsewhere.
+    plain = tmp_path / "plain.yaml"
+    plain.write_text(
+        "\n".join(
+            line
+            for line in NOISY.splitlines()
+            if not any(word in line for word in ("Dropout,", "Noise", "SpatialDropout"))
+        ).replace("dropout: 0.2, recurrent_dropout: 0.3", "")
+    )
+    options = TrainOptions(epochs=3, batch_size=16, seed=0, backend="standard")
+    quiet = train_spec(plain, tmp_path / "d.npz", options)
+    assert not np.allclose(quiet.history["loss"], standard.history["loss"], rtol=1e-3)
 
 
 def test_a_step_is_committed_only_when_asked(tmp_path: Path) -> None:
@@ -191,9 +259,9 @@ def test_cuda_without_its_provider_says_what_to_install() -> None:
 
 
 def test_dropout_is_applied_in_the_step(tmp_path: Path) -> None:
-    """Two steps from the same state on the same batch differ only by their dropout masks
-    (the step graph must keep its Dropout nodes, which stock onnxruntime's optimizer would
-    remove); the evaluation graph is deterministic."""
+    """Two steps from the same state on the same batch draw the same masks (the same
+    optimizer.iterations), which are on in training and off in evaluation; the evaluation
+    graph is deterministic."""
     from specc.train.run import prepare
 
     spec = tmp_path / "s.yaml"
@@ -209,8 +277,10 @@ def test_dropout_is_applied_in_the_step(tmp_path: Path) -> None:
     }
     first = session.train_step(feeds)["loss"]
     second = session.train_step(feeds)["loss"]  # nothing committed: the same state
-    assert first != second
-    assert session.eval_step(feeds)["loss"] == session.eval_step(feeds)["loss"]
+    assert first == second
+    evaluation = session.eval_step(feeds)["loss"]
+    assert evaluation == session.eval_step(feeds)["loss"]
+    assert abs(first - evaluation) > 1e-4
 
 
 def test_a_provider_that_cannot_load_is_one_line(

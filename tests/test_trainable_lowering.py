@@ -35,6 +35,7 @@ from specc.layers import LAYERS
 from specc.layers.base import TRAINING_FLAG
 from specc.onnx_model import to_model_proto
 from specc.pipeline import CompiledModel
+from specc.random_ops import RANDOM_STEP
 from specc.types import TensorType
 from tests.layer_harness import make_layer
 from tests.ort_training import HAVE_ORT_TRAINING
@@ -294,11 +295,15 @@ def check_gradients(case: Case, tmp_path: Path) -> None:
     parameters = list(compiled.graph.parameters)
     assert parameters, "no trainable weight reaches the layer under test"
     params = _fresh_parameters(compiled, seed=2)
-    names = [name for name, _ in compiled.graph.inputs if name != TRAINING_FLAG]
+    fixed = (TRAINING_FLAG, RANDOM_STEP)
+    names = [name for name, _ in compiled.graph.inputs if name not in fixed]
     inputs = dict(zip(names, _inputs(case, BATCH, seed=3), strict=True))
     if compiled.lowered.training_flag is not None:
-        # In inference mode: no dropout mask or noise between the two sides compared.
         inputs[TRAINING_FLAG] = np.array(False)
+    if compiled.lowered.random_step is not None:
+        # In training: a step's masks and noise are fixed functions of the step counter,
+        # so both sides compared see the same ones.
+        inputs[TRAINING_FLAG], inputs[RANDOM_STEP] = np.array(True), np.array(3)
     loss = InferenceLoss(model, parameters, inputs)
     rng = np.random.default_rng(4)
     loss.probes = [rng.normal(size=o.shape) for o in loss.outputs(params)]
@@ -395,8 +400,10 @@ def test_dropout_trains_with_the_flag_as_an_input(
 
     module.train()
     masks = []
-    for _ in range(2):
-        loss, y = _step(module, {**feeds, TRAINING_FLAG: np.array(True)})
+    step: dict[str, np.ndarray] = {}
+    for k in range(2):
+        step = {RANDOM_STEP: np.array(k)} if RANDOM_STEP in module.input_names() else {}
+        loss, y = _step(module, {**feeds, **step, TRAINING_FLAG: np.array(True)})
         kept = y != 0
         scale = np.where(kept, 1 / (1 - rate), 0.0) if rate < 1 else np.zeros_like(h)
         np.testing.assert_allclose(y, h * scale, rtol=1e-5, atol=1e-5)
@@ -414,5 +421,6 @@ def test_dropout_trains_with_the_flag_as_an_input(
         assert not np.array_equal(masks[0], masks[1]), "the same mask on two steps"
 
     module.eval()
-    (_, y) = module(*[{**feeds, TRAINING_FLAG: np.array(False)}[n] for n in module.input_names()])
+    evaluation = {**feeds, **step, TRAINING_FLAG: np.array(False)}
+    (_, y) = module(*[evaluation[n] for n in module.input_names()])
     np.testing.assert_allclose(y, h, rtol=1e-5, atol=1e-5)

@@ -220,8 +220,30 @@ def _training(info: dict[str, Any]) -> str:
             "the number of optimizer steps already taken (0 for the first)"
         )
     kotlin_lr = f"{lr}f" if "constant" in rate else "learningRate(step).toFloat()"
-    feeds = ", ".join(f"{kotlin_string(t['name'])} to {_var(t['name'])}" for t in inputs)
-    ordered = ", ".join(_var(t["name"]) for t in inputs)
+    step = (info.get("random_step") or {}).get("name")
+    batch_inputs = [t for t in inputs if t["name"] != step]
+    feeds = ", ".join(f"{kotlin_string(t['name'])} to {_var(t['name'])}" for t in batch_inputs)
+    train_feeds = feeds
+    ordered = ", ".join(_var(t["name"]) for t in batch_inputs)
+    swift_step = ""
+    step_text = ""
+    if step is not None:
+        # Inputs of trainStep only: the eval model, which draws nothing, has it baked in.
+        train_feeds += f", {kotlin_string(step)} to OnnxTensor.createTensor(env, step.toLong())"
+        ordered += ", randomStep"
+        swift_step = (
+            "\nvar stepValue = Int64(step)  // optimizer steps taken so far"
+            "\nlet randomStep = try ORTValue(tensorData: NSMutableData(bytes: &stepValue, "
+            "length: 8), elementType: .int64, shape: [])"
+        )
+        step_text = (
+            f"The random step {markdown_code(step)} (an int64 scalar, the last input of "
+            "`trainStep`; `evalStep` does not take it) is the number of optimizer steps "
+            "taken so far, 0 for the first: dropout and the noise layers draw their masks "
+            "from it, so each step draws fresh ones, and a run resumed with the count it "
+            "stopped at goes on with the masks `specc train` would have drawn. Keep counting "
+            "across epochs (store it as a checkpoint property).\n\n"
+        )
     predictions = [t["name"] for t in outputs if t["role"] == "prediction"]
     shown_predictions = ", ".join(markdown_code(p) for p in predictions)
     flag = (
@@ -243,11 +265,12 @@ artifacts; `checkpoint` holds the weights (the ones `model.ort` holds) and, afte
 the optimizer state. The training model computes the same loss as `specc train`:
 the weighted sum of the outputs' losses plus every regularization penalty.
 
-Inputs of `trainStep` and `evalStep`, in this order (Swift and C take them by position):
+Inputs of `trainStep`, in this order (Swift and C take them by position); `evalStep` takes
+the same but the random step, if listed:
 
 {_table(inputs, roles=True)}
 
-{flag}Outputs of `trainStep` and `evalStep`:
+{flag}{step_text}Outputs of `trainStep` and `evalStep`:
 
 {_table(outputs, roles=True)}
 
@@ -274,7 +297,7 @@ val session = env.createTrainingSession("$dir/checkpoint", "$dir/training_model.
     "$dir/eval_model.ort", "$dir/optimizer_model.ort")
 for ((step, batch) in batches.withIndex()) {{
     session.setLearningRate({kotlin_lr})
-    session.trainStep(mapOf({feeds})).use {{ r ->
+    session.trainStep(mapOf({train_feeds})).use {{ r ->
         val loss = r.get("loss").get().value as Float
     }}
     session.optimizerStep()
@@ -292,7 +315,7 @@ let checkpoint = try ORTCheckpoint(path: dir + "/checkpoint")
 let session = try ORTTrainingSession(env: env, sessionOptions: ORTSessionOptions(),
     checkpoint: checkpoint, trainModelPath: dir + "/training_model.ort",
     evalModelPath: dir + "/eval_model.ort", optimizerModelPath: dir + "/optimizer_model.ort")
-try session.setLearningRate(Float({lr}))
+try session.setLearningRate(Float({lr})){swift_step}
 let outputs = try session.trainStep(withInputValues: [{ordered}])  // outputs[0]: loss
 try session.optimizerStep()
 try session.lazyResetGrad()

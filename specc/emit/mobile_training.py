@@ -8,6 +8,10 @@ weights. The differences from ``specc train`` are where the phone forces them:
   accepted (``specc.emit.mobile_optimizer``);
 * the training flag ``specc.training`` is baked in, True in the training model and False
   in the eval model, so an app never feeds it and cannot get it wrong;
+* the random step ``specc.random_step`` (what the random ops draw from, see
+  ``specc.random_ops``) is the training model's last input: the app feeds the number of
+  optimizer steps taken, so each step draws fresh masks and a resumed run continues the
+  sequence; the eval model, which draws nothing, has it baked in;
 * ``specc train`` does two things after each step that the Java and Objective-C training
   APIs cannot (they have no way to write a parameter): BatchNormalization's moving
   statistics and weight constraints. A spec that needs either is refused.
@@ -33,6 +37,7 @@ from specc.emit.mobile_ort import TRAINING_PACKAGES, to_ort
 from specc.emit.source import ExportSource
 from specc.onnx_model import DEFAULT_OPSET, to_model_proto
 from specc.pipeline import CompiledModel
+from specc.random_ops import RANDOM_STEP
 from specc.schedules import LearningRateSchedule
 from specc.train.graph import TrainingGraph
 from specc.train.native import quiet_stderr
@@ -82,11 +87,12 @@ def export_training(source: ExportSource, spec: Path, out: Path) -> TrainingBund
     target = out / TRAINING_DIR
     target.mkdir(parents=True, exist_ok=True)
     opset = _opset(source.model)
+    step = _random_step(training)
     with scratch_folder("specc-mobile-") as tmp:
         work = Path(tmp)
         with quiet_stderr():
             artifacts.generate_artifacts(
-                to_model_proto(training.graph, opset),
+                _step_last(to_model_proto(training.graph, opset), step),
                 requires_grad=training.trainable,
                 frozen_params=training.frozen,
                 loss=None,
@@ -94,8 +100,10 @@ def export_training(source: ExportSource, spec: Path, out: Path) -> TrainingBund
                 artifact_directory=str(work),
             )
         if training.flag is not None:
-            _bake_flag(work / "training_model.onnx", training.flag, True)
-            _bake_flag(work / "eval_model.onnx", training.flag, False)
+            _bake_input(work / "training_model.onnx", training.flag, np.array(True))
+            _bake_input(work / "eval_model.onnx", training.flag, np.array(False))
+        if step is not None:
+            _bake_input(work / "eval_model.onnx", step, np.array(0, np.int64))
         optimizer_path = work / "optimizer_model.onnx"
         optimizer_model = add_gradient_steps(
             onnx.load(str(optimizer_path)), plan, len(training.trainable)
@@ -173,19 +181,35 @@ def _take_weights(source: ExportSource, training: TrainingGraph, spec: Path) -> 
         raise SpecError(problems)
 
 
-def _bake_flag(path: Path, flag: str, value: bool) -> None:
-    """Replace the graph input ``flag`` by a constant: the app no longer feeds it."""
+def _random_step(training: TrainingGraph) -> str | None:
+    """The random step input, if a layer of the training graph draws random numbers."""
+    return RANDOM_STEP if RANDOM_STEP in dict(training.graph.inputs) else None
+
+
+def _step_last(model: onnx.ModelProto, step: str | None) -> onnx.ModelProto:
+    """``model`` with the random step, if any, as its last input: after the batch, which
+    an app feeds first."""
+    if step is not None:
+        inputs = sorted(model.graph.input, key=lambda value_info: value_info.name == step)
+        del model.graph.input[:]
+        model.graph.input.extend(inputs)
+    return model
+
+
+def _bake_input(path: Path, name: str, value: np.ndarray) -> None:
+    """Replace the graph input ``name`` by a constant: the app no longer feeds it."""
     model = onnx.load(str(path))
-    kept = [value_info for value_info in model.graph.input if value_info.name != flag]
+    kept = [value_info for value_info in model.graph.input if value_info.name != name]
     del model.graph.input[:]
     model.graph.input.extend(kept)
-    model.graph.initializer.append(numpy_helper.from_array(np.array(value), flag))
+    model.graph.initializer.append(numpy_helper.from_array(value, name))
     onnx.save(model, str(path))
 
 
 def _user_inputs(path: Path, training: TrainingGraph) -> list[str]:
-    """The inputs an app feeds, in the training model's order (parameters are internal)."""
-    wanted = set(training.input_names) - {training.flag}
+    """The inputs an app feeds to trainStep, in the training model's order (parameters are
+    internal)."""
+    wanted = (set(training.input_names) - {training.flag}) | {_random_step(training)}
     return [i.name for i in onnx.load(str(path)).graph.input if i.name in wanted]
 
 
@@ -204,6 +228,9 @@ def _describe(
     types = dict(training.graph.inputs)
     roles = {name: "model input" for name in training.model_inputs}
     roles.update({name: f"targets of '{out}'" for out, (name, _) in training.targets.items()})
+    step = _random_step(training)
+    if step is not None:
+        roles[step] = "random step: optimizer steps taken so far (trainStep only)"
     losses = {name: f"loss of '{out}' (unweighted)" for out, name in training.output_losses.items()}
     outputs = []
     for name, tensor in training.graph.outputs:
@@ -229,6 +256,14 @@ def _describe(
             "baked": "true in training_model, false in eval_model; not an input",
         }
         if training.flag
+        else None,
+        "random_step": {
+            "name": step,
+            "fed": "to trainStep only, last: an int64 scalar, the number of optimizer steps "
+            "taken so far (0 for the first; keep counting across epochs and resumed runs). "
+            "Dropout and noise draw from it: the same step draws the same masks",
+        }
+        if step
         else None,
         "optimizer": optimizer,
         "learning_rate": learning_rate,

@@ -17,6 +17,7 @@ from pydantic import Field
 
 from specc.fields import RegularizerField
 from specc.graph import GraphBuilder, Value
+from specc.random_ops import RANDOM_STEP, uniform
 from specc.registry import Registry, SpecModel, type_names
 from specc.types import FLOAT, TensorType, scalar
 
@@ -100,9 +101,11 @@ class LowerContext:
     moving_updates: list[MovingUpdate] = field(default_factory=list)
     # The layer being lowered (the owner of its weights), set by ``lower_to_onnx``.
     layer: str = ""
-    # The seed unseeded random ops draw theirs from in a training graph (``op_seed``).
+    # The seed unseeded random ops draw their streams from (``op_stream``); None: one
+    # drawn at random for this lowering, on first use.
     random_seed: int | None = None
     _draws: int = 0
+    _random_step: Value | None = None
 
     @property
     def training(self) -> Value:
@@ -123,17 +126,35 @@ class LowerContext:
         """The training flag, if any layer read it."""
         return self._training
 
-    def op_seed(self, seed: int | None) -> int | None:
-        """The ``seed`` attribute of a random op (Dropout, RandomNormalLike, ...): the
-        layer's own seed; else, in a training graph built with a seed (``specc train``'s
-        ``--seed`` or ``train.seed``), one drawn from it for each op in turn, as Keras's
-        global seed gives every unseeded layer one. Training is then reproducible, and
-        every backend running the graph draws the same masks. None leaves the op unseeded.
+    @property
+    def random_step(self) -> Value:
+        """The step counter the random ops draw from (``specc.random_ops``), an int64
+        scalar named ``specc.random_step``: a graph input of a training lowering (the step
+        graph feeds ``optimizer.iterations`` to it, the other backend its own count), a
+        constant 0 elsewhere. Made on first use, so models without random ops carry none.
+        """
+        if self._random_step is None:
+            if self.for_training:
+                self._random_step = self.builder.input(RANDOM_STEP, scalar("int64"))
+            else:
+                self._random_step = self.builder.constant(0, np.int64, name=RANDOM_STEP)
+        return self._random_step
+
+    @property
+    def random_step_input(self) -> Value | None:
+        """The step counter, if any layer drew random numbers."""
+        return self._random_step
+
+    def op_stream(self, seed: int | None) -> int:
+        """The stream a random op draws from: the layer's own seed; else one drawn from
+        the run's seed (``specc train``'s ``--seed`` or ``train.seed``) for each op in turn,
+        as Keras's global seed gives every unseeded layer one. An unseeded run draws its
+        seed at random once, so its ops still draw distinct streams.
         """
         if seed is not None:
             return seed
-        if self.random_seed is None or not self.for_training:
-            return None
+        if self.random_seed is None:
+            self.random_seed = int(np.random.SeedSequence().entropy % 2**32)  # type: ignore[operator]
         self._draws += 1
         return int(np.random.default_rng([self.random_seed, self._draws]).integers(0, 2**31))
 
@@ -290,39 +311,61 @@ def activate_np(activation: Activation | None, x: np.ndarray) -> np.ndarray:
     return x if activation is None else activation.reference(x)
 
 
-def ones_of(b: GraphBuilder, shape: Value) -> Value:
-    """A float tensor of ones in ``shape``: what the random ops take their shape from."""
-    return b.op("Expand", b.constant(1.0, np.float32, hint="one"), shape)
+def training_scalar(ctx: LowerContext, in_training: float, otherwise: float) -> Value:
+    """A float32 scalar: ``in_training`` when the training flag is set, else ``otherwise``.
+    Random layers fold the flag into such scalars, not into Where over whole tensors."""
+    b = ctx.builder
+    values = (b.constant(v, np.float32, hint="when") for v in (in_training, otherwise))
+    return b.op("Where", ctx.training, *values)
+
+
+def draw_shape(ctx: LowerContext, shape: Value, rank: int) -> Value:
+    """Where(training, shape, ones): the full shape in training, one element otherwise
+    (the evaluation graph), so a draw there costs next to nothing."""
+    b = ctx.builder
+    ones = b.constant(np.ones(rank), np.int64, hint="ones_shape")
+    return b.op("Where", ctx.training, shape, ones)
 
 
 def inference_only(ctx: LowerContext) -> Value:
-    """1.0 at inference, 0.0 in training: the mask of Dropout at rate 1, which ONNX
-    Dropout (a ratio below 1) cannot take; Keras then zeroes everything."""
+    """1.0 at inference, 0.0 in training: the mask of Dropout at rate 1; Keras then
+    zeroes everything."""
     b = ctx.builder
     return b.op("Cast", b.op("Not", ctx.training), to=FLOAT)
 
 
 def trivial_dropout(ctx: LowerContext, x: Value, rate: float) -> Value | None:
-    """Dropout of ``x`` where it needs no mask: ``x`` itself at rate 0, ``x`` times
-    ``inference_only`` at rate 1 (as float32 rounds it); None for any other rate."""
-    if rate == 0:
+    """Dropout of ``x`` where it needs no mask: ``x`` itself at rate 0 and in an inference
+    model (no random op computed), ``x`` times ``inference_only`` at rate 1 (as float32
+    rounds it); None for any other rate."""
+    if rate == 0 or not ctx.for_training:
         return x
     if np.float32(rate) == 1:
         return ctx.builder.op("Mul", x, inference_only(ctx))
     return None
 
 
-def dropout_mask(ctx: LowerContext, shape: Value, ratio: Value, seed: int | None) -> Value:
-    """0 or 1/(1 - ratio) in training, exactly 1 at inference, in ``shape``.
+def dropout_mask(
+    ctx: LowerContext, shape: Value, rank: int, rate: float, seed: int | None
+) -> Value:
+    """Keras's dropout mask in ``shape`` (an int64 vector of length ``rank``): kept where a
+    uniform draw is below 1 - rate, as its JAX backend's bernoulli keeps, then 1/(1 - rate)
+    where kept and 0 elsewhere; exactly ones when the flag is False (an evaluation graph),
+    drawn there in one element (``draw_shape``).
 
-    ONNX Dropout applied to ones, not to x itself: the engine's DropoutGrad scales by
-    1/(1-rate) even when training is False (a gradient twice too large at rate 0.5). The
-    ones derive from x only through Expand's shape input, which carries no gradient, so
-    the training graph differentiates the Mul by the mask alone. ``ratio`` is the caller's
-    constant, made where that layer always made it, so its initializers keep their order.
+    The flag enters through two scalars, not a Where over the mask: the threshold (above
+    every draw when not training) and the scale (1 then). The draw depends on ``x`` only
+    through its shape, so no gradient flows into it: the training graph differentiates the
+    caller's Mul by the mask alone.
     """
     b = ctx.builder
-    mask, _ = b.op(
-        "Dropout", ones_of(b, shape), ratio, ctx.training, outputs=2, seed=ctx.op_seed(seed)
-    )
-    return mask
+    u = uniform(b, draw_shape(ctx, shape, rank), ctx.random_step, ctx.op_stream(seed))
+    return keep_mask(ctx, u, rate)
+
+
+def keep_mask(ctx: LowerContext, u: Value, rate: float) -> Value:
+    """``dropout_mask`` from its uniform draws ``u``."""
+    b = ctx.builder
+    keep = 1.0 - rate
+    kept = b.op("Less", u, training_scalar(ctx, keep, 2.0))
+    return b.op("Mul", b.op("Cast", kept, to=FLOAT), training_scalar(ctx, 1.0 / keep, 1.0))

@@ -171,7 +171,6 @@ class Dropout(Layer):
         trivial = trivial_dropout(ctx, x, self.rate)
         if trivial is not None:
             return [trivial]
-        ratio = b.constant(self.rate, np.float32, hint="ratio")
         # The mask has noise_shape (broadcast by the Mul): size 1 on the broadcast axes,
         # the input's own size elsewhere.
         mask_shape = b.op("Shape", x)
@@ -185,7 +184,7 @@ class Dropout(Layer):
                 b.constant(np.ones(t.rank), np.int64, hint="ones_shape"),
                 mask_shape,
             )
-        return [b.op("Mul", x, dropout_mask(ctx, mask_shape, ratio, self.seed))]
+        return [b.op("Mul", x, dropout_mask(ctx, mask_shape, t.rank, self.rate, self.seed))]
 
     def reference(
         self, inputs: list[np.ndarray], weights: dict[str, np.ndarray]

@@ -2,16 +2,14 @@
 
 SpatialDropout1D/2D/3D, which share this module's base, live in noise_spatial.py.
 
-Each is the identity at inference, so its NumPy reference is the identity. In training
-(the ``specc.training`` flag True) each multiplies the input by a noise tensor and/or adds
-one; the noise is drawn from a tensor of ones whose shape comes from Shape(x), which the
-training engine treats as carrying no gradient, so the only op between x and y it
-differentiates is the final Mul/Add: the gradient is the noise itself, right for either
-flag value. (Dropout on x itself would be simpler, but the engine's DropoutGrad scales by
-1/(1-rate) even when training is False; see ``dropout_mask`` in specc/layers/base.py.)
-
-Where a Where picks between noise and its neutral value, the noise is drawn in shape
-Where(training, shape, ones): at inference it is a single element, nearly free.
+Each is the identity at inference, so its NumPy reference is the identity; an inference
+model computes no noise at all. In a training graph the noise comes from
+``specc.random_ops`` (a function of the layer's stream, the step counter and the element),
+drawn in a shape that comes from Shape(x), which carries no gradient, so the only op
+between x and y that is differentiated is the final Mul/Add: the gradient is the noise
+itself. The training flag enters through scalars (the noise's scale, AlphaDropout's
+affine constants), which make the noise neutral when it is False; the noise is then drawn
+in one element (``draw_shape``), nearly free.
 """
 
 from __future__ import annotations
@@ -30,11 +28,13 @@ from specc.layers.base import (
     LowerContext,
     Seed,
     ShapeError,
+    draw_shape,
     expect_float,
     float_input,
-    ones_of,
+    training_scalar,
 )
 from specc.layers.core import positive_noise_dims
+from specc.random_ops import normal, uniform
 from specc.types import FLOAT, TensorType
 
 # SELU's constants, as Keras's AlphaDropout writes them.
@@ -48,17 +48,11 @@ def _rate_below_one(value: float, what: str) -> float:
     return value
 
 
-def _noise_shape(ctx: LowerContext, shape: Value, rank: int) -> Value:
-    """Where(training, shape, ones): the full noise shape in training, one element else."""
+def _standard_normal(ctx: LowerContext, x: Value, rank: int, seed: int | None) -> Value:
+    """N(0, 1) noise in x's shape in training, one element otherwise."""
     b = ctx.builder
-    ones = b.constant(np.ones(rank), np.int64, hint="ones_shape")
-    return b.op("Where", ctx.training, shape, ones)
-
-
-def _float_seed(ctx: LowerContext, seed: int | None) -> float | None:
-    """``LowerContext.op_seed`` as the Random*Like ops take it, a float attribute."""
-    drawn = ctx.op_seed(seed)
-    return None if drawn is None else float(drawn)
+    shape = draw_shape(ctx, b.op("Shape", x), rank)
+    return normal(b, shape, ctx.random_step, ctx.op_stream(seed))
 
 
 class NoiseLayer(Layer):
@@ -96,14 +90,10 @@ class GaussianNoise(NoiseLayer):
     ) -> list[Value]:
         b, t = ctx.builder, input_types[0]
         x = float_input(ctx, inputs[0], t)
-        if self.stddev == 0:
+        if self.stddev == 0 or not ctx.for_training:
             return [x]
-        ones = ones_of(b, _noise_shape(ctx, b.op("Shape", x), t.rank))
-        noise = b.op(
-            "RandomNormalLike", ones, mean=0.0, scale=self.stddev, seed=_float_seed(ctx, self.seed)
-        )
-        zero = b.constant(0.0, np.float32, hint="zero")
-        return [b.op("Add", x, b.op("Where", ctx.training, noise, zero))]
+        noise = _standard_normal(ctx, x, t.rank, self.seed)
+        return [b.op("Add", x, b.op("Mul", noise, training_scalar(ctx, self.stddev, 0.0)))]
 
     @classmethod
     def examples(cls) -> list[tuple[dict[str, Any], list[TensorType]]]:
@@ -138,14 +128,13 @@ class GaussianDropout(NoiseLayer):
     ) -> list[Value]:
         b, t = ctx.builder, input_types[0]
         x = float_input(ctx, inputs[0], t)
-        if self.rate == 0:
+        if self.rate == 0 or not ctx.for_training:
             return [x]
         stddev = math.sqrt(self.rate / (1.0 - self.rate))
-        ones = ones_of(b, _noise_shape(ctx, b.op("Shape", x), t.rank))
-        noise = b.op(
-            "RandomNormalLike", ones, mean=1.0, scale=stddev, seed=_float_seed(ctx, self.seed)
-        )
-        return [b.op("Mul", x, b.op("Where", ctx.training, noise, ones))]
+        noise = _standard_normal(ctx, x, t.rank, self.seed)
+        scaled = b.op("Mul", noise, training_scalar(ctx, stddev, 0.0))
+        one = b.constant(1.0, np.float32, hint="one")
+        return [b.op("Mul", x, b.op("Add", scaled, one))]
 
     @classmethod
     def examples(cls) -> list[tuple[dict[str, Any], list[TensorType]]]:
@@ -209,7 +198,7 @@ class AlphaDropout(NoiseLayer):
     ) -> list[Value]:
         b, t = ctx.builder, input_types[0]
         x = float_input(ctx, inputs[0], t)
-        if self.rate == 0:
+        if self.rate == 0 or not ctx.for_training:
             return [x]
         shape = b.op("Shape", x)
         if self.noise_shape is not None:
@@ -217,22 +206,23 @@ class AlphaDropout(NoiseLayer):
             shared = np.array([n == 1 for n in self.noise_shape])
             ones = b.constant(np.ones(t.rank), np.int64, hint="ones_shape")
             shape = b.op("Where", b.constant(shared, np.bool_, hint="shared_axes"), ones, shape)
-        ones = ones_of(b, _noise_shape(ctx, shape, t.rank))
-        uniform = b.op("RandomUniformLike", ones, seed=_float_seed(ctx, self.seed))
-        rate = b.constant(self.rate, np.float32, hint="rate")
-        keep = b.op("Cast", b.op("GreaterOrEqual", uniform, rate), to=FLOAT)
+        shape = draw_shape(ctx, shape, t.rank)
+        uniform_draw = uniform(b, shape, ctx.random_step, ctx.op_stream(self.seed))
+        # Keras keeps where uniform >= rate; never when not training (a threshold below 0).
+        keep = b.op("GreaterOrEqual", uniform_draw, training_scalar(ctx, self.rate, -1.0))
+        keep = b.op("Cast", keep, to=FLOAT)
         alpha_p = -SELU_ALPHA * SELU_SCALE
         a = ((1 - self.rate) * (1 + self.rate * alpha_p**2)) ** -0.5
-        # a * (x * keep + alpha' * (1 - keep)) + b == x * (a keep) + (a alpha' + b - a alpha' keep)
-        scale = b.op("Mul", keep, b.constant(a, np.float32, hint="a"))
+        # a * (x * keep + alpha' * (1 - keep)) + b with b = -a alpha' rate is
+        # x * (a keep) + (a alpha' (1 - rate) - a alpha' keep); when not training keep is 1
+        # and the constants (1, 0, 0) make that x.
+        scale = b.op("Mul", keep, training_scalar(ctx, a, 1.0))
         offset = b.op(
             "Add",
-            b.op("Mul", keep, b.constant(-a * alpha_p, np.float32, hint="minus_a_alpha")),
-            b.constant(a * alpha_p * (1 - self.rate), np.float32, hint="offset"),
+            b.op("Mul", keep, training_scalar(ctx, -a * alpha_p, 0.0)),
+            training_scalar(ctx, a * alpha_p * (1 - self.rate), 0.0),
         )
-        zero = b.constant(0.0, np.float32, hint="zero")
-        y = b.op("Mul", x, b.op("Where", ctx.training, scale, ones))
-        return [b.op("Add", y, b.op("Where", ctx.training, offset, zero))]
+        return [b.op("Add", b.op("Mul", x, scale), offset)]
 
     @classmethod
     def examples(cls) -> list[tuple[dict[str, Any], list[TensorType]]]:

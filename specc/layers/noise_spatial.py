@@ -1,7 +1,7 @@
 """SpatialDropout1D/2D/3D: Dropout of whole channels in training, the identity at inference.
 
-The mask is core Dropout's (specc/layers/core.py): ONNX Dropout applied to ones, here of
-shape (batch, channels, 1, ...), multiplied into the input. Both data formats put the
+The mask is core Dropout's (``dropout_mask`` in specc/layers/base.py), here of shape
+(batch, channels, 1, ...), multiplied into the input. Both data formats put the
 channels on axis 1 of what ``lower`` sees (channels_last through the channels-first layout),
 so the mask's shape is the same either way.
 """
@@ -73,11 +73,10 @@ class _SpatialDropout(NoiseLayer):
         trivial = trivial_dropout(ctx, x, self.rate)
         if trivial is not None:
             return [trivial]
-        # The mask is Dropout on ones of shape (batch, channels, 1, ...), as in core Dropout.
+        # Core Dropout's mask, in shape (batch, channels, 1, ...).
         space = b.constant(np.ones(self._rank()), np.int64, hint="ones_shape")
         shape = b.op("Concat", b.op("Shape", x, start=0, end=2), space, axis=0)
-        ratio = b.constant(self.rate, np.float32, hint="ratio")
-        return [b.op("Mul", x, dropout_mask(ctx, shape, ratio, self.seed))]
+        return [b.op("Mul", x, dropout_mask(ctx, shape, t.rank, self.rate, self.seed))]
 
 
 @LAYERS.register

@@ -11,7 +11,9 @@ from __future__ import annotations
 import numpy as np
 
 from specc.graph import GraphBuilder, Value
-from specc.layers.base import LowerContext, inference_only
+from specc.layers.base import LowerContext, inference_only, keep_mask
+from specc.random_ops import uniform_at
+from specc.types import INT64
 
 
 def ints(values: list[int]) -> np.ndarray:
@@ -92,22 +94,32 @@ def dropout_masks(
     ctx: LowerContext, x: Value, size: int, rate: float, count: int, seed: int | None
 ) -> list[Value]:
     """``count`` dropout masks of shape (batch, size), batch taken from ``x``: 0 or
-    1/(1-rate) in training, exactly ones at inference.
+    1/(1-rate) in training, exactly ones when not (see ``dropout_mask``). Mask k of a
+    seeded layer draws from stream seed + k, so the masks differ.
 
-    As ``dropout_mask`` (specc/layers/base.py) explains, each is ONNX Dropout applied to
-    ones and reads the training flag; the masks share one tensor of ones, so they are
-    built here. Mask k of a seeded layer uses seed + k, so the draws differ.
+    The masks draw at element indices built from ``batch_fill``'s ones, in a shape
+    onnxruntime follows (see ``batch_fill``); all of them share the indices.
     """
     b = ctx.builder
     ones = batch_fill(b, x, 1.0, size)
+    if not ctx.for_training:  # an inference model draws nothing
+        return [ones] * count
     if np.float32(rate) == 1:
         return [b.op("Mul", ones, inference_only(ctx))] * count
-    ratio = b.constant(rate, np.float32, hint="ratio")
+    index = _grid_index(b, ones, size)
     masks = []
     for k in range(count):
         mask_seed = None if seed is None else (seed + k) % 2**32
-        scaled, _ = b.op(
-            "Dropout", ones, ratio, ctx.training, outputs=2, seed=ctx.op_seed(mask_seed)
-        )
-        masks.append(scaled)
+        u = uniform_at(b, index, ctx.random_step, ctx.op_stream(mask_seed))
+        masks.append(keep_mask(ctx, u, rate))
     return masks
+
+
+def _grid_index(b: GraphBuilder, ones: Value, size: int) -> Value:
+    """Row-major element indices of the (batch, size) ``ones``: row * size + column, from
+    running sums, which keep the shape known."""
+    counts = b.op("Cast", ones, to=INT64)
+    zero, one = (b.constant(v, np.int64, hint=h) for v, h in ((0, "zero"), (1, "one")))
+    rows = b.op("Sub", b.op("CumSum", counts, zero), counts)  # 0, 1, ... down each column
+    columns = b.op("Sub", b.op("CumSum", counts, one), counts)  # 0, 1, ... along each row
+    return b.op("Add", b.op("Mul", rows, b.constant(size, np.int64, hint="size")), columns)

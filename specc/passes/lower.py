@@ -65,6 +65,9 @@ class LoweredModel:
     activity_penalties: list[ActivityPenalty]
     # Lowered for a training graph (see ``lower_to_onnx``), not for inference.
     for_training: bool
+    # The random ops' step counter (``specc.random_step``), a graph input of a training
+    # lowering whose layers draw random numbers; None otherwise.
+    random_step: Value | None = None
 
 
 def expected_weight_shapes(typed: TypedGraph) -> dict[str, tuple[int, ...]]:
@@ -100,8 +103,9 @@ def lower_to_onnx(
     lowerings that train faster (``LowerContext.for_training``) and the training flag is
     a graph input; the parameters (names, shapes) are the same either way, only the ops
     computing with them differ. ``seed`` seeds the random ops of a training graph whose
-    layers give none (``LowerContext.op_seed``). ``fused_recurrence``: a training graph
-    keeps ONNX's fused recurrent ops (``LowerContext.fused_recurrence``).
+    layers give none (``LowerContext.op_stream``); without it each lowering draws its own.
+    ``fused_recurrence``: a training graph keeps ONNX's fused recurrent ops
+    (``LowerContext.fused_recurrence``).
     """
     resolved = typed.resolved
     b = GraphBuilder(resolved.model_name)
@@ -141,6 +145,7 @@ def lower_to_onnx(
             heads[str(ref)] = Head(activated.kind, Value(activated.source), activated.axis)
         b.output(value, str(ref), tensor)
     flag = ctx.training_flag if for_training else None
+    step = ctx.random_step_input if for_training else None
     return LoweredModel(
         b.graph,
         typed.parameters,
@@ -150,6 +155,7 @@ def lower_to_onnx(
         flag,
         penalties,
         for_training,
+        step,
     )
 
 

@@ -18,6 +18,7 @@ from specc.atomic import scratch_folder
 from specc.constraints import Constraint
 from specc.onnx_model import to_model_proto
 from specc.optimizers import Optimizer
+from specc.random_ops import RANDOM_STEP
 from specc.train.backend import check_provider
 from specc.train.engine import (
     CheckpointState,
@@ -193,6 +194,11 @@ class TrainingSession:
         for name in self.input_names:
             if name == self.training.flag:
                 values.append(np.array(training))
+                continue
+            if name == RANDOM_STEP:
+                # The standard backend's step graph draws from optimizer.iterations: the
+                # same count here gives the same random numbers (unused when evaluating).
+                values.append(np.array(self.iterations if training else 0, np.int64))
                 continue
             tensor: TensorType = self.input_types[name]
             values.append(np.ascontiguousarray(feeds[name], dtype=DTYPES[tensor.dtype]))

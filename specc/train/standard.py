@@ -107,10 +107,6 @@ class StandardSession:
                 serialized,
                 options,
                 providers=[PROVIDERS[self.device]],
-                # Stock onnxruntime's EliminateDropout removes every Dropout node, in
-                # training mode too (the training build keeps them): the step would train
-                # without them.
-                disabled_optimizers=["EliminateDropout"],
             )
         except Exception as error:
             # Memory, or a provider listed but unloadable (the CUDA build without CUDA's

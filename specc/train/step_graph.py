@@ -10,6 +10,10 @@ and total loss) into two graphs that run on stock onnxruntime:
   update, and BatchNormalization's moving statistics moved towards the batch's;
 - the **evaluation graph**: the same forward pass in inference mode, with the losses.
 
+The random layers' step counter (``specc.random_step``) is ``iterations`` itself, so the
+draws of a step depend on the saved state alone: a run resumed from it continues the
+sequence.
+
 All state is explicit: every parameter (trainable and frozen), every optimizer slot, the
 optimizer-wide state and ``iterations`` are graph inputs, and the step graph outputs their
 next values (``next/<name>``). The runtime (``specc.train.standard``) keeps the state on the
@@ -28,6 +32,7 @@ from specc.constraints import Constraint
 from specc.graph import Graph, GraphBuilder, Value
 from specc.optimizers import Optimizer
 from specc.optimizers.base import UpdateContext
+from specc.random_ops import RANDOM_STEP
 from specc.train.graph import TOTAL_LOSS, TrainingGraph
 from specc.types import TensorType, scalar
 
@@ -74,8 +79,9 @@ def build_step_graphs(
     """The step and evaluation graphs of ``training`` with ``optimizer``; ``constraints``
     maps a parameter's ONNX name to the constraint applied after each update."""
     forward = _parameters_as_inputs(training.graph)
-    evaluation = _with_flag(forward, training.flag, False)
-    step_forward = _with_flag(forward, training.flag, True)
+    # Evaluation draws nothing (the flag is False): its random step is any constant.
+    evaluation = _fixed_input(_fixed_input(forward, training.flag, False), RANDOM_STEP, 0)
+    step_forward = _fixed_input(forward, training.flag, True)
     grads = differentiate(step_forward, TOTAL_LOSS, list(training.trainable))
     b = GraphBuilder.extending(grads.graph)
     graph = b.graph
@@ -86,6 +92,11 @@ def build_step_graphs(
 
     iterations = b.input(ITERATIONS, scalar("int64"))
     state[ITERATIONS] = np.array(0, np.int64)
+    if any(name == RANDOM_STEP for name, _ in graph.inputs):
+        # Step k draws the random numbers of step k, whichever session runs it: a run
+        # resumed from saved state goes on with the same sequence, with no new state.
+        graph.inputs = [(name, t) for name, t in graph.inputs if name != RANDOM_STEP]
+        b.alias(iterations, RANDOM_STEP)
     slots: dict[str, dict[str, Value]] = {}
     for name in training.trainable:
         slots[name] = {}
@@ -177,10 +188,11 @@ def _parameters_as_inputs(graph: Graph) -> Graph:
     return dataclasses.replace(graph, inputs=inputs, initializers=initializers, parameters=[])
 
 
-def _with_flag(graph: Graph, flag: str | None, value: bool) -> Graph:
-    """``graph`` with the training flag, if it has one, fixed to ``value``."""
-    if flag is None:
+def _fixed_input(graph: Graph, name: str | None, value: bool | int) -> Graph:
+    """``graph`` with input ``name`` (the training flag, the random step), if it has one,
+    fixed to ``value``."""
+    if name is None or name not in dict(graph.inputs):
         return graph
-    inputs = [(name, t) for name, t in graph.inputs if name != flag]
-    initializers = {**graph.initializers, flag: np.array(value)}
+    inputs = [(n, t) for n, t in graph.inputs if n != name]
+    initializers = {**graph.initializers, name: np.array(value)}
     return dataclasses.replace(graph, inputs=inputs, initializers=initializers)

@@ -4,9 +4,8 @@ y = x * mask / (1 - ratio) in training, y = x otherwise, so dx = dy * mask / (1 
 training and dy otherwise. onnxruntime-training's DropoutGrad scales by 1 / (1 - ratio)
 even when training_mode is false; this rule does not.
 
-specc applies Dropout to ones and multiplies x by the result (``dropout_mask`` in
-specc/layers/base.py), so in its graphs no gradient needs this rule: the ones depend on no
-weight. It serves Dropout applied to x itself.
+specc's own layers emit no Dropout op: their masks come from ``specc.random_ops``
+(``dropout_mask`` in specc/layers/base.py). This rule serves graphs that use ONNX Dropout.
 """
 
 from __future__ import annotations

@@ -17,6 +17,8 @@ no_gradient("Not", "And", "Or", "Xor", "IsNaN", "IsInf")
 no_gradient("Sign", "Floor", "Ceil", "Round")
 # Shapes, sizes, indices and index-valued results.
 no_gradient("Shape", "Size", "Range", "ConstantOfShape", "ArgMax", "ArgMin", "NonZero", "OneHot")
+# Bit operations: integer only (specc.random_ops builds its generator from them).
+no_gradient("BitShift", "BitwiseAnd", "BitwiseOr", "BitwiseXor", "BitwiseNot")
 # Random draws: the "Like" ops read only their input's shape and dtype.
 no_gradient("RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike")
 no_gradient("Multinomial", "Bernoulli")
