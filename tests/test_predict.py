@@ -26,6 +26,7 @@ from tests.evaluate_fixture import (
     write_spec,
     write_weights,
 )
+from tests.spec_helpers import ROOT
 
 runner = CliRunner()
 
@@ -224,3 +225,20 @@ def test_output_named_like_a_class_array_is_refused(tmp_path: Path) -> None:
     args = ["predict", str(path), "-d", str(tmp_path / "inputs.npz"), "-o", str(tmp_path / "p.npz")]
     line = _error(runner.invoke(app, args), "SPC550-prediction-file", path)
     assert "'kind_class'" in line
+
+
+@pytest.mark.parametrize("source", ["spec", "folder"])
+def test_embedding_ids_are_checked_before_onnxruntime(tmp_path: Path, source: str) -> None:
+    spec = ROOT / "models/two_inputs_two_outputs.yaml"
+    folder = tmp_path / "run"
+    folder.mkdir()
+    assert runner.invoke(app, ["build", str(spec), "-o", str(folder / "model.onnx")]).exit_code == 0
+    rng = np.random.default_rng(0)
+    tokens = rng.integers(0, 100, (6, 8)).astype(np.int32)
+    tokens[4, 2] = 100  # one past the table of 100 rows
+    np.savez(tmp_path / "x.npz", features=np.zeros((6, 12), np.float32), tokens=tokens)
+    model = str(spec if source == "spec" else folder)
+    args = ["predict", model, "-d", str(tmp_path / "x.npz"), "-o", str(tmp_path / "p.npz")]
+    line = _error(runner.invoke(app, args), "SPC531-embedding-id", tmp_path / "x.npz")
+    assert "Embedding layer 'token_embedding' (input_dim 100)" in line
+    assert "got 100 at sample 4" in line

@@ -21,13 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
 import onnxruntime
 
 from specc.diagnostics import Diagnostic, SpecError
 from specc.emit.mobile_quantize import classification_heads
 from specc.emit.source import ExportSource
 from specc.limits import DEFAULT_LIMITS, Limits
-from specc.train.data import load_dataset
+from specc.train.data import IdRange, load_dataset
 from specc.train.native import engine_message
 from specc.types import TensorType
 
@@ -73,7 +74,8 @@ def predict_source(
     heads = classification_heads(source.model)
     labels = {e["name"]: e["labels"] for e in source.description["outputs"] if "labels" in e}
     _check_names(names, [n for n in names if n in heads or n in labels], source.origin)
-    dataset = load_dataset(data, input_types(source.description), {}, limits)
+    types = input_types(source.description)
+    dataset = load_dataset(data, types, {}, limits, embedding_ids(source.model))
     session = _session(source)
     parts: dict[str, list[np.ndarray]] = {name: [] for name in names}
     for batch in dataset.batches(batch_size):
@@ -88,6 +90,29 @@ def predict_source(
     for name in names:
         arrays.update(class_arrays(name, arrays[name], heads.get(name), labels.get(name)))
     return Predictions(arrays, len(dataset), tuple(dataset.unused))
+
+
+def embedding_ids(model: onnx.ModelProto) -> dict[str, IdRange]:
+    """The inputs that index an Embedding's table, found in the graph as ``specc train``
+    finds them in the spec (``id_ranges``): a Gather of rows of a weight, by the input's
+    values (cast to int64 or not). The data is checked before onnxruntime sees it, so an
+    id out of range is named with its sample, not reported from inside a kernel."""
+    weights = {t.name: tuple(t.dims) for t in model.graph.initializer}
+    inputs = {i.name for i in model.graph.input} - set(weights)
+    casts = {n.output[0]: n.input[0] for n in model.graph.node if n.op_type == "Cast"}
+    ranges: dict[str, IdRange] = {}
+    for node in model.graph.node:
+        axis = next((a.i for a in node.attribute if a.name == "axis"), 0)
+        if node.op_type != "Gather" or axis != 0 or node.input[0] not in weights:
+            continue
+        source = casts.get(node.input[1], node.input[1])
+        rows = weights[node.input[0]][:1]
+        if source not in inputs or not rows:
+            continue
+        known = ranges.get(source)
+        if known is None or rows[0] < known.count:
+            ranges[source] = IdRange(rows[0], node.name.split("/")[0])
+    return ranges
 
 
 def class_arrays(
@@ -130,7 +155,8 @@ def _check_names(outputs: list[str], classifiers: list[str], where: Path) -> Non
 
 def _session(source: ExportSource) -> onnxruntime.InferenceSession:
     options = onnxruntime.SessionOptions()
-    options.log_severity_level = 3
+    # Fatal only: a kernel's error is reported once, as a diagnostic, not also logged.
+    options.log_severity_level = 4
     try:
         return onnxruntime.InferenceSession(
             source.model.SerializeToString(), options, providers=["CPUExecutionProvider"]
