@@ -243,3 +243,9 @@ def test_seed_with_weights_is_a_usage_error(model) -> None:
     args = ["evaluate", str(spec), "-d", str(data_path), "-w", str(weights_path), "--seed", "1"]
     result = runner.invoke(app, args)
     assert result.exit_code == 2 and "--seed applies to a spec" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["evaluate", "predict"])
+def test_help(command: str) -> None:
+    result = runner.invoke(app, [command, "--help"])
+    assert result.exit_code == 0 and "DIR|SPEC" in result.output

@@ -66,8 +66,8 @@ def predict_source(
     limits: Limits = DEFAULT_LIMITS,
 ) -> Predictions:
     """Run ``source``'s model on ``data`` in batches of ``batch_size``; ``SpecError`` for
-    data that does not fit the model, or that onnxruntime refuses (an id past an
-    Embedding's table in a trained folder's model, whose spec is not at hand)."""
+    data that does not fit the model (every problem at once), or that onnxruntime still
+    refuses when it runs."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer; got {batch_size}")
     names = [entry["name"] for entry in source.description["outputs"]]
