@@ -8,7 +8,9 @@ from typing import Annotated
 import typer
 
 from specc.cli.build import build
+from specc.cli.evaluate import evaluate
 from specc.cli.export import export
+from specc.cli.predict import predict
 from specc.cli.train import train
 from specc.cli.validate import validate
 
@@ -44,6 +46,8 @@ app.command("validate")(validate)
 app.command("build")(build)
 app.command("train")(train)
 app.command("export")(export)
+app.command("evaluate")(evaluate)
+app.command("predict")(predict)
 
 
 def main() -> None:

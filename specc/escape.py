@@ -132,6 +132,21 @@ def github_property(text: str) -> str:
     return github_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_text(text: str) -> str:
+    """A CSV field (RFC 4180) holding ``text``, a header or a label, never a number: a
+    leading formula character gets a ``'`` in front, so a spreadsheet shows it as text;
+    a field with a comma, a quote or a line break is quoted, its quotes doubled."""
+    if text.startswith(_FORMULA_START):
+        text = "'" + text
+    if any(c in text for c in ',"\r\n') or text != text.strip():
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
 _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 
 

@@ -39,8 +39,10 @@ def load_source(
     weights: str | Path | None = None,
     opset: int = DEFAULT_OPSET,
     limits: Limits = DEFAULT_LIMITS,
+    seed: int | None = None,
 ) -> ExportSource:
-    """The model of a spec file (weights drawn, or from ``weights``) or of a trained folder."""
+    """The model of a spec file (weights from ``weights``, or drawn with ``seed``) or of a
+    trained folder."""
     path = Path(path)
     if path.is_dir():
         if weights is not None:
@@ -48,7 +50,7 @@ def load_source(
             raise SpecError([Diagnostic(EXPORT_SOURCE, message, (), str(path))])
         model, description = read_trained_folder(path, limits)
         return ExportSource(model, description, path)
-    compiled = compile_spec(path, weights, limits=limits)
+    compiled = compile_spec(path, weights, seed, limits=limits)
     model = to_model_proto(compiled.graph, opset, compiled.metadata)
     # The same checks as a trained folder's: one shape of description for every writer.
     description = parse_description(compiled.metadata[DESCRIPTION_KEY], model, str(path))

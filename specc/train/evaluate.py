@@ -1,0 +1,78 @@
+"""evaluate_spec: what ``specc evaluate`` computes, Keras's ``model.evaluate`` on a data file.
+
+prepare            the spec compiled for training, with the weights to evaluate
+load_dataset       the inputs and the labels of every output with a loss, checked
+StandardSession    the default backend's evaluation graph (``specc.train.step_graph``):
+                   the forward pass in inference mode, the losses and the penalties
+fit.evaluate       Keras's means over the batches: each loss weighted by its batch's size,
+                   each metric accumulated as Keras's stateful metric does
+
+The result carries Keras's names: ``loss`` (the total, regularization penalties included,
+as ``compute_loss`` adds them), ``<output>_loss`` for a model with several outputs, and each
+compiled metric by its history name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from specc.limits import DEFAULT_LIMITS, Limits
+from specc.onnx_model import DEFAULT_OPSET
+from specc.spec.compile import losses_by_output
+from specc.train.backend import DEFAULT_BACKEND, check_backend, open_session
+from specc.train.data import load_dataset
+from specc.train.data_targets import id_ranges, targets_for
+from specc.train.fit import HistoryValue, evaluate
+from specc.train.run import prepare
+
+# Keras's evaluate(batch_size=None) default.
+DEFAULT_BATCH_SIZE = 32
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Keras's ``evaluate(..., return_dict=True)``, and what it was computed over."""
+
+    values: dict[str, HistoryValue]
+    samples: int
+    batch_size: int
+    # Arrays or columns of the data file that no input or output takes.
+    unused_data: tuple[str, ...] = ()
+
+
+def evaluate_spec(
+    spec: str | Path,
+    data: str | Path,
+    weights: str | Path | None = None,
+    seed: int | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    limits: Limits = DEFAULT_LIMITS,
+    opset: int = DEFAULT_OPSET,
+) -> Evaluation:
+    """The loss and the metrics of ``spec`` (its ``compile`` section) over ``data``, with
+    ``weights`` (a weights file), else the spec's initializers drawn with ``seed``.
+
+    Raises ``SpecError`` for a spec without a ``compile`` section and for data that does
+    not fit the model (every problem at once); ``EngineError`` when onnxruntime cannot
+    start.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer; got {batch_size}")
+    check_backend(DEFAULT_BACKEND, "cpu", str(spec))
+    compiled, training = prepare(spec, weights, seed, limits, fused_recurrence=True)
+    config = compiled.compile
+    assert config is not None  # prepare() refuses a spec without one
+    predictions = dict(compiled.graph.outputs)
+    targets = targets_for(losses_by_output(config, list(predictions)), predictions)
+    inputs = dict(compiled.typed.resolved.inputs)
+    dataset = load_dataset(data, inputs, targets, limits, id_ranges(compiled.typed))
+    session = open_session(training, DEFAULT_BACKEND, opset, "cpu")
+    try:
+        # The session builds its evaluation graph with the step graph; the optimizer is the
+        # spec's, and no step is ever taken, so the weights stay as given.
+        session.use_optimizer(config.optimizer)
+        values = evaluate(training, session, dataset, config, batch_size, prefix="")
+    finally:
+        session.close()
+    return Evaluation(values, len(dataset), batch_size, tuple(dataset.unused))
