@@ -92,6 +92,35 @@ def test_conv_transpose(x: tuple[int, ...], w: tuple[int, ...], attrs: dict[str,
     assert check_op("ConvTranspose", inputs, attrs) == []
 
 
+# (input shape, weight shape, attributes, the weight gradient's form) around the choice.
+FORM_CASES: list[tuple[tuple[int, ...], tuple[int, ...], dict[str, Any], str]] = [
+    ((2, 3, 20, 19), (4, 3, 3, 3), {"pads": [1, 0, 1, 0], "dilations": [1, 2]}, "by_matmul"),
+    ((2, 3, 17, 17), (4, 3, 2, 2), {"pads": [0, 0, 0, 0]}, "by_conv"),  # 256 positions
+    ((2, 1, 20, 20), (4, 1, 3, 3), {"pads": [1, 1, 1, 1]}, "by_conv"),  # one channel
+    ((2, 3, 9, 8), (4, 3, 3, 3), {"strides": [2, 1]}, "by_matmul"),
+    ((2, 4, 7, 7), (4, 2, 3, 3), {"group": 2}, "by_matmul"),
+    ((2, 1, 12), (3, 1, 4), {"pads": [2, 1], "dilations": [2]}, "by_matmul"),
+    ((1, 2, 4, 5, 4), (3, 2, 2, 3, 2), {"strides": [1, 2, 2]}, "by_conv"),
+]
+
+
+@pytest.mark.parametrize(("x", "w", "attrs", "form"), FORM_CASES)
+def test_conv_weight_gradient_takes_the_faster_form(
+    x: tuple[int, ...],
+    w: tuple[int, ...],
+    attrs: dict[str, Any],
+    form: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    other = "by_conv" if form == "by_matmul" else "by_matmul"
+
+    def refuse(*args: object) -> None:
+        raise AssertionError(f"{other} was not expected here")
+
+    monkeypatch.setattr(conv_weight, other, refuse)
+    assert check_op("Conv", [_normal(*x), _normal(*w, seed=1)], attrs) == []
+
+
 def test_conv_weight_gradient_without_the_weights_shape(monkeypatch: pytest.MonkeyPatch) -> None:
     """A weight of unknown shape takes the weight-gradient Conv instead of the MatMul."""
 

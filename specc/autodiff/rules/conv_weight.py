@@ -1,15 +1,20 @@
 """The weight gradient of Conv and ConvTranspose: window contents times output gradients.
 
 d w[f, c, k] = sum over batch and positions o of data_pad[n, c, o * s + k * dl] dy[n, f, o].
-Two ways to build it from standard ops:
+Two ways to build it from standard ops, chosen by shape (``matmul_is_faster``):
 
-- ``by_matmul`` (the usual one): every window entry copied out as its own channel by a
-  Conv with a one-hot kernel (im2col), then one batched MatMul against the output
-  gradient and a sum over the batch. MLAS runs that Conv and MatMul at full speed.
-- ``by_conv`` (where the weight's shape is unknown when the graph is built): a Conv of the
-  data by the output gradient, batch and channel axes swapped and strides and dilations
-  trading places. Its kernel is as large as the output, a shape onnxruntime's Conv handles
-  several times slower (28 ms against 9 ms for a 3x3 Conv2D 32 -> 64 over 26x26, batch 64).
+- ``by_matmul``: every window entry copied out as its own row by a Conv with one-hot
+  kernels (im2col, the batch inside each row), then one MatMul per group against the
+  output gradient. MLAS runs both at full speed.
+- ``by_conv``: a Conv of the data by the output gradient, batch and channel axes swapped
+  and strides and dilations trading places. Its kernel is as large as the output, which
+  onnxruntime's Conv runs slowly unless the output is small.
+
+Times of the forward and weight-gradient graph on onnxruntime 1.32, one thread, CPU ms
+(by_matmul / by_conv), batch 64 unless said: 3x3 32 -> 64 over 26x26: 41 / 49; stride 2,
+64 -> 128 over 32x32: 68 / 105; 1-D k5 64 -> 64 over 1000, batch 32: 39 / 63; depthwise
+3x3 64 over 32x32, batch 32: 31 / 35; 3x3 64 -> 64 over 10x10: 9.1 / 6.9, over 18x18:
+36 / 33; 3x3 1 -> 32 over 28x28: 3.6 / 2.6; 5x5 64 -> 128 over 6x6: 7.1 / 5.5.
 """
 
 from __future__ import annotations
@@ -35,9 +40,32 @@ def weight_gradient(d: Backward, data: Value, kernel_of: Value, w: Windows, grou
     weight's axes 0 and 1 in both.
     """
     weight = d.shape(d.x(1))
-    if any(n is None for n in weight[:2]) or _windows_past_input(d, w):
-        return by_conv(d, data, kernel_of, w, group)
-    return by_matmul(d, data, kernel_of, w, group, (int(weight[0]), int(weight[1])))  # type: ignore[arg-type]
+    if matmul_is_faster(d, w, group):
+        return by_matmul(d, data, kernel_of, w, group, (int(weight[0]), int(weight[1])))  # type: ignore[arg-type]
+    return by_conv(d, data, kernel_of, w, group)
+
+
+# Output positions per sample up to which by_conv beats by_matmul on a plain 2-D Conv.
+FEW_POSITIONS = 256
+
+
+def matmul_is_faster(d: Backward, w: Windows, group: int) -> bool:
+    """Whether ``by_matmul`` serves this node (and can: it needs the weight's shape).
+
+    by_conv wins only on ungrouped, unstrided 2-D convolutions with few output positions
+    or a single input channel, and runs 3-D ones (by_matmul's im2col would need a 4-D
+    Conv) and ConvTranspose's odd output_padding, whose dy has windows past x's.
+    """
+    weight = d.shape(d.x(1))
+    if any(n is None for n in weight[:2]) or len(w.kernel) > 2 or _windows_past_input(d, w):
+        return False
+    if len(w.kernel) == 1 or group > 1 or any(s > 1 for s in w.strides):
+        return True
+    # The windows' positions: the Conv's output, or the ConvTranspose's input.
+    found = d.shape(d.y(0) if d.node.op_type == "Conv" else d.x(0))[2:]
+    positions = None if None in found else int(np.prod(found))
+    single = weight[1] == 1
+    return not single and (positions is None or positions > FEW_POSITIONS)
 
 
 def _windows_past_input(d: Backward, w: Windows) -> bool:
@@ -47,78 +75,6 @@ def _windows_past_input(d: Backward, w: Windows) -> bool:
     return d.node.op_type == "ConvTranspose" and any(
         p >= s for p, s in zip(padding, w.strides, strict=True)
     )
-
-
-def window_entries(d: Backward, data: Value, w: Windows) -> tuple[Value, bool]:
-    """Every window's entries of ``data`` (N, C, *n), each as its own channel: a Conv of
-    one one-hot kernel per entry (K of them, the kernel's size, row-major) over single
-    channel images. Returns them and whether they are laid out entry-major.
-
-    1-D and 2-D data go in whole, the channels as one more spatial axis of a 3-D Conv:
-    (N, 1, [1,] C, *n) -> (N, K, [1,] C, *o), entry-major. 3-D data, which has no axis to
-    spare, goes in one image per channel: (N * C, 1, *n) -> (N * C, K, *o). A 3-D Conv
-    for the 2-D case is also what keeps onnxruntime from switching a 2-D Conv with a
-    constant kernel to its blocked NCHWc layout, whose output reorder costs as much as
-    the Conv. (The whole batch at once ran in 4.5 ms, one image per channel in 7.5 ms,
-    as a 2-D Conv in 14 ms: 64 x 32 26x26 images, 3x3, onnxruntime 1.32.)
-    """
-    entries = int(np.prod(w.kernel))
-    whole = len(w.kernel) < 3
-    # The Conv's spatial axes ahead of the data's own: a unit one for 1-D, then the
-    # channels; the one-hot kernels span 1 along them.
-    lead = [1] * (3 - len(w.kernel)) if whole else []
-    one_hot = np.eye(entries, dtype=np.float32).reshape(entries, 1, *lead, *w.kernel)
-    shape = [0, 1, *lead[:-1], -1] if whole else [-1, 1]
-    images = d.op(
-        "Reshape",
-        data,
-        d.op("Concat", d.ints(shape, "shape"), d.op("Shape", data, start=2), axis=0),
-    )
-    none = [0] * len(lead)
-    found = d.op(
-        "Conv",
-        images,
-        d.b.constant(one_hot, np.float32, hint="window_entries"),
-        strides=[*([1] * len(lead)), *w.strides],
-        dilations=[*([1] * len(lead)), *w.dilations],
-        pads=[*none, *w.begin, *none, *w.end],
-    )
-    return found, whole
-
-
-def by_matmul(
-    d: Backward, data: Value, kernel_of: Value, w: Windows, group: int, weight: tuple[int, int]
-) -> Value:
-    """``weight_gradient`` as im2col and a batched MatMul (``weight`` = (F, C / group)).
-
-    The window entries of each group's channels meet that group's output gradients in
-    one MatMul per sample; the products, summed over the batch, are put into the
-    weight's (F, C / group, *k) order at the end, where they are small.
-    """
-    features, per_group = weight
-    entries = int(np.prod(w.kernel))
-    found, entry_major = window_entries(d, data, w)
-    # (N, group, P, F / group), transposed for the MatMul (onnxruntime fuses the two).
-    grads = d.op("Reshape", kernel_of, d.ints([0, group, features // group, -1], "shape"))
-    grads = d.op("Transpose", grads, perm=[0, 1, 3, 2])
-    if entry_major and group > 1:
-        # (N, K, group, C / group, P) against (N, 1, group, P, F / group).
-        rows = [entries, group, per_group]
-        grads = d.op("Unsqueeze", grads, d.ints([1], "axes"))
-        order = [1, 3, 2, 0]  # (K, group, C / group, F / group) -> (group, F/g, C/g, K)
-    elif entry_major:
-        rows, order = [1, entries * per_group], [1, 3, 2, 0]  # k-major rows, one group
-    else:
-        rows, order = [group, per_group * entries], [0, 3, 1, 2]
-    batch = d.op("Shape", data, start=0, end=1)
-    columns = d.op("Reshape", found, d.op("Concat", batch, d.ints([*rows, -1]), axis=0))
-    total = d.sum_axes(d.op("MatMul", columns, grads), [0], keepdims=False)
-    if entry_major:
-        total = d.op("Reshape", total, d.ints([entries, group, per_group, -1], "shape"))
-    else:  # (group, C / group * K, F / group) -> (group, C / group, K, F / group)
-        total = d.op("Reshape", total, d.ints([group, per_group, entries, -1], "shape"))
-    found = d.op("Transpose", total, perm=order)
-    return d.op("Reshape", found, d.ints([features, per_group, *w.kernel], "shape"))
 
 
 def _channels_by_batch(d: Backward, v: Value, group: int) -> Value:
@@ -167,3 +123,43 @@ def by_conv(d: Backward, data: Value, kernel_of: Value, w: Windows, group: int) 
         d.ints(spatial, "axes"),
     )
     return d.op("Transpose", found, perm=[1, 0, *spatial])
+
+
+def by_matmul(
+    d: Backward, data: Value, kernel_of: Value, w: Windows, group: int, weight: tuple[int, int]
+) -> Value:
+    """``weight_gradient`` as im2col and one MatMul per group (``weight`` = (F, C / group)).
+
+    1-D and 2-D data only: its channels, and for 1-D a unit axis, become the leading
+    spatial axes of a 3-D one-hot Conv. A 3-D Conv also keeps onnxruntime from switching a
+    2-D Conv with a constant kernel to its blocked NCHWc layout, whose output reorder
+    costs as much as the Conv.
+    """
+    features, per_group = weight
+    entries = int(np.prod(w.kernel))
+    rank = d.rank(d.x(0))
+    spatial = list(range(2, rank))
+    lead = [1] * (3 - len(w.kernel))
+    # (group, 1, C / group * N, *n): each group's channels, every sample, as one image.
+    by_channel = d.op("Transpose", data, perm=[1, 0, *spatial])
+    shape = d.op("Concat", d.ints([group, 1, *lead[:-1], -1]), d.op("Shape", data, start=2), axis=0)
+    images = d.op("Reshape", by_channel, shape)
+    one_hot = np.eye(entries, dtype=np.float32).reshape(entries, 1, *lead, *w.kernel)
+    none = [0] * len(lead)
+    found = d.op(
+        "Conv",
+        images,
+        d.b.constant(one_hot, np.float32, hint="window_entries"),
+        strides=[*([1] * len(lead)), *w.strides],
+        dilations=[*([1] * len(lead)), *w.dilations],
+        pads=[*none, *w.begin, *none, *w.end],
+    )
+    # (group, K * C / group, N * P) against (group, N * P, F / group).
+    columns = d.op("Reshape", found, d.ints([group, entries * per_group, -1], "shape"))
+    grads = d.op("Transpose", kernel_of, perm=[1, 0, *spatial])
+    grads = d.op("Reshape", grads, d.ints([group, features // group, -1], "shape"))
+    grads = d.op("Transpose", grads, perm=[0, 2, 1])
+    total = d.op("MatMul", columns, grads)
+    total = d.op("Reshape", total, d.ints([group, entries, per_group, -1], "shape"))
+    found = d.op("Transpose", total, perm=[0, 3, 2, 1])
+    return d.op("Reshape", found, d.ints([features, per_group, *w.kernel], "shape"))
