@@ -130,7 +130,7 @@ def by_matmul(
 ) -> Value:
     """``weight_gradient`` as im2col and one MatMul per group (``weight`` = (F, C / group)).
 
-    1-D and 2-D data only: its channels, and for 1-D a unit axis, become the leading
+    1-D and 2-D data only: its batch, and for 1-D a unit axis, become the leading
     spatial axes of a 3-D one-hot Conv. A 3-D Conv also keeps onnxruntime from switching a
     2-D Conv with a constant kernel to its blocked NCHWc layout, whose output reorder
     costs as much as the Conv.
@@ -140,9 +140,11 @@ def by_matmul(
     rank = d.rank(d.x(0))
     spatial = list(range(2, rank))
     lead = [1] * (3 - len(w.kernel))
-    # (group, 1, C / group * N, *n): each group's channels, every sample, as one image.
+    # (C, 1, N, *n): one image per channel, its samples stacked along a spatial axis
+    # (an image per group ran slower: its im2col buffer outgrew the caches).
     by_channel = d.op("Transpose", data, perm=[1, 0, *spatial])
-    shape = d.op("Concat", d.ints([group, 1, *lead[:-1], -1]), d.op("Shape", data, start=2), axis=0)
+    batch, sizes = d.op("Shape", data, start=0, end=1), d.op("Shape", data, start=2)
+    shape = d.op("Concat", d.ints([-1, 1, *lead[:-1]], "shape"), batch, sizes, axis=0)
     images = d.op("Reshape", by_channel, shape)
     one_hot = np.eye(entries, dtype=np.float32).reshape(entries, 1, *lead, *w.kernel)
     none = [0] * len(lead)
@@ -154,12 +156,12 @@ def by_matmul(
         dilations=[*([1] * len(lead)), *w.dilations],
         pads=[*none, *w.begin, *none, *w.end],
     )
-    # (group, K * C / group, N * P) against (group, N * P, F / group).
-    columns = d.op("Reshape", found, d.ints([group, entries * per_group, -1], "shape"))
+    # (group, C / group * K, N * P) against (group, N * P, F / group).
+    columns = d.op("Reshape", found, d.ints([group, per_group * entries, -1], "shape"))
     grads = d.op("Transpose", kernel_of, perm=[1, 0, *spatial])
     grads = d.op("Reshape", grads, d.ints([group, features // group, -1], "shape"))
     grads = d.op("Transpose", grads, perm=[0, 2, 1])
     total = d.op("MatMul", columns, grads)
-    total = d.op("Reshape", total, d.ints([group, entries, per_group, -1], "shape"))
-    found = d.op("Transpose", total, perm=[0, 3, 2, 1])
+    total = d.op("Reshape", total, d.ints([group, per_group, entries, -1], "shape"))
+    found = d.op("Transpose", total, perm=[0, 3, 1, 2])
     return d.op("Reshape", found, d.ints([features, per_group, *w.kernel], "shape"))
