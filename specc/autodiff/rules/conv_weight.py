@@ -11,10 +11,10 @@ Two ways to build it from standard ops, chosen by shape (``matmul_is_faster``):
   onnxruntime's Conv runs slowly unless the output is small.
 
 Times of the forward and weight-gradient graph on onnxruntime 1.32, one thread, CPU ms
-(by_matmul / by_conv), batch 64 unless said: 3x3 32 -> 64 over 26x26: 41 / 49; stride 2,
-64 -> 128 over 32x32: 68 / 105; 1-D k5 64 -> 64 over 1000, batch 32: 39 / 63; depthwise
-3x3 64 over 32x32, batch 32: 31 / 35; 3x3 64 -> 64 over 10x10: 9.1 / 6.9, over 18x18:
-36 / 33; 3x3 1 -> 32 over 28x28: 3.6 / 2.6; 5x5 64 -> 128 over 6x6: 7.1 / 5.5.
+(by_matmul / by_conv), batch 64 unless said: 3x3 32 -> 64 over 26x26: 41 / 47; stride 2,
+64 -> 128 over 32x32: 67 / 104; 1-D k5 64 -> 64 over 1000, batch 32: 38 / 64; depthwise
+3x3 64 over 32x32, batch 32: 31 / 36; 3x3 64 -> 64 over 10x10: 10.0 / 7.2, over 18x18:
+36 / 34; 3x3 1 -> 32 over 28x28: 3.0 / 2.0; 5x5 64 -> 128 over 6x6: 6.1 / 5.2.
 """
 
 from __future__ import annotations
