@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from specc.autodiff.core import RULES
+from specc.autodiff.rules import conv_weight
 from specc.graph import GraphBuilder
 from specc.types import TensorType
 from tests.autodiff_harness import check_graph_gradients, check_op
@@ -33,6 +34,10 @@ CONV_CASES: list[tuple[tuple[int, ...], tuple[int, ...], dict[str, Any]]] = [
     ((2, 3, 7, 6), (4, 3, 3, 3), {"auto_pad": "SAME_UPPER", "strides": [2, 2]}),
     ((2, 3, 7, 6), (4, 3, 2, 2), {"auto_pad": "SAME_LOWER"}),
     ((2, 3, 7, 6), (4, 3, 3, 3), {"auto_pad": "VALID", "kernel_shape": [3, 3]}),
+    # Window entries copied out by strided, dilated, padded one-hot Convs, per group.
+    ((2, 4, 9), (4, 1, 3), {"group": 4, "dilations": [2], "strides": [2], "pads": [2, 1]}),
+    ((3, 2, 8, 7), (5, 2, 2, 3), {"strides": [3, 2], "dilations": [2, 1], "pads": [0, 2, 1, 0]}),
+    ((1, 4, 5, 4, 5), (2, 2, 2, 2, 3), {"group": 2, "dilations": [1, 2, 1], "pads": [0, 1, 1] * 2}),
 ]
 
 
@@ -85,6 +90,51 @@ def test_conv_transpose(x: tuple[int, ...], w: tuple[int, ...], attrs: dict[str,
     group = attrs.get("group", 1)
     inputs = [_normal(*x), _normal(*w, seed=1), _normal(w[1] * group, seed=2)]
     assert check_op("ConvTranspose", inputs, attrs) == []
+
+
+# (input shape, weight shape, attributes, the weight gradient's form) around the choice.
+FORM_CASES: list[tuple[tuple[int, ...], tuple[int, ...], dict[str, Any], str]] = [
+    ((2, 3, 20, 19), (4, 3, 3, 3), {"pads": [1, 0, 1, 0], "dilations": [1, 2]}, "by_matmul"),
+    ((2, 3, 17, 17), (4, 3, 2, 2), {"pads": [0, 0, 0, 0]}, "by_conv"),  # 256 positions
+    ((2, 1, 20, 20), (4, 1, 3, 3), {"pads": [1, 1, 1, 1]}, "by_conv"),  # one channel
+    ((2, 3, 9, 8), (4, 3, 3, 3), {"strides": [2, 1]}, "by_matmul"),
+    ((2, 4, 7, 7), (4, 2, 3, 3), {"group": 2}, "by_matmul"),
+    ((2, 1, 12), (3, 1, 4), {"pads": [2, 1], "dilations": [2]}, "by_matmul"),
+    ((1, 2, 4, 5, 4), (3, 2, 2, 3, 2), {"strides": [1, 2, 2]}, "by_conv"),
+]
+
+
+@pytest.mark.parametrize(("x", "w", "attrs", "form"), FORM_CASES)
+def test_conv_weight_gradient_takes_the_faster_form(
+    x: tuple[int, ...],
+    w: tuple[int, ...],
+    attrs: dict[str, Any],
+    form: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    other = "by_conv" if form == "by_matmul" else "by_matmul"
+
+    def refuse(*args: object) -> None:
+        raise AssertionError(f"{other} was not expected here")
+
+    monkeypatch.setattr(conv_weight, other, refuse)
+    assert check_op("Conv", [_normal(*x), _normal(*w, seed=1)], attrs) == []
+
+
+def test_conv_weight_gradient_without_the_weights_shape(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A weight of unknown shape takes the weight-gradient Conv instead of the MatMul."""
+
+    def refuse(*args: object) -> None:
+        raise AssertionError("the MatMul form needs the weight's shape")
+
+    monkeypatch.setattr(conv_weight, "by_matmul", refuse)
+    b = GraphBuilder("g")
+    x = b.input("x", TensorType("float32", (3, 6, 5)))
+    w = b.input("w", TensorType("float32", (None, 3, 3, 2), batched=False))
+    y = b.op("Conv", x, w, pads=[1, 0, 0, 1], strides=[2, 1], dilations=[1, 2])
+    b.output(y, "y", TensorType("float32", (None, None, None)))
+    feeds = {"x": _normal(2, 3, 6, 5), "w": _normal(4, 3, 3, 2, seed=1)}
+    assert check_graph_gradients(b.graph, ["w"], feeds) == []
 
 
 def test_conv_transpose_refuses_output_shape() -> None:

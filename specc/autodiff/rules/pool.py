@@ -3,8 +3,14 @@
 Max pooling sends each output's gradient to the input entry its window picked: MaxPool's
 ``Indices`` output names it (the first maximum of the window in onnxruntime, so ties go
 where onnxruntime-training's MaxPoolGrad sends them), and ScatterElements adds the
-gradients there. Average pooling spreads each output's gradient, divided by its window's
-count, over the window: a ConvTranspose with a kernel of ones.
+gradients there. (For non-overlapping 2x2 windows two scatter-free forms were timed on
+onnxruntime 1.32, 64 x 64 channels of 24x24, two threads: the first maximum by ArgMax
+over SpaceToDepth's blocks, its gradient placed by DepthToSpace, and a mask of the input
+equal to the upsampled maximum, kept to the first by a second MaxPool over position
+weights; neither beat the recomputed MaxPool and ScatterElements, 11.6 ms.)
+
+Average pooling spreads each output's gradient, divided by its window's count, over the
+window: a ConvTranspose with a kernel of ones.
 """
 
 from __future__ import annotations
