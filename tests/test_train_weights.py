@@ -273,3 +273,20 @@ train: {sample_weight: w}
     assert problem.code == "SPC219-sample-weights"
     assert "several values per sample" in problem.message
     assert problem.position is not None
+
+
+@pytest.mark.ort_training
+def test_both_backends_train_the_same_weighted_run(tmp_path: Path) -> None:
+    spec = _spec(
+        tmp_path,
+        "  data_keys: {cls: c, reg: r}\n  class_weight: {cls: {0: 3.0}}\n  validation_split: 0.25",
+    )
+    data = _data(tmp_path, 40)
+    histories = [
+        train_spec(
+            spec, data, TrainOptions(epochs=2, batch_size=8, seed=1, backend=backend)
+        ).history
+        for backend in ("standard", "ort-training")
+    ]
+    for key in histories[0]:
+        np.testing.assert_allclose(histories[0][key], histories[1][key], rtol=1e-4, err_msg=key)
