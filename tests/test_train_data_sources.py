@@ -303,3 +303,25 @@ def test_class_weight_in_json_takes_string_keys(tmp_path: Path) -> None:
         ["train", str(spec), "--data", str(tmp_path / "d.npz"), "-o", str(tmp_path / "o"), "-q"],
     )
     assert result.exit_code == 0, result.output
+
+
+def test_arrays_in_memory_take_keys_and_sample_weights() -> None:
+    x = np.arange(6, dtype=np.float32).reshape(3, 2)
+    data = Dataset.from_arrays(
+        {"a": x, "weights": np.array([[1.0], [0.5], [2.0]])},
+        {"x": TensorType("float32", (2,))},
+        {"x": TensorType("float32", (2,))},
+        keys=DataKeys({"x": "a"}, "weights"),
+    )
+    (batch,) = list(data.batches(3))
+    assert batch.inputs["x"].tolist() == batch.targets["x"].tolist() == x.tolist()
+    assert batch.weights == {"x": pytest.approx(np.array([1.0, 0.5, 2.0], np.float32))}
+    with pytest.raises(SpecError) as error:
+        Dataset.from_arrays(
+            {"a": x},
+            {"x": TensorType("float32", (2,))},
+            {},
+            keys=DataKeys({"x": "a"}, "weights"),
+        )
+    (problem,) = error.value.diagnostics
+    assert problem.message == "no array 'weights' for train.sample_weight of shape (None,)"

@@ -147,7 +147,8 @@ class Dataset:
         found = {name: given[source] for name, source in sources.items() if source in given}
         absent = {name for name, source in sources.items() if source not in given}
         unused = [name for name in given if name not in sources.values()]
-        return _checked(checker, found, inputs, wanted, absent=absent, unused=unused, ids=ids)
+        expected = _with_weights(inputs, keys)
+        return _checked(checker, found, expected, wanted, absent=absent, unused=unused, ids=ids)
 
     def __len__(self) -> int:
         return self._length
