@@ -290,3 +290,28 @@ def test_both_backends_train_the_same_weighted_run(tmp_path: Path) -> None:
     ]
     for key in histories[0]:
         np.testing.assert_allclose(histories[0][key], histories[1][key], rtol=1e-4, err_msg=key)
+
+
+@pytest.mark.parametrize("reduction", ["sum_over_batch_size", "mean_with_sample_weight"])
+def test_weighted_loss_gradients_match_finite_differences(tmp_path: Path, reduction: str) -> None:
+    import dataclasses
+
+    from tests.autodiff_harness import check_graph_gradients
+
+    cls_loss = f"{{type: SparseCategoricalCrossentropy, ignore_class: 1, reduction: {reduction}}}"
+    reg_loss = f"{{type: MeanSquaredError, reduction: {reduction}}}"
+    spec = _spec(tmp_path, "  data_keys: {cls: c, reg: r}\n  sample_weight: w", cls_loss, reg_loss)
+    _, training = prepare(spec, None, 0, weighted=True)
+    graph = dataclasses.replace(
+        training.graph, outputs=[o for o in training.graph.outputs if o[0] == "loss"]
+    )
+    rng = np.random.default_rng(5)
+    feeds = {
+        "x": rng.normal(size=(6, 4)).astype(np.float32),
+        "cls.target": np.array([0, 1, 2, 2, 1, 0], np.int64),
+        "reg.target": rng.normal(size=(6, 1)).astype(np.float32),
+        "cls.sample_weight": rng.uniform(0.5, 2, size=6).astype(np.float32),
+        "reg.sample_weight": rng.uniform(0.5, 2, size=6).astype(np.float32),
+    }
+    wrt = [*training.trainable, "cls.sample_weight", "reg.sample_weight"]
+    assert check_graph_gradients(graph, wrt, feeds) == []
