@@ -1,18 +1,21 @@
-"""Training data: arrays named after a spec's inputs and outputs, checked, split and batched.
+"""Training data: arrays feeding a spec's inputs and outputs, checked, split and batched.
 
-``load_dataset`` reads a ``.npz`` (one array per name) or a ``.csv`` (columns named so, see
-``specc.train.data_csv``) and checks every array against the model's input types and the
-label types its losses take (``specc.train.data_checks``), reporting every problem at once
-as ``SPC5xx`` diagnostics on the data file. ``Dataset`` then does what Keras's ``fit`` does
-with NumPy arrays: ``validation_split`` takes the last samples, before any shuffling, and
-each epoch's batches come from one permutation of the whole (training) set, the last batch
-smaller when the sample count is not a multiple of the batch size.
+``load_dataset`` reads a ``.npz`` (one array per name), a ``.csv`` (columns named so, see
+``specc.train.data_csv``), a folder of ``.npy`` files (memory-mapped) or of ``.npz`` shards
+(``specc.train.data_shards``), the arrays named after the inputs and outputs or as
+``DataKeys`` say (``specc.train.data_read``). It checks every array against the model's
+input types and the label types its losses take (``specc.train.data_checks``), reporting
+every problem at once as ``SPC5xx`` diagnostics on the data file. ``Dataset`` then does what
+Keras's ``fit`` does with NumPy arrays: ``validation_split`` takes the last samples (and
+their sample weights), before any shuffling, and each epoch's batches come from one
+permutation of the whole (training) set, the last batch smaller when the sample count is
+not a multiple of the batch size.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,11 +26,19 @@ from numpy.typing import ArrayLike
 from specc.diagnostics import Diagnostic, SpecError
 from specc.escape import excerpt
 from specc.limits import DEFAULT_LIMITS, Limits
-from specc.npz import NpzError, NpzFile, NpzMissing
-from specc.train.data_checks import ArrayChecker, check_arrays
-from specc.train.data_codes import DATA_FILE, DATA_LIMIT, VALIDATION_SPLIT
-from specc.train.data_csv import read_csv
-from specc.train.data_mapped import MappedArray, map_folder
+from specc.train.data_checks import check_arrays
+from specc.train.data_codes import VALIDATION_SPLIT
+from specc.train.data_mapped import MappedArray
+from specc.train.data_read import (
+    SAMPLE_WEIGHT,
+    ReadArrays,
+    array_checker,
+    fail,
+    found_arrays,
+    read_csv_arrays,
+    read_npy_folder,
+    read_npz,
+)
 from specc.train.data_targets import IdRange, Target, id_ranges, targets_for
 from specc.train.data_weights import class_weight_to_sample_weights
 from specc.types import TensorType
@@ -47,8 +58,6 @@ __all__ = [
 ]
 
 
-#: The key of the sample weights among a file's checked arrays (no input can be named so).
-SAMPLE_WEIGHT = "<sample_weight>"
 _WEIGHT_TYPE = TensorType("float32", ())
 
 # An array of a dataset: in memory, or on disk and read per batch.
@@ -142,13 +151,10 @@ class Dataset:
         keys = keys or DataKeys()
         wanted = _targets(targets)
         sources = keys.sources([*inputs, *wanted])
-        checker = ArrayChecker(file, _array_noun(sources), _sample_where, _ROLES)
         given = {name: np.asarray(value) for name, value in arrays.items()}
         found = {name: given[source] for name, source in sources.items() if source in given}
-        absent = {name for name, source in sources.items() if source not in given}
-        unused = [name for name in given if name not in sources.values()]
-        expected = _with_weights(inputs, keys)
-        return _checked(checker, found, expected, wanted, absent=absent, unused=unused, ids=ids)
+        read = found_arrays(array_checker(file, sources), found, list(given), sources)
+        return _checked(read, _with_weights(inputs, keys), wanted, ids)
 
     def __len__(self) -> int:
         return self._length
@@ -274,18 +280,6 @@ def split_point(count: int, validation_split: float, file: str) -> int | None:
     return split_at
 
 
-_ROLES = {SAMPLE_WEIGHT: "train.sample_weight"}
-
-
-def _array_noun(sources: Mapping[str, str]) -> Callable[[str], str]:
-    """How messages name the array feeding an input or output (its own name by default)."""
-    return lambda name: f"array '{excerpt(sources.get(name, name))}'"
-
-
-def _sample_where(row: int) -> str:
-    return f"sample {row}"
-
-
 def _targets(targets: Mapping[str, TensorType | Target]) -> dict[str, Target]:
     return {name: t if isinstance(t, Target) else Target(t) for name, t in targets.items()}
 
@@ -299,20 +293,17 @@ def _with_weights(inputs: Mapping[str, TensorType], keys: DataKeys) -> dict[str,
 
 
 def _checked(
-    checker: ArrayChecker,
-    arrays: Mapping[str, np.ndarray],
+    read: ReadArrays,
     inputs: Mapping[str, TensorType],
     targets: Mapping[str, Target],
-    *,
-    absent: set[str],
-    unused: list[str],
     ids: Mapping[str, IdRange] | None = None,
 ) -> Dataset:
-    """Check ``arrays`` (by input or output name, the sample weights under
+    """Check what was read (by input or output name, the sample weights under
     ``SAMPLE_WEIGHT``) and build the dataset, or raise every problem found (including
-    those the reader recorded in ``checker``)."""
+    those the reader recorded)."""
+    checker = read.checker
     checked_inputs, checked_targets = check_arrays(
-        checker, arrays, inputs, targets, absent, unused, ids
+        checker, read.arrays, inputs, targets, read.absent, read.unused, ids
     )
     if checker.problems:
         raise SpecError(checker.problems)
@@ -321,79 +312,9 @@ def _checked(
         checked_inputs,
         checked_targets,
         file=checker.file,
-        unused=tuple(unused),
+        unused=tuple(read.unused),
         sample_weight=weight,
     )
-
-
-def _fitting(
-    checker: ArrayChecker,
-    sources: Mapping[str, str],
-    inputs: Mapping[str, TensorType],
-    targets: Mapping[str, Target],
-    headers: Mapping[str, tuple[tuple[int, ...], np.dtype]],
-    values: Callable[[str], np.ndarray],
-) -> list[str]:
-    """The names whose array's header (shape, dtype) fits them; the others are recorded.
-    ``values`` reads an array, for a hint that needs its values."""
-    fitting = []
-    for name, source in sources.items():
-        header = headers.get(source)
-        target = targets.get(name)
-        expected = inputs[name] if target is None else target.type
-        if header is not None and checker.check_form(
-            name, *header, expected, target, lambda source=source: values(source)
-        ):
-            fitting.append(name)
-    return fitting
-
-
-def _read_npz(
-    file: str,
-    checker: ArrayChecker,
-    sources: Mapping[str, str],
-    inputs: Mapping[str, TensorType],
-    targets: Mapping[str, Target],
-    limits: Limits,
-) -> tuple[dict[str, np.ndarray], list[str]]:
-    """The arrays (by input or output name) whose headers fit them (see ``specc.npz``;
-    problems with the others are recorded), and the names of every array in the file.
-    Nothing of an array that does not fit is read, however big it claims to be."""
-    try:
-        with NpzFile(file, limits) as npz:
-            if not npz.members:
-                raise _fail(file, "the file holds no arrays (an empty .npz)")
-            headers = {key: (m.shape, m.dtype) for key, m in npz.members.items()}
-            fitting = _fitting(
-                checker, sources, inputs, targets, headers, lambda key: npz.read([key])[key]
-            )
-            read = npz.read(dict.fromkeys(sources[name] for name in fitting))
-            return {name: read[sources[name]] for name in fitting}, list(npz.members)
-    except NpzMissing:
-        raise _fail(file, f"no such data file: {file}") from None
-    except NpzError as error:
-        raise _fail(file, error.message, DATA_LIMIT if error.limit else DATA_FILE) from None
-
-
-def _read_folder(
-    folder: Path,
-    checker: ArrayChecker,
-    sources: Mapping[str, str],
-    inputs: Mapping[str, TensorType],
-    targets: Mapping[str, Target],
-) -> tuple[dict[str, np.ndarray], list[str]]:
-    """``_read_npz`` for a folder of ``.npy`` files, memory-mapped instead of read."""
-    try:
-        mapped, names = map_folder(folder, sources.values())
-    except NpzError as error:
-        raise _fail(str(folder), error.message) from None
-    headers = {key: (a.shape, a.dtype) for key, a in mapped.items()}
-    fitting = _fitting(checker, sources, inputs, targets, headers, lambda key: mapped[key])
-    return {name: mapped[sources[name]] for name in fitting}, names
-
-
-def _fail(file: str, message: str, code: str = DATA_FILE) -> SpecError:
-    return SpecError([Diagnostic(code, message, (), file)])
 
 
 def load_dataset(
@@ -420,75 +341,21 @@ def load_dataset(
     wanted_targets = _targets(targets)
     sources = keys.sources([*inputs, *wanted_targets])
     expected = _with_weights(inputs, keys)
-    if Path(file).is_dir():
-        if any(Path(file).glob("*.npz")):
-            from specc.train.data_shards import load_shards
-
-            return load_shards(Path(file), inputs, wanted_targets, limits, ids, keys)
-        checker = ArrayChecker(file, _array_noun(sources), _sample_where, _ROLES)
-        arrays, names = _read_folder(Path(file), checker, sources, expected, wanted_targets)
-        return _checked_file(checker, arrays, names, sources, expected, wanted_targets, ids)
     suffix = Path(file).suffix.lower()
-    if suffix == ".npz":
-        checker = ArrayChecker(file, _array_noun(sources), _sample_where, _ROLES)
-        arrays, names = _read_npz(file, checker, sources, expected, wanted_targets, limits)
-        return _checked_file(checker, arrays, names, sources, expected, wanted_targets, ids)
-    if suffix == ".csv":
-        table = read_csv(file, limits)
-        checker = ArrayChecker(
-            file, lambda name: table.noun(sources.get(name, name)), table.where, _ROLES
-        )
-        plans: dict[str, list[int]] = {}
-        roles: dict[str, tuple[TensorType, str]] = {}
-        absent: set[str] = set()
-        label_types = {name: t.type for name, t in wanted_targets.items()}
-        for role, types in (("input", expected), ("output", label_types)):
-            for name, wanted in types.items():
-                source = sources[name]
-                scalar, indexed = table.columns(source)
-                if scalar is None and not indexed:
-                    absent.add(name)
-                    continue
-                roles[name] = (wanted, _ROLES.get(name) or f"{role} '{name}'")
-                if source not in plans:  # one column group may feed two (an autoencoder)
-                    columns = table.plan(source, wanted, roles[name][1], checker)
-                    if columns is not None:
-                        plans[source] = columns
-        values = table.read(plans, checker)
-        shaped = {
-            name: table.shaped(sources[name], values[sources[name]], *roles[name], checker)
-            for name in roles
-            if sources[name] in values
-        }
-        arrays = {name: array for name, array in shaped.items() if array is not None}
-        unused = table.unused(list(dict.fromkeys(sources.values())))
-        return _checked(
-            checker, arrays, expected, wanted_targets, absent=absent, unused=unused, ids=ids
-        )
-    raise _fail(
-        file,
-        "data must be a .npz or .csv file, or a folder of .npy files or of .npz shards; "
-        f"got '{excerpt(Path(file).name)}'",
-    )
+    if Path(file).is_dir() and any(Path(file).glob("*.npz")):
+        from specc.train.data_shards import load_shards
 
-
-def _checked_file(
-    checker: ArrayChecker,
-    arrays: Mapping[str, np.ndarray],
-    names: list[str],
-    sources: Mapping[str, str],
-    inputs: Mapping[str, TensorType],
-    targets: Mapping[str, Target],
-    ids: Mapping[str, IdRange] | None,
-) -> Dataset:
-    """``_checked`` for the arrays read from a file holding ``names``."""
-    used = set(sources.values())
-    return _checked(
-        checker,
-        arrays,
-        inputs,
-        targets,
-        absent={name for name, source in sources.items() if source not in names},
-        unused=[name for name in names if name not in used],
-        ids=ids,
-    )
+        return load_shards(Path(file), inputs, wanted_targets, limits, ids, keys)
+    if Path(file).is_dir():
+        read = read_npy_folder(Path(file), sources, expected, wanted_targets)
+    elif suffix == ".npz":
+        read = read_npz(file, sources, expected, wanted_targets, limits)
+    elif suffix == ".csv":
+        read = read_csv_arrays(file, sources, expected, wanted_targets, limits)
+    else:
+        raise fail(
+            file,
+            "data must be a .npz or .csv file, or a folder of .npy files or of .npz shards; "
+            f"got '{excerpt(Path(file).name)}'",
+        )
+    return _checked(read, expected, wanted_targets, ids)

@@ -37,8 +37,10 @@ class MappedArray:
         return len(self.mapped)
 
     def __getitem__(self, index: slice | np.ndarray) -> np.ndarray:
-        # Fancy indexing a memmap reads just those rows into a new in-memory array.
-        return np.ascontiguousarray(np.asarray(self.mapped[index]), dtype=self.dtype)
+        # Always a copy, even where the dtype matches: a view of the mapping would leave
+        # the reading (page faults) to whoever touches it, the training step, instead of
+        # the thread that prepares the batch.
+        return np.array(self.mapped[index], dtype=self.dtype, order="C", copy=True)
 
     def view(self, index: slice) -> MappedArray:
         """The samples at ``index``, still on disk."""
