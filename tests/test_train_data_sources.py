@@ -325,3 +325,21 @@ def test_arrays_in_memory_take_keys_and_sample_weights() -> None:
         )
     (problem,) = error.value.diagnostics
     assert problem.message == "no array 'weights' for train.sample_weight of shape (None,)"
+
+
+def test_mapped_reads_agree_with_the_array(tmp_path: Path) -> None:
+    x = np.arange(40, dtype=">i4").reshape(20, 2)  # big-endian, converted on reading
+    folder = _folder(tmp_path, {"x": x})
+    data = load_dataset(folder, {"x": TensorType("float32", (2,))}, {})
+    assert isinstance(data, Dataset)
+    array = data.inputs["x"]
+    assert isinstance(array, MappedArray)
+    view = array.view(slice(5, 17)).view(slice(3, 12))  # rows 8 to 16
+    np.testing.assert_array_equal(view[2:6], x[10:14].astype(np.float32))
+    np.testing.assert_array_equal(view[np.array([4, 0, 8])], x[[12, 8, 16]].astype(np.float32))
+    strided = array.view(slice(1, 20, 4))  # rows 1, 5, 9, 13, 17
+    np.testing.assert_array_equal(strided[1:3], x[[5, 9]].astype(np.float32))
+    shuffled = np.concatenate(
+        [b.inputs["x"] for b in data.batches(6, True, np.random.default_rng(0))]
+    )
+    assert sorted(shuffled[:, 0].tolist()) == list(range(0, 40, 2))

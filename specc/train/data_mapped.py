@@ -22,11 +22,21 @@ CHECK_BLOCK_BYTES = 64 * 2**20
 
 class MappedArray:
     """An array on disk, read per batch in the model's dtype: ``array[index]`` is an
-    in-memory ``numpy.ndarray`` (C order, ``dtype``); ``view`` another ``MappedArray``."""
+    in-memory ``numpy.ndarray`` (C order, ``dtype``); ``view`` another ``MappedArray``.
 
-    def __init__(self, mapped: np.ndarray, dtype: str) -> None:
+    A run of samples (a slice: batches without shuffling) is read from the file with one
+    ``pread`` into a new buffer, which the kernel serves with read-ahead; samples picked
+    at random (shuffled batches) are gathered through the mapping. Either way the batch is
+    a copy, made on the thread that prepares it: a view of the mapping would leave the
+    reading (its page faults) to the training step that touches it.
+    """
+
+    def __init__(self, mapped: np.ndarray, dtype: str, first: int | None = 0) -> None:
         self.mapped = mapped
         self.dtype = np.dtype(dtype)
+        # The file row of sample 0 (a view's start), for reading runs of rows directly;
+        # None for a strided view, whose rows do not follow one another.
+        self.first = first
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -37,14 +47,38 @@ class MappedArray:
         return len(self.mapped)
 
     def __getitem__(self, index: slice | np.ndarray) -> np.ndarray:
-        # Always a copy, even where the dtype matches: a view of the mapping would leave
-        # the reading (page faults) to whoever touches it, the training step, instead of
-        # the thread that prepares the batch.
+        if isinstance(index, slice) and self._readable():
+            start, stop, step = index.indices(len(self))
+            if step == 1:
+                return self._read(start, max(start, stop))
         return np.array(self.mapped[index], dtype=self.dtype, order="C", copy=True)
 
     def view(self, index: slice) -> MappedArray:
         """The samples at ``index``, still on disk."""
-        return MappedArray(self.mapped[index], self.dtype.name)
+        start, _, step = index.indices(len(self))
+        first = self.first + start if step == 1 and self.first is not None else None
+        return MappedArray(self.mapped[index], self.dtype.name, first)
+
+    def _readable(self) -> bool:
+        # A C-ordered view of whole rows of a mapped file: its rows lie one after another.
+        mapped = self.mapped
+        return (
+            self.first is not None
+            and isinstance(mapped, np.memmap)
+            and mapped.flags.c_contiguous
+            and getattr(mapped, "filename", None) is not None
+        )
+
+    def _read(self, start: int, stop: int) -> np.ndarray:
+        mapped = self.mapped
+        buffer = np.empty((stop - start, *mapped.shape[1:]), mapped.dtype)
+        row_bytes = buffer[:1].nbytes if len(buffer) else 0
+        with open(mapped.filename, "rb", buffering=0) as file:
+            file.seek(mapped.offset + ((self.first or 0) + start) * row_bytes)
+            got = file.readinto(memoryview(buffer).cast("B"))
+        if got != buffer.nbytes:  # the file shrank since it was mapped: read it as mapped
+            return np.array(mapped[start:stop], dtype=self.dtype, order="C", copy=True)
+        return buffer if buffer.dtype == self.dtype else buffer.astype(self.dtype)
 
 
 def row_blocks(array: np.ndarray) -> Iterable[tuple[int, np.ndarray]]:
