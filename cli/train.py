@@ -62,15 +62,26 @@ def train(
     data: Annotated[
         Path,
         typer.Option(
-            "--data", "-d", help="Training data (.npz or .csv).", exists=True, dir_okay=False
+            "--data",
+            "-d",
+            help="Training data: a .npz or .csv file, or a folder of .npy files "
+            "(memory-mapped) or of .npz shards.",
+            exists=True,
         ),
     ],
     validation_data: Annotated[
         Path | None,
         typer.Option(
-            help="Validation data (.npz or .csv); overrides validation_split.",
+            help="Validation data, in any form --data takes; overrides validation_split.",
             exists=True,
-            dir_okay=False,
+        ),
+    ] = None,
+    data_keys: Annotated[
+        str | None,
+        typer.Option(
+            "--data-keys",
+            help="Which array feeds each input or output, over train.data_keys: "
+            "NAME=ARRAY pairs separated by commas (image=x,digit=y).",
         ),
     ] = None,
     epochs: Annotated[
@@ -165,6 +176,7 @@ def train(
             backend.value,
             limits=limits,
             terminate_on_nan=terminate_on_nan,
+            data_keys=_parse_data_keys(data_keys),
         )
         progress = None if quiet else Progress()
         stop = StopRequest()
@@ -211,6 +223,23 @@ def train(
         # Ctrl-C after the last batch: the run is complete and written.
         say(f"interrupted after training ended; wrote the complete run to {out}")
         raise typer.Exit(EXIT_INTERRUPTED)
+
+
+def _parse_data_keys(text: str | None) -> dict[str, str] | None:
+    """``image=x,digit=y`` as a mapping; a malformed pair is a usage error."""
+    if text is None:
+        return None
+    pairs: dict[str, str] = {}
+    for item in text.split(","):
+        name, equals, array = (part.strip() for part in item.partition("="))
+        if not equals or not name or not array:
+            raise usage_error(
+                f"--data-keys takes NAME=ARRAY pairs separated by commas; got '{excerpt(item)}'"
+            )
+        if name in pairs:
+            raise usage_error(f"--data-keys names '{excerpt(name)}' twice")
+        pairs[name] = array
+    return pairs
 
 
 def _stop_after_batch(stop: StopRequest) -> Callable[[int, FrameType | None], None]:

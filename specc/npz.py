@@ -21,6 +21,7 @@ from __future__ import annotations
 import io
 import lzma
 import math
+import os
 import struct
 import tokenize
 import warnings
@@ -30,6 +31,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import IO
 
 import numpy as np
 from numpy.lib import format as npy_format
@@ -92,16 +94,20 @@ class Member:
     @property
     def unreadable(self) -> str | None:
         """Why specc will not read this array (its dtype), or None."""
-        if self.dtype.hasobject:
-            return "Python objects (pickled data, which specc never loads)"
-        kind = self.dtype.kind
-        if self.dtype.fields is None and self.dtype.itemsize in _ITEM_SIZES.get(kind, ()):
-            return None
-        return f"dtype {self.dtype}, not a bool, integer or float array"
+        return _unreadable(self.dtype)
 
     def describe(self) -> str:
         """Shape and dtype for messages: ``(2, 3) float32``."""
         return f"{self.shape} {self.dtype}"
+
+
+def _unreadable(dtype: np.dtype) -> str | None:
+    """Why specc will not read an array of ``dtype``, or None."""
+    if dtype.hasobject:
+        return "Python objects (pickled data, which specc never loads)"
+    if dtype.fields is None and dtype.itemsize in _ITEM_SIZES.get(dtype.kind, ()):
+        return None
+    return f"dtype {dtype}, not a bool, integer or float array"
 
 
 def _name(info: zipfile.ZipInfo) -> str:
@@ -172,29 +178,11 @@ class NpzFile:
         """The member's ``.npy`` header, read without its data."""
         try:
             with self._zip.open(info) as stream:
-                magic = stream.read(len(_MAGIC) + 2)
-                if len(magic) < len(_MAGIC) + 2 or not magic.startswith(_MAGIC):
-                    raise NpzError(f"{_name(info)} is not a .npy array (no .npy header)")
-                version = (magic[-2], magic[-1])
-                if version not in ((1, 0), (2, 0), (3, 0)):
-                    raise NpzError(f"{_name(info)} has .npy format version {version}, unknown")
-                size = 2 if version == (1, 0) else 4
-                length_field = stream.read(size)
-                length = int.from_bytes(length_field, "little")
-                if length > _MAX_HEADER:
-                    raise NpzError(
-                        f"{_name(info)} has a {length:,}-byte .npy header; numpy writes at "
-                        f"most {_MAX_HEADER:,}"
-                    )
-                header = stream.read(length)
+                shape, fortran_order, dtype, offset = _read_header(stream, _name(info))
         except NpzError:
             raise
         except _ZIP_ERRORS as exc:
             raise NpzError(_damaged(info, exc)) from None
-        if len(length_field) < size or len(header) < length:
-            raise NpzError(f"{_name(info)} ends inside its .npy header")
-        shape, fortran_order, dtype = _parse_header(info, version, length_field + header)
-        offset = len(magic) + len(length_field) + length
         return Member(key, shape, dtype, fortran_order, info, offset)
 
     def read(self, keys: Iterable[str]) -> dict[str, np.ndarray]:
@@ -250,14 +238,67 @@ class NpzFile:
         return np.ascontiguousarray(array, dtype=member.dtype.newbyteorder("="))
 
 
+def map_npy(path: str | Path) -> np.ndarray:
+    """A ``.npy`` file memory-mapped read-only (``numpy.memmap``): its header parsed and
+    checked as an ``.npz`` member's is (never a pickle), and the bytes it claims equal to
+    the bytes after it in the file. Nothing is read into memory: pages come from the file
+    as they are used, so the array may be larger than memory (the ``Limits`` on bytes read
+    do not apply). Raises ``NpzError`` (``NpzMissing`` for no such file)."""
+    label = f"file '{excerpt(Path(path).name)}'"
+    try:
+        with open(path, "rb") as stream:
+            shape, fortran_order, dtype, offset = _read_header(stream, label)
+            size = os.fstat(stream.fileno()).st_size
+    except FileNotFoundError:
+        raise NpzMissing(f"no such data file: {excerpt(str(path))}") from None
+    except OSError as exc:
+        raise NpzError(f"cannot read {label}: {exc.strerror or exc}") from None
+    reason = _unreadable(dtype)
+    if reason is not None:
+        raise NpzError(f"{label} holds {reason}")
+    claimed = math.prod(shape) * dtype.itemsize
+    if claimed != size - offset:
+        raise NpzError(
+            f"{label} claims {shape} {dtype} ({claimed:,} bytes) but holds "
+            f"{size - offset:,} bytes of data; the file is damaged or was not written by numpy"
+        )
+    if claimed == 0:  # mmap cannot map nothing
+        return np.empty(shape, dtype)
+    order = "F" if fortran_order else "C"
+    return np.memmap(path, dtype, "r", offset, shape, order)
+
+
 def read_npz(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> dict[str, np.ndarray]:
     """Every array of an ``.npz``, read as ``NpzFile`` reads them."""
     with NpzFile(path, limits) as npz:
         return npz.read(list(npz.members))
 
 
+def _read_header(stream: IO[bytes], label: str) -> tuple[tuple[int, ...], bool, np.dtype, int]:
+    """Shape, order, dtype and data offset from the ``.npy`` header at the start of
+    ``stream``, reading no more than the header (at most ``_MAX_HEADER`` bytes of it)."""
+    magic = stream.read(len(_MAGIC) + 2)
+    if len(magic) < len(_MAGIC) + 2 or not magic.startswith(_MAGIC):
+        raise NpzError(f"{label} is not a .npy array (no .npy header)")
+    version = (magic[-2], magic[-1])
+    if version not in ((1, 0), (2, 0), (3, 0)):
+        raise NpzError(f"{label} has .npy format version {version}, unknown")
+    size = 2 if version == (1, 0) else 4
+    length_field = stream.read(size)
+    length = int.from_bytes(length_field, "little")
+    if length > _MAX_HEADER:
+        raise NpzError(
+            f"{label} has a {length:,}-byte .npy header; numpy writes at most {_MAX_HEADER:,}"
+        )
+    header = stream.read(length)
+    if len(length_field) < size or len(header) < length:
+        raise NpzError(f"{label} ends inside its .npy header")
+    shape, fortran_order, dtype = _parse_header(label, version, length_field + header)
+    return shape, fortran_order, dtype, len(magic) + len(length_field) + length
+
+
 def _parse_header(
-    info: zipfile.ZipInfo, version: tuple[int, int], header: bytes
+    label: str, version: tuple[int, int], header: bytes
 ) -> tuple[tuple[int, ...], bool, np.dtype]:
     reader = (
         npy_format.read_array_header_1_0 if version == (1, 0) else npy_format.read_array_header_2_0
@@ -266,7 +307,7 @@ def _parse_header(
     # numpy never writes a NUL byte and Python 3.13's tokenizer turns one into a
     # SystemError inside numpy's parser.
     if b"\x00" in header[2 if version == (1, 0) else 4 :]:
-        raise NpzError(f"{_name(info)} has a NUL byte in its .npy header")
+        raise NpzError(f"{label} has a NUL byte in its .npy header")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # headers written by Python 2
@@ -284,11 +325,10 @@ def _parse_header(
     ):
         # numpy's texts describe the header literally and may suggest allow_pickle: not shown.
         raise NpzError(
-            f"{_name(info)} has no valid .npy header (a dict of 'descr', 'fortran_order' "
-            "and 'shape')"
+            f"{label} has no valid .npy header (a dict of 'descr', 'fortran_order' and 'shape')"
         ) from None
     if not all(type(d) is int and d >= 0 for d in shape):
-        raise NpzError(f"{_name(info)} has an invalid shape in its .npy header")
+        raise NpzError(f"{label} has an invalid shape in its .npy header")
     return tuple(shape), fortran_order, dtype
 
 

@@ -40,12 +40,18 @@ from specc.passes.lower import (
 )
 from specc.passes.resolve import ResolvedGraph, resolve_references
 from specc.passes.shapes import TypedGraph, infer_shapes
-from specc.spec.compile import CompileConfig, TrainConfig, check_compile_against_outputs
+from specc.spec.compile import (
+    CompileConfig,
+    TrainConfig,
+    check_compile_against_outputs,
+    losses_by_output,
+)
 from specc.spec.compile_outputs import check_compile_against_types
 from specc.spec.loader import LoadedSpec, load_spec, load_text
 from specc.spec.metadata import check_labels
 from specc.spec.model import ModelSpec, validate_spec
 from specc.spec.source import cyclic_gc_paused
+from specc.spec.train_data import check_train_against_model, check_weights_against_losses
 from specc.trace import RENDERERS, Trace, current_trace
 from specc.types import TensorType
 from specc.weights import load_weights
@@ -97,9 +103,11 @@ def _load(source: Path | SpecText, limits: Limits) -> LoadedSpec:
 
 
 def _check_compile(spec: ModelSpec, resolved: ResolvedGraph) -> list[Diagnostic]:
-    if spec.compile is None:
-        return []
-    return check_compile_against_outputs(spec.compile, [str(ref) for ref in resolved.outputs])
+    outputs = [str(ref) for ref in resolved.outputs]
+    found = [] if spec.compile is None else check_compile_against_outputs(spec.compile, outputs)
+    if spec.train is not None:
+        found += check_train_against_model(spec.train, list(resolved.inputs), outputs)
+    return found
 
 
 def _outputs(typed: TypedGraph) -> dict[str, TensorType]:
@@ -110,7 +118,12 @@ def _outputs(typed: TypedGraph) -> dict[str, TensorType]:
 def _check_compile_types(spec: ModelSpec, typed: TypedGraph, limits: Limits) -> list[Diagnostic]:
     if spec.compile is None:
         return []
-    return check_compile_against_types(spec.compile, _outputs(typed), limits)
+    outputs = _outputs(typed)
+    found = check_compile_against_types(spec.compile, outputs, limits)
+    if spec.train is not None:
+        losses = losses_by_output(spec.compile, list(outputs))
+        found += check_weights_against_losses(spec.train, losses, outputs)
+    return found
 
 
 def _check_labels(spec: ModelSpec, typed: TypedGraph) -> list[Diagnostic]:

@@ -110,7 +110,11 @@ def test_unreadable_files(tmp_path: Path) -> None:
     other = tmp_path / "train.txt"
     other.write_text("x\n1\n")
     assert problems(load_dataset, other, inputs, targets) == [
-        ("SPC521-data-file", "data files must be .npz or .csv; got 'train.txt'")
+        (
+            "SPC521-data-file",
+            "data must be a .npz or .csv file, or a folder of .npy files or of .npz shards; "
+            "got 'train.txt'",
+        )
     ]
     garbage = tmp_path / "garbage.npz"
     garbage.write_text("not a zip")

@@ -125,6 +125,7 @@ class Loss(SpecModel):
         y_true: Value,
         prediction: TensorType,
         logits: Value | None = None,
+        sample_weight: Value | None = None,
     ) -> Value:
         """Emit ops computing the batch's loss, a float32 scalar (shape ``[]``).
 
@@ -133,6 +134,8 @@ class Loss(SpecModel):
         Pass ``logits`` only when ``y_pred`` is ``self.logits_activation(prediction)`` of
         them (softmax over the last axis): the loss is then computed from the logits, the
         stable way. Losses that take none ignore them, and so does a ``from_logits`` loss.
+        ``sample_weight`` (float32, one per sample) weighs each sample's loss as Keras's
+        ``reduce_weighted_values`` does (``_lower_weighted_reduction``).
         """
         shape = prediction.full_shape
         for axis in self.axes():
@@ -144,7 +147,10 @@ class Loss(SpecModel):
             # Either the predictions are logits already, or the loss takes none.
             logits = y_pred if getattr(self, "from_logits", False) else None
         lowered = self.lower_values(b, shape, y_pred, y_true, logits)
-        return self._lower_reduction(b, lowered, self.values_rank(len(shape)))
+        rank = self.values_rank(len(shape))
+        if sample_weight is not None:
+            return self._lower_weighted_reduction(b, lowered, rank, sample_weight)
+        return self._lower_reduction(b, lowered, rank)
 
     def lower_values(
         self, b: GraphBuilder, shape: Shape, y_pred: Value, y_true: Value, logits: Value | None
@@ -169,6 +175,29 @@ class Loss(SpecModel):
             return b.op("Div", b.reduce_sum(values), count)
         return b.op("ReduceMean", values, keepdims=0)
 
+    def _lower_weighted_reduction(
+        self, b: GraphBuilder, lowered: PerSample, rank: int, sample_weight: Value
+    ) -> Value:
+        """Keras 3's ``reduce_weighted_values`` with one weight per sample: the values times
+        the weights (a scalar loss broadcast to one per sample, as Keras's multiply does),
+        then ``sum``; ``sum_over_batch_size`` and ``mean`` divide by the number of values,
+        not by the weights' sum; ``mean_with_sample_weight`` by the weights' sum. A mask
+        (ignored labels) divides the means by its count instead, as Keras's ``apply_mask``
+        weighs the valid entries by total/valid."""
+        if rank > 1:
+            raise ValueError("a weight per sample needs a loss with one value per sample")
+        values, mask = lowered.values, lowered.mask
+        weighted = b.op("Mul", values, sample_weight)
+        total = b.reduce_sum(weighted)
+        if self.reduction == "sum":
+            return total
+        if self.reduction == "mean_with_sample_weight":
+            merged = sample_weight if mask is None else b.op("Mul", sample_weight, mask)
+            return _divide_no_nan(b, total, b.reduce_sum(merged))
+        if mask is not None:
+            return _divide_no_nan(b, total, b.reduce_sum(mask))
+        return b.op("ReduceMean", weighted, keepdims=0)
+
     def per_sample(self, y_pred: np.ndarray, y_true: np.ndarray) -> np.ndarray:
         """Keras's loss function before reduction, in NumPy float64."""
         raise NotImplementedError
@@ -181,6 +210,14 @@ class Loss(SpecModel):
     def examples(cls) -> list[LossExample]:
         """Configurations, output types and data for the test matrix (every option)."""
         return []
+
+
+def _divide_no_nan(b: GraphBuilder, numerator: Value, denominator: Value) -> Value:
+    """Keras's ``divide_no_nan`` for scalars: 0 where the denominator is 0 (weights that
+    are all zero, or every label ignored)."""
+    zero = b.op("Cast", b.op("Equal", denominator, b.constant(0.0)), to=FLOAT)
+    safe = b.op("Add", denominator, zero)
+    return b.op("Mul", b.op("Div", numerator, safe), b.op("Sub", b.constant(1.0), zero))
 
 
 class FromLogits(Loss):

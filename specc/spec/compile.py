@@ -25,6 +25,7 @@ from specc.losses import Loss, LossField
 from specc.metrics import Metric, MetricField
 from specc.optimizers import OptimizerField, RMSprop
 from specc.registry import SpecModel
+from specc.spec.train_data import ArrayName, ClassWeights
 
 UNKNOWN_OUTPUT = "SPC211-unknown-output"
 MISSING_OUTPUT = "SPC212-missing-output"
@@ -89,6 +90,10 @@ class TrainConfig(SpecModel):
     shuffle: bool = True
     validation_split: Annotated[float, Field(ge=0, lt=1)] = 0.0
     seed: Seed | None = None
+    # Which arrays feed the model and how samples are weighted (specc.spec.train_data).
+    data_keys: dict[str, ArrayName] | None = None
+    class_weight: ClassWeights | None = None
+    sample_weight: ArrayName | None = None
 
 
 def _names(outputs: list[str]) -> str:

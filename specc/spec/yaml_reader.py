@@ -199,7 +199,9 @@ class _Converter:
     def mapping(self, node: yaml.MappingNode, path: SpecPath, depth: int) -> dict[str, Any]:
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:
-            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != "tag:yaml.org,2002:str":
+            if not isinstance(key_node, yaml.ScalarNode) or not (
+                key_node.tag == "tag:yaml.org,2002:str" or _class_key(key_node, path)
+            ):
                 raise self.fail(key_node, "mapping keys must be plain strings")
             key = key_node.value
             if key == "<<" and not key_node.style:
@@ -255,3 +257,10 @@ class _Converter:
         if isinstance(result, str):
             raise self.fail(node, result, NUMBER)
         return result
+
+
+def _class_key(node: yaml.ScalarNode, path: SpecPath) -> bool:
+    """Whether ``node`` is an integer key of ``train.class_weight`` (a class index, as Keras
+    writes ``{0: 1.0, 1: 5.0}``): kept as its text, as JSON gives it ("0"), for the schema
+    to read as an integer."""
+    return node.tag == "tag:yaml.org,2002:int" and path[:2] == ("train", "class_weight")

@@ -16,7 +16,7 @@ accepts from NumPy arrays (docs/data.md has the rules):
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -31,6 +31,7 @@ from specc.train.data_codes import (
     MISSING_DATA,
     NOT_FINITE,
 )
+from specc.train.data_mapped import MappedArray, is_mapped, row_blocks
 from specc.train.data_shapes import fit_rank, fit_shape, shape_problem
 from specc.train.data_targets import IdRange, Target
 from specc.types import FLOAT_DTYPES, INT_DTYPES, TensorType
@@ -57,6 +58,9 @@ class ArrayChecker:
     # sample ("sample 12", "line 14"): the wording differs between .npz and .csv.
     noun: Callable[[str], str]
     where: Callable[[int], str]
+    # Arrays that feed no input or output (the sample weights), by key: how messages name
+    # what they feed ("train.sample_weight").
+    roles: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.problems: list[Diagnostic] = []
@@ -79,12 +83,14 @@ class ArrayChecker:
         expected: TensorType,
         target: Target | None,
         ids: IdRange | None = None,
-    ) -> np.ndarray | None:
+    ) -> np.ndarray | MappedArray | None:
         """``array`` converted to ``expected`` (dtype and rank), or None after recording why
         it cannot be. ``ids``: the input's values index an Embedding's rows."""
         what = self._what(name, target)
         if not self.check_form(name, array.shape, array.dtype, expected, target, lambda: array):
             return None
+        if is_mapped(array):
+            return self._check_mapped(name, array, expected, target, ids)
         fitted = fit_rank(array, expected.shape)
         if fitted is None:  # pragma: no cover - check_form refused the shape
             return None
@@ -92,6 +98,29 @@ class ArrayChecker:
         if converted is not None and ids is not None and not self._check_ids(what, converted, ids):
             return None
         return converted
+
+    def _check_mapped(
+        self,
+        name: str,
+        array: np.ndarray,
+        expected: TensorType,
+        target: Target | None,
+        ids: IdRange | None,
+    ) -> MappedArray | None:
+        """A memory-mapped array checked a block of samples at a time (the first block
+        with a problem is reported, its samples numbered in the whole array) and left on
+        disk, to be converted batch by batch."""
+        where = self.where
+        for start, block in row_blocks(array):
+            part = ArrayChecker(
+                self.file, self.noun, lambda row, at=start: where(at + row), self.roles
+            )
+            part.check(name, block, expected, target, ids)
+            if part.problems:
+                self.problems.extend(part.problems)
+                return None
+        fitted = fit_rank(array, expected.shape)
+        return None if fitted is None else MappedArray(fitted, expected.dtype)
 
     def check_form(
         self,
@@ -124,8 +153,10 @@ class ArrayChecker:
         return True
 
     def _what(self, name: str, target: Target | None) -> str:
-        role = f"output '{name}'" if target is not None else f"input '{name}'"
-        return f"{self.noun(name)} for {role}"
+        return f"{self.noun(name)} for {self._role(name, 'output' if target else 'input')}"
+
+    def _role(self, name: str, kind: str) -> str:
+        return self.roles.get(name) or f"{kind} '{name}'"
 
     def _convert(
         self, what: str, array: np.ndarray, dtype: str, target: Target | None
@@ -233,7 +264,8 @@ class ArrayChecker:
         else:
             hint = f"; the file has {len(available)} others"
         self.fail(
-            MISSING_DATA, f"no {self.noun(name)} for {role} '{name}' of shape {expected}{hint}"
+            MISSING_DATA,
+            f"no {self.noun(name)} for {self._role(name, role)} of shape {expected}{hint}",
         )
 
     def check_lengths(self, arrays: Mapping[str, np.ndarray]) -> None:

@@ -29,6 +29,8 @@ from specc.pipeline import CompiledModel
 from specc.spec.compile import CompileConfig, metrics_by_output
 from specc.train.backend import TrainingBackend
 from specc.train.data import Batch, Dataset
+from specc.train.data_prefetch import prefetched
+from specc.train.data_weights import unit_weights
 from specc.train.graph import TOTAL_LOSS, TrainingGraph
 
 # One epoch's value of a loss or metric: a number, or a list of one per class.
@@ -162,7 +164,8 @@ def fit(
     for epoch in range(options.epochs):
         started = time.perf_counter()
         averages = _Averages(training, config)
-        batches = train_data.batches(options.batch_size, options.shuffle, rng)
+        # Prepared on a background thread while the previous step runs.
+        batches = prefetched(train_data.batches(options.batch_size, options.shuffle, rng))
         for step, batch in enumerate(batches, start=1):
             result.epoch, result.step = epoch + 1, step
             feeds = {**batch.inputs, **_target_feeds(training, batch)}
@@ -219,7 +222,13 @@ def evaluate(
 
 
 def _target_feeds(training: TrainingGraph, batch: Batch) -> dict[str, np.ndarray]:
-    return {name: batch.targets[output] for output, (name, _) in training.targets.items()}
+    """The labels and, where the graph weighs an output's loss, the sample weights (1 for
+    a batch without any: Keras's unweighted loss)."""
+    feeds = {name: batch.targets[output] for output, (name, _) in training.targets.items()}
+    for output, name in training.sample_weights.items():
+        weights = batch.weights.get(output)
+        feeds[name] = unit_weights(batch.size) if weights is None else weights
+    return feeds
 
 
 def _constraints(compiled: CompiledModel) -> dict[str, Constraint]:

@@ -11,6 +11,7 @@ artifact generation, which differentiates its first output.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -45,17 +46,30 @@ class TrainingGraph:
     # BatchNormalization's moving statistics, updated after each training step from the
     # batch statistics the graph outputs, as Keras's layer assigns them.
     moving: list[MovingUpdate] = field(default_factory=list)
+    # output name -> the graph input holding its samples' loss weights (weighted runs only)
+    sample_weights: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def batch_inputs(self) -> list[str]:
+        """The inputs a batch feeds: model inputs, targets, then sample weights."""
+        targets = [name for name, _ in self.targets.values()]
+        return [*self.model_inputs, *targets, *self.sample_weights.values()]
 
     @property
     def input_names(self) -> list[str]:
         """Graph inputs in the order the training module takes them."""
-        names = [*self.model_inputs, *(name for name, _ in self.targets.values())]
+        names = self.batch_inputs
         return [*names, self.flag] if self.flag else names
 
 
 def target_input_name(output: str) -> str:
     """The graph input that holds an output's targets."""
     return f"{output}.target"
+
+
+def sample_weight_input_name(output: str) -> str:
+    """The graph input that holds the loss weight of each sample for an output."""
+    return f"{output}.sample_weight"
 
 
 def _logits_of(head: Head | None, loss: Loss, prediction: TensorType) -> Value | None:
@@ -68,11 +82,15 @@ def _logits_of(head: Head | None, loss: Loss, prediction: TensorType) -> Value |
     return head.pre_activation
 
 
-def build_training_graph(compiled: CompiledModel, config: CompileConfig) -> TrainingGraph:
+def build_training_graph(
+    compiled: CompiledModel, config: CompileConfig, weighted: Collection[str] = ()
+) -> TrainingGraph:
     """Add targets, per-output losses, penalties and the total loss to the model's graph.
 
     ``compiled`` is a training lowering (``for_training``): its training flag, if any layer
-    reads one, is already a graph input.
+    reads one, is already a graph input. Each output in ``weighted`` takes a loss weight
+    per sample (``sample_weight_input_name``): Keras's ``sample_weight`` and
+    ``class_weight``.
     """
     lowered = compiled.lowered
     if not lowered.for_training:
@@ -87,6 +105,7 @@ def build_training_graph(compiled: CompiledModel, config: CompileConfig) -> Trai
     weights = loss_weights_by_output(config, outputs)
     targets: dict[str, tuple[str, TensorType]] = {}
     output_losses: dict[str, str] = {}
+    sample_weights: dict[str, str] = {}
     terms: list[Value] = []
     with b.scope("loss"):
         for output in outputs:
@@ -98,7 +117,11 @@ def build_training_graph(compiled: CompiledModel, config: CompileConfig) -> Trai
             target = b.input(target_input_name(output), target_type)
             targets[output] = (target.name, target_type)
             logits = _logits_of(lowered.heads.get(output), loss, prediction)
-            value = loss.lower(b, Value(output), target, prediction, logits)
+            weight = None
+            if output in weighted:
+                weight = b.input(sample_weight_input_name(output), TensorType("float32", ()))
+                sample_weights[output] = weight.name
+            value = loss.lower(b, Value(output), target, prediction, logits, weight)
             output_losses[output] = b.alias(value, f"{output}_loss").name
             terms.append(b.op("Mul", b.constant(weights[output]), value))
         terms.extend(_penalties(b, lowered))
@@ -108,8 +131,9 @@ def build_training_graph(compiled: CompiledModel, config: CompileConfig) -> Trai
     for term in terms[1:]:
         total = b.op("Add", total, term)
     b.alias(total, TOTAL_LOSS)
-    # The training module takes the model inputs, then the targets, then the flag.
-    graph.inputs.sort(key=lambda item: item[0] == flag)
+    # The training module takes the model inputs, the targets, the sample weights, the flag.
+    weight_inputs = set(sample_weights.values())
+    graph.inputs.sort(key=lambda item: (item[0] == flag, item[0] in weight_inputs))
 
     # The first output is the one differentiated; the others ride along for the history.
     loss_outputs = [(TOTAL_LOSS, scalar()), *((n, scalar()) for n in output_losses.values())]
@@ -122,7 +146,16 @@ def build_training_graph(compiled: CompiledModel, config: CompileConfig) -> Trai
     frozen = [p for p in graph.parameters if p not in trainable_set]
     model_inputs = list(compiled.typed.resolved.inputs)
     return TrainingGraph(
-        graph, model_inputs, targets, output_losses, outputs, flag, trainable, frozen, moving
+        graph,
+        model_inputs,
+        targets,
+        output_losses,
+        outputs,
+        flag,
+        trainable,
+        frozen,
+        moving,
+        sample_weights,
     )
 
 

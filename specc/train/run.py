@@ -13,21 +13,24 @@ write_outputs         the trained folder, swapped in whole (``specc.train.output
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from specc.diagnostics import Diagnostic, SpecError
+from specc.diagnostics import Diagnostic, SpecError, did_you_mean
+from specc.escape import excerpt
 from specc.graph import Graph
 from specc.limits import DEFAULT_LIMITS, Limits
 from specc.onnx_model import DEFAULT_OPSET, to_model_proto
 from specc.passes.lower import lower_to_onnx
 from specc.pipeline import CompiledModel, compile_spec
 from specc.spec.compile import losses_by_output
+from specc.spec.train_data import UNKNOWN_DATA_KEY, class_weights_by_output
 from specc.train.backend import DEFAULT_BACKEND, check_backend, open_session
-from specc.train.data import Dataset, load_dataset
+from specc.train.data import DataKeys, Dataset, load_dataset
+from specc.train.data_shards import ShardedDataset
 from specc.train.data_targets import id_ranges, targets_for
 from specc.train.fit import EpochLog, FitOptions, FitResult, StopRequest, fit
 from specc.train.graph import TrainingGraph, build_training_graph
@@ -79,6 +82,8 @@ class TrainOptions:
     limits: Limits = DEFAULT_LIMITS
     # Stop at the first non-finite batch loss (Keras's TerminateOnNaN) and write nothing.
     terminate_on_nan: bool = True
+    # Input or output name -> the array feeding it (--data-keys), over train.data_keys.
+    data_keys: dict[str, str] | None = None
 
 
 def _fit_options(compiled: CompiledModel, options: TrainOptions) -> tuple[FitOptions, float]:
@@ -105,11 +110,14 @@ def prepare(
     seed: int | None,
     limits: Limits = DEFAULT_LIMITS,
     fused_recurrence: bool = False,
+    weighted: bool = False,
 ) -> tuple[CompiledModel, TrainingGraph]:
     """Compile a spec for training and build its training graph; its ``compile`` section
     is required. The compiled graph is the training lowering (``for_training``), not the
     inference model (see ``inference_graph``); ``fused_recurrence`` keeps ONNX's fused
-    recurrent ops in it, for the standard backend's own gradients."""
+    recurrent ops in it, for the standard backend's own gradients. ``weighted``: the
+    outputs that the spec's ``train.sample_weight`` or ``class_weight`` weighs take a loss
+    weight per sample."""
     compiled = compile_spec(
         spec, weights, seed, for_training=True, limits=limits, fused_recurrence=fused_recurrence
     )
@@ -119,7 +127,46 @@ def prepare(
             "SPC504-no-compile", "specc train needs a 'compile' section with a loss"
         )
         raise SpecError([compiled.loaded.locate(problem)])
-    return compiled, build_training_graph(compiled, config)
+    outputs = weighted_outputs(compiled) if weighted else []
+    return compiled, build_training_graph(compiled, config, outputs)
+
+
+def weighted_outputs(compiled: CompiledModel) -> list[str]:
+    """The outputs whose losses ``train.sample_weight`` (every output with a loss) or
+    ``train.class_weight`` weighs."""
+    section, config = compiled.train, compiled.compile
+    if section is None or config is None:
+        return []
+    trained = [o for o, loss in losses_by_output(config, _output_names(compiled)).items() if loss]
+    if section.sample_weight is not None:
+        return trained
+    return list(class_weights_by_output(section.class_weight, trained))
+
+
+def _output_names(compiled: CompiledModel) -> list[str]:
+    return [name for name, _ in compiled.graph.outputs]
+
+
+def data_keys(compiled: CompiledModel, given: Mapping[str, str] | None) -> DataKeys:
+    """The arrays feeding the model: ``train.data_keys``, overridden name by name by
+    ``given`` (--data-keys, whose names are checked here as the spec's are)."""
+    section = compiled.train
+    names = [*compiled.typed.resolved.inputs, *_output_names(compiled)]
+    problems = [
+        Diagnostic(
+            UNKNOWN_DATA_KEY,
+            f"--data-keys names '{excerpt(name)}', which is not an input or output"
+            f"{did_you_mean(name, names)}",
+            (),
+            "--data-keys",
+        )
+        for name in given or {}
+        if name not in names
+    ]
+    if problems:
+        raise SpecError(problems)
+    arrays = {**((section.data_keys or {}) if section else {}), **(given or {})}
+    return DataKeys(arrays, section.sample_weight if section else None)
 
 
 def train_spec(
@@ -139,20 +186,27 @@ def train_spec(
     """
     check_backend(options.backend, options.device, str(spec))
     standard = options.backend == "standard"
-    compiled, training = prepare(spec, weights, options.seed, options.limits, standard)
+    compiled, training = prepare(
+        spec, weights, options.seed, options.limits, standard, weighted=True
+    )
     fit_options, validation_split = _fit_options(compiled, options)
+    keys = data_keys(compiled, options.data_keys)
     inputs = dict(compiled.typed.resolved.inputs)
     config = compiled.compile
     assert config is not None  # prepare() checked it
     predictions = dict(compiled.graph.outputs)
     targets = targets_for(losses_by_output(config, list(predictions)), predictions)
     ids = id_ranges(compiled.typed)
-    dataset = load_dataset(data, inputs, targets, options.limits, ids)
-    validation: Dataset | None = None
+    dataset = load_dataset(data, inputs, targets, options.limits, ids, keys)
+    validation: Dataset | ShardedDataset | None = None
     if validation_data is not None:
-        validation = load_dataset(validation_data, inputs, targets, options.limits, ids)
+        validation = load_dataset(validation_data, inputs, targets, options.limits, ids, keys)
     elif validation_split > 0:
         dataset, validation = dataset.split(validation_split)
+    if compiled.train is not None and compiled.train.class_weight:
+        # Training batches only: Keras leaves validation losses unweighted by class.
+        weights = class_weights_by_output(compiled.train.class_weight, list(targets))
+        dataset = dataset.with_class_weight(weights)
     session = open_session(training, options.backend, options.opset, options.device)
     try:
         fitted = fit(

@@ -144,12 +144,11 @@ def build_step_graphs(
         graph.outputs.append((next_name(name), _fixed(state[name])))
         if value.name not in renamed:
             b.alias(value, next_name(name))
-    batch_inputs = [*training.model_inputs, *(t for t, _ in training.targets.values())]
     return StepGraphs(
         graph,
         evaluation,
         state,
-        batch_inputs,
+        training.batch_inputs,
         results,
         [name for name, _ in evaluation.outputs],
         training.flag,
