@@ -117,10 +117,16 @@ def prepare(
     inference model (see ``inference_graph``); ``fused_recurrence`` keeps ONNX's fused
     recurrent ops in it, for the standard backend's own gradients. ``weighted``: the
     outputs that the spec's ``train.sample_weight`` or ``class_weight`` weighs take a loss
-    weight per sample."""
+    weight per sample. Without ``seed``, the spec's ``train.seed`` seeds the initial
+    weights and the random layers, as ``keras.utils.set_random_seed`` before building the
+    model does."""
     compiled = compile_spec(
         spec, weights, seed, for_training=True, limits=limits, fused_recurrence=fused_recurrence
     )
+    section = compiled.train
+    if seed is None and section is not None and section.seed is not None:
+        # The seed is only known once the spec is read: compile again with it.
+        return prepare(spec, weights, section.seed, limits, fused_recurrence, weighted)
     config = compiled.compile
     if config is None:
         problem = Diagnostic(
