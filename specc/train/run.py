@@ -104,9 +104,11 @@ def prepare(
     weights: str | Path | None,
     seed: int | None,
     limits: Limits = DEFAULT_LIMITS,
+    predictions: bool = False,
 ) -> tuple[CompiledModel, TrainingGraph]:
-    """Compile a spec for training and build its training graph; its ``compile`` section
-    is required. The compiled graph is the training lowering (``for_training``), not the
+    """Compile a spec for training and build its training graph (outputting the
+    predictions instead of the metrics' statistics with ``predictions``); its ``compile``
+    section is required. The compiled graph is the training lowering (``for_training``), not the
     inference model (see ``inference_graph``)."""
     compiled = compile_spec(spec, weights, seed, for_training=True, limits=limits)
     config = compiled.compile
@@ -115,7 +117,7 @@ def prepare(
             "SPC504-no-compile", "specc train needs a 'compile' section with a loss"
         )
         raise SpecError([compiled.loaded.locate(problem)])
-    return compiled, build_training_graph(compiled, config)
+    return compiled, build_training_graph(compiled, config, predictions)
 
 
 def train_spec(
