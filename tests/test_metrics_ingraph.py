@@ -302,3 +302,47 @@ def test_validation_metrics_equal_the_reference_on_the_trained_model(tmp_path: P
         expected = m.metric.result(totals)
         got = result.history[f"val_{m.key}"][-1]
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6, err_msg=m.key)
+
+
+EVERY_KIND = """
+specc: 1
+inputs: {x: {shape: [6]}}
+layers:
+  - {name: h, type: Dense, units: 8, activation: relu, inputs: x}
+  - {name: y, type: Dense, units: 4, activation: softmax, inputs: h}
+compile:
+  optimizer: {type: Adam, learning_rate: 0.01}
+  loss: categorical_crossentropy
+  metrics:
+    - accuracy
+    - {type: top_k_categorical_accuracy, k: 2}
+    - {type: AUC, multi_label: true}
+    - {type: Precision, top_k: 1}
+    - {type: Recall, class_id: 2, thresholds: 0.3}
+    - f1_score
+    - {type: F1Score, average: macro, threshold: 0.4}
+    - mse
+    - root_mean_squared_error
+    - cosine_similarity
+"""
+
+
+@pytest.mark.ort_training
+def test_both_backends_give_the_same_metrics(tmp_path: Path) -> None:
+    spec = tmp_path / "s.yaml"
+    spec.write_text(EVERY_KIND)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(50, 6)).astype(np.float32)
+    y = np.eye(4, dtype=np.float32)[np.clip(np.floor(x[:, 0] + 2), 0, 3).astype(np.int64)]
+    np.savez(tmp_path / "d.npz", x=x, y=y)
+    histories = {}
+    for backend in ("standard", "ort-training"):
+        options = TrainOptions(
+            epochs=2, batch_size=16, seed=0, validation_split=0.2, backend=backend
+        )
+        histories[backend] = train_spec(spec, tmp_path / "d.npz", options).history
+    standard, engine = histories["standard"], histories["ort-training"]
+    assert standard.keys() == engine.keys()
+    assert {"f1_score", "val_AUC", "val_cosine_similarity"} <= standard.keys()
+    for key, values in standard.items():
+        np.testing.assert_allclose(values, engine[key], rtol=1e-4, atol=1e-6, err_msg=key)

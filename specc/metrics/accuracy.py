@@ -26,6 +26,7 @@ from specc.metrics.base import (
     lower_same_rank,
     mean_result,
     same_rank,
+    to_float32,
 )
 from specc.types import FLOAT, INT64, TensorType
 
@@ -89,10 +90,6 @@ class Accuracy(Metric):
         return mean_result(totals)
 
 
-def _float(b: GraphBuilder, x: Value, tensor: TensorType) -> Value:
-    return x if tensor.dtype == "float32" else b.op("Cast", x, to=FLOAT)
-
-
 @METRICS.register
 class BinaryAccuracy(MeanMetric):
     """Mean of ``y_true == (y_pred > threshold)``."""
@@ -104,7 +101,7 @@ class BinaryAccuracy(MeanMetric):
     def lower_values(self, b: GraphBuilder, x: MetricInputs) -> tuple[Value, Shape]:
         """``mean(y_true == (y_pred > threshold), axis=-1)``, compared in float32."""
         y_true, y_pred, labels, prediction = x.y_true, x.y_pred, x.labels, x.prediction
-        y_true, y_pred = _float(b, y_true, labels), _float(b, y_pred, prediction)
+        y_true, y_pred = to_float32(b, y_true, labels), to_float32(b, y_pred, prediction)
         y_true, y_pred, shape, _ = lower_same_rank(
             b, y_true, y_pred, labels.full_shape, prediction.full_shape
         )
@@ -125,11 +122,12 @@ class CategoricalAccuracy(MeanMetric):
 
     def lower_values(self, b: GraphBuilder, x: MetricInputs) -> tuple[Value, Shape]:
         """``argmax(y_true) == argmax(y_pred)`` (the first of tied maxima, as NumPy)."""
-        y_true, y_pred, labels = x.y_true, x.y_pred, x.labels
+        # ArgMax in float32: onnxruntime 1.19 has no integer ArgMax.
+        y_true, y_pred = to_float32(b, x.y_true, x.labels), to_float32(b, x.y_pred, x.prediction)
         true_class = b.op("ArgMax", y_true, axis=-1, keepdims=0)
         predicted = b.op("ArgMax", y_pred, axis=-1, keepdims=0)
         equal = b.op("Cast", b.op("Equal", true_class, predicted), to=FLOAT)
-        return equal, labels.full_shape[:-1]
+        return equal, x.labels.full_shape[:-1]
 
     def values(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
         """Keras's ``categorical_accuracy``."""
@@ -151,8 +149,9 @@ class SparseCategoricalAccuracy(MeanMetric):
         if len(shape) == len(prediction.full_shape) and shape[-1] == 1:
             y_true = b.op("Squeeze", y_true, b.constant([len(shape) - 1], np.int64, hint="axes"))
             shape = shape[:-1]
+        y_pred = to_float32(b, y_pred, prediction)
         predicted = b.op("Cast", b.op("ArgMax", y_pred, axis=-1, keepdims=0), to=FLOAT)
-        equal = b.op("Equal", _float(b, y_true, labels), predicted)
+        equal = b.op("Equal", to_float32(b, y_true, labels), predicted)
         return b.op("Cast", equal, to=FLOAT), shape
 
     def values(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
@@ -172,8 +171,8 @@ class TopKCategoricalAccuracy(MeanMetric):
     def lower_values(self, b: GraphBuilder, x: MetricInputs) -> tuple[Value, Shape]:
         """``in_top_k`` of the one-hot labels' class."""
         y_true, y_pred, labels, prediction = x.y_true, x.y_pred, x.labels, x.prediction
-        true_class = b.op("ArgMax", y_true, axis=-1, keepdims=0)
-        found = _lower_in_top_k(b, true_class, _float(b, y_pred, prediction), self.k)
+        true_class = b.op("ArgMax", to_float32(b, y_true, labels), axis=-1, keepdims=0)
+        found = _lower_in_top_k(b, true_class, to_float32(b, y_pred, prediction), self.k)
         return found, labels.full_shape[:-1]
 
     def values(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
@@ -193,7 +192,9 @@ class SparseTopKCategoricalAccuracy(MeanMetric):
     def lower_values(self, b: GraphBuilder, x: MetricInputs) -> tuple[Value, Shape]:
         """``in_top_k`` of the integer labels."""
         y_true, y_pred, labels, prediction = x.y_true, x.y_pred, x.labels, x.prediction
-        found = _lower_in_top_k(b, y_true, _float(b, y_pred, prediction), self.k)
+        if labels.dtype != "int64":
+            y_true = b.op("Cast", y_true, to=INT64)
+        found = _lower_in_top_k(b, y_true, to_float32(b, y_pred, prediction), self.k)
         return found, labels.full_shape
 
     def values(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
@@ -202,12 +203,10 @@ class SparseTopKCategoricalAccuracy(MeanMetric):
 
 
 def _lower_in_top_k(b: GraphBuilder, labels: Value, y_pred: Value, k: int) -> Value:
-    """Keras's ``in_top_k`` over the last axis, shaped as ``labels``: fewer than ``k``
-    predictions strictly above the label's, and the label's finite."""
+    """Keras's ``in_top_k`` over the last axis, shaped as the int64 ``labels``: fewer than
+    ``k`` predictions strictly above the label's, and the label's finite."""
     flat = b.op("Flatten", y_pred, axis=-1)
-    indices = b.op(
-        "Reshape", b.op("Cast", labels, to=INT64), b.constant([-1, 1], np.int64, hint="shape")
-    )
+    indices = b.op("Reshape", labels, b.constant([-1, 1], np.int64, hint="shape"))
     at_label = b.op("GatherElements", flat, indices, axis=1)
     above = b.op("Cast", b.op("Greater", flat, at_label), to=FLOAT)
     count = b.reduce_sum(above, 1, keepdims=True)

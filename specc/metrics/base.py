@@ -138,6 +138,12 @@ def _to_rank(b: GraphBuilder, x: Value, old: Shape, new: Shape) -> Value:
     return b.op("Squeeze" if len(new) < len(old) else "Unsqueeze", x, axis)
 
 
+def to_float32(b: GraphBuilder, x: Value, tensor: TensorType) -> Value:
+    """``x`` (of type ``tensor``) as float32: cast only when it is not (onnxruntime-training
+    fails removing a redundant Cast whose result one node reads twice, as ``Mul(x, x)``)."""
+    return x if tensor.dtype == "float32" else b.op("Cast", x, to=FLOAT)
+
+
 # --- Keras's Mean: a total and a count ------------------------------------------------------
 
 

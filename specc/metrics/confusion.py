@@ -26,6 +26,7 @@ from specc.metrics.base import (
     divide_no_nan,
     lower_same_rank,
     same_rank,
+    to_float32,
 )
 from specc.types import FLOAT
 
@@ -53,9 +54,7 @@ class Confusion:
     def lower(self, b: GraphBuilder, x: MetricInputs) -> list[Statistic]:
         """Emit the batch's tp, fp, tn and fn."""
         y_true, y_pred, labels, prediction = x.y_true, x.y_pred, x.labels, x.prediction
-        if prediction.dtype != "float32":
-            y_pred = b.op("Cast", y_pred, to=FLOAT)
-        y_true = b.op("Cast", y_true, to=FLOAT)
+        y_pred, y_true = to_float32(b, y_pred, prediction), to_float32(b, y_true, labels)
         y_pred, y_true, shape, _ = lower_same_rank(
             b, y_pred, y_true, prediction.full_shape, labels.full_shape
         )

@@ -18,7 +18,15 @@ import numpy as np
 from pydantic import Field
 
 from specc.graph import GraphBuilder
-from specc.metrics.base import EPSILON, METRICS, Metric, MetricInputs, MetricValue, Statistic
+from specc.metrics.base import (
+    EPSILON,
+    METRICS,
+    Metric,
+    MetricInputs,
+    MetricValue,
+    Statistic,
+    to_float32,
+)
 from specc.types import FLOAT, TensorType
 
 
@@ -45,9 +53,7 @@ class F1Score(Metric):
     def lower(self, b: GraphBuilder, x: MetricInputs) -> list[Statistic]:
         """tp, fp, fn and the support of the batch: per class, or totals with ``micro``."""
         y_true, y_pred, prediction = x.y_true, x.y_pred, x.prediction
-        if prediction.dtype != "float32":
-            y_pred = b.op("Cast", y_pred, to=FLOAT)
-        y_true = b.op("Cast", y_true, to=FLOAT)
+        y_pred, y_true = to_float32(b, y_pred, prediction), to_float32(b, y_true, x.labels)
         if self.threshold is None:
             # The row's largest (TopK: no ReduceMax, whose axes moved at opset 18).
             top, _ = b.op("TopK", y_pred, b.constant([1], np.int64, hint="k"), axis=-1, outputs=2)

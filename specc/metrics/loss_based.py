@@ -27,6 +27,7 @@ from specc.metrics.base import (
     lower_same_rank,
     mean_result,
     same_rank,
+    to_float32,
 )
 from specc.registry import type_names
 from specc.types import FLOAT, INT64
@@ -57,7 +58,7 @@ class LossMetric(MeanMetric):
         """The loss's values of ``y_pred`` (``x``'s, or moved), of full ``shape``."""
         loss = self.to_loss()
         y_true, labels = x.y_true, x.labels
-        y_pred = b.op("Cast", y_pred, to=FLOAT)
+        y_pred = to_float32(b, y_pred, x.prediction)
         # The labels as the loss reads them: class indices, or float32 values.
         wanted = "int64" if loss.expects_sparse_labels else "float32"
         if labels.dtype != wanted:
@@ -118,7 +119,7 @@ class RootMeanSquaredError(MeanMetric):
     def lower_values(self, b: GraphBuilder, x: MetricInputs) -> tuple[Value, Shape]:
         """Each squared error (no mean over the last axis: the ``Mean`` takes them all)."""
         y_true, y_pred, labels, prediction = x.y_true, x.y_pred, x.labels, x.prediction
-        y_true, y_pred = b.op("Cast", y_true, to=FLOAT), b.op("Cast", y_pred, to=FLOAT)
+        y_true, y_pred = to_float32(b, y_true, labels), to_float32(b, y_pred, prediction)
         y_true, y_pred, shape, _ = lower_same_rank(
             b, y_true, y_pred, labels.full_shape, prediction.full_shape
         )
