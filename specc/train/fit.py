@@ -102,7 +102,11 @@ class EpochLog:
 class _Averages:
     """Keras's batch-size-weighted running means of the losses, and each metric's
     statistics summed over the batches (the graph computes a batch's; see
-    ``specc.train.graph``)."""
+    ``specc.train.graph``).
+
+    The totals live here rather than as state in the graph: the ort-training engine carries
+    no state but parameters, a step whose loss is not finite must not count, and a few
+    numbers per metric (AUC's 4 x 200 the most) cost nothing to add on the host."""
 
     def __init__(self, training: TrainingGraph, prefix: str = "") -> None:
         self.training = training
