@@ -117,6 +117,15 @@ def test_no_batches_give_zero() -> None:
         assert Totals(model(type=METRICS.canonical_name(model))).result() == 0.0
 
 
+@pytest.mark.parametrize("entry", KERAS_EXAMPLES, ids=[_id(e) for e in KERAS_EXAMPLES])
+def test_all_zero_totals_give_zero(entry: tuple[Any, Any, Any, float, float]) -> None:
+    # Keras's divide_no_nan: a value read when every count is 0 is 0, never NaN.
+    metric = make_metric(entry[0])
+    batch = metric.reference_statistics(np.asarray(entry[1]), np.asarray(entry[2], np.float32))
+    value = metric.result([np.zeros_like(s) for s in batch])
+    assert np.all(np.asarray(value) == 0.0), value
+
+
 # --- several batches ---------------------------------------------------------------------
 
 

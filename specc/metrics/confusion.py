@@ -28,7 +28,7 @@ from specc.metrics.base import (
     same_rank,
     to_float32,
 )
-from specc.types import FLOAT
+from specc.types import FLOAT, INT64
 
 NEG_INF = -1e10  # Keras's stand-in for -inf in top_k filtering
 
@@ -87,32 +87,36 @@ class Confusion:
                 )
             levels_shape, count_shape = (n, 1, 1), (n, shape[-1])
         if self.evenly_spaced:
-            score = b.op("Ceil", b.op("Mul", b.clip(y_pred, 0.0, 1.0), b.constant(float(n - 1))))
-            score = b.op("Sub", score, b.constant(1.0))
-            if self.thresholds[0] < 0 or self.thresholds[-1] > 1:
-                score = b.op("Max", score, b.constant(0.0))
-            levels = b.constant(np.arange(n, dtype=np.float32).reshape(levels_shape))
-            above = b.op(
-                "GreaterOrEqual",
-                b.op("Unsqueeze", score, b.constant([0], np.int64, hint="axes")),
-                levels,
-            )
+            buckets = self._lower_buckets(b, y_pred)
+            tp, fp = (_lower_bucket_sums(b, buckets, w, count_shape) for w in (positive, negative))
         else:
             cuts = b.constant(np.asarray(self.thresholds, np.float32).reshape(levels_shape))
             above = b.op(
                 "Greater", b.op("Unsqueeze", y_pred, b.constant([0], np.int64, hint="axes")), cuts
             )
-        above = b.op("Cast", above, to=FLOAT)
+            above = b.op("Cast", above, to=FLOAT)
+            if self.multi_label:
+                tp = b.reduce_sum(b.op("Mul", above, positive), 1)
+                fp = b.reduce_sum(b.op("Mul", above, negative), 1)
+            else:
+                # [thresholds, entries] @ [entries]: the weights above each threshold.
+                tp, fp = b.op("MatMul", above, positive), b.op("MatMul", above, negative)
         if self.multi_label:
-            tp = b.reduce_sum(b.op("Mul", above, positive), 1)
-            fp = b.reduce_sum(b.op("Mul", above, negative), 1)
             positives, negatives = b.reduce_sum(positive, 0), b.reduce_sum(negative, 0)
         else:
-            # [thresholds, entries] @ [entries]: the weights above each threshold.
-            tp, fp = b.op("MatMul", above, positive), b.op("MatMul", above, negative)
             positives, negatives = b.reduce_sum(positive), b.reduce_sum(negative)
         fn, tn = b.op("Sub", positives, tp), b.op("Sub", negatives, fp)
         return [Statistic(v, count_shape) for v in (tp, fp, tn, fn)]
+
+    def _lower_buckets(self, b: GraphBuilder, y_pred: Value) -> Value:
+        """Keras's bucket of each prediction, ``max(ceil(p * (n - 1)) - 1, 0)`` in float32,
+        as int64 (the clamp at 0 is Keras's for thresholds past [0, 1], which AUC's are)."""
+        if self.thresholds[0] >= 0 and self.thresholds[-1] <= 1:
+            raise ValueError("the bucketed counts need thresholds past both ends of [0, 1]")
+        n = len(self.thresholds)
+        scaled = b.op("Mul", b.clip(y_pred, 0.0, 1.0), b.constant(float(n - 1)))
+        buckets = b.op("Sub", b.op("Ceil", scaled), b.constant(1.0))
+        return b.op("Cast", b.op("Max", buckets, b.constant(0.0)), to=INT64)
 
     def reference(self, y_true: np.ndarray, y_pred: np.ndarray) -> list[np.ndarray]:
         """The batch's tp, fp, tn and fn in NumPy (float64 sums)."""
@@ -164,6 +168,17 @@ def _reverse_cumsum(buckets: np.ndarray, weights: np.ndarray, n: int) -> np.ndar
         ]
         counts = np.stack(columns, axis=1)
     return np.flip(np.cumsum(np.flip(counts, axis=0), axis=0), axis=0)
+
+
+def _lower_bucket_sums(
+    b: GraphBuilder, buckets: Value, weights: Value, shape: tuple[int, ...]
+) -> Value:
+    """The weights at or above each threshold: each weight added to its bucket
+    (ScatterElements, O(entries), where comparing with every threshold would be
+    O(entries x thresholds)), then summed from the top bucket down (a reverse CumSum)."""
+    zeros = b.constant(np.zeros(shape, np.float32), hint="zeros")
+    counts = b.op("ScatterElements", zeros, buckets, weights, axis=0, reduction="add")
+    return b.op("CumSum", counts, b.constant(0, np.int64, hint="axis"), reverse=1)
 
 
 def _lower_filter_top_k(b: GraphBuilder, x: Value, shape: tuple[int | None, ...], k: int) -> Value:
