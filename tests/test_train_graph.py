@@ -26,8 +26,9 @@ def _spec(loss: object, activation: str = "softmax", dropout: float = 0.0) -> di
 
 
 def _training(tmp_path: Path, spec: dict):
+    # With the predictions as outputs, which these tests read.
     compiled = compile_spec(write_spec(tmp_path, spec), seed=0, for_training=True)
-    return compiled, build_training_graph(compiled, compiled.compile)
+    return compiled, build_training_graph(compiled, compiled.compile, predictions=True)
 
 
 def test_softmax_head_is_folded_into_crossentropy(tmp_path: Path) -> None:

@@ -104,7 +104,7 @@ def _data(tmp_path: Path, samples: int = 13) -> Path:
 
 def _batches(spec: Path, data: Path, backend: str, batch_size: int) -> list[dict]:
     """Each batch's feeds and the train step's outputs (before any update)."""
-    compiled, training = prepare(spec, None, 0, weighted=True)
+    compiled, training = prepare(spec, None, 0, weighted=True, predictions=True)
     config = compiled.compile
     assert config is not None and compiled.train is not None
     predictions = dict(compiled.graph.outputs)

@@ -71,7 +71,8 @@ def export_training(source: ExportSource, spec: Path, out: Path) -> TrainingBund
     from specc.train.engine import artifacts
     from specc.train.fused_kernel import add_gradient_steps
 
-    compiled, training = prepare(spec, None, 0)
+    # The app computes its metrics from the predictions (see the bundle's README).
+    compiled, training = prepare(spec, None, 0, predictions=True)
     config = compiled.compile
     assert config is not None  # prepare() refuses a spec without one
     problems: list[Diagnostic] = []

@@ -10,8 +10,10 @@ Every metric takes Keras's ``name``: it keys the metric in the history. Without 
 uses the string the user wrote (``acc`` reports as ``acc``), which ``history_name`` follows.
 Keras's ``dtype`` is not accepted.
 
-Each metric class carries its running state (``Metric.new_state``), a NumPy reproduction
-of Keras's stateful metric. Metric modules are discovered, not listed: adding a metric
+Each metric class lowers one batch's statistics into the training graph (``Metric.lower``:
+Keras's metric variables for that batch), turns their totals over the batches into its
+value (``Metric.result``), and holds the NumPy reference of its statistics
+(``Metric.reference_statistics``). Metric modules are discovered, not listed: adding a metric
 means adding its class to a module here and nothing else.
 """
 
@@ -26,7 +28,16 @@ from specc.metrics.accuracy import (
     label_kind,
 )
 from specc.metrics.auc import AUC
-from specc.metrics.base import METRICS, MeanState, Metric, MetricState, same_rank
+from specc.metrics.base import (
+    METRICS,
+    MeanMetric,
+    Metric,
+    MetricInputs,
+    MetricValue,
+    Statistic,
+    Totals,
+    same_rank,
+)
 from specc.metrics.confusion import Precision, Recall
 from specc.metrics.loss_based import (
     BinaryCrossentropy,
@@ -71,12 +82,13 @@ __all__ = [
     "LossMetric",
     "MeanAbsoluteError",
     "MeanAbsolutePercentageError",
+    "MeanMetric",
     "MeanSquaredError",
     "MeanSquaredLogarithmicError",
-    "MeanState",
     "Metric",
     "MetricField",
-    "MetricState",
+    "MetricInputs",
+    "MetricValue",
     "Poisson",
     "Precision",
     "Recall",
@@ -85,7 +97,9 @@ __all__ = [
     "SparseCategoricalCrossentropy",
     "SparseTopKCategoricalAccuracy",
     "SquaredHinge",
+    "Statistic",
     "TopKCategoricalAccuracy",
+    "Totals",
     "label_kind",
     "same_rank",
     "wrap_loss",

@@ -1,7 +1,9 @@
 """Keras's accuracy metrics, and ``accuracy``/``acc``, which picks one by the shapes.
 
 Each is Keras's ``MeanMetricWrapper`` around an accuracy function: the mean over the
-epoch's samples of that function's per-sample values.
+epoch's samples of that function's per-sample values. ``accuracy`` picks its kind when the
+training graph is built, from the label and prediction types (Keras picks at the first
+batch, from the same shapes).
 """
 
 from __future__ import annotations
@@ -12,7 +14,21 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import Field
 
-from specc.metrics.base import METRICS, MeanState, Metric, MetricState, same_rank
+from specc.graph import GraphBuilder, Value
+from specc.metrics.base import (
+    METRICS,
+    MeanMetric,
+    Metric,
+    MetricInputs,
+    MetricValue,
+    Shape,
+    Statistic,
+    lower_same_rank,
+    mean_result,
+    same_rank,
+    to_float32,
+)
+from specc.types import FLOAT, INT64, TensorType
 
 LabelKind = Literal["binary", "sparse", "categorical"]
 
@@ -57,67 +73,94 @@ class Accuracy(Metric):
             return SparseCategoricalAccuracy(name=name)
         return CategoricalAccuracy(name=name)
 
-    def new_state(self) -> MetricState:
-        """A state that picks its accuracy at the first batch, once shapes are known."""
-        return _LazyAccuracyState(self)
+    def for_types(self, labels: TensorType, prediction: TensorType) -> Metric:
+        """The accuracy Keras picks for these types."""
+        return self.resolve(labels.full_shape, prediction.full_shape)
 
+    def lower(self, b: GraphBuilder, x: MetricInputs) -> list[Statistic]:
+        """The statistics of the accuracy these types pick."""
+        return self.for_types(x.labels, x.prediction).lower(b, x)
 
-class _LazyAccuracyState:
-    """``accuracy``: picks Keras's binary, sparse or categorical accuracy at the first batch."""
+    def reference_statistics(self, y_true: np.ndarray, y_pred: np.ndarray) -> list[np.ndarray]:
+        """The statistics of the accuracy these arrays' shapes pick."""
+        return self.resolve(y_true.shape, y_pred.shape).reference_statistics(y_true, y_pred)
 
-    def __init__(self, metric: Accuracy) -> None:
-        self.metric = metric
-        self.state: MetricState | None = None
-
-    def update(self, y_true: np.ndarray, y_pred: np.ndarray) -> None:
-        if self.state is None:
-            y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-            self.state = self.metric.resolve(y_true.shape, y_pred.shape).new_state()
-        self.state.update(y_true, y_pred)
-
-    def result(self) -> float:
-        return 0.0 if self.state is None else self.state.result()
+    def result(self, totals: Sequence[np.ndarray]) -> MetricValue:
+        """Every accuracy is a mean."""
+        return mean_result(totals)
 
 
 @METRICS.register
-class BinaryAccuracy(Metric):
+class BinaryAccuracy(MeanMetric):
     """Mean of ``y_true == (y_pred > threshold)``."""
 
     type: Literal["BinaryAccuracy", "binary_accuracy"] = "BinaryAccuracy"
     # Keras raises unless 0 < threshold < 1.
     threshold: Annotated[float, Field(gt=0, lt=1)] = 0.5
 
-    def new_state(self) -> MetricState:
-        """Keras's ``Mean`` of ``binary_accuracy``."""
-        return MeanState(lambda t, p: binary_accuracy(t, p, self.threshold))
+    def lower_values(self, b: GraphBuilder, x: MetricInputs) -> tuple[Value, Shape]:
+        """``mean(y_true == (y_pred > threshold), axis=-1)``, compared in float32."""
+        y_true, y_pred, labels, prediction = x.y_true, x.y_pred, x.labels, x.prediction
+        y_true, y_pred = to_float32(b, y_true, labels), to_float32(b, y_pred, prediction)
+        y_true, y_pred, shape, _ = lower_same_rank(
+            b, y_true, y_pred, labels.full_shape, prediction.full_shape
+        )
+        predicted = b.op("Cast", b.op("Greater", y_pred, b.constant(self.threshold)), to=FLOAT)
+        equal = b.op("Cast", b.op("Equal", y_true, predicted), to=FLOAT)
+        return b.mean_over(equal, shape, -1), shape[:-1]
+
+    def values(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+        """Keras's ``binary_accuracy``."""
+        return binary_accuracy(y_true, y_pred, self.threshold)
 
 
 @METRICS.register
-class CategoricalAccuracy(Metric):
+class CategoricalAccuracy(MeanMetric):
     """Mean of ``argmax(y_true) == argmax(y_pred)``."""
 
     type: Literal["CategoricalAccuracy", "categorical_accuracy"] = "CategoricalAccuracy"
 
-    def new_state(self) -> MetricState:
-        """Keras's ``Mean`` of ``categorical_accuracy``."""
-        return MeanState(categorical_accuracy)
+    def lower_values(self, b: GraphBuilder, x: MetricInputs) -> tuple[Value, Shape]:
+        """``argmax(y_true) == argmax(y_pred)`` (the first of tied maxima, as NumPy)."""
+        # ArgMax in float32: onnxruntime 1.19 has no integer ArgMax.
+        y_true, y_pred = to_float32(b, x.y_true, x.labels), to_float32(b, x.y_pred, x.prediction)
+        true_class = b.op("ArgMax", y_true, axis=-1, keepdims=0)
+        predicted = b.op("ArgMax", y_pred, axis=-1, keepdims=0)
+        equal = b.op("Cast", b.op("Equal", true_class, predicted), to=FLOAT)
+        return equal, x.labels.full_shape[:-1]
+
+    def values(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+        """Keras's ``categorical_accuracy``."""
+        return categorical_accuracy(y_true, y_pred)
 
 
 @METRICS.register
-class SparseCategoricalAccuracy(Metric):
+class SparseCategoricalAccuracy(MeanMetric):
     """Mean of ``y_true == argmax(y_pred)`` for integer labels."""
 
     type: Literal["SparseCategoricalAccuracy", "sparse_categorical_accuracy"] = (
         "SparseCategoricalAccuracy"
     )
 
-    def new_state(self) -> MetricState:
-        """Keras's ``Mean`` of ``sparse_categorical_accuracy``."""
-        return MeanState(sparse_categorical_accuracy)
+    def lower_values(self, b: GraphBuilder, x: MetricInputs) -> tuple[Value, Shape]:
+        """``y_true == argmax(y_pred)``, labels of shape ``[..., 1]`` squeezed."""
+        y_true, y_pred, labels, prediction = x.y_true, x.y_pred, x.labels, x.prediction
+        shape = labels.full_shape
+        if len(shape) == len(prediction.full_shape) and shape[-1] == 1:
+            y_true = b.op("Squeeze", y_true, b.constant([len(shape) - 1], np.int64, hint="axes"))
+            shape = shape[:-1]
+        y_pred = to_float32(b, y_pred, prediction)
+        predicted = b.op("Cast", b.op("ArgMax", y_pred, axis=-1, keepdims=0), to=FLOAT)
+        equal = b.op("Equal", to_float32(b, y_true, labels), predicted)
+        return b.op("Cast", equal, to=FLOAT), shape
+
+    def values(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+        """Keras's ``sparse_categorical_accuracy``."""
+        return sparse_categorical_accuracy(y_true, y_pred)
 
 
 @METRICS.register
-class TopKCategoricalAccuracy(Metric):
+class TopKCategoricalAccuracy(MeanMetric):
     """How often ``argmax(y_true)`` is among the ``k`` largest predictions."""
 
     type: Literal["TopKCategoricalAccuracy", "top_k_categorical_accuracy"] = (
@@ -125,13 +168,20 @@ class TopKCategoricalAccuracy(Metric):
     )
     k: Annotated[int, Field(gt=0)] = 5
 
-    def new_state(self) -> MetricState:
-        """Keras's ``Mean`` of ``top_k_categorical_accuracy``."""
-        return MeanState(lambda t, p: _in_top_k(np.argmax(t, axis=-1), p, self.k))
+    def lower_values(self, b: GraphBuilder, x: MetricInputs) -> tuple[Value, Shape]:
+        """``in_top_k`` of the one-hot labels' class."""
+        y_true, y_pred, labels, prediction = x.y_true, x.y_pred, x.labels, x.prediction
+        true_class = b.op("ArgMax", to_float32(b, y_true, labels), axis=-1, keepdims=0)
+        found = _lower_in_top_k(b, true_class, to_float32(b, y_pred, prediction), self.k)
+        return found, labels.full_shape[:-1]
+
+    def values(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+        """Keras's ``top_k_categorical_accuracy``."""
+        return _in_top_k(np.argmax(y_true, axis=-1), y_pred, self.k)
 
 
 @METRICS.register
-class SparseTopKCategoricalAccuracy(Metric):
+class SparseTopKCategoricalAccuracy(MeanMetric):
     """How often the integer label is among the ``k`` largest predictions."""
 
     type: Literal["SparseTopKCategoricalAccuracy", "sparse_top_k_categorical_accuracy"] = (
@@ -139,12 +189,34 @@ class SparseTopKCategoricalAccuracy(Metric):
     )
     k: Annotated[int, Field(gt=0)] = 5
 
-    def new_state(self) -> MetricState:
-        """Keras's ``Mean`` of ``sparse_top_k_categorical_accuracy``."""
-        return MeanState(lambda t, p: _in_top_k(t, p, self.k))
+    def lower_values(self, b: GraphBuilder, x: MetricInputs) -> tuple[Value, Shape]:
+        """``in_top_k`` of the integer labels."""
+        y_true, y_pred, labels, prediction = x.y_true, x.y_pred, x.labels, x.prediction
+        if labels.dtype != "int64":
+            y_true = b.op("Cast", y_true, to=INT64)
+        found = _lower_in_top_k(b, y_true, to_float32(b, y_pred, prediction), self.k)
+        return found, labels.full_shape
+
+    def values(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+        """Keras's ``sparse_top_k_categorical_accuracy``."""
+        return _in_top_k(y_true, y_pred, self.k)
 
 
-# --- Keras's accuracy functions, per sample ------------------------------------------------
+def _lower_in_top_k(b: GraphBuilder, labels: Value, y_pred: Value, k: int) -> Value:
+    """Keras's ``in_top_k`` over the last axis, shaped as the int64 ``labels``: fewer than
+    ``k`` predictions strictly above the label's, and the label's finite."""
+    flat = b.op("Flatten", y_pred, axis=-1)
+    indices = b.op("Reshape", labels, b.constant([-1, 1], np.int64, hint="shape"))
+    at_label = b.op("GatherElements", flat, indices, axis=1)
+    above = b.op("Cast", b.op("Greater", flat, at_label), to=FLOAT)
+    count = b.reduce_sum(above, 1, keepdims=True)
+    within = b.op("Less", count, b.constant(float(k)))
+    finite = b.op("Not", b.op("Or", b.op("IsInf", at_label), b.op("IsNaN", at_label)))
+    found = b.op("Cast", b.op("And", within, finite), to=FLOAT)
+    return b.op("Reshape", found, b.op("Shape", labels))
+
+
+# --- Keras's accuracy functions, per sample: the NumPy references ----------------------------
 
 
 def binary_accuracy(y_true: np.ndarray, y_pred: np.ndarray, threshold: float) -> np.ndarray:

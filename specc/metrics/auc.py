@@ -1,20 +1,33 @@
 """Keras's ``AUC``: confusion counts at thresholds, then a Riemann sum.
 
-It follows Keras's confusion counts at its thresholds (including the -1e-7 and 1+1e-7 end
-points), with Keras's bucketed float32 update when the thresholds are evenly spaced, and
-its ROC/PR/PRGAIN Riemann sums (PR with interpolation: Davis & Goadrich).
+The counts are Keras's at its thresholds (including the -1e-7 and 1+1e-7 end points), with
+Keras's bucketed float32 update when the thresholds are evenly spaced; they are computed in
+the training graph and summed over the batches. The area follows from the totals: Keras's
+ROC/PR/PRGAIN Riemann sums (PR with interpolation: Davis & Goadrich).
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
 from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from specc.metrics.base import EPSILON, METRICS, Metric, MetricState, Threshold, divide_no_nan
-from specc.metrics.confusion import ConfusionCounts
+from specc.graph import GraphBuilder
+from specc.metrics.base import (
+    EPSILON,
+    METRICS,
+    Metric,
+    MetricInputs,
+    MetricValue,
+    Statistic,
+    Threshold,
+    divide_no_nan,
+)
+from specc.metrics.confusion import Confusion
 
 
 @METRICS.register
@@ -41,43 +54,54 @@ class AUC(Metric):
             )
         return self
 
-    def new_state(self) -> MetricState:
-        """Keras's ``AUC`` over the batches so far."""
-        return _AUCState(self)
-
-
-def _evenly_spaced(thresholds: list[float]) -> bool:
-    """Keras's ``is_evenly_distributed_thresholds``."""
-    if len(thresholds) < 3:
-        return False
-    even = np.arange(len(thresholds), dtype=np.float32) / (len(thresholds) - 1)
-    return bool(np.allclose(thresholds, even, atol=EPSILON))
-
-
-class _AUCState:
-    """Keras's ``AUC``: confusion counts at thresholds, then a Riemann sum."""
-
-    def __init__(self, metric: AUC) -> None:
-        if metric.thresholds is not None:
-            inner = sorted(metric.thresholds)
+    def confusion(self) -> Confusion:
+        """Keras's thresholds, and whether its bucketed update applies."""
+        if self.thresholds is not None:
+            inner = sorted(self.thresholds)
             evenly = _evenly_spaced([0.0, *inner, 1.0])
         else:
-            n = metric.num_thresholds
+            n = self.num_thresholds
             inner = [(i + 1) * 1.0 / (n - 1) for i in range(n - 2)]
             evenly = True
-        thresholds = [0.0 - EPSILON, *inner, 1.0 + EPSILON]
-        self.curve = metric.curve.upper()
-        self.summation = metric.summation_method
-        self.multi_label = metric.multi_label
-        self.label_weights = metric.label_weights
-        self.from_logits = metric.from_logits
-        self.counts = ConfusionCounts(thresholds, evenly, metric.multi_label, metric.label_weights)
+        weights = None if self.label_weights is None else tuple(self.label_weights)
+        thresholds = (0.0 - EPSILON, *inner, 1.0 + EPSILON)
+        return Confusion(thresholds, evenly, self.multi_label, weights)
 
-    def update(self, y_true: np.ndarray, y_pred: np.ndarray) -> None:
-        y_pred = np.asarray(y_pred, np.float64)
+    def lower(self, b: GraphBuilder, x: MetricInputs) -> list[Statistic]:
+        """tp, fp, tn and fn at each threshold (of each label, with ``multi_label``)."""
         if self.from_logits:
-            y_pred = 1.0 / (1.0 + np.exp(-y_pred))
-        self.counts.update(y_true, y_pred)
+            x = dataclasses.replace(x, y_pred=b.op("Sigmoid", x.y_pred))
+        return self.confusion().lower(b, x)
+
+    def reference_statistics(self, y_true: np.ndarray, y_pred: np.ndarray) -> list[np.ndarray]:
+        """tp, fp, tn and fn in NumPy."""
+        if self.from_logits:
+            y_pred = 1.0 / (1.0 + np.exp(-np.asarray(y_pred, np.float64)))
+        return self.confusion().reference(y_true, y_pred)
+
+    def result(self, totals: Sequence[np.ndarray]) -> MetricValue:
+        """Keras's ``AUC.result``: the Riemann sum over the thresholds."""
+        tp, fp, tn, fn = (np.asarray(t, np.float64) for t in totals)
+        if self.curve.upper() == "PR" and self.summation_method == "interpolation":
+            return self._average(_interpolated_pr(tp, fp, fn))
+        recall = divide_no_nan(tp, tp + fn)
+        if self.curve.upper() == "ROC":
+            x, y = divide_no_nan(fp, fp + tn), recall
+        elif self.curve.upper() == "PR":
+            x, y = recall, divide_no_nan(tp, tp + fp)
+        else:  # PRGAIN
+            scale = divide_no_nan(tp + fn, tn + fp)
+            recall_gain = 1.0 - scale * divide_no_nan(fn, tp)
+            precision_gain = 1.0 - scale * divide_no_nan(fp, tp)
+            x = np.maximum(np.where(tp == 0, 0.0, recall_gain), 0.0)
+            y = np.where(tp == 0, 1.0, precision_gain)
+        if self.summation_method == "interpolation":
+            heights = (y[:-1] + y[1:]) / 2.0
+        elif self.summation_method == "minoring":
+            heights = np.minimum(y[:-1], y[1:])
+        else:
+            heights = np.maximum(y[:-1], y[1:])
+        return self._average((x[:-1] - x[1:]) * heights)
 
     def _average(self, by_threshold: np.ndarray) -> float:
         if not self.multi_label:
@@ -88,37 +112,23 @@ class _AUCState:
         weights = np.asarray(self.label_weights, np.float64)
         return float(divide_no_nan(np.sum(by_label * weights), np.sum(weights)))
 
-    def _interpolated_pr(self) -> float:
-        tp, fp, fn = self.counts.tp, self.counts.fp, self.counts.fn
-        dtp = tp[:-1] - tp[1:]
-        p = tp + fp
-        dp = p[:-1] - p[1:]
-        slope = divide_no_nan(dtp, np.maximum(dp, 0))
-        intercept = tp[1:] - slope * p[1:]
-        both = (p[:-1] > 0) & (p[1:] > 0)
-        ratio = np.where(both, divide_no_nan(p[:-1], np.maximum(p[1:], 0)), 1.0)
-        area = slope * (dtp + intercept * np.log(np.where(ratio > 0, ratio, 1.0)))
-        return self._average(divide_no_nan(area, np.maximum(tp[1:] + fn[1:], 0)))
 
-    def result(self) -> float:
-        if self.curve == "PR" and self.summation == "interpolation":
-            return self._interpolated_pr()
-        tp, fp, tn, fn = self.counts.tp, self.counts.fp, self.counts.tn, self.counts.fn
-        recall = divide_no_nan(tp, tp + fn)
-        if self.curve == "ROC":
-            x, y = divide_no_nan(fp, fp + tn), recall
-        elif self.curve == "PR":
-            x, y = recall, divide_no_nan(tp, tp + fp)
-        else:  # PRGAIN
-            scale = divide_no_nan(tp + fn, tn + fp)
-            recall_gain = 1.0 - scale * divide_no_nan(fn, tp)
-            precision_gain = 1.0 - scale * divide_no_nan(fp, tp)
-            x = np.maximum(np.where(tp == 0, 0.0, recall_gain), 0.0)
-            y = np.where(tp == 0, 1.0, precision_gain)
-        if self.summation == "interpolation":
-            heights = (y[:-1] + y[1:]) / 2.0
-        elif self.summation == "minoring":
-            heights = np.minimum(y[:-1], y[1:])
-        else:
-            heights = np.maximum(y[:-1], y[1:])
-        return self._average((x[:-1] - x[1:]) * heights)
+def _evenly_spaced(thresholds: list[float]) -> bool:
+    """Keras's ``is_evenly_distributed_thresholds``."""
+    if len(thresholds) < 3:
+        return False
+    even = np.arange(len(thresholds), dtype=np.float32) / (len(thresholds) - 1)
+    return bool(np.allclose(thresholds, even, atol=EPSILON))
+
+
+def _interpolated_pr(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
+    """Davis & Goadrich's interpolated PR area per threshold interval, as Keras sums it."""
+    dtp = tp[:-1] - tp[1:]
+    p = tp + fp
+    dp = p[:-1] - p[1:]
+    slope = divide_no_nan(dtp, np.maximum(dp, 0))
+    intercept = tp[1:] - slope * p[1:]
+    both = (p[:-1] > 0) & (p[1:] > 0)
+    ratio = np.where(both, divide_no_nan(p[:-1], np.maximum(p[1:], 0)), 1.0)
+    area = slope * (dtp + intercept * np.log(np.where(ratio > 0, ratio, 1.0)))
+    return divide_no_nan(area, np.maximum(tp[1:] + fn[1:], 0))

@@ -3,20 +3,31 @@
 Predictions become 0/1 as Keras's ``FBetaScore`` makes them: above ``threshold``, or
 without one, the largest of each row (ties all count; an all-zero row counts none). True
 positives, false positives, false negatives and the support (true labels) are summed over
-the epoch's samples, per class, or over every class with ``micro``; the score follows from
-the totals, so batches of any size add up as one. Without ``average`` the result is one
-score per class, a list in the history (``docs/training-runs.md``).
+the epoch's samples (in the training graph), per class, or over every class with ``micro``;
+the score follows from the totals, so batches of any size add up as one. Without
+``average`` the result is one score per class, a list in the history
+(``docs/training-runs.md``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import Field
 
-from specc.metrics.base import EPSILON, METRICS, Metric, MetricState, MetricValue
-from specc.types import TensorType
+from specc.graph import GraphBuilder
+from specc.metrics.base import (
+    EPSILON,
+    METRICS,
+    Metric,
+    MetricInputs,
+    MetricValue,
+    Statistic,
+    to_float32,
+)
+from specc.types import FLOAT, TensorType
 
 
 @METRICS.register
@@ -39,56 +50,52 @@ class F1Score(Metric):
             return f"needs predictions of shape (batch, classes); got {prediction}"
         return None
 
-    def new_state(self) -> MetricState:
-        """The counts over the batches so far."""
-        return _FScoreState(self)
+    def lower(self, b: GraphBuilder, x: MetricInputs) -> list[Statistic]:
+        """tp, fp, fn and the support of the batch: per class, or totals with ``micro``."""
+        y_true, y_pred, prediction = x.y_true, x.y_pred, x.prediction
+        y_pred, y_true = to_float32(b, y_pred, prediction), to_float32(b, y_true, x.labels)
+        if self.threshold is None:
+            # The row's largest (TopK: no ReduceMax, whose axes moved at opset 18).
+            top, _ = b.op("TopK", y_pred, b.constant([1], np.int64, hint="k"), axis=-1, outputs=2)
+            nonzero = b.op("Greater", b.op("Abs", y_pred), b.constant(1e-9))
+            predicted = b.op("And", b.op("GreaterOrEqual", y_pred, top), nonzero)
+        else:
+            predicted = b.op("Greater", y_pred, b.constant(self.threshold))
+        p = b.op("Cast", predicted, to=FLOAT)
+        missed = b.op("Sub", b.constant(1.0), p)
+        wrong = b.op("Sub", b.constant(1.0), y_true)
+        parts = [b.op("Mul", p, y_true), b.op("Mul", p, wrong), b.op("Mul", missed, y_true), y_true]
+        if self.average == "micro":
+            return [Statistic(b.reduce_sum(v)) for v in parts]
+        classes = prediction.shape[-1]
+        shape = () if classes is None else (classes,)
+        return [Statistic(b.reduce_sum(v, 0), shape) for v in parts]
 
-
-class _FScoreState:
-    """Keras's ``FBetaScore`` variables at beta 1: tp, fp, fn and support."""
-
-    def __init__(self, metric: F1Score) -> None:
-        self.metric = metric
-        # Per class (None until the first batch gives the class count), or one number
-        # each with ``micro``.
-        self.counts: np.ndarray | None = np.zeros(4) if metric.average == "micro" else None
-
-    def update(self, y_true: np.ndarray, y_pred: np.ndarray) -> None:
-        """Count one (batch, classes) batch."""
+    def reference_statistics(self, y_true: np.ndarray, y_pred: np.ndarray) -> list[np.ndarray]:
+        """The same counts in NumPy."""
         y_true, y_pred = np.asarray(y_true, np.float32), np.asarray(y_pred, np.float32)
-        if y_pred.ndim != 2 or y_true.shape != y_pred.shape:
-            raise ValueError(
-                f"F1Score needs labels and predictions of shape (batch, classes); got "
-                f"{y_true.shape} and {y_pred.shape}"
-            )
-        if self.metric.threshold is None:
+        if self.threshold is None:
             top = y_pred.max(axis=-1, keepdims=True)
             predicted = (y_pred >= top) & (np.abs(y_pred) > 1e-9)
         else:
-            predicted = y_pred > np.float32(self.metric.threshold)
+            predicted = y_pred > np.float32(self.threshold)
         p, t = predicted.astype(np.float64), y_true.astype(np.float64)
-        axis = None if self.metric.average == "micro" else 0
-        batch = np.stack(
-            [
-                np.sum(p * t, axis=axis),
-                np.sum(p * (1.0 - t), axis=axis),
-                np.sum((1.0 - p) * t, axis=axis),
-                np.sum(t, axis=axis),
-            ]
-        )
-        self.counts = batch if self.counts is None else self.counts + batch
+        axis = None if self.average == "micro" else 0
+        return [
+            np.sum(p * t, axis=axis),
+            np.sum(p * (1.0 - t), axis=axis),
+            np.sum((1.0 - p) * t, axis=axis),
+            np.sum(t, axis=axis),
+        ]
 
-    def result(self) -> MetricValue:
-        """The score: per class, or averaged (0 before any batch, when the class count is
-        not known yet)."""
-        if self.counts is None:
-            return 0.0
-        tp, fp, fn, support = self.counts
+    def result(self, totals: Sequence[np.ndarray]) -> MetricValue:
+        """The score from the counts: per class, or averaged."""
+        tp, fp, fn, support = (np.asarray(t, np.float64) for t in totals)
         precision = tp / (tp + fp + EPSILON)
         recall = tp / (tp + fn + EPSILON)
         f1 = 2.0 * (precision * recall) / (precision + recall + EPSILON)
-        if self.metric.average is None:
-            return [float(v) for v in f1]
-        if self.metric.average == "weighted":
+        if self.average is None:
+            return [float(v) for v in np.atleast_1d(f1)]
+        if self.average == "weighted":
             return float(np.sum(f1 * support / (np.sum(support) + EPSILON)))
         return float(np.mean(f1))

@@ -1,25 +1,39 @@
 """The metrics Keras builds from a loss function, and the root mean squared error.
 
 Keras defines each as a ``MeanMetricWrapper(fn=<loss function>)``; so does specc, once:
-``wrap_loss`` makes a metric class from a loss class, whose running state is Keras's
-``Mean`` of that loss's own NumPy per-sample reference. The metric takes the loss's
+``wrap_loss`` makes a metric class from a loss class: Keras's ``Mean`` of that loss's own
+lowering before reduction (``Loss.lower_values``), with the loss's NumPy per-sample
+reference as the metric's. The metric takes the loss's
 arguments (less ``reduction``, and less any the Keras metric does not take) and answers to
 the loss's names unless Keras names the metric otherwise.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import create_model
 
 from specc import losses
-from specc.metrics.base import METRICS, MeanState, Metric, MetricState, Values, same_rank
+from specc.graph import GraphBuilder, Value, normalize_axis
+from specc.metrics.base import (
+    METRICS,
+    MeanMetric,
+    MetricInputs,
+    MetricValue,
+    Shape,
+    lower_same_rank,
+    mean_result,
+    same_rank,
+    to_float32,
+)
 from specc.registry import type_names
+from specc.types import FLOAT, INT64
 
 
-class LossMetric(Metric):
+class LossMetric(MeanMetric):
     """Keras's ``MeanMetricWrapper`` around a loss function: its mean over the samples."""
 
     #: The loss whose function is averaged, and whether the metric reports its negative.
@@ -33,20 +47,38 @@ class LossMetric(Metric):
         shared.pop("type", None)
         return self.wraps(**shared)
 
-    def values(self) -> Values:
-        """The per-sample function of ``(y_true, y_pred)`` that the mean takes."""
+    def lower_values(self, b: GraphBuilder, x: MetricInputs) -> tuple[Value, Shape]:
+        """The loss's values before reduction (from float32 predictions, as probabilities
+        unless ``from_logits``: a metric folds no softmax head)."""
+        return self._lower_loss(b, x, x.y_pred, x.prediction.full_shape)
+
+    def _lower_loss(
+        self, b: GraphBuilder, x: MetricInputs, y_pred: Value, shape: Shape
+    ) -> tuple[Value, Shape]:
+        """The loss's values of ``y_pred`` (``x``'s, or moved), of full ``shape``."""
         loss = self.to_loss()
+        y_true, labels = x.y_true, x.labels
+        y_pred = to_float32(b, y_pred, x.prediction)
+        # The labels as the loss reads them: class indices, or float32 values.
+        wanted = "int64" if loss.expects_sparse_labels else "float32"
+        if labels.dtype != wanted:
+            y_true = b.op("Cast", y_true, to=INT64 if loss.expects_sparse_labels else FLOAT)
+        logits = y_pred if getattr(loss, "from_logits", False) else None
+        values = loss.lower_values(b, shape, y_pred, y_true, logits).values
+        if self.negate:
+            values = b.op("Neg", values)
+        # The loss reduces its ``axis`` (by default the last); a shape it reduces otherwise
+        # is left to run time.
+        rank = loss.values_rank(len(shape))
+        reduced = {normalize_axis(a, len(shape)) for a in loss.axes()} or {len(shape) - 1}
+        kept = tuple(d for i, d in enumerate(shape) if i not in reduced)
+        return values, kept if len(kept) == rank else (None,) * rank
 
-        def values(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
-            y_pred, y_true = np.asarray(y_pred, np.float64), np.asarray(y_true, np.float64)
-            per_sample = loss.per_sample(y_pred, y_true)
-            return -per_sample if self.negate else per_sample
-
-        return values
-
-    def new_state(self) -> MetricState:
-        """Keras's ``Mean`` of the loss function's per-sample values."""
-        return MeanState(self.values())
+    def values(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+        """The loss's NumPy per-sample reference."""
+        y_pred, y_true = np.asarray(y_pred, np.float64), np.asarray(y_true, np.float64)
+        per_sample = self.to_loss().per_sample(y_pred, y_true)
+        return -per_sample if self.negate else per_sample
 
 
 def wrap_loss(
@@ -79,26 +111,28 @@ MeanSquaredLogarithmicError = wrap_loss(losses.MeanSquaredLogarithmicError)
 
 
 @METRICS.register
-class RootMeanSquaredError(Metric):
+class RootMeanSquaredError(MeanMetric):
     """``sqrt`` of the mean squared error over the whole epoch (not a mean of roots)."""
 
     type: Literal["RootMeanSquaredError", "root_mean_squared_error"] = "RootMeanSquaredError"
 
-    def new_state(self) -> MetricState:
-        """Keras's ``RootMeanSquaredError``: a ``Mean`` of squared errors, rooted."""
-        return _RootMeanState(_squared_error)
+    def lower_values(self, b: GraphBuilder, x: MetricInputs) -> tuple[Value, Shape]:
+        """Each squared error (no mean over the last axis: the ``Mean`` takes them all)."""
+        y_true, y_pred, labels, prediction = x.y_true, x.y_pred, x.labels, x.prediction
+        y_true, y_pred = to_float32(b, y_true, labels), to_float32(b, y_pred, prediction)
+        y_true, y_pred, shape, _ = lower_same_rank(
+            b, y_true, y_pred, labels.full_shape, prediction.full_shape
+        )
+        return b.square(b.op("Sub", y_pred, y_true)), shape
 
+    def values(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+        """The squared errors in NumPy."""
+        y_true, y_pred = same_rank(np.asarray(y_true, np.float64), np.asarray(y_pred, np.float64))
+        return np.square(y_pred - y_true)
 
-def _squared_error(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
-    y_true, y_pred = same_rank(np.asarray(y_true, np.float64), np.asarray(y_pred, np.float64))
-    return np.square(y_pred - y_true)
-
-
-class _RootMeanState(MeanState):
-    """The root of the epoch's mean."""
-
-    def result(self) -> float:
-        return float(np.sqrt(super().result()))
+    def result(self, totals: Sequence[np.ndarray]) -> MetricValue:
+        """The root of the epoch's mean."""
+        return float(np.sqrt(mean_result(totals)))
 
 
 LogCoshError = wrap_loss(losses.LogCosh, names=("LogCoshError", "log_cosh_error"))
@@ -124,16 +158,19 @@ class SparseCategoricalCrossentropy(LossMetric):
     from_logits: bool = False
     axis: int = -1
 
-    def values(self) -> Values:
+    def lower_values(self, b: GraphBuilder, x: MetricInputs) -> tuple[Value, Shape]:
+        """The loss's values with the class axis moved last (Keras's one-hot along
+        ``axis`` gives the same sum)."""
+        shape = x.prediction.full_shape
+        axis = normalize_axis(self.axis, len(shape))
+        perm = [*(i for i in range(len(shape)) if i != axis), axis]
+        moved = b.op("Transpose", x.y_pred, perm=perm)
+        return self._lower_loss(b, x, moved, tuple(shape[i] for i in perm))
+
+    def values(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
         """The loss's per-sample values with the class axis moved last."""
-        loss = self.to_loss()
-
-        def values(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
-            # Keras's one-hot along ``axis`` gives the same sum as the class axis moved last.
-            y_pred = np.moveaxis(np.asarray(y_pred, np.float64), self.axis, -1)
-            return loss.per_sample(y_pred, np.asarray(y_true))
-
-        return values
+        y_pred = np.moveaxis(np.asarray(y_pred, np.float64), self.axis, -1)
+        return self.to_loss().per_sample(y_pred, np.asarray(y_true))
 
 
 KLDivergence = wrap_loss(

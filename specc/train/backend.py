@@ -5,7 +5,7 @@
 - ``ort-training``: onnxruntime-training 1.19.2's artifacts and engine
   (``specc.train.session``), for the optional ``specc[ort-training]`` install.
 
-Both take a batch to ``train_step`` (losses and predictions computed before the update) and
+Both take a batch to ``train_step`` (losses and metric statistics computed before the update) and
 ``commit`` the update after ``fit`` has looked at the loss; both give the same history and
 weights.
 """

@@ -24,7 +24,7 @@ from specc.train.backend import DEFAULT_BACKEND, check_backend, open_session
 from specc.train.data import load_dataset
 from specc.train.data_targets import id_ranges, targets_for
 from specc.train.fit import HistoryValue, evaluate
-from specc.train.run import prepare
+from specc.train.run import data_keys, prepare
 
 # Keras's evaluate(batch_size=None) default.
 DEFAULT_BATCH_SIZE = 32
@@ -66,13 +66,15 @@ def evaluate_spec(
     predictions = dict(compiled.graph.outputs)
     targets = targets_for(losses_by_output(config, list(predictions)), predictions)
     inputs = dict(compiled.typed.resolved.inputs)
-    dataset = load_dataset(data, inputs, targets, limits, id_ranges(compiled.typed))
+    # The spec's train.data_keys name the arrays here too, as in specc train.
+    keys = data_keys(compiled, None)
+    dataset = load_dataset(data, inputs, targets, limits, id_ranges(compiled.typed), keys)
     session = open_session(training, DEFAULT_BACKEND, opset, "cpu")
     try:
         # The session builds its evaluation graph with the step graph; the optimizer is the
         # spec's, and no step is ever taken, so the weights stay as given.
         session.use_optimizer(config.optimizer)
-        values = evaluate(training, session, dataset, config, batch_size, prefix="")
+        values = evaluate(training, session, dataset, batch_size, prefix="")
     finally:
         session.close()
     return Evaluation(values, len(dataset), batch_size, tuple(dataset.unused))

@@ -1,8 +1,8 @@
 """fit: Keras's training loop over a training backend (``specc.train.backend``), with
 Keras's History.
 
-Per batch: ``train_step`` (forward and backward, the losses and predictions before the
-update), then, once the loss has been looked at, ``commit`` (the optimizer's exact Keras
+Per batch: ``train_step`` (forward and backward, the losses and the metrics' statistics
+before the update), then, once the loss has been looked at, ``commit`` (the optimizer's exact Keras
 update, the constraints and the moving statistics: inside the step graph on the standard
 backend, in the engine and on its buffers on ort-training). An epoch's ``loss`` (and each
 ``<output>_loss`` and metric) is the mean over its batches weighted by batch size, of values
@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from specc.constraints import Constraint
+from specc.metrics import Totals
 from specc.pipeline import CompiledModel
-from specc.spec.compile import CompileConfig, metrics_by_output
+from specc.spec.compile import CompileConfig
 from specc.train.backend import TrainingBackend
 from specc.train.data import Batch, Dataset
 from specc.train.data_prefetch import prefetched
@@ -101,25 +102,21 @@ class EpochLog:
 
 
 class _Averages:
-    """Keras's batch-size-weighted running means of the losses, plus metric states."""
+    """Keras's batch-size-weighted running means of the losses, and each metric's
+    statistics summed over the batches (the graph computes a batch's; see
+    ``specc.train.graph``).
 
-    def __init__(self, training: TrainingGraph, config: CompileConfig, prefix: str = "") -> None:
+    The totals live here rather than as state in the graph: the ort-training engine carries
+    no state but parameters, a step whose loss is not finite must not count, and a few
+    numbers per metric (AUC's 4 x 200 the most) cost nothing to add on the host."""
+
+    def __init__(self, training: TrainingGraph, prefix: str = "") -> None:
         self.training = training
         self.prefix = prefix
         self.sums: dict[str, float] = {}
         self.count = 0
-        outputs = training.predictions
-        self.several = len(outputs) > 1
-        # (output, history key, state); ``accuracy`` states pick their kind at the first batch.
-        self.metrics = [
-            (
-                output,
-                f"{output}_{metric.history_name()}" if self.several else metric.history_name(),
-                metric.new_state(),
-            )
-            for output, metrics in metrics_by_output(config, outputs).items()
-            for metric in metrics
-        ]
+        self.several = len(training.predictions) > 1
+        self.metrics = [(m.key, m.statistics, Totals(m.metric)) for m in training.metrics]
 
     def update(self, outputs: dict[str, np.ndarray], batch: Batch) -> None:
         size = batch.size
@@ -130,13 +127,13 @@ class _Averages:
                 losses[name] = outputs[name]
         for key, value in losses.items():
             self.sums[key] = self.sums.get(key, 0.0) + float(value) * size
-        for output, _, state in self.metrics:
-            state.update(batch.targets[output], outputs[output])
+        for _, statistics, totals in self.metrics:
+            totals.add([outputs[name] for name in statistics])
 
     def values(self) -> dict[str, HistoryValue]:
         out = {self.prefix + k: v / max(self.count, 1) for k, v in self.sums.items()}
-        for _, key, state in self.metrics:
-            value = state.result()
+        for key, _, totals in self.metrics:
+            value = totals.result()
             # A per-class metric (F1Score without ``average``) reports one value per class.
             out[self.prefix + key] = value if isinstance(value, list) else float(value)
         return out
@@ -163,7 +160,7 @@ def fit(
         stop.active = True
     for epoch in range(options.epochs):
         started = time.perf_counter()
-        averages = _Averages(training, config)
+        averages = _Averages(training)
         # Prepared on a background thread while the previous step runs.
         batches = prefetched(train_data.batches(options.batch_size, options.shuffle, rng))
         for step, batch in enumerate(batches, start=1):
@@ -191,7 +188,7 @@ def fit(
                 return result
         values = averages.values()
         if validation_data is not None and len(validation_data):
-            values.update(evaluate(training, session, validation_data, config, options.batch_size))
+            values.update(evaluate(training, session, validation_data, options.batch_size))
         for key, value in values.items():
             result.history.setdefault(key, []).append(value)
         result.epochs_completed = epoch + 1
@@ -209,12 +206,11 @@ def evaluate(
     training: TrainingGraph,
     session: TrainingBackend,
     data: Dataset,
-    config: CompileConfig,
     batch_size: int,
     prefix: str = "val_",
 ) -> dict[str, HistoryValue]:
     """Losses and metrics over ``data`` in inference mode, as Keras's ``evaluate``."""
-    averages = _Averages(training, config, prefix)
+    averages = _Averages(training, prefix)
     for batch in data.batches(batch_size, False, None):
         outputs = session.eval_step({**batch.inputs, **_target_feeds(training, batch)})
         averages.update(outputs, batch)

@@ -7,6 +7,12 @@ into the loss on its logits (the numerically stable form); the inference model k
 activation. The training flag that Dropout-like layers read is a graph input of the training
 lowering: True to train, False to evaluate. The result goes to onnxruntime-training's
 artifact generation, which differentiates its first output.
+
+Each compiled metric adds its batch statistics as outputs (``Metric.lower``: a mean's total
+and count, confusion counts at thresholds), so a step returns a few numbers per metric and
+the model's predictions stay inside the graph; ``fit`` adds the statistics up and reads the
+metric's value from the totals. A caller that computes metrics itself (the mobile training
+artifacts' app) asks for the predictions as outputs instead.
 """
 
 from __future__ import annotations
@@ -20,13 +26,32 @@ from specc.diagnostics import Diagnostic, SpecError
 from specc.graph import Graph, GraphBuilder, Value
 from specc.layers.base import MovingUpdate
 from specc.losses import Loss
+from specc.metrics import Metric, MetricInputs
 from specc.passes.lower import Head, LoweredModel
 from specc.pipeline import CompiledModel
 from specc.regularizers import RegularizerShapeError
-from specc.spec.compile import CompileConfig, loss_weights_by_output, losses_by_output
+from specc.spec.compile import (
+    CompileConfig,
+    loss_weights_by_output,
+    losses_by_output,
+    metrics_by_output,
+)
 from specc.types import FLOAT, TensorType, scalar
 
 TOTAL_LOSS = "loss"
+
+
+@dataclass(frozen=True)
+class MetricOutputs:
+    """One metric of one output in the training graph."""
+
+    output: str
+    # The history key: the metric's name, prefixed by the output's with several outputs.
+    key: str
+    # The metric that runs: ``accuracy`` resolved to Keras's kind for the output's types.
+    metric: Metric
+    # The graph outputs holding the batch's statistics, in ``metric.lower``'s order.
+    statistics: list[str]
 
 
 @dataclass
@@ -48,6 +73,8 @@ class TrainingGraph:
     moving: list[MovingUpdate] = field(default_factory=list)
     # output name -> the graph input holding its samples' loss weights (weighted runs only)
     sample_weights: dict[str, str] = field(default_factory=dict)
+    # The compiled metrics, whose statistics the graph outputs (none with predictions).
+    metrics: list[MetricOutputs] = field(default_factory=list)
 
     @property
     def batch_inputs(self) -> list[str]:
@@ -83,9 +110,14 @@ def _logits_of(head: Head | None, loss: Loss, prediction: TensorType) -> Value |
 
 
 def build_training_graph(
-    compiled: CompiledModel, config: CompileConfig, weighted: Collection[str] = ()
+    compiled: CompiledModel,
+    config: CompileConfig,
+    weighted: Collection[str] = (),
+    predictions: bool = False,
 ) -> TrainingGraph:
-    """Add targets, per-output losses, penalties and the total loss to the model's graph.
+    """Add targets, per-output losses, penalties, the total loss and the metrics' batch
+    statistics to the model's graph; with ``predictions``, output the model's predictions
+    instead of the statistics.
 
     ``compiled`` is a training lowering (``for_training``): its training flag, if any layer
     reads one, is already a graph input. Each output in ``weighted`` takes a loss weight
@@ -131,13 +163,17 @@ def build_training_graph(
     for term in terms[1:]:
         total = b.op("Add", total, term)
     b.alias(total, TOTAL_LOSS)
+    metrics: list[MetricOutputs] = []
+    statistics: list[tuple[str, TensorType]] = []
+    if not predictions:
+        metrics, statistics = _metric_statistics(b, config, output_types, targets)
     # The training module takes the model inputs, the targets, the sample weights, the flag.
     weight_inputs = set(sample_weights.values())
     graph.inputs.sort(key=lambda item: (item[0] == flag, item[0] in weight_inputs))
 
     # The first output is the one differentiated; the others ride along for the history.
     loss_outputs = [(TOTAL_LOSS, scalar()), *((n, scalar()) for n in output_losses.values())]
-    graph.outputs = [*loss_outputs, *graph.outputs]
+    graph.outputs = [*loss_outputs, *(graph.outputs if predictions else statistics)]
     moving = list(lowered.moving_updates)
     for update in moving:
         graph.outputs.append((update.batch_statistic, _statistic_type(graph, update.parameter)))
@@ -156,7 +192,46 @@ def build_training_graph(
         frozen,
         moving,
         sample_weights,
+        metrics,
     )
+
+
+def _metric_statistics(
+    b: GraphBuilder,
+    config: CompileConfig,
+    output_types: dict[str, TensorType],
+    targets: dict[str, tuple[str, TensorType]],
+) -> tuple[list[MetricOutputs], list[tuple[str, TensorType]]]:
+    """Each compiled metric's batch statistics, from its output and that output's targets
+    (``check_compile_types`` refused a metric on an output without a loss), and the graph
+    outputs that hold them (``metrics/<history key>/<k>``)."""
+    grouped = metrics_by_output(config, list(output_types))
+    several = len(output_types) > 1
+    metrics: list[MetricOutputs] = []
+    statistics: list[tuple[str, TensorType]] = []
+    keys: set[str] = set()
+    for output, entries in grouped.items():
+        for entry in entries:
+            name = entry.history_name()
+            key = f"{output}_{name}" if several else name
+            # Two metrics under one key share the history entry; their outputs must not.
+            prefix, n = key, 1
+            while prefix in keys:
+                prefix, n = f"{key}_{n}", n + 1
+            keys.add(prefix)
+            target, labels = targets[output]
+            prediction = output_types[output]
+            metric = entry.for_types(labels, prediction)
+            with b.scope(f"metrics/{prefix}"):
+                inputs = MetricInputs(Value(target), Value(output), labels, prediction)
+                lowered = metric.lower(b, inputs)
+            names = []
+            for k, statistic in enumerate(lowered):
+                named = b.alias(statistic.value, f"metrics/{prefix}/{k}")
+                names.append(named.name)
+                statistics.append((named.name, TensorType("float32", statistic.shape, False)))
+            metrics.append(MetricOutputs(output, key, metric, names))
+    return metrics, statistics
 
 
 def _statistic_type(graph: Graph, parameter: str) -> TensorType:

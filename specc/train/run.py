@@ -111,13 +111,15 @@ def prepare(
     limits: Limits = DEFAULT_LIMITS,
     fused_recurrence: bool = False,
     weighted: bool = False,
+    predictions: bool = False,
 ) -> tuple[CompiledModel, TrainingGraph]:
     """Compile a spec for training and build its training graph; its ``compile`` section
     is required. The compiled graph is the training lowering (``for_training``), not the
     inference model (see ``inference_graph``); ``fused_recurrence`` keeps ONNX's fused
     recurrent ops in it, for the standard backend's own gradients. ``weighted``: the
     outputs that the spec's ``train.sample_weight`` or ``class_weight`` weighs take a loss
-    weight per sample. Without ``seed``, the spec's ``train.seed`` seeds the initial
+    weight per sample. ``predictions``: the graph outputs the model's predictions instead
+    of the metrics' statistics. Without ``seed``, the spec's ``train.seed`` seeds the initial
     weights and the random layers, as ``keras.utils.set_random_seed`` before building the
     model does."""
     compiled = compile_spec(
@@ -126,7 +128,7 @@ def prepare(
     section = compiled.train
     if seed is None and section is not None and section.seed is not None:
         # The seed is only known once the spec is read: compile again with it.
-        return prepare(spec, weights, section.seed, limits, fused_recurrence, weighted)
+        return prepare(spec, weights, section.seed, limits, fused_recurrence, weighted, predictions)
     config = compiled.compile
     if config is None:
         problem = Diagnostic(
@@ -134,7 +136,7 @@ def prepare(
         )
         raise SpecError([compiled.loaded.locate(problem)])
     outputs = weighted_outputs(compiled) if weighted else []
-    return compiled, build_training_graph(compiled, config, outputs)
+    return compiled, build_training_graph(compiled, config, outputs, predictions)
 
 
 def weighted_outputs(compiled: CompiledModel) -> list[str]:

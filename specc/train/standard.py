@@ -5,7 +5,7 @@ optimizer's update, the constraints and the moving statistics in one run, taking
 training state as inputs and giving its next value as outputs. This session keeps two
 copies of the state on the device and two I/O bindings over them: a step reads one copy and
 writes the other, and ``commit`` swaps the roles, so a step copies no state at all (only the
-batch goes in, the losses and predictions come out). A step whose loss is not finite is
+batch goes in, the losses and the metrics' statistics come out). A step whose loss is not finite is
 simply not committed: the state stays as it was before the batch.
 """
 
@@ -124,7 +124,7 @@ class StandardSession:
         }
 
     def train_step(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """One training step on a batch: losses and predictions before the update; the
+        """One training step on a batch: losses and metric statistics before the update; the
         updated state waits in the other copy until ``commit``."""
         graphs = self._graphs()
         binding = self._bindings[self._current]
