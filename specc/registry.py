@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import importlib
 import pkgutil
+import re
 import typing
 from collections.abc import Iterable, Iterator
 from typing import Annotated, Any, Generic, TypeVar, Union
@@ -224,3 +225,14 @@ def import_modules(package: str, path: Iterable[str]) -> None:
     order, so that each registers its entries: modules are discovered, not listed."""
     for module in sorted(m.name for m in pkgutil.iter_modules(path)):
         importlib.import_module(f"{package}.{module}")
+
+
+def to_snake_case(name: str) -> str:
+    """Keras's default-name rule: ``RepeatVector`` -> ``repeat_vector``; ``Conv2D`` -> ``conv2d``.
+
+    Keras applies exactly these substitutions (keras/src/utils/naming.py).
+    """
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    name = re.sub("([a-z])([A-Z])", r"\1_\2", name)
+    return name.lower()

@@ -364,7 +364,8 @@ def test_metric_registry_has_no_extra_names() -> None:
 )
 def test_metric_keras_defaults(spec: str, expected: dict[str, Any]) -> None:
     (metric,) = compile_config(metrics=[spec]).metrics
-    assert metric.model_dump(exclude={"type"}) == {"name": None, **expected}
+    # Given as a string, the metric is named by it (Keras's compile).
+    assert metric.model_dump(exclude={"type"}) == {"name": spec, **expected}
 
 
 def test_metric_name_overrides_the_history_key() -> None:

@@ -454,8 +454,9 @@ def test_f1_score_needs_batch_by_classes() -> None:
 
 
 def test_f1_score_arguments_follow_keras() -> None:
+    # A metric given as a string is named by it, as Keras's compile names it.
     assert make_metric("F1Score").model_dump() == {
-        "name": None,
+        "name": "F1Score",
         "type": "F1Score",
         "average": None,
         "threshold": None,
@@ -463,3 +464,23 @@ def test_f1_score_arguments_follow_keras() -> None:
     for bad in ({"average": "samples"}, {"threshold": 0.0}, {"threshold": 1.5}, {"beta": 2.0}):
         with pytest.raises(ValueError):
             make_metric({"type": "F1Score", **bad})
+
+
+@pytest.mark.parametrize(
+    ("entry", "logged"),
+    [
+        ("acc", "acc"),
+        ("SparseTopKCategoricalAccuracy", "SparseTopKCategoricalAccuracy"),
+        ({"type": "SparseTopKCategoricalAccuracy", "k": 3}, "sparse_top_k_categorical_accuracy"),
+        ({"type": "sparse_top_k_categorical_accuracy"}, "sparse_top_k_categorical_accuracy"),
+        ({"type": "AUC"}, "auc"),
+        ({"type": "F1Score", "average": "macro"}, "f1_score"),
+        ({"type": "LogCoshError"}, "logcosh"),
+        ({"type": "KLDivergence"}, "kl_divergence"),
+        ({"type": "RootMeanSquaredError", "name": "rmse"}, "rmse"),
+    ],
+)
+def test_history_names_are_keras_logged_names(entry: object, logged: str) -> None:
+    """Keras 3.15.1's compile names a metric given as a string by that string, and a metric
+    object by its name (the class's default: ``logcosh`` for LogCoshError)."""
+    assert make_metric(entry).history_name() == logged

@@ -218,7 +218,7 @@ def test_the_training_graph_outputs_statistics_not_predictions(tmp_path: Path) -
     keys = [m.key for m in training.metrics]
     assert keys == [
         "score_accuracy",
-        "score_AUC",
+        "score_auc",
         "score_precision",
         "category_acc",
         "category_sparse_top_k_categorical_accuracy",
@@ -231,7 +231,7 @@ def test_the_training_graph_outputs_statistics_not_predictions(tmp_path: Path) -
     assert names == [TOTAL_LOSS, "score_loss", "category_loss", *statistics]
     assert statistics[:2] == ["metrics/score_accuracy/0", "metrics/score_accuracy/1"]
     types = dict(training.graph.outputs)
-    assert types["metrics/score_AUC/0"].full_shape == (50,)
+    assert types["metrics/score_auc/0"].full_shape == (50,)
     # With the predictions (for an app that computes its metrics), no statistics.
     with_predictions = build_training_graph(compiled, compiled.compile, predictions=True)
     assert with_predictions.metrics == []
@@ -267,7 +267,7 @@ def test_fit_fetches_no_predictions_on_the_standard_backend(
     assert fetched and bound
     for names in [*fetched, *map(set, bound)]:
         assert not {"score", "category"} & names
-        assert "metrics/score_AUC/0" in names
+        assert "metrics/score_auc/0" in names
     assert len(result.history["val_category_acc"]) == 2
 
 

@@ -8,7 +8,6 @@ its weights, and its ONNX lowering; tests ask it for a NumPy reference of the sa
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Protocol
 
@@ -18,7 +17,7 @@ from pydantic import Field
 from specc.fields import RegularizerField
 from specc.graph import GraphBuilder, Value
 from specc.random_ops import RANDOM_STEP, uniform
-from specc.registry import Registry, SpecModel, type_names
+from specc.registry import Registry, SpecModel, to_snake_case, type_names
 from specc.types import FLOAT, TensorType, scalar
 
 if TYPE_CHECKING:
@@ -163,17 +162,6 @@ class LowerContext:
         (see ``MovingUpdate``); a shared layer declares it once per call, as Keras updates."""
         update = MovingUpdate(self.layer, parameter.name, batch_statistic.name, momentum)
         self.moving_updates.append(update)
-
-
-def to_snake_case(name: str) -> str:
-    """Keras's default-name rule: ``RepeatVector`` -> ``repeat_vector``; ``Conv2D`` -> ``conv2d``.
-
-    Keras applies exactly these substitutions (keras/src/utils/naming.py).
-    """
-    name = re.sub(r"\W+", "", name)
-    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
-    name = re.sub("([a-z])([A-Z])", r"\1_\2", name)
-    return name.lower()
 
 
 class Layer(SpecModel):

@@ -7,7 +7,9 @@ Keras 3 resolves a metric name against each class name and its snake_case
 they are recorded here as the ``accuracy`` entry and resolved once shapes are known.
 
 Every metric takes Keras's ``name``: it keys the metric in the history. Without it Keras
-uses the string the user wrote (``acc`` reports as ``acc``), which ``history_name`` follows.
+uses the string the user wrote (``acc`` reports as ``acc``), or for a metric object its
+class's default name (``{type: SparseTopKCategoricalAccuracy, k: 3}`` reports as
+``sparse_top_k_categorical_accuracy``), which ``history_name`` follows.
 Keras's ``dtype`` is not accepted.
 
 Each metric class lowers one batch's statistics into the training graph (``Metric.lower``:
@@ -16,6 +18,10 @@ value (``Metric.result``), and holds the NumPy reference of its statistics
 (``Metric.reference_statistics``). Metric modules are discovered, not listed: adding a metric
 means adding its class to a module here and nothing else.
 """
+
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator
 
 from specc.metrics.accuracy import (
     Accuracy,
@@ -63,7 +69,15 @@ from specc.registry import import_modules
 import_modules(__name__, __path__)
 
 #: The field type of one metric in ``compile.metrics``: a name or a mapping with ``type``.
-MetricField = METRICS.discriminated_union()
+
+
+def _named_by_string(value: Any) -> Any:
+    """A metric given as a string is named by it (Keras's ``compile``: ``"acc"`` logs as
+    ``acc``); a mapping without ``name`` takes its class's default (``history_name``)."""
+    return {"type": value, "name": value} if isinstance(value, str) else value
+
+
+MetricField = Annotated[METRICS.discriminated_union(), BeforeValidator(_named_by_string)]
 
 __all__ = [
     "AUC",

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 import numpy as np
 from pydantic import Field
 
 from specc.graph import GraphBuilder, Value
-from specc.registry import Registry, SpecModel
+from specc.registry import Registry, SpecModel, to_snake_case
 from specc.types import FLOAT, TensorType
 
 Threshold = Annotated[float, Field(ge=0, le=1)]
@@ -55,9 +55,18 @@ class Metric(SpecModel):
 
     name: Annotated[str, Field(min_length=1)] | None = None
 
+    # Keras's default ``name`` for the class where it is not the class name in snake_case.
+    keras_name: ClassVar[str | None] = None
+
     def history_name(self) -> str:
-        """The key in the history: ``name``, else the spelling the spec used, as Keras."""
-        return self.name if self.name is not None else str(getattr(self, "type"))  # noqa: B009
+        """The key in the history, as Keras logs it: ``name``; a metric the spec gave as a
+        string has that string as its name (``MetricField``), as Keras's ``compile`` names
+        it; one given as a mapping has its class's default name, as the object
+        ``keras.metrics.SparseTopKCategoricalAccuracy(k=3)`` is logged as
+        ``sparse_top_k_categorical_accuracy``."""
+        if self.name is not None:
+            return self.name
+        return self.keras_name or to_snake_case(type(self).__name__)
 
     def for_types(self, labels: TensorType, prediction: TensorType) -> Metric:
         """The metric that runs for these label and prediction types (``accuracy`` picks

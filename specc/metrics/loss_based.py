@@ -136,6 +136,7 @@ class RootMeanSquaredError(MeanMetric):
 
 
 LogCoshError = wrap_loss(losses.LogCosh, names=("LogCoshError", "log_cosh_error"))
+LogCoshError.keras_name = "logcosh"  # Keras's LogCoshError(name="logcosh")
 BinaryCrossentropy = wrap_loss(
     losses.BinaryCrossentropy,
     "Mean binary cross-entropy (Keras's metric takes no ``axis``).",
