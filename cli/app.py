@@ -11,6 +11,7 @@ from specc.cli.build import build
 from specc.cli.evaluate import evaluate
 from specc.cli.export import export
 from specc.cli.predict import predict
+from specc.cli.plot import plot
 from specc.cli.train import train
 from specc.cli.validate import validate
 
@@ -48,6 +49,7 @@ app.command("train")(train)
 app.command("export")(export)
 app.command("evaluate")(evaluate)
 app.command("predict")(predict)
+app.command("plot")(plot)
 
 
 def main() -> None:
