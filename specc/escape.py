@@ -81,11 +81,17 @@ def html_text(text: str) -> str:
 _NOT_XML = re.compile("[\ud800-\udfff\ufffe\uffff]")
 
 
+def unpaired_escaped(text: str) -> str:
+    """``text`` with lone surrogates, which no encoding holds, and U+FFFE and U+FFFF shown
+    as escapes (``\\ud800``): for places that encode or render text, not just print it."""
+    return _NOT_XML.sub(_escaped_char, text)
+
+
 def xml_text(text: str) -> str:
     """``text`` as XML (SVG) character data or a quoted attribute value: escaped as
     ``html_text`` does, and the characters XML forbids shown as escapes, so the document
     always parses."""
-    return html_text(_NOT_XML.sub(_escaped_char, text))
+    return html_text(unpaired_escaped(text))
 
 
 _MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~&\"'=:])")

@@ -11,6 +11,7 @@ so that arrows cross little. Sizes are in pixels; ``specc.plot_model`` draws the
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 from specc.layers.wrappers import Wrapper
@@ -75,6 +76,7 @@ class Layout:
 # by (the arrow's number, the row).
 _Key = str | tuple[int, int]
 _LANE_WIDTH = 10.0
+_MAX_LANES = 20_000
 
 
 def _shape_lines(types: list[TensorType]) -> list[str]:
@@ -129,8 +131,13 @@ def layout_model(typed: TypedGraph, show_shapes: bool = True) -> Layout:
     # lane under the box or lane above it.
     above: dict[_Key, list[_Key]] = {name: [] for name in texts}
     lanes: list[list[tuple[int, int]]] = []
+    # A hostile spec (a thousand layers each taking the input) would need millions of
+    # lanes; past a bound its long arrows are drawn straight through, as curves.
+    passed = sum(depth[target] - depth[source] - 1 for source, _, target, _ in edges)
+    with_lanes = passed <= _MAX_LANES
     for number, (source, _, target, _) in enumerate(edges):
-        chain = [(number, row) for row in range(depth[source] + 1, depth[target])]
+        rows_passed = range(depth[source] + 1, depth[target]) if with_lanes else range(0)
+        chain = [(number, row) for row in rows_passed]
         previous: _Key = source
         for lane in chain:
             rows[lane[1]].append(lane)
@@ -173,16 +180,16 @@ def layout_model(typed: TypedGraph, show_shapes: bool = True) -> Layout:
         )
         for name, lines in texts.items()
     }
+    slots = Counter(target for _, _, target, _ in edges)
     arrows = []
     for (source, index, target, slot), chain in zip(edges, lanes, strict=True):
         start, end = boxes[source], boxes[target]
         across = (index + 1) / (len(typed.output_types[source]) + 1)
-        slots = sum(1 for edge in edges if edge[2] == target)
         route = [(start.x + start.width * across, start.y + start.height)]
         for lane in chain:
             row = lane[1]
             route += [(centres[lane], tops[row]), (centres[lane], tops[row] + heights[row])]
-        route.append((end.x + end.width * (slot + 1) / (slots + 1), end.y))
+        route.append((end.x + end.width * (slot + 1) / (slots[target] + 1), end.y))
         arrows.append(Arrow(source, index, target, slot, tuple(route)))
     title = figure_label(resolved.model_name)
     height = y - _ROW_GAP + _MARGIN

@@ -11,7 +11,7 @@ import io
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from specc.escape import excerpt
+from specc.escape import excerpt, unpaired_escaped
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -78,6 +78,7 @@ def figure_bytes(figure: Figure, fmt: str) -> bytes:
 
 def figure_label(text: str) -> str:
     """Text from a file (a history key, a layer name) for a matplotlib label: control
-    characters escaped, cut to ``LABEL_WIDTH``. Callers also pass ``parse_math=False``,
-    so a ``$`` starts no formula."""
-    return excerpt(text, LABEL_WIDTH)
+    characters and lone surrogates (which matplotlib cannot render) escaped, cut to
+    ``LABEL_WIDTH``. Callers also pass ``parse_math=False``, so a ``$`` starts no
+    formula."""
+    return unpaired_escaped(excerpt(text, LABEL_WIDTH))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from specc import model_layout
 from specc.model_layout import Box, Layout, layout_model
 from specc.pipeline import check_spec, check_text
 from specc.plot_model import render_svg, write_model_picture
@@ -140,3 +141,14 @@ def test_other_formats_are_refused(tmp_path: Path) -> None:
     with pytest.raises(PlotError, match=r"ending in \.png or \.svg"):
         write_model_picture(check_text(BRANCHING), tmp_path / "model.pdf")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_past_the_lane_bound_long_arrows_are_drawn_direct(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    spec = check_spec(ROOT / "models" / "two_inputs_two_outputs.yaml")
+    assert max(len(arrow.route) for arrow in layout_model(spec).arrows) == 4
+    monkeypatch.setattr(model_layout, "_MAX_LANES", 0)
+    layout = layout_model(spec)
+    assert len(layout.arrows) == 9
+    assert all(len(arrow.route) == 2 for arrow in layout.arrows)
