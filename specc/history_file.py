@@ -23,6 +23,7 @@ MAX_KEYS = 1_000
 # Numbers in the whole file (epochs times keys times classes): ten million is far past
 # any run and still drawn in seconds.
 MAX_VALUES = 10_000_000
+_FLOAT32_MAX = 3.4028234663852886e38
 
 
 class HistoryError(Exception):
@@ -119,15 +120,19 @@ def _series(key: str, values: object, where: str) -> Series:
 
 
 def _number(value: object, where: str) -> float:
-    """A value as a float: ``null`` (what a non-finite value is written as) is NaN."""
+    """A value as a float, NaN for a missing one: ``null`` (what a non-finite value is
+    written as), and a number no training run writes (NaN and Infinity, which Python's
+    JSON reads, or past float32's range, in which training computes). Such values would
+    leave a plot no finite axis."""
     if value is None:
         return math.nan
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise HistoryError(f"{where} must be a number or null; got {_kind(value)}")
     try:
-        return float(value)
+        number = float(value)
     except OverflowError:  # an integer past float's range
         return math.nan
+    return number if abs(number) <= _FLOAT32_MAX else math.nan  # NaN fails the test too
 
 
 def _kind(value: object) -> str:

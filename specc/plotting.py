@@ -8,6 +8,7 @@ library, and SVG pictures of a model are written without one (``specc.plot_model
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -72,7 +73,11 @@ def figure_bytes(figure: Figure, fmt: str) -> bytes:
     so the same figure gives the same file."""
     buffer = io.BytesIO()
     metadata = {"Software": None} if fmt == "png" else {"Date": None, "Creator": None}
-    figure.savefig(buffer, format=fmt, metadata=metadata)
+    with warnings.catch_warnings():
+        # A name in a script the font lacks is drawn as a box; matplotlib's warning about
+        # each such character would only clutter the command's output.
+        warnings.filterwarnings("ignore", "Glyph .* missing from", UserWarning)
+        figure.savefig(buffer, format=fmt, metadata=metadata)
     return buffer.getvalue()
 
 

@@ -6,15 +6,18 @@ import json
 import math
 import struct
 import sys
+import warnings
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from specc.history_file import MAX_KEYS, HistoryError, parse_history, read_history
 from specc.limits import Limits
 from specc.plot_history import history_figure, panels, write_history_picture
-from specc.plotting import PlotError, matplotlib_installed
+from specc.plotting import PlotError, figure_bytes, matplotlib_installed
 
 HISTORY = {
     "loss": [1.0, 0.6, None],
@@ -140,3 +143,50 @@ def test_without_matplotlib_the_error_says_what_to_install(
     assert not matplotlib_installed()
     with pytest.raises(PlotError, match=r'needs matplotlib: pip install "specc\[plot\]"'):
         history_figure(parse_history('{"loss": [1]}'))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"loss": []}',
+        '{"loss": [null, null]}',
+        '{"loss": [1e308, -1e308, NaN, Infinity, -Infinity, 1]}',
+        '{"loss": [3.4e38, -3.4e38]}',
+        '{"loss": [1e-320, 0, 5e-324]}',
+        '{"f1": [[null, 1e39], [1, 2]]}',
+    ],
+)
+def test_extreme_values_draw(text: str, tmp_path: Path) -> None:
+    series = parse_history(text)
+    values = [v for one in series for row in one.values for v in (row if one.classes else [row])]
+    # What no training run writes (past float32's range, not finite) is a gap.
+    assert all(math.isnan(v) or abs(v) <= 3.5e38 for v in values)
+    write_history_picture(series, tmp_path / "curves.png")
+    png_size((tmp_path / "curves.png").read_bytes())
+
+
+_VALUES = st.one_of(st.none(), st.floats(allow_nan=False, allow_infinity=False), st.integers())
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.dictionaries(
+        st.text(min_size=1, max_size=80),
+        st.one_of(
+            st.lists(_VALUES, max_size=6),
+            st.integers(1, 3).flatmap(
+                lambda n: st.lists(st.lists(_VALUES, min_size=n, max_size=n), max_size=4)
+            ),
+        ),
+        min_size=1,
+        max_size=5,
+    )
+)
+def test_any_history_of_numbers_draws(history: dict) -> None:
+    text = json.dumps(history)
+    figure = history_figure(parse_history(text))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a missing glyph, or anything else, is not printed
+        png_size(figure_bytes(figure, "png"))
+    classes = [len(v[0]) if v and isinstance(v[0], list) else 1 for v in history.values()]
+    assert sum(len(axes.get_lines()) for axes in figure.axes) == sum(classes)
