@@ -49,7 +49,7 @@ def plot(
         typer.Option(
             "--out",
             "-o",
-            help="The picture, .png or .svg by its name (default: SOURCE with .png for a "
+            help="The picture, .png or .svg by its name (default: FILE with .png for a "
             "history, .svg for a spec).",
         ),
     ] = None,
@@ -68,7 +68,7 @@ def plot(
 ) -> None:
     """Draw a training history's learning curves (loss and each metric with its val_
     twin), or a spec's model graph (a box per layer with its output shapes, an arrow per
-    connection). PNG needs matplotlib (pip install "specc[plot]"); a graph's SVG does not.
+    connection). PNG needs matplotlib (specc's "plot" extra); a graph's SVG does not.
     """
     limits = resolve_limits(limit, max_params, max_file_size)
     with exits_on_signals("interrupted", "terminated"), internal_errors(debug):
