@@ -10,8 +10,8 @@ import typer
 from specc.cli.build import build
 from specc.cli.evaluate import evaluate
 from specc.cli.export import export
-from specc.cli.predict import predict
 from specc.cli.plot import plot
+from specc.cli.predict import predict
 from specc.cli.train import train
 from specc.cli.validate import validate
 
