@@ -10,6 +10,7 @@ import typer
 from specc.cli.build import build
 from specc.cli.evaluate import evaluate
 from specc.cli.export import export
+from specc.cli.plot import plot
 from specc.cli.predict import predict
 from specc.cli.train import train
 from specc.cli.validate import validate
@@ -48,6 +49,7 @@ app.command("train")(train)
 app.command("export")(export)
 app.command("evaluate")(evaluate)
 app.command("predict")(predict)
+app.command("plot")(plot)
 
 
 def main() -> None:

@@ -34,6 +34,7 @@ from specc.cli.common import (
 )
 from specc.cli.signals import EXIT_INTERRUPTED, deferred, handling
 from specc.escape import excerpt
+from specc.plotting import INSTALL_HINT, matplotlib_installed
 
 if TYPE_CHECKING:
     from specc.train.fit import StopRequest
@@ -155,7 +156,7 @@ def train(
             from specc.atomic import OutputFolderError
             from specc.train.backend import EngineError
             from specc.train.fit import StopRequest
-            from specc.train.outputs import check_trained_folder
+            from specc.train.outputs import HISTORY_FILE, check_trained_folder
             from specc.train.progress import Progress
             from specc.train.run import TrainOptions, train_spec, write_outputs
 
@@ -219,6 +220,11 @@ def train(
             say(f"note: {data} also holds {unused}, which no input or output takes")
         for path in written:
             say(f"wrote {path}", err=False)
+        if not matplotlib_installed():
+            say(
+                f"note: no history.png: drawing the learning curves needs matplotlib "
+                f"({INSTALL_HINT}; then specc plot {out / HISTORY_FILE})"
+            )
     if stop.requested:
         # Ctrl-C after the last batch: the run is complete and written.
         say(f"interrupted after training ended; wrote the complete run to {out}")

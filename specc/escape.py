@@ -76,6 +76,24 @@ def html_text(text: str) -> str:
     return html.escape(terminal_text(text), quote=True)
 
 
+# What XML 1.0 cannot hold at all, even as a character reference: lone surrogates (JSON's
+# "\\ud800" decodes to one) and the two noncharacters U+FFFE and U+FFFF.
+_NOT_XML = re.compile("[\ud800-\udfff\ufffe\uffff]")
+
+
+def unpaired_escaped(text: str) -> str:
+    """``text`` with lone surrogates, which no encoding holds, and U+FFFE and U+FFFF shown
+    as escapes (``\\ud800``): for places that encode or render text, not just print it."""
+    return _NOT_XML.sub(_escaped_char, text)
+
+
+def xml_text(text: str) -> str:
+    """``text`` as XML (SVG) character data or a quoted attribute value: escaped as
+    ``html_text`` does, and the characters XML forbids shown as escapes, so the document
+    always parses."""
+    return html_text(unpaired_escaped(text))
+
+
 _MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~&\"'=:])")
 
 

@@ -22,7 +22,15 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("train", ["specc.train", "specc.train.*"]),
     (
         "compiler",
-        ["specc.pipeline", "specc.trace", "specc.summary", "specc.schema", "specc.catalog"],
+        [
+            "specc.pipeline",
+            "specc.trace",
+            "specc.summary",
+            "specc.schema",
+            "specc.catalog",
+            "specc.model_layout",
+            "specc.plot_model",
+        ],
     ),
     ("passes", ["specc.passes", "specc.passes.*"]),
     ("spec", ["specc.spec", "specc.spec.*"]),
@@ -61,6 +69,9 @@ LAYERS: list[tuple[str, list[str]]] = [
             "specc.atomic",
             "specc.limits",
             "specc.random_ops",
+            "specc.plotting",
+            "specc.history_file",
+            "specc.plot_history",
         ],
     ),
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import xml.etree.ElementTree as ET
 
 import pytest
 
@@ -23,6 +24,8 @@ from specc.escape import (
     swift_string,
     terminal_lines,
     terminal_text,
+    unpaired_escaped,
+    xml_text,
 )
 
 HOSTILE = [
@@ -72,6 +75,15 @@ def test_json_in_html_cannot_close_the_element() -> None:
 
 def test_html_text_escapes_markup_and_quotes() -> None:
     assert html_text('</title><b a="1">') == "&lt;/title&gt;&lt;b a=&quot;1&quot;&gt;"
+
+
+@pytest.mark.parametrize("text", [*HOSTILE, "\ud800 lone \udfff surrogates \ufffe\uffff"])
+def test_xml_text_always_makes_a_well_formed_document(text: str) -> None:
+    escaped = xml_text(text)
+    document = f'<svg a="{escaped}"><title>{escaped}</title></svg>'.encode()
+    root = ET.fromstring(document)
+    assert root.find("title").text == root.get("a") == terminal_text(unpaired_escaped(text))
+    assert unpaired_escaped("\ud800x\uffff") == "\\ud800x\\uffff"
 
 
 def test_markdown_text_escapes_every_markup_character() -> None:

@@ -29,7 +29,8 @@ from tests.hostile.train_inputs import TINY_SPEC, strict_json, tiny_data
 
 pytestmark = pytest.mark.slow
 
-TRAINED = ["history.json", "model.onnx", "run.json", "weights.npz"]
+# history.png too: the test environments have matplotlib.
+TRAINED = ["history.json", "history.png", "model.onnx", "run.json", "weights.npz"]
 # The kill moments are drawn from this seed, so a failing sequence can be replayed.
 KILL_SEED = 20240601
 
@@ -140,7 +141,7 @@ def _snapshot(out: Path) -> dict[str, bytes] | None:
 
 
 def _check_complete(out: Path, status: str = "completed") -> dict:
-    """``out`` holds one run whose four files load and agree; return its run.json."""
+    """``out`` holds one run whose files load and agree; return its run.json."""
     assert sorted(p.name for p in out.iterdir()) == TRAINED
     assert all(p.is_file() and not p.is_symlink() for p in out.iterdir())
     run = strict_json(out / "run.json")

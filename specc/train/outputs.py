@@ -3,6 +3,7 @@
 ``model.onnx``    the inference model with the trained weights
 ``weights.npz``   the same weights, in the weights-file format
 ``history.json``  Keras's History: a list per key, one value per epoch that ran to its end
+``history.png``   its learning curves (``specc.plot_history``), when matplotlib is installed
 ``run.json``      how the run ended: ``status`` (``completed`` or ``interrupted``), the
                   epochs asked for and completed, and the batches trained in all
 
@@ -13,6 +14,7 @@ never a mix, never a partial file, whatever happens (a full disk, Ctrl-C, ``kill
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from collections.abc import Mapping
@@ -23,7 +25,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from specc.atomic import OutputFolderError, check_output_folder, staged_folder, write_text
+from specc.history_file import HistoryError, parse_history
 from specc.onnx_model import write_model
+from specc.plot_history import write_history_picture
+from specc.plotting import matplotlib_installed
 from specc.weights import save_weights
 
 if TYPE_CHECKING:
@@ -33,8 +38,9 @@ MODEL_FILE = "model.onnx"
 WEIGHTS_FILE = "weights.npz"
 HISTORY_FILE = "history.json"
 RUN_FILE = "run.json"
+HISTORY_PICTURE = "history.png"
 # What a run writes, so what a rerun may find in --out and replace.
-TRAINED_FILES = (MODEL_FILE, WEIGHTS_FILE, HISTORY_FILE, RUN_FILE)
+TRAINED_FILES = (MODEL_FILE, WEIGHTS_FILE, HISTORY_FILE, RUN_FILE, HISTORY_PICTURE)
 
 
 @dataclass(frozen=True)
@@ -99,11 +105,18 @@ def write_trained_folder(
     run: RunRecord,
 ) -> list[Path]:
     """Write a run's files into a staging folder and swap it in as ``out``; return their
-    paths in ``out``."""
+    paths in ``out``. ``history.png`` is drawn only where matplotlib is installed."""
     check_trained_folder(out)
+    text = history_json(history)
     with staged_folder(out, TRAINED_FILES) as staging:
         write_model(model, staging / MODEL_FILE)
         save_weights(staging / WEIGHTS_FILE, weights)
-        write_text(staging / HISTORY_FILE, history_json(history))
+        write_text(staging / HISTORY_FILE, text)
         write_text(staging / RUN_FILE, run.to_json())
-    return [out / name for name in TRAINED_FILES]
+        # The picture is drawn from the file's own text, as `specc plot` reads it back; a
+        # history too big to draw (thousands of keys) leaves it out, never the run.
+        if matplotlib_installed():
+            with contextlib.suppress(HistoryError):
+                write_history_picture(parse_history(text), staging / HISTORY_PICTURE)
+        written = sorted(entry.name for entry in staging.iterdir())
+    return [out / name for name in TRAINED_FILES if name in written]

@@ -145,12 +145,12 @@ def text_is(relative: str, expected: str) -> Callable[[Outcome], str | None]:
 
 
 def complete_run(out: str) -> Callable[[Outcome], str | None]:
-    """``out`` holds one complete run: four regular files, strict JSON, weights that load."""
+    """``out`` holds one complete run: its regular files, strict JSON, weights that load."""
 
     def check(outcome: Outcome) -> str | None:
         folder = outcome.folder / out
         names = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
-        expected = ["history.json", "model.onnx", "run.json", "weights.npz"]
+        expected = ["history.json", "history.png", "model.onnx", "run.json", "weights.npz"]
         if names != expected:
             return f"{out} holds {names}, expected {expected}"
         for name in expected:
