@@ -104,7 +104,7 @@ compile:
 def _step_graphs(tmp_path: Path, learning_rate: float = 0.01, seed: int = 0) -> StepGraphs:
     spec = tmp_path / "noisy.yaml"
     spec.write_text(NOISY.replace("LR", str(learning_rate)))
-    compiled, training = prepare(spec, None, seed)
+    compiled, training = prepare(spec, None, seed, predictions=True)
     assert compiled.compile is not None
     return build_step_graphs(training, compiled.compile.optimizer, {})
 
