@@ -44,6 +44,7 @@ class Accuracy(Metric):
     """
 
     type: Literal["accuracy", "acc"] = "accuracy"
+    direction = "up"
 
     def resolve(
         self, y_true_shape: Sequence[int | None], y_pred_shape: Sequence[int | None]
@@ -84,6 +85,7 @@ class BinaryAccuracy(Metric):
     """Mean of ``y_true == (y_pred > threshold)``."""
 
     type: Literal["BinaryAccuracy", "binary_accuracy"] = "BinaryAccuracy"
+    direction = "up"
     # Keras raises unless 0 < threshold < 1.
     threshold: Annotated[float, Field(gt=0, lt=1)] = 0.5
 
@@ -97,6 +99,7 @@ class CategoricalAccuracy(Metric):
     """Mean of ``argmax(y_true) == argmax(y_pred)``."""
 
     type: Literal["CategoricalAccuracy", "categorical_accuracy"] = "CategoricalAccuracy"
+    direction = "up"
 
     def new_state(self) -> MetricState:
         """Keras's ``Mean`` of ``categorical_accuracy``."""
@@ -110,6 +113,7 @@ class SparseCategoricalAccuracy(Metric):
     type: Literal["SparseCategoricalAccuracy", "sparse_categorical_accuracy"] = (
         "SparseCategoricalAccuracy"
     )
+    direction = "up"
 
     def new_state(self) -> MetricState:
         """Keras's ``Mean`` of ``sparse_categorical_accuracy``."""
@@ -123,6 +127,7 @@ class TopKCategoricalAccuracy(Metric):
     type: Literal["TopKCategoricalAccuracy", "top_k_categorical_accuracy"] = (
         "TopKCategoricalAccuracy"
     )
+    direction = "up"
     k: Annotated[int, Field(gt=0)] = 5
 
     def new_state(self) -> MetricState:
@@ -137,6 +142,7 @@ class SparseTopKCategoricalAccuracy(Metric):
     type: Literal["SparseTopKCategoricalAccuracy", "sparse_top_k_categorical_accuracy"] = (
         "SparseTopKCategoricalAccuracy"
     )
+    direction = "up"
     k: Annotated[int, Field(gt=0)] = 5
 
     def new_state(self) -> MetricState:

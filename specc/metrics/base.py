@@ -8,7 +8,7 @@ takes one batch (batch axis first, arrays as the data and the model give them) a
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any, ClassVar, Literal, Protocol
 
 import numpy as np
 from pydantic import Field
@@ -38,6 +38,10 @@ class Metric(SpecModel):
     """Base of every metric: the history key it reports under."""
 
     name: Annotated[str, Field(min_length=1)] | None = None
+    #: Keras's ``_direction``: "up" when a larger value is better, "down" when a smaller
+    #: one is, None when Keras sets none (a monitoring callback in "auto" mode then needs a
+    #: ``mode``).
+    direction: ClassVar[Literal["up", "down"] | None] = None
 
     def history_name(self) -> str:
         """The key in the history: ``name``, else the spelling the spec used, as Keras."""

@@ -123,6 +123,8 @@ class ConfusionCounts:
 class _ConfusionRatio(Metric):
     """Precision and recall share Keras's arguments."""
 
+    direction = "up"
+
     # One threshold only: a list would make the metric a vector, and the history holds
     # one number per metric per epoch. Keras defaults to 0.5 (or none with top_k).
     thresholds: Threshold | None = None
