@@ -40,6 +40,7 @@ from specc.passes.lower import (
 )
 from specc.passes.resolve import ResolvedGraph, resolve_references
 from specc.passes.shapes import TypedGraph, infer_shapes
+from specc.spec.callbacks_check import check_callbacks
 from specc.spec.compile import CompileConfig, TrainConfig, check_compile_against_outputs
 from specc.spec.compile_outputs import check_compile_against_types
 from specc.spec.loader import LoadedSpec, load_spec, load_text
@@ -99,7 +100,11 @@ def _load(source: Path | SpecText, limits: Limits) -> LoadedSpec:
 def _check_compile(spec: ModelSpec, resolved: ResolvedGraph) -> list[Diagnostic]:
     if spec.compile is None:
         return []
-    return check_compile_against_outputs(spec.compile, [str(ref) for ref in resolved.outputs])
+    outputs = [str(ref) for ref in resolved.outputs]
+    found = check_compile_against_outputs(spec.compile, outputs)
+    if spec.train is not None and not found:
+        found += check_callbacks(spec.train, spec.compile, outputs)
+    return found
 
 
 def _outputs(typed: TypedGraph) -> dict[str, TensorType]:

@@ -19,6 +19,7 @@ from typing import Annotated, Any, Union
 
 from pydantic import Discriminator, Field, Tag
 
+from specc.callbacks import CallbackField
 from specc.diagnostics import Diagnostic, did_you_mean
 from specc.layers.base import Seed
 from specc.losses import Loss, LossField
@@ -89,6 +90,8 @@ class TrainConfig(SpecModel):
     shuffle: bool = True
     validation_split: Annotated[float, Field(ge=0, lt=1)] = 0.0
     seed: Seed | None = None
+    # Keras's fit(callbacks=[...]), by class name with Keras's arguments (specc.callbacks).
+    callbacks: list[CallbackField] = Field(default_factory=list)
 
 
 def _names(outputs: list[str]) -> str:
