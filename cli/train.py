@@ -165,6 +165,7 @@ def train(
             backend.value,
             limits=limits,
             terminate_on_nan=terminate_on_nan,
+            previous_run=out,
         )
         progress = None if quiet else Progress()
         stop = StopRequest()

@@ -5,7 +5,8 @@ build_training_graph  forward + Keras's total loss
 load_dataset          arrays named after the inputs and outputs, checked
 split                 Keras's validation_split: the last fraction, before shuffling
 open_session          the training backend: the standard step graph, or onnxruntime-training
-fit                   Keras's loop and History (stopped early by Ctrl-C or a non-finite loss)
+fit                   Keras's loop, callbacks and History (stopped early by Ctrl-C, a
+                      callback or a non-finite loss)
 inference_graph       the inference lowering, given the trained weights
 write_outputs         the trained folder, swapped in whole (``specc.train.outputs``)
 """
@@ -13,25 +14,31 @@ write_outputs         the trained folder, swapped in whole (``specc.train.output
 from __future__ import annotations
 
 import dataclasses
+import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from specc.callbacks import CallbackConfig, CallbackError, CallbackList
+from specc.callbacks.terminate_on_nan import TerminateOnNaN
 from specc.diagnostics import Diagnostic, SpecError
 from specc.graph import Graph
 from specc.limits import DEFAULT_LIMITS, Limits
 from specc.onnx_model import DEFAULT_OPSET, to_model_proto
 from specc.passes.lower import lower_to_onnx
 from specc.pipeline import CompiledModel, compile_spec
+from specc.spec.callbacks_check import history_directions
 from specc.spec.compile import losses_by_output
-from specc.train.backend import DEFAULT_BACKEND, check_backend, open_session
+from specc.train.backend import DEFAULT_BACKEND, TrainingBackend, check_backend, open_session
+from specc.train.callback_control import RunControl
 from specc.train.data import Dataset, load_dataset
 from specc.train.data_targets import id_ranges, targets_for
 from specc.train.fit import EpochLog, FitOptions, FitResult, StopRequest, fit
 from specc.train.graph import TrainingGraph, build_training_graph
-from specc.train.outputs import RunRecord, write_trained_folder
+from specc.train.outputs import TRAINED_FILES, RunRecord, write_trained_folder
 
 
 @dataclass
@@ -46,6 +53,10 @@ class TrainResult:
     unused_data: tuple[str, ...] = ()
     # How training ended (every epoch, or interrupted); None for a result built by hand.
     fitted: FitResult | None = None
+    # The scratch folder holding the files callbacks wrote, copied into --out with the run
+    # and removed by ``write_outputs``; and the top-level names in it.
+    callback_folder: Path | None = None
+    callback_files: tuple[str, ...] = ()
 
     @property
     def interrupted(self) -> bool:
@@ -59,7 +70,13 @@ class TrainResult:
             epochs = len(next(iter(self.history.values()), []))
             return RunRecord("completed", epochs, epochs, 0)
         status = "interrupted" if self.interrupted else "completed"
-        return RunRecord(status, fitted.epochs, fitted.epochs_completed, fitted.steps_trained)
+        return RunRecord(
+            status,
+            fitted.epochs,
+            fitted.epochs_completed,
+            fitted.steps_trained,
+            self.callback_files,
+        )
 
 
 @dataclass
@@ -79,6 +96,9 @@ class TrainOptions:
     limits: Limits = DEFAULT_LIMITS
     # Stop at the first non-finite batch loss (Keras's TerminateOnNaN) and write nothing.
     terminate_on_nan: bool = True
+    # The folder of an earlier run (--out), whose files a callback may continue
+    # (CSVLogger's append).
+    previous_run: Path | None = None
 
 
 def _fit_options(compiled: CompiledModel, options: TrainOptions) -> tuple[FitOptions, float]:
@@ -94,7 +114,9 @@ def _fit_options(compiled: CompiledModel, options: TrainOptions) -> tuple[FitOpt
         batch_size=int(pick(options.batch_size, "batch_size", 32)),
         shuffle=bool(pick(options.shuffle, "shuffle", True)),
         seed=pick(options.seed, "seed", None),  # type: ignore[arg-type]
-        terminate_on_nan=options.terminate_on_nan,
+        # A TerminateOnNaN callback asks for the check whatever the flag says.
+        terminate_on_nan=options.terminate_on_nan
+        or any(isinstance(c, TerminateOnNaN) for c in _callback_configs(compiled)),
     )
     return fit_options, float(pick(options.validation_split, "validation_split", 0.0))
 
@@ -153,8 +175,19 @@ def train_spec(
         validation = load_dataset(validation_data, inputs, targets, options.limits, ids)
     elif validation_split > 0:
         dataset, validation = dataset.split(validation_split)
+    configs = _callback_configs(compiled)
+    _check_monitored(compiled, configs, validation is not None)
     session = open_session(training, options.backend, options.opset, options.device)
+    folder: Path | None = None
+    callbacks: CallbackList | None = None
+    control: RunControl | None = None
+    failed = True
     try:
+        if configs:
+            # Removed by write_outputs once its files are in the run's folder.
+            folder = Path(tempfile.mkdtemp(prefix=CALLBACK_FOLDER_PREFIX))
+            control = _control(compiled, session, folder, options.previous_run)
+            callbacks = CallbackList([c.start() for c in configs], control)
         fitted = fit(
             compiled,
             training,
@@ -165,12 +198,22 @@ def train_spec(
             fit_options,
             on_progress,
             stop,
+            callbacks,
         )
         trained = session.snapshot()
+        if fitted.stopped == "non-finite loss":
+            raise SpecError([_non_finite_loss(str(spec), fitted)])
+        failed = False
+    except CallbackError as error:
+        path = ("train", "callbacks", error.index or 0, *error.field)
+        problem = Diagnostic(CALLBACK_ERROR, error.message, path)
+        raise SpecError([compiled.loaded.locate(problem)]) from None
     finally:
+        if callbacks is not None:
+            callbacks.close()
         session.close()
-    if fitted.stopped == "non-finite loss":
-        raise SpecError([_non_finite_loss(str(spec), fitted)])
+        if failed:
+            _remove(folder)
     return TrainResult(
         compiled,
         _with_weights(inference_graph(compiled), trained),
@@ -178,7 +221,64 @@ def train_spec(
         fitted.history,
         tuple(dataset.unused),
         fitted,
+        folder,
+        tuple(sorted(control.written)) if control is not None else (),
     )
+
+
+CALLBACK_FOLDER_PREFIX = "specc-callbacks-"
+CALLBACK_ERROR = "SPC541-callback"
+
+
+def _callback_configs(compiled: CompiledModel) -> list[CallbackConfig]:
+    return list(compiled.train.callbacks) if compiled.train is not None else []
+
+
+def _check_monitored(
+    compiled: CompiledModel, configs: list[CallbackConfig], validating: bool
+) -> None:
+    """Refuse a callback watching a ``val_`` key in a run without validation data, before
+    training (Keras would warn each epoch and never act)."""
+    found = [
+        Diagnostic(
+            CALLBACK_ERROR,
+            f"monitor '{key}' is a validation value, but this run has no validation data; "
+            "give --validation-data or train.validation_split, or monitor "
+            f"'{key.removeprefix('val_')}'",
+            ("train", "callbacks", index, "monitor"),
+        )
+        for index, config in enumerate(configs)
+        if (key := config.monitored()) is not None and key.startswith("val_") and not validating
+    ]
+    if found:
+        raise SpecError([compiled.loaded.locate(d) for d in found])
+
+
+def _control(
+    compiled: CompiledModel, session: TrainingBackend, folder: Path, previous: Path | None
+) -> RunControl:
+    config = compiled.compile
+    assert config is not None  # prepare() checked it
+    outputs = [name for name, _ in compiled.graph.outputs]
+    graph = inference_graph(compiled)
+
+    def model_for(trained: dict[str, np.ndarray]) -> object:
+        return to_model_proto(_with_weights(graph, trained), DEFAULT_OPSET, compiled.metadata)
+
+    return RunControl(
+        session,
+        folder,
+        history_directions(config, outputs),
+        frozenset(TRAINED_FILES),
+        lambda trained: _by_key(compiled, trained),
+        model_for,
+        previous,
+    )
+
+
+def _remove(folder: Path | None) -> None:
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _non_finite_loss(file: str, fitted: FitResult) -> Diagnostic:
@@ -218,7 +318,17 @@ def _by_key(compiled: CompiledModel, trained: dict[str, np.ndarray]) -> dict[str
 
 
 def write_outputs(result: TrainResult, out: Path, opset: int = DEFAULT_OPSET) -> list[Path]:
-    """Write the trained folder (``specc.train.outputs``) as ``out``, swapped in whole;
-    return the paths of its files."""
+    """Write the trained folder (``specc.train.outputs``) as ``out``, swapped in whole,
+    with the files callbacks wrote; return the paths of its files."""
     model = to_model_proto(result.graph, opset, result.compiled.metadata)
-    return write_trained_folder(out, model, result.weights, result.history, result.record())
+    try:
+        return write_trained_folder(
+            out,
+            model,
+            result.weights,
+            result.history,
+            result.record(),
+            result.callback_folder,
+        )
+    finally:
+        _remove(result.callback_folder)
