@@ -485,3 +485,9 @@ def test_callbacks_validate_without_compiling(tmp_path: Path) -> None:
         validate_spec(load_text(spec.read_text(), "spec.yaml", False))
     [problem] = caught.value.diagnostics
     assert problem.dotted_path == "train.callbacks[0].patience"
+
+
+def test_a_per_class_monitor_is_refused(tmp_path: Path) -> None:
+    callback = EarlyStopping(type="EarlyStopping", monitor="f1").start()
+    with pytest.raises(CallbackError, match="one value per class"):
+        drive(callback, FakeRun(tmp_path, {"f1": "up"}), [{"f1": [0.1, 0.2]}])

@@ -259,8 +259,23 @@ def test_monitoring_a_validation_value_needs_validation_data(tmp_path: Path) -> 
     spec, data = files(tmp_path, "    - {type: EarlyStopping}\n", validation=False)
     result = train(spec, data, tmp_path / "out")
     assert result.startswith("1\n")
-    assert "monitor 'val_loss' is a validation value" in result
+    assert "monitor reads 'val_loss', a validation value" in result
     assert "train.callbacks[0].monitor" in result
+
+
+def test_checkpoints_without_validation_data(tmp_path: Path) -> None:
+    # A checkpoint that does not read val_ values needs no validation data ...
+    spec, data = files(
+        tmp_path, "    - {type: ModelCheckpoint, filepath: 'c{epoch}.onnx'}\n", validation=False
+    )
+    assert train(spec, data, tmp_path / "out").startswith("0\n")
+    assert (tmp_path / "out" / "c1.onnx").is_file()
+    # ... one naming its files after them is refused before training.
+    spec, data = files(
+        tmp_path, "    - {type: ModelCheckpoint, filepath: 'c{val_loss}.onnx'}\n", validation=False
+    )
+    result = train(spec, data, tmp_path / "other")
+    assert result.startswith("1\n") and "train.callbacks[0].filepath" in result
 
 
 def test_terminate_on_nan_in_the_spec_overrides_the_flag(tmp_path: Path) -> None:

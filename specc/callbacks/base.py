@@ -236,6 +236,21 @@ class Monitor:
         if not greater:
             self.min_delta *= -1
 
+    def read(self, logs: Logs) -> float | None:
+        """The monitored value in ``logs`` (None when they lack it, as Keras skips the
+        epoch); a per-class value cannot be compared and is refused."""
+        value = logs.get(self.key)
+        if value is None:
+            return None
+        number = scalar(value)
+        if number is None:
+            raise CallbackError(
+                f"monitor '{self.key}' holds one value per class, which cannot be compared; "
+                "monitor a metric with one value (F1Score with an average)",
+                ("monitor",),
+            )
+        return number
+
     def improves(self, current: float, reference: float | None) -> bool:
         """Keras's ``_is_improvement``: True against no reference."""
         if reference is None:

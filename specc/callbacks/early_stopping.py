@@ -54,7 +54,7 @@ class _EarlyStopping(Callback):
 
     def on_epoch_end(self, epoch: int, logs: Logs) -> None:
         config = self.config
-        current = logs.get(config.monitor)
+        current = self.monitor.read(logs)
         if current is None or epoch < config.start_from_epoch:
             return
         if config.restore_best_weights and self.best_weights is None:

@@ -56,6 +56,10 @@ class ModelCheckpoint(MonitorConfig):
             raise PydanticCustomError("value_error", "{error}", {"error": message})
         return self
 
+    def monitored(self) -> str | None:
+        """The log key watched: only with ``save_best_only`` does a checkpoint read it."""
+        return self.monitor if self.save_best_only else None
+
     def log_fields(self) -> list[str]:
         """The pattern's fields other than ``epoch`` and ``batch``."""
         names = field_names(parse_pattern("filepath", self.filepath, fields=True))

@@ -55,7 +55,7 @@ class _ReduceLROnPlateau(Callback):
         config = self.config
         # The rate this epoch trained with, before any reduction: the History gets it.
         logs["learning_rate"] = self.control.get_learning_rate()
-        current = logs.get(config.monitor)
+        current = self.monitor.read(logs)
         if current is None:
             return
         if self.cooldown_counter > 0:

@@ -237,19 +237,24 @@ def _callback_configs(compiled: CompiledModel) -> list[CallbackConfig]:
 def _check_monitored(
     compiled: CompiledModel, configs: list[CallbackConfig], validating: bool
 ) -> None:
-    """Refuse a callback watching a ``val_`` key in a run without validation data, before
-    training (Keras would warn each epoch and never act)."""
-    found = [
-        Diagnostic(
-            CALLBACK_ERROR,
-            f"monitor '{key}' is a validation value, but this run has no validation data; "
-            "give --validation-data or train.validation_split, or monitor "
-            f"'{key.removeprefix('val_')}'",
-            ("train", "callbacks", index, "monitor"),
-        )
-        for index, config in enumerate(configs)
-        if (key := config.monitored()) is not None and key.startswith("val_") and not validating
-    ]
+    """Refuse a callback reading a ``val_`` key in a run without validation data, before
+    training (Keras would warn each epoch and never act, or fail to name a checkpoint)."""
+    if validating:
+        return
+    found = []
+    for index, config in enumerate(configs):
+        read = [("monitor", config.monitored()), *(("filepath", k) for k in config.log_fields())]
+        found += [
+            Diagnostic(
+                CALLBACK_ERROR,
+                f"{field} reads '{key}', a validation value, but this run has no validation "
+                "data; give --validation-data or train.validation_split, or use "
+                f"'{key.removeprefix('val_')}'",
+                ("train", "callbacks", index, field),
+            )
+            for field, key in read
+            if key is not None and key.startswith("val_")
+        ]
     if found:
         raise SpecError([compiled.loaded.locate(d) for d in found])
 
