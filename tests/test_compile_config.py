@@ -569,6 +569,7 @@ def test_train_defaults_follow_keras_fit() -> None:
         "shuffle": True,
         "validation_split": 0.0,
         "seed": None,
+        "callbacks": [],
     }
     given = TrainConfig.model_validate({"epochs": 5, "validation_split": 0.2, "seed": 7})
     assert (given.epochs, given.validation_split, given.seed) == (5, 0.2, 7)
