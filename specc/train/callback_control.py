@@ -10,19 +10,26 @@ run's own files.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
 
-from specc.callbacks import CallbackError
+from specc.atomic import new_scratch_folder
+from specc.callbacks import CallbackConfig, CallbackError
 from specc.callbacks.paths import check_relative
+from specc.diagnostics import Diagnostic, SpecError
 from specc.onnx_model import write_model
+from specc.pipeline import CompiledModel
+from specc.spec.callbacks_check import history_directions
 from specc.train.backend import TrainingBackend
+from specc.train.outputs import TRAINED_FILES
 from specc.weights import save_weights
 
-#: Names of the run's own files, which no callback may write (``specc.train.outputs``).
-Reserved = frozenset[str]
+#: The scratch folders of callbacks' files: <tmp>/specc-callbacks-<pid>-<random>.
+FOLDER_PREFIX = "specc-callbacks-"
+CALLBACK_ERROR = "SPC541-callback"
 
 
 class RunControl:
@@ -33,7 +40,7 @@ class RunControl:
         session: TrainingBackend,
         folder: Path,
         directions: Mapping[str, str],
-        reserved: Reserved,
+        reserved: frozenset[str],
         by_key: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]],
         model_for: Callable[[dict[str, np.ndarray]], object],
         previous_folder: Path | None = None,
@@ -100,3 +107,70 @@ class RunControl:
     def save_model(self, path: Path) -> None:
         """The inference model with the current weights."""
         write_model(self._model_for(self.session.snapshot()), path)  # type: ignore[arg-type]
+
+
+def callback_configs(compiled: CompiledModel) -> list[CallbackConfig]:
+    """The spec's ``train.callbacks``."""
+    return list(compiled.train.callbacks) if compiled.train is not None else []
+
+
+def run_control(
+    compiled: CompiledModel,
+    session: TrainingBackend,
+    by_key: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]],
+    model_for: Callable[[dict[str, np.ndarray]], object],
+    previous: Path | None,
+) -> RunControl:
+    """The run's control over ``session``, with a new scratch folder (``remove_folder``
+    it, or let ``write_outputs`` move its files into the run's folder and remove it);
+    ``by_key`` and ``model_for`` make the weights file's and the model's contents from
+    parameters by ONNX name."""
+    config = compiled.compile
+    assert config is not None  # training needs the compile section
+    outputs = [name for name, _ in compiled.graph.outputs]
+    return RunControl(
+        session,
+        new_scratch_folder(FOLDER_PREFIX),
+        history_directions(config, outputs),
+        frozenset(TRAINED_FILES),
+        by_key,
+        model_for,
+        previous,
+    )
+
+
+def remove_folder(folder: Path | None) -> None:
+    """Remove a scratch folder (nothing for None)."""
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def located(compiled: CompiledModel, error: CallbackError) -> SpecError:
+    """A callback's problem as a diagnostic at its ``train.callbacks`` entry."""
+    path = ("train", "callbacks", error.index or 0, *error.field)
+    return SpecError([compiled.loaded.locate(Diagnostic(CALLBACK_ERROR, error.message, path))])
+
+
+def check_monitored(
+    compiled: CompiledModel, configs: list[CallbackConfig], validating: bool
+) -> None:
+    """Refuse a callback reading a ``val_`` key in a run without validation data, before
+    training (Keras would warn each epoch and never act, or fail to name a checkpoint)."""
+    if validating:
+        return
+    found = []
+    for index, config in enumerate(configs):
+        read = [("monitor", config.monitored()), *(("filepath", k) for k in config.log_fields())]
+        found += [
+            Diagnostic(
+                CALLBACK_ERROR,
+                f"{field} reads '{key}', a validation value, but this run has no validation "
+                "data; give --validation-data or train.validation_split, or use "
+                f"'{key.removeprefix('val_')}'",
+                ("train", "callbacks", index, field),
+            )
+            for field, key in read
+            if key is not None and key.startswith("val_")
+        ]
+    if found:
+        raise SpecError([compiled.loaded.locate(d) for d in found])

@@ -14,15 +14,13 @@ write_outputs         the trained folder, swapped in whole (``specc.train.output
 from __future__ import annotations
 
 import dataclasses
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from specc.callbacks import CallbackConfig, CallbackError, CallbackList
+from specc.callbacks import CallbackError, CallbackList
 from specc.callbacks.terminate_on_nan import TerminateOnNaN
 from specc.diagnostics import Diagnostic, SpecError
 from specc.graph import Graph
@@ -30,15 +28,21 @@ from specc.limits import DEFAULT_LIMITS, Limits
 from specc.onnx_model import DEFAULT_OPSET, to_model_proto
 from specc.passes.lower import lower_to_onnx
 from specc.pipeline import CompiledModel, compile_spec
-from specc.spec.callbacks_check import history_directions
 from specc.spec.compile import losses_by_output
-from specc.train.backend import DEFAULT_BACKEND, TrainingBackend, check_backend, open_session
-from specc.train.callback_control import RunControl
+from specc.train.backend import DEFAULT_BACKEND, check_backend, open_session
+from specc.train.callback_control import (
+    RunControl,
+    callback_configs,
+    check_monitored,
+    located,
+    remove_folder,
+    run_control,
+)
 from specc.train.data import Dataset, load_dataset
 from specc.train.data_targets import id_ranges, targets_for
 from specc.train.fit import EpochLog, FitOptions, FitResult, StopRequest, fit
 from specc.train.graph import TrainingGraph, build_training_graph
-from specc.train.outputs import TRAINED_FILES, RunRecord, write_trained_folder
+from specc.train.outputs import RunRecord, write_trained_folder
 
 
 @dataclass
@@ -116,7 +120,7 @@ def _fit_options(compiled: CompiledModel, options: TrainOptions) -> tuple[FitOpt
         seed=pick(options.seed, "seed", None),  # type: ignore[arg-type]
         # A TerminateOnNaN callback asks for the check whatever the flag says.
         terminate_on_nan=options.terminate_on_nan
-        or any(isinstance(c, TerminateOnNaN) for c in _callback_configs(compiled)),
+        or any(isinstance(c, TerminateOnNaN) for c in callback_configs(compiled)),
     )
     return fit_options, float(pick(options.validation_split, "validation_split", 0.0))
 
@@ -175,18 +179,24 @@ def train_spec(
         validation = load_dataset(validation_data, inputs, targets, options.limits, ids)
     elif validation_split > 0:
         dataset, validation = dataset.split(validation_split)
-    configs = _callback_configs(compiled)
-    _check_monitored(compiled, configs, validation is not None)
+    configs = callback_configs(compiled)
+    check_monitored(compiled, configs, validation is not None)
     session = open_session(training, options.backend, options.opset, options.device)
-    folder: Path | None = None
     callbacks: CallbackList | None = None
     control: RunControl | None = None
     failed = True
     try:
         if configs:
-            # Removed by write_outputs once its files are in the run's folder.
-            folder = Path(tempfile.mkdtemp(prefix=CALLBACK_FOLDER_PREFIX))
-            control = _control(compiled, session, folder, options.previous_run)
+            graph = inference_graph(compiled)
+            control = run_control(
+                compiled,
+                session,
+                lambda trained: _by_key(compiled, trained),
+                lambda trained: to_model_proto(
+                    _with_weights(graph, trained), DEFAULT_OPSET, compiled.metadata
+                ),
+                options.previous_run,
+            )
             callbacks = CallbackList([c.start() for c in configs], control)
         fitted = fit(
             compiled,
@@ -205,15 +215,13 @@ def train_spec(
             raise SpecError([_non_finite_loss(str(spec), fitted)])
         failed = False
     except CallbackError as error:
-        path = ("train", "callbacks", error.index or 0, *error.field)
-        problem = Diagnostic(CALLBACK_ERROR, error.message, path)
-        raise SpecError([compiled.loaded.locate(problem)]) from None
+        raise located(compiled, error) from None
     finally:
         if callbacks is not None:
             callbacks.close()
         session.close()
-        if failed:
-            _remove(folder)
+        if failed and control is not None:
+            remove_folder(control.folder)
     return TrainResult(
         compiled,
         _with_weights(inference_graph(compiled), trained),
@@ -221,69 +229,9 @@ def train_spec(
         fitted.history,
         tuple(dataset.unused),
         fitted,
-        folder,
+        control.folder if control is not None else None,
         tuple(sorted(control.written)) if control is not None else (),
     )
-
-
-CALLBACK_FOLDER_PREFIX = "specc-callbacks-"
-CALLBACK_ERROR = "SPC541-callback"
-
-
-def _callback_configs(compiled: CompiledModel) -> list[CallbackConfig]:
-    return list(compiled.train.callbacks) if compiled.train is not None else []
-
-
-def _check_monitored(
-    compiled: CompiledModel, configs: list[CallbackConfig], validating: bool
-) -> None:
-    """Refuse a callback reading a ``val_`` key in a run without validation data, before
-    training (Keras would warn each epoch and never act, or fail to name a checkpoint)."""
-    if validating:
-        return
-    found = []
-    for index, config in enumerate(configs):
-        read = [("monitor", config.monitored()), *(("filepath", k) for k in config.log_fields())]
-        found += [
-            Diagnostic(
-                CALLBACK_ERROR,
-                f"{field} reads '{key}', a validation value, but this run has no validation "
-                "data; give --validation-data or train.validation_split, or use "
-                f"'{key.removeprefix('val_')}'",
-                ("train", "callbacks", index, field),
-            )
-            for field, key in read
-            if key is not None and key.startswith("val_")
-        ]
-    if found:
-        raise SpecError([compiled.loaded.locate(d) for d in found])
-
-
-def _control(
-    compiled: CompiledModel, session: TrainingBackend, folder: Path, previous: Path | None
-) -> RunControl:
-    config = compiled.compile
-    assert config is not None  # prepare() checked it
-    outputs = [name for name, _ in compiled.graph.outputs]
-    graph = inference_graph(compiled)
-
-    def model_for(trained: dict[str, np.ndarray]) -> object:
-        return to_model_proto(_with_weights(graph, trained), DEFAULT_OPSET, compiled.metadata)
-
-    return RunControl(
-        session,
-        folder,
-        history_directions(config, outputs),
-        frozenset(TRAINED_FILES),
-        lambda trained: _by_key(compiled, trained),
-        model_for,
-        previous,
-    )
-
-
-def _remove(folder: Path | None) -> None:
-    if folder is not None:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _non_finite_loss(file: str, fitted: FitResult) -> Diagnostic:
@@ -336,4 +284,4 @@ def write_outputs(result: TrainResult, out: Path, opset: int = DEFAULT_OPSET) ->
             result.callback_folder,
         )
     finally:
-        _remove(result.callback_folder)
+        remove_folder(result.callback_folder)
