@@ -178,6 +178,7 @@ def train(
             limits=limits,
             terminate_on_nan=terminate_on_nan,
             data_keys=_parse_data_keys(data_keys),
+            previous_run=out,
         )
         progress = None if quiet else Progress()
         stop = StopRequest()

@@ -283,6 +283,16 @@ def _sweep_scratch(parent: Path, prefix: str) -> None:
             shutil.rmtree(entry, ignore_errors=True)
 
 
+def new_scratch_folder(prefix: str, parent: Path | None = None) -> Path:
+    """A new folder ``<prefix><pid>-<random>`` (in the system's temporary folder unless
+    ``parent`` is given) for the caller to remove; those of processes that are gone are
+    removed first."""
+    where = Path(parent) if parent is not None else Path(tempfile.gettempdir())
+    _sweep_scratch(where, prefix)
+    with _signals_held():
+        return Path(tempfile.mkdtemp(dir=where, prefix=f"{prefix}{os.getpid()}-"))
+
+
 @contextlib.contextmanager
 def scratch_folder(prefix: str, parent: Path | None = None) -> Iterator[Path]:
     """A temporary folder ``<prefix><pid>-<random>`` (in the system's temporary folder
@@ -291,12 +301,9 @@ def scratch_folder(prefix: str, parent: Path | None = None) -> Iterator[Path]:
     ``kill -9`` runs no cleanup: the pid in the name lets the next process that asks for a
     folder with the same prefix remove those whose writer is gone.
     """
-    where = Path(parent) if parent is not None else Path(tempfile.gettempdir())
-    _sweep_scratch(where, prefix)
     folder: Path | None = None
     try:
-        with _signals_held():
-            folder = Path(tempfile.mkdtemp(dir=where, prefix=f"{prefix}{os.getpid()}-"))
+        folder = new_scratch_folder(prefix, parent)
         yield folder
     finally:
         if folder is not None:

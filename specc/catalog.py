@@ -15,6 +15,7 @@ from pydantic_core import PydanticUndefined
 import specc.layers  # noqa: F401 - registers the layers
 from specc.activations import ACTIVATIONS
 from specc.atomic import write_text
+from specc.callbacks import CALLBACKS
 from specc.constraints import CONSTRAINTS
 from specc.initializers import INITIALIZERS
 from specc.layers.base import LAYERS, Layer
@@ -79,6 +80,7 @@ def render_catalog() -> str:
     lines += _section("Learning-rate schedules", SCHEDULES)
     lines += _section("Losses", LOSSES)
     lines += _section("Metrics", METRICS)
+    lines += _section("Callbacks (train.callbacks)", CALLBACKS)
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -40,6 +40,7 @@ from specc.passes.lower import (
 )
 from specc.passes.resolve import ResolvedGraph, resolve_references
 from specc.passes.shapes import TypedGraph, infer_shapes
+from specc.spec.callbacks_check import check_callbacks
 from specc.spec.compile import (
     CompileConfig,
     TrainConfig,
@@ -107,6 +108,8 @@ def _check_compile(spec: ModelSpec, resolved: ResolvedGraph) -> list[Diagnostic]
     found = [] if spec.compile is None else check_compile_against_outputs(spec.compile, outputs)
     if spec.train is not None:
         found += check_train_against_model(spec.train, list(resolved.inputs), outputs)
+    if spec.train is not None and spec.compile is not None and not found:
+        found += check_callbacks(spec.train, spec.compile, outputs)
     return found
 
 

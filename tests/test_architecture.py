@@ -51,6 +51,8 @@ LAYERS: list[tuple[str, list[str]]] = [
             "specc.metrics.*",
             "specc.optimizers",
             "specc.optimizers.*",
+            "specc.callbacks",
+            "specc.callbacks.*",
             "specc.lambda_*",
         ],
     ),

@@ -574,6 +574,7 @@ def test_train_defaults_follow_keras_fit() -> None:
         "data_keys": None,
         "class_weight": None,
         "sample_weight": None,
+        "callbacks": [],
     }
     given = TrainConfig.model_validate({"epochs": 5, "validation_split": 0.2, "seed": 7})
     assert (given.epochs, given.validation_split, given.seed) == (5, 0.2, 7)

@@ -484,3 +484,26 @@ def test_history_names_are_keras_logged_names(entry: object, logged: str) -> Non
     """Keras 3.15.1's compile names a metric given as a string by that string, and a metric
     object by its name (the class's default: ``logcosh`` for LogCoshError)."""
     assert make_metric(entry).history_name() == logged
+
+
+def test_a_history_key_met_again_is_numbered_as_keras_does() -> None:
+    """Keras 3.15.1's CompileMetrics.result: a repeated key takes _1, _2, ... in order,
+    after the output's prefix (several outputs)."""
+    from specc.spec.compile import CompileConfig, metric_history_keys
+
+    one = CompileConfig.model_validate(
+        {"loss": "mse", "metrics": ["f1_score", {"type": "F1Score", "average": "macro"}, "mae"]}
+    )
+    assert [key for _, _, key in metric_history_keys(one, ["y"])] == [
+        "f1_score",
+        "f1_score_1",
+        "mae",
+    ]
+    two = CompileConfig.model_validate(
+        {"loss": "mse", "metrics": {"a": ["mae", "mae"], "b": ["mae"]}}
+    )
+    assert [key for _, _, key in metric_history_keys(two, ["a", "b"])] == [
+        "a_mae",
+        "a_mae_1",
+        "b_mae",
+    ]

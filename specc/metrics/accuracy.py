@@ -60,6 +60,7 @@ class Accuracy(Metric):
     """
 
     type: Literal["accuracy", "acc"] = "accuracy"
+    direction = "up"
 
     def resolve(
         self, y_true_shape: Sequence[int | None], y_pred_shape: Sequence[int | None]
@@ -95,6 +96,7 @@ class BinaryAccuracy(MeanMetric):
     """Mean of ``y_true == (y_pred > threshold)``."""
 
     type: Literal["BinaryAccuracy", "binary_accuracy"] = "BinaryAccuracy"
+    direction = "up"
     # Keras raises unless 0 < threshold < 1.
     threshold: Annotated[float, Field(gt=0, lt=1)] = 0.5
 
@@ -119,6 +121,7 @@ class CategoricalAccuracy(MeanMetric):
     """Mean of ``argmax(y_true) == argmax(y_pred)``."""
 
     type: Literal["CategoricalAccuracy", "categorical_accuracy"] = "CategoricalAccuracy"
+    direction = "up"
 
     def lower_values(self, b: GraphBuilder, x: MetricInputs) -> tuple[Value, Shape]:
         """``argmax(y_true) == argmax(y_pred)`` (the first of tied maxima, as NumPy)."""
@@ -141,6 +144,7 @@ class SparseCategoricalAccuracy(MeanMetric):
     type: Literal["SparseCategoricalAccuracy", "sparse_categorical_accuracy"] = (
         "SparseCategoricalAccuracy"
     )
+    direction = "up"
 
     def lower_values(self, b: GraphBuilder, x: MetricInputs) -> tuple[Value, Shape]:
         """``y_true == argmax(y_pred)``, labels of shape ``[..., 1]`` squeezed."""
@@ -166,6 +170,7 @@ class TopKCategoricalAccuracy(MeanMetric):
     type: Literal["TopKCategoricalAccuracy", "top_k_categorical_accuracy"] = (
         "TopKCategoricalAccuracy"
     )
+    direction = "up"
     k: Annotated[int, Field(gt=0)] = 5
 
     def lower_values(self, b: GraphBuilder, x: MetricInputs) -> tuple[Value, Shape]:
@@ -187,6 +192,7 @@ class SparseTopKCategoricalAccuracy(MeanMetric):
     type: Literal["SparseTopKCategoricalAccuracy", "sparse_top_k_categorical_accuracy"] = (
         "SparseTopKCategoricalAccuracy"
     )
+    direction = "up"
     k: Annotated[int, Field(gt=0)] = 5
 
     def lower_values(self, b: GraphBuilder, x: MetricInputs) -> tuple[Value, Shape]:

@@ -35,6 +35,7 @@ class AUC(Metric):
     """Area under the ROC or PR curve, from confusion counts at ``num_thresholds`` cuts."""
 
     type: Literal["AUC", "auc"] = "AUC"
+    direction = "up"
     # Keras raises for num_thresholds <= 1.
     num_thresholds: Annotated[int, Field(gt=1)] = 200
     curve: Literal["ROC", "PR", "PRGAIN", "roc", "pr", "prgain"] = "ROC"

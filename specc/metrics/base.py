@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field
@@ -54,6 +54,10 @@ class Metric(SpecModel):
     """Base of every metric: the history key it reports under."""
 
     name: Annotated[str, Field(min_length=1)] | None = None
+    #: Keras's ``_direction``: "up" when a larger value is better, "down" when a smaller
+    #: one is, None when Keras sets none (a monitoring callback in "auto" mode then needs a
+    #: ``mode``).
+    direction: ClassVar[Literal["up", "down"] | None] = None
 
     # Keras's default ``name`` for the class where it is not the class name in snake_case.
     keras_name: ClassVar[str | None] = None

@@ -210,6 +210,8 @@ def _filter_top_k(x: np.ndarray, k: int) -> np.ndarray:
 class _ConfusionRatio(Metric):
     """Precision and recall share Keras's arguments and their counts at one threshold."""
 
+    direction = "up"
+
     # One threshold only: a list would make the metric a vector, and the history holds
     # one number per metric per epoch. Keras defaults to 0.5 (or none with top_k).
     thresholds: Threshold | None = None

@@ -40,6 +40,7 @@ class F1Score(Metric):
     """
 
     type: Literal["F1Score", "f1_score"] = "F1Score"
+    direction = "up"
     average: Literal["micro", "macro", "weighted"] | None = None
     # Keras raises unless 0 < threshold <= 1.
     threshold: Annotated[float, Field(gt=0, le=1)] | None = None

@@ -39,6 +39,9 @@ class LossMetric(MeanMetric):
     #: The loss whose function is averaged, and whether the metric reports its negative.
     wraps: ClassVar[type[losses.Loss]]
     negate: ClassVar[bool] = False
+    # Keras's MeanMetricWrapper sets "down" for every loss function it wraps; the negated
+    # cosine similarity is "up".
+    direction = "down"
 
     def to_loss(self) -> losses.Loss:
         """The wrapped loss, configured with the arguments this metric shares with it."""
@@ -101,6 +104,7 @@ def wrap_loss(
         names[0], __base__=LossMetric, __doc__=doc, __module__=__name__, **fields
     )
     model.wraps, model.negate = loss, negate
+    model.direction = "up" if negate else "down"
     return METRICS.register(model)
 
 
@@ -115,6 +119,7 @@ class RootMeanSquaredError(MeanMetric):
     """``sqrt`` of the mean squared error over the whole epoch (not a mean of roots)."""
 
     type: Literal["RootMeanSquaredError", "root_mean_squared_error"] = "RootMeanSquaredError"
+    direction = "down"
 
     def lower_values(self, b: GraphBuilder, x: MetricInputs) -> tuple[Value, Shape]:
         """Each squared error (no mean over the last axis: the ``Mean`` takes them all)."""

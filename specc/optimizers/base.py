@@ -122,12 +122,16 @@ class UpdateContext:
 
     ``iterations``: the int64 scalar count of updates already applied (Keras's
     ``optimizer.iterations``); ``shared``: the optimizer-wide state by ``shared_slots``
-    name; ``exclude_from_weight_decay``: regular expressions, as ``update_rule`` takes.
+    name; ``exclude_from_weight_decay``: regular expressions, as ``update_rule`` takes;
+    ``learning_rate``: a float32 scalar holding a constant rate as state (Keras's
+    learning-rate variable, which a callback may assign), else None for
+    ``lower_learning_rate``.
     """
 
     iterations: Value
     shared: Mapping[str, Value] = field(default_factory=dict)
     exclude_from_weight_decay: tuple[str, ...] = ()
+    learning_rate: Value | None = None
 
 
 @dataclass(frozen=True)
@@ -275,11 +279,14 @@ class Optimizer(SpecModel):
         """Optimizer-wide state beyond ``iterations`` (Nadam's ``u_product``), as scalars."""
         return []
 
-    def lower_learning_rate(self, b: GraphBuilder, iterations: Value) -> Value:
-        """The float32 learning rate of the update after ``iterations`` (int64) updates."""
+    def lower_learning_rate(
+        self, b: GraphBuilder, iterations: Value, variable: Value | None = None
+    ) -> Value:
+        """The float32 learning rate of the update after ``iterations`` (int64) updates;
+        a constant rate is ``variable`` when the caller holds it as state."""
         if isinstance(self.learning_rate, LearningRateSchedule):
             return self.learning_rate.lower(b, iterations)
-        return b.constant(self.learning_rate)
+        return variable if variable is not None else b.constant(self.learning_rate)
 
     def lower_update(
         self,
@@ -305,7 +312,9 @@ class Optimizer(SpecModel):
             one = b.constant(1, np.int64, hint="one")
             iterations = b.op("Add", context.iterations, one)
             step = StepValues(
-                learning_rate=self.lower_learning_rate(b, context.iterations),
+                learning_rate=self.lower_learning_rate(
+                    b, context.iterations, context.learning_rate
+                ),
                 local_step=b.op("Cast", iterations, to=FLOAT),
                 shared=dict(context.shared),
             )

@@ -50,6 +50,12 @@ def rule_for(*configs: type[Optimizer]) -> Callable[[RuleT], RuleT]:
     return mark
 
 
+def current_learning_rate(config: Optimizer, iterations: int, assigned: float | None) -> float:
+    """The rate of the update after ``iterations`` updates: ``assigned`` when a constant
+    rate was assigned during training, else the config's rate or schedule."""
+    return assigned if assigned is not None else config.learning_rate_at(iterations)
+
+
 class OptimizerUpdate:
     """A Keras 3 optimizer applied in place to named float32 arrays.
 
@@ -70,6 +76,9 @@ class OptimizerUpdate:
         self.config = config
         #: Updates applied so far (Keras's ``optimizer.iterations``).
         self.iterations = 0
+        #: A constant rate assigned during training (ReduceLROnPlateau), in place of the
+        #: config's; None: the config's rate or schedule.
+        self.assigned_learning_rate: float | None = None
         self.shapes = {name: tuple(np.shape(p)) for name, p in parameters.items()}
         self.state: dict[str, dict[str, np.ndarray]] = {
             name: {slot.name: slot.initial for slot in config.slots(shape)}
@@ -110,7 +119,7 @@ class OptimizerUpdate:
         the same names; ``grads`` the matching gradients (cast to float32 if they are not).
         """
         self._check(params, grads)
-        lr = F32(self.config.learning_rate_at(self.iterations))
+        lr = F32(current_learning_rate(self.config, self.iterations, self.assigned_learning_rate))
         t = F32(self.iterations + 1)
         gradients = {name: np.asarray(grads[name], dtype=F32) for name in self.shapes}
         scale = self._global_scale(gradients)

@@ -19,6 +19,7 @@ from typing import Annotated, Any, Union
 
 from pydantic import Discriminator, Field, Tag
 
+from specc.callbacks import CallbackField
 from specc.diagnostics import Diagnostic, did_you_mean
 from specc.layers.base import Seed
 from specc.losses import Loss, LossField
@@ -94,6 +95,8 @@ class TrainConfig(SpecModel):
     data_keys: dict[str, ArrayName] | None = None
     class_weight: ClassWeights | None = None
     sample_weight: ArrayName | None = None
+    # Keras's fit(callbacks=[...]), by class name with Keras's arguments (specc.callbacks).
+    callbacks: list[CallbackField] = Field(default_factory=list)
 
 
 def _names(outputs: list[str]) -> str:
@@ -194,6 +197,28 @@ def loss_weights_by_output(compile: CompileConfig, outputs: list[str]) -> dict[s
     if isinstance(weights, list):
         return {name: float(w) for name, w in zip(outputs, weights, strict=True)}
     return dict.fromkeys(outputs, 1.0)
+
+
+def metric_history_keys(
+    compile: CompileConfig, outputs: list[str]
+) -> list[tuple[str, Metric, str]]:
+    """(output, metric, history key) for every compiled metric, in Keras's order. The key
+    is the metric's name, after ``<output>_`` with several outputs; a key met again takes
+    ``_1``, ``_2``, ... as Keras 3.15.1's ``CompileMetrics.result`` names it
+    (``f1_score`` twice logs ``f1_score`` and ``f1_score_1``)."""
+    several = len(outputs) > 1
+    counters: dict[str, int] = {}
+    found = []
+    for output, metrics in metrics_by_output(compile, outputs).items():
+        for metric in metrics:
+            key = f"{output}_{metric.history_name()}" if several else metric.history_name()
+            if key in counters:
+                counters[key] += 1
+                key = f"{key}_{counters[key] - 1}"
+            else:
+                counters[key] = 1
+            found.append((output, metric, key))
+    return found
 
 
 def metrics_by_output(compile: CompileConfig, outputs: list[str]) -> dict[str, list[Metric]]:

@@ -13,6 +13,12 @@ Training ends early in two ways, both checked between batches (the engine may be
 during a step, so a signal handler only sets a flag): a ``StopRequest`` (Ctrl-C) ends it
 after the current batch, and a non-finite batch loss ends it at once, as Keras's
 ``TerminateOnNaN`` callback does, unless ``FitOptions.terminate_on_nan`` is off.
+
+Callbacks (``specc.callbacks``, a ``CallbackList``) are called where Keras's ``fit`` calls
+them: at train begin, at each epoch's begin, after each batch's update, at each epoch's end
+with its logs (``val_`` values included) before the History records them, and at train end
+when every epoch ran or a callback asked to stop (``stop_training``, checked after each
+epoch's end), not after an interruption or a non-finite loss.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from specc.callbacks import CallbackList
 from specc.constraints import Constraint
 from specc.metrics import Totals
 from specc.pipeline import CompiledModel
@@ -75,13 +82,16 @@ class FitResult:
     epochs_completed: int = 0
     # Batches trained in all (optimizer updates applied), the last epoch's part included.
     steps_trained: int = 0
-    # None: every epoch ran; "interrupted" (a StopRequest); "non-finite loss".
+    # None: every epoch ran; "interrupted" (a StopRequest); "non-finite loss"; "callback"
+    # (a callback's stop_training, e.g. EarlyStopping: a complete run).
     stopped: str | None = None
     # Where it stopped: 1-based epoch and batch, and the epoch's batch count.
     epoch: int = 0
     step: int = 0
     steps: int = 0
     loss: float | None = None
+    # The last complete epoch's logs (what callbacks' on_train_end is given).
+    logs: dict[str, HistoryValue] = field(default_factory=dict)
 
     @property
     def where(self) -> str:
@@ -149,16 +159,21 @@ def fit(
     options: FitOptions,
     on_progress: Callable[[EpochLog, bool], None] | None = None,
     stop: StopRequest | None = None,
+    callbacks: CallbackList | None = None,
 ) -> FitResult:
-    """Train for ``options.epochs`` epochs, or until ``stop`` is requested or the loss is
-    not finite; return the History and how training ended."""
+    """Train for ``options.epochs`` epochs, or until ``stop`` is requested, a callback
+    stops it or the loss is not finite; return the History and how training ended."""
     rng = np.random.default_rng(options.seed)
     session.use_optimizer(config.optimizer, options.numpy_updates, _constraints(compiled))
     steps = -(-len(train_data) // options.batch_size)
     result = FitResult({}, options.epochs, steps=steps)
     if stop is not None:
         stop.active = True
+    if callbacks is not None:
+        callbacks.on_train_begin()
     for epoch in range(options.epochs):
+        if callbacks is not None:
+            callbacks.on_epoch_begin(epoch)
         started = time.perf_counter()
         averages = _Averages(training)
         # Prepared on a background thread while the previous step runs.
@@ -175,6 +190,8 @@ def fit(
             averages.update(outputs, batch)
             session.commit(outputs)
             result.steps_trained += 1
+            if callbacks is not None and callbacks.batch_hooks:
+                callbacks.on_train_batch_end(step - 1, averages.values())
             if on_progress is not None:
                 log = EpochLog(
                     epoch + 1, options.epochs, step, steps, time.perf_counter() - started
@@ -189,6 +206,10 @@ def fit(
         values = averages.values()
         if validation_data is not None and len(validation_data):
             values.update(evaluate(training, session, validation_data, options.batch_size))
+        if callbacks is not None:
+            # Before the History records the logs: a callback may add to them.
+            callbacks.on_epoch_end(epoch, values)
+        result.logs = values
         for key, value in values.items():
             result.history.setdefault(key, []).append(value)
         result.epochs_completed = epoch + 1
@@ -196,9 +217,15 @@ def fit(
             log = EpochLog(epoch + 1, options.epochs, steps, steps, time.perf_counter() - started)
             log.values = values
             on_progress(log, True)
+        if callbacks is not None and callbacks.stop_training:
+            result.stopped = "callback" if epoch + 1 < options.epochs else None
+            break
         if stop is not None and stop.requested and epoch + 1 < options.epochs:
             result.stopped = "interrupted"
             return result
+    if callbacks is not None:
+        # Not after an interruption or a non-finite loss (returned above), as in Keras.
+        callbacks.on_train_end(result.logs)
     return result
 
 

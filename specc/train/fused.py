@@ -46,6 +46,7 @@ import onnx
 
 from specc.optimizers import FusedKernel, NoFusedKernel
 from specc.optimizers import Optimizer as KerasOptimizer
+from specc.optimizers.update import current_learning_rate
 from specc.train.engine import Module, Optimizer, onnxblock, quiet_stderr
 from specc.train.fused_kernel import KernelPlan, add_gradient_steps, kernel_plan
 
@@ -145,6 +146,8 @@ class FusedUpdate:
         self.config = config
         #: Updates applied so far (Keras's ``optimizer.iterations``).
         self.iterations = 0
+        #: A constant rate assigned during training, as ``OptimizerUpdate``'s.
+        self.assigned_learning_rate: float | None = None
         # Loading SGDOptimizerV2 makes the engine warn that the kernel's flag output has
         # shape [1] where its schema infers [] (harmless; with ops before the kernel it
         # warns on every step). The optimizer's session copies the module's session options
@@ -163,6 +166,7 @@ class FusedUpdate:
 
     def step(self) -> None:
         """One update from the gradients the module accumulated."""
-        self.optimizer.set_learning_rate(self.config.learning_rate_at(self.iterations))
+        rate = current_learning_rate(self.config, self.iterations, self.assigned_learning_rate)
+        self.optimizer.set_learning_rate(rate)
         self.optimizer.step()
         self.iterations += 1

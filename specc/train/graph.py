@@ -34,7 +34,7 @@ from specc.spec.compile import (
     CompileConfig,
     loss_weights_by_output,
     losses_by_output,
-    metrics_by_output,
+    metric_history_keys,
 )
 from specc.types import FLOAT, TensorType, scalar
 
@@ -205,32 +205,28 @@ def _metric_statistics(
     """Each compiled metric's batch statistics, from its output and that output's targets
     (``check_compile_types`` refused a metric on an output without a loss), and the graph
     outputs that hold them (``metrics/<history key>/<k>``)."""
-    grouped = metrics_by_output(config, list(output_types))
-    several = len(output_types) > 1
     metrics: list[MetricOutputs] = []
     statistics: list[tuple[str, TensorType]] = []
-    keys: set[str] = set()
-    for output, entries in grouped.items():
-        for entry in entries:
-            name = entry.history_name()
-            key = f"{output}_{name}" if several else name
-            # Two metrics under one key share the history entry; their outputs must not.
-            prefix, n = key, 1
-            while prefix in keys:
-                prefix, n = f"{key}_{n}", n + 1
-            keys.add(prefix)
-            target, labels = targets[output]
-            prediction = output_types[output]
-            metric = entry.for_types(labels, prediction)
-            with b.scope(f"metrics/{prefix}"):
-                inputs = MetricInputs(Value(target), Value(output), labels, prediction)
-                lowered = metric.lower(b, inputs)
-            names = []
-            for k, statistic in enumerate(lowered):
-                named = b.alias(statistic.value, f"metrics/{prefix}/{k}")
-                names.append(named.name)
-                statistics.append((named.name, TensorType("float32", statistic.shape, False)))
-            metrics.append(MetricOutputs(output, key, metric, names))
+    used: set[str] = set()
+    for output, entry, key in metric_history_keys(config, list(output_types)):
+        # Keras's keys can still meet (a metric named ``auc_1`` beside two AUCs); the
+        # graph's output names must not.
+        prefix, n = key, 1
+        while prefix in used:
+            prefix, n = f"{key}_{n}", n + 1
+        used.add(prefix)
+        target, labels = targets[output]
+        prediction = output_types[output]
+        metric = entry.for_types(labels, prediction)
+        with b.scope(f"metrics/{prefix}"):
+            inputs = MetricInputs(Value(target), Value(output), labels, prediction)
+            lowered = metric.lower(b, inputs)
+        names = []
+        for k, statistic in enumerate(lowered):
+            named = b.alias(statistic.value, f"metrics/{prefix}/{k}")
+            names.append(named.name)
+            statistics.append((named.name, TensorType("float32", statistic.shape, False)))
+        metrics.append(MetricOutputs(output, key, metric, names))
     return metrics, statistics
 
 

@@ -5,7 +5,8 @@
 ``history.json``  Keras's History: a list per key, one value per epoch that ran to its end
 ``history.png``   its learning curves (``specc.plot_history``), when matplotlib is installed
 ``run.json``      how the run ended: ``status`` (``completed`` or ``interrupted``), the
-                  epochs asked for and completed, and the batches trained in all
+                  epochs asked for and completed, the batches trained in all, and the
+                  files and folders its callbacks wrote beside these (``callback_files``)
 
 The files are written into a staging folder beside ``--out`` and swapped in whole
 (``specc.atomic.staged_folder``): ``--out`` holds the previous complete run or the new one,
@@ -17,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,15 +53,19 @@ class RunRecord:
     epochs: int  # asked for
     epochs_completed: int  # those in history.json
     steps_trained: int  # batches trained in all, an interrupted epoch's included
+    # Top-level names callbacks wrote in the folder (checkpoints, logs).
+    callback_files: tuple[str, ...] = ()
 
     def to_json(self) -> str:
         """The file's text."""
-        fields = {
+        fields: dict[str, Any] = {
             "status": self.status,
             "epochs": self.epochs,
             "epochs_completed": self.epochs_completed,
             "steps_trained": self.steps_trained,
         }
+        if self.callback_files:
+            fields["callback_files"] = list(self.callback_files)
         return json.dumps(fields, indent=2) + "\n"
 
 
@@ -70,7 +76,8 @@ def check_trained_folder(out: Path) -> None:
     cannot be written), a folder or other non-file under one of the run's own names is
     refused: the swap would delete it, and specc never wrote one there.
     """
-    check_output_folder(out, TRAINED_FILES)
+    owned = owned_names(out)
+    check_output_folder(out, owned)
     if out.is_symlink() or not out.is_dir():
         return
     for name in TRAINED_FILES:
@@ -82,6 +89,24 @@ def check_trained_folder(out: Path) -> None:
                 f"{entry} is not a file specc wrote; give a new or empty folder, "
                 "or one an earlier run wrote"
             )
+
+
+def owned_names(out: Path) -> tuple[str, ...]:
+    """The names a run may find in ``out`` and replace: its own files, and those the last
+    run's callbacks wrote (listed in its ``run.json``)."""
+    record = out / RUN_FILE
+    if record.is_symlink() or not record.is_file():
+        return TRAINED_FILES
+    try:
+        listed = json.loads(record.read_text(encoding="utf-8")).get("callback_files", [])
+    except (OSError, ValueError, AttributeError):
+        return TRAINED_FILES
+    if not isinstance(listed, list):
+        return TRAINED_FILES
+    names = [
+        n for n in listed if isinstance(n, str) and n and "/" not in n and n not in ("..", ".")
+    ]
+    return (*TRAINED_FILES, *names)
 
 
 def _finite(value: Any) -> Any:
@@ -103,12 +128,22 @@ def write_trained_folder(
     weights: Mapping[str, np.ndarray],
     history: Mapping[str, list[Any]],
     run: RunRecord,
+    callback_folder: Path | None = None,
 ) -> list[Path]:
     """Write a run's files into a staging folder and swap it in as ``out``; return their
-    paths in ``out``. ``history.png`` is drawn only where matplotlib is installed."""
+    paths in ``out``. ``history.png`` is drawn only where matplotlib is installed. The
+    files callbacks wrote (in ``callback_folder``, the names ``run.callback_files``) go in
+    with them."""
     check_trained_folder(out)
     text = history_json(history)
-    with staged_folder(out, TRAINED_FILES) as staging:
+    with staged_folder(out, owned_names(out)) as staging:
+        for name in run.callback_files:
+            assert callback_folder is not None  # names come from the folder
+            source = callback_folder / name
+            if source.is_dir():
+                shutil.copytree(source, staging / name, symlinks=True)
+            elif source.exists():
+                shutil.copy2(source, staging / name)
         write_model(model, staging / MODEL_FILE)
         save_weights(staging / WEIGHTS_FILE, weights)
         write_text(staging / HISTORY_FILE, text)
@@ -119,4 +154,5 @@ def write_trained_folder(
             with contextlib.suppress(HistoryError):
                 write_history_picture(parse_history(text), staging / HISTORY_PICTURE)
         written = sorted(entry.name for entry in staging.iterdir())
-    return [out / name for name in TRAINED_FILES if name in written]
+    files = [out / name for name in TRAINED_FILES if name in written]
+    return files + [out / name for name in run.callback_files]

@@ -5,7 +5,8 @@ build_training_graph  forward + Keras's total loss
 load_dataset          arrays named after the inputs and outputs, checked
 split                 Keras's validation_split: the last fraction, before shuffling
 open_session          the training backend: the standard step graph, or onnxruntime-training
-fit                   Keras's loop and History (stopped early by Ctrl-C or a non-finite loss)
+fit                   Keras's loop, callbacks and History (stopped early by Ctrl-C, a
+                      callback or a non-finite loss)
 inference_graph       the inference lowering, given the trained weights
 write_outputs         the trained folder, swapped in whole (``specc.train.outputs``)
 """
@@ -19,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from specc.callbacks import CallbackError, CallbackList
+from specc.callbacks.terminate_on_nan import TerminateOnNaN
 from specc.diagnostics import Diagnostic, SpecError, did_you_mean
 from specc.escape import excerpt
 from specc.graph import Graph
@@ -29,6 +32,14 @@ from specc.pipeline import CompiledModel, compile_spec
 from specc.spec.compile import losses_by_output
 from specc.spec.train_data import UNKNOWN_DATA_KEY, class_weights_by_output
 from specc.train.backend import DEFAULT_BACKEND, check_backend, open_session
+from specc.train.callback_control import (
+    RunControl,
+    callback_configs,
+    check_monitored,
+    located,
+    remove_folder,
+    run_control,
+)
 from specc.train.data import DataKeys, Dataset, load_dataset
 from specc.train.data_shards import ShardedDataset
 from specc.train.data_targets import id_ranges, targets_for
@@ -49,6 +60,10 @@ class TrainResult:
     unused_data: tuple[str, ...] = ()
     # How training ended (every epoch, or interrupted); None for a result built by hand.
     fitted: FitResult | None = None
+    # The scratch folder holding the files callbacks wrote, copied into --out with the run
+    # and removed by ``write_outputs``; and the top-level names in it.
+    callback_folder: Path | None = None
+    callback_files: tuple[str, ...] = ()
 
     @property
     def interrupted(self) -> bool:
@@ -62,7 +77,13 @@ class TrainResult:
             epochs = len(next(iter(self.history.values()), []))
             return RunRecord("completed", epochs, epochs, 0)
         status = "interrupted" if self.interrupted else "completed"
-        return RunRecord(status, fitted.epochs, fitted.epochs_completed, fitted.steps_trained)
+        return RunRecord(
+            status,
+            fitted.epochs,
+            fitted.epochs_completed,
+            fitted.steps_trained,
+            self.callback_files,
+        )
 
 
 @dataclass
@@ -84,6 +105,9 @@ class TrainOptions:
     terminate_on_nan: bool = True
     # Input or output name -> the array feeding it (--data-keys), over train.data_keys.
     data_keys: dict[str, str] | None = None
+    # The folder of an earlier run (--out), whose files a callback may continue
+    # (CSVLogger's append).
+    previous_run: Path | None = None
 
 
 def _fit_options(compiled: CompiledModel, options: TrainOptions) -> tuple[FitOptions, float]:
@@ -99,7 +123,9 @@ def _fit_options(compiled: CompiledModel, options: TrainOptions) -> tuple[FitOpt
         batch_size=int(pick(options.batch_size, "batch_size", 32)),
         shuffle=bool(pick(options.shuffle, "shuffle", True)),
         seed=pick(options.seed, "seed", None),  # type: ignore[arg-type]
-        terminate_on_nan=options.terminate_on_nan,
+        # A TerminateOnNaN callback asks for the check whatever the flag says.
+        terminate_on_nan=options.terminate_on_nan
+        or any(isinstance(c, TerminateOnNaN) for c in callback_configs(compiled)),
     )
     return fit_options, float(pick(options.validation_split, "validation_split", 0.0))
 
@@ -215,8 +241,25 @@ def train_spec(
         # Training batches only: Keras leaves validation losses unweighted by class.
         weights = class_weights_by_output(compiled.train.class_weight, list(targets))
         dataset = dataset.with_class_weight(weights)
+    configs = callback_configs(compiled)
+    check_monitored(compiled, configs, validation is not None)
     session = open_session(training, options.backend, options.opset, options.device)
+    callbacks: CallbackList | None = None
+    control: RunControl | None = None
+    failed = True
     try:
+        if configs:
+            graph = inference_graph(compiled)
+            control = run_control(
+                compiled,
+                session,
+                lambda trained: _by_key(compiled, trained),
+                lambda trained: to_model_proto(
+                    _with_weights(graph, trained), DEFAULT_OPSET, compiled.metadata
+                ),
+                options.previous_run,
+            )
+            callbacks = CallbackList([c.start() for c in configs], control)
         fitted = fit(
             compiled,
             training,
@@ -227,12 +270,20 @@ def train_spec(
             fit_options,
             on_progress,
             stop,
+            callbacks,
         )
         trained = session.snapshot()
+        if fitted.stopped == "non-finite loss":
+            raise SpecError([_non_finite_loss(str(spec), fitted)])
+        failed = False
+    except CallbackError as error:
+        raise located(compiled, error) from None
     finally:
+        if callbacks is not None:
+            callbacks.close()
         session.close()
-    if fitted.stopped == "non-finite loss":
-        raise SpecError([_non_finite_loss(str(spec), fitted)])
+        if failed and control is not None:
+            remove_folder(control.folder)
     return TrainResult(
         compiled,
         _with_weights(inference_graph(compiled), trained),
@@ -240,6 +291,8 @@ def train_spec(
         fitted.history,
         tuple(dataset.unused),
         fitted,
+        control.folder if control is not None else None,
+        tuple(sorted(control.written)) if control is not None else (),
     )
 
 
@@ -280,7 +333,17 @@ def _by_key(compiled: CompiledModel, trained: dict[str, np.ndarray]) -> dict[str
 
 
 def write_outputs(result: TrainResult, out: Path, opset: int = DEFAULT_OPSET) -> list[Path]:
-    """Write the trained folder (``specc.train.outputs``) as ``out``, swapped in whole;
-    return the paths of its files."""
+    """Write the trained folder (``specc.train.outputs``) as ``out``, swapped in whole,
+    with the files callbacks wrote; return the paths of its files."""
     model = to_model_proto(result.graph, opset, result.compiled.metadata)
-    return write_trained_folder(out, model, result.weights, result.history, result.record())
+    try:
+        return write_trained_folder(
+            out,
+            model,
+            result.weights,
+            result.history,
+            result.record(),
+            result.callback_folder,
+        )
+    finally:
+        remove_folder(result.callback_folder)

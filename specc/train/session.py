@@ -18,7 +18,9 @@ from specc.atomic import scratch_folder
 from specc.constraints import Constraint
 from specc.onnx_model import to_model_proto
 from specc.optimizers import Optimizer
+from specc.optimizers.update import current_learning_rate
 from specc.random_ops import RANDOM_STEP
+from specc.schedules import LearningRateSchedule
 from specc.train.backend import check_provider
 from specc.train.engine import (
     CheckpointState,
@@ -232,6 +234,33 @@ class TrainingSession:
         """Copies of every parameter, trainable and frozen."""
         names = [*self.training.trainable, *self.training.frozen]
         return {name: np.array(self.state.parameters[name].data) for name in names}
+
+    def restore(self, parameters: dict[str, np.ndarray]) -> None:
+        """Put parameters (a ``snapshot``, or part of one) back into the engine's buffers;
+        the optimizer's state is left as it is (Keras's ``set_weights``)."""
+        for name, array in parameters.items():
+            view = self.state.parameters[name].data
+            np.copyto(view, np.asarray(array, dtype=view.dtype))
+
+    @property
+    def learning_rate(self) -> float:
+        """The rate of the next update, rounded to float32 as Keras's variable."""
+        update = self._update
+        if update is None or self.optimizer is None:
+            raise RuntimeError("no optimizer: call use_optimizer() first")
+        rate = current_learning_rate(
+            self.optimizer, update.iterations, update.assigned_learning_rate
+        )
+        return float(np.float32(rate))
+
+    def set_learning_rate(self, value: float) -> None:
+        """Assign a constant learning rate (rounded to float32) for the next updates; an
+        optimizer with a schedule refuses, as Keras's does."""
+        if self._update is None or self.optimizer is None:
+            raise RuntimeError("no optimizer: call use_optimizer() first")
+        if isinstance(self.optimizer.learning_rate, LearningRateSchedule):
+            raise TypeError("the learning rate follows a schedule and cannot be set")
+        self._update.assigned_learning_rate = float(np.float32(value))
 
     def close(self) -> None:
         """Remove the artifacts' temporary folder."""

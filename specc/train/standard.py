@@ -20,7 +20,13 @@ from specc.optimizers import Optimizer
 from specc.train.backend import PROVIDERS, EngineError, check_provider
 from specc.train.graph import TrainingGraph
 from specc.train.native import engine_message
-from specc.train.step_graph import ITERATIONS, StepGraphs, build_step_graphs, next_name
+from specc.train.step_graph import (
+    ITERATIONS,
+    LEARNING_RATE,
+    StepGraphs,
+    build_step_graphs,
+    next_name,
+)
 from specc.types import DTYPES
 
 # The OrtValue device of each --device.
@@ -176,6 +182,35 @@ class StandardSession:
         if not state:
             return {name: np.array(self.training.graph.initializers[name]) for name in names}
         return {name: np.array(state[name].numpy()) for name in names}
+
+    def restore(self, parameters: dict[str, np.ndarray]) -> None:
+        """Put parameters (a ``snapshot``, or part of one) back into the current state;
+        the optimizer's slots and ``iterations`` are left as they are (Keras's
+        ``set_weights``)."""
+        self._graphs()
+        state = self._copies[self._current]
+        for name, array in parameters.items():
+            value = state[name]
+            value.update_inplace(np.ascontiguousarray(array, dtype=value.numpy().dtype))
+
+    @property
+    def learning_rate(self) -> float:
+        """The rate of the next update (Keras's ``optimizer.learning_rate``)."""
+        graphs = self._graphs()
+        if LEARNING_RATE in graphs.state:
+            return float(self._copies[self._current][LEARNING_RATE].numpy())
+        assert self.optimizer is not None
+        return float(np.float32(self.optimizer.learning_rate_at(self.iterations)))
+
+    def set_learning_rate(self, value: float) -> None:
+        """Assign a constant learning rate, rounded to float32; an optimizer with a
+        schedule refuses, as Keras's does."""
+        graphs = self._graphs()
+        if LEARNING_RATE not in graphs.state:
+            raise TypeError("the learning rate follows a schedule and cannot be set")
+        rate = np.array(value, np.float32)
+        for copy in self._copies:
+            copy[LEARNING_RATE].update_inplace(rate)
 
     def end_profiling(self) -> str:
         """Stop the step graph's onnxruntime profiler (``enable_profiling`` in the session

@@ -33,10 +33,14 @@ from specc.graph import Graph, GraphBuilder, Value
 from specc.optimizers import Optimizer
 from specc.optimizers.base import UpdateContext
 from specc.random_ops import RANDOM_STEP
+from specc.schedules import LearningRateSchedule
 from specc.train.graph import TOTAL_LOSS, TrainingGraph
 from specc.types import TensorType, scalar
 
 ITERATIONS = "optimizer.iterations"
+# A constant learning rate is state (Keras's float32 variable), so that a callback can
+# assign it between steps (ReduceLROnPlateau); a schedule computes it from ITERATIONS.
+LEARNING_RATE = "optimizer.learning_rate"
 
 
 def next_name(state: str) -> str:
@@ -110,12 +114,19 @@ def build_step_graphs(
         shared[slot.name] = b.input(input_name, _fixed(slot.initial))
         state[input_name] = slot.initial
 
+    learning_rate: Value | None = None
+    if not isinstance(optimizer.learning_rate, LearningRateSchedule):
+        learning_rate = b.input(LEARNING_RATE, scalar("float32"))
+        state[LEARNING_RATE] = np.array(optimizer.learning_rate, np.float32)
+
     parameters = {name: Value(name) for name in training.trainable}
     gradients = {name: Value(grads.of[name]) for name in training.trainable}
-    context = UpdateContext(iterations, shared)
+    context = UpdateContext(iterations, shared, learning_rate=learning_rate)
     update = optimizer.lower_update(b, context, parameters, gradients, slots)
 
     nexts: dict[str, Value] = {ITERATIONS: update.iterations}
+    if learning_rate is not None:
+        nexts[LEARNING_RATE] = learning_rate  # unchanged by a step
     for name in training.trainable:
         value = update.parameters[name]
         constraint = constraints.get(name)
