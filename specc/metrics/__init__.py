@@ -74,7 +74,9 @@ import_modules(__name__, __path__)
 def _named_by_string(value: Any) -> Any:
     """A metric given as a string is named by it (Keras's ``compile``: ``"acc"`` logs as
     ``acc``); a mapping without ``name`` takes its class's default (``history_name``)."""
-    return {"type": value, "name": value} if isinstance(value, str) else value
+    if isinstance(value, str) and value in METRICS:
+        return {"type": value, "name": value}
+    return value  # an unknown name is reported where the string stands
 
 
 MetricField = Annotated[METRICS.discriminated_union(), BeforeValidator(_named_by_string)]

@@ -53,6 +53,15 @@ def check_provider(device: str, file: str, build: str, cuda_install: str) -> Non
 DEFAULT_BACKEND = "standard"
 
 
+def another_optimizer(current: Optimizer, route: str) -> ValueError:
+    """The error for a second optimizer on a session: the optimizer's state (moments,
+    iterations) lives as long as the session, as in Keras."""
+    return ValueError(
+        f"this training session already updates with {current!r} ({route} route); start a "
+        "new session to train with another optimizer"
+    )
+
+
 class TrainingBackend(Protocol):
     """What ``fit`` needs of a training session."""
 

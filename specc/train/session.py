@@ -21,7 +21,7 @@ from specc.optimizers import Optimizer
 from specc.optimizers.update import current_learning_rate
 from specc.random_ops import RANDOM_STEP
 from specc.schedules import LearningRateSchedule
-from specc.train.backend import check_provider
+from specc.train.backend import another_optimizer, check_provider
 from specc.train.engine import (
     CheckpointState,
     EngineError,
@@ -140,11 +140,7 @@ class TrainingSession:
         if self._update is not None:
             if optimizer == self.optimizer and numpy_updates == self._numpy_updates:
                 return self.route  # type: ignore[return-value]
-            raise ValueError(
-                "this training session already updates with "
-                f"{self.optimizer!r} ({self.route} route); start a new session to train "
-                "with another optimizer"
-            )
+            raise another_optimizer(self.optimizer, str(self.route))
         self._params = self.parameters(self.training.trainable)
         self._constraints = dict(constraints or {})
         route = choose_route(optimizer, self._params, numpy_updates)

@@ -17,7 +17,7 @@ import onnxruntime
 from specc.constraints import Constraint
 from specc.onnx_model import to_model_proto
 from specc.optimizers import Optimizer
-from specc.train.backend import PROVIDERS, EngineError, check_provider
+from specc.train.backend import PROVIDERS, EngineError, another_optimizer, check_provider
 from specc.train.graph import TrainingGraph
 from specc.train.native import engine_message
 from specc.train.step_graph import (
@@ -72,10 +72,7 @@ class StandardSession:
         if self.graphs is not None:
             if optimizer == self.optimizer:
                 return self.route
-            raise ValueError(
-                f"this training session already updates with {self.optimizer!r}; start a "
-                "new session to train with another optimizer"
-            )
+            raise another_optimizer(self.optimizer, self.route)
         del numpy_updates  # there is no host-side update to choose
         graphs = build_step_graphs(self.training, optimizer, constraints or {})
         self.optimizer, self.graphs = optimizer, graphs
