@@ -200,11 +200,26 @@ def test_wrong_shape_is_located(model, tmp_path: Path) -> None:
     _error(runner.invoke(app, args), "SPC524-data-shape", tmp_path / "wide.npz")
 
 
-def test_trained_folder_needs_its_spec(model, tmp_path: Path) -> None:
+def test_trained_folder_evaluates_with_the_spec_it_keeps(model, tmp_path: Path) -> None:
+    """specc train keeps its spec in the folder (spec.json), so `specc evaluate DIR` needs
+    no --spec and gives what evaluating it with --spec gives."""
+    spec, weights_path, data_path, _ = model
+    trained = tmp_path / "run"
+    train = ["train", str(spec), "-d", str(data_path), "-w", str(weights_path), "-o", str(trained)]
+    assert runner.invoke(app, [*train, "--epochs", "1", "-q"]).exit_code == 0
+    assert (trained / "spec.json").is_file()
+    alone = runner.invoke(app, ["evaluate", str(trained), "-d", str(data_path), "-f", "json"])
+    assert alone.exit_code == 0, alone.output
+    given = ["evaluate", str(trained), "--spec", str(spec), "-d", str(data_path), "-f", "json"]
+    assert json.loads(alone.stdout) == json.loads(runner.invoke(app, given).stdout)
+
+
+def test_trained_folder_without_its_spec_needs_one(model, tmp_path: Path) -> None:
     spec, weights_path, data_path, _ = model
     trained = tmp_path / "run"
     train = ["train", str(spec), "-d", str(data_path), "-w", str(weights_path), "-o", str(trained)]
     assert runner.invoke(app, [*train, "-q"]).exit_code == 0
+    (trained / "spec.json").unlink()
     line = _error(
         runner.invoke(app, ["evaluate", str(trained), "-d", str(data_path)]),
         "SPC511-export-source",

@@ -173,5 +173,6 @@ def test_train_without_matplotlib_notes_how_to_get_the_picture(
         "history.json",
         "model.onnx",
         "run.json",
+        "spec.json",
         "weights.npz",
     ]

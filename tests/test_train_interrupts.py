@@ -30,7 +30,7 @@ from tests.hostile.train_inputs import TINY_SPEC, strict_json, tiny_data
 pytestmark = pytest.mark.slow
 
 # history.png too: the test environments have matplotlib.
-TRAINED = ["history.json", "history.png", "model.onnx", "run.json", "weights.npz"]
+TRAINED = ["history.json", "history.png", "model.onnx", "run.json", "spec.json", "weights.npz"]
 # The kill moments are drawn from this seed, so a failing sequence can be replayed.
 KILL_SEED = 20240601
 

@@ -1,9 +1,10 @@
 """What ``specc evaluate`` compiles: a spec (with ``--weights``, or its initializers), or the
 spec of a folder ``specc train`` wrote, with that folder's weights.
 
-A trained folder holds the inference model and its weights, not the ``compile`` section
-(loss, loss weights, metrics) that evaluation needs, so a folder comes with the spec it was
-trained from (``--spec``). The folder is read as ``specc export`` reads it
+A trained folder holds the inference model, its weights and the spec it was trained from
+(``spec.json``), whose ``compile`` section (loss, loss weights, metrics) evaluation needs;
+``--spec`` names another (or the spec for a folder without one). That spec is checked as
+any spec is, and the folder is read as ``specc export`` reads it
 (``specc.emit.trained``: nothing in it trusted), and its ``weights.npz`` is checked against
 the spec as any weights file is.
 """
@@ -16,6 +17,7 @@ from pathlib import Path
 from specc.diagnostics import Diagnostic, SpecError
 from specc.emit.trained import (
     EXPORT_SOURCE,
+    TRAINED_SPEC,
     TRAINED_WEIGHTS,
     TRAINED_WEIGHTS_CODE,
     read_trained_folder,
@@ -49,11 +51,13 @@ def evaluation_source(
         message = "--weights applies to a spec; a trained folder has its weights"
         raise SpecError([Diagnostic(EXPORT_SOURCE, message, (), str(source))])
     if spec is None:
-        message = (
-            f"{source} is a trained folder, which holds no loss or metrics: evaluating it "
-            "needs the spec it was trained from (--spec SPEC)"
-        )
-        raise SpecError([Diagnostic(EXPORT_SOURCE, message, (), str(source))])
+        spec = source / TRAINED_SPEC
+        if not spec.is_file():
+            message = (
+                f"{source} holds no {TRAINED_SPEC} (the loss and metrics): evaluating it "
+                "needs the spec it was trained from (--spec SPEC)"
+            )
+            raise SpecError([Diagnostic(EXPORT_SOURCE, message, (), str(source))])
     read_trained_folder(source, limits)
     trained = source / TRAINED_WEIGHTS
     if not trained.is_file():

@@ -28,6 +28,8 @@ from specc.summary import readable_size
 
 TRAINED_MODEL = "model.onnx"
 TRAINED_WEIGHTS = "weights.npz"
+# The spec the run trained, as JSON (``specc.train.outputs.SPEC_FILE``).
+TRAINED_SPEC = "spec.json"
 EXPORT_SOURCE = "SPC511-export-source"
 TRAINED_MODEL_CODE = "SPC514-trained-model"
 TRAINED_WEIGHTS_CODE = "SPC517-trained-weights"

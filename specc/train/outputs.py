@@ -4,6 +4,9 @@
 ``weights.npz``   the same weights, in the weights-file format
 ``history.json``  Keras's History: a list per key, one value per epoch that ran to its end
 ``history.png``   its learning curves (``specc.plot_history``), when matplotlib is installed
+``spec.json``     the spec the run trained (its data as JSON, a spec itself), so that
+                  ``specc evaluate DIR`` knows the loss and metrics; left out for a spec
+                  JSON cannot hold (a non-finite number)
 ``run.json``      how the run ended: ``status`` (``completed`` or ``interrupted``), the
                   epochs asked for and completed, the batches trained in all, and the
                   files and folders its callbacks wrote beside these (``callback_files``)
@@ -41,8 +44,9 @@ WEIGHTS_FILE = "weights.npz"
 HISTORY_FILE = "history.json"
 RUN_FILE = "run.json"
 HISTORY_PICTURE = "history.png"
+SPEC_FILE = "spec.json"
 # What a run writes, so what a rerun may find in --out and replace.
-TRAINED_FILES = (MODEL_FILE, WEIGHTS_FILE, HISTORY_FILE, RUN_FILE, HISTORY_PICTURE)
+TRAINED_FILES = (MODEL_FILE, WEIGHTS_FILE, HISTORY_FILE, RUN_FILE, HISTORY_PICTURE, SPEC_FILE)
 
 
 @dataclass(frozen=True)
@@ -122,6 +126,16 @@ def history_json(history: Mapping[str, list[Any]]) -> str:
     return json.dumps(strict, indent=2, allow_nan=False) + "\n"
 
 
+def _spec_json(spec: Any) -> str | None:
+    """A spec's data as JSON text, or None where JSON cannot hold it (``.inf``)."""
+    if spec is None:
+        return None
+    try:
+        return json.dumps(spec, indent=2, allow_nan=False) + "\n"
+    except (TypeError, ValueError):
+        return None
+
+
 def write_trained_folder(
     out: Path,
     model: onnx.ModelProto,
@@ -129,6 +143,7 @@ def write_trained_folder(
     history: Mapping[str, list[Any]],
     run: RunRecord,
     callback_folder: Path | None = None,
+    spec: Any = None,
 ) -> list[Path]:
     """Write a run's files into a staging folder and swap it in as ``out``; return their
     paths in ``out``. ``history.png`` is drawn only where matplotlib is installed. The
@@ -148,6 +163,9 @@ def write_trained_folder(
         save_weights(staging / WEIGHTS_FILE, weights)
         write_text(staging / HISTORY_FILE, text)
         write_text(staging / RUN_FILE, run.to_json())
+        spec_text = _spec_json(spec)
+        if spec_text is not None:
+            write_text(staging / SPEC_FILE, spec_text)
         # The picture is drawn from the file's own text, as `specc plot` reads it back; a
         # history too big to draw (thousands of keys) leaves it out, never the run.
         if matplotlib_installed():

@@ -344,6 +344,7 @@ def write_outputs(result: TrainResult, out: Path, opset: int = DEFAULT_OPSET) ->
             result.history,
             result.record(),
             result.callback_folder,
+            result.compiled.loaded.data,
         )
     finally:
         remove_folder(result.callback_folder)

@@ -97,6 +97,16 @@ CASES = [
         r"run: error: .*needs the spec it was trained from \(--spec SPEC\)",
     ),
     _case(
+        "evaluate a trained folder whose spec.json is no spec",
+        ["evaluate", "run", "--data", "x.npz"],
+        {
+            **trained_folder(),
+            "run/spec.json": '{"specc": 1, "layers": "<script>"}',
+            "x.npz": INPUTS,
+        },
+        r"run/spec\.json:\d+:\d+: error: ",
+    ),
+    _case(
         "evaluate a trained folder whose weights do not fit the spec",
         ["evaluate", "run", "--spec", SPEC, "--data", "x.npz"],
         {

@@ -150,7 +150,14 @@ def complete_run(out: str) -> Callable[[Outcome], str | None]:
     def check(outcome: Outcome) -> str | None:
         folder = outcome.folder / out
         names = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
-        expected = ["history.json", "history.png", "model.onnx", "run.json", "weights.npz"]
+        expected = [
+            "history.json",
+            "history.png",
+            "model.onnx",
+            "run.json",
+            "spec.json",
+            "weights.npz",
+        ]
         if names != expected:
             return f"{out} holds {names}, expected {expected}"
         for name in expected:
