@@ -27,7 +27,7 @@ from specc.train.step_graph import (
     build_step_graphs,
     next_name,
 )
-from specc.types import DTYPES
+from specc.types import DTYPES, TensorType
 
 # The OrtValue device of each --device.
 DEVICE_TYPES = {"cpu": "cpu", "cuda": "cuda"}
@@ -85,6 +85,16 @@ class StandardSession:
             for _ in range(2)
         ]
         self._current = 0
+        # Results of a known shape (losses, metric statistics) are written into buffers
+        # bound once and copied out; only those with a batch axis (predictions, when the
+        # graph outputs them) are bound each step.
+        types = dict(graphs.step.outputs)
+        fixed = [n for n in graphs.step_outputs if _known_shape(types[n])]
+        self._fixed_results = {
+            name: _ortvalue(np.zeros(types[name].shape, DTYPES[types[name].dtype]), device)
+            for name in fixed
+        }
+        self._batched_results = [n for n in graphs.step_outputs if n not in self._fixed_results]
         # One binding per direction: binding k reads copy k and writes the other, so a
         # step binds only its batch.
         self._bindings = [self._step_binding(k) for k in range(2)]
@@ -99,6 +109,8 @@ class StandardSession:
             binding.bind_ortvalue_input(name, value)
         for name, value in self._copies[1 - reads].items():
             binding.bind_ortvalue_output(next_name(name), value)
+        for name, value in self._fixed_results.items():
+            binding.bind_ortvalue_output(name, value)
         return binding
 
     def _session(self, name: str, model: object) -> onnxruntime.InferenceSession:
@@ -135,12 +147,18 @@ class StandardSession:
             binding.bind_cpu_input(name, array)
         # Bound anew each step, so onnxruntime allocates them afresh: a bound output is
         # reused by the next run, and the arrays returned here view its memory.
-        for name in graphs.step_outputs:
+        for name in self._batched_results:
             binding.bind_output(name, "cpu")
         self._step.run_with_iobinding(binding)
-        # Outputs come in binding order: the state (left on the device), then the results.
-        results = binding.get_outputs()[len(graphs.state) :]
-        return {name: v.numpy() for name, v in zip(graphs.step_outputs, results, strict=True)}
+        results = {name: np.array(v.numpy()) for name, v in self._fixed_results.items()}
+        if self._batched_results:
+            # In binding order: the state, the fixed results, then these.
+            skip = len(graphs.state) + len(self._fixed_results)
+            batched = binding.get_outputs()[skip:]
+            results.update(
+                (name, v.numpy()) for name, v in zip(self._batched_results, batched, strict=True)
+            )
+        return {name: results[name] for name in graphs.step_outputs}
 
     def commit(self, outputs: dict[str, np.ndarray] | None = None) -> None:
         """Keep the state the last ``train_step`` computed."""
@@ -222,6 +240,11 @@ class StandardSession:
         if self.graphs is None:
             raise RuntimeError("no optimizer: call use_optimizer() first")
         return self.graphs
+
+
+def _known_shape(tensor: TensorType) -> bool:
+    """Whether a value's whole shape is known when the graph is built (no batch axis)."""
+    return not tensor.batched and all(dim is not None for dim in tensor.shape)
 
 
 def _ortvalue(array: np.ndarray, device: str) -> onnxruntime.OrtValue:
