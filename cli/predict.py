@@ -74,7 +74,7 @@ def predict(
     left = f"interrupted; {out} was left as it was"
     with exits_on_signals(left, "terminated"), internal_errors(debug):
         with deferred():
-            from specc.emit.predict import predict_source
+            from specc.emit.predict import predict_source, spec_data_keys
             from specc.emit.predict_output import check_prediction_path, write_predictions
             from specc.emit.source import load_source
             from specc.emit.trained import TRAINED_MODEL
@@ -83,7 +83,8 @@ def predict(
             # Before any work: an --out predict cannot write is refused at once.
             check_prediction_path(out)
             loaded = load_source(source, weights, DEFAULT_OPSET, limits, drawn)
-            return predict_source(loaded, data, batch_size, limits)
+            keys = spec_data_keys(source, limits)
+            return predict_source(loaded, data, batch_size, limits, keys)
 
         result = result_or_exit(run, source, debug, output_format)
         with folder_write_errors(f"cannot write {out}"):

@@ -242,3 +242,28 @@ def test_embedding_ids_are_checked_before_onnxruntime(tmp_path: Path, source: st
     line = _error(runner.invoke(app, args), "SPC531-embedding-id", tmp_path / "x.npz")
     assert "Embedding layer 'token_embedding' (input_dim 100)" in line
     assert "got 100 at sample 4" in line
+
+
+def test_inputs_come_from_the_arrays_the_spec_names(tmp_path: Path) -> None:
+    """train.data_keys names the arrays for predict as for train: from the spec, and from
+    the spec a trained folder keeps."""
+    spec = write_spec(tmp_path, {**SPEC, "train": {"data_keys": {"x": "features"}}})
+    weights = write_weights(tmp_path, fixed_weights())
+    np.savez(tmp_path / "renamed.npz", features=data()["x"])
+    out = tmp_path / "p.npz"
+    args = ["predict", str(spec), "-w", str(weights), "-d", str(tmp_path / "renamed.npz")]
+    result = runner.invoke(app, [*args, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    build = ["build", str(spec), "-w", str(weights), "-o", str(tmp_path / "m.onnx"), "-q"]
+    assert runner.invoke(app, build).exit_code == 0
+    expected = _onnxruntime(tmp_path / "m.onnx")
+    np.testing.assert_array_equal(_load(out)["kind"], expected["kind"])
+    trained = tmp_path / "run"
+    named = {**data(), "features": data()["x"]}
+    del named["x"]
+    np.savez(tmp_path / "train.npz", **named)
+    train = ["train", str(spec), "-d", str(tmp_path / "train.npz"), "-w", str(weights)]
+    assert runner.invoke(app, [*train, "-o", str(trained), "-q"]).exit_code == 0
+    from_folder = ["predict", str(trained), "-d", str(tmp_path / "renamed.npz")]
+    result = runner.invoke(app, [*from_folder, "--out", str(tmp_path / "q.npz")])
+    assert result.exit_code == 0, result.output

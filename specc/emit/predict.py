@@ -27,8 +27,10 @@ import onnxruntime
 from specc.diagnostics import Diagnostic, SpecError
 from specc.emit.mobile_quantize import classification_heads
 from specc.emit.source import ExportSource
+from specc.emit.trained import TRAINED_SPEC
 from specc.limits import DEFAULT_LIMITS, Limits
-from specc.train.data import IdRange, load_dataset
+from specc.pipeline import check_spec
+from specc.train.data import DataKeys, IdRange, load_dataset
 from specc.train.native import engine_message
 from specc.types import TensorType
 
@@ -64,10 +66,12 @@ def predict_source(
     data: str | Path,
     batch_size: int = DEFAULT_BATCH_SIZE,
     limits: Limits = DEFAULT_LIMITS,
+    keys: DataKeys | None = None,
 ) -> Predictions:
-    """Run ``source``'s model on ``data`` in batches of ``batch_size``; ``SpecError`` for
-    data that does not fit the model (every problem at once), or that onnxruntime still
-    refuses when it runs."""
+    """Run ``source``'s model on ``data`` in batches of ``batch_size``, the inputs read
+    from the arrays ``keys`` names (``spec_data_keys``); ``SpecError`` for data that does
+    not fit the model (every problem at once), or that onnxruntime still refuses when it
+    runs."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer; got {batch_size}")
     names = [entry["name"] for entry in source.description["outputs"]]
@@ -75,7 +79,7 @@ def predict_source(
     labels = {e["name"]: e["labels"] for e in source.description["outputs"] if "labels" in e}
     _check_names(names, [n for n in names if n in heads or n in labels], source.origin)
     types = input_types(source.description)
-    dataset = load_dataset(data, types, {}, limits, embedding_ids(source.model))
+    dataset = load_dataset(data, types, {}, limits, embedding_ids(source.model), keys)
     session = _session(source)
     parts: dict[str, list[np.ndarray]] = {name: [] for name in names}
     for batch in dataset.batches(batch_size):
@@ -90,6 +94,20 @@ def predict_source(
     for name in names:
         arrays.update(class_arrays(name, arrays[name], heads.get(name), labels.get(name)))
     return Predictions(arrays, len(dataset), tuple(dataset.unused))
+
+
+def spec_data_keys(source: Path, limits: Limits = DEFAULT_LIMITS) -> DataKeys | None:
+    """The arrays the spec's ``train.data_keys`` names for the inputs, as ``specc train``
+    reads them: of the spec ``source``, or of the spec a trained folder keeps
+    (``spec.json``); None where there is none (a folder without its spec). The spec is
+    checked as any spec is."""
+    spec = source / TRAINED_SPEC if source.is_dir() else source
+    if not spec.is_file():
+        return None
+    train = check_spec(spec, limits).resolved.spec.train
+    if train is None or not train.data_keys:
+        return None
+    return DataKeys(dict(train.data_keys))
 
 
 def embedding_ids(model: onnx.ModelProto) -> dict[str, IdRange]:
