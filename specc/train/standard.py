@@ -88,18 +88,18 @@ class StandardSession:
         # Results of a known shape (losses, metric statistics) are written into buffers
         # bound once and copied out; only those with a batch axis (predictions, when the
         # graph outputs them) are bound each step.
-        types = dict(graphs.step.outputs)
-        fixed = [n for n in graphs.step_outputs if _known_shape(types[n])]
+        results = dict(graphs.step.outputs)
+        fixed = [n for n in graphs.step_outputs if _known_shape(results[n])]
         self._fixed_results = {
-            name: _ortvalue(np.zeros(types[name].shape, DTYPES[types[name].dtype]), device)
+            name: _ortvalue(np.zeros(results[name].shape, DTYPES[results[name].dtype]), device)
             for name in fixed
         }
         self._batched_results = [n for n in graphs.step_outputs if n not in self._fixed_results]
         # One binding per direction: binding k reads copy k and writes the other, so a
         # step binds only its batch.
         self._bindings = [self._step_binding(k) for k in range(2)]
-        types = dict(self.training.graph.inputs)
-        self._batch_dtypes = {n: DTYPES[types[n].dtype] for n in graphs.batch_inputs}
+        inputs = dict(self.training.graph.inputs)
+        self._batch_dtypes = {n: DTYPES[inputs[n].dtype] for n in graphs.batch_inputs}
         self._eval_inputs = {i.name for i in self._evaluation.get_inputs()}
         return self.route
 
