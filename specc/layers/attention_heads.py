@@ -1,0 +1,146 @@
+"""What MultiHeadAttention and GroupedQueryAttention share: Keras's constructor arguments
+for their EinsumDense sub-layers, their weights, and one lowering.
+
+Query heads are gathered in groups, one per key/value head (MultiHeadAttention: groups of
+one). Rather than repeating each key/value head for its group, as Keras's
+GroupedQueryAttention does, the lowering folds every group's query heads into its query
+rows: (B, N, T, H) -> (B, G, N/G * T, H), one MatMul per key/value head, and unfolds the
+scores back to (B, N, T, S).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from pydantic import Field
+
+from specc.fields import ConstraintField, InitializerField, RegularizerField, initializer
+from specc.graph import GraphBuilder, Value
+from specc.layers.attention_ops import (
+    SeededDropout,
+    attention_dropout,
+    causal_keep,
+    masked_softmax,
+    masked_softmax_np,
+)
+from specc.layers.base import LowerContext, WeightSpec, float_input
+from specc.layers.einsum_plan import (
+    EinsumPlan,
+    einsum_dense,
+    einsum_dense_np,
+    einsum_weights,
+)
+from specc.types import TensorType
+
+SUBLAYERS = ("query", "key", "value", "attention_output")
+
+
+class HeadsAttention(SeededDropout):
+    """Base of the multi-head layers: (B, T, d), (B, S, dv)[, (B, S, dk)] -> (B, T, ...);
+    scores (B, query heads, T, S)."""
+
+    dropout: float = Field(0.0, ge=0, le=1, allow_inf_nan=False)
+    use_bias: bool = True
+    kernel_initializer: InitializerField = initializer("glorot_uniform")
+    bias_initializer: InitializerField = initializer("zeros")
+    kernel_regularizer: RegularizerField | None = None
+    bias_regularizer: RegularizerField | None = None
+    kernel_constraint: ConstraintField | None = None
+    bias_constraint: ConstraintField | None = None
+
+    # -- what each layer says -------------------------------------------------------------
+
+    def plans(self, inputs: list[TensorType]) -> dict[str, EinsumPlan]:
+        """The plan of each of ``SUBLAYERS`` (``ShapeError`` on inputs it cannot take)."""
+        raise NotImplementedError
+
+    def head_counts(self) -> tuple[int, int]:
+        """(query heads, key/value heads)."""
+        raise NotImplementedError
+
+    def score_dim(self) -> int:
+        """The per-head size whose square root divides the scores."""
+        raise NotImplementedError
+
+    def equations(self, inputs: list[np.ndarray]) -> dict[str, str]:
+        """Keras's einsum equation of each sub-layer, and of ``dot_product`` (operands
+        key, query) and ``combine`` (probabilities, value), for the NumPy reference."""
+        raise NotImplementedError
+
+    # -- shared ---------------------------------------------------------------------------
+
+    def _scores_type(self, inputs: list[TensorType]) -> TensorType:
+        heads, _ = self.head_counts()
+        return TensorType("float32", (heads, inputs[0].shape[0], inputs[1].shape[0]))
+
+    def output_types(self, inputs: list[TensorType]) -> list[TensorType]:
+        plans = self.plans(inputs)
+        result = TensorType("float32", plans["attention_output"].output_shape[1:])
+        return self.with_scores(result, self._scores_type(inputs))
+
+    def work_values(self, inputs: list[TensorType]) -> list[tuple[str, TensorType]]:
+        # The scores exist whether or not the layer returns them.
+        return [("attention scores", self._scores_type(inputs))]
+
+    def weights(self, inputs: list[TensorType]) -> list[WeightSpec]:
+        plans = self.plans(inputs).items()
+        return [w for name, plan in plans for w in einsum_weights(self, plan, f"{name}/")]
+
+    def lower(
+        self,
+        ctx: LowerContext,
+        inputs: list[Value],
+        input_types: list[TensorType],
+        weights: dict[str, Value],
+    ) -> list[Value]:
+        b = ctx.builder
+        plans = self.plans(input_types)
+        values = [float_input(ctx, v, t) for v, t in zip(inputs, input_types, strict=True)]
+        sources = {"query": values[0], "value": values[1], "key": values[-1]}
+        q, k, v = (einsum_dense(b, plans[n], sources[n], weights, f"{n}/") for n in SUBLAYERS[:3])
+        # q (B, T, N, H), k and v (B, S, G, H); Keras scales the projected query.
+        q = b.op("Mul", q, b.constant(1.0 / math.sqrt(float(self.score_dim())), hint="scale"))
+        heads, groups = self.head_counts()
+        q = _fold(b, b.op("Transpose", q, perm=[0, 2, 1, 3]), groups, heads)
+        scores = b.op("MatMul", q, b.op("Transpose", k, perm=[0, 2, 3, 1]))
+        scores = _fold(b, scores, heads, groups)  # (B, N, T, S)
+        keep = causal_keep(b, scores) if self.use_causal_mask else None
+        probabilities = masked_softmax(b, scores, keep)
+        dropped = attention_dropout(ctx, probabilities, 4, self.dropout, self.seed)
+        v = b.op("Transpose", v, perm=[0, 2, 1, 3])  # (B, G, S, H)
+        combined = b.op("MatMul", _fold(b, dropped, groups, heads), v)
+        combined = b.op("Transpose", _fold(b, combined, heads, groups), perm=[0, 2, 1, 3])
+        result = einsum_dense(b, plans["attention_output"], combined, weights, "attention_output/")
+        return [result, probabilities] if self.return_attention_scores else [result]
+
+    def reference(
+        self, inputs: list[np.ndarray], weights: dict[str, np.ndarray]
+    ) -> list[np.ndarray]:
+        query, value = (x.astype(np.float64) for x in inputs[:2])
+        key = inputs[-1].astype(np.float64)
+        equations = self.equations(inputs)
+        heads, groups = self.head_counts()
+        q = einsum_dense_np(equations["query"], query, weights, "query/")
+        # Keras's GroupedQueryAttention repeats each key/value head for its group.
+        k = np.repeat(einsum_dense_np(equations["key"], key, weights, "key/"), heads // groups, 2)
+        v = np.repeat(
+            einsum_dense_np(equations["value"], value, weights, "value/"), heads // groups, 2
+        )
+        q = q * (1.0 / math.sqrt(float(self.score_dim())))
+        scores = np.einsum(equations["dot_product"], k, q)
+        probabilities = masked_softmax_np(scores, self.use_causal_mask)
+        combined = np.einsum(equations["combine"], probabilities, v)
+        result = einsum_dense_np(
+            equations["attention_output"], combined, weights, "attention_output/"
+        )
+        return [result, probabilities] if self.return_attention_scores else [result]
+
+
+def _fold(b: GraphBuilder, x: Value, heads: int, other: int) -> Value:
+    """(B, A, R, C) -> (B, heads, A * R / heads, C), the heads axis regrouped and the rows
+    following it; nothing when A is already ``heads`` (``other``). 0 keeps an axis's
+    size, so the batch and column sizes may be unknown."""
+    if heads == other:
+        return x
+    return b.op("Reshape", x, b.constant([0, heads, -1, 0], np.int64, hint="shape"))

@@ -1,0 +1,165 @@
+"""What the attention layers share: their call arguments, the causal mask, the masked
+softmax and the dropout on the attention probabilities, in ONNX and in NumPy.
+
+Masks enter as a float ``keep`` tensor (1 where a query may attend to a key, 0 where it
+may not) that broadcasts against the scores ``(..., T, S)``: the causal mask is (T, S);
+a padding mask on the value/key positions would be (B, 1, S) (B, 1, 1, S for the heads
+axis), multiplied into it. Both Keras masking rules are written with Mul and Add by
+``keep``, not ONNX Where (slow on large tensors on onnxruntime's CPU provider); they equal
+Keras's ``where`` exactly for finite scores.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+
+from specc.graph import GraphBuilder, Value
+from specc.layers.base import (
+    Layer,
+    LowerContext,
+    Seed,
+    ShapeError,
+    dropout_mask,
+    expect_float,
+    trivial_dropout,
+)
+from specc.types import FLOAT, TensorType
+
+# Keras's ``_large_negative_number`` for float32 (the Softmax layer's mask) and the
+# ``max_value`` its Attention layers subtract: the same 1e9.
+LARGE_NEGATIVE = -1e9
+
+
+class AttentionCall(Layer):
+    """Keras's call arguments of the attention layers, given as layer keys: inputs
+    ``[query, value]`` or ``[query, value, key]`` (key defaults to value)."""
+
+    use_causal_mask: bool = False
+    return_attention_scores: bool = False
+    min_inputs: ClassVar[int] = 2
+    max_inputs: ClassVar[int | None] = 3
+
+    def query_value_key(
+        self, inputs: list[TensorType]
+    ) -> tuple[TensorType, TensorType, TensorType]:
+        """The three inputs, key defaulting to value; ``ShapeError`` for a wrong count
+        or a non-float input."""
+        if not 2 <= len(inputs) <= 3:
+            raise ShapeError(
+                f"{self.type_name()} takes [query, value] or [query, value, key]; "
+                f"got {len(inputs)} input(s)"
+            )
+        for t in inputs:
+            expect_float(self.type_name(), t)
+        query, value = inputs[0], inputs[1]
+        return query, value, inputs[2] if len(inputs) == 3 else value
+
+    def with_scores(self, result: TensorType, scores: TensorType) -> list[TensorType]:
+        """The output types: the result, and the scores when the layer returns them."""
+        return [result, scores] if self.return_attention_scores else [result]
+
+
+class SeededDropout(AttentionCall):
+    """Attention layers with dropout on the attention probabilities (``seed`` as Keras's
+    ``Dropout`` takes it)."""
+
+    seed: Seed | None = None
+
+
+def same_batch_axes(layer: str, query: TensorType, value: TensorType, key: TensorType) -> None:
+    """Keras's value/key rule: every axis but the last equal; queries of the same rank."""
+    if value.shape[:-1] != key.shape[:-1] and None not in value.shape[:-1] + key.shape[:-1]:
+        raise ShapeError(
+            f"{layer} needs value and key equal on every axis but the last; "
+            f"got value {value} and key {key}"
+        )
+    if not query.rank == value.rank == key.rank:
+        raise ShapeError(
+            f"{layer} needs query, value and key of the same rank; "
+            f"got query {query}, value {value} and key {key}"
+        )
+
+
+# -- ONNX ------------------------------------------------------------------------------
+
+
+def causal_keep(b: GraphBuilder, scores: Value) -> Value:
+    """Float (T, S) lower-triangular ones for scores (..., T, S): query i attends to keys
+    j <= i, as Keras's ``row_index >= col_index`` (both aligned at the first position).
+    Built from the scores' shape at run time, so sequence lengths may vary."""
+    shape = b.op("Shape", scores)
+    zero, one = b.constant(0, np.int64, hint="zero"), b.constant(1, np.int64, hint="one")
+    length = {}
+    for axis in (-2, -1):
+        length[axis] = b.op("Gather", shape, b.constant(axis, np.int64, hint="axis"))
+    rows = b.op("Range", zero, length[-2], one)
+    rows = b.op("Unsqueeze", rows, b.constant([1], np.int64, hint="axes"))
+    cols = b.op("Range", zero, length[-1], one)
+    return b.op("Cast", b.op("GreaterOrEqual", rows, cols), to=FLOAT)
+
+
+def masked_softmax(b: GraphBuilder, scores: Value, keep: Value | None) -> Value:
+    """Keras's ``Softmax`` layer with a mask, over the last axis: masked scores replaced by
+    -1e9, softmax. (Keras then zeroes masked probabilities; that changes nothing unless
+    a whole row is masked, which the causal mask never does. A padding mask must zero
+    them: ``ops.dot_product_attention``, which MultiHeadAttention uses when it neither
+    returns scores nor drops out, does not, so a fully masked row attends uniformly there.)
+    """
+    if keep is not None:
+        scores = b.op("Add", b.op("Mul", scores, keep), _penalty(b, keep))
+    return b.op("Softmax", scores, axis=-1)
+
+
+def subtract_masked(b: GraphBuilder, scores: Value, keep: Value | None) -> Value:
+    """Keras's ``Attention._apply_scores`` mask: 1e9 subtracted from masked scores."""
+    return scores if keep is None else b.op("Add", scores, _penalty(b, keep))
+
+
+def _penalty(b: GraphBuilder, keep: Value) -> Value:
+    """-1e9 where ``keep`` is 0, 0 where it is 1: (1 - keep) * -1e9."""
+    return b.op("Mul", b.op("Sub", b.constant(1.0), keep), b.constant(LARGE_NEGATIVE))
+
+
+def attention_dropout(
+    ctx: LowerContext, probabilities: Value, rank: int, rate: float, seed: int | None
+) -> Value:
+    """Keras's Dropout on the attention probabilities: in training, a mask drawn from the
+    counter-based generator like the Dropout layer's; the probabilities unchanged otherwise."""
+    trivial = trivial_dropout(ctx, probabilities, rate)
+    if trivial is not None:
+        return trivial
+    b = ctx.builder
+    mask = dropout_mask(ctx, b.op("Shape", probabilities), rank, rate, seed)
+    return b.op("Mul", probabilities, mask)
+
+
+# -- NumPy -----------------------------------------------------------------------------
+
+
+def causal_keep_np(queries: int, keys: int) -> np.ndarray:
+    """Boolean (T, S): key j visible from query i when i >= j."""
+    return np.arange(queries)[:, None] >= np.arange(keys)[None, :]
+
+
+def softmax_np(x: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis (float64)."""
+    shifted = np.exp(x - x.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
+def masked_softmax_np(scores: np.ndarray, causal: bool) -> np.ndarray:
+    """Keras's Softmax layer with the causal mask, if any: where, softmax, where."""
+    if not causal:
+        return softmax_np(scores)
+    keep = causal_keep_np(*scores.shape[-2:])
+    return np.where(keep, softmax_np(np.where(keep, scores, LARGE_NEGATIVE)), 0.0)
+
+
+def subtract_masked_np(scores: np.ndarray, causal: bool) -> np.ndarray:
+    """NumPy twin of ``subtract_masked`` for the causal mask."""
+    if not causal:
+        return scores
+    keep = causal_keep_np(*scores.shape[-2:])
+    return np.where(keep, scores, scores + LARGE_NEGATIVE)

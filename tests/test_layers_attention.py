@@ -1,0 +1,306 @@
+"""The attention layers and EinsumDense: Keras 3.15.1's own outputs, every output of each
+example against the NumPy references, the causal mask, dropout on the probabilities, the
+weight names and initial scale, and the located refusals."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from specc.diagnostics import SpecError
+from specc.layers import LAYERS
+from specc.layers.base import TRAINING_FLAG
+from specc.onnx_model import to_model_proto
+from specc.pipeline import compile_data
+from specc.random_ops import RANDOM_STEP
+from specc.types import TensorType
+from tests.layer_harness import compare_layer, make_layer, random_weights, run_layer
+from tests.spec_helpers import quiet_session, run_compiled
+
+REFERENCE = Path(__file__).parent / "keras_reference"
+KERAS = json.loads((REFERENCE / "attention_cases.json").read_text())
+KERAS_DATA = dict(np.load(REFERENCE / "attention_cases.npz"))
+NEW_LAYERS = [
+    "EinsumDense",
+    "MultiHeadAttention",
+    "GroupedQueryAttention",
+    "Attention",
+    "AdditiveAttention",
+]
+
+
+def _spec(
+    name: str, type_name: str, config: dict[str, Any], shapes: list[list[int]], outputs: int
+) -> dict:
+    names = (
+        ["query", "value", "key"][: len(shapes)]
+        if len(shapes) > 1 or type_name != "EinsumDense"
+        else ["x"]
+    )
+    return {
+        "specc": 1,
+        "name": "reference",
+        "inputs": {n: {"shape": shape} for n, shape in zip(names, shapes, strict=True)},
+        "layers": [{"name": name, "type": type_name, "inputs": names, **config}],
+        "outputs": [name] if outputs == 1 else [f"{name}[{k}]" for k in range(outputs)],
+    }
+
+
+@pytest.mark.parametrize("name", sorted(KERAS["cases"]))
+def test_matches_keras(name: str) -> None:
+    case = KERAS["cases"][name]
+    spec = _spec(name, case["type"], case["config"], case["inputs"], case["outputs"])
+    prefix = f"{name}/weights/"
+    weights = {k[len(prefix) :]: v for k, v in KERAS_DATA.items() if k.startswith(prefix)}
+    compiled = compile_data(spec, weights=weights)
+    # The weights file keys are Keras's variable paths, every one of them used.
+    assert sorted(p.key for p in compiled.typed.parameters) == sorted(weights)
+    inputs = [KERAS_DATA[f"{name}/input/{k}"] for k in range(len(case["inputs"]))]
+    got = run_compiled(compiled, inputs)
+    assert len(got) == case["outputs"]
+    for k, value in enumerate(got):
+        want = KERAS_DATA[f"{name}/output/{k}"]
+        assert value.shape == want.shape
+        np.testing.assert_allclose(value, want, rtol=1e-5, atol=1e-6)
+
+
+def _examples() -> list[Any]:
+    return [
+        pytest.param(type_name, config, types, id=f"{type_name}-{k}")
+        for type_name in NEW_LAYERS
+        for k, (config, types) in enumerate(LAYERS.get(type_name).examples())
+    ]
+
+
+@pytest.mark.parametrize(("type_name", "config", "types"), _examples())
+def test_every_output_matches_the_reference(type_name: str, config: dict, types: list) -> None:
+    rng = np.random.default_rng(7)
+    inputs = [rng.normal(size=(2, *(d or 5 for d in t.shape))).astype(t.dtype) for t in types]
+    # The matrix checks the first output; this checks the scores as well.
+    compare_layer(type_name, config, types, inputs, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("type_name", "config"),
+    [
+        ("MultiHeadAttention", {"num_heads": 2, "key_dim": 3, "use_causal_mask": True}),
+        (
+            "GroupedQueryAttention",
+            {
+                "head_dim": 2,
+                "num_query_heads": 4,
+                "num_key_value_heads": 2,
+                "use_causal_mask": True,
+            },
+        ),
+        ("Attention", {"use_causal_mask": True}),
+        ("AdditiveAttention", {"use_causal_mask": True}),
+    ],
+)
+def test_the_causal_mask_hides_later_positions(type_name: str, config: dict) -> None:
+    types = [TensorType("float32", (None, 4))] * 2
+    layer = make_layer(type_name, **config)
+    weights = random_weights(layer, types, seed=1)
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(1, 6, 4)).astype(np.float32)
+    changed = x.copy()
+    changed[:, 4:] += 3.0  # only the last two positions differ
+    (before,) = run_layer(layer, types, [x, x], weights)
+    (after,) = run_layer(layer, types, [changed, changed], weights)
+    np.testing.assert_allclose(before[:, :4], after[:, :4], rtol=1e-6, atol=1e-6)
+    assert not np.allclose(before[:, 4:], after[:, 4:])
+
+
+def test_causal_scores_are_lower_triangular_with_rows_summing_to_one() -> None:
+    types = [TensorType("float32", (5, 4))] * 2
+    layer = make_layer(
+        "MultiHeadAttention",
+        num_heads=2,
+        key_dim=2,
+        use_causal_mask=True,
+        return_attention_scores=True,
+    )
+    x = np.random.default_rng(0).normal(size=(3, 5, 4)).astype(np.float32)
+    _, scores = run_layer(layer, types, [x, x], random_weights(layer, types))
+    assert scores.shape == (3, 2, 5, 5)
+    assert np.all(np.triu(scores, k=1) == 0)
+    np.testing.assert_allclose(scores.sum(axis=-1), 1.0, rtol=1e-6)
+
+
+def _train_lowering(spec: dict) -> tuple[Any, Any]:
+    """An onnxruntime session of the training lowering, and the compiled model."""
+    compiled = compile_data(spec, seed=0, for_training=True)
+    session = quiet_session(to_model_proto(compiled.graph, 17, compiled.metadata))
+    return session, compiled
+
+
+def test_attention_dropout_draws_in_training_only() -> None:
+    shapes = [[4, 6], [4, 6]]
+    config = {"num_heads": 2, "key_dim": 3, "dropout": 1.0}
+    spec = _spec("mha", "MultiHeadAttention", config, shapes, 1)
+    session, compiled = _train_lowering(spec)
+    x = np.random.default_rng(0).normal(size=(2, 4, 6)).astype(np.float32)
+    # At rate 1 nothing is drawn (the mask is 0 in training), so no step counter either.
+    feeds = {"query": x, "value": x}
+    (trained,) = session.run(None, {**feeds, TRAINING_FLAG: np.array(True)})
+    (evaluated,) = session.run(None, {**feeds, TRAINING_FLAG: np.array(False)})
+    # At rate 1 every probability is dropped: only the output projection's bias is left.
+    bias = compiled.weights["mha/attention_output/bias"]
+    np.testing.assert_allclose(trained, np.broadcast_to(bias, trained.shape), atol=1e-6)
+    assert not np.allclose(evaluated, trained)
+
+
+def test_attention_dropout_is_seeded_and_rescaled() -> None:
+    config = {
+        "num_heads": 1,
+        "key_dim": 2,
+        "dropout": 0.5,
+        "seed": 4,
+        "return_attention_scores": True,
+    }
+    spec = _spec("mha", "MultiHeadAttention", config, [[8, 3], [8, 3]], 2)
+    session, _ = _train_lowering(spec)
+    x = np.random.default_rng(1).normal(size=(4, 8, 3)).astype(np.float32)
+    feeds = {"query": x, "value": x, TRAINING_FLAG: np.array(True), RANDOM_STEP: np.array(2)}
+    first, scores = session.run(None, feeds)
+    again, _ = session.run(None, feeds)
+    other, _ = session.run(None, {**feeds, RANDOM_STEP: np.array(3)})
+    np.testing.assert_array_equal(first, again)  # a step's mask is a function of the step
+    assert not np.allclose(first, other)
+    # The scores are returned before dropout: probabilities that sum to one.
+    np.testing.assert_allclose(scores.sum(axis=-1), 1.0, rtol=1e-6)
+
+
+def test_weights_keep_keras_sublayer_names() -> None:
+    spec = _spec("mha", "MultiHeadAttention", {"num_heads": 4, "key_dim": 8}, [[5, 16], [7, 12]], 1)
+    compiled = compile_data(spec, seed=0)
+    shapes = {p.key: p.shape for p in compiled.typed.parameters}
+    assert shapes == {
+        "mha/query/kernel": (16, 4, 8),
+        "mha/query/bias": (4, 8),
+        "mha/key/kernel": (12, 4, 8),
+        "mha/key/bias": (4, 8),
+        "mha/value/kernel": (12, 4, 8),
+        "mha/value/bias": (4, 8),
+        "mha/attention_output/kernel": (4, 8, 16),
+        "mha/attention_output/bias": (16,),
+    }
+    assert {p.onnx_name for p in compiled.typed.parameters} >= {"mha.query.kernel"}
+
+
+def test_einsum_kernels_count_fans_over_their_input_and_output_axes() -> None:
+    # Keras's EinsumDense gives VarianceScaling the kernel's input and output axes: for
+    # [64, 8, 16] glorot_uniform draws within sqrt(6 / (64 + 128)), not the convolution
+    # fans sqrt(6 / (8 * 64 + 16 * 64)).
+    spec = _spec(
+        "mha", "MultiHeadAttention", {"num_heads": 8, "key_dim": 16}, [[3, 64], [3, 64]], 1
+    )
+    kernel = compile_data(spec, seed=0).weights["mha/query/kernel"]
+    limit = np.sqrt(6.0 / (64 + 8 * 16))
+    assert np.abs(kernel).max() <= limit
+    assert np.abs(kernel).max() > 0.95 * limit
+
+
+def _diagnostics(spec: dict) -> list[tuple[str, str]]:
+    with pytest.raises(SpecError) as caught:
+        compile_data(spec, seed=0)
+    return [(d.dotted_path, d.message) for d in caught.value.diagnostics]
+
+
+@pytest.mark.parametrize(
+    ("type_name", "config", "shapes", "path", "words"),
+    [
+        (
+            "MultiHeadAttention",
+            {"num_heads": 2, "key_dim": 2, "attention_axes": [2]},
+            [[4, 3], [4, 3]],
+            "layers[0].attention_axes",
+            "attention_axes",
+        ),
+        (
+            "MultiHeadAttention",
+            {"num_heads": 2, "key_dim": 2},
+            [[4, 3, 2], [4, 3, 2]],
+            "layers[0].inputs",
+            "(batch, sequence, features)",
+        ),
+        (
+            "GroupedQueryAttention",
+            {"head_dim": 2, "num_query_heads": 3, "num_key_value_heads": 2},
+            [[4, 3], [4, 3]],
+            "layers[0].num_key_value_heads",
+            "divisible",
+        ),
+        ("Attention", {}, [[4, 3], [5, 2]], "layers[0].inputs", "same known last dimension"),
+        (
+            "MultiHeadAttention",
+            {"num_heads": 2, "key_dim": 2},
+            [[4, 3]],
+            "layers[0].inputs",
+            "takes 2 to 3 input(s)",
+        ),
+        (
+            "EinsumDense",
+            {"equation": "ab,bc", "output_shape": 3},
+            [[4]],
+            "layers[0].equation",
+            "form",
+        ),
+        (
+            "EinsumDense",
+            {"equation": "abc,cd->abd", "output_shape": 3},
+            [[4, 2]],
+            "layers[0].output_shape",
+            "2 size(s)",
+        ),
+        (
+            "EinsumDense",
+            {"equation": "ab,bc->ac", "output_shape": 3, "bias_axes": "x"},
+            [[4]],
+            "layers[0].bias_axes",
+            "bias_axes",
+        ),
+        (
+            "EinsumDense",
+            {"equation": "abc,cd->ad", "output_shape": 3},
+            [[4, 2]],
+            "layers[0].equation",
+            "does not sum",
+        ),
+    ],
+)
+def test_refusals_are_located(
+    type_name: str, config: dict, shapes: list, path: str, words: str
+) -> None:
+    [(where, message)] = _diagnostics(_spec("layer", type_name, config, shapes, 1))
+    assert where == path
+    assert words in message
+
+
+def test_scores_output_can_feed_other_layers_and_outputs() -> None:
+    spec = {
+        "specc": 1,
+        "inputs": {"tokens": {"shape": [4, 6]}},
+        "layers": [
+            {
+                "name": "mha",
+                "type": "MultiHeadAttention",
+                "inputs": ["tokens", "tokens"],
+                "num_heads": 2,
+                "key_dim": 3,
+                "return_attention_scores": True,
+            },
+            {"name": "flat", "type": "Flatten", "inputs": "mha[1]"},
+        ],
+        "outputs": ["mha", "flat"],
+    }
+    compiled = compile_data(spec, seed=0)
+    x = np.random.default_rng(2).normal(size=(3, 4, 6)).astype(np.float32)
+    result, flat = run_compiled(compiled, [x])
+    assert result.shape == (3, 4, 6)
+    assert flat.shape == (3, 2 * 4 * 4)
+    np.testing.assert_allclose(flat.reshape(3, 2, 4, 4).sum(axis=-1), 1.0, rtol=1e-6)
