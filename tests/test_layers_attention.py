@@ -304,3 +304,10 @@ def test_scores_output_can_feed_other_layers_and_outputs() -> None:
     assert result.shape == (3, 4, 6)
     assert flat.shape == (3, 2 * 4 * 4)
     np.testing.assert_allclose(flat.reshape(3, 2, 4, 4).sum(axis=-1), 1.0, rtol=1e-6)
+
+
+def test_grouped_query_attention_answers_to_its_exported_name() -> None:
+    config = {"head_dim": 2, "num_query_heads": 2, "num_key_value_heads": 1}
+    spec = _spec("gqa", "GroupQueryAttention", config, [[3, 4], [3, 4]], 1)
+    compiled = compile_data(spec, seed=0)
+    assert type(compiled.typed.resolved.node("gqa").layer).type_name() == "GroupedQueryAttention"
