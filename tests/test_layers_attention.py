@@ -223,10 +223,17 @@ def _diagnostics(spec: dict) -> list[tuple[str, str]]:
         ),
         (
             "MultiHeadAttention",
-            {"num_heads": 2, "key_dim": 2},
+            {"num_heads": 2, "key_dim": 2, "use_causal_mask": True},
             [[4, 3, 2], [4, 3, 2]],
+            "layers[0].use_causal_mask",
+            "sequence axis alone",
+        ),
+        (
+            "MultiHeadAttention",
+            {"num_heads": 2, "key_dim": 2, "attention_axes": 2},
+            [[4, 3, 2], [5, 3, 2]],
             "layers[0].inputs",
-            "(batch, sequence, features)",
+            "equal on the axes it does not attend over",
         ),
         (
             "GroupedQueryAttention",

@@ -17,6 +17,7 @@ from pydantic import Field
 
 from specc.fields import ConstraintField, InitializerField, RegularizerField, initializer
 from specc.graph import GraphBuilder, Value
+from specc.layers.attention_layout import HeadLayout
 from specc.layers.attention_ops import (
     SeededDropout,
     attention_dropout,
@@ -38,7 +39,8 @@ SUBLAYERS = ("query", "key", "value", "attention_output")
 
 class HeadsAttention(SeededDropout):
     """Base of the multi-head layers: (B, T, d), (B, S, dv)[, (B, S, dk)] -> (B, T, ...);
-    scores (B, query heads, T, S)."""
+    scores (B, query heads, T, S) (more axes where MultiHeadAttention's attention_axes
+    say)."""
 
     dropout: float = Field(0.0, ge=0, le=1, allow_inf_nan=False)
     use_bias: bool = True
@@ -63,6 +65,10 @@ class HeadsAttention(SeededDropout):
         """The per-head size whose square root divides the scores."""
         raise NotImplementedError
 
+    def attention_axes_for(self, rank: int) -> tuple[int, ...]:
+        """The projections' attention axes for inputs of ``rank`` (batch axis included)."""
+        return (1,)
+
     def equations(self, inputs: list[np.ndarray]) -> dict[str, str]:
         """Keras's einsum equation of each sub-layer, and of ``dot_product`` (operands
         key, query) and ``combine`` (probabilities, value), for the NumPy reference."""
@@ -71,8 +77,13 @@ class HeadsAttention(SeededDropout):
     # -- shared ---------------------------------------------------------------------------
 
     def _scores_type(self, inputs: list[TensorType]) -> TensorType:
+        """Keras's scores: (B, other axes..., heads, query's attention axes..., key's)."""
         heads, _ = self.head_counts()
-        return TensorType("float32", (heads, inputs[0].shape[0], inputs[1].shape[0]))
+        query, key = inputs[0].full_shape, inputs[-1].full_shape
+        layout = HeadLayout(len(query) + 1, self.attention_axes_for(len(query)))
+        shape = [query[a] for a in layout.other] + [heads]
+        shape += [query[a] for a in layout.attention] + [key[a] for a in layout.attention]
+        return TensorType("float32", tuple(shape))
 
     def output_types(self, inputs: list[TensorType]) -> list[TensorType]:
         plans = self.plans(inputs)
@@ -99,20 +110,23 @@ class HeadsAttention(SeededDropout):
         values = [float_input(ctx, v, t) for v, t in zip(inputs, input_types, strict=True)]
         sources = {"query": values[0], "value": values[1], "key": values[-1]}
         q, k, v = (einsum_dense(b, plans[n], sources[n], weights, f"{n}/") for n in SUBLAYERS[:3])
-        # q (B, T, N, H), k and v (B, S, G, H); Keras scales the projected query.
+        # q (B, ..., N, H), k and v (B, ..., G, H); Keras scales the projected query.
         q = b.op("Mul", q, b.constant(1.0 / math.sqrt(float(self.score_dim())), hint="scale"))
+        rank = input_types[0].rank
+        layout = HeadLayout(rank + 1, self.attention_axes_for(rank))
         heads, groups = self.head_counts()
-        q = _fold(b, b.op("Transpose", q, perm=[0, 2, 1, 3]), groups, heads)
-        scores = b.op("MatMul", q, b.op("Transpose", k, perm=[0, 2, 3, 1]))
-        scores = _fold(b, scores, heads, groups)  # (B, N, T, S)
+        q_dim, v_dim = plans["query"].kernel_shape[-1], plans["value"].kernel_shape[-1]
+        rows = _fold(b, layout.rows(b, q, q_dim), groups, heads)
+        scores = _fold(b, b.op("MatMul", rows, layout.columns(b, k)), heads, groups)
         keep = causal_keep(b, scores) if self.use_causal_mask else None
-        probabilities = masked_softmax(b, scores, keep)
-        dropped = attention_dropout(ctx, probabilities, 4, self.dropout, self.seed)
-        v = b.op("Transpose", v, perm=[0, 2, 1, 3])  # (B, G, S, H)
-        combined = b.op("MatMul", _fold(b, dropped, groups, heads), v)
-        combined = b.op("Transpose", _fold(b, combined, heads, groups), perm=[0, 2, 1, 3])
+        probabilities = masked_softmax(b, scores, keep)  # (B, other..., N, T, S)
+        dropped = attention_dropout(ctx, probabilities, layout.flat_rank, self.dropout, self.seed)
+        combined = b.op("MatMul", _fold(b, dropped, groups, heads), layout.rows(b, v, v_dim))
+        combined = layout.back(b, _fold(b, combined, heads, groups), q, v_dim)
         result = einsum_dense(b, plans["attention_output"], combined, weights, "attention_output/")
-        return [result, probabilities] if self.return_attention_scores else [result]
+        if not self.return_attention_scores:
+            return [result]
+        return [result, layout.scores(b, probabilities, q, k)]
 
     def reference(
         self, inputs: list[np.ndarray], weights: dict[str, np.ndarray]
@@ -129,7 +143,8 @@ class HeadsAttention(SeededDropout):
         )
         q = q * (1.0 / math.sqrt(float(self.score_dim())))
         scores = np.einsum(equations["dot_product"], k, q)
-        probabilities = masked_softmax_np(scores, self.use_causal_mask)
+        axes = len(self.attention_axes_for(query.ndim))
+        probabilities = masked_softmax_np(scores, self.use_causal_mask, axes)
         combined = np.einsum(equations["combine"], probabilities, v)
         result = einsum_dense_np(
             equations["attention_output"], combined, weights, "attention_output/"
@@ -139,8 +154,9 @@ class HeadsAttention(SeededDropout):
 
 def _fold(b: GraphBuilder, x: Value, heads: int, other: int) -> Value:
     """(B, A, R, C) -> (B, heads, A * R / heads, C), the heads axis regrouped and the rows
-    following it; nothing when A is already ``heads`` (``other``). 0 keeps an axis's
-    size, so the batch and column sizes may be unknown."""
+    following it; nothing when A is already ``heads`` (``other``), as for every layout
+    with more axes (MultiHeadAttention's). 0 keeps an axis's size, so the batch and
+    column sizes may be unknown."""
     if heads == other:
         return x
     return b.op("Reshape", x, b.constant([0, heads, -1, 0], np.int64, hint="shape"))

@@ -1,7 +1,10 @@
 """MultiHeadAttention: softmax(q k^T / sqrt(key_dim)) v over heads, projected back.
 
 Shapes: query (B, T, dq), value (B, S, dv), key (B, S, dk) -> (B, T, output_shape or dq);
-scores (B, num_heads, T, S). Weights, as Keras's EinsumDense sub-layers: ``query/kernel``
+scores (B, num_heads, T, S). Inputs of higher rank attend over ``attention_axes`` (by
+default every axis but the batch and feature ones): (B, d1..dm, dq) -> (B, d1..dm, ...),
+scores (B, other axes..., num_heads, attended query axes..., attended key axes...).
+Weights, as Keras's EinsumDense sub-layers: ``query/kernel``
 [dq, heads, key_dim], ``key/kernel`` [dk, heads, key_dim], ``value/kernel`` [dv, heads,
 value_dim], ``attention_output/kernel`` [heads, value_dim, *output_shape], and a bias of
 each kernel's trailing shape when ``use_bias``.
@@ -9,6 +12,7 @@ each kernel's trailing shape when ``use_bias``.
 
 from __future__ import annotations
 
+import string
 from typing import Any, Literal
 
 import numpy as np
@@ -20,18 +24,33 @@ from specc.layers.base import LAYERS, ShapeError
 from specc.layers.einsum_plan import EinsumPlan, plan_einsum
 from specc.types import TensorType
 
-# Keras's ``_build_proj_equation`` for rank-3 inputs: the three input projections, and
-# the output projection for one and for several output_shape axes.
-PROJECTION = "abc,cde->abde"
-# Keras's ``_build_attention_equation`` for attention over axis 1 of rank-4 projections.
-DOT_PRODUCT = "aecd,abcd->acbe"
-COMBINE = "acbe,aecd->abcd"
+LETTERS = string.ascii_lowercase
 
 
-def output_equation(axes: int) -> str:
-    """Keras's ``_build_proj_equation(2, bound_dims=2, output_dims=axes)``."""
-    out = "efghijklmnop"[:axes]
-    return f"abcd,cd{out}->ab{out}"
+def projection_equation(free: int, bound: int, output: int) -> tuple[str, str]:
+    """Keras's ``_build_proj_equation``: the equation and its output letters (the bias
+    axes), ``free`` axes kept, ``bound`` contracted and ``output`` added."""
+    kept, contracted = LETTERS[:free], LETTERS[free : free + bound]
+    added = LETTERS[free + bound : free + bound + output]
+    return f"{kept}{contracted},{contracted}{added}->{kept}{added}", added
+
+
+def attention_equations(rank: int, attention: tuple[int, ...]) -> tuple[str, str]:
+    """Keras's ``_build_attention_equation``: the dot product (key, query) and the
+    combination (probabilities, value) for projections of ``rank``."""
+    target = LETTERS[:rank]
+    batch = [a for a in range(rank) if a not in attention and a != rank - 1]
+    source, offset = "", rank
+    for a in range(rank):
+        if a in batch or a == rank - 1:
+            source += target[a]
+        else:
+            source += LETTERS[offset]
+            offset += 1
+    product = "".join(
+        [target[a] for a in batch] + [target[a] for a in attention] + [source[a] for a in attention]
+    )
+    return f"{source},{target}->{product}", f"{product},{source}->{target}"
 
 
 @LAYERS.register
@@ -71,57 +90,86 @@ class MultiHeadAttention(HeadsAttention):
             )
         return axes
 
-    def _check_axes(self) -> None:
+    def attention_axes_for(self, rank: int) -> tuple[int, ...]:
+        # Keras's _build_attention: every data axis by default; a negative axis counts
+        # from the projections' feature axis (their rank, rank + 1, minus one).
         if self.attention_axes is None:
-            return
+            return tuple(range(1, rank - 1))
         given = (
             [self.attention_axes] if isinstance(self.attention_axes, int) else self.attention_axes
         )
-        # Keras normalises a negative axis against the projections' rank minus one (3).
-        if [a if a >= 0 else 3 + a for a in given] != [1]:
+        return tuple(a if a >= 0 else rank + a for a in given)
+
+    def _check_axes(self, query: TensorType, value: TensorType) -> tuple[int, ...]:
+        axes = self.attention_axes_for(query.rank)
+        if (
+            not axes
+            or len(set(axes)) != len(axes)
+            or not all(1 <= a <= query.rank - 2 for a in axes)
+        ):
             raise ShapeError(
-                "specc's MultiHeadAttention attends over the sequence axis only "
-                f"(attention_axes null or [1]); got attention_axes={self.attention_axes}",
+                f"attention_axes must name distinct axes of the query other than the batch "
+                f"and feature ones (1..{query.rank - 2}, or negative counting from the "
+                f"heads axis) for query {query}; got attention_axes={self.attention_axes}",
                 field="attention_axes",
             )
+        if self.use_causal_mask and axes != (1,):
+            raise ShapeError(
+                "use_causal_mask needs attention over the sequence axis alone (axis 1 of "
+                f"(batch, sequence, features) inputs); got query {query} and attention "
+                f"axes {list(axes)}",
+                field="use_causal_mask",
+            )
+        for a in range(1, query.rank - 1):
+            q, v = query.full_shape[a], value.full_shape[a]
+            if a not in axes and q is not None and v is not None and q != v:
+                raise ShapeError(
+                    f"MultiHeadAttention needs query and value equal on the axes it does "
+                    f"not attend over; got {q} and {v} on axis {a} (query {query}, value {value})"
+                )
+        return axes
 
     def plans(self, inputs: list[TensorType]) -> dict[str, EinsumPlan]:
         query, value, key = self.query_value_key(inputs)
         same_batch_axes("MultiHeadAttention", query, value, key)
-        if query.rank != 3:
+        if query.rank < 3:
             raise ShapeError(
-                "specc's MultiHeadAttention takes (batch, sequence, features) inputs; "
-                f"got query {query}"
+                f"MultiHeadAttention needs inputs of rank >= 3 (batch, ..., features); got {query}"
             )
-        self._check_axes()
+        self._check_axes(query, value)
         for name, t in (("query", query), ("value", value), ("key", key)):
             if t.shape[-1] is None:
                 raise ShapeError(
                     f"MultiHeadAttention needs a known last dimension of its {name}; got {t}"
                 )
         heads, key_dim, value_dim = self.num_heads, self.key_dim, self.head_value_dim
-        bias = "de" if self.use_bias else None
+        projection, added = projection_equation(query.rank - 1, 1, 2)
+        bias = added if self.use_bias else None
         axes = self._output_axes(query)
-        output = output_equation(len(axes))
-        projected = TensorType("float32", (query.shape[0], heads, value_dim))
+        output, output_added = projection_equation(query.rank - 1, 2, len(axes))
+        data = [None] * (query.rank - 2)  # the data axes, from the input
+        projected = TensorType("float32", (*query.shape[:-1], heads, value_dim))
         return {
-            "query": plan_einsum(PROJECTION, bias, query, [None, heads, key_dim]),
-            "key": plan_einsum(PROJECTION, bias, key, [None, heads, key_dim]),
-            "value": plan_einsum(PROJECTION, bias, value, [None, heads, value_dim]),
+            "query": plan_einsum(projection, bias, query, [*data, heads, key_dim]),
+            "key": plan_einsum(projection, bias, key, [*data, heads, key_dim]),
+            "value": plan_einsum(projection, bias, value, [*data, heads, value_dim]),
             "attention_output": plan_einsum(
-                output, output[-len(axes) :] if self.use_bias else None, projected, [None, *axes]
+                output, output_added if self.use_bias else None, projected, [*data, *axes]
             ),
         }
 
     def equations(self, inputs: list[np.ndarray]) -> dict[str, str]:
+        rank = inputs[0].ndim
         axes = len(self._output_axes(TensorType("float32", inputs[0].shape[1:])))
+        projection, _ = projection_equation(rank - 1, 1, 2)
+        dot_product, combine = attention_equations(rank + 1, self.attention_axes_for(rank))
         return {
-            "query": PROJECTION,
-            "key": PROJECTION,
-            "value": PROJECTION,
-            "attention_output": output_equation(axes),
-            "dot_product": DOT_PRODUCT,
-            "combine": COMBINE,
+            "query": projection,
+            "key": projection,
+            "value": projection,
+            "attention_output": projection_equation(rank - 1, 2, axes)[0],
+            "dot_product": dot_product,
+            "combine": combine,
         }
 
     @classmethod
@@ -146,5 +194,14 @@ class MultiHeadAttention(HeadsAttention):
                     "seed": 5,
                 },
                 [seq, TensorType("float16", (3, 6))],
+            ),
+            # Attention over two axes (the default for rank 4), and over one of them.
+            (
+                {"num_heads": 2, "key_dim": 2, "return_attention_scores": True},
+                [TensorType("float32", (3, None, 4)), TensorType("float32", (2, 3, 5))],
+            ),
+            (
+                {"num_heads": 2, "key_dim": 3, "attention_axes": [2], "output_shape": 5},
+                [TensorType("float32", (3, 4, 4)), TensorType("float32", (3, 2, 6))],
             ),
         ]

@@ -143,16 +143,19 @@ def causal_keep_np(queries: int, keys: int) -> np.ndarray:
     return np.arange(queries)[:, None] >= np.arange(keys)[None, :]
 
 
-def softmax_np(x: np.ndarray) -> np.ndarray:
-    """Softmax over the last axis (float64)."""
-    shifted = np.exp(x - x.max(axis=-1, keepdims=True))
-    return shifted / shifted.sum(axis=-1, keepdims=True)
+def softmax_np(x: np.ndarray, axes: int = 1) -> np.ndarray:
+    """Softmax over the last ``axes`` axes together (float64), as Keras's Softmax layer
+    with several axes: exp(x - logsumexp(x))."""
+    over = tuple(range(-axes, 0))
+    shifted = np.exp(x - x.max(axis=over, keepdims=True))
+    return shifted / shifted.sum(axis=over, keepdims=True)
 
 
-def masked_softmax_np(scores: np.ndarray, causal: bool) -> np.ndarray:
-    """Keras's Softmax layer with the causal mask, if any: where, softmax, where."""
+def masked_softmax_np(scores: np.ndarray, causal: bool, axes: int = 1) -> np.ndarray:
+    """Keras's Softmax layer over the last ``axes`` axes with the causal mask, if any
+    (one axis then): where, softmax, where."""
     if not causal:
-        return softmax_np(scores)
+        return softmax_np(scores, axes)
     keep = causal_keep_np(*scores.shape[-2:])
     return np.where(keep, softmax_np(np.where(keep, scores, LARGE_NEGATIVE)), 0.0)
 

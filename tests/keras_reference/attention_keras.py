@@ -40,6 +40,18 @@ CASES: dict[str, tuple[str, dict[str, Any], list[tuple[int, ...]], dict[str, Any
         [(5, 4), (5, 3)],
         {"return_attention_scores": True, "use_causal_mask": True},
     ),
+    "mha_2d_scores": (
+        "MultiHeadAttention",
+        {"num_heads": 2, "key_dim": 2},
+        [(3, 4, 5), (2, 3, 6)],
+        {"return_attention_scores": True},
+    ),
+    "mha_axis_2": (
+        "MultiHeadAttention",
+        {"num_heads": 2, "key_dim": 3, "attention_axes": [-2], "output_shape": 5},
+        [(3, 4, 4), (3, 2, 6)],
+        {},
+    ),
     "gqa": (
         "GroupedQueryAttention",
         {"head_dim": 3, "num_query_heads": 4, "num_key_value_heads": 2},
