@@ -18,7 +18,8 @@ from specc.initializers import GlorotUniform, Ones
 from specc.layers.attention_ops import (
     SeededDropout,
     attention_dropout,
-    causal_keep,
+    position_keep,
+    position_keep_np,
     softmax_np,
     subtract_masked,
     subtract_masked_np,
@@ -77,7 +78,7 @@ class _ScoredAttention(SeededDropout):
         key = values[2] if len(values) == 3 else value
         rank = input_types[0].rank
         scores = self.score(b, query, key, rank, weights)
-        keep = causal_keep(b, scores) if self.use_causal_mask else None
+        keep = position_keep(b, scores, self.use_causal_mask)
         probabilities = b.op("Softmax", subtract_masked(b, scores, keep), axis=-1)
         dropped = attention_dropout(ctx, probabilities, rank, self.dropout, self.seed)
         result = b.op("MatMul", dropped, value)
@@ -89,7 +90,8 @@ class _ScoredAttention(SeededDropout):
         query, value = (x.astype(np.float64) for x in inputs[:2])
         key = inputs[2].astype(np.float64) if len(inputs) == 3 else value
         scores = self.score_np(query, key, {k: w.astype(np.float64) for k, w in weights.items()})
-        probabilities = softmax_np(subtract_masked_np(scores, self.use_causal_mask))
+        keep = position_keep_np(*scores.shape[-2:], self.use_causal_mask)
+        probabilities = softmax_np(subtract_masked_np(scores, keep))
         result = probabilities @ value
         return [result, probabilities] if self.return_attention_scores else [result]
 

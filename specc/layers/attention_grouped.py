@@ -61,14 +61,19 @@ class GroupedQueryAttention(HeadsAttention):
         bias = self.use_bias
         q_heads, kv_heads, dim = self.num_query_heads, self.num_key_value_heads, self.head_dim
         projected = TensorType("float32", (query.shape[0], q_heads, dim))
-        return {
+        plans = {
             "query": plan_einsum(QUERY, "uh" if bias else None, query, [None, q_heads, dim]),
             "key": plan_einsum(KEY_VALUE, "vh" if bias else None, key, [None, kv_heads, dim]),
-            "value": plan_einsum(KEY_VALUE, "vh" if bias else None, value, [None, kv_heads, dim]),
-            "attention_output": plan_einsum(
-                OUTPUT, "m" if bias else None, projected, [None, query.shape[-1]]
-            ),
         }
+        if self.use_gate:
+            plans["gate"] = plan_einsum(QUERY, "uh" if bias else None, query, [None, q_heads, dim])
+        plans["value"] = plan_einsum(
+            KEY_VALUE, "vh" if bias else None, value, [None, kv_heads, dim]
+        )
+        plans["attention_output"] = plan_einsum(
+            OUTPUT, "m" if bias else None, projected, [None, query.shape[-1]]
+        )
+        return plans
 
     def equations(self, inputs: list[np.ndarray]) -> dict[str, str]:
         return {
@@ -104,5 +109,16 @@ class GroupedQueryAttention(HeadsAttention):
                     "dropout": 0.5,
                 },
                 [seq, TensorType("float32", (5, 3)), TensorType("float32", (5, 2))],
+            ),
+            (
+                {
+                    "head_dim": 2,
+                    "num_query_heads": 4,
+                    "num_key_value_heads": 2,
+                    "use_gate": True,
+                    "sliding_window": 3,
+                    "use_causal_mask": True,
+                },
+                [TensorType("float32", (6, 4)), TensorType("float32", (6, 3))],
             ),
         ]

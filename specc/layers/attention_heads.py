@@ -21,9 +21,10 @@ from specc.layers.attention_layout import HeadLayout
 from specc.layers.attention_ops import (
     SeededDropout,
     attention_dropout,
-    causal_keep,
     masked_softmax,
     masked_softmax_np,
+    position_keep,
+    position_keep_np,
 )
 from specc.layers.base import LowerContext, WeightSpec, float_input
 from specc.layers.einsum_plan import (
@@ -44,6 +45,11 @@ class HeadsAttention(SeededDropout):
 
     dropout: float = Field(0.0, ge=0, le=1, allow_inf_nan=False)
     use_bias: bool = True
+    # Keras's banded mask: query i attends to keys j with |i - j| < sliding_window.
+    sliding_window: int | None = Field(None, gt=0)
+    # Keras's gated attention: the heads' outputs times sigmoid(a projection of query)
+    # (the ``gate`` sub-layer) before the output projection.
+    use_gate: bool = False
     kernel_initializer: InitializerField = initializer("glorot_uniform")
     bias_initializer: InitializerField = initializer("zeros")
     kernel_regularizer: RegularizerField | None = None
@@ -54,7 +60,8 @@ class HeadsAttention(SeededDropout):
     # -- what each layer says -------------------------------------------------------------
 
     def plans(self, inputs: list[TensorType]) -> dict[str, EinsumPlan]:
-        """The plan of each of ``SUBLAYERS`` (``ShapeError`` on inputs it cannot take)."""
+        """The plan of each of ``SUBLAYERS``, and of ``gate`` (after ``key``, as Keras
+        builds it) with ``use_gate`` (``ShapeError`` on inputs it cannot take)."""
         raise NotImplementedError
 
     def head_counts(self) -> tuple[int, int]:
@@ -118,11 +125,14 @@ class HeadsAttention(SeededDropout):
         q_dim, v_dim = plans["query"].kernel_shape[-1], plans["value"].kernel_shape[-1]
         rows = _fold(b, layout.rows(b, q, q_dim), groups, heads)
         scores = _fold(b, b.op("MatMul", rows, layout.columns(b, k)), heads, groups)
-        keep = causal_keep(b, scores) if self.use_causal_mask else None
+        keep = position_keep(b, scores, self.use_causal_mask, self.sliding_window)
         probabilities = masked_softmax(b, scores, keep)  # (B, other..., N, T, S)
         dropped = attention_dropout(ctx, probabilities, layout.flat_rank, self.dropout, self.seed)
         combined = b.op("MatMul", _fold(b, dropped, groups, heads), layout.rows(b, v, v_dim))
         combined = layout.back(b, _fold(b, combined, heads, groups), q, v_dim)
+        if self.use_gate:
+            gate = einsum_dense(b, plans["gate"], values[0], weights, "gate/")
+            combined = b.op("Mul", combined, b.op("Sigmoid", gate))
         result = einsum_dense(b, plans["attention_output"], combined, weights, "attention_output/")
         if not self.return_attention_scores:
             return [result]
@@ -144,8 +154,12 @@ class HeadsAttention(SeededDropout):
         q = q * (1.0 / math.sqrt(float(self.score_dim())))
         scores = np.einsum(equations["dot_product"], k, q)
         axes = len(self.attention_axes_for(query.ndim))
-        probabilities = masked_softmax_np(scores, self.use_causal_mask, axes)
+        keep = position_keep_np(*scores.shape[-2:], self.use_causal_mask, self.sliding_window)
+        probabilities = masked_softmax_np(scores, keep, axes)
         combined = np.einsum(equations["combine"], probabilities, v)
+        if self.use_gate:
+            gate = einsum_dense_np(equations["query"], query, weights, "gate/")
+            combined = combined / (1.0 + np.exp(-gate))
         result = einsum_dense_np(
             equations["attention_output"], combined, weights, "attention_output/"
         )

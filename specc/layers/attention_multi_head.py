@@ -113,13 +113,17 @@ class MultiHeadAttention(HeadsAttention):
                 f"heads axis) for query {query}; got attention_axes={self.attention_axes}",
                 field="attention_axes",
             )
-        if self.use_causal_mask and axes != (1,):
-            raise ShapeError(
-                "use_causal_mask needs attention over the sequence axis alone (axis 1 of "
-                f"(batch, sequence, features) inputs); got query {query} and attention "
-                f"axes {list(axes)}",
-                field="use_causal_mask",
-            )
+        for name, given in (
+            ("use_causal_mask", self.use_causal_mask),
+            ("sliding_window", self.sliding_window),
+        ):
+            if given and axes != (1,):
+                raise ShapeError(
+                    f"{name} needs attention over the sequence axis alone (axis 1 of "
+                    f"(batch, sequence, features) inputs); got query {query} and attention "
+                    f"axes {list(axes)}",
+                    field=name,
+                )
         for a in range(1, query.rank - 1):
             q, v = query.full_shape[a], value.full_shape[a]
             if a not in axes and q is not None and v is not None and q != v:
@@ -149,14 +153,17 @@ class MultiHeadAttention(HeadsAttention):
         output, output_added = projection_equation(query.rank - 1, 2, len(axes))
         data = [None] * (query.rank - 2)  # the data axes, from the input
         projected = TensorType("float32", (*query.shape[:-1], heads, value_dim))
-        return {
+        plans = {
             "query": plan_einsum(projection, bias, query, [*data, heads, key_dim]),
             "key": plan_einsum(projection, bias, key, [*data, heads, key_dim]),
-            "value": plan_einsum(projection, bias, value, [*data, heads, value_dim]),
-            "attention_output": plan_einsum(
-                output, output_added if self.use_bias else None, projected, [*data, *axes]
-            ),
         }
+        if self.use_gate:
+            plans["gate"] = plan_einsum(projection, bias, query, [*data, heads, value_dim])
+        plans["value"] = plan_einsum(projection, bias, value, [*data, heads, value_dim])
+        plans["attention_output"] = plan_einsum(
+            output, output_added if self.use_bias else None, projected, [*data, *axes]
+        )
+        return plans
 
     def equations(self, inputs: list[np.ndarray]) -> dict[str, str]:
         rank = inputs[0].ndim
@@ -203,5 +210,15 @@ class MultiHeadAttention(HeadsAttention):
             (
                 {"num_heads": 2, "key_dim": 3, "attention_axes": [2], "output_shape": 5},
                 [TensorType("float32", (3, 4, 4)), TensorType("float32", (3, 2, 6))],
+            ),
+            (
+                {
+                    "num_heads": 2,
+                    "key_dim": 2,
+                    "value_dim": 3,
+                    "use_gate": True,
+                    "sliding_window": 2,
+                },
+                [TensorType("float32", (5, 4)), TensorType("float32", (4, 3))],
             ),
         ]

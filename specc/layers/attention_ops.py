@@ -85,19 +85,31 @@ def same_batch_axes(layer: str, query: TensorType, value: TensorType, key: Tenso
 # -- ONNX ------------------------------------------------------------------------------
 
 
-def causal_keep(b: GraphBuilder, scores: Value) -> Value:
-    """Float (T, S) lower-triangular ones for scores (..., T, S): query i attends to keys
-    j <= i, as Keras's ``row_index >= col_index`` (both aligned at the first position).
-    Built from the scores' shape at run time, so sequence lengths may vary."""
+def position_keep(
+    b: GraphBuilder, scores: Value, causal: bool, window: int | None = None
+) -> Value | None:
+    """Float (T, S) keep mask for scores (..., T, S) from the positions alone, as Keras
+    builds it (both axes counted from the first position): with ``causal`` query i sees
+    keys j <= i; with a sliding ``window`` keys with |i - j| < window; None without
+    either. Built from the scores' shape at run time, so sequence lengths may vary."""
+    if not causal and window is None:
+        return None
     shape = b.op("Shape", scores)
     zero, one = b.constant(0, np.int64, hint="zero"), b.constant(1, np.int64, hint="one")
-    length = {}
+    ranges = []
     for axis in (-2, -1):
-        length[axis] = b.op("Gather", shape, b.constant(axis, np.int64, hint="axis"))
-    rows = b.op("Range", zero, length[-2], one)
-    rows = b.op("Unsqueeze", rows, b.constant([1], np.int64, hint="axes"))
-    cols = b.op("Range", zero, length[-1], one)
-    return b.op("Cast", b.op("GreaterOrEqual", rows, cols), to=FLOAT)
+        length = b.op("Gather", shape, b.constant(axis, np.int64, hint="axis"))
+        ranges.append(b.op("Cast", b.op("Range", zero, length, one), to=FLOAT))
+    rows = b.op("Unsqueeze", ranges[0], b.constant([1], np.int64, hint="axes"))
+    offset = b.op("Sub", rows, ranges[1])  # i - j, exact in float32 for any real length
+    keep = None
+    if causal:
+        keep = b.op("Cast", b.op("GreaterOrEqual", offset, b.constant(0.0)), to=FLOAT)
+    if window is not None:
+        band = b.op("Less", b.op("Abs", offset), b.constant(float(window), hint="window"))
+        band = b.op("Cast", band, to=FLOAT)
+        keep = band if keep is None else b.op("Mul", keep, band)
+    return keep
 
 
 def masked_softmax(b: GraphBuilder, scores: Value, keep: Value | None) -> Value:
@@ -138,9 +150,19 @@ def attention_dropout(
 # -- NumPy -----------------------------------------------------------------------------
 
 
-def causal_keep_np(queries: int, keys: int) -> np.ndarray:
-    """Boolean (T, S): key j visible from query i when i >= j."""
-    return np.arange(queries)[:, None] >= np.arange(keys)[None, :]
+def position_keep_np(
+    queries: int, keys: int, causal: bool, window: int | None = None
+) -> np.ndarray | None:
+    """NumPy twin of ``position_keep`` (boolean), None without a mask."""
+    if not causal and window is None:
+        return None
+    offset = np.arange(queries)[:, None] - np.arange(keys)[None, :]
+    keep = np.ones((queries, keys), bool)
+    if causal:
+        keep &= offset >= 0
+    if window is not None:
+        keep &= np.abs(offset) < window
+    return keep
 
 
 def softmax_np(x: np.ndarray, axes: int = 1) -> np.ndarray:
@@ -151,18 +173,14 @@ def softmax_np(x: np.ndarray, axes: int = 1) -> np.ndarray:
     return shifted / shifted.sum(axis=over, keepdims=True)
 
 
-def masked_softmax_np(scores: np.ndarray, causal: bool, axes: int = 1) -> np.ndarray:
-    """Keras's Softmax layer over the last ``axes`` axes with the causal mask, if any
-    (one axis then): where, softmax, where."""
-    if not causal:
+def masked_softmax_np(scores: np.ndarray, keep: np.ndarray | None, axes: int = 1) -> np.ndarray:
+    """Keras's Softmax layer over the last ``axes`` axes with a mask, if any (one axis
+    then): where, softmax, where."""
+    if keep is None:
         return softmax_np(scores, axes)
-    keep = causal_keep_np(*scores.shape[-2:])
     return np.where(keep, softmax_np(np.where(keep, scores, LARGE_NEGATIVE)), 0.0)
 
 
-def subtract_masked_np(scores: np.ndarray, causal: bool) -> np.ndarray:
-    """NumPy twin of ``subtract_masked`` for the causal mask."""
-    if not causal:
-        return scores
-    keep = causal_keep_np(*scores.shape[-2:])
-    return np.where(keep, scores, scores + LARGE_NEGATIVE)
+def subtract_masked_np(scores: np.ndarray, keep: np.ndarray | None) -> np.ndarray:
+    """NumPy twin of ``subtract_masked``."""
+    return scores if keep is None else np.where(keep, scores, scores + LARGE_NEGATIVE)

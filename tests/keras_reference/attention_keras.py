@@ -52,6 +52,31 @@ CASES: dict[str, tuple[str, dict[str, Any], list[tuple[int, ...]], dict[str, Any
         [(3, 4, 4), (3, 2, 6)],
         {},
     ),
+    "mha_gate_window": (
+        "MultiHeadAttention",
+        # JAX's fused attention, which this call takes, needs value_dim == key_dim.
+        {"num_heads": 2, "key_dim": 2, "use_gate": True, "sliding_window": 2},
+        [(5, 4), (4, 3)],
+        {},
+    ),
+    "mha_gate_window_causal_scores": (
+        "MultiHeadAttention",
+        {"num_heads": 2, "key_dim": 2, "value_dim": 3, "use_gate": True, "sliding_window": 3},
+        [(6, 4), (6, 4)],
+        {"return_attention_scores": True, "use_causal_mask": True},
+    ),
+    "gqa_gate_window_causal": (
+        "GroupedQueryAttention",
+        {
+            "head_dim": 2,
+            "num_query_heads": 4,
+            "num_key_value_heads": 2,
+            "use_gate": True,
+            "sliding_window": 2,
+        },
+        [(6, 4), (6, 3)],
+        {"use_causal_mask": True},
+    ),
     "gqa": (
         "GroupedQueryAttention",
         {"head_dim": 3, "num_query_heads": 4, "num_key_value_heads": 2},
