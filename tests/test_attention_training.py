@@ -1,5 +1,5 @@
-"""A small model with MultiHeadAttention trains on both backends (its loss falls), and its
-web bundle predicts in Chromium as onnxruntime does."""
+"""A small model with MultiHeadAttention and GroupedQueryAttention trains on both
+backends (its loss falls), and its web bundle predicts in Chromium as onnxruntime does."""
 
 from __future__ import annotations
 
@@ -35,7 +35,17 @@ SPEC = {
             "dropout": 0.1,
             "use_causal_mask": True,
         },
-        {"name": "pool", "type": "GlobalAveragePooling1D", "inputs": "mha"},
+        {
+            "name": "gqa",
+            "type": "GroupedQueryAttention",
+            "inputs": ["mha", "steps"],
+            "head_dim": 4,
+            "num_query_heads": 4,
+            "num_key_value_heads": 2,
+            "sliding_window": 3,
+            "use_gate": True,
+        },
+        {"name": "pool", "type": "GlobalAveragePooling1D", "inputs": "gqa"},
         {"name": "label", "type": "Dense", "units": 1, "activation": "sigmoid"},
     ],
     "outputs": ["label"],
