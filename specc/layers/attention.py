@@ -115,8 +115,11 @@ def _key_transposed(b: GraphBuilder, k: Value, rank: int) -> Value:
 
 @LAYERS.register
 class Attention(_ScoredAttention):
-    """Attention: softmax(scores) value with scores = scale * q k^T (dot) or
-    concat_score_weight * sum(tanh(scale * (q + k)), -1) (concat)."""
+    """Attention: y = softmax(scores) @ value, scores from q k^T (dot) or tanh(q + k) (concat).
+
+    dot: scores = scale * q k^T; concat: scores = concat_score_weight * sum(tanh(scale *
+    (q + k)), -1); scale is 1 without use_scale.
+    """
 
     type: Literal["Attention"]
     use_scale: bool = False
@@ -165,8 +168,10 @@ class Attention(_ScoredAttention):
 
 @LAYERS.register
 class AdditiveAttention(_ScoredAttention):
-    """AdditiveAttention: softmax(sum(scale * tanh(q + k), -1)) value (scale: 1 without
-    use_scale)."""
+    """AdditiveAttention: y = softmax(sum(scale * tanh(q + k), -1)) @ value.
+
+    scale is 1 without use_scale.
+    """
 
     type: Literal["AdditiveAttention"]
     use_scale: bool = True

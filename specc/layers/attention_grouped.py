@@ -29,8 +29,10 @@ DOT_PRODUCT, COMBINE = "bkuh,bquh->buqk", "buqk,bkuh->bquh"
 
 @LAYERS.register
 class GroupedQueryAttention(HeadsAttention):
-    """GroupedQueryAttention: y = concat_u(softmax(q_u k_g(u)^T / sqrt(head_dim)) v_g(u)) W_o;
-    (B, T, d), (B, S, dv) -> (B, T, d)."""
+    """GroupedQueryAttention: y = concat_u(softmax(q_u k_g(u)^T / sqrt(head_dim)) v_g(u)) W_o.
+
+    g(u) is query head u's key/value head; (B, T, d), (B, S, dv) -> (B, T, d).
+    """
 
     # Keras's class name, and the name it exports the class under.
     type: Literal["GroupedQueryAttention", "GroupQueryAttention"]
