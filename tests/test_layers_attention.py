@@ -251,6 +251,13 @@ def _diagnostics(spec: dict) -> list[tuple[str, str]]:
             "takes 2 to 3 input(s)",
         ),
         (
+            "Attention",
+            {},
+            [[4, 3], [5, 2], [6, 3]],
+            "layers[0].inputs",
+            "value and key equal on every axis but the last",
+        ),
+        (
             "EinsumDense",
             {"equation": "ab,bc", "output_shape": 3},
             [[4]],

@@ -20,6 +20,7 @@ from specc.layers.attention_ops import (
     attention_dropout,
     position_keep,
     position_keep_np,
+    same_batch_axes,
     softmax_np,
     subtract_masked,
     subtract_masked_np,
@@ -41,6 +42,7 @@ class _ScoredAttention(SeededDropout):
                 f"{self.type_name()} needs query, value and key of one rank >= 3 "
                 f"(batch, ..., steps, features); got query {query}, value {value}, key {key}"
             )
+        same_batch_axes(self.type_name(), query, value, key)
         dq, dk = query.shape[-1], key.shape[-1]
         if dq is None or dk is None or dq != dk:
             raise ShapeError(
