@@ -5,6 +5,7 @@ weight names and initial scale, and the located refusals."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from specc.diagnostics import SpecError
 from specc.layers import LAYERS
 from specc.layers.base import TRAINING_FLAG
 from specc.onnx_model import to_model_proto
-from specc.pipeline import compile_data
+from specc.pipeline import compile_data, compile_text
 from specc.random_ops import RANDOM_STEP
 from specc.types import TensorType
 from tests.layer_harness import compare_layer, make_layer, random_weights, run_layer
@@ -325,3 +326,11 @@ def test_grouped_query_attention_answers_to_its_exported_name() -> None:
     spec = _spec("gqa", "GroupQueryAttention", config, [[3, 4], [3, 4]], 1)
     compiled = compile_data(spec, seed=0)
     assert type(compiled.typed.resolved.node("gqa").layer).type_name() == "GroupedQueryAttention"
+
+
+def test_the_documented_example_compiles_with_both_outputs() -> None:
+    text = (Path(__file__).parents[1] / "docs" / "attention.md").read_text()
+    [example] = re.findall(r"```yaml\n(.*?)```", text, re.S)
+    compiled = compile_text(example, seed=0)
+    types = compiled.typed.outputs
+    assert [str(t) for t in types] == ["(None, 32)", "(None, 4, None, 10)"]
