@@ -146,11 +146,11 @@ class HeadsAttention(SeededDropout):
         equations = self.equations(inputs)
         heads, groups = self.head_counts()
         q = einsum_dense_np(equations["query"], query, weights, "query/")
-        # Keras's GroupedQueryAttention repeats each key/value head for its group.
-        k = np.repeat(einsum_dense_np(equations["key"], key, weights, "key/"), heads // groups, 2)
-        v = np.repeat(
-            einsum_dense_np(equations["value"], value, weights, "value/"), heads // groups, 2
-        )
+        # Keras's GroupedQueryAttention repeats each key/value head for its group (along
+        # the heads axis, the projections' second to last).
+        repeats = heads // groups
+        k = np.repeat(einsum_dense_np(equations["key"], key, weights, "key/"), repeats, -2)
+        v = np.repeat(einsum_dense_np(equations["value"], value, weights, "value/"), repeats, -2)
         q = q * (1.0 / math.sqrt(float(self.score_dim())))
         scores = np.einsum(equations["dot_product"], k, q)
         axes = len(self.attention_axes_for(query.ndim))
