@@ -260,6 +260,20 @@ def _diagnostics(spec: dict) -> list[tuple[str, str]]:
         ),
         (
             "EinsumDense",
+            {"equation": "ab,bc->ac", "output_shape": 3, "bias_axes": ""},
+            [[4]],
+            "layers[0].bias_axes",
+            "must not be empty",
+        ),
+        (
+            "MultiHeadAttention",
+            {"num_heads": 2, "key_dim": 2, "output_shape": [3, 0]},
+            [[4, 3], [4, 3]],
+            "layers[0].output_shape[1]",
+            "greater than 0",
+        ),
+        (
+            "EinsumDense",
             {"equation": "ab,bc", "output_shape": 3},
             [[4]],
             "layers[0].equation",

@@ -13,7 +13,7 @@ each kernel's trailing shape when ``use_bias``.
 from __future__ import annotations
 
 import string
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import Field
@@ -25,6 +25,7 @@ from specc.layers.einsum_plan import EinsumPlan, plan_einsum
 from specc.types import TensorType
 
 LETTERS = string.ascii_lowercase
+PositiveInt = Annotated[int, Field(gt=0)]
 
 
 def projection_equation(free: int, bound: int, output: int) -> tuple[str, str]:
@@ -65,7 +66,7 @@ class MultiHeadAttention(HeadsAttention):
     num_heads: int = Field(gt=0)
     key_dim: int = Field(gt=0)
     value_dim: int | None = Field(None, gt=0)
-    output_shape: int | list[int] | None = None
+    output_shape: PositiveInt | Annotated[list[PositiveInt], Field(min_length=1)] | None = None
     attention_axes: int | list[int] | None = None
 
     @property
@@ -82,13 +83,7 @@ class MultiHeadAttention(HeadsAttention):
     def _output_axes(self, query: TensorType) -> list[int]:
         if self.output_shape is None:
             return [int(query.shape[-1])]  # type: ignore[arg-type]
-        axes = [self.output_shape] if isinstance(self.output_shape, int) else self.output_shape
-        if not axes or any(d <= 0 for d in axes):
-            raise ShapeError(
-                f"output_shape must be positive sizes; got output_shape={self.output_shape}",
-                field="output_shape",
-            )
-        return axes
+        return [self.output_shape] if isinstance(self.output_shape, int) else self.output_shape
 
     def attention_axes_for(self, rank: int) -> tuple[int, ...]:
         # Keras's _build_attention: every data axis by default; a negative axis counts

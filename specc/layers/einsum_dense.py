@@ -9,7 +9,7 @@ those, and onnxruntime's CPU MatMul is its fastest contraction.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import Field
@@ -26,6 +26,7 @@ from specc.layers.base import (
     LAYERS,
     Layer,
     LowerContext,
+    ShapeList,
     WeightSpec,
     activate,
     activate_np,
@@ -53,9 +54,9 @@ class EinsumDense(Layer):
 
     type: Literal["EinsumDense"]
     equation: str = Field(min_length=1, max_length=64)
-    output_shape: int | list[int | None]
+    output_shape: Annotated[int, Field(gt=0)] | ShapeList
     activation: ActivationField | None = None
-    bias_axes: str | None = Field(None, max_length=52)
+    bias_axes: str | None = Field(None, min_length=1, max_length=52, pattern="^[a-zA-Z]+$")
     kernel_initializer: InitializerField = initializer("glorot_uniform")
     bias_initializer: InitializerField = initializer("zeros")
     kernel_regularizer: RegularizerField | None = None
