@@ -44,6 +44,7 @@ SPEC = {
             "num_key_value_heads": 2,
             "sliding_window": 3,
             "use_gate": True,
+            "activity_regularizer": "l2",
         },
         {"name": "pool", "type": "GlobalAveragePooling1D", "inputs": "gqa"},
         {"name": "label", "type": "Dense", "units": 1, "activation": "sigmoid"},

@@ -4,6 +4,7 @@ weight names and initial scale, and the located refusals."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -51,16 +52,22 @@ def _spec(
     }
 
 
-@pytest.mark.parametrize("name", sorted(KERAS["cases"]))
-def test_matches_keras(name: str) -> None:
+def _keras_case(name: str) -> tuple[Any, dict[str, np.ndarray], list[np.ndarray]]:
+    """A reference case compiled with Keras's weights, the weights, and its inputs."""
     case = KERAS["cases"][name]
     spec = _spec(name, case["type"], case["config"], case["inputs"], case["outputs"])
     prefix = f"{name}/weights/"
     weights = {k[len(prefix) :]: v for k, v in KERAS_DATA.items() if k.startswith(prefix)}
-    compiled = compile_data(spec, weights=weights)
+    inputs = [KERAS_DATA[f"{name}/input/{k}"] for k in range(len(case["inputs"]))]
+    return compile_data(spec, weights=weights), weights, inputs
+
+
+@pytest.mark.parametrize("name", sorted(KERAS["cases"]))
+def test_matches_keras(name: str) -> None:
+    case = KERAS["cases"][name]
+    compiled, weights, inputs = _keras_case(name)
     # The weights file keys are Keras's variable paths, every one used, in Keras's order.
     assert [p.key for p in compiled.typed.parameters] == list(weights)
-    inputs = [KERAS_DATA[f"{name}/input/{k}"] for k in range(len(case["inputs"]))]
     got = run_compiled(compiled, inputs)
     assert len(got) == case["outputs"]
     for k, value in enumerate(got):
@@ -348,3 +355,21 @@ def test_the_documented_example_compiles_with_both_outputs() -> None:
     compiled = compile_text(example, seed=0)
     types = compiled.typed.outputs
     assert [str(t) for t in types] == ["(None, 32)", "(None, 4, None, 10)"]
+
+
+ACTIVITY_CASES = sorted(k.split("/")[0] for k in KERAS_DATA if k.endswith("/activity_loss"))
+
+
+@pytest.mark.parametrize("name", ACTIVITY_CASES)
+def test_activity_penalties_match_keras(name: str) -> None:
+    compiled, _, inputs = _keras_case(name)
+    [penalty] = compiled.lowered.activity_penalties
+    # Run the graph with the penalised values as its outputs.
+    outputs = [(value.name, tensor) for value, tensor in penalty.outputs]
+    graph = dataclasses.replace(compiled.graph, outputs=outputs)
+    session = quiet_session(to_model_proto(graph, 17))
+    feeds = {i.name: x for i, x in zip(session.get_inputs(), inputs, strict=True)}
+    values = session.run(None, feeds)
+    # Keras's "l2" (0.01 * sum of squares), divided by the batch size.
+    got = sum(0.01 * np.sum(np.square(v.astype(np.float64))) / len(v) for v in values)
+    np.testing.assert_allclose(got, KERAS_DATA[f"{name}/activity_loss"], rtol=1e-5)

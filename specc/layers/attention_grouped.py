@@ -10,7 +10,7 @@ head_dim], ``key/kernel`` and ``value/kernel`` [d_in, num_key_value_heads, head_
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field
@@ -36,6 +36,7 @@ class GroupedQueryAttention(HeadsAttention):
 
     # Keras's class name, and the name it exports the class under.
     type: Literal["GroupedQueryAttention", "GroupQueryAttention"]
+    regularizes_outputs: ClassVar[bool] = True
     head_dim: int = Field(gt=0)
     num_query_heads: int = Field(gt=0)
     num_key_value_heads: int = Field(gt=0)

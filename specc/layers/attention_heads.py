@@ -11,6 +11,7 @@ scores back to (B, N, T, S).
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import numpy as np
 from pydantic import Field
@@ -58,6 +59,11 @@ class HeadsAttention(SeededDropout):
     bias_constraint: ConstraintField | None = None
 
     # -- what each layer says -------------------------------------------------------------
+
+    # Whether the layer's activity_regularizer also penalises its own outputs, besides its
+    # sub-layers' (Keras's GroupedQueryAttention sets it on itself; MultiHeadAttention
+    # does not).
+    regularizes_outputs: ClassVar[bool] = False
 
     def plans(self, inputs: list[TensorType]) -> dict[str, EinsumPlan]:
         """The plan of each of ``SUBLAYERS``, and of ``gate`` (after ``key``, as Keras
@@ -117,6 +123,7 @@ class HeadsAttention(SeededDropout):
         values = [float_input(ctx, v, t) for v, t in zip(inputs, input_types, strict=True)]
         sources = {"query": values[0], "value": values[1], "key": values[-1]}
         q, k, v = (einsum_dense(b, plans[n], sources[n], weights, f"{n}/") for n in SUBLAYERS[:3])
+        sublayer_outputs = {"query": q, "key": k, "value": v}
         # q (B, ..., N, H), k and v (B, ..., G, H); Keras scales the projected query.
         q = b.op("Mul", q, b.constant(1.0 / math.sqrt(float(self.score_dim())), hint="scale"))
         rank = input_types[0].rank
@@ -132,11 +139,35 @@ class HeadsAttention(SeededDropout):
         combined = layout.back(b, _fold(b, combined, heads, groups), q, v_dim)
         if self.use_gate:
             gate = einsum_dense(b, plans["gate"], values[0], weights, "gate/")
-            combined = b.op("Mul", combined, b.op("Sigmoid", gate))
+            sublayer_outputs["gate"] = b.op("Sigmoid", gate)
+            combined = b.op("Mul", combined, sublayer_outputs["gate"])
         result = einsum_dense(b, plans["attention_output"], combined, weights, "attention_output/")
-        if not self.return_attention_scores:
-            return [result]
-        return [result, layout.scores(b, probabilities, q, k)]
+        sublayer_outputs["attention_output"] = result
+        outputs = [result]
+        if self.return_attention_scores:
+            outputs.append(layout.scores(b, probabilities, q, k))
+        if self.activity_regularizer is not None:
+            self._declare_activity(ctx, plans, sublayer_outputs, outputs, input_types)
+        return outputs
+
+    def _declare_activity(
+        self,
+        ctx: LowerContext,
+        plans: dict[str, EinsumPlan],
+        sublayer_outputs: dict[str, Value],
+        outputs: list[Value],
+        input_types: list[TensorType],
+    ) -> None:
+        """Keras gives the layer's activity_regularizer to each EinsumDense sub-layer, which
+        penalises its output (the gate's after its sigmoid); GroupedQueryAttention also
+        keeps it on itself (``regularizes_outputs``), penalising its own outputs too."""
+        for name, plan in plans.items():
+            ctx.penalize_activity(
+                sublayer_outputs[name], TensorType("float32", plan.output_shape[1:])
+            )
+        if self.regularizes_outputs:
+            for value, tensor in zip(outputs, self.output_types(input_types), strict=True):
+                ctx.penalize_activity(value, tensor)
 
     def reference(
         self, inputs: list[np.ndarray], weights: dict[str, np.ndarray]

@@ -100,6 +100,9 @@ class LowerContext:
     moving_updates: list[MovingUpdate] = field(default_factory=list)
     # The layer being lowered (the owner of its weights), set by ``lower_to_onnx``.
     layer: str = ""
+    # What the layer being lowered penalises with its activity_regularizer when that is
+    # not its outputs (see ``penalize_activity``); None: its outputs. Reset per layer.
+    activity: list[tuple[Value, TensorType]] | None = None
     # The seed unseeded random ops draw their streams from (``op_stream``); None: one
     # drawn at random for this lowering, on first use.
     random_seed: int | None = None
@@ -156,6 +159,14 @@ class LowerContext:
             self.random_seed = int(np.random.SeedSequence().entropy % 2**32)  # type: ignore[operator]
         self._draws += 1
         return int(np.random.default_rng([self.random_seed, self._draws]).integers(0, 2**31))
+
+    def penalize_activity(self, value: Value, tensor: TensorType) -> None:
+        """Declare a value the layer's activity_regularizer penalises, in place of its
+        outputs: Keras's MultiHeadAttention hands its regularizer to its projection
+        sub-layers, so their outputs are what it penalises."""
+        if self.activity is None:
+            self.activity = []
+        self.activity.append((value, tensor))
 
     def update_moving(self, parameter: Value, batch_statistic: Value, momentum: float) -> None:
         """Declare that a training step moves ``parameter`` towards ``batch_statistic``

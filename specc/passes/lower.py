@@ -125,17 +125,19 @@ def lower_to_onnx(
         if node.name not in needed:
             continue
         inputs = [values[ref.name][ref.index] for ref in node.inputs]
-        ctx.layer = node.owner
+        ctx.layer, ctx.activity = node.owner, None
         with b.scope(node.name):
             values[node.name] = lower_layer(
                 ctx, node.layer, inputs, typed.input_types[node.name], params.get(node.owner, {})
             )
         layer_outputs[node.name] = [placed.value for placed in values[node.name]]
         if node.layer.activity_regularizer is not None:
-            produced = zip(layer_outputs[node.name], typed.output_types[node.name], strict=True)
-            penalties.append(
-                ActivityPenalty(node.name, node.layer.activity_regularizer, list(produced))
-            )
+            # The layer's outputs, unless its lowering declared what it penalises.
+            produced = ctx.activity
+            if produced is None:
+                outputs = typed.output_types[node.name]
+                produced = list(zip(layer_outputs[node.name], outputs, strict=True))
+            penalties.append(ActivityPenalty(node.name, node.layer.activity_regularizer, produced))
     heads: dict[str, Head] = {}
     for ref, tensor in zip(resolved.outputs, typed.outputs, strict=True):
         with b.scope(ref.name):

@@ -77,6 +77,31 @@ CASES: dict[str, tuple[str, dict[str, Any], list[tuple[int, ...]], dict[str, Any
         [(6, 4), (6, 3)],
         {"use_causal_mask": True},
     ),
+    # Keras hands MultiHeadAttention's activity_regularizer to its sub-layers;
+    # GroupedQueryAttention's penalises its own outputs as well.
+    "mha_activity": (
+        "MultiHeadAttention",
+        {"num_heads": 2, "key_dim": 3, "use_gate": True, "activity_regularizer": "l2"},
+        [(4, 6), (5, 6)],
+        {"return_attention_scores": True},
+    ),
+    "gqa_activity": (
+        "GroupedQueryAttention",
+        {
+            "head_dim": 2,
+            "num_query_heads": 4,
+            "num_key_value_heads": 2,
+            "activity_regularizer": "l2",
+        },
+        [(4, 6), (5, 6)],
+        {"return_attention_scores": True},
+    ),
+    "attention_activity": (
+        "Attention",
+        {"activity_regularizer": "l2"},
+        [(4, 3), (5, 3)],
+        {"return_attention_scores": True},
+    ),
     "gqa": (
         "GroupedQueryAttention",
         {"head_dim": 3, "num_query_heads": 4, "num_key_value_heads": 2},
@@ -162,6 +187,9 @@ def main() -> None:
             arrays[f"{name}/input/{k}"] = x
         for k, y in enumerate(outputs):
             arrays[f"{name}/output/{k}"] = np.asarray(y)
+        if layer.losses:
+            # The activity penalties of this call, each divided by the batch size.
+            arrays[f"{name}/activity_loss"] = np.asarray(sum(layer.losses), np.float32)
         specs[name] = {
             "type": class_name,
             "config": {**arguments, **call},
