@@ -30,6 +30,7 @@ LAYERS: list[tuple[str, list[str]]] = [
             "specc.catalog",
             "specc.model_layout",
             "specc.plot_model",
+            "specc.format*",
         ],
     ),
     ("passes", ["specc.passes", "specc.passes.*"]),
