@@ -100,22 +100,29 @@ class _Writer:
             head = (dash if first_after_dash else " " * indent) + scalar_key(key, child) + ":"
             self.value(head, value, child, indent + INDENT)
 
-    def sequence(self, data: list[Any], path: SpecPath, indent: int) -> None:
+    def sequence(self, data: list[Any], path: SpecPath, indent: int, dash: str = "") -> None:
+        """A block sequence; ``dash``: the ``- `` its first item follows, in a sequence."""
         for index, item in enumerate(data):
             child = (*path, index)
-            self.before(child, indent)
-            pad = " " * indent
-            if isinstance(item, dict) and item:
-                first = next(iter(item))
-                # The first key sits on the dash's line: its comments go before that line.
+            first_after_dash = dash and index == 0
+            if not first_after_dash:
+                self.before(child, indent)
+            head = (dash if first_after_dash else " " * indent) + "-"
+            nested = isinstance(item, (dict, list)) and item
+            if nested and (
+                isinstance(item, dict) or self.inline(item, child, len(head) + 1) is None
+            ):
+                # A block collection starts on the dash's line ("- name: x", "- - 1"), so
+                # that the line holds a node of its own: its comments go with that node.
+                first = next(iter(item)) if isinstance(item, dict) else 0
                 self.before((*child, first), indent)
                 tail = self.comments.end_of_line.get(child, [])
                 if tail:
-                    own = self.comments.end_of_line.setdefault((*child, first), [])
-                    own[:0] = tail
-                self.mapping(item, child, indent + INDENT, dash=pad + "- ")
+                    self.comments.end_of_line.setdefault((*child, first), [])[:0] = tail
+                nest = self.mapping if isinstance(item, dict) else self.sequence
+                nest(item, child, indent + INDENT, dash=head + " ")
             else:
-                self.value(pad + "-", item, child, indent + INDENT)
+                self.value(head, item, child, indent + INDENT)
 
 
 def _is_block(value: Any) -> bool:

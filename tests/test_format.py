@@ -257,3 +257,10 @@ def test_anchors_are_refused_where_they_are(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert f"{spec}:2:7: error: specc format does not keep YAML anchors" in result.output
     assert spec.read_text() == text
+
+
+def test_nested_lists_start_on_the_dash_line() -> None:
+    text = "specc: 1\nx:\n  -\n    - 1\n    - 2  # second\n  - - 3\n"
+    formatted = format_text(text)
+    assert formatted == "specc: 1\nx:\n  - - 1\n    - 2  # second\n  - [3]\n"
+    assert format_text(formatted) == formatted
