@@ -15,7 +15,10 @@ from specc.cli.common import (
     EXIT_OK,
     EXIT_SPEC_ERROR,
     DebugOption,
+    LimitOption,
+    MaxFileSizeOption,
     internal_errors,
+    resolve_limits,
     say,
 )
 from specc.diagnostics import SpecError, render
@@ -46,15 +49,18 @@ def format_specs(
         bool, typer.Option("--diff", help="Write nothing; print the changes as a unified diff.")
     ] = False,
     debug: DebugOption = False,
+    limit: LimitOption = None,
+    max_file_size: MaxFileSizeOption = None,
 ) -> None:
     """Rewrite specs in one canonical layout, comments kept. Exit 1 when a spec does not
     parse (or, with --check or --diff, when one would change)."""
+    limits = resolve_limits(limit, None, max_file_size)
     failed = False
     changed: list[Formatted] = []
     with internal_errors(debug):
         for path in _spec_files(paths):
             try:
-                result = format_file(path)
+                result = format_file(path, limits)
             except SpecError as exc:
                 typer.echo(terminal_lines(render(exc.diagnostics, "text")), err=True)
                 failed = True
