@@ -171,16 +171,30 @@ class _Unions:
     def _by_json_type(self, node: dict[str, Any], union: str) -> dict[str, Any]:
         """An ``anyOf`` (or ``oneOf``) whose members take different JSON types (a name or
         a mapping, a number or a list, or null) as ``if``/``then`` on the type: a value is
-        checked against the one member of its type, and its error is that member's."""
-        types = [self._json_type(branch) for branch in node[union]]
+        checked against the one member of its type, and its error is that member's.
+
+        Where a member lists names (an ``enum``), editors complete them only from an
+        ``anyOf``: there, the scalar members stay in one, and only a mapping member moves
+        to ``if``/``then`` (the ``anyOf`` takes any mapping)."""
+        branches = node[union]
+        types = [self._json_type(branch) for branch in branches]
         if None in types or len(set(types)) < len(types) or {"integer", "number"} <= set(types):
             return node
+        rest = {key: value for key, value in node.items() if key != union}
+        if any("enum" in branch or "const" in branch for branch in branches):
+            if "object" not in types:
+                return node
+            kept = [
+                {"type": "object"} if t == "object" else b
+                for t, b in zip(types, branches, strict=True)
+            ]
+            mapping = branches[types.index("object")]
+            return {**rest, "anyOf": kept, "allOf": [{"if": {"type": "object"}, "then": mapping}]}
         conditions = [
             {"if": {"type": kind}, "then": branch}
-            for kind, branch in zip(types, node[union], strict=True)
+            for kind, branch in zip(types, branches, strict=True)
             if set(branch) != {"type"}
         ]
-        rest = {key: value for key, value in node.items() if key != union}
         return {**rest, "type": types, **({"allOf": conditions} if conditions else {})}
 
     def _json_type(self, branch: dict[str, Any]) -> str | None:
@@ -215,13 +229,21 @@ class _Unions:
                 return None  # nothing to tell this member by
         if not tagged:
             return None
+        summaries = {
+            name: _first_line(self._target(ref).get("description", ""))
+            for names, ref in tagged
+            for name in names
+        }
+        names = sorted(summaries)
         union: dict[str, Any] = {
             "type": "object",
             "required": ["type"],
             "properties": {
+                # No description of its own: an editor's hover shows the chosen entry's.
+                # Each name's summary documents it in completion lists (VS Code's keyword).
                 "type": {
-                    "description": "What this entry is: one of the names listed.",
-                    "enum": sorted({name for names, _ in tagged for name in names}),
+                    "enum": names,
+                    "enumDescriptions": [summaries[name] for name in names],
                     "type": "string",
                 }
             },
@@ -234,6 +256,10 @@ class _Unions:
             # Tried first: the key no typed entry has (``shares``) picks this form.
             union = {"if": {"required": [key]}, "then": {"$ref": ref}, "else": union}
         return union
+
+
+def _first_line(text: str) -> str:
+    return text.strip().split("\n", 1)[0]
 
 
 # Pydantic writes a bound on an ``int | float`` field under its own name (``gt``), which

@@ -1,10 +1,13 @@
 // Runs yaml-language-server headless over LSP (stdio), as VS Code's YAML extension runs it,
-// and prints, as JSON, the diagnostics it publishes for each spec given.
+// and prints, as JSON, the diagnostics it publishes for each spec given, and what it answers
+// to hover and completion requests at the positions asked.
 //
-//   node lsp_check.mjs SCHEMA PATTERN SPEC...
+//   node lsp_check.mjs SCHEMA PATTERN [--probe=hover|completion:SPEC:LINE:CHARACTER]... SPEC...
 //
 // SCHEMA is mapped to the glob PATTERN through the `yaml.schemas` setting (specs with a
-// modeline use theirs). Output: {"<spec path>": [{message, range, severity, source}, ...]}.
+// modeline use theirs); LINE and CHARACTER count from 0, as LSP does. Output:
+// {"diagnostics": {"<spec>": [{message, range, severity, source}, ...]},
+//  "probes": [{probe, hover: "<markdown>"} or {probe, completion: ["<label>", ...]}]}.
 import { spawn } from "node:child_process";
 import { createRequire } from "node:module";
 import { readFileSync } from "node:fs";
@@ -13,7 +16,9 @@ import { pathToFileURL } from "node:url";
 
 const require = createRequire(import.meta.url);
 const server = require.resolve("yaml-language-server/bin/yaml-language-server");
-const [schema, pattern, ...specs] = process.argv.slice(2);
+const [schema, pattern, ...rest] = process.argv.slice(2);
+const probes = rest.filter((arg) => arg.startsWith("--probe=")).map((arg) => arg.slice(8));
+const specs = rest.filter((arg) => !arg.startsWith("--probe="));
 const uris = new Map(specs.map((spec) => [pathToFileURL(resolve(spec)).href, spec]));
 
 const child = spawn(process.execPath, [server, "--stdio"], { stdio: ["pipe", "pipe", "inherit"] });
@@ -99,12 +104,29 @@ while (Date.now() < deadline) {
   if (diagnostics.size === uris.size && count === seen) break;
   seen = count;
 }
-const result = Object.fromEntries(
+const published = Object.fromEntries(
   [...uris].map(([uri, spec]) => [
     spec,
     (diagnostics.get(uri) ?? null)?.map(({ message, range, severity, source }) => ({ message, range, severity, source })) ?? null,
   ]),
 );
+const answers = [];
+for (const probe of probes) {
+  const [kind, spec, line, character] = probe.split(":");
+  const params = {
+    textDocument: { uri: pathToFileURL(resolve(spec)).href },
+    position: { line: Number(line), character: Number(character) },
+  };
+  if (kind === "hover") {
+    const hover = await request("textDocument/hover", params);
+    answers.push({ probe, hover: hover?.contents?.value ?? null });
+  } else {
+    const completion = await request("textDocument/completion", params);
+    const items = Array.isArray(completion) ? completion : (completion?.items ?? []);
+    answers.push({ probe, completion: items.map((item) => item.label) });
+  }
+}
+const result = { diagnostics: published, probes: answers };
 process.stdout.write(JSON.stringify(result, null, 1) + "\n");
 await request("shutdown", null);
 send({ method: "exit", params: null });

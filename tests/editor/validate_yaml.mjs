@@ -12,6 +12,8 @@ const [schemaPath, ...specs] = process.argv.slice(2);
 // Strict about the schema itself (an unknown keyword is a schema bug: a bound no validator
 // would check), not about draft-07's loose typing of subschemas.
 const ajv = new Ajv({ allErrors: true, strict: false, strictSchema: true });
+// VS Code's keyword for documenting enum values (shown in completion lists).
+ajv.addKeyword("enumDescriptions");
 const validate = ajv.compile(JSON.parse(readFileSync(schemaPath, "utf8")));
 const result = {};
 for (const spec of specs) {
