@@ -84,9 +84,9 @@ def find_comments(text: str, file: str, positions: PositionMap) -> Comments:
         else:
             following = starts[bisect.bisect_right(lines, line)][3]
             comments.before.setdefault(following, []).append(comment)
-    comments.header = _tidy(comments.header, keep_trailing_blank=True)
-    comments.footer = _tidy(comments.footer, keep_trailing_blank=False)
-    comments.before = {path: _tidy(kept, True) for path, kept in comments.before.items()}
+    comments.header = _tidy(comments.header, leading=False, trailing=True)
+    comments.footer = _tidy(comments.footer, leading=True, trailing=False)
+    comments.before = {path: _tidy(lines, True, True) for path, lines in comments.before.items()}
     return comments
 
 
@@ -97,14 +97,16 @@ def _node_starts(positions: PositionMap) -> Iterable[tuple[SpecPath, Position]]:
             yield path, positions.keys.get(path, position)
 
 
-def _tidy(lines: list[str], keep_trailing_blank: bool) -> list[str]:
-    """Runs of blank lines as one; none at the start; one at the end only if asked."""
+def _tidy(lines: list[str], leading: bool, trailing: bool) -> list[str]:
+    """Runs of blank lines as one; one at the start or the end only where asked (a blank
+    line that sets a node apart from the one before it is the writer's choice; one at the
+    top or the bottom of the file is not)."""
     tidy: list[str] = []
     for line in lines:
-        if line == BLANK and (not tidy or tidy[-1] == BLANK):
+        if line == BLANK and ((tidy and tidy[-1] == BLANK) or (not tidy and not leading)):
             continue
         tidy.append(line)
-    if tidy and tidy[-1] == BLANK and not keep_trailing_blank:
+    if tidy and tidy[-1] == BLANK and not trailing:
         tidy.pop()
     return tidy
 
@@ -112,6 +114,7 @@ def _tidy(lines: list[str], keep_trailing_blank: bool) -> list[str]:
 def _scan(text: str, file: str) -> tuple[list[tuple[int, str, bool]], list[int]]:
     """The comments of ``text`` as (1-based line, text, whether alone on its line) and the
     blank lines outside strings."""
+    text = text.removeprefix("\ufeff")  # no part of the document, as for the loader
     spans: list[tuple[int, int]] = []
     try:
         for token in yaml.scan(text, Loader=yaml.SafeLoader):

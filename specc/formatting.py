@@ -59,9 +59,7 @@ def format_text(
     if is_json:
         result = json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
     else:
-        result = render_yaml(
-            data, find_comments(text.removeprefix("\ufeff"), file, loaded.positions)
-        )
+        result = render_yaml(data, find_comments(text, file, loaded.positions))
     _check_same(text, result, data, file, is_json, limits)
     return result
 

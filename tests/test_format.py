@@ -264,3 +264,17 @@ def test_nested_lists_start_on_the_dash_line() -> None:
     formatted = format_text(text)
     assert formatted == "specc: 1\nx:\n  - - 1\n    - 2  # second\n  - [3]\n"
     assert format_text(formatted) == formatted
+
+
+def test_blank_lines_between_entries_are_kept_one_at_most() -> None:
+    text = (
+        "\n\n# head\n\n\nspecc: 1  # version\n\n\n\n# the layers\nlayers: [{type: Flatten}]\n\n\n"
+    )
+    expected = "# head\n\nspecc: 1  # version\n\n# the layers\nlayers:\n  - type: Flatten\n"
+    assert format_text(text) == expected
+
+
+def test_byte_order_mark_and_crlf() -> None:
+    text = "\ufeff# bom\r\nspecc: 1\r\nlayers:\r\n  - {type: Dense, units: 2}  # two\r\n"
+    expected = "# bom\nspecc: 1\nlayers:\n  - type: Dense  # two\n    units: 2\n"
+    assert format_text(text) == expected
