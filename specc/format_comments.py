@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 import yaml
 
 from specc.diagnostics import Position, SpecPath
-from specc.spec.source import PositionMap, spec_error
+from specc.format_anchors import Anchors
+from specc.spec.source import PositionMap
 
-ANCHOR = "SPC108-alias"
 BLANK = ""  # a blank line among the lines kept before a node
 
 
@@ -50,19 +50,16 @@ class Comments:
 
 def comment_texts(text: str) -> list[str]:
     """Every comment of YAML ``text``, in order, as written (from ``#`` to the line end)."""
-    return [comment for _, comment, _ in _scan(text, "<text>")[0]]
+    return [comment for _, comment, _ in _scan(text)[0]]
 
 
-def find_comments(text: str, file: str, positions: PositionMap) -> Comments:
-    """The comments and blank lines of ``text`` tied to the spec paths of ``positions``.
-
-    Refuses anchors (and so aliases) with a located message: the formatter writes a
-    spec's data back, and would write every alias out in full.
-    """
-    found, blank_lines = _scan(text, file)
+def find_comments(text: str, positions: PositionMap, anchors: Anchors) -> Comments:
+    """The comments and blank lines of ``text`` tied to the spec paths of ``positions``
+    (an alias where it is written, not where its anchor is; nothing inside it)."""
+    found, blank_lines = _scan(text)
     starts = sorted(
         (position.line, position.column, len(path), path)
-        for path, position in _node_starts(positions)
+        for path, position in _node_starts(positions, anchors)
     )
     lines = [start[0] for start in starts]
     comments = Comments()
@@ -90,11 +87,14 @@ def find_comments(text: str, file: str, positions: PositionMap) -> Comments:
     return comments
 
 
-def _node_starts(positions: PositionMap) -> Iterable[tuple[SpecPath, Position]]:
-    # A mapping entry starts at its key; a sequence item at its value.
+def _node_starts(positions: PositionMap, anchors: Anchors) -> Iterable[tuple[SpecPath, Position]]:
+    # A mapping entry starts at its key; a sequence item at its value. The loader gives an
+    # alias (and what it expands to) its anchor's position: an alias starts where it is
+    # written, and what it expands to is written nowhere.
     for path, position in positions.values.items():
-        if path:
-            yield path, positions.keys.get(path, position)
+        if path and not anchors.inside_alias(path):
+            start = anchors.alias_marks.get(path, position)
+            yield path, positions.keys.get(path, start)
 
 
 def _tidy(lines: list[str], leading: bool, trailing: bool) -> list[str]:
@@ -111,20 +111,13 @@ def _tidy(lines: list[str], leading: bool, trailing: bool) -> list[str]:
     return tidy
 
 
-def _scan(text: str, file: str) -> tuple[list[tuple[int, str, bool]], list[int]]:
+def _scan(text: str) -> tuple[list[tuple[int, str, bool]], list[int]]:
     """The comments of ``text`` as (1-based line, text, whether alone on its line) and the
     blank lines outside strings."""
     text = text.removeprefix("\ufeff")  # no part of the document, as for the loader
     spans: list[tuple[int, int]] = []
     try:
         for token in yaml.scan(text, Loader=yaml.SafeLoader):
-            if isinstance(token, yaml.AnchorToken):
-                at = Position(token.start_mark.line + 1, token.start_mark.column + 1)
-                message = (
-                    "specc format does not keep YAML anchors and aliases; write the "
-                    "repeated part out (or leave this spec unformatted)"
-                )
-                raise spec_error(file, at, message, ANCHOR)
             if token.start_mark.index < token.end_mark.index:
                 spans.append((token.start_mark.index, token.end_mark.index))
     except yaml.YAMLError:

@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from specc.diagnostics import SpecPath
+from specc.format_anchors import Anchors
 from specc.format_comments import BLANK, Comments
 from specc.spec.loader import load_text
 
@@ -29,9 +30,13 @@ WIDTH = 100
 _CLASS_KEY = re.compile(r"^[0-9]+$")
 
 
-def render_yaml(data: Any, comments: Comments) -> str:
-    """The canonical text of ``data`` with ``comments`` placed; ends with one newline."""
+def render_yaml(data: Any, comments: Comments, anchors: Anchors | None = None) -> str:
+    """The canonical text of ``data`` with ``comments`` placed and the parts ``anchors``
+    names written once (anchored where they first come, aliased after); ends with one
+    newline."""
     writer = _Writer(comments)
+    if anchors is not None:
+        writer.place_anchors(data, anchors)
     writer.lines.extend(comments.header)
     if isinstance(data, dict) and data:
         writer.mapping(data, (), 0)
@@ -48,6 +53,25 @@ class _Writer:
     def __init__(self, comments: Comments) -> None:
         self.comments = comments
         self.lines: list[str] = []
+        self.anchor_at: dict[SpecPath, str] = {}
+        self.alias_at: dict[SpecPath, str] = {}
+
+    def place_anchors(self, data: Any, anchors: Anchors) -> None:
+        """Anchor each repeated part where the formatted text first has it (keys may have
+        moved), and alias it everywhere else."""
+        order = {path: index for index, path in enumerate(_paths(data, ()))}
+        taken: set[str] = set()
+        for name, paths in anchors.groups:
+            unique, number = name, 2
+            while unique in taken:  # a name defined twice in the file: one each here
+                unique, number = f"{name}_{number}", number + 1
+            taken.add(unique)
+            first, *others = sorted(paths, key=order.__getitem__)
+            self.anchor_at[first] = unique
+            self.alias_at.update(dict.fromkeys(others, unique))
+
+    def repeats(self, path: SpecPath) -> bool:
+        return path in self.anchor_at or path in self.alias_at
 
     def before(self, path: SpecPath, indent: int) -> None:
         for line in self.comments.before.get(path, []):
@@ -67,12 +91,19 @@ class _Writer:
                 return "[]"
             if any(_is_block(item) for item in value) or self.comments.inside(path):
                 return None
+            if any(self.repeats((*path, index)) for index in range(len(value))):
+                return None
             flow = "[" + ", ".join(scalar(item, flow=True) for item in value) + "]"
             return flow if prefix_width + len(flow) <= WIDTH else None
         return None if _literal(value) is not None else scalar(value)
 
     def value(self, head: str, value: Any, path: SpecPath, indent: int) -> None:
         """``head`` (``key:`` or ``-``) and ``value``, at ``indent`` for its block."""
+        if path in self.alias_at:
+            self.line(f"{head} *{self.alias_at[path]}", path)
+            return
+        if path in self.anchor_at:
+            head = f"{head} &{self.anchor_at[path]}"
         inline = self.inline(value, path, len(head) + 1)
         if inline is not None:
             self.line(f"{head} {inline}", path)
@@ -108,7 +139,9 @@ class _Writer:
             if not first_after_dash:
                 self.before(child, indent)
             head = (dash if first_after_dash else " " * indent) + "-"
-            nested = isinstance(item, (dict, list)) and item
+            # An anchored or aliased item goes on a line of its own ("- &init" then the
+            # mapping): on the dash's line an anchor would name the first key instead.
+            nested = isinstance(item, (dict, list)) and item and not self.repeats(child)
             if nested and (
                 isinstance(item, dict) or self.inline(item, child, len(head) + 1) is None
             ):
@@ -123,6 +156,18 @@ class _Writer:
                 nest(item, child, indent + INDENT, dash=head + " ")
             else:
                 self.value(head, item, child, indent + INDENT)
+
+
+def _paths(value: Any, path: SpecPath) -> list[SpecPath]:
+    """Every path under ``path``, in the order the formatted text writes them."""
+    found = [path]
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found += _paths(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found += _paths(item, (*path, index))
+    return found
 
 
 def _is_block(value: Any) -> bool:

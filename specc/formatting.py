@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from specc.diagnostics import SpecError
+from specc.format_anchors import find_anchors
 from specc.format_comments import comment_texts, find_comments
 from specc.format_order import ordered
 from specc.format_yaml import render_yaml
@@ -59,7 +60,8 @@ def format_text(
     if is_json:
         result = json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
     else:
-        result = render_yaml(data, find_comments(text, file, loaded.positions))
+        anchors = find_anchors(text, file)
+        result = render_yaml(data, find_comments(text, loaded.positions, anchors), anchors)
     _check_same(text, result, data, file, is_json, limits)
     return result
 

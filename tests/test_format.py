@@ -8,6 +8,7 @@ builds the very same ONNX bytes as before.
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from pathlib import Path
@@ -24,6 +25,7 @@ from specc.formatting import format_text
 from specc.layers import LAYERS
 from specc.onnx_model import DEFAULT_OPSET, to_model_proto
 from specc.pipeline import compile_text
+from specc.spec.loader import load_text
 from tests.spec_helpers import ROOT, single_layer_spec
 
 runner = CliRunner()
@@ -47,6 +49,24 @@ def _parseable_invalid_specs() -> list[Path]:
             continue  # a syntax error: test_spec_that_does_not_parse covers those
         specs.append(path)
     return specs
+
+
+def _inline_test_specs() -> list[tuple[str, str]]:
+    """The YAML specs written out in the tests' own source (string literals with
+    ``specc: 1``) that parse; the others are examples of broken files."""
+    found = []
+    for source in sorted((ROOT / "tests").glob("*.py")):
+        if source.name.startswith("test_format"):
+            continue  # the formatter's own cases, some refused on purpose
+        for node in ast.walk(ast.parse(source.read_text())):
+            text = node.value if isinstance(node, ast.Constant) else None
+            if isinstance(text, str) and "specc: 1" in text and "layers" in text:
+                try:
+                    load_text(text)
+                except SpecError:
+                    continue
+                found.append((f"{source.name}:{node.lineno}", text))
+    return found
 
 
 def _layer_example_specs() -> list[tuple[str, dict]]:
@@ -99,6 +119,16 @@ def test_documented_specs_format_to_the_same_model(name: str, text: str) -> None
 @pytest.mark.parametrize("path", _parseable_invalid_specs(), ids=lambda p: p.name)
 def test_invalid_specs_format_idempotently(path: Path) -> None:
     _assert_canonical(path.read_text())
+
+
+@pytest.mark.parametrize(("name", "text"), _inline_test_specs(), ids=lambda v: str(v)[:40])
+def test_specs_in_the_tests_format_to_the_same_model(name: str, text: str) -> None:
+    formatted = _assert_canonical(text)
+    try:
+        before = _onnx_bytes(text)
+    except SpecError:
+        return  # a spec that exists to fail later: formatted, it still reads the same
+    assert _onnx_bytes(formatted) == before
 
 
 @pytest.mark.parametrize(("name", "spec"), _layer_example_specs(), ids=lambda v: str(v)[:40])
@@ -249,13 +279,47 @@ def test_spec_that_does_not_parse(tmp_path: Path) -> None:
     assert "Traceback" not in result.output
 
 
-def test_anchors_are_refused_where_they_are(tmp_path: Path) -> None:
+def test_anchors_go_where_the_part_first_comes() -> None:
+    # Reordered keys put kernel_initializer before bias_initializer: the anchor moves to it.
+    text = (
+        "specc: 1\n"
+        "layers:\n"
+        "  - {type: Dense, units: 2, bias_initializer: &z zeros, kernel_initializer: *z,\n"
+        "     input_shape: [2], activation: &act relu}\n"
+        "  - {type: Dense, units: 1, activation: *act}  # the same activation\n"
+    )
+    assert format_text(text) == (
+        "specc: 1\n"
+        "layers:\n"
+        "  - type: Dense\n"
+        "    units: 2\n"
+        "    activation: &act relu\n"
+        "    kernel_initializer: &z zeros\n"
+        "    bias_initializer: *z\n"
+        "    input_shape: [2]\n"
+        "  - type: Dense  # the same activation\n"
+        "    units: 1\n"
+        "    activation: *act\n"
+    )
+
+
+def test_anchored_collections_in_sequences() -> None:
+    text = "specc: 1\ninputs:\n  a: &in {shape: [3]}\n  b: *in\n"
+    text += "layers:\n  - &d {type: Flatten}\n  - *d\n"
+    formatted = format_text(text)
+    assert formatted.endswith(
+        "  a: &in\n    shape: [3]\n  b: *in\nlayers:\n  - &d\n    type: Flatten\n  - *d\n"
+    )
+    assert format_text(formatted) == formatted
+
+
+def test_anchors_inside_anchors_are_refused_where_they_are(tmp_path: Path) -> None:
     spec = tmp_path / "anchors.yaml"
-    text = "specc: 1\ninit: &glorot {type: GlorotUniform}\nlayers: [{type: Dense, units: 1}]\n"
+    text = "specc: 1\nlayers:\n  - &a {type: Dense, units: 1, activation: &b relu}\n  - *a\n"
     spec.write_text(text)
     result = runner.invoke(app, ["format", str(spec)])
     assert result.exit_code == 1
-    assert f"{spec}:2:7: error: specc format does not keep YAML anchors" in result.output
+    assert f"{spec}:3:44: error: specc format keeps anchors only on parts" in result.output
     assert spec.read_text() == text
 
 

@@ -110,8 +110,14 @@ def _with_comments(text: str, marks: list[int]) -> str:
     data=st.dictionaries(KEYS, DATA, min_size=1, max_size=5),
     flow=st.booleans(),
     marks=st.lists(st.integers(0, 30), max_size=6),
+    share=st.booleans(),
 )
-def test_formatting_keeps_data_and_comments(data: dict, flow: bool, marks: list[int]) -> None:
+def test_formatting_keeps_data_and_comments(
+    data: dict, flow: bool, marks: list[int], share: bool
+) -> None:
+    keys = list(data)
+    if share and len(keys) >= 2 and isinstance(data[keys[0]], (dict, list)):
+        data[keys[-1]] = data[keys[0]]  # one object twice: PyYAML writes an anchor and alias
     source = yaml.safe_dump(data, default_flow_style=flow, sort_keys=False, allow_unicode=True)
     try:
         original = load_text(source).data
