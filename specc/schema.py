@@ -184,11 +184,11 @@ class _Unions:
         if any("enum" in branch or "const" in branch for branch in branches):
             if "object" not in types:
                 return node
+            mapping = branches[types.index("object")]
             kept = [
-                {"type": "object"} if t == "object" else b
+                {"type": "object"} if t == "object" else self._documented(b, mapping)
                 for t, b in zip(types, branches, strict=True)
             ]
-            mapping = branches[types.index("object")]
             return {**rest, "anyOf": kept, "allOf": [{"if": {"type": "object"}, "then": mapping}]}
         conditions = [
             {"if": {"type": kind}, "then": branch}
@@ -196,6 +196,27 @@ class _Unions:
             if set(branch) != {"type"}
         ]
         return {**rest, "type": types, **({"allOf": conditions} if conditions else {})}
+
+    def _documented(self, names: dict[str, Any], mapping: dict[str, Any]) -> dict[str, Any]:
+        """A list of names with each one's summary (``enumDescriptions``, shown in
+        completion lists), taken from the union of mappings the same names tag."""
+        target = self._target(mapping["$ref"]) if set(mapping) == {"$ref"} else {}
+        while "else" in target:  # past the keyed members, to the typed union
+            target = target["else"]
+        tagged = target.get("properties", {}).get("type", {})
+        summaries = dict(
+            zip(tagged.get("enum", []), tagged.get("enumDescriptions", []), strict=True)
+        )
+        if "enum" not in names or not all(name in summaries for name in names["enum"]):
+            return names
+        documented = {**names, "enumDescriptions": [summaries[name] for name in names["enum"]]}
+        # One definition per list of names (``InitializerName``), not a copy per field.
+        union = mapping["$ref"].rsplit("/", 1)[-1]
+        name = union.removeprefix("Any") + "Name"
+        if self.made.get(name, documented) != documented or name in self.definitions:
+            return documented
+        self.made[name] = documented
+        return {"$ref": f"#/definitions/{name}"}
 
     def _json_type(self, branch: dict[str, Any]) -> str | None:
         if set(branch) == {"$ref"}:

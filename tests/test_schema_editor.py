@@ -61,8 +61,13 @@ def test_hover_text_says_the_default() -> None:
     assert units["type"]["description"].startswith("Dense: y = activation(x @ kernel + bias)")
 
 
+def _names_branch(prop: dict[str, Any]) -> dict[str, Any]:
+    branch = next(b for b in prop["anyOf"] if b.get("type") != "object" and b.get("type") != "null")
+    return SCHEMA["definitions"][branch["$ref"].rsplit("/", 1)[-1]] if "$ref" in branch else branch
+
+
 def _names(prop: dict[str, Any]) -> list[str]:
-    return next(branch["enum"] for branch in prop["anyOf"] if "enum" in branch)
+    return _names_branch(prop)["enum"]
 
 
 def test_names_are_enums_for_completion() -> None:
@@ -73,6 +78,9 @@ def test_names_are_enums_for_completion() -> None:
     fields = SCHEMA["definitions"]["Dense"]["properties"]
     assert set(_names(fields["activation"])) == set(ACTIVATIONS.names())
     assert set(_names(fields["kernel_initializer"])) == set(INITIALIZERS.names())
+    relu = _names_branch(fields["activation"])
+    described = dict(zip(relu["enum"], relu["enumDescriptions"], strict=True))
+    assert described["relu"].startswith("relu(x) = ")
 
 
 @pytest.mark.parametrize(
