@@ -18,6 +18,11 @@ import yaml
 from specc.diagnostics import Position, SpecPath
 from specc.spec.source import spec_error
 
+# libyaml's scanner where PyYAML has it: ten times faster, with the same marks (counted in
+# characters, as PyYAML's own are).
+SCANNER = yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader
+
+
 NESTED = "SPC108-alias"
 
 
@@ -40,7 +45,7 @@ def find_anchors(text: str, file: str) -> Anchors:
     latest: dict[str, int] = {}  # anchor name -> its group (a name may be defined again)
     marks: dict[SpecPath, Position] = {}
     stack: list[_Open] = []
-    for event in yaml.parse(text.removeprefix("\ufeff"), Loader=yaml.SafeLoader):
+    for event in yaml.parse(text.removeprefix("\ufeff"), Loader=SCANNER):
         if isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
             stack.pop()
             continue

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import yaml
 
 from specc.diagnostics import Position, SpecPath
-from specc.format_anchors import Anchors
+from specc.format_anchors import SCANNER, Anchors
 from specc.spec.source import PositionMap
 
 BLANK = ""  # a blank line among the lines kept before a node
@@ -117,7 +117,7 @@ def _scan(text: str) -> tuple[list[tuple[int, str, bool]], list[int]]:
     text = text.removeprefix("\ufeff")  # no part of the document, as for the loader
     spans: list[tuple[int, int]] = []
     try:
-        for token in yaml.scan(text, Loader=yaml.SafeLoader):
+        for token in yaml.scan(text, Loader=SCANNER):
             if token.start_mark.index < token.end_mark.index:
                 spans.append((token.start_mark.index, token.end_mark.index))
     except yaml.YAMLError:
