@@ -50,6 +50,8 @@ def render_yaml(data: Any, comments: Comments, anchors: Anchors | None = None) -
 
 
 class _Writer:
+    """The formatted lines, written in one pass over the data, in document order."""
+
     def __init__(self, comments: Comments) -> None:
         self.comments = comments
         self.lines: list[str] = []
@@ -71,6 +73,7 @@ class _Writer:
             self.alias_at.update(dict.fromkeys(others, unique))
 
     def repeats(self, path: SpecPath) -> bool:
+        """Whether ``path`` carries an anchor or is an alias."""
         return path in self.anchor_at or path in self.alias_at
 
     def before(self, path: SpecPath, indent: int) -> None:

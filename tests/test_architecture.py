@@ -27,7 +27,7 @@ LAYERS: list[tuple[str, list[str]]] = [
             "specc.trace",
             "specc.summary",
             "specc.schema",
-            "specc.schema_docs",
+            "specc.schema_*",
             "specc.catalog",
             "specc.model_layout",
             "specc.plot_model",
