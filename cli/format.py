@@ -17,6 +17,7 @@ from specc.cli.common import (
     DebugOption,
     LimitOption,
     MaxFileSizeOption,
+    folder_write_errors,
     internal_errors,
     resolve_limits,
     say,
@@ -73,7 +74,8 @@ def format_specs(
             elif check:
                 say(f"would reformat {path}", err=False)
             else:
-                write_text(path, result.formatted)
+                with folder_write_errors(f"cannot write {path}"):
+                    write_text(path, result.formatted)
                 say(f"reformatted {path}", err=False)
     if not check and not diff:
         say(f"{len(changed)} file(s) reformatted", err=True)

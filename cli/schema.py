@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from specc.atomic import write_text
-from specc.cli.common import DebugOption, internal_errors, say
+from specc.cli.common import DebugOption, folder_write_errors, internal_errors, say
 from specc.schema import render_schema
 
 
@@ -25,5 +25,6 @@ def schema(
         if out is None:
             typer.echo(text, nl=False)
             return
-        write_text(out, text)
+        with folder_write_errors(f"cannot write {out}"):
+            write_text(out, text)
     say(f"wrote {out}")

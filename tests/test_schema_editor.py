@@ -152,3 +152,10 @@ def test_schema_command_prints_the_checked_in_schema(tmp_path: Path) -> None:
     result = runner.invoke(app, ["schema", "--out", str(out)])
     assert result.exit_code == 0
     assert out.read_text() == SCHEMA_PATH.read_text()
+
+
+def test_schema_command_says_why_it_cannot_write(tmp_path: Path) -> None:
+    target = tmp_path / "missing" / "schema.json"
+    result = runner.invoke(app, ["schema", "--out", str(target)])
+    assert result.exit_code == 2
+    assert f"error: cannot write {target}: No such file or directory" in result.output
