@@ -10,8 +10,10 @@ import typer
 from specc.cli.build import build
 from specc.cli.evaluate import evaluate
 from specc.cli.export import export
+from specc.cli.format import format_specs
 from specc.cli.plot import plot
 from specc.cli.predict import predict
+from specc.cli.schema import schema
 from specc.cli.train import train
 from specc.cli.validate import validate
 
@@ -50,6 +52,8 @@ app.command("export")(export)
 app.command("evaluate")(evaluate)
 app.command("predict")(predict)
 app.command("plot")(plot)
+app.command("format")(format_specs)
+app.command("schema")(schema)
 
 
 def main() -> None:
