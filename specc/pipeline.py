@@ -152,7 +152,18 @@ def _materialize_weights(
     given: dict[str, np.ndarray] | None,
     weights_path: str | Path | None,
     seed: int | None,
+    for_training: bool,
 ) -> dict[str, np.ndarray]:
+    if given is None and not for_training:
+        # Training computes such weights from its data; a built model would have none.
+        unusable = [(node, node.layer.weights_from_data()) for node in typed.resolved.nodes]
+        found = [
+            Diagnostic("SPC417-weights-from-data", f"layer '{node.name}': {why}", node.path)
+            for node, why in unusable
+            if why is not None and node.owner == node.name
+        ]
+        if found:
+            raise SpecError(found)
     rng = np.random.default_rng(seed)
     return materialize_weights(typed, given, str(weights_path or "<weights>"), rng)
 
@@ -178,9 +189,11 @@ PASSES: tuple[Pass, ...] = (
     # a weights file (checked against the expected shapes), or weights given in memory
     Pass("read_weights", _read_weights, ("typed", "weights_path", "given_weights", "limits"),
          "given", Pinning.OWN, False),
-    # every weight, drawn from its initializer or taken from what was given
-    Pass("materialize_weights", _materialize_weights, ("typed", "given", "weights_path", "seed"),
-         "weights", Pinning.RAISED, False),
+    # every weight, drawn from its initializer or taken from what was given (an inference
+    # build refuses weights only data can give: an un-adapted Normalization)
+    Pass("materialize_weights", _materialize_weights,
+         ("typed", "given", "weights_path", "seed", "for_training"), "weights", Pinning.RAISED,
+         False),
     # TypedGraph + weights -> LoweredModel: the graph, for inference or as a training
     # graph's base, and what later stages need of it (heads, moving statistics, training
     # flag, activity penalties)

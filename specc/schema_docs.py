@@ -155,6 +155,35 @@ FIELD_DOCS: dict[str, str] = {
     "Relu.threshold": "Values below it are set to zero (or scaled by negative_slope).",
     "Elu.alpha": "Scale of the negative part.",
     "approximate": "Use the tanh approximation of GELU.",
+    # Activation, normalization and preprocessing layers.
+    "ReLU.max_value": "Largest output value (null: unbounded).",
+    "ReLU.negative_slope": "Slope for values below the threshold.",
+    "ReLU.threshold": "Values below it are set to zero (or scaled by negative_slope).",
+    "LeakyReLU.negative_slope": "Slope for negative values.",
+    "ELU.alpha": "Scale of the negative part.",
+    "alpha_initializer": "Initializer of the learned slopes alpha.",
+    "alpha_regularizer": "Regularizer of the learned slopes alpha.",
+    "alpha_constraint": "Constraint on the learned slopes alpha.",
+    "shared_axes": "Axes (1-based, without the batch axis) along which one slope is shared.",
+    "Normalization.mean": "The mean to subtract (null: computed from the training data, "
+    "as Keras's adapt).",
+    "Normalization.variance": "The variance to divide by (its square root; null: computed "
+    "from the training data).",
+    "Normalization.invert": "Undo the normalization: x * sqrt(variance) + mean.",
+    "RMSNormalization.epsilon": "Small float added to the mean square to avoid dividing "
+    "by zero.",
+    "Rescaling.scale": "The factor inputs are multiplied by (a number or one per channel).",
+    "Rescaling.offset": "Added after scaling (a number or one per channel).",
+    "height": "Height of the output image.",
+    "width": "Width of the output image.",
+    "Resizing.interpolation": "How new pixels are computed: bilinear, nearest, bicubic, "
+    "lanczos3, lanczos5 or area.",
+    "antialias": "Filter when downscaling, as jax.image.resize does.",
+    "crop_to_aspect_ratio": "Crop the largest centred window of the output's aspect ratio "
+    "before resizing.",
+    "pad_to_aspect_ratio": "Pad to the output's aspect ratio before resizing.",
+    "fill_mode": "How padding is filled (constant).",
+    "fill_value": "The value padding is filled with.",
     # Attention and EinsumDense.
     "num_heads": "Number of attention heads.",
     "key_dim": "Size of each attention head for query and key.",

@@ -209,6 +209,13 @@ class Layer(SpecModel):
         """The layer's weights for these input types, in Keras's order."""
         return []
 
+    def weights_from_data(self) -> str | None:
+        """Why weights drawn from the initializers would leave this layer unusable (a
+        Normalization given no statistics, which Keras's ``adapt`` computes from data), or
+        None. An inference build refuses such a layer unless a weights file supplies them;
+        ``specc train`` computes them (``specc.train.adapt``)."""
+        return None
+
     def work_values(self, inputs: list[TensorType]) -> list[tuple[str, TensorType]]:
         """Values the lowering builds besides the outputs and weights whose size the
         arguments set (a pooling window, a Lambda's intermediate tensors), as (what, type);

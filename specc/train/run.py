@@ -31,6 +31,7 @@ from specc.passes.lower import lower_to_onnx
 from specc.pipeline import CompiledModel, compile_spec
 from specc.spec.compile import losses_by_output
 from specc.spec.train_data import UNKNOWN_DATA_KEY, class_weights_by_output
+from specc.train.adapt import adapt_normalizations
 from specc.train.backend import DEFAULT_BACKEND, check_backend, open_session
 from specc.train.callback_control import (
     RunControl,
@@ -232,6 +233,9 @@ def train_spec(
     targets = targets_for(losses_by_output(config, list(predictions)), predictions)
     ids = id_ranges(compiled.typed)
     dataset = load_dataset(data, inputs, targets, options.limits, ids, keys)
+    if weights is None:
+        # Keras's Normalization.adapt on the whole data file, before fit.
+        adapt_normalizations(compiled, training, dataset)
     validation: Dataset | ShardedDataset | None = None
     if validation_data is not None:
         validation = load_dataset(validation_data, inputs, targets, options.limits, ids, keys)
