@@ -177,7 +177,7 @@ FIELD_DOCS: dict[str, str] = {
     "height": "Height of the output image.",
     "width": "Width of the output image.",
     "Resizing.interpolation": "How new pixels are computed: bilinear, nearest, bicubic, "
-    "lanczos3, lanczos5 or area.",
+    "lanczos3 or lanczos5.",
     "antialias": "Filter when downscaling, as jax.image.resize does.",
     "crop_to_aspect_ratio": "Crop the largest centred window of the output's aspect ratio "
     "before resizing.",
