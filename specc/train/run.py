@@ -14,11 +14,13 @@ write_outputs         the trained folder, swapped in whole (``specc.train.output
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import onnxruntime
 
 from specc.callbacks import CallbackError, CallbackList
 from specc.callbacks.terminate_on_nan import TerminateOnNaN
@@ -30,8 +32,9 @@ from specc.onnx_model import DEFAULT_OPSET, to_model_proto
 from specc.passes.lower import lower_to_onnx
 from specc.pipeline import CompiledModel, compile_spec
 from specc.spec.compile import losses_by_output
+from specc.spec.loader import load_spec
 from specc.spec.train_data import UNKNOWN_DATA_KEY, class_weights_by_output
-from specc.train.backend import DEFAULT_BACKEND, check_backend, open_session
+from specc.train.backend import DEFAULT_BACKEND, TrainingBackend, check_backend, open_session
 from specc.train.callback_control import (
     RunControl,
     callback_configs,
@@ -43,9 +46,16 @@ from specc.train.callback_control import (
 from specc.train.data import DataKeys, Dataset, load_dataset
 from specc.train.data_shards import ShardedDataset
 from specc.train.data_targets import id_ranges, targets_for
-from specc.train.fit import EpochLog, FitOptions, FitResult, StopRequest, fit
+from specc.train.checkpoint import CheckpointError
+from specc.train.checkpoint_plan import kept_folders, open_checkpoints, plan_checkpoints
+from specc.train.checkpoint_run import fingerprint, resume_seed
+from specc.train.fit import EpochLog, FitOptions, FitResult, StopRequest, constraints_of, fit
 from specc.train.graph import TrainingGraph, build_training_graph
-from specc.train.outputs import RunRecord, write_trained_folder
+from specc.train.outputs import CHECKPOINT_FOLDER, RunRecord, write_trained_folder
+
+CHECKPOINT_CODE = "SPC542-checkpoint"
+# Test hook: 1 runs onnxruntime on one thread (for bit-for-bit comparisons of runs).
+ONE_THREAD_HOOK = "SPECC_TEST_ONE_THREAD"
 
 
 @dataclass
@@ -64,6 +74,8 @@ class TrainResult:
     # and removed by ``write_outputs``; and the top-level names in it.
     callback_folder: Path | None = None
     callback_files: tuple[str, ...] = ()
+    # The checkpoint folders the trained folder keeps (name in --out -> folder).
+    kept: dict[str, Path] = dataclasses.field(default_factory=dict)
 
     @property
     def interrupted(self) -> bool:
@@ -108,6 +120,12 @@ class TrainOptions:
     # The folder of an earlier run (--out), whose files a callback may continue
     # (CSVLogger's append).
     previous_run: Path | None = None
+    # The run's folder (--out), where its checkpoints go while it trains; None: none.
+    out: Path | None = None
+    # A folder holding a checkpoint (``<folder>/checkpoint``) to go on from (--resume).
+    resume: Path | None = None
+    # A checkpoint every this many optimizer steps besides every epoch (--checkpoint-every).
+    checkpoint_every: int | None = None
 
 
 def _fit_options(compiled: CompiledModel, options: TrainOptions) -> tuple[FitOptions, float]:
@@ -148,13 +166,11 @@ def prepare(
     of the metrics' statistics. Without ``seed``, the spec's ``train.seed`` seeds the initial
     weights and the random layers, as ``keras.utils.set_random_seed`` before building the
     model does."""
+    if seed is None:
+        seed = spec_seed(spec, limits)
     compiled = compile_spec(
         spec, weights, seed, for_training=True, limits=limits, fused_recurrence=fused_recurrence
     )
-    section = compiled.train
-    if seed is None and section is not None and section.seed is not None:
-        # The seed is only known once the spec is read: compile again with it.
-        return prepare(spec, weights, section.seed, limits, fused_recurrence, weighted, predictions)
     config = compiled.compile
     if config is None:
         problem = Diagnostic(
@@ -163,6 +179,20 @@ def prepare(
         raise SpecError([compiled.loaded.locate(problem)])
     outputs = weighted_outputs(compiled) if weighted else []
     return compiled, build_training_graph(compiled, config, outputs, predictions)
+
+
+def spec_seed(spec: str | Path, limits: Limits = DEFAULT_LIMITS) -> int | None:
+    """The spec's ``train.seed``, read before compiling (the initial weights and the random
+    layers' streams depend on it), or None; a spec that does not load, or a seed that is
+    not a valid one, is left for the compiler to report."""
+    try:
+        data = load_spec(spec, limits).data
+    except SpecError:
+        return None
+    section = data.get("train") if isinstance(data, dict) else None
+    seed = section.get("seed") if isinstance(section, dict) else None
+    valid = isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed < 2**32
+    return seed if valid else None
 
 
 def weighted_outputs(compiled: CompiledModel) -> list[str]:
@@ -220,10 +250,21 @@ def train_spec(
     """
     check_backend(options.backend, options.device, str(spec))
     standard = options.backend == "standard"
-    compiled, training = prepare(
-        spec, weights, options.seed, options.limits, standard, weighted=True
-    )
+    seed = _run_seed(spec, options)
+    compiled, training = prepare(spec, weights, seed, options.limits, standard, weighted=True)
+    configs = callback_configs(compiled)
+    try:
+        plan = plan_checkpoints(options.out, options.resume, options.checkpoint_every, configs)
+    except CheckpointError as error:
+        raise SpecError([_checkpoint_problem(error)]) from None
+    saved = resume_seed(plan.source) if plan.source is not None else None
+    if saved is not None and saved != seed and options.seed is None:
+        # A BackupAndRestore checkpoint of an unseeded run, found once the spec was read:
+        # its seed drew the random layers' streams.
+        seed = saved
+        compiled, training = prepare(spec, weights, seed, options.limits, standard, weighted=True)
     fit_options, validation_split = _fit_options(compiled, options)
+    fit_options.seed = seed
     keys = data_keys(compiled, options.data_keys)
     inputs = dict(compiled.typed.resolved.inputs)
     config = compiled.compile
@@ -241,9 +282,20 @@ def train_spec(
         # Training batches only: Keras leaves validation losses unweighted by class.
         weights = class_weights_by_output(compiled.train.class_weight, list(targets))
         dataset = dataset.with_class_weight(weights)
-    configs = callback_configs(compiled)
     check_monitored(compiled, configs, validation is not None)
+    expected = fingerprint(
+        compiled.loaded.data,
+        dataset,
+        validation,
+        {
+            "batch_size": fit_options.batch_size,
+            "shuffle": fit_options.shuffle,
+            "seed": seed,
+            "backend": options.backend,
+        },
+    )
     session = open_session(training, options.backend, options.opset, options.device)
+    _single_threaded(session)
     callbacks: CallbackList | None = None
     control: RunControl | None = None
     failed = True
@@ -260,6 +312,19 @@ def train_spec(
                 options.previous_run,
             )
             callbacks = CallbackList([c.start() for c in configs], control)
+        session.use_optimizer(config.optimizer, fit_options.numpy_updates, constraints_of(compiled))
+        checkpoints, resumed, restored = open_checkpoints(
+            plan,
+            session,
+            training,
+            callbacks,
+            control.folder if control is not None else None,
+            expected,
+            dataset.steps(fit_options.batch_size),
+            options.limits,
+        )
+        if control is not None:
+            control.written.update(restored)
         fitted = fit(
             compiled,
             training,
@@ -271,6 +336,8 @@ def train_spec(
             on_progress,
             stop,
             callbacks,
+            checkpoints,
+            resumed,
         )
         trained = session.snapshot()
         if fitted.stopped == "non-finite loss":
@@ -278,12 +345,15 @@ def train_spec(
         failed = False
     except CallbackError as error:
         raise located(compiled, error) from None
+    except CheckpointError as error:
+        raise SpecError([_checkpoint_problem(error)]) from None
     finally:
         if callbacks is not None:
             callbacks.close()
         session.close()
         if failed and control is not None:
             remove_folder(control.folder)
+    completed = fitted.stopped != "interrupted"
     return TrainResult(
         compiled,
         _with_weights(inference_graph(compiled), trained),
@@ -293,7 +363,35 @@ def train_spec(
         fitted,
         control.folder if control is not None else None,
         tuple(sorted(control.written)) if control is not None else (),
+        kept_folders(options.out, plan, completed) if options.out is not None else {},
     )
+
+
+def _run_seed(spec: str | Path, options: TrainOptions) -> int:
+    """The run's seed: --seed, else the spec's ``train.seed``, else the seed of the run
+    --resume continues, else a fresh one (so that a checkpoint can name it: the random
+    layers' streams are drawn from it)."""
+    seed = options.seed if options.seed is not None else spec_seed(spec, options.limits)
+    if seed is None and options.resume is not None:
+        seed = resume_seed(options.resume / CHECKPOINT_FOLDER)
+    if seed is None:
+        seed = int(np.random.SeedSequence().generate_state(1)[0])
+    return seed
+
+
+def _single_threaded(session: TrainingBackend) -> None:
+    """The test hook ``SPECC_TEST_ONE_THREAD=1``: onnxruntime's sums in one fixed order,
+    so that a resumed run can be compared bit for bit (the standard backend's sessions
+    are made later, from these options)."""
+    if os.environ.get(ONE_THREAD_HOOK) == "1" and hasattr(session, "session_options"):
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        session.session_options = options
+
+
+def _checkpoint_problem(error: CheckpointError) -> Diagnostic:
+    return Diagnostic(CHECKPOINT_CODE, str(error), (), "checkpoint")
 
 
 def _non_finite_loss(file: str, fitted: FitResult) -> Diagnostic:
@@ -345,6 +443,7 @@ def write_outputs(result: TrainResult, out: Path, opset: int = DEFAULT_OPSET) ->
             result.record(),
             result.callback_folder,
             result.compiled.loaded.data,
+            result.kept,
         )
     finally:
         remove_folder(result.callback_folder)

@@ -31,17 +31,21 @@ from specc.train.engine import (
     quiet_stderr,
 )
 from specc.train.fused import (
+    NUMPY_UPDATES_ENV,
     OPTIMIZER_MODEL,
     FusedUpdate,
     choose_route,
     write_optimizer_model,
 )
+from specc.train.checkpoint import ResumeUnsupported
 from specc.train.graph import TrainingGraph
 from specc.train.updates import OptimizerUpdate, apply_constraints, make_update
 from specc.types import DTYPES, TensorType
 
 # The artifacts' temporary folders: <tmp>/specc-train-<pid>-<random>.
 WORK_PREFIX = "specc-train-"
+# The state() entry of a learning rate assigned during training (ReduceLROnPlateau).
+ASSIGNED_RATE = "assigned_learning_rate"
 
 
 def check_device(device: str, file: str = "<spec>") -> None:
@@ -237,6 +241,55 @@ class TrainingSession:
         for name, array in parameters.items():
             view = self.state.parameters[name].data
             np.copyto(view, np.asarray(array, dtype=view.dtype))
+
+    def state(self) -> dict[str, np.ndarray]:
+        """Copies of the whole training state, by name: every parameter (``param/<name>``),
+        the optimizer's slots and ``iterations`` (``optimizer/<key>``, the NumPy route's
+        ``state_dict``) and a learning rate assigned during training
+        (``assigned_learning_rate``: one float64, or none). The fused route's moments live
+        in the engine, which offers no way to read them: ``ResumeUnsupported``."""
+        update = self._resumable_update()
+        out = {f"param/{name}": a for name, a in self.snapshot().items()}
+        out.update((f"optimizer/{k}", a) for k, a in update.state_dict().items())
+        assigned = update.assigned_learning_rate
+        out[ASSIGNED_RATE] = np.array([] if assigned is None else [assigned], np.float64)
+        return out
+
+    def state_types(self) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+        """The shape and dtype of each ``state()`` entry, for checking a checkpoint's;
+        the assigned learning rate may hold one value or none."""
+        types = {name: (a.shape, a.dtype) for name, a in self.state().items()}
+        types[ASSIGNED_RATE] = ((-1,), np.dtype(np.float64))  # -1: zero or one value
+        return types
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        """Put back a ``state()`` (already checked against ``state_types``)."""
+        update = self._resumable_update()
+        self.restore(
+            {k.removeprefix("param/"): a for k, a in state.items() if k.startswith("param/")}
+        )
+        update.load_state_dict(
+            {
+                k.removeprefix("optimizer/"): a
+                for k, a in state.items()
+                if k.startswith("optimizer/")
+            }
+        )
+        assigned = np.asarray(state.get(ASSIGNED_RATE, np.zeros(0)), np.float64).reshape(-1)
+        update.assigned_learning_rate = float(assigned[0]) if assigned.size else None
+
+    def _resumable_update(self) -> OptimizerUpdate:
+        update = self._update
+        if update is None:
+            raise RuntimeError("no optimizer: call use_optimizer() first")
+        if isinstance(update, FusedUpdate):
+            raise ResumeUnsupported(
+                f"{type(self.optimizer).__name__} updates in the engine's fused kernel "
+                "(onnxruntime-training), whose optimizer moments cannot be read or set; "
+                f"train with --backend standard, or set {NUMPY_UPDATES_ENV}=1 to update in "
+                "NumPy, whose state is saved"
+            )
+        return update
 
     @property
     def learning_rate(self) -> float:
