@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 import numpy as np
-
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 

@@ -175,7 +175,8 @@ def _read(
     callbacks = top.list("callbacks")
     if len(callbacks) != callback_count:
         raise CheckpointError(
-            f"{path}: callbacks holds {len(callbacks)} states; the spec lists {callback_count} callbacks"
+            f"{path}: callbacks holds {len(callbacks)} states; the spec lists "
+            f"{callback_count} callbacks"
         )
     fit = FitState(
         epoch=position.int("epoch"),

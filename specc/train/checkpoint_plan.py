@@ -90,9 +90,9 @@ def prepare_folders(out: Path, plan: CheckpointPlan) -> None:
     them) and remove an earlier run's ``--out/checkpoint`` that this run does not go on
     from."""
     own = out / CHECKPOINT_FOLDER
-    if plan.source is None or plan.source.absolute() != own.absolute():
-        if own.is_dir() and not own.is_symlink():
-            shutil.rmtree(own)
+    elsewhere = plan.source is None or plan.source.absolute() != own.absolute()
+    if elsewhere and own.is_dir() and not own.is_symlink():
+        shutil.rmtree(own)
     for top in plan.backups:
         (out / top).mkdir(parents=True, exist_ok=True)
         if not (out / top / BACKUP_MARKER).is_file():

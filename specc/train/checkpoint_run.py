@@ -14,11 +14,13 @@ Test hook: the environment variable ``SPECC_TEST_KILL_AT`` makes the process SIG
 itself at a named point, so that tests can kill a real ``specc train`` deterministically:
 ``step:N`` right after the N-th optimizer step (before any checkpoint of that step),
 ``epoch:N`` right after the checkpoint at the end of epoch N, ``write:N`` in the middle of
-the N-th checkpoint write (its arrays written, the folder not yet swapped in).
+the N-th checkpoint write (its arrays written, the folder not yet swapped in); and
+``interrupt:N`` sends it SIGINT (Ctrl-C) right after the N-th step.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -76,8 +78,11 @@ class Target:
 
 def _kill_point(name: str, count: int) -> None:
     """The test hook (see the module's docstring)."""
-    if os.environ.get(KILL_HOOK) == f"{name}:{count}":
+    point = os.environ.get(KILL_HOOK)
+    if point == f"{name}:{count}":
         os.kill(os.getpid(), signal.SIGKILL)
+    if name == "step" and point == f"interrupt:{count}":
+        os.kill(os.getpid(), signal.SIGINT)
 
 
 class RunCheckpoints(Checkpoints):
@@ -119,12 +124,11 @@ class RunCheckpoints(Checkpoints):
             self.writes += 1
             if target.double and has_checkpoint(target.folder / CHECKPOINT_FOLDER):
                 _keep_previous(target.folder)
-            count = self.writes
             write_checkpoint(
                 target.folder / CHECKPOINT_FOLDER,
                 checkpoint,
                 self.files,
-                lambda: _kill_point("write", count),
+                functools.partial(_kill_point, "write", self.writes),
             )
         if epoch_end:
             _kill_point("epoch", state.epoch)

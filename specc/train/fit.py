@@ -278,12 +278,11 @@ def fit(
                 )
                 log.values = averages.values()
                 on_progress(log, False)
+            due = checkpoints is not None and checkpoints.due(result.steps_trained)
             interrupted = stop is not None and stop.requested and step < steps
-            if checkpoints is not None:
-                due = checkpoints.due(result.steps_trained)
-                if step < steps and (due or interrupted):
-                    state = _state(result, epoch, step, epoch_start, averages)
-                    checkpoints.save(state, interrupted=interrupted)
+            if checkpoints is not None and step < steps and (due or interrupted):
+                state = _state(result, epoch, step, epoch_start, averages)
+                checkpoints.save(state, interrupted=interrupted)
             if interrupted:
                 # An unfinished epoch has no History entry, as when Keras's fit is
                 # interrupted; the weights hold its batches' updates.
@@ -307,7 +306,7 @@ def fit(
         stopping = callbacks is not None and callbacks.stop_training
         if checkpoints is not None:
             # The generator's state now is the one the next epoch's permutation starts from.
-            state = _state(result, epoch + 1, 0, rng.bit_generator.state)
+            state = _state(result, epoch + 1, 0, rng.bit_generator.state, _Averages(training))
             state.finished = stopping
             checkpoints.save(state, epoch_end=True)
         if stopping:

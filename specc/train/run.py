@@ -43,12 +43,12 @@ from specc.train.callback_control import (
     remove_folder,
     run_control,
 )
-from specc.train.data import DataKeys, Dataset, load_dataset
-from specc.train.data_shards import ShardedDataset
-from specc.train.data_targets import id_ranges, targets_for
 from specc.train.checkpoint import CheckpointError
 from specc.train.checkpoint_plan import kept_folders, open_checkpoints, plan_checkpoints
 from specc.train.checkpoint_run import fingerprint, resume_seed
+from specc.train.data import DataKeys, Dataset, load_dataset
+from specc.train.data_shards import ShardedDataset
+from specc.train.data_targets import id_ranges, targets_for
 from specc.train.fit import EpochLog, FitOptions, FitResult, StopRequest, constraints_of, fit
 from specc.train.graph import TrainingGraph, build_training_graph
 from specc.train.outputs import CHECKPOINT_FOLDER, RunRecord, write_trained_folder

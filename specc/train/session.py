@@ -22,6 +22,7 @@ from specc.optimizers.update import current_learning_rate
 from specc.random_ops import RANDOM_STEP
 from specc.schedules import LearningRateSchedule
 from specc.train.backend import another_optimizer, check_provider
+from specc.train.checkpoint import ResumeUnsupported
 from specc.train.engine import (
     CheckpointState,
     EngineError,
@@ -37,7 +38,6 @@ from specc.train.fused import (
     choose_route,
     write_optimizer_model,
 )
-from specc.train.checkpoint import ResumeUnsupported
 from specc.train.graph import TrainingGraph
 from specc.train.updates import OptimizerUpdate, apply_constraints, make_update
 from specc.types import DTYPES, TensorType
