@@ -50,11 +50,6 @@ class CheckpointError(Exception):
     message is one line naming the file."""
 
 
-class ResumeUnsupported(Exception):
-    """The backend's state cannot be saved for an exact resume; the message says what to
-    use instead."""
-
-
 @dataclass
 class Checkpoint:
     """Everything a resumed run needs, as read (and checked) or about to be written."""
@@ -136,7 +131,7 @@ def read_checkpoint(
     limits: Limits = DEFAULT_LIMITS,
 ) -> Checkpoint:
     """The checkpoint in ``folder``, every field checked; ``session_types`` are the
-    backend's state entries (a -1 dimension: zero or one value), ``metric_shapes`` the
+    backend's state entries (a -1 dimension: zero or one value; -2: any), ``metric_shapes`` the
     shapes of each metric's totals arrays. ``CheckpointError`` for any problem."""
     try:
         return _read(folder, session_types, metric_shapes, callback_count, limits)
@@ -234,7 +229,8 @@ def _checked_session(
     for name, (shape, dtype) in types.items():
         array = given[name]
         fits = array.ndim == len(shape) and all(
-            d == s or (s == -1 and d <= 1) for d, s in zip(array.shape, shape, strict=True)
+            d == s or (s == -1 and d <= 1) or s == -2
+            for d, s in zip(array.shape, shape, strict=True)
         )
         if array.dtype != dtype or not fits:
             raise CheckpointError(

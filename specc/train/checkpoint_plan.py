@@ -22,7 +22,6 @@ from specc.limits import Limits
 from specc.train.checkpoint import (
     STATE_FILE,
     CheckpointError,
-    ResumeUnsupported,
     has_checkpoint,
 )
 from specc.train.checkpoint_run import (
@@ -113,7 +112,7 @@ def kept_folders(out: Path, plan: CheckpointPlan, completed: bool) -> dict[str, 
 
 def open_checkpoints(
     plan: CheckpointPlan,
-    session: object,
+    session: StatefulBackend,
     training: TrainingGraph,
     callbacks: CallbackList | None,
     files: Path | None,
@@ -124,14 +123,8 @@ def open_checkpoints(
     """Set the run up for ``plan``: its checkpoint writer (None without targets), the
     state it goes on from (None: afresh, the backend's state already put back), and the
     top-level names of the callbacks' files put back into ``files``. ``CheckpointError``
-    for a checkpoint that cannot be used, or a backend whose state cannot be saved."""
-    try:
-        session.state_types()  # type: ignore[attr-defined]
-    except ResumeUnsupported as exc:
-        if plan.source is not None or plan.backups or plan.every:
-            raise CheckpointError(f"cannot checkpoint this run: {exc}") from None
-        return None, None, []
-    stateful: StatefulBackend = session  # type: ignore[assignment]
+    for a checkpoint that cannot be used."""
+    stateful = session
     out = plan.targets[0].folder if plan.targets else None
     if out is not None:
         prepare_folders(out, plan)
@@ -147,7 +140,7 @@ def open_checkpoints(
             checkpoint = resume_from(plan.fallback, stateful, training, count, expected, limits)
             plan.source = plan.fallback
         check_position(checkpoint, steps, plan.source)
-        stateful.load_state(checkpoint.session)
+        stateful.load_training_state(checkpoint.session)
         resumed = checkpoint.fit
         if files is not None:
             restored = restore_files(plan.source, files)

@@ -57,11 +57,11 @@ PREVIOUS = "previous"
 class StatefulBackend(Protocol):
     """What checkpoints need of a training backend besides ``fit``'s interface."""
 
-    def state(self) -> dict[str, np.ndarray]: ...
+    def training_state(self) -> dict[str, np.ndarray]: ...
 
-    def state_types(self) -> dict[str, tuple[tuple[int, ...], np.dtype]]: ...
+    def training_state_types(self) -> dict[str, tuple[tuple[int, ...], np.dtype]]: ...
 
-    def load_state(self, state: dict[str, np.ndarray]) -> None: ...
+    def load_training_state(self, state: dict[str, np.ndarray]) -> None: ...
 
 
 @dataclass
@@ -119,7 +119,7 @@ class RunCheckpoints(Checkpoints):
         if not wanted:
             return
         state.callbacks = self.callbacks.get_state() if self.callbacks is not None else []
-        checkpoint = Checkpoint(self.fingerprint, state, self.session.state())
+        checkpoint = Checkpoint(self.fingerprint, state, self.session.training_state())
         for target in wanted:
             self.writes += 1
             if target.double and has_checkpoint(target.folder / CHECKPOINT_FOLDER):
@@ -198,7 +198,9 @@ def resume_from(
     cannot be used (the message names the file, or what differs)."""
     outputs = dict(training.graph.outputs)
     shapes = [[tuple(outputs[n].shape) for n in m.statistics] for m in training.metrics]
-    checkpoint = read_checkpoint(folder, session.state_types(), shapes, callback_count, limits)
+    checkpoint = read_checkpoint(
+        folder, session.training_state_types(), shapes, callback_count, limits
+    )
     saved = checkpoint.fingerprint
     differ = [key for key in expected if saved.get(key) != expected[key]]
     if differ:

@@ -208,7 +208,7 @@ class StandardSession:
             value = state[name]
             value.update_inplace(np.ascontiguousarray(array, dtype=value.numpy().dtype))
 
-    def state(self) -> dict[str, np.ndarray]:
+    def training_state(self) -> dict[str, np.ndarray]:
         """Copies of the whole training state, by name: the parameters, the optimizer's
         slots, ``iterations`` (which is also the dropout generator's counter) and the
         learning rate in use; what a checkpoint saves."""
@@ -219,14 +219,14 @@ class StandardSession:
             for name, value in self._copies[self._current].items()
         }
 
-    def state_types(self) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
-        """The shape and dtype of each ``state()`` entry, for checking a checkpoint's."""
+    def training_state_types(self) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+        """The shape and dtype of each ``training_state()`` entry, for checking a checkpoint's."""
         return {
             name: (np.shape(a), np.asarray(a).dtype) for name, a in self._graphs().state.items()
         }
 
-    def load_state(self, state: dict[str, np.ndarray]) -> None:
-        """Put back a ``state()`` (already checked against ``state_types``)."""
+    def load_training_state(self, state: dict[str, np.ndarray]) -> None:
+        """Put back a ``training_state()`` (already checked against ``training_state_types``)."""
         self._graphs()
         for copy in self._copies:
             for name, value in copy.items():
