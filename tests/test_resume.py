@@ -105,10 +105,18 @@ def _lay_out(folder: Path) -> Path:
 
 
 def _train(
-    folder: Path, spec: str, *options: str, kill_at: str | None = None, out: str = "out"
+    folder: Path,
+    spec: str,
+    *options: str,
+    kill_at: str | None = None,
+    out: str = "out",
+    numpy_updates: bool = False,
 ) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "SPECC_TEST_ONE_THREAD": "1"}
     env.pop("SPECC_TEST_KILL_AT", None)
+    env.pop("SPECC_NUMPY_UPDATES", None)
+    if numpy_updates:
+        env["SPECC_NUMPY_UPDATES"] = "1"
     if kill_at is not None:
         env["SPECC_TEST_KILL_AT"] = kill_at
     command = [sys.executable, "-m", "specc.cli", "train", spec, "--data", "data.npz", "-q"]
@@ -241,3 +249,18 @@ def test_no_stray_folders_after_resume(work: Path) -> None:
     assert resumed.returncode == 0, resumed.stderr
     assert sorted(p.name for p in (work / "out").iterdir() if p.name.startswith(".")) == []
     shutil.rmtree(work / "out")
+
+
+@pytest.mark.ort_training
+@pytest.mark.parametrize("numpy_updates", [False, True], ids=["fused", "numpy"])
+def test_ort_training_resumes_exactly(work: Path, numpy_updates: bool) -> None:
+    """Adam takes the engine's fused kernel (its moments saved through the engine's own
+    checkpoint) or, forced, the NumPy update (its slots saved as arrays)."""
+    engine = ("--backend", "ort-training", "--checkpoint-every", "3")
+    full = _train(work, "dropout.yaml", *engine, out="full", numpy_updates=numpy_updates)
+    assert full.returncode == 0, full.stderr
+    killed = _train(work, "dropout.yaml", *engine, kill_at="step:14", numpy_updates=numpy_updates)
+    assert killed.returncode == -signal.SIGKILL
+    resumed = _train(work, "dropout.yaml", *engine, "--resume", "out", numpy_updates=numpy_updates)
+    assert resumed.returncode == 0, resumed.stderr
+    _same_run(work / "out", work / "full")

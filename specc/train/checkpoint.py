@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from specc.atomic import copy_file, open_atomic, replaced_folder, write_text
+from specc.escape import excerpt
 from specc.limits import DEFAULT_LIMITS, Limits
 from specc.npz import NpzError, NpzFile
 from specc.train.checkpoint_json import CheckpointJsonError, JsonReader
@@ -184,6 +185,7 @@ def _read(
         count=averages.int("count"),
         finished=position.bool("finished"),
     )
+    _check_generator_state(path, fit.shuffle_state)
     arrays = _read_arrays(folder / ARRAYS_FILE, limits)
     session = _checked_session(folder / ARRAYS_FILE, arrays, session_types)
     for index, (length, wanted) in enumerate(zip(totals_lengths, metric_shapes, strict=True)):
@@ -201,6 +203,20 @@ def _read(
     if extra:
         raise CheckpointError(f"{folder / ARRAYS_FILE}: unexpected arrays {extra[:5]}")
     return Checkpoint(top.dict("fingerprint").value, fit, session)
+
+
+def _check_generator_state(path: Path, state: dict[str, Any]) -> None:
+    """Refuse a shuffling generator state NumPy's PCG64 would not take."""
+    try:
+        generator = np.random.default_rng(0)
+        if state.get("bit_generator") != type(generator.bit_generator).__name__:
+            raise ValueError(f"bit_generator is {state.get('bit_generator')!r}")
+        generator.bit_generator.state = state
+    except (TypeError, ValueError, KeyError, OverflowError) as exc:
+        message = excerpt(str(exc), 120)
+        raise CheckpointError(
+            f"{path}: shuffle_state is not a generator state ({message})"
+        ) from None
 
 
 def _read_arrays(path: Path, limits: Limits) -> dict[str, np.ndarray]:

@@ -36,6 +36,7 @@ import numpy as np
 from specc.atomic import replaced_folder
 from specc.callbacks import CallbackList
 from specc.limits import Limits
+from specc.train.backend import EngineError
 from specc.train.checkpoint import (
     FILES_FOLDER,
     STATE_FILE,
@@ -124,12 +125,17 @@ class RunCheckpoints(Checkpoints):
             self.writes += 1
             if target.double and has_checkpoint(target.folder / CHECKPOINT_FOLDER):
                 _keep_previous(target.folder)
-            write_checkpoint(
-                target.folder / CHECKPOINT_FOLDER,
-                checkpoint,
-                self.files,
-                functools.partial(_kill_point, "write", self.writes),
-            )
+            try:
+                write_checkpoint(
+                    target.folder / CHECKPOINT_FOLDER,
+                    checkpoint,
+                    self.files,
+                    functools.partial(_kill_point, "write", self.writes),
+                )
+            except OSError as exc:
+                # A full disk or a file-size limit: nothing the spec can fix.
+                reason = exc.strerror or str(exc)
+                raise EngineError(f"cannot write the run to {target.folder}: {reason}") from None
         if epoch_end:
             _kill_point("epoch", state.epoch)
 

@@ -391,7 +391,11 @@ def _single_threaded(session: TrainingBackend) -> None:
 
 
 def _checkpoint_problem(error: CheckpointError) -> Diagnostic:
-    return Diagnostic(CHECKPOINT_CODE, str(error), (), "checkpoint")
+    """The error at the checkpoint file its message starts with (``<file>: ...``)."""
+    file, separator, message = str(error).partition(": ")
+    if not separator:
+        file, message = "checkpoint", str(error)
+    return Diagnostic(CHECKPOINT_CODE, message, (), file)
 
 
 def _non_finite_loss(file: str, fitted: FitResult) -> Diagnostic:
