@@ -20,26 +20,14 @@ from numpy.lib import format as npy_format
 from typer.testing import CliRunner
 
 from specc.cli.app import app
-from tests.hostile.train_inputs import tiny_data
+from tests.hostile.train_inputs import TINY_SPEC, tiny_data
 
 runner = CliRunner()
 
-SPEC = """\
-specc: 1
-name: tiny
-layers:
-  - {type: Dense, name: out, input_shape: [4], units: 3, activation: softmax}
-compile:
-  optimizer: adam
-  loss: sparse_categorical_crossentropy
-  metrics: [accuracy]
-train:
-  epochs: 2
-  batch_size: 8
-  seed: 1
-  callbacks:
-    - {type: EarlyStopping, monitor: loss, patience: 5, restore_best_weights: true}
-"""
+SPEC = TINY_SPEC + (
+    "  callbacks:\n"
+    "    - {type: EarlyStopping, monitor: loss, patience: 5, restore_best_weights: true}\n"
+)
 
 
 @pytest.fixture(scope="module")

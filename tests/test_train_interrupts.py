@@ -140,7 +140,9 @@ def _leftovers(work: Path) -> list[str]:
 def _snapshot(out: Path) -> dict[str, bytes] | None:
     if not out.exists():
         return None
-    return {p.name: p.read_bytes() for p in sorted(out.iterdir()) if p.name != CHECKPOINT}
+    # A checkpoint's staging folder, left by a kill during its write, too.
+    trained = [p for p in sorted(out.iterdir()) if not p.name.startswith((CHECKPOINT, ".chec"))]
+    return {p.name: p.read_bytes() for p in trained}
 
 
 def _check_complete(out: Path, status: str = "completed") -> dict:

@@ -36,19 +36,15 @@ from specc.atomic import copy_file, open_atomic, replaced_folder, write_text
 from specc.escape import excerpt
 from specc.limits import DEFAULT_LIMITS, Limits
 from specc.npz import NpzError, NpzFile
-from specc.train.checkpoint_json import CheckpointJsonError, JsonReader
+from specc.train.checkpoint_json import CheckpointError, JsonReader
 from specc.train.fit import FitState
 
 FORMAT = "specc-checkpoint"
 VERSION = 1
+__all__ = ["Checkpoint", "CheckpointError", "read_checkpoint", "write_checkpoint"]
 STATE_FILE = "checkpoint.json"
 ARRAYS_FILE = "state.npz"
 FILES_FOLDER = "files"
-
-
-class CheckpointError(Exception):
-    """A checkpoint that cannot be used: missing, damaged, or from another run; the
-    message is one line naming the file."""
 
 
 @dataclass
@@ -132,21 +128,9 @@ def read_checkpoint(
     limits: Limits = DEFAULT_LIMITS,
 ) -> Checkpoint:
     """The checkpoint in ``folder``, every field checked; ``session_types`` are the
-    backend's state entries (a -1 dimension: zero or one value; -2: any), ``metric_shapes`` the
-    shapes of each metric's totals arrays. ``CheckpointError`` for any problem."""
-    try:
-        return _read(folder, session_types, metric_shapes, callback_count, limits)
-    except CheckpointJsonError as exc:
-        raise CheckpointError(str(exc)) from None
-
-
-def _read(
-    folder: Path,
-    session_types: Mapping[str, tuple[tuple[int, ...], np.dtype]],
-    metric_shapes: list[list[tuple[int, ...]]],
-    callback_count: int,
-    limits: Limits = DEFAULT_LIMITS,
-) -> Checkpoint:
+    backend's state entries (a -1 dimension: zero or one value; -2: any),
+    ``metric_shapes`` the shapes of each metric's totals arrays. ``CheckpointError`` for
+    any problem."""
     path = folder / STATE_FILE
     if path.is_symlink() or not path.is_file():
         raise CheckpointError(f"{path}: no checkpoint here (checkpoint.json is missing)")

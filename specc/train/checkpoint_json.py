@@ -2,7 +2,7 @@
 
 A checkpoint comes from disk, and disk is not trusted: a field of the wrong type would
 otherwise surface as a ``TypeError`` deep in the loop. ``JsonReader`` wraps one object and
-hands out its fields by the type they must have, raising ``CheckpointJsonError`` with
+hands out its fields by the type they must have, raising ``CheckpointError`` with
 ``file: path.to.field must be ...; got ...`` for the first that is not.
 """
 
@@ -15,8 +15,9 @@ from specc.escape import excerpt
 Number = int | float
 
 
-class CheckpointJsonError(ValueError):
-    """A field of a checkpoint's JSON is missing or of the wrong type."""
+class CheckpointError(Exception):
+    """A checkpoint that cannot be used: missing, damaged, or from another run; the
+    message is one line naming the file (and the field)."""
 
 
 def _is_number(value: Any) -> bool:
@@ -40,7 +41,7 @@ class JsonReader:
     def _fail(self, key: str, wanted: str, got: Any) -> None:
         place = ".".join(p for p in (self.where, key) if p) or "the top level"
         shown = excerpt(repr(got), 60)
-        raise CheckpointJsonError(f"{self.file}: {place} must be {wanted}; got {shown}")
+        raise CheckpointError(f"{self.file}: {place} must be {wanted}; got {shown}")
 
     def _get(self, key: str) -> Any:
         if key not in self.value:

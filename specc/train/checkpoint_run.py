@@ -10,8 +10,10 @@ when Ctrl-C ends the run mid-epoch; a BackupAndRestore ``backup_dir`` at its ``s
 against the compiled model and optimizer, and against the run's fingerprint (spec, data,
 batch size, seed, backend), so that a resume with anything else is refused.
 
-Test hook: the environment variable ``SPECC_TEST_KILL_AT`` makes the process SIGKILL
-itself at a named point, so that tests can kill a real ``specc train`` deterministically:
+Test hooks: ``SPECC_TEST_ONE_THREAD=1`` runs onnxruntime on one thread (its sums in one
+order, for comparisons bit for bit between processes); ``SPECC_TEST_KILL_AT`` makes the
+process SIGKILL itself at a named point, so that tests can kill a real ``specc train``
+deterministically:
 ``step:N`` right after the N-th optimizer step (before any checkpoint of that step),
 ``epoch:N`` right after the checkpoint at the end of epoch N, ``write:N`` in the middle of
 the N-th checkpoint write (its arrays written, the folder not yet swapped in); and
@@ -32,6 +34,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+import onnxruntime
 
 from specc.atomic import replaced_folder
 from specc.callbacks import CallbackList
@@ -46,12 +49,14 @@ from specc.train.checkpoint import (
     read_checkpoint,
     write_checkpoint,
 )
-from specc.train.checkpoint_json import CheckpointJsonError, JsonReader
+from specc.train.checkpoint_json import JsonReader
 from specc.train.fit import Checkpoints, FitState
 from specc.train.graph import TrainingGraph
 from specc.train.outputs import CHECKPOINT_FOLDER
 
 KILL_HOOK = "SPECC_TEST_KILL_AT"
+# Test hook: 1 runs onnxruntime on one thread (for bit-for-bit comparisons of runs).
+ONE_THREAD_HOOK = "SPECC_TEST_ONE_THREAD"
 PREVIOUS = "previous"
 
 
@@ -155,7 +160,7 @@ def resume_seed(folder: Path) -> int | None:
     try:
         document = json.loads((folder / STATE_FILE).read_bytes().decode("utf-8"))
         seed = JsonReader(str(folder), document).dict("fingerprint").int("seed")
-    except (OSError, ValueError, CheckpointJsonError, RecursionError):
+    except (OSError, ValueError, CheckpointError, RecursionError):
         return None
     return seed
 
@@ -248,3 +253,14 @@ def check_position(checkpoint: Checkpoint, steps: int, folder: Path) -> None:
             f"{folder / STATE_FILE}: the History holds {epochs} epochs; position.epoch is "
             f"{fit.epoch}"
         )
+
+
+def single_threaded(session: object) -> None:
+    """The test hook ``SPECC_TEST_ONE_THREAD=1``: onnxruntime's sums in one fixed order,
+    so that a resumed run can be compared bit for bit (the standard backend's sessions
+    are made later, from these options)."""
+    if os.environ.get(ONE_THREAD_HOOK) == "1" and hasattr(session, "session_options"):
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        session.session_options = options

@@ -5,8 +5,10 @@ build_training_graph  forward + Keras's total loss
 load_dataset          arrays named after the inputs and outputs, checked
 split                 Keras's validation_split: the last fraction, before shuffling
 open_session          the training backend: the standard step graph, or onnxruntime-training
+open_checkpoints      the run's checkpoints (--out/checkpoint, BackupAndRestore's), and the
+                      state it goes on from (--resume, or a backup found in --out)
 fit                   Keras's loop, callbacks and History (stopped early by Ctrl-C, a
-                      callback or a non-finite loss)
+                      callback or a non-finite loss), checkpointing as it goes
 inference_graph       the inference lowering, given the trained weights
 write_outputs         the trained folder, swapped in whole (``specc.train.outputs``)
 """
@@ -14,13 +16,11 @@ write_outputs         the trained folder, swapped in whole (``specc.train.output
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import onnxruntime
 
 from specc.callbacks import CallbackError, CallbackList
 from specc.callbacks.terminate_on_nan import TerminateOnNaN
@@ -32,9 +32,8 @@ from specc.onnx_model import DEFAULT_OPSET, to_model_proto
 from specc.passes.lower import lower_to_onnx
 from specc.pipeline import CompiledModel, compile_spec
 from specc.spec.compile import losses_by_output
-from specc.spec.loader import load_spec
 from specc.spec.train_data import UNKNOWN_DATA_KEY, class_weights_by_output
-from specc.train.backend import DEFAULT_BACKEND, TrainingBackend, check_backend, open_session
+from specc.train.backend import DEFAULT_BACKEND, check_backend, open_session
 from specc.train.callback_control import (
     RunControl,
     callback_configs,
@@ -45,17 +44,16 @@ from specc.train.callback_control import (
 )
 from specc.train.checkpoint import CheckpointError
 from specc.train.checkpoint_plan import kept_folders, open_checkpoints, plan_checkpoints
-from specc.train.checkpoint_run import fingerprint, resume_seed
+from specc.train.checkpoint_run import fingerprint, resume_seed, single_threaded
 from specc.train.data import DataKeys, Dataset, load_dataset
 from specc.train.data_shards import ShardedDataset
 from specc.train.data_targets import id_ranges, targets_for
 from specc.train.fit import EpochLog, FitOptions, FitResult, StopRequest, constraints_of, fit
 from specc.train.graph import TrainingGraph, build_training_graph
-from specc.train.outputs import CHECKPOINT_FOLDER, RunRecord, write_trained_folder
+from specc.train.outputs import RunRecord, write_trained_folder
+from specc.train.run_seed import run_seed, spec_seed
 
 CHECKPOINT_CODE = "SPC542-checkpoint"
-# Test hook: 1 runs onnxruntime on one thread (for bit-for-bit comparisons of runs).
-ONE_THREAD_HOOK = "SPECC_TEST_ONE_THREAD"
 
 
 @dataclass
@@ -181,20 +179,6 @@ def prepare(
     return compiled, build_training_graph(compiled, config, outputs, predictions)
 
 
-def spec_seed(spec: str | Path, limits: Limits = DEFAULT_LIMITS) -> int | None:
-    """The spec's ``train.seed``, read before compiling (the initial weights and the random
-    layers' streams depend on it), or None; a spec that does not load, or a seed that is
-    not a valid one, is left for the compiler to report."""
-    try:
-        data = load_spec(spec, limits).data
-    except SpecError:
-        return None
-    section = data.get("train") if isinstance(data, dict) else None
-    seed = section.get("seed") if isinstance(section, dict) else None
-    valid = isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed < 2**32
-    return seed if valid else None
-
-
 def weighted_outputs(compiled: CompiledModel) -> list[str]:
     """The outputs whose losses ``train.sample_weight`` (every output with a loss) or
     ``train.class_weight`` weighs."""
@@ -245,12 +229,14 @@ def train_spec(
     """Train a spec on a data file as Keras's ``fit`` would.
 
     ``stop`` (set from a SIGINT handler) ends training after the current batch; the
-    result then holds the weights so far and the epochs completed. A non-finite loss
+    result then holds the weights so far and the epochs completed. With ``options.out``
+    the run keeps checkpoints there; ``options.resume`` goes on from one (SPC542 when it
+    cannot be used). A non-finite loss
     raises ``SpecError`` (SPC540) unless ``options.terminate_on_nan`` is off.
     """
     check_backend(options.backend, options.device, str(spec))
     standard = options.backend == "standard"
-    seed = _run_seed(spec, options)
+    seed = run_seed(spec, options.seed, options.resume, options.limits)
     compiled, training = prepare(spec, weights, seed, options.limits, standard, weighted=True)
     configs = callback_configs(compiled)
     try:
@@ -295,11 +281,11 @@ def train_spec(
         },
     )
     session = open_session(training, options.backend, options.opset, options.device)
-    _single_threaded(session)
     callbacks: CallbackList | None = None
     control: RunControl | None = None
     failed = True
     try:
+        single_threaded(session)
         if configs:
             graph = inference_graph(compiled)
             control = run_control(
@@ -365,29 +351,6 @@ def train_spec(
         tuple(sorted(control.written)) if control is not None else (),
         kept_folders(options.out, plan, completed) if options.out is not None else {},
     )
-
-
-def _run_seed(spec: str | Path, options: TrainOptions) -> int:
-    """The run's seed: --seed, else the spec's ``train.seed``, else the seed of the run
-    --resume continues, else a fresh one (so that a checkpoint can name it: the random
-    layers' streams are drawn from it)."""
-    seed = options.seed if options.seed is not None else spec_seed(spec, options.limits)
-    if seed is None and options.resume is not None:
-        seed = resume_seed(options.resume / CHECKPOINT_FOLDER)
-    if seed is None:
-        seed = int(np.random.SeedSequence().generate_state(1)[0])
-    return seed
-
-
-def _single_threaded(session: TrainingBackend) -> None:
-    """The test hook ``SPECC_TEST_ONE_THREAD=1``: onnxruntime's sums in one fixed order,
-    so that a resumed run can be compared bit for bit (the standard backend's sessions
-    are made later, from these options)."""
-    if os.environ.get(ONE_THREAD_HOOK) == "1" and hasattr(session, "session_options"):
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        session.session_options = options
 
 
 def _checkpoint_problem(error: CheckpointError) -> Diagnostic:
