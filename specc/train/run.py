@@ -299,6 +299,9 @@ def train_spec(
             )
             callbacks = CallbackList([c.start() for c in configs], control)
         session.use_optimizer(config.optimizer, fit_options.numpy_updates, constraints_of(compiled))
+        # The update's route decides what the backend's state holds (ort-training's fused
+        # kernel or NumPy update): a checkpoint of one cannot resume the other.
+        expected["route"] = session.route
         checkpoints, resumed, restored = open_checkpoints(
             plan,
             session,
