@@ -165,3 +165,31 @@ def test_resume_from_a_folder_without_a_checkpoint(saved: Path, tmp_path: Path) 
     result = runner.invoke(app, [*_command(saved), "--resume", str(tmp_path)])
     assert result.exit_code == 1
     assert "holds no checkpoint" in result.output
+
+
+@pytest.mark.parametrize(
+    ("callback", "expected"),
+    [
+        ("{type: BackupAndRestore, backup_dir: checkpoint}", "backup_dir 'checkpoint' is one"),
+        ("{type: BackupAndRestore, backup_dir: model.onnx/x}", "backup_dir 'model.onnx/x' is one"),
+        (
+            "{type: ModelCheckpoint, filepath: checkpoint/w.npz, save_weights_only: true}",
+            "'checkpoint/w.npz' is one of the files specc train writes itself",
+        ),
+        (
+            "{type: CSVLogger, filename: backup/log.csv}\n"
+            "    - {type: BackupAndRestore, backup_dir: backup}",
+            "'backup/log.csv' is one of the files specc train writes itself",
+        ),
+    ],
+)
+def test_callbacks_cannot_take_the_checkpoints_folders(
+    tmp_path: Path, callback: str, expected: str
+) -> None:
+    (tmp_path / "tiny.yaml").write_text(f"{TINY_SPEC}  callbacks:\n    - {callback}\n")
+    (tmp_path / "data.npz").write_bytes(tiny_data())
+    result = runner.invoke(app, [*_command(tmp_path), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1, result.output
+    assert expected in result.output and "SPC541-callback" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "out" / "model.onnx").exists()

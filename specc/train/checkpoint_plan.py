@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from specc.atomic import write_text
-from specc.callbacks import CallbackConfig, CallbackList
+from specc.callbacks import CallbackConfig, CallbackError, CallbackList
 from specc.callbacks.backup_and_restore import BackupAndRestore
 from specc.limits import Limits
 from specc.train.checkpoint import (
@@ -35,7 +35,7 @@ from specc.train.checkpoint_run import (
 )
 from specc.train.fit import FitState
 from specc.train.graph import TrainingGraph
-from specc.train.outputs import BACKUP_MARKER, CHECKPOINT_FOLDER
+from specc.train.outputs import BACKUP_MARKER, CHECKPOINT_FOLDER, TRAINED_FILES
 
 
 @dataclass
@@ -56,7 +56,9 @@ class CheckpointPlan:
 def plan_checkpoints(
     out: Path | None, resume: Path | None, every: int | None, configs: list[CallbackConfig]
 ) -> CheckpointPlan:
-    """The plan for a run writing to ``out`` (None: no checkpoints at all)."""
+    """The plan for a run writing to ``out`` (None: no checkpoints at all);
+    ``CallbackError`` (with its index) for a ``backup_dir`` that takes one of the run's
+    own names."""
     plan = CheckpointPlan(every=every or 0)
     if resume is not None:
         plan.source = resume / CHECKPOINT_FOLDER
@@ -68,14 +70,22 @@ def plan_checkpoints(
     if out is None:
         return plan
     plan.targets.append(Target(out, at_epoch=True, every=every or 0))
-    for config in configs:
+    for index, config in enumerate(configs):
         if not isinstance(config, BackupAndRestore):
             continue
+        top = config.backup_dir.split("/")[0]
+        if top in (*TRAINED_FILES, CHECKPOINT_FOLDER):
+            error = CallbackError(
+                f"backup_dir '{config.backup_dir}' is one of the names specc train writes "
+                "itself; choose another folder",
+                ("backup_dir",),
+            )
+            error.index = index
+            raise error
         folder = out.joinpath(*config.backup_dir.split("/"))
         every_steps = config.save_freq if isinstance(config.save_freq, int) else 0
         target = Target(folder, config.save_freq == "epoch", every_steps, config.double_checkpoint)
         plan.targets.append(target)
-        top = config.backup_dir.split("/")[0]
         plan.backups[top] = config.delete_checkpoint
         if plan.source is None and has_checkpoint(folder / CHECKPOINT_FOLDER):
             plan.source = folder / CHECKPOINT_FOLDER

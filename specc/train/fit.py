@@ -15,8 +15,8 @@ after the current batch, and a non-finite batch loss ends it at once, as Keras's
 ``TerminateOnNaN`` callback does, unless ``FitOptions.terminate_on_nan`` is off.
 
 Checkpoints: ``checkpoints`` (``specc.train.checkpoint_run``) is handed a ``FitState``
-after every epoch, every ``every`` optimizer steps and when a ``StopRequest`` ends the run
-mid-epoch; ``resume`` (a ``FitState`` read back) continues from there: the shuffling
+after every epoch, after the optimizer steps its ``due`` names and when a ``StopRequest``
+ends the run mid-epoch; ``resume`` (a ``FitState`` read back) continues from there: the shuffling
 generator is put back as it was when that epoch began, its permutation redrawn and the
 batches already trained skipped, and the epoch's partial averages go on adding up.
 

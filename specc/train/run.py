@@ -50,7 +50,7 @@ from specc.train.data_shards import ShardedDataset
 from specc.train.data_targets import id_ranges, targets_for
 from specc.train.fit import EpochLog, FitOptions, FitResult, StopRequest, constraints_of, fit
 from specc.train.graph import TrainingGraph, build_training_graph
-from specc.train.outputs import RunRecord, write_trained_folder
+from specc.train.outputs import CHECKPOINT_FOLDER, RunRecord, write_trained_folder
 from specc.train.run_seed import run_seed, spec_seed
 
 CHECKPOINT_CODE = "SPC542-checkpoint"
@@ -243,6 +243,8 @@ def train_spec(
         plan = plan_checkpoints(options.out, options.resume, options.checkpoint_every, configs)
     except CheckpointError as error:
         raise SpecError([_checkpoint_problem(error)]) from None
+    except CallbackError as error:
+        raise located(compiled, error) from None
     saved = resume_seed(plan.source) if plan.source is not None else None
     if saved is not None and saved != seed and options.seed is None:
         # A BackupAndRestore checkpoint of an unseeded run, found once the spec was read:
@@ -296,6 +298,7 @@ def train_spec(
                     _with_weights(graph, trained), DEFAULT_OPSET, compiled.metadata
                 ),
                 options.previous_run,
+                (CHECKPOINT_FOLDER, *plan.backups),
             )
             callbacks = CallbackList([c.start() for c in configs], control)
         session.use_optimizer(config.optimizer, fit_options.numpy_updates, constraints_of(compiled))
