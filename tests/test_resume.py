@@ -102,6 +102,10 @@ def _lay_out(folder: Path) -> Path:
     for delete in ("true", "false"):
         spec = BACKUP_SPEC.replace("DELETE", delete)
         (folder / f"backup_{delete}.yaml").write_text(spec, encoding="utf-8")
+    double = BACKUP_SPEC.replace("DELETE", "true").replace(
+        "save_freq: 4", "double_checkpoint: true"
+    )
+    (folder / "backup_double.yaml").write_text(double, encoding="utf-8")
     (folder / "data.npz").write_bytes(_data())
     return folder
 
@@ -248,3 +252,18 @@ def test_a_completed_run_keeps_its_checkpoint(uninterrupted: Path) -> None:
     )
     assert saved["position"]["epoch"] == 3 and saved["position"]["step"] == 0
     assert set(saved["history"]) == {"loss", "accuracy", "auc"}
+
+
+def test_double_checkpoint_falls_back_on_the_previous_backup(
+    work: Path, uninterrupted: Path
+) -> None:
+    killed = _train(work, "backup_double.yaml", kill_at="step:25")
+    assert killed.returncode == -signal.SIGKILL
+    backup = work / "out" / "backup" / "run"
+    previous = json.loads((backup / "previous" / "checkpoint.json").read_text())
+    latest = json.loads((backup / "checkpoint" / "checkpoint.json").read_text())
+    assert (previous["position"]["epoch"], latest["position"]["epoch"]) == (1, 2)
+    (backup / "checkpoint" / "state.npz").write_bytes(b"damaged")
+    rerun = _train(work, "backup_double.yaml")
+    assert rerun.returncode == 0, rerun.stderr
+    _same_run(work / "out", uninterrupted / "full_dropout")

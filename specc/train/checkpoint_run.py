@@ -218,8 +218,8 @@ def resume_from(
         what = ", ".join(differ)
         raise CheckpointError(
             f"{folder / STATE_FILE}: this checkpoint was written by a run with another {what}; "
-            "resume with the spec, data and options it was started with, or start afresh "
-            "without --resume"
+            f"resume with the spec, data and options it was started with, or remove {folder} "
+            "to start afresh"
         )
     return checkpoint
 
