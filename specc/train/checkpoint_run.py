@@ -128,9 +128,9 @@ class RunCheckpoints(Checkpoints):
         checkpoint = Checkpoint(self.fingerprint, state, self.session.training_state())
         for target in wanted:
             self.writes += 1
-            if target.double and has_checkpoint(target.folder / CHECKPOINT_FOLDER):
-                _keep_previous(target.folder)
             try:
+                if target.double and has_checkpoint(target.folder / CHECKPOINT_FOLDER):
+                    _keep_previous(target.folder)
                 write_checkpoint(
                     target.folder / CHECKPOINT_FOLDER,
                     checkpoint,
