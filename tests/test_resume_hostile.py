@@ -161,6 +161,14 @@ def test_a_bad_checkpoint_is_refused_with_one_located_message(
     assert (run / "weights.npz").read_bytes() == (saved / "out" / "weights.npz").read_bytes()
 
 
+def test_resume_with_fewer_epochs_than_trained_is_refused(saved: Path, tmp_path: Path) -> None:
+    out = str(tmp_path / "out")
+    assert runner.invoke(app, [*_command(saved), "--epochs", "2", "--out", out]).exit_code == 0
+    result = runner.invoke(app, [*_command(saved), "--epochs", "1", "--resume", out])
+    assert result.exit_code == 1
+    assert "--epochs 1 ends before it" in result.output and "SPC542" in result.output
+
+
 def test_resume_from_a_folder_without_a_checkpoint(saved: Path, tmp_path: Path) -> None:
     result = runner.invoke(app, [*_command(saved), "--resume", str(tmp_path)])
     assert result.exit_code == 1

@@ -128,6 +128,7 @@ def open_checkpoints(
     files: Path | None,
     expected: dict[str, Any],
     steps: int,
+    epochs: int,
     limits: Limits,
 ) -> tuple[RunCheckpoints | None, FitState | None, list[str]]:
     """Set the run up for ``plan``: its checkpoint writer (None without targets), the
@@ -149,7 +150,7 @@ def open_checkpoints(
                 raise
             checkpoint = resume_from(plan.fallback, stateful, training, count, expected, limits)
             plan.source = plan.fallback
-        check_position(checkpoint, steps, plan.source)
+        check_position(checkpoint, steps, epochs, plan.source)
         stateful.load_training_state(checkpoint.session)
         resumed = checkpoint.fit
         if files is not None:

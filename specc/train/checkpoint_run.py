@@ -239,9 +239,15 @@ def _links(folder: str, names: list[str]) -> list[str]:
     return [name for name in names if os.path.islink(os.path.join(folder, name))]
 
 
-def check_position(checkpoint: Checkpoint, steps: int, folder: Path) -> None:
-    """Refuse a position outside the run (a step past the epoch's batches)."""
+def check_position(checkpoint: Checkpoint, steps: int, epochs: int, folder: Path) -> None:
+    """Refuse a position outside the run: a step past the epoch's batches, an epoch past
+    the ``epochs`` the resumed run asks for."""
     fit = checkpoint.fit
+    if fit.epoch > epochs:
+        raise CheckpointError(
+            f"{folder / STATE_FILE}: the checkpoint is at the end of epoch {fit.epoch}; "
+            f"--epochs {epochs} ends before it (give --epochs {fit.epoch} or more)"
+        )
     if fit.step >= steps and fit.step:
         raise CheckpointError(
             f"{folder / STATE_FILE}: position.step {fit.step} is not inside an epoch of "

@@ -313,6 +313,7 @@ def train_spec(
             control.folder if control is not None else None,
             expected,
             dataset.steps(fit_options.batch_size),
+            fit_options.epochs,
             options.limits,
         )
         if control is not None:
