@@ -117,14 +117,34 @@ def train(
         ),
     ] = Backend.standard,
     out: Annotated[
-        Path,
+        Path | None,
         typer.Option(
             "--out",
             "-o",
             help="Folder for model.onnx, weights.npz, history.json and run.json; replaced "
-            "whole when the run ends.",
+            "whole when the run ends; checkpoint/ in it is written after every epoch "
+            "(default: trained, or the --resume folder).",
         ),
-    ] = Path("trained"),
+    ] = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option(
+            "--resume",
+            help="Go on from the checkpoint an earlier run (stopped, interrupted or killed) "
+            "left in this folder (its --out), exactly where it stopped; the spec, data, "
+            "batch size and seed must be the ones it started with.",
+            exists=True,
+            file_okay=False,
+        ),
+    ] = None,
+    checkpoint_every: Annotated[
+        int | None,
+        typer.Option(
+            "--checkpoint-every",
+            min=1,
+            help="Also checkpoint every N optimizer steps (besides every epoch).",
+        ),
+    ] = None,
     terminate_on_nan: Annotated[
         bool,
         typer.Option(
@@ -143,10 +163,13 @@ def train(
 ) -> None:
     """Train SPEC on DATA; write the trained model, its weights and its history to --out.
 
-    Ctrl-C stops after the current batch and writes the model and history so far (exit
-    130); SIGTERM stops at once and leaves --out as it was (exit 143).
+    Ctrl-C stops after the current batch, writes the model and history so far and a
+    checkpoint to resume from (exit 130); SIGTERM stops at once and leaves --out as it was
+    but for its last checkpoint (exit 143). --resume DIR goes on from DIR's checkpoint.
     """
     limits = resolve_limits(limit, max_params, max_file_size)
+    if out is None:
+        out = resume if resume is not None else Path("trained")
     left = f"{out} was left as it was"
     with exits_on_signals(f"interrupted; {left}", f"terminated; {left}"):
         # Imported here, not at the top: the training engine takes seconds to import, and
@@ -179,6 +202,9 @@ def train(
             terminate_on_nan=terminate_on_nan,
             data_keys=_parse_data_keys(data_keys),
             previous_run=out,
+            out=out,
+            resume=resume,
+            checkpoint_every=checkpoint_every,
         )
         progress = None if quiet else Progress()
         stop = StopRequest()
@@ -209,7 +235,7 @@ def train(
         say(
             f"interrupted at {fitted.where}: wrote the model and weights so far, "
             f"and the history of the {kept} complete epoch{'s' if kept != 1 else ''}, to "
-            f"{out} (run.json: interrupted)"
+            f"{out} (run.json: interrupted); specc train ... --resume {out} goes on from there"
         )
         raise typer.Exit(EXIT_INTERRUPTED)
     if not quiet:

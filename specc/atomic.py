@@ -210,13 +210,28 @@ def staged_folder(
     """
     out = Path(out)
     check_output_folder(out, owned)
-    parent = _parent(out)
+    with replaced_folder(out, on_staging) as staging:
+        yield staging
+
+
+@contextlib.contextmanager
+def replaced_folder(
+    target: Path, on_staging: Callable[[Path], None] | None = None
+) -> Iterator[Path]:
+    """A fresh folder beside ``target`` to fill (each file written atomically, so fsynced);
+    when the block ends without error it replaces ``target`` in one step (Linux's
+    ``renameat2`` exchange; elsewhere two renames), else it is removed and ``target`` is
+    left as it was. Unlike ``staged_folder`` nothing is checked: ``target`` is the caller's
+    own folder (a checkpoint). ``on_staging`` is told the staging folder, so a signal
+    handler can remove it."""
+    target = Path(target)
+    parent = target.absolute().parent
     parent.mkdir(parents=True, exist_ok=True)
-    sweep_leftovers(parent, out.name)
+    sweep_leftovers(parent, target.name)
     staging: Path | None = None
     try:
         with _signals_held():
-            prefix = f".{out.name[:64]}{_STAGING_TAG}{os.getpid()}-"
+            prefix = f".{target.name[:64]}{_STAGING_TAG}{os.getpid()}-"
             staging = Path(tempfile.mkdtemp(dir=parent, prefix=prefix))
             if on_staging is not None:
                 on_staging(staging)
@@ -224,7 +239,7 @@ def staged_folder(
         os.chmod(staging, 0o755)
         _fsync_folder(staging)
         with _signals_held():
-            _swap_in(staging, parent / out.name)
+            _swap_in(staging, parent / target.name)
     except BaseException:
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)

@@ -421,9 +421,9 @@ def test_a_valid_callbacks_list_has_no_problems() -> None:
             "mode must be",
         ),
         (
-            "    - {type: BackupAndRestore, backup_dir: backup}\n",
-            "SPC101-schema train.callbacks[0]",
-            "BackupAndRestore is not available in this version",
+            "    - {type: BackupAndRestore, backup_dir: ../backup}\n",
+            "SPC101-schema train.callbacks[0].backup_dir",
+            "inside the run's output folder",
         ),
         (
             "    - {type: BackupAndRestore}\n",

@@ -170,6 +170,7 @@ def test_train_without_matplotlib_notes_how_to_get_the_picture(
         f'"specc[plot]"; then specc plot {out / "history.json"})'
     ]
     assert sorted(p.name for p in out.iterdir()) == [
+        "checkpoint",
         "history.json",
         "model.onnx",
         "run.json",

@@ -31,6 +31,9 @@ pytestmark = pytest.mark.slow
 
 # history.png too: the test environments have matplotlib.
 TRAINED = ["history.json", "history.png", "model.onnx", "run.json", "spec.json", "weights.npz"]
+# The run's checkpoint, rewritten while it trains (tests/test_resume.py checks it): the
+# trained files around it are what a killed run must leave whole.
+CHECKPOINT = "checkpoint"
 # The kill moments are drawn from this seed, so a failing sequence can be replayed.
 KILL_SEED = 20240601
 
@@ -137,13 +140,17 @@ def _leftovers(work: Path) -> list[str]:
 def _snapshot(out: Path) -> dict[str, bytes] | None:
     if not out.exists():
         return None
-    return {p.name: p.read_bytes() for p in sorted(out.iterdir())}
+    # A checkpoint's staging folder, left by a kill during its write, too.
+    trained = [p for p in sorted(out.iterdir()) if not p.name.startswith((CHECKPOINT, ".chec"))]
+    return {p.name: p.read_bytes() for p in trained}
 
 
 def _check_complete(out: Path, status: str = "completed") -> dict:
     """``out`` holds one run whose files load and agree; return its run.json."""
-    assert sorted(p.name for p in out.iterdir()) == TRAINED
-    assert all(p.is_file() and not p.is_symlink() for p in out.iterdir())
+    files = [p for p in out.iterdir() if p.name != CHECKPOINT]
+    assert sorted(p.name for p in files) == TRAINED
+    assert all(p.is_file() and not p.is_symlink() for p in files)
+    assert (out / CHECKPOINT / "checkpoint.json").is_file()
     run = strict_json(out / "run.json")
     history = strict_json(out / "history.json")
     assert run["status"] == status

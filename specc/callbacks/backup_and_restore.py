@@ -1,23 +1,29 @@
-"""BackupAndRestore: Keras's resumable training, not available in this version.
+"""BackupAndRestore: resumable training, as Keras 3.15.1's callback.
 
-Resuming exactly needs checkpoints of the optimizer's state, the random number generators,
-the epoch and step and the history; until specc writes those, the callback is validated
-(so that its arguments are checked) and then refused, rather than accepted and ignored.
+The run's checkpoints (``specc.train.checkpoint``: parameters, optimizer state, the random
+generators, the epoch and step, the partial averages, the History and every callback's
+state) are written into ``backup_dir`` inside the run's output folder, at each epoch's end
+(``save_freq: epoch``) or every ``save_freq`` batches; a rerun of the same ``specc train``
+command finds them there and goes on from the last one. ``double_checkpoint`` keeps the one
+before it too (``backup_dir/previous``), used when the last cannot be read;
+``delete_checkpoint`` removes the folder once the run completes. The runtime does nothing
+itself: the run's checkpoint machinery reads this config (``specc.train.checkpoint_run``).
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic import Field, field_validator
 
 from specc.callbacks.base import CALLBACKS, Callback, CallbackConfig
+from specc.callbacks.paths import parse_pattern
 
 
 @CALLBACKS.register
 class BackupAndRestore(CallbackConfig):
-    """Keras's ``BackupAndRestore`` arguments; refused at validation."""
+    """Back up the whole training state into ``backup_dir`` (inside the run's folder) so
+    that a rerun resumes where an interrupted or killed run stopped."""
 
     type: Literal["BackupAndRestore"] = "BackupAndRestore"
     backup_dir: Annotated[str, Field(min_length=1)]
@@ -25,19 +31,12 @@ class BackupAndRestore(CallbackConfig):
     double_checkpoint: bool = False
     delete_checkpoint: bool = True
 
-    @model_validator(mode="after")
-    def _not_available(self) -> BackupAndRestore:
-        raise PydanticCustomError(
-            "value_error",
-            "{error}",
-            {
-                "error": "BackupAndRestore is not available in this version of specc: "
-                "resuming exactly needs checkpoints of the optimizer state, the random "
-                "generators and the history, which specc train does not write yet; remove "
-                "it (ModelCheckpoint saves the model or weights each epoch)"
-            },
-        )
+    @field_validator("backup_dir")
+    @classmethod
+    def _inside_the_run(cls, value: str) -> str:
+        parse_pattern("backup_dir", value, fields=False)
+        return value
 
     def start(self) -> Callback:
-        """Never reached: validation refuses the callback."""
-        raise NotImplementedError("BackupAndRestore is not available")
+        """A runtime with no hooks: the checkpoints are the run's own."""
+        return Callback()

@@ -113,6 +113,63 @@ class Callback:
     def close(self) -> None:
         """Release files, however training ended."""
 
+    # -- checkpoints -----------------------------------------------------------------
+
+    def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """What a resumed run needs of this callback: JSON values and arrays."""
+        return {}, {}
+
+    def set_state(self, values: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> None:
+        """Go on from a ``get_state`` read back from a checkpoint (not trusted: a value of
+        the wrong type raises ``ValueError``); called after ``on_train_begin``."""
+
+    def resume(
+        self,
+        control: TrainingControl,
+        values: Mapping[str, Any],
+        arrays: Mapping[str, np.ndarray],
+    ) -> None:
+        """``on_train_begin`` of a resumed run: the callback's files are back in the
+        run's folder as the checkpoint saved them."""
+        self.on_train_begin(control)
+        self.set_state(values, arrays)
+
+
+def state_number(values: Mapping[str, Any], key: str) -> float | None:
+    """A checkpoint's number (or null) at ``key``; ``ValueError`` for anything else."""
+    value = values.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{key} must be a number or null; got {value!r}"[:200])
+    return float(value)
+
+
+def state_count(values: Mapping[str, Any], key: str, nullable: bool = False) -> int | None:
+    """A checkpoint's non-negative integer at ``key`` (or null where ``nullable``)."""
+    value = values.get(key)
+    if value is None and nullable:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{key} must be a non-negative integer; got {value!r}"[:200])
+    return value
+
+
+def checked_weights(
+    model: Mapping[str, np.ndarray], given: Mapping[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """``given`` weights from a checkpoint, with exactly ``model``'s names, shapes and
+    dtypes; ``ValueError`` otherwise."""
+    if set(given) != set(model):
+        raise ValueError("the saved best weights do not name the model's parameters")
+    for name, array in model.items():
+        if given[name].shape != array.shape or given[name].dtype != array.dtype:
+            raise ValueError(
+                f"the saved best weight {name} must be {array.dtype} {array.shape}; "
+                f"got {given[name].dtype} {given[name].shape}"
+            )
+    return {name: np.array(given[name]) for name in model}
+
 
 class CallbackConfig(SpecModel):
     """Base of every callback's config: Keras's arguments, and the runtime they make."""
@@ -173,6 +230,26 @@ class CallbackList:
     def on_train_begin(self) -> None:
         """Training starts."""
         self._each("on_train_begin", self.control)
+
+    def get_state(self) -> list[tuple[dict[str, Any], dict[str, np.ndarray]]]:
+        """Each callback's ``get_state``, in order."""
+        return [callback.get_state() for callback in self.callbacks]
+
+    def resume(self, states: Sequence[tuple[Mapping[str, Any], Mapping[str, np.ndarray]]]) -> None:
+        """Training resumes: each callback takes its state back (``states`` in order)."""
+        for index, (callback, (values, arrays)) in enumerate(
+            zip(self.callbacks, states, strict=True)
+        ):
+            try:
+                try:
+                    callback.resume(self.control, values, arrays)
+                except ValueError as error:
+                    raise CallbackError(
+                        f"the checkpoint's state of this callback: {error}"
+                    ) from None
+            except CallbackError as error:
+                error.index = index
+                raise
 
     def on_epoch_begin(self, epoch: int) -> None:
         """An epoch starts (0-based)."""

@@ -73,6 +73,28 @@ class _CSVLogger(Callback):
             mode = "a"
         self.handle = open(path, mode, encoding="utf-8", newline="")  # noqa: SIM115
 
+    def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        return {"keys": self.keys, "header": self.header and self.writer is None}, {}
+
+    def resume(
+        self,
+        control: TrainingControl,
+        values: collections.abc.Mapping[str, Any],
+        arrays: collections.abc.Mapping[str, np.ndarray],
+    ) -> None:
+        # The file is back as the checkpoint saved it: the rows go on after its own.
+        Callback.on_train_begin(self, control)
+        keys, header = values.get("keys"), values.get("header")
+        if keys is not None and not (
+            isinstance(keys, list) and all(isinstance(k, str) for k in keys)
+        ):
+            raise ValueError(f"keys must be a list of strings or null; got {keys!r}"[:200])
+        if not isinstance(header, bool):
+            raise ValueError(f"header must be true or false; got {header!r}"[:200])
+        self.keys, self.header = keys, header
+        path = control.file(self.config.filename)
+        self.handle = open(path, "a", encoding="utf-8", newline="")  # noqa: SIM115
+
     def on_epoch_end(self, epoch: int, logs: Logs) -> None:
         if self.keys is None:
             self.keys = sorted(logs)

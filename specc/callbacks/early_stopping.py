@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
 import numpy as np
 
@@ -15,6 +16,9 @@ from specc.callbacks.base import (
     MonitorConfig,
     TrainingControl,
     Verbose,
+    checked_weights,
+    state_count,
+    state_number,
 )
 
 
@@ -51,6 +55,25 @@ class _EarlyStopping(Callback):
         self.best_weights: dict[str, np.ndarray] | None = None
         self.best_epoch = 0
         self.monitor.resolve(control.directions)
+
+    def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        values = {
+            "wait": self.wait,
+            "stopped_epoch": self.stopped_epoch,
+            "best": self.best,
+            "best_epoch": self.best_epoch,
+            "best_weights": self.best_weights is not None,
+        }
+        return values, dict(self.best_weights or {})
+
+    def set_state(self, values: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> None:
+        self.wait = state_count(values, "wait") or 0
+        self.stopped_epoch = state_count(values, "stopped_epoch") or 0
+        self.best = state_number(values, "best")
+        self.best_epoch = state_count(values, "best_epoch") or 0
+        self.best_weights = None
+        if values.get("best_weights") is True:
+            self.best_weights = checked_weights(self.control.get_weights(), arrays)
 
     def on_epoch_end(self, epoch: int, logs: Logs) -> None:
         config = self.config

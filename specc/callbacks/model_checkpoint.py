@@ -7,8 +7,10 @@ with ``save_weights_only``, in ``.npz`` (specc's weights format, as ``weights.np
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
+import numpy as np
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
@@ -22,6 +24,8 @@ from specc.callbacks.base import (
     TrainingControl,
     Verbose,
     scalar,
+    state_count,
+    state_number,
 )
 from specc.callbacks.paths import check_relative, field_names, format_pattern, parse_pattern
 
@@ -85,6 +89,21 @@ class _ModelCheckpoint(Callback):
     def on_train_begin(self, control: TrainingControl) -> None:
         super().on_train_begin(control)
         self.monitor.resolve(control.directions)
+
+    def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        values = {
+            "best": self.best,
+            "batches_since_saving": self.batches_since_saving,
+            "last_batch": self.last_batch,
+            "epoch": self.epoch,
+        }
+        return values, {}
+
+    def set_state(self, values: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> None:
+        self.best = state_number(values, "best")
+        self.batches_since_saving = state_count(values, "batches_since_saving") or 0
+        self.last_batch = state_count(values, "last_batch", nullable=True)
+        self.epoch = state_count(values, "epoch") or 0
 
     def on_epoch_begin(self, epoch: int) -> None:
         self.epoch = epoch

@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import Field
@@ -17,6 +18,8 @@ from specc.callbacks.base import (
     MonitorConfig,
     TrainingControl,
     Verbose,
+    state_count,
+    state_number,
 )
 
 
@@ -50,6 +53,14 @@ class _ReduceLROnPlateau(Callback):
         self.cooldown_counter = 0
         self.wait = 0
         self.monitor.resolve(control.directions)
+
+    def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        return {"best": self.best, "cooldown_counter": self.cooldown_counter, "wait": self.wait}, {}
+
+    def set_state(self, values: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> None:
+        self.best = state_number(values, "best")
+        self.cooldown_counter = state_count(values, "cooldown_counter") or 0
+        self.wait = state_count(values, "wait") or 0
 
     def on_epoch_end(self, epoch: int, logs: Logs) -> None:
         config = self.config

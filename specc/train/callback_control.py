@@ -24,7 +24,7 @@ from specc.onnx_model import write_model
 from specc.pipeline import CompiledModel
 from specc.spec.callbacks_check import history_directions
 from specc.train.backend import TrainingBackend
-from specc.train.outputs import TRAINED_FILES
+from specc.train.outputs import CHECKPOINT_FOLDER, TRAINED_FILES
 from specc.weights import save_weights
 
 #: The scratch folders of callbacks' files: <tmp>/specc-callbacks-<pid>-<random>.
@@ -120,11 +120,13 @@ def run_control(
     by_key: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]],
     model_for: Callable[[dict[str, np.ndarray]], object],
     previous: Path | None,
+    reserved: tuple[str, ...] = (CHECKPOINT_FOLDER,),
 ) -> RunControl:
     """The run's control over ``session``, with a new scratch folder (``remove_folder``
     it, or let ``write_outputs`` move its files into the run's folder and remove it);
     ``by_key`` and ``model_for`` make the weights file's and the model's contents from
-    parameters by ONNX name."""
+    parameters by ONNX name. ``reserved`` are top-level names of ``--out`` that the run's
+    checkpoints hold, which no callback's file may take."""
     config = compiled.compile
     assert config is not None  # training needs the compile section
     outputs = [name for name, _ in compiled.graph.outputs]
@@ -132,7 +134,7 @@ def run_control(
         session,
         new_scratch_folder(FOLDER_PREFIX),
         history_directions(config, outputs),
-        frozenset(TRAINED_FILES),
+        frozenset((*TRAINED_FILES, *reserved)),
         by_key,
         model_for,
         previous,

@@ -14,6 +14,12 @@ during a step, so a signal handler only sets a flag): a ``StopRequest`` (Ctrl-C)
 after the current batch, and a non-finite batch loss ends it at once, as Keras's
 ``TerminateOnNaN`` callback does, unless ``FitOptions.terminate_on_nan`` is off.
 
+Checkpoints: ``checkpoints`` (``specc.train.checkpoint_run``) is handed a ``FitState``
+after every epoch, after the optimizer steps its ``due`` names and when a ``StopRequest``
+ends the run mid-epoch; ``resume`` (a ``FitState`` read back) continues from there: the shuffling
+generator is put back as it was when that epoch began, its permutation redrawn and the
+batches already trained skipped, and the epoch's partial averages go on adding up.
+
 Callbacks (``specc.callbacks``, a ``CallbackList``) are called where Keras's ``fit`` calls
 them: at train begin, at each epoch's begin, after each batch's update, at each epoch's end
 with its logs (``val_`` values included) before the History records them, and at train end
@@ -23,10 +29,12 @@ epoch's end), not after an interruption or a non-finite loss.
 
 from __future__ import annotations
 
+import copy
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -140,6 +148,19 @@ class _Averages:
         for _, statistics, totals in self.metrics:
             totals.add([outputs[name] for name in statistics])
 
+    def state(self) -> tuple[dict[str, float], int, list[list[np.ndarray] | None]]:
+        """The partial sums so far: loss sums, the samples counted, each metric's totals."""
+        totals = [None if t.sums is None else [a.copy() for a in t.sums] for *_, t in self.metrics]
+        return dict(self.sums), self.count, totals
+
+    def load(
+        self, sums: dict[str, float], count: int, totals: list[list[np.ndarray] | None]
+    ) -> None:
+        """Go on from a ``state()`` (checked by the caller against this graph)."""
+        self.sums, self.count = dict(sums), count
+        for (*_, metric_totals), arrays in zip(self.metrics, totals, strict=True):
+            metric_totals.sums = None if arrays is None else [a.copy() for a in arrays]
+
     def values(self) -> dict[str, HistoryValue]:
         out = {self.prefix + k: v / max(self.count, 1) for k, v in self.sums.items()}
         for key, _, totals in self.metrics:
@@ -147,6 +168,42 @@ class _Averages:
             # A per-class metric (F1Score without ``average``) reports one value per class.
             out[self.prefix + key] = value if isinstance(value, list) else float(value)
         return out
+
+
+@dataclass
+class FitState:
+    """Where a run stands between two batches, with everything ``fit`` keeps on the host
+    (the backend's state and the callbacks' are saved beside it by the checkpoint)."""
+
+    # The epoch the next batch belongs to (0-based) and the batches of it already trained.
+    epoch: int
+    step: int
+    steps_trained: int
+    # The shuffling generator's ``bit_generator.state`` when that epoch began.
+    shuffle_state: dict[str, Any]
+    history: dict[str, list[HistoryValue]]
+    # The last complete epoch's logs (for ``on_train_end``).
+    logs: dict[str, HistoryValue]
+    # The epoch's partial averages (``_Averages.state``): empty at an epoch's start.
+    sums: dict[str, float] = field(default_factory=dict)
+    count: int = 0
+    totals: list[list[np.ndarray] | None] = field(default_factory=list)
+    # A callback stopped the run (EarlyStopping): nothing is left to train.
+    finished: bool = False
+    # Each callback's state (``Callback.get_state``: JSON values and arrays), in order.
+    callbacks: list[tuple[dict[str, Any], dict[str, np.ndarray]]] = field(default_factory=list)
+
+
+class Checkpoints:
+    """Where ``fit`` hands its state: after every epoch, after the optimizer steps that
+    ``due`` names, and when a ``StopRequest`` ends an epoch early."""
+
+    def due(self, steps_trained: int) -> bool:
+        """Whether a checkpoint is wanted after this many optimizer steps."""
+        return False
+
+    def save(self, state: FitState, epoch_end: bool = False, interrupted: bool = False) -> None:
+        """Write a checkpoint of the run at ``state`` (and of the backend, the callbacks)."""
 
 
 def fit(
@@ -160,25 +217,48 @@ def fit(
     on_progress: Callable[[EpochLog, bool], None] | None = None,
     stop: StopRequest | None = None,
     callbacks: CallbackList | None = None,
+    checkpoints: Checkpoints | None = None,
+    resume: FitState | None = None,
 ) -> FitResult:
     """Train for ``options.epochs`` epochs, or until ``stop`` is requested, a callback
-    stops it or the loss is not finite; return the History and how training ended."""
+    stops it or the loss is not finite; return the History and how training ended.
+    ``resume`` continues a run from a checkpoint's state (the backend's and the callbacks'
+    already put back by the caller)."""
     rng = np.random.default_rng(options.seed)
-    session.use_optimizer(config.optimizer, options.numpy_updates, _constraints(compiled))
+    session.use_optimizer(config.optimizer, options.numpy_updates, constraints_of(compiled))
     steps = -(-len(train_data) // options.batch_size)
     result = FitResult({}, options.epochs, steps=steps)
+    first_epoch, skip = 0, 0
+    if resume is not None:
+        rng.bit_generator.state = copy.deepcopy(resume.shuffle_state)
+        result.history = copy.deepcopy(resume.history)
+        result.logs = dict(resume.logs)
+        result.steps_trained = resume.steps_trained
+        result.epochs_completed = len(next(iter(resume.history.values()), []))
+        first_epoch, skip = resume.epoch, resume.step
     if stop is not None:
         stop.active = True
-    if callbacks is not None:
+    if callbacks is not None and resume is not None:
+        callbacks.resume(resume.callbacks)
+    elif callbacks is not None:
         callbacks.on_train_begin()
-    for epoch in range(options.epochs):
+    finished = resume is not None and resume.finished
+    if finished and result.epochs_completed < options.epochs:
+        result.stopped = "callback"
+    for epoch in range(first_epoch, 0 if finished else options.epochs):
         if callbacks is not None:
             callbacks.on_epoch_begin(epoch)
         started = time.perf_counter()
         averages = _Averages(training)
+        # The permutation is drawn from this state: a checkpoint inside the epoch keeps it.
+        epoch_start = copy.deepcopy(rng.bit_generator.state)
         # Prepared on a background thread while the previous step runs.
         batches = prefetched(train_data.batches(options.batch_size, options.shuffle, rng))
-        for step, batch in enumerate(batches, start=1):
+        if skip:
+            assert resume is not None
+            averages.load(resume.sums, resume.count, resume.totals)
+            batches = _skipped(batches, skip)
+        for step, batch in enumerate(batches, start=skip + 1):
             result.epoch, result.step = epoch + 1, step
             feeds = {**batch.inputs, **_target_feeds(training, batch)}
             outputs = session.train_step(feeds)
@@ -198,11 +278,17 @@ def fit(
                 )
                 log.values = averages.values()
                 on_progress(log, False)
-            if stop is not None and stop.requested and step < steps:
+            due = checkpoints is not None and checkpoints.due(result.steps_trained)
+            interrupted = stop is not None and stop.requested and step < steps
+            if checkpoints is not None and step < steps and (due or interrupted):
+                state = _state(result, epoch, step, epoch_start, averages)
+                checkpoints.save(state, interrupted=interrupted)
+            if interrupted:
                 # An unfinished epoch has no History entry, as when Keras's fit is
                 # interrupted; the weights hold its batches' updates.
                 result.stopped = "interrupted"
                 return result
+        skip = 0
         values = averages.values()
         if validation_data is not None and len(validation_data):
             values.update(evaluate(training, session, validation_data, options.batch_size))
@@ -217,7 +303,13 @@ def fit(
             log = EpochLog(epoch + 1, options.epochs, steps, steps, time.perf_counter() - started)
             log.values = values
             on_progress(log, True)
-        if callbacks is not None and callbacks.stop_training:
+        stopping = callbacks is not None and callbacks.stop_training
+        if checkpoints is not None:
+            # The generator's state now is the one the next epoch's permutation starts from.
+            state = _state(result, epoch + 1, 0, rng.bit_generator.state, _Averages(training))
+            state.finished = stopping
+            checkpoints.save(state, epoch_end=True)
+        if stopping:
             result.stopped = "callback" if epoch + 1 < options.epochs else None
             break
         if stop is not None and stop.requested and epoch + 1 < options.epochs:
@@ -227,6 +319,33 @@ def fit(
         # Not after an interruption or a non-finite loss (returned above), as in Keras.
         callbacks.on_train_end(result.logs)
     return result
+
+
+def _skipped(batches: Iterator[Batch], count: int) -> Iterator[Batch]:
+    """``batches`` without its first ``count``: those a resumed epoch already trained."""
+    for _ in range(count):
+        next(batches, None)
+    return batches
+
+
+def _state(
+    result: FitResult,
+    epoch: int,
+    step: int,
+    shuffle_state: dict[str, Any],
+    averages: _Averages | None = None,
+) -> FitState:
+    state = FitState(
+        epoch,
+        step,
+        result.steps_trained,
+        copy.deepcopy(shuffle_state),
+        copy.deepcopy(result.history),
+        dict(result.logs),
+    )
+    if averages is not None:
+        state.sums, state.count, state.totals = averages.state()
+    return state
 
 
 def evaluate(
@@ -254,5 +373,6 @@ def _target_feeds(training: TrainingGraph, batch: Batch) -> dict[str, np.ndarray
     return feeds
 
 
-def _constraints(compiled: CompiledModel) -> dict[str, Constraint]:
+def constraints_of(compiled: CompiledModel) -> dict[str, Constraint]:
+    """The parameters' constraints, by ONNX name (applied after each update)."""
     return {p.onnx_name: p.constraint for p in compiled.typed.parameters if p.constraint}

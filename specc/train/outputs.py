@@ -7,6 +7,7 @@
 ``spec.json``     the spec the run trained (its data as JSON, a spec itself), so that
                   ``specc evaluate DIR`` knows the loss and metrics; left out for a spec
                   JSON cannot hold (a non-finite number)
+``checkpoint/``   the run's last checkpoint, to resume from (``specc.train.checkpoint``)
 ``run.json``      how the run ended: ``status`` (``completed`` or ``interrupted``), the
                   epochs asked for and completed, the batches trained in all, and the
                   files and folders its callbacks wrote beside these (``callback_files``)
@@ -21,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,7 +31,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from specc.atomic import OutputFolderError, check_output_folder, staged_folder, write_text
+from specc.atomic import (
+    OutputFolderError,
+    check_output_folder,
+    staged_folder,
+    sweep_leftovers,
+    write_text,
+)
 from specc.history_file import HistoryError, parse_history
 from specc.onnx_model import write_model
 from specc.plot_history import write_history_picture
@@ -47,6 +55,11 @@ HISTORY_PICTURE = "history.png"
 SPEC_FILE = "spec.json"
 # What a run writes, so what a rerun may find in --out and replace.
 TRAINED_FILES = (MODEL_FILE, WEIGHTS_FILE, HISTORY_FILE, RUN_FILE, HISTORY_PICTURE, SPEC_FILE)
+# The run's checkpoint folder, written while it trains.
+CHECKPOINT_FOLDER = "checkpoint"
+# A file marking a folder that holds BackupAndRestore's checkpoints (its top-level name in
+# --out), so that a rerun knows the folder as its own.
+BACKUP_MARKER = ".specc-backup"
 
 
 @dataclass(frozen=True)
@@ -80,6 +93,9 @@ def check_trained_folder(out: Path) -> None:
     cannot be written), a folder or other non-file under one of the run's own names is
     refused: the swap would delete it, and specc never wrote one there.
     """
+    if out.is_dir() and not out.is_symlink():
+        # A checkpoint write a kill interrupted leaves its staging folder in --out.
+        sweep_leftovers(out, CHECKPOINT_FOLDER)
     owned = owned_names(out)
     check_output_folder(out, owned)
     if out.is_symlink() or not out.is_dir():
@@ -98,19 +114,36 @@ def check_trained_folder(out: Path) -> None:
 def owned_names(out: Path) -> tuple[str, ...]:
     """The names a run may find in ``out`` and replace: its own files, and those the last
     run's callbacks wrote (listed in its ``run.json``)."""
+    own = (*TRAINED_FILES, CHECKPOINT_FOLDER, *_backup_folders(out))
     record = out / RUN_FILE
     if record.is_symlink() or not record.is_file():
-        return TRAINED_FILES
+        return own
     try:
         listed = json.loads(record.read_text(encoding="utf-8")).get("callback_files", [])
     except (OSError, ValueError, AttributeError):
-        return TRAINED_FILES
+        return own
     if not isinstance(listed, list):
-        return TRAINED_FILES
+        return own
     names = [
         n for n in listed if isinstance(n, str) and n and "/" not in n and n not in ("..", ".")
     ]
-    return (*TRAINED_FILES, *names)
+    return (*own, *names)
+
+
+def _backup_folders(out: Path) -> list[str]:
+    """The folders in ``out`` marked as BackupAndRestore's."""
+    try:
+        entries = list(out.iterdir()) if out.is_dir() and not out.is_symlink() else []
+    except OSError:
+        return []
+    return [e.name for e in entries if not e.is_symlink() and (e / BACKUP_MARKER).is_file()]
+
+
+def _link(source: str, target: str) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
 
 
 def _finite(value: Any) -> Any:
@@ -144,11 +177,12 @@ def write_trained_folder(
     run: RunRecord,
     callback_folder: Path | None = None,
     spec: Any = None,
+    kept: Mapping[str, Path] | None = None,
 ) -> list[Path]:
     """Write a run's files into a staging folder and swap it in as ``out``; return their
     paths in ``out``. ``history.png`` is drawn only where matplotlib is installed. The
     files callbacks wrote (in ``callback_folder``, the names ``run.callback_files``) go in
-    with them."""
+    with them, and ``kept`` (name -> folder: the run's checkpoints) are linked in."""
     check_trained_folder(out)
     text = history_json(history)
     with staged_folder(out, owned_names(out)) as staging:
@@ -159,6 +193,9 @@ def write_trained_folder(
                 shutil.copytree(source, staging / name, symlinks=True)
             elif source.exists():
                 shutil.copy2(source, staging / name)
+        for name, folder in (kept or {}).items():
+            # Checkpoint files are never changed in place: a hard link is a safe copy.
+            shutil.copytree(folder, staging / name, symlinks=True, copy_function=_link)
         write_model(model, staging / MODEL_FILE)
         save_weights(staging / WEIGHTS_FILE, weights)
         write_text(staging / HISTORY_FILE, text)
@@ -173,4 +210,4 @@ def write_trained_folder(
                 write_history_picture(parse_history(text), staging / HISTORY_PICTURE)
         written = sorted(entry.name for entry in staging.iterdir())
     files = [out / name for name in TRAINED_FILES if name in written]
-    return files + [out / name for name in run.callback_files]
+    return files + [out / name for name in (*run.callback_files, *(kept or {}))]

@@ -5,8 +5,10 @@ build_training_graph  forward + Keras's total loss
 load_dataset          arrays named after the inputs and outputs, checked
 split                 Keras's validation_split: the last fraction, before shuffling
 open_session          the training backend: the standard step graph, or onnxruntime-training
+open_checkpoints      the run's checkpoints (--out/checkpoint, BackupAndRestore's), and the
+                      state it goes on from (--resume, or a backup found in --out)
 fit                   Keras's loop, callbacks and History (stopped early by Ctrl-C, a
-                      callback or a non-finite loss)
+                      callback or a non-finite loss), checkpointing as it goes
 inference_graph       the inference lowering, given the trained weights
 write_outputs         the trained folder, swapped in whole (``specc.train.outputs``)
 """
@@ -41,12 +43,18 @@ from specc.train.callback_control import (
     remove_folder,
     run_control,
 )
+from specc.train.checkpoint import CheckpointError
+from specc.train.checkpoint_plan import kept_folders, open_checkpoints, plan_checkpoints
+from specc.train.checkpoint_run import fingerprint, resume_seed, single_threaded
 from specc.train.data import DataKeys, Dataset, load_dataset
 from specc.train.data_shards import ShardedDataset
 from specc.train.data_targets import id_ranges, targets_for
-from specc.train.fit import EpochLog, FitOptions, FitResult, StopRequest, fit
+from specc.train.fit import EpochLog, FitOptions, FitResult, StopRequest, constraints_of, fit
 from specc.train.graph import TrainingGraph, build_training_graph
-from specc.train.outputs import RunRecord, write_trained_folder
+from specc.train.outputs import CHECKPOINT_FOLDER, RunRecord, write_trained_folder
+from specc.train.run_seed import run_seed, spec_seed
+
+CHECKPOINT_CODE = "SPC542-checkpoint"
 
 
 @dataclass
@@ -65,6 +73,8 @@ class TrainResult:
     # and removed by ``write_outputs``; and the top-level names in it.
     callback_folder: Path | None = None
     callback_files: tuple[str, ...] = ()
+    # The checkpoint folders the trained folder keeps (name in --out -> folder).
+    kept: dict[str, Path] = dataclasses.field(default_factory=dict)
 
     @property
     def interrupted(self) -> bool:
@@ -109,6 +119,12 @@ class TrainOptions:
     # The folder of an earlier run (--out), whose files a callback may continue
     # (CSVLogger's append).
     previous_run: Path | None = None
+    # The run's folder (--out), where its checkpoints go while it trains; None: none.
+    out: Path | None = None
+    # A folder holding a checkpoint (``<folder>/checkpoint``) to go on from (--resume).
+    resume: Path | None = None
+    # A checkpoint every this many optimizer steps besides every epoch (--checkpoint-every).
+    checkpoint_every: int | None = None
 
 
 def _fit_options(compiled: CompiledModel, options: TrainOptions) -> tuple[FitOptions, float]:
@@ -149,13 +165,11 @@ def prepare(
     of the metrics' statistics. Without ``seed``, the spec's ``train.seed`` seeds the initial
     weights and the random layers, as ``keras.utils.set_random_seed`` before building the
     model does."""
+    if seed is None:
+        seed = spec_seed(spec, limits)
     compiled = compile_spec(
         spec, weights, seed, for_training=True, limits=limits, fused_recurrence=fused_recurrence
     )
-    section = compiled.train
-    if seed is None and section is not None and section.seed is not None:
-        # The seed is only known once the spec is read: compile again with it.
-        return prepare(spec, weights, section.seed, limits, fused_recurrence, weighted, predictions)
     config = compiled.compile
     if config is None:
         problem = Diagnostic(
@@ -216,15 +230,30 @@ def train_spec(
     """Train a spec on a data file as Keras's ``fit`` would.
 
     ``stop`` (set from a SIGINT handler) ends training after the current batch; the
-    result then holds the weights so far and the epochs completed. A non-finite loss
+    result then holds the weights so far and the epochs completed. With ``options.out``
+    the run keeps checkpoints there; ``options.resume`` goes on from one (SPC542 when it
+    cannot be used). A non-finite loss
     raises ``SpecError`` (SPC540) unless ``options.terminate_on_nan`` is off.
     """
     check_backend(options.backend, options.device, str(spec))
     standard = options.backend == "standard"
-    compiled, training = prepare(
-        spec, weights, options.seed, options.limits, standard, weighted=True
-    )
+    seed = run_seed(spec, options.seed, options.resume, options.limits)
+    compiled, training = prepare(spec, weights, seed, options.limits, standard, weighted=True)
+    configs = callback_configs(compiled)
+    try:
+        plan = plan_checkpoints(options.out, options.resume, options.checkpoint_every, configs)
+    except CheckpointError as error:
+        raise SpecError([_checkpoint_problem(error)]) from None
+    except CallbackError as error:
+        raise located(compiled, error) from None
+    saved = resume_seed(plan.source) if plan.source is not None else None
+    if saved is not None and saved != seed and options.seed is None:
+        # A BackupAndRestore checkpoint of an unseeded run, found once the spec was read:
+        # its seed drew the random layers' streams.
+        seed = saved
+        compiled, training = prepare(spec, weights, seed, options.limits, standard, weighted=True)
     fit_options, validation_split = _fit_options(compiled, options)
+    fit_options.seed = seed
     keys = data_keys(compiled, options.data_keys)
     inputs = dict(compiled.typed.resolved.inputs)
     config = compiled.compile
@@ -245,13 +274,24 @@ def train_spec(
         # Training batches only: Keras leaves validation losses unweighted by class.
         weights = class_weights_by_output(compiled.train.class_weight, list(targets))
         dataset = dataset.with_class_weight(weights)
-    configs = callback_configs(compiled)
     check_monitored(compiled, configs, validation is not None)
+    expected = fingerprint(
+        compiled.loaded.data,
+        dataset,
+        validation,
+        {
+            "batch_size": fit_options.batch_size,
+            "shuffle": fit_options.shuffle,
+            "seed": seed,
+            "backend": options.backend,
+        },
+    )
     session = open_session(training, options.backend, options.opset, options.device)
     callbacks: CallbackList | None = None
     control: RunControl | None = None
     failed = True
     try:
+        single_threaded(session)
         if configs:
             graph = inference_graph(compiled)
             control = run_control(
@@ -262,8 +302,26 @@ def train_spec(
                     _with_weights(graph, trained), DEFAULT_OPSET, compiled.metadata
                 ),
                 options.previous_run,
+                (CHECKPOINT_FOLDER, *plan.backups),
             )
             callbacks = CallbackList([c.start() for c in configs], control)
+        session.use_optimizer(config.optimizer, fit_options.numpy_updates, constraints_of(compiled))
+        # The update's route decides what the backend's state holds (ort-training's fused
+        # kernel or NumPy update): a checkpoint of one cannot resume the other.
+        expected["route"] = session.route
+        checkpoints, resumed, restored = open_checkpoints(
+            plan,
+            session,
+            training,
+            callbacks,
+            control.folder if control is not None else None,
+            expected,
+            dataset.steps(fit_options.batch_size),
+            fit_options.epochs,
+            options.limits,
+        )
+        if control is not None:
+            control.written.update(restored)
         fitted = fit(
             compiled,
             training,
@@ -275,6 +333,8 @@ def train_spec(
             on_progress,
             stop,
             callbacks,
+            checkpoints,
+            resumed,
         )
         trained = session.snapshot()
         if fitted.stopped == "non-finite loss":
@@ -282,12 +342,15 @@ def train_spec(
         failed = False
     except CallbackError as error:
         raise located(compiled, error) from None
+    except CheckpointError as error:
+        raise SpecError([_checkpoint_problem(error)]) from None
     finally:
         if callbacks is not None:
             callbacks.close()
         session.close()
         if failed and control is not None:
             remove_folder(control.folder)
+    completed = fitted.stopped != "interrupted"
     return TrainResult(
         compiled,
         _with_weights(inference_graph(compiled), trained),
@@ -297,7 +360,16 @@ def train_spec(
         fitted,
         control.folder if control is not None else None,
         tuple(sorted(control.written)) if control is not None else (),
+        kept_folders(options.out, plan, completed) if options.out is not None else {},
     )
+
+
+def _checkpoint_problem(error: CheckpointError) -> Diagnostic:
+    """The error at the checkpoint file its message starts with (``<file>: ...``)."""
+    file, separator, message = str(error).partition(": ")
+    if not separator:
+        file, message = "checkpoint", str(error)
+    return Diagnostic(CHECKPOINT_CODE, message, (), file)
 
 
 def _non_finite_loss(file: str, fitted: FitResult) -> Diagnostic:
@@ -349,6 +421,7 @@ def write_outputs(result: TrainResult, out: Path, opset: int = DEFAULT_OPSET) ->
             result.record(),
             result.callback_folder,
             result.compiled.loaded.data,
+            result.kept,
         )
     finally:
         remove_folder(result.callback_folder)

@@ -22,6 +22,7 @@ from specc.optimizers.update import current_learning_rate
 from specc.random_ops import RANDOM_STEP
 from specc.schedules import LearningRateSchedule
 from specc.train.backend import another_optimizer, check_provider
+from specc.train.checkpoint import CheckpointError
 from specc.train.engine import (
     CheckpointState,
     EngineError,
@@ -30,6 +31,7 @@ from specc.train.engine import (
     engine_message,
     quiet_stderr,
 )
+from specc.train.engine_state import engine_state_bytes, load_engine_state
 from specc.train.fused import (
     OPTIMIZER_MODEL,
     FusedUpdate,
@@ -42,6 +44,10 @@ from specc.types import DTYPES, TensorType
 
 # The artifacts' temporary folders: <tmp>/specc-train-<pid>-<random>.
 WORK_PREFIX = "specc-train-"
+# The training_state() entry of a learning rate assigned during training (ReduceLROnPlateau).
+ASSIGNED_RATE = "assigned_learning_rate"
+# The training_state() entry of the fused route: the engine's checkpoint file's bytes.
+ENGINE_STATE = "engine_checkpoint"
 
 
 def check_device(device: str, file: str = "<spec>") -> None:
@@ -68,6 +74,7 @@ class TrainingSession:
     ) -> None:
         self.training = training
         self.opset = opset
+        self.device = device
         #: "fused" or "numpy" once an optimizer is set (``use_optimizer``), and why.
         self.route: str | None = None
         self.route_reason = ""
@@ -237,6 +244,72 @@ class TrainingSession:
         for name, array in parameters.items():
             view = self.state.parameters[name].data
             np.copyto(view, np.asarray(array, dtype=view.dtype))
+
+    def training_state(self) -> dict[str, np.ndarray]:
+        """Copies of the whole training state, by name: ``optimizer/iterations``, a learning
+        rate assigned during training (``assigned_learning_rate``: one float64, or none),
+        and on the NumPy route every parameter (``param/<name>``) and the optimizer's
+        slots (``optimizer/<key>``, its ``state_dict``), on the fused route the engine's
+        own checkpoint of its parameters and moments (``engine_checkpoint``, its bytes:
+        ``specc.train.engine_state``)."""
+        update = self._require_update()
+        assigned = update.assigned_learning_rate
+        out = {ASSIGNED_RATE: np.array([] if assigned is None else [assigned], np.float64)}
+        if isinstance(update, FusedUpdate):
+            out[ENGINE_STATE] = engine_state_bytes(self.state, self.workdir)
+            out["optimizer/iterations"] = np.array(update.iterations, np.int64)
+            return out
+        out.update((f"param/{name}", a) for name, a in self.snapshot().items())
+        out.update((f"optimizer/{k}", a) for k, a in update.state_dict().items())
+        return out
+
+    def training_state_types(self) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+        """The shape and dtype of each ``training_state()`` entry, for checking a
+        checkpoint's (-1: zero or one value; -2: any number)."""
+        types = {name: (a.shape, a.dtype) for name, a in self.training_state().items()}
+        types[ASSIGNED_RATE] = ((-1,), np.dtype(np.float64))
+        if ENGINE_STATE in types:
+            types[ENGINE_STATE] = ((-2,), np.dtype(np.uint8))
+        return types
+
+    def load_training_state(self, state: dict[str, np.ndarray]) -> None:
+        """Put back a ``training_state()`` (already checked against
+        ``training_state_types``); ``CheckpointError`` for an engine state that does not
+        load."""
+        update = self._require_update()
+        if isinstance(update, FusedUpdate):
+            names = [*self.training.trainable, *self.training.frozen]
+            shapes = {n: np.shape(self.state.parameters[n].data) for n in names}
+            loaded = load_engine_state(state[ENGINE_STATE], self.workdir, shapes)
+            # The module and the optimizer take the loaded state (moments included).
+            try:
+                module = Module(
+                    str(self.workdir / "training_model.onnx"),
+                    loaded,
+                    str(self.workdir / "eval_model.onnx"),
+                    device=self.device,
+                )
+                fused = FusedUpdate(update.config, self.workdir / OPTIMIZER_MODEL, module)
+            except Exception as error:
+                message = engine_message(error)
+                raise CheckpointError(f"the engine cannot use its saved state: {message}") from None
+            self.state, self.module, self._update = loaded, module, fused
+            self._params = self.parameters(self.training.trainable)
+            update = fused
+        else:
+            self.restore(
+                {k.removeprefix("param/"): a for k, a in state.items() if k.startswith("param/")}
+            )
+            optimizer = {k[10:]: a for k, a in state.items() if k.startswith("optimizer/")}
+            update.load_state_dict(optimizer)
+        update.iterations = int(state["optimizer/iterations"])
+        assigned = np.asarray(state[ASSIGNED_RATE], np.float64).reshape(-1)
+        update.assigned_learning_rate = float(assigned[0]) if assigned.size else None
+
+    def _require_update(self) -> FusedUpdate | OptimizerUpdate:
+        if self._update is None:
+            raise RuntimeError("no optimizer: call use_optimizer() first")
+        return self._update
 
     @property
     def learning_rate(self) -> float:

@@ -208,6 +208,31 @@ class StandardSession:
             value = state[name]
             value.update_inplace(np.ascontiguousarray(array, dtype=value.numpy().dtype))
 
+    def training_state(self) -> dict[str, np.ndarray]:
+        """Copies of the whole training state, by name: the parameters, the optimizer's
+        slots, ``iterations`` (which is also the dropout generator's counter) and the
+        learning rate in use; what a checkpoint saves."""
+        declared = self._graphs().state
+        # A step may give a scalar back as [1]: the declared shape is the one saved.
+        return {
+            name: np.array(value.numpy()).reshape(np.shape(declared[name]))
+            for name, value in self._copies[self._current].items()
+        }
+
+    def training_state_types(self) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+        """The shape and dtype of each ``training_state()`` entry, for checking a checkpoint's."""
+        return {
+            name: (np.shape(a), np.asarray(a).dtype) for name, a in self._graphs().state.items()
+        }
+
+    def load_training_state(self, state: dict[str, np.ndarray]) -> None:
+        """Put back a ``training_state()`` (already checked against ``training_state_types``)."""
+        self._graphs()
+        for copy in self._copies:
+            for name, value in copy.items():
+                array = np.ascontiguousarray(state[name], dtype=value.numpy().dtype)
+                value.update_inplace(array.reshape(value.shape()))
+
     @property
     def learning_rate(self) -> float:
         """The rate of the next update (Keras's ``optimizer.learning_rate``)."""
