@@ -13,7 +13,8 @@ import importlib
 import pkgutil
 import re
 import typing
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Annotated, Any, Generic, TypeVar, Union
 
 import numpy as np
@@ -109,12 +110,23 @@ def type_names(model: type[SpecModel]) -> tuple[str, ...]:
 
 
 class Registry(Generic[EntryT]):
-    """Named Pydantic models of one kind (``initializer``, ``activation``, ...)."""
+    """Named Pydantic models of one kind (``initializer``, ``activation``, ...).
 
-    def __init__(self, kind: str) -> None:
+    With ``package``, the entries live in that package's modules, one module imported when
+    one of its names is first needed (``get``, ``load``) and all of them when the registry
+    is walked (``iter``, ``load_all``): checking a spec then builds only the models it uses.
+    Which module holds which names is read from their source (``module_index``).
+    """
+
+    def __init__(self, kind: str, package: str | None = None) -> None:
         self.kind = kind
+        self.package = package
         self._entries: dict[str, type[EntryT]] = {}
         self._canonical: dict[type[EntryT], str] = {}
+        self._all_loaded = package is None
+        # Run after modules are imported through the registry (a package binds the types
+        # that need every entry, such as the layer union a wrapper nests).
+        self._after_load: list[Callable[[], None]] = []
 
     def register(self, model: type[EntryT]) -> type[EntryT]:
         """Class decorator: register ``model`` under every name in its ``type`` Literal."""
@@ -129,18 +141,79 @@ class Registry(Generic[EntryT]):
         return model
 
     def __contains__(self, name: object) -> bool:
-        return name in self._entries
+        return name in self._entries or (
+            not self._all_loaded and isinstance(name, str) and name in self._index()
+        )
 
     def __iter__(self) -> Iterator[type[EntryT]]:
-        return iter(self._canonical)
+        if self.package is None:
+            return iter(self._canonical)
+        self.load_all()
+        # The order a fresh import of every module registers them in, whatever order they
+        # were loaded in since: what is generated from the registry (the JSON Schema, the
+        # docs) must not depend on which specs were checked first.
+        order = {name: k for k, name in enumerate(self._module_order())}
+        sequence = {model: k for k, model in enumerate(self._canonical)}
+        return iter(
+            sorted(
+                self._canonical,
+                key=lambda m: (order.get(m.__module__.rpartition(".")[2], -1), sequence[m]),
+            )
+        )
 
     def get(self, name: str) -> type[EntryT]:
         """The model registered under ``name``; ``KeyError`` when there is none."""
+        if name not in self._entries and name in self:
+            self.load([name])
         return self._entries[name]
 
     def names(self) -> list[str]:
         """Every accepted name, canonical and aliases."""
-        return list(self._entries)
+        if self._all_loaded:
+            return list(self._entries)
+        return list(dict.fromkeys([*self._entries, *self._index()]))
+
+    def loaded(self) -> list[type[EntryT]]:
+        """The entries whose modules are imported so far, in registration order."""
+        return list(self._canonical)
+
+    def load(self, names: Iterable[str]) -> None:
+        """Import the modules holding ``names`` (names not in the registry are skipped)."""
+        if self._all_loaded:
+            return
+        index = self._index()
+        modules = sorted({index[n] for n in names if n in index and n not in self._entries})
+        for module in modules:
+            importlib.import_module(f"{self.package}.{module}")
+        if modules:
+            self._loaded_hooks()
+
+    def load_all(self) -> None:
+        """Import every module of the package (those the index missed included)."""
+        if self._all_loaded:
+            return
+        package = importlib.import_module(str(self.package))
+        import_modules(str(self.package), package.__path__)
+        self._all_loaded = True
+        self._loaded_hooks()
+
+    def after_load(self, hook: Callable[[], None]) -> None:
+        """Run ``hook`` after every import of entry modules through this registry."""
+        self._after_load.append(hook)
+
+    def _loaded_hooks(self) -> None:
+        for hook in self._after_load:
+            hook()
+
+    @functools.cache  # noqa: B019 - one registry per kind, alive for the whole process
+    def _index(self) -> dict[str, str]:
+        package = importlib.import_module(str(self.package))
+        return module_index(package.__path__)
+
+    @functools.cache  # noqa: B019 - one registry per kind, alive for the whole process
+    def _module_order(self) -> list[str]:
+        package = importlib.import_module(str(self.package))
+        return import_order(str(self.package), package.__path__)
 
     def canonical_name(self, model: type[EntryT]) -> str:
         """The name Keras serializes this entry under."""
@@ -225,6 +298,63 @@ def import_modules(package: str, path: Iterable[str]) -> None:
     order, so that each registers its entries: modules are discovered, not listed."""
     for module in sorted(m.name for m in pkgutil.iter_modules(path)):
         importlib.import_module(f"{package}.{module}")
+
+
+# A registered entry in a module's source: the decorator, its class, and the class's first
+# ``type: Literal[...]`` (its names, canonical first). Formatting may wrap the Literal.
+_REGISTERED = re.compile(
+    r"^@\w+\.register\s*\nclass \w+\b.*?^\s+type: Literal\[(?P<names>.*?)\]", re.M | re.S
+)
+
+
+def module_index(path: Iterable[str]) -> dict[str, str]:
+    """Which module of a package (found in ``path``) registers which names, read from the
+    modules' source without importing them; a test holds it equal to the registry."""
+    index: dict[str, str] = {}
+    for module, text in _module_sources(path).items():
+        for found in _REGISTERED.finditer(text):
+            for name in re.findall(r"[\"']([^\"']+)[\"']", found["names"]):
+                index.setdefault(name, module)
+    return index
+
+
+def _module_sources(path: Iterable[str]) -> dict[str, str]:
+    """The source of each plain module of a package (found in ``path``), by name, sorted."""
+    sources: dict[str, str] = {}
+    for module in sorted(pkgutil.iter_modules(path), key=lambda m: m.name):
+        if module.ispkg:
+            continue
+        source = Path(getattr(module.module_finder, "path", ""), f"{module.name}.py")
+        try:
+            sources[module.name] = source.read_text(encoding="utf-8")
+        except OSError:
+            continue  # not a plain source file: found by import_modules only
+    return sources
+
+
+def import_order(package: str, path: Iterable[str]) -> list[str]:
+    """The order ``import_modules`` runs a package's modules in: by name, each after the
+    sibling modules it imports at its top level (read from the source)."""
+    sources = _module_sources(path)
+    sibling = re.compile(
+        rf"^(?:from {re.escape(package)}\.(\w+) import|import {re.escape(package)}\.(\w+)"
+        rf"|from {re.escape(package)} import (\w+))",
+        re.M,
+    )
+    order: list[str] = []
+    seen: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in seen or name not in sources:
+            return
+        seen.add(name)
+        for found in sibling.finditer(sources[name]):
+            visit(next(group for group in found.groups() if group))
+        order.append(name)
+
+    for name in sources:
+        visit(name)
+    return order
 
 
 def to_snake_case(name: str) -> str:

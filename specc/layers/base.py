@@ -233,7 +233,7 @@ class Layer(SpecModel):
         return []
 
 
-LAYERS: Registry[Layer] = Registry("layer type")
+LAYERS: Registry[Layer] = Registry("layer type", package="specc.layers")
 
 
 def expect_float(layer: str, tensor: TensorType) -> None:
