@@ -2,46 +2,16 @@
 
 from __future__ import annotations
 
-from importlib.metadata import version
-from typing import Annotated
-
-import typer
-
 from specc.cli.build import build
 from specc.cli.evaluate import evaluate
 from specc.cli.export import export
 from specc.cli.plot import plot
 from specc.cli.predict import predict
+from specc.cli.root import root_app
 from specc.cli.train import train
 from specc.cli.validate import validate
 
-app = typer.Typer(
-    name="specc",
-    help="Compile Keras-style model specs (YAML or JSON) to ONNX.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-
-
-def _show_version(value: bool) -> None:
-    if value:
-        typer.echo(f"specc {version('specc')}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _options(
-    show_version: Annotated[
-        bool,
-        typer.Option(
-            "--version", callback=_show_version, is_eager=True, help="Print the version and exit."
-        ),
-    ] = False,
-) -> None:
-    """Compile Keras-style model specs (YAML or JSON) to ONNX."""
-
+app = root_app()
 
 app.command("validate")(validate)
 app.command("build")(build)
