@@ -152,17 +152,14 @@ def _spec_model(layers: tuple[type[Layer], ...]) -> type[ModelSpec]:
     )
 
 
-def _named_types(data: Any) -> Iterator[str]:
-    """Every string under a ``type`` key in ``data`` (a layer type, or another kind's)."""
-    if isinstance(data, dict):
-        name = data.get("type")
+def _layer_types(data: Any) -> Iterator[str]:
+    """The types the spec's layer entries name. A wrapper's nested layer needs no look: a
+    wrapper brings every layer type in (``specc.layers``)."""
+    entries = data.get("layers") if isinstance(data, dict) else None
+    for entry in entries if isinstance(entries, list) else []:
+        name = entry.get("type") if isinstance(entry, dict) else None
         if isinstance(name, str):
             yield name
-        for value in data.values():
-            yield from _named_types(value)
-    elif isinstance(data, list):
-        for value in data:
-            yield from _named_types(value)
 
 
 def validate_spec(loaded: LoadedSpec) -> ModelSpec:
@@ -175,7 +172,7 @@ def validate_spec(loaded: LoadedSpec) -> ModelSpec:
     # An unknown key stops Pydantic from checking the rest of its mapping, so validate
     # again without the unknown keys found so far, until no new ones turn up: every
     # problem is then reported in one run.
-    LAYERS.load(set(_named_types(loaded.data)))
+    LAYERS.load(set(_layer_types(loaded.data)))
     schema = _spec_model(tuple(LAYERS.loaded()))
     data, copied = loaded.data, False
     found: dict[tuple[SpecPath, str], Diagnostic] = {}
