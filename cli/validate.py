@@ -41,12 +41,12 @@ from specc.limits import Limits
 from specc.pipeline import check_spec
 from specc.summary import parameter_counts
 
-# Below this many files a pool costs more than it saves (starting a worker and sending it
-# its results takes about as long as checking a few dozen small specs).
-POOL_MIN_FILES = 64
-# Each worker gets at least this many files, so a few workers on many cores do not each pay
-# for importing the layer modules that only a handful of files use.
-FILES_PER_WORKER = 32
+# Below this many files a pool costs more than it saves: a small spec takes about a
+# millisecond to check, and starting the workers, loading the layer modules in each and
+# sending the results back costs tens of milliseconds.
+POOL_MIN_FILES = 128
+# Each worker gets at least this many files, so that on many cores each pays for its start.
+FILES_PER_WORKER = 64
 
 Report = dict[str, Any]
 
@@ -137,7 +137,8 @@ def _check_in_pool(files: list[Path], limits: Limits) -> list[tuple[Report, list
     size = max(1, -(-len(files) // (workers * 4)))
     runs = [files[i : i + size] for i in range(0, len(files), size)]
     # fork: the workers start with everything this process imported (the spec schema, the
-    # compiler); elsewhere the platform's default.
+    # compiler); elsewhere the platform's default. The only other threads here are NumPy's
+    # BLAS workers, idle, which the BLAS library itself restarts in a forked child.
     from concurrent.futures import ProcessPoolExecutor  # here: most runs check a few files
 
     methods = multiprocessing.get_all_start_methods()
