@@ -29,14 +29,11 @@ _YAML_SPECC_KEY = re.compile(r"""^(specc|"specc"|'specc')[ \t]*:""", re.M)
 
 def spec_files(paths: list[Path], max_bytes: int) -> list[Path]:
     """The files to check, in the order given, each folder replaced by the specs it holds
-    (sorted); a file listed twice is checked once."""
-    found: dict[Path, None] = {}
+    (sorted). A file named twice is checked twice, as before folders were taken."""
+    found: list[Path] = []
     for path in paths:
-        if path.is_dir():
-            found.update(dict.fromkeys(_specs_in(path, max_bytes)))
-        else:
-            found[path] = None
-    return list(found)
+        found.extend(_specs_in(path, max_bytes) if path.is_dir() else [path])
+    return found
 
 
 def _specs_in(folder: Path, max_bytes: int) -> Iterator[Path]:
