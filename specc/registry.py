@@ -141,9 +141,16 @@ class Registry(Generic[EntryT]):
         return model
 
     def __contains__(self, name: object) -> bool:
-        return name in self._entries or (
-            not self._all_loaded and isinstance(name, str) and name in self._index()
-        )
+        if name in self._entries:
+            return True
+        if self._all_loaded or not isinstance(name, str):
+            return False
+        if name in self._index():
+            return True
+        # A name the source index does not know: an unknown name (an error being reported),
+        # or one registered in a way the index cannot read; importing everything tells.
+        self.load_all()
+        return name in self._entries
 
     def __iter__(self) -> Iterator[type[EntryT]]:
         if self.package is None:
@@ -178,11 +185,16 @@ class Registry(Generic[EntryT]):
         return list(self._canonical)
 
     def load(self, names: Iterable[str]) -> None:
-        """Import the modules holding ``names`` (names not in the registry are skipped)."""
+        """Import the modules holding ``names``; every module when one of them is not in
+        the source index."""
         if self._all_loaded:
             return
         index = self._index()
-        modules = sorted({index[n] for n in names if n in index and n not in self._entries})
+        wanted = [n for n in names if n not in self._entries]
+        if any(n not in index for n in wanted):
+            self.load_all()  # see __contains__
+            return
+        modules = sorted({index[n] for n in wanted})
         for module in modules:
             importlib.import_module(f"{self.package}.{module}")
         if modules:

@@ -3,10 +3,13 @@ checking needs, folders searched for specs, many files checked by a pool in inpu
 
 from __future__ import annotations
 
+import importlib
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from typer.testing import CliRunner
@@ -74,7 +77,7 @@ def test_fresh_process_gives_every_expected_diagnostic() -> None:
     assert sorted(got) == sorted(line for line in expected if not line.startswith("  "))
 
 
-def test_unknown_layer_type_hint_without_loading_layers(tmp_path: Path) -> None:
+def test_unknown_layer_type_gets_its_hint_in_a_fresh_process(tmp_path: Path) -> None:
     spec = tmp_path / "spec.yaml"
     spec.write_text(
         "specc: 1\nlayers:\n  - {type: Dense, units: 2, input_shape: [3]}\n  - {type: LSMT}\n"
@@ -82,7 +85,9 @@ def test_unknown_layer_type_hint_without_loading_layers(tmp_path: Path) -> None:
     code, modules, out = _probe(str(spec), cwd=tmp_path)
     assert code == 1
     assert "unknown layer type 'LSMT'; did you mean 'LSTM'?" in out
-    assert "specc.layers.recurrent_lstm" not in modules
+    # A name the source index does not know brings every layer in, so that a layer
+    # registered in a way the index cannot read is never called unknown.
+    assert "specc.layers.recurrent_lstm" in modules
 
 
 def test_layer_index_read_from_source_matches_the_registry() -> None:
@@ -172,3 +177,39 @@ def test_pool_is_used_only_for_enough_files(monkeypatch: pytest.MonkeyPatch) -> 
     assert validate_command._workers(validate_command.POOL_MIN_FILES - 1) == 1
     assert validate_command._workers(validate_command.POOL_MIN_FILES) == 2
     assert validate_command._workers(10_000) == 8
+
+
+@pytest.fixture
+def lazy_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
+    """A package whose registry loads on demand: one entry registered by the decorator
+    (found by the source index), one by a plain call (which the index cannot read)."""
+    package = tmp_path / "specc_lazy_probe"
+    package.mkdir()
+    (package / "__init__.py").write_text(
+        "from specc.registry import Registry\nREG = Registry('thing', package=__name__)\n"
+    )
+    head = "from typing import Literal\nfrom specc.registry import SpecModel\n"
+    (package / "decorated.py").write_text(
+        head + "from specc_lazy_probe import REG\n\n\n@REG.register\n"
+        'class Alpha(SpecModel):\n    type: Literal["Alpha", "alpha"]\n'
+    )
+    (package / "plain.py").write_text(
+        head + "from specc_lazy_probe import REG\n\n\n"
+        'class Beta(SpecModel):\n    type: Literal["Beta"]\n\n\nREG.register(Beta)\n'
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield importlib.import_module("specc_lazy_probe")
+    for name in [m for m in sys.modules if m.startswith("specc_lazy_probe")]:
+        del sys.modules[name]
+
+
+def test_lazy_registry_imports_on_demand_and_misses_nothing(lazy_package: ModuleType) -> None:
+    registry = lazy_package.REG
+    assert "alpha" in registry
+    assert "specc_lazy_probe.decorated" not in sys.modules  # the index answered
+    assert registry.get("alpha").__name__ == "Alpha"
+    assert "specc_lazy_probe.plain" not in sys.modules
+    # Beta is not in the source index: asking for it imports every module.
+    assert "Beta" in registry
+    assert "Gamma" not in registry
+    assert [model.__name__ for model in registry] == ["Alpha", "Beta"]
