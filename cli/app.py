@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+from specc.cli.base_app import base_app
 from specc.cli.build import build
 from specc.cli.evaluate import evaluate
 from specc.cli.export import export
 from specc.cli.plot import plot
 from specc.cli.predict import predict
-from specc.cli.root import root_app
 from specc.cli.train import train
 from specc.cli.validate import validate
 
-app = root_app()
+app = base_app()
 
 app.command("validate")(validate)
 app.command("build")(build)

@@ -18,10 +18,10 @@ def _load_app() -> Callable[[], object]:
     # an app holding only itself, so it never imports what building, training and
     # exporting need (onnx, onnxruntime, every other command).
     if sys.argv[1:2] == ["validate"]:
-        from specc.cli.root import root_app
+        from specc.cli.base_app import base_app
         from specc.cli.validate import validate
 
-        app = root_app()
+        app = base_app()
         app.command("validate")(validate)
         return app
     from specc.cli.app import app

@@ -27,7 +27,7 @@ def _options(
     """Compile Keras-style model specs (YAML or JSON) to ONNX."""
 
 
-def root_app() -> typer.Typer:
+def base_app() -> typer.Typer:
     """A ``specc`` app with no commands yet."""
     app = typer.Typer(
         name="specc",
