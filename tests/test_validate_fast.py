@@ -19,7 +19,7 @@ from specc.cli import validate as validate_command
 from specc.cli.app import app
 from specc.cli.spec_files import spec_files
 from specc.layers import LAYERS
-from specc.registry import module_index
+from specc.registry_source import module_index
 from tests.spec_helpers import ROOT
 
 MLP = ROOT / "models" / "mnist_mlp.yaml"
