@@ -4,7 +4,9 @@ Layer modules are discovered, not listed: adding a layer means adding its module
 nothing else. ``LAYERS`` imports a module when one of its types is first asked for and all
 of them when it is walked, so checking a spec builds only the layer models the spec uses;
 the schema, the JSON Schema, the docs table and the generic test matrix walk the registry
-and so see every layer.
+and so see every layer. Which module holds which type is read from the source
+(``specc.registry_source``): a layer class is decorated ``@LAYERS.register`` and declares
+``type: Literal[...]`` (tests/test_validate_fast.py holds that reading to the registry).
 """
 
 from typing import Any
