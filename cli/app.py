@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from importlib.metadata import version
-from typing import Annotated
-
-import typer
-
+from specc.cli.base_app import base_app
 from specc.cli.build import build
 from specc.cli.evaluate import evaluate
 from specc.cli.export import export
@@ -17,33 +13,7 @@ from specc.cli.schema import schema
 from specc.cli.train import train
 from specc.cli.validate import validate
 
-app = typer.Typer(
-    name="specc",
-    help="Compile Keras-style model specs (YAML or JSON) to ONNX.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-
-
-def _show_version(value: bool) -> None:
-    if value:
-        typer.echo(f"specc {version('specc')}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _options(
-    show_version: Annotated[
-        bool,
-        typer.Option(
-            "--version", callback=_show_version, is_eager=True, help="Print the version and exit."
-        ),
-    ] = False,
-) -> None:
-    """Compile Keras-style model specs (YAML or JSON) to ONNX."""
-
+app = base_app()
 
 app.command("validate")(validate)
 app.command("build")(build)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import traceback
 from collections.abc import Callable, Iterator
@@ -33,6 +34,7 @@ class OutputFormat(str, Enum):
     text = "text"
     json = "json"
     github = "github"
+    sarif = "sarif"
 
 
 # Options every command takes, declared once.
@@ -113,8 +115,18 @@ def usage_error(message: str) -> typer.Exit:
 
 def print_diagnostics(diagnostics: list[Diagnostic], fmt: OutputFormat, err: bool) -> None:
     """Print diagnostics in ``fmt``, on stderr when ``err`` (build) or stdout (validate)."""
-    if diagnostics or fmt is OutputFormat.json:
-        echo(render(diagnostics, fmt.value), err=err)
+    if diagnostics or fmt in (OutputFormat.json, OutputFormat.sarif):
+        echo(render_diagnostics(diagnostics, fmt), err=err)
+
+
+def render_diagnostics(diagnostics: list[Diagnostic], fmt: OutputFormat) -> str:
+    """Diagnostics as ``fmt`` says: lines of text, GitHub annotations, a JSON list, or a
+    SARIF log (file locations relative to the working folder)."""
+    if fmt is OutputFormat.sarif:
+        from specc.cli.sarif import sarif_log  # only here: the rule table and metadata
+
+        return json.dumps(sarif_log(diagnostics, Path.cwd()), indent=2)
+    return render(diagnostics, fmt.value)
 
 
 @contextmanager

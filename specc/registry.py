@@ -13,7 +13,7 @@ import importlib
 import pkgutil
 import re
 import typing
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Annotated, Any, Generic, TypeVar, Union
 
 import numpy as np
@@ -31,6 +31,7 @@ from pydantic import (
 from pydantic_core import CoreSchema, PydanticCustomError
 
 from specc.diagnostics import did_you_mean
+from specc.registry_source import import_order, module_index
 
 # Every number in a spec ends up in the model as an int64 or a float32 (ONNX attributes,
 # initializers, the training engine's inputs): one that does not fit is refused where it
@@ -109,12 +110,23 @@ def type_names(model: type[SpecModel]) -> tuple[str, ...]:
 
 
 class Registry(Generic[EntryT]):
-    """Named Pydantic models of one kind (``initializer``, ``activation``, ...)."""
+    """Named Pydantic models of one kind (``initializer``, ``activation``, ...).
 
-    def __init__(self, kind: str) -> None:
+    With ``package``, the entries live in that package's modules, one module imported when
+    one of its names is first needed (``get``, ``load``) and all of them when the registry
+    is walked (``iter``, ``load_all``): checking a spec then builds only the models it uses.
+    Which module holds which names is read from their source (``module_index``).
+    """
+
+    def __init__(self, kind: str, package: str | None = None) -> None:
         self.kind = kind
+        self.package = package
         self._entries: dict[str, type[EntryT]] = {}
         self._canonical: dict[type[EntryT], str] = {}
+        self._all_loaded = package is None
+        # Run after modules are imported through the registry (a package binds the types
+        # that need every entry, such as the layer union a wrapper nests).
+        self._after_load: list[Callable[[], None]] = []
 
     def register(self, model: type[EntryT]) -> type[EntryT]:
         """Class decorator: register ``model`` under every name in its ``type`` Literal."""
@@ -129,18 +141,91 @@ class Registry(Generic[EntryT]):
         return model
 
     def __contains__(self, name: object) -> bool:
+        if name in self._entries:
+            return True
+        if self._all_loaded or not isinstance(name, str):
+            return False
+        if name in self._index():
+            return True
+        # A name the source index does not know: an unknown name (an error being reported),
+        # or one registered in a way the index cannot read; importing everything tells.
+        self.load_all()
         return name in self._entries
 
     def __iter__(self) -> Iterator[type[EntryT]]:
-        return iter(self._canonical)
+        if self.package is None:
+            return iter(self._canonical)
+        self.load_all()
+        # The order a fresh import of every module registers them in, whatever order they
+        # were loaded in since: what is generated from the registry (the JSON Schema, the
+        # docs) must not depend on which specs were checked first.
+        order = {name: k for k, name in enumerate(self._module_order())}
+        sequence = {model: k for k, model in enumerate(self._canonical)}
+        return iter(
+            sorted(
+                self._canonical,
+                key=lambda m: (order.get(m.__module__.rpartition(".")[2], -1), sequence[m]),
+            )
+        )
 
     def get(self, name: str) -> type[EntryT]:
         """The model registered under ``name``; ``KeyError`` when there is none."""
+        if name not in self._entries and name in self:
+            self.load([name])
         return self._entries[name]
 
     def names(self) -> list[str]:
         """Every accepted name, canonical and aliases."""
-        return list(self._entries)
+        if self._all_loaded:
+            return list(self._entries)
+        return list(dict.fromkeys([*self._entries, *self._index()]))
+
+    def loaded(self) -> list[type[EntryT]]:
+        """The entries whose modules are imported so far, in registration order."""
+        return list(self._canonical)
+
+    def load(self, names: Iterable[str]) -> None:
+        """Import the modules holding ``names``; every module when one of them is not in
+        the source index."""
+        if self._all_loaded:
+            return
+        index = self._index()
+        wanted = [n for n in names if n not in self._entries]
+        if any(n not in index for n in wanted):
+            self.load_all()  # see __contains__
+            return
+        modules = sorted({index[n] for n in wanted})
+        for module in modules:
+            importlib.import_module(f"{self.package}.{module}")
+        if modules:
+            self._loaded_hooks()
+
+    def load_all(self) -> None:
+        """Import every module of the package (those the index missed included)."""
+        if self._all_loaded:
+            return
+        package = importlib.import_module(str(self.package))
+        import_modules(str(self.package), package.__path__)
+        self._all_loaded = True
+        self._loaded_hooks()
+
+    def after_load(self, hook: Callable[[], None]) -> None:
+        """Run ``hook`` after every import of entry modules through this registry."""
+        self._after_load.append(hook)
+
+    def _loaded_hooks(self) -> None:
+        for hook in self._after_load:
+            hook()
+
+    @functools.cache  # noqa: B019 - one registry per kind, alive for the whole process
+    def _index(self) -> dict[str, str]:
+        package = importlib.import_module(str(self.package))
+        return module_index(package.__path__)
+
+    @functools.cache  # noqa: B019 - one registry per kind, alive for the whole process
+    def _module_order(self) -> list[str]:
+        package = importlib.import_module(str(self.package))
+        return import_order(str(self.package), package.__path__)
 
     def canonical_name(self, model: type[EntryT]) -> str:
         """The name Keras serializes this entry under."""

@@ -41,6 +41,7 @@ LAYERS: list[tuple[str, list[str]]] = [
         "registries",
         [
             "specc.registry",
+            "specc.registry_source",
             "specc.fields",
             "specc.activations",
             "specc.initializers",

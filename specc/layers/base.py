@@ -251,7 +251,7 @@ class Layer(SpecModel):
         return []
 
 
-LAYERS: Registry[Layer] = Registry("layer type")
+LAYERS: Registry[Layer] = Registry("layer type", package="specc.layers")
 
 
 def expect_float(layer: str, tensor: TensorType) -> None:

@@ -7,12 +7,23 @@ schema problem located in the file.
 from __future__ import annotations
 
 import copy
+import functools
+from collections.abc import Iterator
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BeforeValidator, Discriminator, Field, Tag, ValidationError
+from pydantic import (
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    GetCoreSchemaHandler,
+    Tag,
+    ValidationError,
+    create_model,
+)
 from pydantic_core import PydanticCustomError
 
-import specc.layers  # noqa: F401 - registers every layer type in LAYERS
+import specc.layers  # noqa: F401 - binds the layer types a wrapper nests, as they load
 from specc.diagnostics import Diagnostic, SpecError, SpecPath
 from specc.layers.base import LAYERS, InputDtype, Layer, Name, Reference
 from specc.registry import SpecModel
@@ -77,24 +88,45 @@ def _check_entry(value: Any) -> Any:
     return value
 
 
-LayerEntry = Annotated[
-    Union[
-        (
-            Annotated[SharedLayer, Tag(_SHARED_TAG)],
-            *(Annotated[model, Tag(model.type_name())] for model in LAYERS),
-        )
-    ],
-    Discriminator(
-        _entry_tag,
-        custom_error_type="wrong_form",
-        custom_error_message="a layer entry must be a mapping with 'type' (or 'shares')",
-    ),
-    BeforeValidator(_check_entry),
-]
+def _layer_entry(models: list[type[Layer]]) -> Any:
+    """The type of a ``layers`` entry: a shared layer, or one of ``models`` by its type."""
+    return Annotated[
+        Union[
+            (
+                Annotated[SharedLayer, Tag(_SHARED_TAG)],
+                *(Annotated[model, Tag(model.type_name())] for model in models),
+            )
+        ],
+        Discriminator(
+            _entry_tag,
+            custom_error_type="wrong_form",
+            custom_error_message="a layer entry must be a mapping with 'type' (or 'shares')",
+        ),
+        BeforeValidator(_check_entry),
+    ]
+
+
+class _LayerEntries:
+    """Marks the ``layers`` field: its schema is made when the model is built, from every
+    layer type (``ModelSpec``: the JSON Schema, direct use) or from those loaded so far
+    (the model ``validate_spec`` builds for the layer types a spec names)."""
+
+    def __init__(self, loaded_only: bool) -> None:
+        self.loaded_only = loaded_only
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> Any:
+        models = LAYERS.loaded() if self.loaded_only else list(LAYERS)
+        return handler.generate_schema(_layer_entry(models))
+
+
+LayerEntry = Annotated[Layer | SharedLayer, _LayerEntries(loaded_only=False)]
 
 
 class ModelSpec(SpecModel):
     """A whole spec file."""
+
+    # Built on first use, so that importing the schema imports no layer module.
+    model_config = ConfigDict(defer_build=True)
 
     specc: Literal[1] = Field(description="Spec format version.")
     name: ModelName | None = None
@@ -104,6 +136,30 @@ class ModelSpec(SpecModel):
     compile: CompileConfig | None = None
     train: TrainConfig | None = None
     metadata: Metadata | None = None
+
+
+@functools.cache
+def _spec_model(layers: tuple[type[Layer], ...]) -> type[ModelSpec]:
+    """``ModelSpec`` whose layer entries are ``layers`` (the types loaded when it is made):
+    every name outside them is refused before the union is consulted (``_check_entry``),
+    so it validates a spec naming only those types exactly as ``ModelSpec`` does."""
+    entry = Annotated[Layer | SharedLayer, _LayerEntries(loaded_only=True)]
+    return create_model(
+        "ModelSpec",
+        __base__=ModelSpec,
+        __module__=__name__,
+        layers=(list[entry], Field(min_length=1)),  # type: ignore[valid-type]
+    )
+
+
+def _layer_types(data: Any) -> Iterator[str]:
+    """The types the spec's layer entries name. A wrapper's nested layer needs no look: a
+    wrapper brings every layer type in (``specc.layers``)."""
+    entries = data.get("layers") if isinstance(data, dict) else None
+    for entry in entries if isinstance(entries, list) else []:
+        name = entry.get("type") if isinstance(entry, dict) else None
+        if isinstance(name, str):
+            yield name
 
 
 def validate_spec(loaded: LoadedSpec) -> ModelSpec:
@@ -116,11 +172,13 @@ def validate_spec(loaded: LoadedSpec) -> ModelSpec:
     # An unknown key stops Pydantic from checking the rest of its mapping, so validate
     # again without the unknown keys found so far, until no new ones turn up: every
     # problem is then reported in one run.
+    LAYERS.load(set(_layer_types(loaded.data)))
+    schema = _spec_model(tuple(LAYERS.loaded()))
     data, copied = loaded.data, False
     found: dict[tuple[SpecPath, str], Diagnostic] = {}
     for _ in range(_MAX_ROUNDS):
         try:
-            spec = ModelSpec.model_validate(data)
+            spec = schema.model_validate(data)
         except ValidationError as exc:
             diagnostics = translate(exc, data)
         else:

@@ -1,0 +1,215 @@
+"""``specc validate`` as CI and pre-commit run it: a fresh process that imports only what
+checking needs, folders searched for specs, many files checked by a pool in input order."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from typer.testing import CliRunner
+
+import specc.layers
+from specc.cli import validate as validate_command
+from specc.cli.app import app
+from specc.cli.spec_files import spec_files
+from specc.layers import LAYERS
+from specc.registry_source import module_index
+from tests.spec_helpers import ROOT
+
+MLP = ROOT / "models" / "mnist_mlp.yaml"
+INVALID = ROOT / "tests" / "invalid"
+runner = CliRunner()
+
+# Runs the console script's entry point in a fresh interpreter, then reports which
+# modules the run imported and the exit code it ended with.
+PROBE = """
+import json, sys
+from specc.cli.entry import main
+sys.argv = ["specc", "validate", *sys.argv[1:]]
+code = 0
+try:
+    main()
+except SystemExit as exc:
+    code = exc.code
+print(json.dumps({"code": code, "modules": sorted(sys.modules)}), file=sys.stderr)
+"""
+
+
+def _probe(*args: str, cwd: Path = ROOT) -> tuple[int, set[str], str]:
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, *args], cwd=cwd, capture_output=True, text=True, check=False
+    )
+    report = json.loads(result.stderr.strip().splitlines()[-1])
+    return report["code"], set(report["modules"]), result.stdout
+
+
+def test_validate_imports_neither_onnx_nor_other_commands() -> None:
+    code, modules, out = _probe(str(MLP))
+    assert code == 0, out
+    assert "ok (5 layers, 669,706 parameters)" in out
+    for heavy in ("onnx", "onnxruntime", "specc.cli.build", "specc.cli.train", "specc.emit"):
+        assert heavy not in modules
+    # Only the layer modules the spec names (Flatten is in core.py) are imported.
+    layer_modules = {m for m in modules if m.startswith("specc.layers.")}
+    assert "specc.layers.dense" in layer_modules
+    assert not layer_modules & {"specc.layers.conv", "specc.layers.recurrent_lstm"}
+
+
+def test_fresh_process_gives_every_expected_diagnostic() -> None:
+    # tests/test_invalid_specs.py checks these in a process that may hold every layer; a
+    # fresh one builds the schema from only the types each spec names, and must agree.
+    cases = sorted(p for p in INVALID.iterdir() if p.suffix in {".yaml", ".yml", ".json"})
+    relative = [p.relative_to(ROOT).as_posix() for p in cases]
+    code, _, out = _probe("--quiet", *relative)
+    assert code == 1
+    expected = [
+        line
+        for case in cases
+        for line in case.with_suffix(".expected").read_text(encoding="utf-8").splitlines()
+    ]
+    got = [line for line in out.splitlines() if not line.startswith("  ")]
+    assert sorted(got) == sorted(line for line in expected if not line.startswith("  "))
+
+
+def test_unknown_layer_type_gets_its_hint_in_a_fresh_process(tmp_path: Path) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        "specc: 1\nlayers:\n  - {type: Dense, units: 2, input_shape: [3]}\n  - {type: LSMT}\n"
+    )
+    code, modules, out = _probe(str(spec), cwd=tmp_path)
+    assert code == 1
+    assert "unknown layer type 'LSMT'; did you mean 'LSTM'?" in out
+    # A name the source index does not know brings every layer in, so that a layer
+    # registered in a way the index cannot read is never called unknown.
+    assert "specc.layers.recurrent_lstm" in modules
+
+
+def test_layer_index_read_from_source_matches_the_registry() -> None:
+    index = module_index(specc.layers.__path__)
+    LAYERS.load_all()
+    assert sorted(index) == sorted(LAYERS.names())
+    for name, module in index.items():
+        assert LAYERS.get(name).__module__ == f"specc.layers.{module}"
+
+
+def _tree(root: Path) -> None:
+    good = MLP.read_text()
+    (root / "nested" / "deeper").mkdir(parents=True)
+    (root / ".hidden").mkdir()
+    (root / "node_modules").mkdir()
+    (root / "b.specc.yaml").write_text(good)
+    (root / "a.yaml").write_text(good)  # top-level specc key: a spec
+    (root / "ci.yml").write_text("on: push\njobs: {}\n")  # no specc key: skipped
+    (root / "data.json").write_text('{"x": [1, 2]}')
+    (root / "nested" / "model.json").write_text(json.dumps({"specc": 1, "layers": []}))
+    (root / "nested" / "deeper" / "c.specc.json").write_text("{not json")  # named: checked
+    (root / "nested" / "notes.txt").write_text("specc: 1\n")
+    (root / ".hidden" / "x.specc.yaml").write_text(good)
+    (root / "node_modules" / "y.specc.yaml").write_text(good)
+
+
+def test_folder_search_takes_named_specs_and_specc_documents(tmp_path: Path) -> None:
+    _tree(tmp_path)
+    found = [p.relative_to(tmp_path).as_posix() for p in spec_files([tmp_path], 2**20)]
+    assert found == ["a.yaml", "b.specc.yaml", "nested/model.json", "nested/deeper/c.specc.json"]
+
+
+def test_validate_folder_reports_each_spec(tmp_path: Path) -> None:
+    _tree(tmp_path)
+    result = runner.invoke(app, ["validate", str(tmp_path)])
+    assert result.exit_code == 1, result.output
+    assert f"{tmp_path / 'a.yaml'}: ok" in result.output
+    assert f"{tmp_path / 'nested' / 'deeper' / 'c.specc.json'}:1:2: error:" in result.output
+    assert f"{tmp_path / 'nested' / 'model.json'}:1:" in result.output  # layers: []
+    assert "ci.yml" not in result.output
+
+
+def test_validate_empty_folder_is_a_usage_error(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["validate", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "no spec files in" in result.output
+
+
+def _many(root: Path, count: int) -> list[Path]:
+    good = MLP.read_text()
+    paths = []
+    for k in range(count):
+        path = root / f"m{k:03d}.yaml"
+        # Every seventh spec has an error, so problems interleave with valid reports.
+        path.write_text(good.replace("units: 512", "units: 0") if k % 7 == 3 else good)
+        paths.append(path)
+    return paths
+
+
+# pytest's process runs threads of its own (onnxruntime's, from other tests); the command
+# forks from one that runs only NumPy's idle BLAS workers.
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_pool_output_equals_one_process_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str
+) -> None:
+    paths = [str(p) for p in _many(tmp_path, 70)]
+    # Reversed order: the output follows the order given, not the names.
+    args = ["validate", "--format", fmt, *reversed(paths)]
+    # Thresholds lowered, so that 70 files make a pool of three.
+    monkeypatch.setattr(validate_command, "POOL_MIN_FILES", 8)
+    monkeypatch.setattr(validate_command, "FILES_PER_WORKER", 8)
+    monkeypatch.setattr(validate_command, "_cores", lambda: 3)
+    assert validate_command._workers(70) == 3
+    pooled = runner.invoke(app, args)
+    monkeypatch.setattr(validate_command, "_cores", lambda: 1)
+    single = runner.invoke(app, args)
+    assert pooled.exit_code == single.exit_code == 1
+    assert pooled.output == single.output
+    if fmt == "json":
+        files = [f["file"] for f in json.loads(pooled.output)["files"]]
+        assert files == list(reversed(paths))
+
+
+def test_pool_is_used_only_for_enough_files(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(validate_command, "_cores", lambda: 8)
+    assert validate_command._workers(validate_command.POOL_MIN_FILES - 1) == 1
+    assert validate_command._workers(validate_command.POOL_MIN_FILES) == 2
+    assert validate_command._workers(10_000) == 8
+
+
+@pytest.fixture
+def lazy_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
+    """A package whose registry loads on demand: one entry registered by the decorator
+    (found by the source index), one by a plain call (which the index cannot read)."""
+    package = tmp_path / "specc_lazy_probe"
+    package.mkdir()
+    (package / "__init__.py").write_text(
+        "from specc.registry import Registry\nREG = Registry('thing', package=__name__)\n"
+    )
+    head = "from typing import Literal\nfrom specc.registry import SpecModel\n"
+    (package / "decorated.py").write_text(
+        head + "from specc_lazy_probe import REG\n\n\n@REG.register\n"
+        'class Alpha(SpecModel):\n    type: Literal["Alpha", "alpha"]\n'
+    )
+    (package / "plain.py").write_text(
+        head + "from specc_lazy_probe import REG\n\n\n"
+        'class Beta(SpecModel):\n    type: Literal["Beta"]\n\n\nREG.register(Beta)\n'
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield importlib.import_module("specc_lazy_probe")
+    for name in [m for m in sys.modules if m.startswith("specc_lazy_probe")]:
+        del sys.modules[name]
+
+
+def test_lazy_registry_imports_on_demand_and_misses_nothing(lazy_package: ModuleType) -> None:
+    registry = lazy_package.REG
+    assert "alpha" in registry
+    assert "specc_lazy_probe.decorated" not in sys.modules  # the index answered
+    assert registry.get("alpha").__name__ == "Alpha"
+    assert "specc_lazy_probe.plain" not in sys.modules
+    # Beta is not in the source index: asking for it imports every module.
+    assert "Beta" in registry
+    assert "Gamma" not in registry
+    assert [model.__name__ for model in registry] == ["Alpha", "Beta"]
