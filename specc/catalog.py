@@ -22,7 +22,7 @@ from specc.layers.base import LAYERS, Layer
 from specc.losses import LOSSES
 from specc.metrics import METRICS
 from specc.optimizers import OPTIMIZERS
-from specc.registry import Registry, SpecModel
+from specc.registry import Registry, SpecModel, docstring_summary
 from specc.regularizers import REGULARIZERS
 from specc.schedules import SCHEDULES
 
@@ -49,7 +49,7 @@ def _arguments(model: type[SpecModel], skip: set[str]) -> str:
 
 
 def _first_line(model: type) -> str:
-    return (model.__doc__ or "").strip().splitlines()[0].replace("|", "\\|")
+    return docstring_summary(model).replace("|", "\\|")
 
 
 def _section(title: str, registry: Registry[Any], skip: set[str] | None = None) -> list[str]:

@@ -321,3 +321,13 @@ def to_snake_case(name: str) -> str:
     name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
     name = re.sub("([a-z])([A-Z])", r"\1_\2", name)
     return name.lower()
+
+
+def docstring_summary(entry: type) -> str:
+    """The first sentence of a class's docstring, on one line (a docstring's first
+    sentence may run over several lines): the one-line summary the catalog and the JSON
+    Schema's completion lists show."""
+    paragraph = " ".join((entry.__doc__ or entry.__name__).strip().split("\n\n")[0].split())
+    # A sentence ends at a full stop before a capital or the end (not "x1 + ... + xn").
+    end = re.search(r"(?<!\.)\.(?=\s+[A-Z]|$)", paragraph)
+    return paragraph[: end.start() + 1] if end else paragraph

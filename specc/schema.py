@@ -32,7 +32,7 @@ from specc.layers.base import LAYERS
 from specc.losses import LOSSES
 from specc.metrics import METRICS
 from specc.optimizers import OPTIMIZERS
-from specc.registry import Registry
+from specc.registry import Registry, docstring_summary
 from specc.regularizers import REGULARIZERS
 from specc.schedules import SCHEDULES
 from specc.schema_docs import FIELD_DOCS
@@ -87,7 +87,7 @@ def _kind(model: type[BaseModel]) -> str | None:
 
 
 def _summary(model: type[BaseModel]) -> str:
-    return (model.__doc__ or model.__name__).strip().splitlines()[0]
+    return docstring_summary(model)
 
 
 class _DocumentedSchema(GenerateJsonSchema):

@@ -170,8 +170,7 @@ FIELD_DOCS: dict[str, str] = {
     "Normalization.variance": "The variance to divide by (its square root; null: computed "
     "from the training data).",
     "Normalization.invert": "Undo the normalization: x * sqrt(variance) + mean.",
-    "RMSNormalization.epsilon": "Small float added to the mean square to avoid dividing "
-    "by zero.",
+    "RMSNormalization.epsilon": "Small float added to the mean square to avoid dividing by zero.",
     "Rescaling.scale": "The factor inputs are multiplied by (a number or one per channel).",
     "Rescaling.offset": "Added after scaling (a number or one per channel).",
     "height": "Height of the output image.",
@@ -196,8 +195,7 @@ FIELD_DOCS: dict[str, str] = {
     "return_attention_scores": "Also output the attention scores: the layer's outputs are "
     "then name[0] (the result) and name[1] (the scores).",
     "use_gate": "Multiply the attention result by a sigmoid gate computed from the query.",
-    "sliding_window": "Each position attends only to this many positions before it "
-    "(null: all).",
+    "sliding_window": "Each position attends only to this many positions before it (null: all).",
     "head_dim": "Size of each attention head.",
     "num_query_heads": "Number of query heads.",
     "num_key_value_heads": "Number of key and value heads; num_query_heads must be a "
