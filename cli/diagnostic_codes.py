@@ -133,6 +133,11 @@ DIAGNOSTIC_CODES: dict[str, str] = {
         "a weight holding NaN or infinity (or a float64 value beyond float32's range), with "
         "its key and index"
     ),
+    "SPC417-weights-from-data": (
+        "an inference build of a layer whose weights only data can give, without a "
+        "weights file: a Normalization with neither `mean` and `variance` nor adapted "
+        "statistics (train the spec first, or give them)"
+    ),
     "SPC501-no-loss": ("`specc train` on a spec whose `compile.loss` gives no output a loss"),
     "SPC502-regularizer": (
         "a regularizer that cannot apply to its weight or activity (OrthogonalRegularizer on "
@@ -231,6 +236,13 @@ DIAGNOSTIC_CODES: dict[str, str] = {
         "`specc train` stopped at the first batch whose loss is NaN or infinite (as Keras's "
         "TerminateOnNaN), naming the epoch and batch; nothing is written "
         "(`--no-terminate-on-nan` trains on)"
+    ),
+    "SPC542-checkpoint": (
+        "`specc train --resume` (or a BackupAndRestore backup) with a checkpoint that "
+        "cannot be used: missing, damaged (a truncated or forged `.npz`, pickled arrays, "
+        "JSON fields of the wrong type, arrays whose dtype or shape is not the model's or"
+        " optimizer's) or written by a run with another spec, data, batch size, shuffle, "
+        "seed or backend; the message names the file and the field"
     ),
     "SPC550-prediction-file": (
         "`specc predict --out` whose extension is not `.npz` or `.csv` (the extension decides"

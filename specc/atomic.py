@@ -304,8 +304,17 @@ def new_scratch_folder(prefix: str, parent: Path | None = None) -> Path:
     removed first."""
     where = Path(parent) if parent is not None else Path(tempfile.gettempdir())
     _sweep_scratch(where, prefix)
-    with _signals_held():
-        return Path(tempfile.mkdtemp(dir=where, prefix=f"{prefix}{os.getpid()}-"))
+    folder: Path | None = None
+    try:
+        with _signals_held():
+            folder = Path(tempfile.mkdtemp(dir=where, prefix=f"{prefix}{os.getpid()}-"))
+    except BaseException:
+        # A signal held during mkdtemp is handled as the block ends, before the folder
+        # reaches the caller: remove it here, or nobody will.
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return folder
 
 
 @contextlib.contextmanager

@@ -21,9 +21,10 @@ from pydantic import (
     ValidationError,
     create_model,
 )
+from pydantic.errors import PydanticUndefinedAnnotation
 from pydantic_core import PydanticCustomError
 
-import specc.layers  # noqa: F401 - binds the layer types a wrapper nests, as they load
+import specc.layers  # binds the layer types a wrapper nests, as they load
 from specc.diagnostics import Diagnostic, SpecError, SpecPath
 from specc.layers.base import LAYERS, InputDtype, Layer, Name, Reference
 from specc.registry import SpecModel
@@ -144,12 +145,19 @@ def _spec_model(layers: tuple[type[Layer], ...]) -> type[ModelSpec]:
     every name outside them is refused before the union is consulted (``_check_entry``),
     so it validates a spec naming only those types exactly as ``ModelSpec`` does."""
     entry = Annotated[Layer | SharedLayer, _LayerEntries(loaded_only=True)]
-    return create_model(
+    model = create_model(
         "ModelSpec",
         __base__=ModelSpec,
         __module__=__name__,
         layers=(list[entry], Field(min_length=1)),  # type: ignore[valid-type]
     )
+    try:
+        model.model_rebuild()
+    except PydanticUndefinedAnnotation:
+        # A model it reaches still names the wrappers' forward reference (a wrapper
+        # module imported directly, not through LAYERS): bind it to every layer type.
+        model.model_rebuild(_types_namespace={"AnyLayer": specc.layers.AnyLayer})
+    return model
 
 
 def _layer_types(data: Any) -> Iterator[str]:

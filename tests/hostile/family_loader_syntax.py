@@ -159,7 +159,7 @@ CASES = [
     Case(
         FAMILY,
         "a directory",
-        ["validate", "folder"],
+        ["build", "folder"],
         {"folder/spec.yaml": f"specc: 1\nlayers:\n  - {LAYER}\n"},
         exit_code=2,
         output_has=(r"is a directory",),

@@ -151,6 +151,7 @@ def complete_run(out: str) -> Callable[[Outcome], str | None]:
         folder = outcome.folder / out
         names = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
         expected = [
+            "checkpoint",
             "history.json",
             "history.png",
             "model.onnx",
