@@ -13,6 +13,7 @@ from specc.cli.export import export
 from specc.cli.plot import plot
 from specc.cli.predict import predict
 from specc.cli.train import train
+from specc.cli.tune import tune
 from specc.cli.validate import validate
 
 app = typer.Typer(
@@ -50,6 +51,7 @@ app.command("export")(export)
 app.command("evaluate")(evaluate)
 app.command("predict")(predict)
 app.command("plot")(plot)
+app.command("tune")(tune)
 
 
 def main() -> None:
