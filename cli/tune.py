@@ -20,6 +20,7 @@ from specc.cli.common import (
     say,
     usage_error,
 )
+from specc.cli.signals import EXIT_INTERRUPTED
 from specc.cli.train import Backend
 from specc.plotting import INSTALL_HINT, PlotError
 
@@ -110,7 +111,13 @@ def _check_out(out: Path, resume: bool) -> None:
 
 def _run(sweep: object, out: Path, resume: bool, address: str | None, quiet: bool) -> None:
     from specc.tune.progress import TrialProgress
-    from specc.tune.results import PICTURE_FILE, write_results, write_trials_picture
+    from specc.tune.results import (
+        ERROR,
+        PICTURE_FILE,
+        UNFINISHED,
+        write_results,
+        write_trials_picture,
+    )
     from specc.tune.sweep import Sweep, ray_started, run_sweep, trial_rows
 
     assert isinstance(sweep, Sweep)
@@ -120,9 +127,9 @@ def _run(sweep: object, out: Path, resume: bool, address: str | None, quiet: boo
         out.mkdir(parents=True, exist_ok=True)
         try:
             with ray_started(address):
-                grid = run_sweep(sweep, out, resume, callbacks)
+                run_sweep(sweep, out, resume, callbacks)
                 names = list(search.space)
-                rows = trial_rows(grid, names, out, search.metric)
+                rows = trial_rows(out, names, search.metric)
         except ConnectionError as exc:
             raise usage_error(f"cannot reach the Ray cluster at {address}: {exc}") from None
         written = write_results(rows, names, search.metric, search.mode, out)
@@ -136,7 +143,14 @@ def _run(sweep: object, out: Path, resume: bool, address: str | None, quiet: boo
                 )
     for path in written:
         say(f"wrote {path}", err=False)
-    failed = sum(row.status == "error" for row in rows)
+    unfinished = sum(row.status == UNFINISHED for row in rows)
+    if unfinished:
+        say(
+            f"interrupted: {unfinished} of {len(rows)} trials did not finish; run the same "
+            "command with --resume to continue the sweep"
+        )
+        raise typer.Exit(EXIT_INTERRUPTED)
+    failed = sum(row.status == ERROR for row in rows)
     if failed and not quiet:
         say(f"note: {failed} of {len(rows)} trials failed; each one's error is in its folder")
     if rows and failed == len(rows):

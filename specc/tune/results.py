@@ -31,6 +31,8 @@ RESULTS_FILE = "results.csv"
 BEST_FILE = "best.yaml"
 PICTURE_FILE = "trials.png"
 COMPLETED, STOPPED, ERROR = "completed", "stopped early", "error"
+# A trial of an interrupted sweep that had not ended (``--resume`` runs it again).
+UNFINISHED = "not finished"
 
 
 @dataclass
@@ -61,16 +63,19 @@ class TrialRow:
 
 
 def trial_row(
-    trial_id: str, parameters: dict[str, Any], error: bool, out: Path, metric: str
+    trial_id: str, parameters: dict[str, Any], ray_status: str, out: Path, metric: str
 ) -> TrialRow:
-    """A trial's row, from what its folder holds (``error``: Ray reports it failed)."""
+    """A trial's row, from what its folder holds and its status in Ray Tune (``ERROR``,
+    ``TERMINATED``, or a state of a trial still to run)."""
     folder = out / TRIALS_FOLDER / trial_id
     history = _read_json(folder / HISTORY_FILE)
     values = history.get(metric, []) if isinstance(history, dict) else []
     numbers = [float(v) if isinstance(v, (int, float)) else math.nan for v in values]
     record = _read_json(folder / RUN_FILE)
-    if error or not isinstance(record, dict):
+    if ray_status == "ERROR":
         status = ERROR
+    elif ray_status != "TERMINATED" or not isinstance(record, dict):
+        status = UNFINISHED
     elif record.get("status") == "completed" and record.get("epochs_completed") == record.get(
         "epochs"
     ):
@@ -90,7 +95,11 @@ def _read_json(path: Path) -> Any:
 def best_trial(rows: Sequence[TrialRow], mode: str) -> TrialRow | None:
     """The trial whose last value of the metric is best (Ray Tune's default scope), of
     those that did not fail."""
-    scored = [r for r in rows if r.status != ERROR and r.last is not None and math.isfinite(r.last)]
+    scored = [
+        r
+        for r in rows
+        if r.status in (COMPLETED, STOPPED) and r.last is not None and math.isfinite(r.last)
+    ]
     if not scored:
         return None
     pick = max if mode == "max" else min

@@ -8,7 +8,6 @@ state Ray Tune keeps in ``DIR/experiment`` (``--resume`` restores it with
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -19,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from specc.tune.plan import Sweep
+from specc.tune.plan import Sweep, safe_id
 from specc.tune.results import TrialRow, parameters_of, trial_row
 from specc.tune.search_file import Asha, MedianStopping, Range, SearchFile
 from specc.tune.trial import SpeccTrial, trial_dirname
@@ -144,25 +143,19 @@ def can_resume(out: Path) -> bool:
     return tune.Tuner.can_restore(str(out / EXPERIMENT_FOLDER))
 
 
-def trial_rows(grid: Any, names: list[str], out: Path, metric: str) -> list[TrialRow]:
-    """A row per trial of Ray's ``ResultGrid``, its numbers read from its folder."""
-    rows = []
-    for result in grid:
-        folder = Path(result.path)
-        config = result.config or _read_params(folder)
-        rows.append(
-            trial_row(
-                folder.name, parameters_of(config, names), result.error is not None, out, metric
-            )
+def trial_rows(out: Path, names: list[str], metric: str) -> list[TrialRow]:
+    """A row per trial of the sweep in ``out``, as Ray Tune's experiment state lists them
+    (every trial, finished or not), its numbers read from its folder."""
+    from ray.tune import ExperimentAnalysis
+
+    analysis = ExperimentAnalysis(str(out / EXPERIMENT_FOLDER))
+    return [
+        trial_row(
+            safe_id(str(trial.trial_id)),
+            parameters_of(trial.config, names),
+            str(trial.status),
+            out,
+            metric,
         )
-    return rows
-
-
-def _read_params(folder: Path) -> dict[str, Any]:
-    # Ray writes a trial's config beside its results before the trial starts: a trial that
-    # failed before its first epoch has no results to carry it.
-    try:
-        params = json.loads((folder / "params.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return params if isinstance(params, dict) else {}
+        for trial in analysis.trials
+    ]
