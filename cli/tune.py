@@ -96,9 +96,9 @@ def tune(
 
 
 def _check_out(out: Path, resume: bool) -> None:
-    from specc.tune.sweep import can_resume
-
     if resume:
+        from specc.tune.sweep import can_resume
+
         if not can_resume(out):
             raise usage_error(f"--resume: {out} holds no sweep to continue")
         return

@@ -108,9 +108,15 @@ def _samples(entry: Range, text: str) -> Iterator[Sample]:
         yield Sample(int(high) - 1, "the largest value below the upper bound", (*at, 1))
         return
     inside = math.sqrt(low * high) if kind == "loguniform" else (low + high) / 2
-    yield Sample(float(low), "the lower bound", (*at, 0))
-    yield Sample(float(high), "the upper bound", (*at, 1))
-    yield Sample(float(inside), "a value inside the range", at)
+    # The bounds as written (a field of integers takes 8, not 8.0), then a value drawn
+    # from inside, a float as Ray's sampler draws it.
+    yield Sample(_as_written(low), "the lower bound", (*at, 0))
+    yield Sample(_as_written(high), "the upper bound", (*at, 1))
+    yield Sample(float(inside), f"a value inside the range ({kind} draws floats)", at)
+
+
+def _as_written(bound: float) -> float | int:
+    return int(bound) if float(bound).is_integer() else bound
 
 
 def _value_problems(
@@ -129,7 +135,12 @@ def _value_problems(
                 if problem.message in seen:
                     continue
                 seen.add(problem.message)
-                where = f" (at {problem.dotted_path})" if problem.path else ""
+                if problem.at_key and problem.path == path:
+                    # The path's last key is one the spec's entry does not take.
+                    message = f"{text} names no field of the spec: {problem.message}"
+                    found.append(Diagnostic(problem.code, message, ("space", text), at_key=True))
+                    continue
+                where = f" (in the spec at {problem.dotted_path})" if problem.path else ""
                 message = (
                     f"{text} = {_shown(sample.value)}, {sample.where}, makes the spec "
                     f"invalid: {problem.message}{where}"
