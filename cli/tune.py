@@ -62,6 +62,10 @@ def tune(
     trials: Annotated[
         int | None, typer.Option(min=1, help="Trials to sample, over the search file's trials.")
     ] = None,
+    epochs: Annotated[
+        int | None,
+        typer.Option(min=1, help="Epochs of every trial, written into its spec over train.epochs."),
+    ] = None,
     address: Annotated[
         str | None,
         typer.Option(help="A running Ray cluster to use (ray start --head), e.g. 10.0.0.5:6379."),
@@ -88,7 +92,9 @@ def tune(
         out = out.absolute()
         _check_out(out, resume)
         try:
-            sweep = plan_sweep(spec, search, data, validation_data, out, trials, backend.value)
+            sweep = plan_sweep(
+                spec, search, data, validation_data, out, trials, backend.value, epochs
+            )
         except SpecError as error:
             print_diagnostics(error.diagnostics, output_format, err=True)
             raise typer.Exit(EXIT_SPEC_ERROR) from None

@@ -77,9 +77,11 @@ def plan_sweep(
     out: Path,
     trials: int | None,
     backend: str,
+    epochs: int | None = None,
     limits: Limits = DEFAULT_LIMITS,
 ) -> Sweep:
-    """Read and check the spec and the search file; ``SpecError`` with every problem."""
+    """Read and check the spec and the search file; ``SpecError`` with every problem.
+    ``epochs`` (--epochs) replaces the spec's ``train.epochs`` in every trial's spec."""
     typed = check_spec(spec, limits)
     text = read_spec_text(spec, limits)
     is_json = spec.suffix.lower() == ".json"
@@ -91,7 +93,11 @@ def plan_sweep(
         searched, search_file, loaded, typed, validation_data is not None or split, limits
     )
     seed = train.seed if train is not None and train.seed is not None else DEFAULT_SEED
-    fixed = {} if train is not None and train.seed is not None else {("train", "seed"): seed}
+    fixed: dict[SpecPath, Any] = {}
+    if train is None or train.seed is None:
+        fixed["train", "seed"] = seed
+    if epochs is not None:
+        fixed["train", "epochs"] = epochs
     paths = dict(zip(searched.space, space, strict=True))
     context = TrialContext(
         text.removeprefix("\ufeff"),
@@ -104,5 +110,6 @@ def plan_sweep(
         paths,
         fixed,
     )
-    epochs = train.epochs if train is not None and train.epochs is not None else 1
+    if epochs is None:
+        epochs = train.epochs if train is not None else 1
     return Sweep(searched, space, context, trials or searched.trials, epochs, seed)
