@@ -12,6 +12,7 @@ import importlib.util
 import json
 import os
 import re
+import secrets
 import signal
 import subprocess
 import sys
@@ -218,7 +219,10 @@ def test_a_sweep_runs_on_a_two_node_cluster(tmp_path: Path, sweep_files) -> None
     data, search = sweep_files
     search.write_text(SEARCH.replace("trials: 6", "trials: 2"))
     port = 20000 + os.getpid() % 20000
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    # Ray's token authentication, with a token of this test's own (not ~/.ray's).
+    token = secrets.token_hex(32)
+    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token}
+    env.pop("RAY_AUTH_TOKEN_PATH", None)
     # Ray's folder for the cluster: short, for Unix sockets, and ours alone.
     temp = Path(f"/tmp/specc-ray-test-{os.getpid()}")
     nodes: list[subprocess.Popen] = []
