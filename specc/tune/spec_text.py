@@ -113,7 +113,14 @@ def _insertion(text: str, mapping: yaml.MappingNode, key: str, value: Any) -> tu
     indent = mapping.value[0][0].start_mark.column
     last = mapping.value[-1][1]
     if isinstance(last, yaml.CollectionNode) and not last.flow_style:
-        raise _CannotEdit  # its end mark sits on a later line; keep it simple
+        # A block collection ends where the next line at a lesser indent starts (or
+        # where the file does): the entry goes there.
+        at, line = mapping.end_mark.index, " " * indent + entry + "\n"
+        if at >= len(text):
+            return len(text), len(text), ("" if text.endswith("\n") else "\n") + line
+        if mapping.end_mark.column != 0:
+            raise _CannotEdit
+        return at, at, line
     newline = text.find("\n", last.end_mark.index)
     if newline < 0:
         return len(text), len(text), "\n" + " " * indent + entry + "\n"
