@@ -147,8 +147,9 @@ def _run(sweep: object, out: Path, resume: bool, address: str | None, quiet: boo
                 say(
                     f"note: no {PICTURE_FILE}: drawing the trials needs matplotlib ({INSTALL_HINT})"
                 )
-    for path in written:
-        say(f"wrote {path}", err=False)
+    if not quiet:
+        for path in written:
+            say(f"wrote {path}", err=False)
     unfinished = sum(row.status == UNFINISHED for row in rows)
     if unfinished:
         say(

@@ -4,10 +4,12 @@ problem pinned into the search file (these need no Ray)."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 from pathlib import Path
 
 import pytest
+from click.testing import Result
 from typer.testing import CliRunner
 
 from specc.cli.app import app
@@ -209,55 +211,54 @@ def test_paths_parse_and_resolve() -> None:
     assert data == {"layers": [{"units": 3}], "train": {"epochs": 1}}  # not changed
 
 
-def test_the_cli_prints_located_problems(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    search = tmp_path / "search.yaml"
-    search.write_text(HEAD + "space:\n  layers[9].units: {choice: [8]}\n")
-    # The search file is checked before Ray starts: no Ray needed past the import check.
+def run_cli(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, search: str, ray: bool, *more: str
+) -> Result:
+    """``specc tune`` through Typer's runner, Ray's presence as ``ray`` says (the search
+    file is checked before Ray is imported, so these runs need none)."""
     real = importlib.util.find_spec
+    present = object() if ray else None
     monkeypatch.setattr(
-        importlib.util, "find_spec", lambda name, *a: object() if name == "ray" else real(name, *a)
+        importlib.util, "find_spec", lambda name, *a: present if name == "ray" else real(name, *a)
     )
-    result = CliRunner().invoke(
-        app,
-        [
-            "tune",
-            str(SPEC),
-            "--search",
-            str(search),
-            "--data",
-            str(DATA),
-            "--out",
-            str(tmp_path / "o"),
-        ],
-    )
+    path = tmp_path / "search.yaml"
+    path.write_text(search)
+    out = tmp_path / "o"
+    args = ["tune", str(SPEC), "--search", str(path), "--data", str(DATA), "--out", str(out)]
+    return CliRunner().invoke(app, [*args, *more])
+
+
+def test_the_cli_prints_located_problems(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    search = HEAD + "space:\n  layers[9].units: {choice: [8]}\n"
+    result = run_cli(tmp_path, monkeypatch, search, True)
     assert result.exit_code == 1, result.output
     assert re.search(
         r"search\.yaml:4:3: error: .*layers has 4 entries.*\[SPC161-search-path\]", result.output
     )
     assert not (tmp_path / "o").exists()
+    result = run_cli(tmp_path, monkeypatch, search, True, "--format", "json")
+    [found] = json.loads(result.stdout or result.output)
+    assert (found["line"], found["column"], found["path"]) == (4, 3, "space['layers[9].units']")
+
+
+def test_a_fresh_sweep_needs_a_new_or_empty_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "o").mkdir()
+    (tmp_path / "o" / "notes.txt").write_text("mine")
+    result = run_cli(
+        tmp_path, monkeypatch, HEAD + "space:\n  layers[0].units: {choice: [8]}\n", True
+    )
+    assert result.exit_code == 2
+    assert "--resume" in result.output
+    assert (tmp_path / "o" / "notes.txt").read_text() == "mine"
 
 
 def test_without_ray_the_cli_says_what_to_install(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = importlib.util.find_spec
-    monkeypatch.setattr(
-        importlib.util, "find_spec", lambda name, *a: None if name == "ray" else real(name, *a)
-    )
-    search = tmp_path / "search.yaml"
-    search.write_text(HEAD + "space:\n  layers[0].units: {choice: [8]}\n")
-    result = CliRunner().invoke(
-        app,
-        [
-            "tune",
-            str(SPEC),
-            "--search",
-            str(search),
-            "--data",
-            str(DATA),
-            "--out",
-            str(tmp_path / "o"),
-        ],
+    result = run_cli(
+        tmp_path, monkeypatch, HEAD + "space:\n  layers[0].units: {choice: [8]}\n", False
     )
     assert result.exit_code == 1
     assert 'pip install "specc[ray]"' in result.output

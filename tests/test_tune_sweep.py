@@ -169,15 +169,8 @@ def test_an_interrupted_sweep_resumes_where_it_stopped(
     assert not any(f"trial {trial} epoch" in run.stderr for trial in done)
 
 
-def test_a_fresh_sweep_refuses_a_folder_with_files(tmp_path: Path, sweep_files) -> None:
+def test_resume_needs_a_sweep_to_continue(tmp_path: Path, sweep_files) -> None:
     data, search = sweep_files
-    out = tmp_path / "sweep"
-    out.mkdir()
-    (out / "notes.txt").write_text("mine")
-    run = specc(*tune_args(data, search, out))
-    assert run.returncode == 2
-    assert "--resume" in run.stderr
-    assert (out / "notes.txt").read_text() == "mine"
     run = specc(*tune_args(data, search, tmp_path / "none", "--resume"))
     assert run.returncode == 2
     assert "holds no sweep" in run.stderr
