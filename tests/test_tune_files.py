@@ -13,6 +13,7 @@ import pytest
 from specc.spec.loader import load_text
 from specc.spec.source import PositionMap
 from specc.spec.yaml_reader import read_yaml
+from specc.tune.plan import safe_id
 from specc.tune.results import (
     COMPLETED,
     ERROR,
@@ -150,3 +151,11 @@ def test_non_finite_values_are_never_best(mode: str) -> None:
     ]
     assert best_trial(rows, mode).id == "b"
     assert rows[0].best(mode) == 0.5
+
+
+def test_trial_ids_reach_the_file_system_sanitised() -> None:
+    assert safe_id("3f2a1_00004") == "3f2a1_00004"
+    assert safe_id("../../etc/x") == "______etc_x"
+    assert safe_id("a\nb\x1b[31m") == "a_b__31m"
+    assert safe_id("") == "trial"
+    assert len(safe_id("x" * 500)) == 64

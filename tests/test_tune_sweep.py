@@ -240,3 +240,47 @@ def _node_ip() -> str:
     from ray.util import get_node_ip_address
 
     return get_node_ip_address()
+
+
+def test_a_failing_trial_is_an_error_and_the_others_go_on(
+    tmp_path: Path, sweep_files: tuple[Path, Path]
+) -> None:
+    data, search = sweep_files
+    # A learning rate this large makes the loss infinite: specc train stops that run.
+    search.write_text(
+        "metric: loss\nmode: min\nsearch: grid\nspace:\n"
+        "  compile.optimizer.learning_rate: {grid: [1.0e-3, 1.0e+30]}\n"
+    )
+    out = tmp_path / "sweep"
+    run = specc(*tune_args(data, search, out))
+    assert run.returncode == 0, run.stderr
+    rows = {row["compile.optimizer.learning_rate"]: row for row in read_rows(out)}
+    assert rows["1e+30"]["status"] == "error"
+    assert rows["0.001"]["status"] == "completed"
+    failed = out / "trials" / rows["1e+30"]["trial"]
+    assert "SPC540-non-finite-loss" in (failed / "error.txt").read_text()
+    assert "learning_rate: 1.0e+30" in (failed / "spec.yaml").read_text()
+    assert "1 of 2 trials failed" in run.stderr
+    assert (out / "best.yaml").read_text() == (
+        out / "trials" / rows["0.001"]["trial"] / "spec.yaml"
+    ).read_text()
+
+
+def test_schedulers_count_epochs() -> None:
+    from ray.tune.schedulers import ASHAScheduler, MedianStoppingRule
+
+    from specc.tune.search_file import SearchFile
+    from specc.tune.sweep import scheduler
+
+    def made(entry: dict):
+        search = SearchFile.model_validate(
+            {"metric": "loss", "mode": "min", "space": {"x": {"choice": [1]}}, "scheduler": entry}
+        )
+        return scheduler(search, 7)
+
+    asha = made({"type": "ASHA", "grace_period": 2})
+    assert isinstance(asha, ASHAScheduler)
+    assert (asha._time_attr, asha._max_t) == ("training_iteration", 7)
+    median = made({"type": "MedianStopping", "min_samples_required": 2})
+    assert isinstance(median, MedianStoppingRule)
+    assert (median._time_attr, median._min_samples_required) == ("training_iteration", 2)
