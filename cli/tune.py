@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -23,6 +23,10 @@ from specc.cli.common import (
 from specc.cli.signals import EXIT_INTERRUPTED
 from specc.cli.train import Backend
 from specc.plotting import INSTALL_HINT, PlotError
+
+if TYPE_CHECKING:
+    from specc.tune.plan import Sweep
+    from specc.tune.results import TrialRow
 
 RAY_HINT = 'pip install "specc[ray]"'
 
@@ -115,24 +119,24 @@ def _check_out(out: Path, resume: bool) -> None:
         )
 
 
-def _run(sweep: object, out: Path, resume: bool, address: str | None, quiet: bool) -> None:
+def _run(sweep: Sweep, out: Path, resume: bool, address: str | None, quiet: bool) -> None:
     from specc.tune.progress import TrialProgress
     from specc.tune.results import (
         ERROR,
         PICTURE_FILE,
         UNFINISHED,
+        best_trial,
         write_results,
         write_trials_picture,
     )
-    from specc.tune.sweep import Sweep, ray_started, run_sweep, trial_rows
+    from specc.tune.sweep import ray_started, run_sweep, trial_rows
 
-    assert isinstance(sweep, Sweep)
     search = sweep.search
     callbacks = [] if quiet else [TrialProgress(search.metric, sweep.epochs, say)]
     with folder_write_errors(f"cannot write the sweep to {out}"):
-        out.mkdir(parents=True, exist_ok=True)
         try:
             with ray_started(address):
+                out.mkdir(parents=True, exist_ok=True)
                 run_sweep(sweep, out, resume, callbacks)
                 names = list(search.space)
                 rows = trial_rows(out, names, search.metric)
@@ -150,6 +154,9 @@ def _run(sweep: object, out: Path, resume: bool, address: str | None, quiet: boo
     if not quiet:
         for path in written:
             say(f"wrote {path}", err=False)
+        best = best_trial(rows, search.mode)
+        if best is not None:
+            say(_best_line(best, search.metric), err=False)
     unfinished = sum(row.status == UNFINISHED for row in rows)
     if unfinished:
         say(
@@ -163,3 +170,8 @@ def _run(sweep: object, out: Path, resume: bool, address: str | None, quiet: boo
     if rows and failed == len(rows):
         say("error: every trial failed, so there is no best spec")
         raise typer.Exit(EXIT_SPEC_ERROR)
+
+
+def _best_line(best: TrialRow, metric: str) -> str:
+    values = ", ".join(f"{name}={value}" for name, value in best.parameters.items())
+    return f"best: trial {best.id}, {metric} {best.last:.4g} at its last epoch ({values})"

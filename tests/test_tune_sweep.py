@@ -14,6 +14,7 @@ import os
 import re
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -284,3 +285,17 @@ def test_schedulers_count_epochs() -> None:
     median = made({"type": "MedianStopping", "min_samples_required": 2})
     assert isinstance(median, MedianStoppingRule)
     assert (median._time_attr, median._min_samples_required) == ("training_iteration", 2)
+
+
+def test_an_address_where_no_cluster_listens_is_a_usage_error(
+    tmp_path: Path, sweep_files: tuple[Path, Path]
+) -> None:
+    data, search = sweep_files
+    with socket.socket() as unused:  # a port nothing listens on once closed
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    out = tmp_path / "sweep"
+    run = specc(*tune_args(data, search, out, "--address", f"127.0.0.1:{port}"))
+    assert run.returncode == 2
+    assert f"cannot reach the Ray cluster at 127.0.0.1:{port}" in run.stderr
+    assert not out.exists()

@@ -25,7 +25,7 @@ from typing import Any
 from specc.atomic import write_bytes, write_text
 from specc.plotting import figure_bytes, figure_label, new_figure
 from specc.train.outputs import HISTORY_FILE, RUN_FILE
-from specc.tune.plan import TRIAL_SPEC, TRIALS_FOLDER
+from specc.tune.plan import TRIAL_ERROR, TRIAL_SPEC, TRIALS_FOLDER
 
 RESULTS_FILE = "results.csv"
 BEST_FILE = "best.yaml"
@@ -72,7 +72,9 @@ def trial_row(
     values = history.get(metric, []) if isinstance(history, dict) else []
     numbers = [float(v) if isinstance(v, (int, float)) else math.nan for v in values]
     record = _read_json(folder / RUN_FILE)
-    if ray_status == "ERROR":
+    if ray_status == "ERROR" or (folder / TRIAL_ERROR).exists():
+        # The second: training ended, and writing its folder failed after Tune's last
+        # result.
         status = ERROR
     elif ray_status != "TERMINATED" or not isinstance(record, dict):
         status = UNFINISHED

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import socket
 import tempfile
 import warnings
 from collections.abc import Callable, Iterator, Mapping
@@ -71,6 +72,8 @@ def ray_started(address: str | None) -> Iterator[None]:
     temporary folder removed afterwards."""
     import ray
 
+    if address:
+        check_reachable(address)
     temp = None if address else tempfile.mkdtemp(prefix=_RAY_TEMP_PREFIX)
     try:
         with warnings.catch_warnings():
@@ -88,6 +91,19 @@ def ray_started(address: str | None) -> Iterator[None]:
         ray.shutdown()
         if temp is not None:
             shutil.rmtree(temp, ignore_errors=True)
+
+
+def check_reachable(address: str, seconds: float = 10) -> None:
+    """``ConnectionError`` when nothing listens at a ``HOST:PORT`` address. Ray itself
+    retries a wrong address for many minutes; other forms (``auto``, ``ray://``) are
+    left to Ray."""
+    host, colon, port = address.rpartition(":")
+    if not colon or not port.isdigit() or "/" in host or not host:
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=seconds).close()
+    except OSError as exc:
+        raise ConnectionError(exc.strerror or str(exc)) from None
 
 
 def run_sweep(sweep: Sweep, out: Path, resume: bool, callbacks: list[Any]) -> Any:
