@@ -225,8 +225,10 @@ def test_a_sweep_runs_on_a_two_node_cluster(tmp_path: Path, sweep_files) -> None
         address = f"{_node_ip()}:{port}"
         nodes.append(_ray_node(["--address", address], env))
         out = tmp_path / "sweep"
-        run = specc(*tune_args(data, search, out, "--address", address), env=env)
+        run = specc(*tune_args(data, search, out, "--address", address, "--quiet"), env=env)
         assert run.returncode == 0, run.stderr
+        assert run.stdout == ""
+        assert "trial " not in run.stderr  # --quiet: no progress
         rows = read_rows(out)
         assert len(rows) == 2
         assert {row["status"] for row in rows} <= {"completed", "stopped early"}

@@ -3,7 +3,8 @@
 ``run_sweep`` starts Ray (an embedded instance with the machine's CPUs, or the cluster at
 ``address``), runs the trials (``specc.tune.trial``) through a ``Tuner`` whose experiment
 state Ray Tune keeps in ``DIR/experiment`` (``--resume`` restores it with
-``Tuner.restore``), and returns Ray's ``ResultGrid``.
+``Tuner.restore``); ``trial_rows`` then reads every trial back from that state and the
+trials' folders.
 """
 
 from __future__ import annotations
@@ -108,10 +109,6 @@ def check_reachable(address: str, seconds: float = 10) -> None:
 
 def run_sweep(sweep: Sweep, out: Path, resume: bool, callbacks: list[Any]) -> Any:
     """Run (or, with ``resume``, continue) the sweep into ``out``; Ray's ``ResultGrid``."""
-    # Ray Tune's own display prints each failed trial on stdout whatever its verbosity;
-    # its older reporter keeps quiet at verbosity 0, and the callbacks say what happens.
-    os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
-    logging.getLogger("ray.tune").setLevel(logging.CRITICAL)
     from ray import tune
     from ray.tune.search import BasicVariantGenerator
 
@@ -121,17 +118,13 @@ def run_sweep(sweep: Sweep, out: Path, resume: bool, callbacks: list[Any]) -> An
     experiment = out / EXPERIMENT_FOLDER
     if resume:
         tuner = tune.Tuner.restore(
-            str(experiment), trainable, resume_unfinished=True, restart_errored=True
+            str(experiment), trainable, resume_unfinished=True, restart_errored=False
         )
     else:
         search = sweep.search
         tuner = tune.Tuner(
             trainable,
-            param_space={
-                key: value
-                for key, value in param_space(dict(search.space)).items()
-                if key in sweep.context.paths
-            },
+            param_space=param_space(search.space),
             tune_config=tune.TuneConfig(
                 metric=search.metric,
                 mode=search.mode,
@@ -149,7 +142,27 @@ def run_sweep(sweep: Sweep, out: Path, resume: bool, callbacks: list[Any]) -> An
                 checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=False),
             ),
         )
-    return tuner.fit()
+    with _quiet_tune():
+        return tuner.fit()
+
+
+@contextmanager
+def _quiet_tune() -> Iterator[None]:
+    """Ray Tune's own display prints each failed trial on stdout whatever its verbosity;
+    its older reporter keeps quiet at verbosity 0 (the callbacks say what happens), and
+    its logger's summary of failed trials is left out too."""
+    variable, logger = "RAY_AIR_NEW_OUTPUT", logging.getLogger("ray.tune")
+    before, level = os.environ.get(variable), logger.level
+    os.environ[variable] = "0"
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+        if before is None:
+            os.environ.pop(variable, None)
+        else:
+            os.environ[variable] = before
 
 
 def can_resume(out: Path) -> bool:
