@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
+import math
 import os
 import re
 import secrets
@@ -249,23 +250,27 @@ def test_a_failing_trial_is_an_error_and_the_others_go_on(
     tmp_path: Path, sweep_files: tuple[Path, Path]
 ) -> None:
     data, search = sweep_files
-    # A learning rate this large makes the loss infinite: specc train stops that run.
+    # A learning rate this large makes the loss infinite: specc train stops that run. The
+    # median rule, with a trial waiting for a CPU, would pause a trial (which cannot save
+    # its state) unless told not to.
     search.write_text(
         "metric: loss\nmode: min\nsearch: grid\nspace:\n"
-        "  compile.optimizer.learning_rate: {grid: [1.0e-3, 1.0e+30]}\n"
+        "  compile.optimizer.learning_rate: {grid: [1.0e-3, 3.0e-3, 1.0e+30]}\n"
+        "scheduler: {type: MedianStopping, min_samples_required: 1}\n"
     )
     out = tmp_path / "sweep"
     run = specc(*tune_args(data, search, out))
     assert run.returncode == 0, run.stderr
     rows = {row["compile.optimizer.learning_rate"]: row for row in read_rows(out)}
     assert rows["1e+30"]["status"] == "error"
-    assert rows["0.001"]["status"] == "completed"
+    assert {rows[lr]["status"] for lr in ("0.001", "0.003")} <= {"completed", "stopped early"}
     failed = out / "trials" / rows["1e+30"]["trial"]
     assert "SPC540-non-finite-loss" in (failed / "error.txt").read_text()
     assert "learning_rate: 1.0e+30" in (failed / "spec.yaml").read_text()
-    assert "1 of 2 trials failed" in run.stderr
+    assert "1 of 3 trials failed" in run.stderr
+    best = min((rows["0.001"], rows["0.003"]), key=lambda row: float(row["last_loss"]))
     assert (out / "best.yaml").read_text() == (
-        out / "trials" / rows["0.001"]["trial"] / "spec.yaml"
+        out / "trials" / best["trial"] / "spec.yaml"
     ).read_text()
 
 
@@ -287,6 +292,8 @@ def test_schedulers_count_epochs() -> None:
     median = made({"type": "MedianStopping", "min_samples_required": 2})
     assert isinstance(median, MedianStoppingRule)
     assert (median._time_attr, median._min_samples_required) == ("training_iteration", 2)
+    assert median._hard_stop  # stops, never pauses: a trial cannot save mid-training
+    assert median._min_time_slice == math.inf
 
 
 def test_an_address_where_no_cluster_listens_is_a_usage_error(

@@ -10,6 +10,7 @@ trials' folders.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import shutil
 import socket
@@ -62,6 +63,10 @@ def scheduler(search: SearchFile, epochs: int) -> Any:
             time_attr="training_iteration",
             grace_period=chosen.grace_period,
             min_samples_required=chosen.min_samples_required,
+            # The rule pauses a trial to let waiting ones run while it has too few results
+            # to judge; a paused trial must save its state, and a specc trial cannot
+            # in the middle of its training: it runs on instead.
+            min_time_slice=math.inf,
         )
     return FIFOScheduler()
 
