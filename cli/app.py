@@ -11,6 +11,7 @@ from specc.cli.plot import plot
 from specc.cli.predict import predict
 from specc.cli.schema import schema
 from specc.cli.train import train
+from specc.cli.tune import tune
 from specc.cli.validate import validate
 
 app = base_app()
@@ -24,6 +25,7 @@ app.command("predict")(predict)
 app.command("plot")(plot)
 app.command("format")(format_specs)
 app.command("schema")(schema)
+app.command("tune")(tune)
 
 
 def main() -> None:

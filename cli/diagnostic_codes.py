@@ -40,6 +40,27 @@ DIAGNOSTIC_CODES: dict[str, str] = {
         "the spec is larger than a limit: file size (`--limit file_size=...`), number of "
         "layers (`--limit layers=...`), or nesting deeper than 100 levels"
     ),
+    "SPC160-search-file": (
+        "`specc tune`'s search file is not a mapping of `metric`, `mode`, `trials`, "
+        "`space`, `scheduler` and `search` (a wrong type, or a range with no kind or "
+        "two); unknown keys are SPC103 as in a spec ([tune.md](tune.md))"
+    ),
+    "SPC161-search-path": (
+        "a search file's `space` key that names no place in the spec (`layers[7].units` "
+        "in a spec of four layers, a misspelt key on the way, with the nearest one)"
+    ),
+    "SPC162-search-value": (
+        "a value of a search range that the spec cannot hold as data (not a finite number)"
+    ),
+    "SPC163-search-range": (
+        "a search range whose bounds are the wrong way round (`uniform: [2, 1]`), a "
+        "`loguniform` bound at or below 0, a continuous range in `search: grid`, or an "
+        "ASHA `grace_period` past `max_t`"
+    ),
+    "SPC164-search-metric": (
+        "the search file's `metric` is not a key of the spec's history (with the nearest "
+        "one), or a `val_` key with no validation data"
+    ),
     "SPC201-unknown-reference": (
         "a layer's `inputs` or the `outputs` name something that is not defined"
     ),

@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # Top to bottom, as docs/architecture.md draws them. Patterns are module names.
 LAYERS: list[tuple[str, list[str]]] = [
     ("cli", ["specc.cli", "specc.cli.*"]),
+    ("tune", ["specc.tune", "specc.tune.*"]),
     ("emit", ["specc.emit", "specc.emit.*"]),
     ("train", ["specc.train", "specc.train.*"]),
     (

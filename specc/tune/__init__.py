@@ -1,0 +1,1 @@
+"""``specc tune``: hyperparameter sweeps on Ray Tune, each trial a ``specc train`` run."""
