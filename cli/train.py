@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import signal
 import traceback
 from collections.abc import Callable
@@ -145,6 +146,21 @@ def train(
             help="Also checkpoint every N optimizer steps (besides every epoch).",
         ),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Data-parallel training on this many Ray workers, each on its shard of every "
+            'batch; the same result as one process (pip install "specc[ray]").',
+        ),
+    ] = 1,
+    address: Annotated[
+        str | None,
+        typer.Option(
+            help="A running Ray cluster for the workers (ray start --head), e.g. "
+            "10.0.0.5:6379 (default: Ray started on this machine)."
+        ),
+    ] = None,
     terminate_on_nan: Annotated[
         bool,
         typer.Option(
@@ -189,6 +205,7 @@ def train(
         except OutputFolderError as exc:
             raise usage_error(f"cannot write the run to {out}: {exc}") from None
         check_dump_folder(dump_stages, out)
+        _check_workers(workers, address, backend.value)
 
         options = TrainOptions(
             epochs,
@@ -205,6 +222,8 @@ def train(
             out=out,
             resume=resume,
             checkpoint_every=checkpoint_every,
+            workers=workers,
+            address=address,
         )
         progress = None if quiet else Progress()
         stop = StopRequest()
@@ -293,3 +312,14 @@ def _end_line(progress: Progress | None) -> None:
     """Finish a progress bar's line, so that what follows starts on its own."""
     if progress is not None:
         progress.end_line()
+
+
+def _check_workers(workers: int, address: str | None, backend: str) -> None:
+    """--workers and --address need Ray and specc's own training step."""
+    if workers == 1 and address is None:
+        return
+    # Ray's gloo collective (the CPU's all-reduce) runs on torch.distributed.
+    if any(importlib.util.find_spec(name) is None for name in ("ray", "torch")):
+        raise usage_error('--workers and --address need Ray and torch: pip install "specc[ray]"')
+    if backend != "standard":
+        raise usage_error("--workers and --address train with --backend standard only")

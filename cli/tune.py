@@ -120,6 +120,7 @@ def _check_out(out: Path, resume: bool) -> None:
 
 
 def _run(sweep: Sweep, out: Path, resume: bool, address: str | None, quiet: bool) -> None:
+    from specc.distributed.ray_start import ray_started
     from specc.tune.progress import TrialProgress
     from specc.tune.results import (
         ERROR,
@@ -129,7 +130,7 @@ def _run(sweep: Sweep, out: Path, resume: bool, address: str | None, quiet: bool
         write_results,
         write_trials_picture,
     )
-    from specc.tune.sweep import ray_started, run_sweep, trial_rows
+    from specc.tune.sweep import run_sweep, trial_rows
 
     search = sweep.search
     callbacks = [] if quiet else [TrialProgress(search.metric, sweep.epochs, say)]

@@ -28,6 +28,10 @@ from specc.types import FLOAT, INT64
 
 # The graph input holding the step counter in a training graph (int64 scalar).
 RANDOM_STEP = "specc.random_step"
+# The row of the global batch where a training graph's batch starts (int64 scalar): a
+# constant 0 in one process; a data-parallel worker's gradient graph takes it as an input,
+# so that its shard draws what the same rows draw in one process on the whole batch.
+RANDOM_ROW = "specc.random_row"
 
 _UINT64 = 13  # onnx.TensorProto.UINT64
 _HALF = 32  # bits in half a lane
@@ -47,6 +51,18 @@ def element_index(b: GraphBuilder, shape: Value) -> Value:
     size = b.op("ReduceProd", shape, keepdims=0)
     zero, one = (b.constant(v, np.int64, hint=h) for v, h in ((0, "zero"), (1, "one")))
     return b.op("Reshape", b.op("Range", zero, size, one), shape)
+
+
+def _global_index(b: GraphBuilder, index: Value) -> Value:
+    """``index`` (batch axis first) moved by ``RANDOM_ROW`` rows, in a training graph; an
+    inference graph draws nothing and keeps it."""
+    if RANDOM_STEP not in dict(b.graph.inputs):
+        return index
+    if RANDOM_ROW not in b.graph.initializers:
+        b.constant(0, np.int64, name=RANDOM_ROW)
+    rows = b.op("Gather", b.op("Shape", index), b.constant(0, np.int64, hint="zero"), axis=0)
+    per_row = b.op("Div", b.op("Size", index), rows)
+    return b.op("Add", index, b.op("Mul", Value(RANDOM_ROW), per_row))
 
 
 def _high_bits(b: GraphBuilder, x: Value, shift: int) -> Value:
@@ -86,14 +102,14 @@ def uniform_at(b: GraphBuilder, index: Value, step: Value, stream: int) -> Value
     """``uniform`` at the element indices ``index`` (int64, any shape): a caller that can
     build them in a shape onnxruntime infers (``element_index``'s Reshape to a computed
     shape it cannot follow) keeps every later shape known."""
-    bits = _top_bits(b, index, step, stream_key(stream))
+    bits = _top_bits(b, _global_index(b, index), step, stream_key(stream))
     return b.op("Mul", bits, b.constant(_UNIT, np.float32, hint="unit"))
 
 
 def normal(b: GraphBuilder, shape: Value, step: Value, stream: int) -> Value:
     """float32 standard normal in ``shape`` by Box-Muller: sqrt(-2 ln(1 - u1)) cos(2 pi u2)
     from two uniforms (1 - u1 is in (0, 1], so the log is finite)."""
-    index = element_index(b, shape)
+    index = _global_index(b, element_index(b, shape))
     unit = b.constant(_UNIT, np.float32, hint="unit")
     u1, u2 = (
         b.op("Mul", _top_bits(b, index, step, stream_key(stream, lane)), unit) for lane in (0, 1)

@@ -21,6 +21,7 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("tune", ["specc.tune", "specc.tune.*"]),
     ("emit", ["specc.emit", "specc.emit.*"]),
     ("train", ["specc.train", "specc.train.*"]),
+    ("distributed", ["specc.distributed", "specc.distributed.*"]),
     (
         "compiler",
         [

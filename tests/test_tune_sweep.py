@@ -11,19 +11,17 @@ import csv
 import importlib.util
 import json
 import math
-import os
 import re
-import secrets
 import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.ray_cluster import two_node_cluster
 from tests.spec_helpers import ROOT
 
 pytestmark = [
@@ -178,53 +176,10 @@ def test_resume_needs_a_sweep_to_continue(tmp_path: Path, sweep_files) -> None:
     assert "holds no sweep" in run.stderr
 
 
-def _ray_node(args: list[str], env: dict[str, str]) -> subprocess.Popen:
-    """``ray start --block`` in a process group of its own, once the node is up."""
-    ray = Path(sys.executable).with_name("ray")
-    process = subprocess.Popen(
-        [str(ray), "start", "--block", "--num-cpus", "1", "--include-dashboard", "false", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-        start_new_session=True,
-    )
-    assert process.stdout is not None
-    deadline = time.monotonic() + 60
-    for line in process.stdout:
-        if "Ray runtime started" in line or time.monotonic() > deadline:
-            break
-    return process
-
-
-def _stop(process: subprocess.Popen) -> None:
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=20)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
 def test_a_sweep_runs_on_a_two_node_cluster(tmp_path: Path, sweep_files) -> None:
     data, search = sweep_files
     search.write_text(SEARCH.replace("trials: 6", "trials: 2"))
-    port = 20000 + os.getpid() % 20000
-    # Ray's token authentication, with a token of this test's own (not ~/.ray's).
-    token = secrets.token_hex(32)
-    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token}
-    env.pop("RAY_AUTH_TOKEN_PATH", None)
-    # Ray's folder for the cluster: short, for Unix sockets, and ours alone.
-    temp = Path(f"/tmp/specc-ray-test-{os.getpid()}")
-    nodes: list[subprocess.Popen] = []
-    try:
-        nodes.append(_ray_node(["--head", "--port", str(port), "--temp-dir", str(temp)], env))
-        address = f"{_node_ip()}:{port}"
-        nodes.append(_ray_node(["--address", address], env))
+    with two_node_cluster() as (address, env):
         out = tmp_path / "sweep"
         run = specc(*tune_args(data, search, out, "--address", address, "--quiet"), env=env)
         assert run.returncode == 0, run.stderr
@@ -234,16 +189,6 @@ def test_a_sweep_runs_on_a_two_node_cluster(tmp_path: Path, sweep_files) -> None
         assert len(rows) == 2
         assert {row["status"] for row in rows} <= {"completed", "stopped early"}
         assert (out / "best.yaml").exists()
-    finally:
-        for node in reversed(nodes):
-            _stop(node)
-        subprocess.run(["rm", "-rf", str(temp)], check=False)
-
-
-def _node_ip() -> str:
-    from ray.util import get_node_ip_address
-
-    return get_node_ip_address()
 
 
 def test_a_failing_trial_is_an_error_and_the_others_go_on(

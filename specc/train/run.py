@@ -125,6 +125,10 @@ class TrainOptions:
     resume: Path | None = None
     # A checkpoint every this many optimizer steps besides every epoch (--checkpoint-every).
     checkpoint_every: int | None = None
+    # Data-parallel training (``specc.train.parallel``): this many Ray workers, on the
+    # cluster at ``address`` or an embedded Ray; 1 without an address trains in-process.
+    workers: int = 1
+    address: str | None = None
 
 
 def _fit_options(compiled: CompiledModel, options: TrainOptions) -> tuple[FitOptions, float]:
@@ -286,7 +290,7 @@ def train_spec(
             "backend": options.backend,
         },
     )
-    session = open_session(training, options.backend, options.opset, options.device)
+    session = _open_session(training, options)
     callbacks: CallbackList | None = None
     control: RunControl | None = None
     failed = True
@@ -362,6 +366,16 @@ def train_spec(
         tuple(sorted(control.written)) if control is not None else (),
         kept_folders(options.out, plan, completed) if options.out is not None else {},
     )
+
+
+def _open_session(training: TrainingGraph, options: TrainOptions) -> object:
+    if options.workers > 1 or options.address:
+        from specc.train.parallel import ParallelSession
+
+        return ParallelSession(
+            training, options.workers, options.address, options.opset, options.device
+        )
+    return open_session(training, options.backend, options.opset, options.device)
 
 
 def _checkpoint_problem(error: CheckpointError) -> Diagnostic:

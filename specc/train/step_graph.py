@@ -10,6 +10,13 @@ and total loss) into two graphs that run on stock onnxruntime:
   update, and BatchNormalization's moving statistics moved towards the batch's;
 - the **evaluation graph**: the same forward pass in inference mode, with the losses.
 
+With ``split``, the step graph is also cut in two for data-parallel training
+(``specc.train.parallel``): the **gradient graph** (forward and backward: the losses, the
+metrics' statistics, each trainable parameter's gradient and BatchNormalization's batch
+statistics) and the **update graph** (the state, the gradients and the batch statistics
+averaged over the workers -> the next state). Run one after the other on the same batch,
+they compute what the fused step does.
+
 The random layers' step counter (``specc.random_step``) is ``iterations`` itself, so the
 draws of a step depend on the saved state alone: a run resumed from it continues the
 sequence.
@@ -32,7 +39,7 @@ from specc.constraints import Constraint
 from specc.graph import Graph, GraphBuilder, Value
 from specc.optimizers import Optimizer
 from specc.optimizers.base import UpdateContext
-from specc.random_ops import RANDOM_STEP
+from specc.random_ops import RANDOM_ROW, RANDOM_STEP
 from specc.schedules import LearningRateSchedule
 from specc.train.graph import TOTAL_LOSS, TrainingGraph
 from specc.types import TensorType, scalar
@@ -73,15 +80,35 @@ class StepGraphs:
     step_outputs: list[str]
     evaluation_outputs: list[str]
     flag: str | None
+    # With ``split``: the step cut in two, and the values that pass between the halves.
+    split: SplitStep | None = None
+
+
+@dataclass
+class SplitStep:
+    """The step graph as a gradient graph and an update graph (see the module's docs)."""
+
+    gradient: Graph
+    update: Graph
+    # Trainable parameter -> the gradient graph output (and update graph input) holding
+    # its gradient.
+    gradients: dict[str, str]
+    # BatchNormalization's batch statistics, passed the same way.
+    batch_statistics: list[str]
+    # The gradient graph's int64 scalar input: the global batch's row where its batch
+    # starts (``specc.random_ops.RANDOM_ROW``), or None when the model draws nothing.
+    row_input: str | None
 
 
 def build_step_graphs(
     training: TrainingGraph,
     optimizer: Optimizer,
     constraints: dict[str, Constraint],
+    split: bool = False,
 ) -> StepGraphs:
     """The step and evaluation graphs of ``training`` with ``optimizer``; ``constraints``
-    maps a parameter's ONNX name to the constraint applied after each update."""
+    maps a parameter's ONNX name to the constraint applied after each update. ``split``
+    also cuts the step into a gradient and an update graph (``StepGraphs.split``)."""
     forward = _parameters_as_inputs(training.graph)
     # Evaluation draws nothing (the flag is False): its random step is any constant.
     evaluation = _fixed_input(_fixed_input(forward, training.flag, False), RANDOM_STEP, 0)
@@ -155,6 +182,10 @@ def build_step_graphs(
         graph.outputs.append((next_name(name), _fixed(state[name])))
         if value.name not in renamed:
             b.alias(value, next_name(name))
+    halves = None
+    if split:
+        gradient_names = {name: grads.of[name] for name in training.trainable}
+        halves = _split(graph, state, results, gradient_names, training)
     return StepGraphs(
         graph,
         evaluation,
@@ -163,6 +194,66 @@ def build_step_graphs(
         results,
         [name for name, _ in evaluation.outputs],
         training.flag,
+        halves,
+    )
+
+
+def _split(
+    step: Graph,
+    state: dict[str, np.ndarray],
+    results: list[str],
+    gradients: dict[str, str],
+    training: TrainingGraph,
+) -> SplitStep:
+    """Cut the fused ``step`` where the gradients and the batch statistics are computed."""
+    types = dict(step.outputs)
+    passed = [(gradients[name], _fixed(state[name])) for name in training.trainable]
+    statistics = [m.batch_statistic for m in training.moving]
+    passed += [(m.batch_statistic, _fixed(state[m.parameter])) for m in training.moving]
+    inputs = list(step.inputs)
+    row_input = None
+    if RANDOM_ROW in step.initializers:
+        row_input = RANDOM_ROW
+        inputs.append((RANDOM_ROW, scalar("int64")))
+    initializers = {k: v for k, v in step.initializers.items() if k != RANDOM_ROW}
+    gradient = _cut(
+        dataclasses.replace(step, inputs=inputs, initializers=initializers),
+        f"{step.name}_gradient",
+        [(name, types[name]) for name in results] + passed,
+    )
+    source = dataclasses.replace(step, inputs=[*step.inputs, *passed])
+    update = _cut(
+        source, f"{step.name}_update", [(next_name(n), types[next_name(n)]) for n in state]
+    )
+    return SplitStep(gradient, update, gradients, statistics, row_input)
+
+
+def _cut(graph: Graph, name: str, outputs: list[tuple[str, object]]) -> Graph:
+    """The part of ``graph`` that computes ``outputs`` from its inputs: the nodes, inputs
+    and initializers they need; a value that is an input is never computed."""
+    given = {n for n, _ in graph.inputs}
+    producers = {out: node for node in graph.nodes for out in node.outputs if out not in given}
+    wanted, chosen = set(), set()
+    # Depth-first from the outputs: the nodes are not in topological order (an alias
+    # added after the forward pass feeds it).
+    todo = [n for n, _ in outputs]
+    while todo:
+        value = todo.pop()
+        if value in wanted:
+            continue
+        wanted.add(value)
+        node = producers.get(value)
+        if node is not None and id(node) not in chosen:
+            chosen.add(id(node))
+            todo.extend(i for i in node.inputs if i)
+    nodes = [n for n in graph.nodes if id(n) in chosen]
+    return dataclasses.replace(
+        graph,
+        name=name,
+        inputs=[(n, t) for n, t in graph.inputs if n in wanted],
+        outputs=list(outputs),  # type: ignore[arg-type]
+        nodes=nodes,
+        initializers={k: v for k, v in graph.initializers.items() if k in wanted},
     )
 
 

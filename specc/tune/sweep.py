@@ -1,6 +1,6 @@
 """A sweep on Ray Tune: the search space, the scheduler, Ray itself, and resuming.
 
-``run_sweep`` starts Ray (an embedded instance with the machine's CPUs, or the cluster at
+``run_sweep``, within Ray (``specc.distributed.ray_start``: embedded, or the cluster at
 ``address``), runs the trials (``specc.tune.trial``) through a ``Tuner`` whose experiment
 state Ray Tune keeps in ``DIR/experiment`` (``--resume`` restores it with
 ``Tuner.restore``); ``trial_rows`` then reads every trial back from that state and the
@@ -12,10 +12,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import shutil
-import socket
-import tempfile
-import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,9 +23,6 @@ from specc.tune.search_file import Asha, MedianStopping, Range, SearchFile
 from specc.tune.trial import SpeccTrial, trial_dirname
 
 EXPERIMENT_FOLDER = "experiment"
-# Ray's own folder (sockets, session logs) for an embedded instance: a short path in the
-# system's temporary folder, since Unix sockets allow about 100 characters.
-_RAY_TEMP_PREFIX = "specc-ray-"
 
 
 def param_space(space: Mapping[str, Range]) -> dict[str, Any]:
@@ -69,47 +62,6 @@ def scheduler(search: SearchFile, epochs: int) -> Any:
             min_time_slice=math.inf,
         )
     return FIFOScheduler()
-
-
-@contextmanager
-def ray_started(address: str | None) -> Iterator[None]:
-    """Ray for the length of the block: connected to the cluster at ``address``, or an
-    embedded instance with every CPU of the machine, no dashboard, quiet logs and its
-    temporary folder removed afterwards."""
-    import ray
-
-    if address:
-        check_reachable(address)
-    temp = None if address else tempfile.mkdtemp(prefix=_RAY_TEMP_PREFIX)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ray.init(
-                address=address,
-                num_cpus=None if address else os.cpu_count() or 1,
-                include_dashboard=False,
-                logging_level=logging.ERROR,
-                log_to_driver=False,
-                _temp_dir=temp,
-            )
-        yield
-    finally:
-        ray.shutdown()
-        if temp is not None:
-            shutil.rmtree(temp, ignore_errors=True)
-
-
-def check_reachable(address: str, seconds: float = 10) -> None:
-    """``ConnectionError`` when nothing listens at a ``HOST:PORT`` address. Ray itself
-    retries a wrong address for many minutes; other forms (``auto``, ``ray://``) are
-    left to Ray."""
-    host, colon, port = address.rpartition(":")
-    if not colon or not port.isdigit() or "/" in host or not host:
-        return
-    try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=seconds).close()
-    except OSError as exc:
-        raise ConnectionError(exc.strerror or str(exc)) from None
 
 
 def run_sweep(sweep: Sweep, out: Path, resume: bool, callbacks: list[Any]) -> Any:
