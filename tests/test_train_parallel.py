@@ -174,3 +174,24 @@ def test_workers_need_the_standard_backend(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, [*args, "--workers", "2", "--backend", "ort-training"])
     assert result.exit_code == 2
     assert "--backend standard" in result.output or "specc[ray]" in result.output
+
+
+@needs_ray
+@pytest.mark.ray
+@pytest.mark.slow
+def test_a_data_parallel_checkpoint_resumes_in_one_process(
+    tmp_path: Path, one_process: TrainResult
+) -> None:
+    from typer.testing import CliRunner
+
+    from specc.cli.app import app
+
+    out = tmp_path / "run"
+    args = ["train", str(SPEC), "--data", str(DATA), "--batch-size", "50", "--seed", "0"]
+    args += ["--validation-split", "0.2", "--out", str(out), "--quiet"]
+    first = CliRunner().invoke(app, [*args, "--epochs", "2", "--workers", "2"])
+    assert first.exit_code == 0, first.output
+    resumed = CliRunner().invoke(app, [*args, "--epochs", "3", "--resume", str(out)])
+    assert resumed.exit_code == 0, resumed.output
+    history = json.loads((out / "history.json").read_text())
+    _assert_same_run(history, dict(np.load(out / "weights.npz")), one_process)

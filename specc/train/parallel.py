@@ -36,6 +36,9 @@ from specc.train.graph import TOTAL_LOSS, TrainingGraph
 from specc.train.parallel_worker import StepWorker, WorkerPlan
 from specc.train.step_graph import ITERATIONS, LEARNING_RATE, StepGraphs, build_step_graphs
 
+# Seconds the workers have to start and join their group.
+START_SECONDS = 120
+
 
 def shard_bounds(rows: int, workers: int) -> list[tuple[int, int]]:
     """``workers`` consecutive (start, stop) row ranges covering ``rows``, the first
@@ -122,7 +125,16 @@ class ParallelSession:
         gpus = 1 if self.device == "cuda" else 0
         actor = ray.remote(num_cpus=1, num_gpus=gpus, max_restarts=0)(StepWorker)
         self._actors = [actor.remote(k, plan) for k in range(self.workers)]
-        self._all([a.join.remote() for a in self._actors])
+        joins = [a.join.remote() for a in self._actors]
+        # An actor waits for a free CPU (GPU) without end: a cluster too small would hang.
+        _, waiting = ray.wait(joins, num_returns=len(joins), timeout=START_SECONDS)
+        if waiting:
+            unit = "GPU" if gpus else "CPU"
+            raise EngineError(
+                f"{len(waiting)} of {self.workers} workers did not start in {START_SECONDS} s: "
+                f"each needs a {unit} of its own (ray status shows the cluster's)"
+            )
+        self._all(joins)
 
     # -- steps ---------------------------------------------------------------------------
 
