@@ -95,7 +95,11 @@ def test_the_fused_step_takes_no_row_offset() -> None:
     _, training = prepare(SPEC, None, 0)
     graphs = build_step_graphs(training, Adam(), {})
     assert graphs.split is None
-    assert "specc.random_row" not in dict(graphs.step.inputs)
+    # Nor any op of it: one process pays nothing for the workers' offset.
+    for graph in (graphs.step, graphs.evaluation):
+        assert "specc.random_row" not in dict(graph.inputs)
+        assert not any("specc.random_row" in node.inputs for node in graph.nodes)
+    assert any("specc.random_row" in node.inputs for node in training.graph.nodes)
 
 
 def _train(workers: int, **more: object) -> TrainResult:

@@ -110,9 +110,11 @@ def build_step_graphs(
     maps a parameter's ONNX name to the constraint applied after each update. ``split``
     also cuts the step into a gradient and an update graph (``StepGraphs.split``)."""
     forward = _parameters_as_inputs(training.graph)
+    # One process draws at row 0: without the row offset's ops, as if it had none.
+    single = _without_row_offset(forward, [m.batch_statistic for m in training.moving])
     # Evaluation draws nothing (the flag is False): its random step is any constant.
-    evaluation = _fixed_input(_fixed_input(forward, training.flag, False), RANDOM_STEP, 0)
-    step_forward = _fixed_input(forward, training.flag, True)
+    evaluation = _fixed_input(_fixed_input(single, training.flag, False), RANDOM_STEP, 0)
+    step_forward = _fixed_input(forward if split else single, training.flag, True)
     grads = differentiate(step_forward, TOTAL_LOSS, list(training.trainable))
     b = GraphBuilder.extending(grads.graph)
     graph = b.graph
@@ -226,6 +228,30 @@ def _split(
         source, f"{step.name}_update", [(next_name(n), types[next_name(n)]) for n in state]
     )
     return SplitStep(gradient, update, gradients, statistics, row_input)
+
+
+def _without_row_offset(graph: Graph, kept: list[str]) -> Graph:
+    """``graph`` with each draw's ``index + RANDOM_ROW * per_row`` (``specc.random_ops``)
+    back to ``index``, and the ops that computed the offset gone: the row is 0 in one
+    process, and a step there pays nothing for the data-parallel workers' offset. The
+    values in ``kept`` (batch statistics that are no outputs) keep what computes them."""
+    if RANDOM_ROW not in graph.initializers:
+        return graph
+    offsets = {n.outputs[0] for n in graph.nodes if n.op_type == "Mul" and RANDOM_ROW in n.inputs}
+    moved = {
+        n.outputs[0]: n.inputs[0]
+        for n in graph.nodes
+        if n.op_type == "Add" and len(n.inputs) == 2 and n.inputs[1] in offsets
+    }
+    nodes = [
+        dataclasses.replace(n, inputs=[moved.get(i, i) for i in n.inputs])
+        for n in graph.nodes
+        if n.outputs[0] not in moved and n.outputs[0] not in offsets
+    ]
+    wanted = [*graph.outputs, *((name, None) for name in kept)]
+    pruned = _cut(dataclasses.replace(graph, nodes=nodes), graph.name, wanted)
+    # Every input stays, used or not: a session binds them all.
+    return dataclasses.replace(pruned, inputs=list(graph.inputs), outputs=list(graph.outputs))
 
 
 def _cut(graph: Graph, name: str, outputs: list[tuple[str, object]]) -> Graph:
