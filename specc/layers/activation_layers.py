@@ -24,6 +24,8 @@ from specc.types import TensorType
 class _Pointwise(Layer):
     """An elementwise activation layer: float input, same shape, any layout."""
 
+    supports_masking = True  # Keras passes the mask on
+
     def function(self) -> Activation:
         """The activation function this layer applies."""
         raise NotImplementedError
@@ -150,6 +152,8 @@ class SoftmaxLayer(Layer):
     outputs to 0) is not taken yet; a mask would enter as a second input around
     ``softmax_over``.
     """
+
+    supports_masking = True  # Keras passes the mask on
 
     # The class is named apart from the softmax activation (specc.activations.Softmax) so
     # that the JSON Schema's definitions keep both plain names; the type is Keras's.

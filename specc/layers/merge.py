@@ -24,6 +24,7 @@ from specc.layers.base import (
     float_input,
 )
 from specc.layers.core import passthrough_input
+from specc.layers.masks import MaskRule
 from specc.types import FLOAT_DTYPES, Dim, TensorType
 
 NumpyOp = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -70,6 +71,10 @@ class ElementwiseMerge(Layer):
     # The binary ONNX op folded over the inputs (Sum/Mean have no gradient in the engine).
     onnx_op: ClassVar[str]
     numpy_op: ClassVar[NumpyOp]
+
+    def mask_rule(self) -> MaskRule:
+        # Keras's Merge.compute_mask: the OR of the inputs' masks, none if one has none.
+        return MaskRule("any")
 
     def layout(self, inputs: list[TensorType]) -> Layout:
         # Inputs of one rank broadcast alike in any shared layout; mixed ranks are padded
@@ -222,6 +227,18 @@ class Concatenate(Layer):
     axis: int = -1
     min_inputs: ClassVar[int] = 1
     max_inputs: ClassVar[int | None] = None
+
+    def mask_rule(self) -> MaskRule:
+        return MaskRule("concat")
+
+    def check_masks(self, inputs: list[TensorType], masked: list[bool]) -> None:
+        rank = len(inputs[0].full_shape)
+        if any(masked) and self._axis(rank) != rank - 1:
+            raise ShapeError(
+                "Concatenate joins masked inputs only on the last axis (their masks then "
+                f"combine per step); got axis={self.axis} for rank-{rank} inputs",
+                field="axis",
+            )
 
     def _axis(self, rank: int) -> int:
         axis = self.axis + rank if self.axis < 0 else self.axis

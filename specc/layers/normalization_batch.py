@@ -58,6 +58,8 @@ class BatchNormalization(Layer):
     moving_variance: (channels,), the last two non-trainable.
     """
 
+    supports_masking = True  # Keras passes the mask on
+
     type: Literal["BatchNormalization"]
     axis: int = -1
     momentum: float = Field(0.99, allow_inf_nan=False)
