@@ -12,9 +12,14 @@ from typing import Any
 import numpy as np
 import pytest
 
+from specc.layers.base import TRAINING_FLAG
+from specc.onnx_model import to_model_proto
 from specc.passes.shapes import TypedGraph
 from specc.pipeline import compile_data
-from tests.spec_helpers import run_compiled
+from specc.random_ops import RANDOM_STEP
+from specc.train.graph import TOTAL_LOSS, build_training_graph
+from tests.autodiff_harness import check_graph_gradients
+from tests.spec_helpers import quiet_session, run_compiled
 
 REFERENCE = Path(__file__).parent / "keras_reference"
 KERAS = json.loads((REFERENCE / "masks_cases.json").read_text())
@@ -90,3 +95,196 @@ def test_masking_then_lstm_matches_keras() -> None:
     compiled = compile_data(spec, weights=_weights_for("masking_lstm"))
     (got,) = run_compiled(compiled, [KERAS_DATA["masking_lstm/x"]])
     np.testing.assert_allclose(got, KERAS_DATA["masking_lstm/output/0"], rtol=1e-5, atol=1e-6)
+
+
+def _training_losses(spec: dict, weights: Any, feeds: dict[str, np.ndarray]) -> dict[str, Any]:
+    """The training graph's outputs (total loss, metrics' statistics) on one batch, run
+    in onnxruntime as an inference model in evaluation mode."""
+    compiled = compile_data(spec, weights=weights, for_training=True)
+    training = build_training_graph(compiled, compiled.compile)
+    model = to_model_proto(training.graph, 17, {})
+    session = quiet_session(model)
+    names = {i.name for i in session.get_inputs()}
+    fixed = {TRAINING_FLAG: np.array(False), RANDOM_STEP: np.array(0)}
+    feeds = {**feeds, **{k: v for k, v in fixed.items() if k in names}}
+    values = session.run(None, feeds)
+    return dict(zip([o.name for o in session.get_outputs()], values, strict=True))
+
+
+@pytest.mark.parametrize("reduction", ["sum_over_batch_size", "sum", "mean_with_sample_weight"])
+def test_masked_loss_matches_keras(reduction: str) -> None:
+    case = KERAS["cases"]["masked_loss"]
+    ids = KERAS_DATA["masked_loss/ids"]
+    spec = _ids_spec(case["layers"], ids.shape[1], 1)
+    spec["compile"] = {"optimizer": "sgd", "loss": {"type": "mse", "reduction": reduction}}
+    target = KERAS_DATA["masked_loss/target"]
+    out = _training_losses(spec, _weights_for("masked_loss"), {"ids": ids, "layer1.target": target})
+    np.testing.assert_allclose(out[TOTAL_LOSS], case["losses"][reduction], rtol=1e-5)
+
+
+def test_masked_loss_and_metric_match_numpy() -> None:
+    """Only the steps the mask keeps count: the mean over them, for the loss and for a
+    mean metric (Keras's MeanMetricWrapper weighs by the mask the same way)."""
+    ids = np.array([[3, 1, 0, 0], [0, 2, 7, 5], [0, 0, 0, 0]], np.int64)
+    spec = _ids_spec([{"type": "Dense", "units": 2}], 4, 1)
+    spec["compile"] = {"optimizer": "sgd", "loss": "mae", "metrics": ["mse"]}
+    rng = np.random.default_rng(3)
+    table = rng.normal(size=(10, 4)).astype(np.float32)
+    kernel = rng.normal(size=(4, 2)).astype(np.float32)
+    bias = rng.normal(size=2).astype(np.float32)
+    weights = {"embedding/embeddings": table, "layer0/kernel": kernel, "layer0/bias": bias}
+    target = rng.normal(size=(3, 4, 2)).astype(np.float32)
+    out = _training_losses(spec, weights, {"ids": ids, "layer0.target": target})
+    pred = table.astype(np.float64)[ids] @ kernel + bias
+    keep = ids != 0
+    mae = np.mean(np.abs(pred - target), axis=-1)
+    np.testing.assert_allclose(out[TOTAL_LOSS], mae[keep].sum() / keep.sum(), rtol=1e-5)
+    total, count = (out[k] for k in sorted(o for o in out if o.startswith("metrics/")))
+    mse = np.mean((pred - target) ** 2, axis=-1)
+    np.testing.assert_allclose(total / count, mse[keep].sum() / keep.sum(), rtol=1e-5)
+
+
+# -- NumPy references and gradients ------------------------------------------------------
+
+MASK_VALUE = 0.5
+
+
+def _masked_sequence(rng: np.random.Generator, batch: int, steps: int, features: int):
+    """(x, mask): steps equal to MASK_VALUE at the end, the start and in the middle, and a
+    sample whose steps are all masked."""
+    x = rng.normal(size=(batch, steps, features)).astype(np.float32)
+    mask = np.ones((batch, steps), bool)
+    mask[0, steps - 2 :] = False
+    mask[1, 0] = False
+    mask[2, steps // 2] = False
+    mask[-1] = False
+    x[~mask] = MASK_VALUE
+    return x, mask
+
+
+def _masking_spec(
+    entry: dict[str, Any], steps: int, features: int, dense_first: bool = False
+) -> dict:
+    """x -> Masking -> (a Dense, with ``dense_first``) -> ``entry``."""
+    before = [{"type": "Dense", "units": 2}] if dense_first else []
+    return {
+        "specc": 1,
+        "name": "masked",
+        "inputs": {"x": {"shape": [steps, features]}},
+        "layers": [
+            {"name": "masking", "type": "Masking", "mask_value": MASK_VALUE, "inputs": "x"},
+            *before,
+            {"name": "layer", **entry},
+        ],
+        "outputs": ["layer"],
+    }
+
+
+def _random_weights(typed: TypedGraph) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(11)
+    return {p.key: rng.normal(scale=0.5, size=p.shape).astype(np.float32) for p in typed.parameters}
+
+
+RECURRENT_ENTRIES = [
+    pytest.param({"type": kind, "units": 3, **flags}, id=f"{kind}-{'-'.join(flags) or 'last'}")
+    for kind in ("SimpleRNN", "LSTM", "GRU")
+    for flags in (
+        {},
+        {"return_sequences": True},
+        {"return_sequences": True, "go_backwards": True},
+        {"zero_output_for_mask": True},
+        {"return_sequences": True, "zero_output_for_mask": True},
+    )
+] + [
+    pytest.param(
+        {"type": "Bidirectional", "layer": {"type": "LSTM", "units": 2, "return_sequences": True}},
+        id="Bidirectional-LSTM-sequences",
+    ),
+    pytest.param(
+        {"type": "Bidirectional", "merge_mode": "ave", "layer": {"type": "GRU", "units": 2}},
+        id="Bidirectional-GRU-last",
+    ),
+]
+
+
+@pytest.mark.parametrize("for_training", [False, True], ids=["inference", "training"])
+@pytest.mark.parametrize("entry", RECURRENT_ENTRIES)
+def test_masked_recurrence_matches_numpy(entry: dict[str, Any], for_training: bool) -> None:
+    x, mask = _masked_sequence(np.random.default_rng(5), 4, 6, 3)
+    compiled = compile_data(
+        _masking_spec(entry, 6, 3), weights=_random_weights, for_training=for_training
+    )
+    (got,) = run_compiled(compiled, [x])
+    node = compiled.typed.resolved.nodes_by_name["layer"]
+    prefix = "layer/"
+    weights = {k[len(prefix) :]: v for k, v in compiled.weights.items() if k.startswith(prefix)}
+    (want, *_) = node.layer.reference([x * mask[:, :, None]], weights, mask.astype(np.float32))
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_masked_global_average_matches_numpy(keepdims: bool) -> None:
+    x, mask = _masked_sequence(np.random.default_rng(6), 3, 5, 4)
+    entry = {"type": "GlobalAveragePooling1D", "keepdims": keepdims}
+    compiled = compile_data(_masking_spec(entry, 5, 4), weights=_random_weights)
+    (got,) = run_compiled(compiled, [x])
+    layer = compiled.typed.resolved.nodes_by_name["layer"].layer
+    want = layer.masked_reference(x * mask[:, :, None], mask)
+    # The last sample is all padding: 0/0, NaN, as in Keras.
+    np.testing.assert_allclose(got[:-1], want[:-1], rtol=1e-5, atol=1e-6)
+    assert np.isnan(got[-1]).all()
+
+
+def test_global_max_pooling_drops_the_mask() -> None:
+    """Keras's GlobalMaxPooling1D does not support masking: the max runs over the padded
+    steps too (which Masking set to 0)."""
+    x, mask = _masked_sequence(np.random.default_rng(8), 3, 5, 4)
+    compiled = compile_data(_masking_spec({"type": "GlobalMaxPooling1D"}, 5, 4))
+    (got,) = run_compiled(compiled, [x])
+    np.testing.assert_allclose(got, np.max(x * mask[:, :, None], axis=1), rtol=1e-6)
+    assert compiled.typed.masked["layer"] == [False]
+
+
+def test_which_outputs_carry_the_mask() -> None:
+    spec = _ids_spec(
+        [
+            {"type": "Dense", "units": 3},
+            {"type": "Dropout", "rate": 0.5},
+            {"type": "LSTM", "units": 2, "return_sequences": True, "return_state": True},
+        ],
+        5,
+        3,
+    )
+    spec["layers"].append({"name": "flat", "type": "Flatten", "inputs": "layer2[0]"})
+    masked = compile_data(spec).typed.masked
+    assert masked["embedding"] == [True]
+    assert masked["layer0"] == masked["layer1"] == [True]
+    assert masked["layer2"] == [True, False, False]  # the states carry none
+    assert masked["flat"] == [False]  # Flatten does not support masking: dropped
+    spec["layers"][0]["mask_zero"] = False
+    assert not any(any(flags) for flags in compile_data(spec).typed.masked.values())
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"type": "LSTM", "units": 2, "return_sequences": True},
+        {"type": "GRU", "units": 2},
+        {"type": "SimpleRNN", "units": 2, "return_sequences": True, "zero_output_for_mask": True},
+        {"type": "Bidirectional", "layer": {"type": "GRU", "units": 2, "return_sequences": True}},
+        {"type": "GlobalAveragePooling1D"},
+    ],
+    ids=lambda e: e["type"],
+)
+def test_masked_gradients_match_finite_differences(entry: dict[str, Any]) -> None:
+    x, mask = _masked_sequence(np.random.default_rng(9), 3, 4, 2)
+    x, mask = x[:-1], mask[:-1]  # no all-padding sample (its average is NaN)
+    spec = _masking_spec(entry, 4, 2, dense_first=entry["type"] == "GlobalAveragePooling1D")
+    compiled = compile_data(spec, weights=_random_weights, for_training=True)
+    graph = compiled.lowered.graph
+    # Not x: nudging a padded step off mask_value would unmask it.
+    wanted = [p.onnx_name for p in compiled.typed.parameters]
+    names = {name for name, _ in graph.inputs}
+    fixed = {TRAINING_FLAG: np.array(False), RANDOM_STEP: np.array(0)}
+    feeds = {"x": x, **{k: v for k, v in fixed.items() if k in names}}
+    assert check_graph_gradients(graph, wanted, feeds) == []

@@ -187,7 +187,8 @@ class GlobalAveragePooling1D(_GlobalPooling):
     def masked_reference(self, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """Keras's masked mean of channels_last ``x`` (batch, steps, features) in float64."""
         m = np.asarray(mask, np.float64)[:, :, None]
-        y = np.sum(np.asarray(x, np.float64) * m, axis=1) / np.sum(m, axis=1)
+        with np.errstate(invalid="ignore"):  # an all-padding sample: 0/0, as in Keras
+            y = np.sum(np.asarray(x, np.float64) * m, axis=1) / np.sum(m, axis=1)
         return y[:, None, :] if self.keepdims else y
 
     @classmethod
