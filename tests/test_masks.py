@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from specc.diagnostics import SpecError
 from specc.layers.base import TRAINING_FLAG
 from specc.onnx_model import to_model_proto
 from specc.passes.shapes import TypedGraph
@@ -66,12 +67,23 @@ def _ids_spec(layers: list[dict[str, Any]], steps: int | None, outputs: int) -> 
     }
 
 
-@pytest.mark.parametrize("for_training", [False, True], ids=["inference", "training"])
+LENGTHS = [
+    pytest.param(False, False, id="inference"),
+    pytest.param(True, False, id="training"),
+    # A variable length: the fused op over the kept steps (recurrent_masked).
+    pytest.param(False, True, id="inference-variable"),
+    pytest.param(True, True, id="training-variable"),
+]
+
+
+@pytest.mark.parametrize(("for_training", "variable"), LENGTHS)
 @pytest.mark.parametrize("name", [n for n in RECURRENT_CASES if n != "masking_lstm"])
-def test_matches_keras(name: str, for_training: bool) -> None:
+def test_matches_keras(name: str, for_training: bool, variable: bool) -> None:
     case = KERAS["cases"][name]
+    if variable and name == "lstm_last_state":
+        pytest.skip("refused: see test_lstm_state_of_a_variable_length_is_refused")
     ids = KERAS_DATA[f"{name}/ids"]
-    spec = _ids_spec(case["layers"], ids.shape[1], case["outputs"])
+    spec = _ids_spec(case["layers"], None if variable else ids.shape[1], case["outputs"])
     compiled = compile_data(spec, weights=_weights_for(name), for_training=for_training)
     got = run_compiled(compiled, [ids])
     assert len(got) == case["outputs"]
@@ -163,7 +175,7 @@ def _masked_sequence(rng: np.random.Generator, batch: int, steps: int, features:
 
 
 def _masking_spec(
-    entry: dict[str, Any], steps: int, features: int, dense_first: bool = False
+    entry: dict[str, Any], steps: int | None, features: int, dense_first: bool = False
 ) -> dict:
     """x -> Masking -> (a Dense, with ``dense_first``) -> ``entry``."""
     before = [{"type": "Dense", "units": 2}] if dense_first else []
@@ -207,13 +219,14 @@ RECURRENT_ENTRIES = [
 ]
 
 
-@pytest.mark.parametrize("for_training", [False, True], ids=["inference", "training"])
+@pytest.mark.parametrize(("for_training", "variable"), LENGTHS)
 @pytest.mark.parametrize("entry", RECURRENT_ENTRIES)
-def test_masked_recurrence_matches_numpy(entry: dict[str, Any], for_training: bool) -> None:
+def test_masked_recurrence_matches_numpy(
+    entry: dict[str, Any], for_training: bool, variable: bool
+) -> None:
     x, mask = _masked_sequence(np.random.default_rng(5), 4, 6, 3)
-    compiled = compile_data(
-        _masking_spec(entry, 6, 3), weights=_random_weights, for_training=for_training
-    )
+    spec = _masking_spec(entry, None if variable else 6, 3)
+    compiled = compile_data(spec, weights=_random_weights, for_training=for_training)
     (got,) = run_compiled(compiled, [x])
     node = compiled.typed.resolved.nodes_by_name["layer"]
     prefix = "layer/"
@@ -276,10 +289,13 @@ def test_which_outputs_carry_the_mask() -> None:
     ],
     ids=lambda e: e["type"],
 )
-def test_masked_gradients_match_finite_differences(entry: dict[str, Any]) -> None:
+@pytest.mark.parametrize("steps", [4, None], ids=["unrolled", "compacted"])
+def test_masked_gradients_match_finite_differences(
+    entry: dict[str, Any], steps: int | None
+) -> None:
     x, mask = _masked_sequence(np.random.default_rng(9), 3, 4, 2)
     x, mask = x[:-1], mask[:-1]  # no all-padding sample (its average is NaN)
-    spec = _masking_spec(entry, 4, 2, dense_first=entry["type"] == "GlobalAveragePooling1D")
+    spec = _masking_spec(entry, steps, 2, dense_first=entry["type"] == "GlobalAveragePooling1D")
     compiled = compile_data(spec, weights=_random_weights, for_training=True)
     graph = compiled.lowered.graph
     # Not x: nudging a padded step off mask_value would unmask it.
@@ -288,3 +304,13 @@ def test_masked_gradients_match_finite_differences(entry: dict[str, Any]) -> Non
     fixed = {TRAINING_FLAG: np.array(False), RANDOM_STEP: np.array(0)}
     feeds = {"x": x, **{k: v for k, v in fixed.items() if k in names}}
     assert check_graph_gradients(graph, wanted, feeds) == []
+
+
+def test_lstm_state_of_a_variable_length_is_refused() -> None:
+    spec = _ids_spec([{"type": "LSTM", "units": 2, "return_state": True}], None, 3)
+    with pytest.raises(SpecError) as caught:
+        compile_data(spec)
+    (diagnostic,) = caught.value.diagnostics
+    assert diagnostic.code == "SPC301-shape"
+    assert "return_state=true reading a mask" in diagnostic.message
+    assert "mask_zero" in diagnostic.message

@@ -56,6 +56,7 @@ from specc.layers.base import (
     float_input,
 )
 from specc.layers.masks import DROP, MaskRule
+from specc.layers.recurrent_masked import lower_compacted
 from specc.layers.recurrent_ops import (
     dropout_masks,
     ints,
@@ -195,11 +196,15 @@ class Recurrent(Layer):
 
     def check_masks(self, inputs: list[TensorType], masked: list[bool]) -> None:
         steps, _ = self.sequence(inputs[0])
-        if masked[0] and steps is None:
+        compacted = steps is None or steps > self.max_unrolled_steps
+        if masked[0] and compacted and self.return_state and self.state_count > 1:
+            # recurrent_masked computes only h at such lengths (see there).
             raise ShapeError(
-                f"{self.type_name()} reading a mask (Embedding mask_zero or Masking) is "
-                "unrolled over its time steps, so it needs a fixed number of timesteps; "
-                f"got input {inputs[0]}"
+                f"{self.type_name()} with return_state=true reading a mask (Embedding "
+                "mask_zero or Masking) needs a known number of timesteps (at most "
+                f"{self.max_unrolled_steps}): its final cell state is computed by unrolling; "
+                f"got input {inputs[0]}",
+                field="return_state",
             )
 
     # -- lowering ----------------------------------------------------------------------
@@ -221,17 +226,21 @@ class Recurrent(Layer):
         for_engine = ctx.for_training and not ctx.fused_recurrence
         unroll = not long and (for_engine or self.unrolls_for_inference)
         # A Keras mask may mark any step (not only a right-padded tail, the fused ops'
-        # sequence_lens): masked recurrences unroll at every known length.
+        # sequence_lens): masked recurrences unroll where the length allows, and run the
+        # fused op over their kept steps moved to the front otherwise (recurrent_masked).
         mask = ctx.input_masks[0] if ctx.input_masks else None
-        fused = self.unrolled_because() is None and not unroll and mask is None
+        fused = self.unrolled_because() is None and not unroll and (mask is None or long)
         if fused:
             if self.drops(self.dropout):
                 # Keras's "implementation 2": one input mask for every gate and time step.
                 b = ctx.builder
                 (mask,) = dropout_masks(ctx, x, features, self.dropout, 1, self.seed)
                 x = b.op("Mul", x, unsqueeze(b, mask, 1))
-            sequence, states = self.lower_fused(ctx, x, t, weights)
-            last = states[0]
+            if mask is None:
+                sequence, states = self.lower_fused(ctx, x, t, weights)
+                last = states[0]
+            else:
+                sequence, states, last = lower_compacted(self, ctx, x, t, weights, mask)
         else:
             sequence, states, last = lower_unrolled(self, ctx, x, t, weights, mask)
         output = sequence if self.return_sequences else last
