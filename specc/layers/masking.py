@@ -25,7 +25,12 @@ class Masking(Layer):
     """
 
     type: Literal["Masking"]
-    mask_value: float = Field(0.0, allow_inf_nan=False)
+    mask_value: float = Field(
+        0.0,
+        allow_inf_nan=False,
+        description="A step whose every feature equals this is padding: masked for later "
+        "layers and set to zero.",
+    )
 
     def mask_rule(self) -> MaskRule:
         return MaskRule("compute")
