@@ -25,7 +25,7 @@ from tests.spec_helpers import quiet_session, run_compiled
 REFERENCE = Path(__file__).parent / "keras_reference"
 KERAS = json.loads((REFERENCE / "masks_cases.json").read_text())
 KERAS_DATA = dict(np.load(REFERENCE / "masks_cases.npz"))
-RECURRENT_CASES = sorted(n for n in KERAS["cases"] if n != "masked_loss")
+KERAS_CASES = sorted(n for n in KERAS["cases"] if n != "masked_loss")
 
 
 def _keras_weights(name: str) -> list[list[np.ndarray]]:
@@ -57,6 +57,10 @@ def _weights_for(name: str):
 def _ids_spec(layers: list[dict[str, Any]], steps: int | None, outputs: int) -> dict:
     embedding = {"name": "embedding", "type": "Embedding", "input_dim": 10, "output_dim": 4}
     named = [{"name": f"layer{k}", **entry} for k, entry in enumerate(layers)]
+    for k, entry in enumerate(named):
+        if entry["type"] in ("MultiHeadAttention", "GroupedQueryAttention"):
+            source = named[k - 1]["name"] if k else "embedding"
+            entry["inputs"] = [source, source]  # self-attention
     last = named[-1]["name"]
     return {
         "specc": 1,
@@ -77,7 +81,7 @@ LENGTHS = [
 
 
 @pytest.mark.parametrize(("for_training", "variable"), LENGTHS)
-@pytest.mark.parametrize("name", [n for n in RECURRENT_CASES if n != "masking_lstm"])
+@pytest.mark.parametrize("name", [n for n in KERAS_CASES if n != "masking_lstm"])
 def test_matches_keras(name: str, for_training: bool, variable: bool) -> None:
     case = KERAS["cases"][name]
     if variable and name == "lstm_last_state":
@@ -314,3 +318,55 @@ def test_lstm_state_of_a_variable_length_is_refused() -> None:
     assert diagnostic.code == "SPC301-shape"
     assert "return_state=true reading a mask" in diagnostic.message
     assert "mask_zero" in diagnostic.message
+
+
+ATTENTION_ENTRIES = [
+    pytest.param({"num_heads": 2, "key_dim": 3}, id="dot-product-path"),
+    pytest.param({"num_heads": 2, "key_dim": 2, "dropout": 0.2}, id="softmax-path"),
+    pytest.param({"num_heads": 2, "key_dim": 2, "return_attention_scores": True}, id="with-scores"),
+    pytest.param({"num_heads": 1, "key_dim": 2, "use_causal_mask": True}, id="causal"),
+]
+
+
+@pytest.mark.parametrize("config", ATTENTION_ENTRIES)
+def test_masked_attention_matches_numpy(config: dict[str, Any]) -> None:
+    """The query's padded steps attend to nothing (a zero row on Keras's Softmax path, a
+    uniform one on its dot_product_attention path); no query attends to a padded key."""
+    x, mask = _masked_sequence(np.random.default_rng(12), 4, 5, 3)
+    entry = {"type": "MultiHeadAttention", "inputs": ["masking", "masking"], **config}
+    spec = _masking_spec(entry, 5, 3)
+    if config.get("return_attention_scores"):
+        spec["outputs"] = ["layer[0]", "layer[1]"]
+    compiled = compile_data(spec, weights=_random_weights)
+    compiled_outputs = run_compiled(compiled, [x])
+    layer = compiled.typed.resolved.nodes_by_name["layer"].layer
+    prefix = "layer/"
+    weights = {k[len(prefix) :]: v for k, v in compiled.weights.items() if k.startswith(prefix)}
+    xm = x * mask[:, :, None]
+    want = layer.reference([xm, xm], weights, [mask, mask])
+    assert len(compiled_outputs) == len(want)
+    for got, expected in zip(compiled_outputs, want, strict=True):
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    assert compiled.typed.masked["layer"] == [True] * len(want)  # the query's mask
+
+
+def test_masked_attention_gradients_match_finite_differences() -> None:
+    x, _ = _masked_sequence(np.random.default_rng(13), 3, 4, 2)
+    entry = {
+        "type": "MultiHeadAttention",
+        "inputs": ["masking", "masking"],
+        "num_heads": 2,
+        "key_dim": 2,
+    }
+    compiled = compile_data(_masking_spec(entry, 4, 2), weights=_random_weights, for_training=True)
+    graph = compiled.lowered.graph
+    wanted = [p.onnx_name for p in compiled.typed.parameters]
+    assert check_graph_gradients(graph, wanted, {"x": x}) == []
+
+
+def test_attention_layer_refuses_masks() -> None:
+    spec = _ids_spec([{"type": "Attention"}], 5, 1)
+    spec["layers"][1]["inputs"] = ["embedding", "embedding"]
+    with pytest.raises(SpecError) as caught:
+        compile_data(spec)
+    assert "does not read Keras masks yet" in caught.value.diagnostics[0].message

@@ -33,6 +33,15 @@ class _ScoredAttention(SeededDropout):
     """Keras's ``Attention`` call: scores, the causal mask subtracted, softmax, dropout,
     then the probabilities times value. Subclasses say how query and key are scored."""
 
+    def check_masks(self, inputs: list[TensorType], masked: list[bool]) -> None:
+        if any(masked):
+            # Keras reads them (value mask on the scores, query mask on the result);
+            # refused rather than silently ignored until that is lowered.
+            raise ShapeError(
+                f"{self.type_name()} does not read Keras masks yet (Embedding mask_zero or "
+                "Masking before it); use MultiHeadAttention, which does"
+            )
+
     dropout: float = Field(0.0, ge=0, le=1, allow_inf_nan=False)
 
     def output_types(self, inputs: list[TensorType]) -> list[TensorType]:

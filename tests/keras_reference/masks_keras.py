@@ -49,18 +49,42 @@ CASES: dict[str, list[dict[str, Any]]] = {
         {"type": "Dense", "units": 3, "activation": "tanh"},
         {"type": "LSTM", "units": 2, "return_sequences": True},
     ],
+    # Self-attention over the masked sequence: inputs [x, x] (SELF_ATTENTION).
+    "mha": [{"type": "MultiHeadAttention", "num_heads": 2, "key_dim": 3}],
+    "mha_dropout": [{"type": "MultiHeadAttention", "num_heads": 2, "key_dim": 3, "dropout": 0.25}],
+    "mha_scores": [
+        {
+            "type": "MultiHeadAttention",
+            "num_heads": 2,
+            "key_dim": 2,
+            "return_attention_scores": True,
+        }
+    ],
+    "gqa": [
+        {
+            "type": "GroupedQueryAttention",
+            "head_dim": 2,
+            "num_query_heads": 4,
+            "num_key_value_heads": 2,
+        }
+    ],
     "global_average": [{"type": "GlobalAveragePooling1D"}],
     "global_max": [{"type": "GlobalMaxPooling1D"}],
 }
 POOLING = {"global_average", "global_max"}
+SELF_ATTENTION = {"MultiHeadAttention", "GroupedQueryAttention"}
+# Keras's call arguments that specc's spec gives as layer keys.
+CALL_ARGUMENTS = {"return_attention_scores", "use_causal_mask"}
 
 
 def keras_layer(entry: dict[str, Any]) -> Any:
     """The Keras layer a spec entry describes."""
-    arguments = {k: v for k, v in entry.items() if k != "type"}
+    arguments = {k: v for k, v in entry.items() if k != "type" and k not in CALL_ARGUMENTS}
     if "layer" in arguments:
         arguments["layer"] = keras_layer(arguments["layer"])
-    return getattr(keras.layers, entry["type"])(**arguments)
+    # Keras exports GroupedQueryAttention as keras.layers.GroupQueryAttention.
+    exported = "GroupQueryAttention" if entry["type"] == "GroupedQueryAttention" else entry["type"]
+    return getattr(keras.layers, exported)(**arguments)
 
 
 def model_for(entries: list[dict[str, Any]], steps: int) -> Any:
@@ -68,7 +92,12 @@ def model_for(entries: list[dict[str, Any]], steps: int) -> Any:
     ids = keras.Input((steps,), dtype="int64", name="ids")
     x = keras.layers.Embedding(VOCAB, WIDTH, mask_zero=True, name="embedding")(ids)
     for entry in entries:
-        x = keras_layer(entry)(x)
+        layer = keras_layer(entry)
+        if entry["type"] in SELF_ATTENTION:
+            call = {k: v for k, v in entry.items() if k in CALL_ARGUMENTS}
+            x = layer(x, x, **call)
+        else:
+            x = layer(x)
     return keras.Model(ids, x)
 
 
