@@ -272,11 +272,20 @@ def test_which_outputs_carry_the_mask() -> None:
         5,
         3,
     )
+    spec["layers"].append(
+        {
+            "name": "each",
+            "type": "TimeDistributed",
+            "inputs": "layer2[0]",
+            "layer": {"type": "Dense", "units": 2},
+        }
+    )
     spec["layers"].append({"name": "flat", "type": "Flatten", "inputs": "layer2[0]"})
     masked = compile_data(spec).typed.masked
     assert masked["embedding"] == [True]
     assert masked["layer0"] == masked["layer1"] == [True]
     assert masked["layer2"] == [True, False, False]  # the states carry none
+    assert masked["each"] == [True]
     assert masked["flat"] == [False]  # Flatten does not support masking: dropped
     spec["layers"][0]["mask_zero"] = False
     assert not any(any(flags) for flags in compile_data(spec).typed.masked.values())
@@ -370,3 +379,40 @@ def test_attention_layer_refuses_masks() -> None:
     with pytest.raises(SpecError) as caught:
         compile_data(spec)
     assert "does not read Keras masks yet" in caught.value.diagnostics[0].message
+
+
+def _run_training_mode(compiled: Any, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """A training lowering run with its training flag set (dropout off: none here)."""
+    session = quiet_session(to_model_proto(compiled.graph, 17, compiled.metadata))
+    names = {i.name for i in session.get_inputs()}
+    fixed = {TRAINING_FLAG: np.array(True), RANDOM_STEP: np.array(0)}
+    return session.run(None, {**feeds, **{k: v for k, v in fixed.items() if k in names}})
+
+
+def test_batch_normalization_moments_skip_masked_steps() -> None:
+    """In training Keras's BatchNormalization takes its batch moments over the kept steps
+    (tests/keras_reference: Keras 3.15.1 called with training=True)."""
+    name = "batch_norm_training"
+    ids = KERAS_DATA[f"{name}/ids"]
+    spec = _ids_spec([{"type": "BatchNormalization"}], ids.shape[1], 1)
+    compiled = compile_data(spec, weights=_weights_for(name), for_training=True)
+    (got,) = _run_training_mode(compiled, {"ids": ids})
+    np.testing.assert_allclose(got, KERAS_DATA[f"{name}/output/0"], rtol=1e-5, atol=1e-5)
+    # The same from NumPy's masked moments.
+    layer = compiled.typed.resolved.nodes_by_name["layer0"].layer
+    weights = compiled.weights
+    x = weights["embedding/embeddings"].astype(np.float64)[ids]
+    mean, variance = layer.masked_moments_np(x, ids != 0)
+    gamma, beta = weights["layer0/gamma"], weights["layer0/beta"]
+    want = (x - mean) / np.sqrt(variance + layer.epsilon) * gamma + beta
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_batch_normalization_masked_gradients() -> None:
+    x, _ = _masked_sequence(np.random.default_rng(14), 3, 4, 2)
+    spec = _masking_spec({"type": "BatchNormalization"}, 4, 2, dense_first=True)
+    compiled = compile_data(spec, weights=_random_weights, for_training=True)
+    graph = compiled.lowered.graph
+    wanted = [p.onnx_name for p in compiled.typed.parameters if p.trainable]
+    feeds = {"x": x, TRAINING_FLAG: np.array(True)}
+    assert check_graph_gradients(graph, wanted, feeds) == []

@@ -267,6 +267,7 @@ class TimeDistributed(Wrapper):
     """
 
     type: Literal["TimeDistributed"]
+    supports_masking = True  # the (batch, timesteps) mask passes on
 
     def _child(self, x: TensorType) -> TensorType:
         if len(x.shape) < 2:
@@ -317,7 +318,12 @@ class TimeDistributed(Wrapper):
             merged = b.op("Concat", b.constant(ints([-1]), np.int64, hint="dims"), rest, axis=0)
         flat = b.op("Reshape", x, merged)
         sub = sub_weights(weights, sublayer_name(self.layer))
+        # The (batch, timesteps) mask does not fit the inner layer's (batch * timesteps,
+        # ...) input (Keras hands it one (batch,) column per step, which the layers that
+        # read masks cannot take either): the inner layer sees none.
+        masks, ctx.input_masks = ctx.input_masks, []
         (placed,) = lower_layer(ctx, self.layer, [Placed(flat)], [child], sub)
+        ctx.input_masks = masks
         y = convert(b, placed, None)
         (y_type,) = self.layer.output_types([child])
         batch_time = b.op("Shape", x, start=0, end=2)

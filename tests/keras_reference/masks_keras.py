@@ -136,6 +136,11 @@ def main() -> None:
     assign(model, rng, "masking_lstm", arrays)
     arrays["masking_lstm/x"] = x
     arrays["masking_lstm/output/0"] = np.asarray(model(x))
+    # BatchNormalization in training: its batch moments over the kept steps only.
+    model = model_for([{"type": "BatchNormalization"}], IDS.shape[1])
+    assign(model, rng, "batch_norm_training", arrays)
+    arrays["batch_norm_training/ids"] = IDS
+    arrays["batch_norm_training/output/0"] = np.asarray(model(IDS, training=True))
     # A per-step loss weighted by the output's mask, as compile/evaluate computes it.
     entries = [
         {"type": "LSTM", "units": 3, "return_sequences": True},
