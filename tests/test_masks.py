@@ -416,3 +416,22 @@ def test_batch_normalization_masked_gradients() -> None:
     wanted = [p.onnx_name for p in compiled.typed.parameters if p.trainable]
     feeds = {"x": x, TRAINING_FLAG: np.array(True)}
     assert check_graph_gradients(graph, wanted, feeds) == []
+
+
+def test_softmax_layer_refuses_a_sequence_mask() -> None:
+    spec = _ids_spec([{"type": "Softmax"}], 5, 1)
+    with pytest.raises(SpecError) as caught:
+        compile_data(spec)
+    assert "Softmax cannot take the mask" in caught.value.diagnostics[0].message
+
+
+@pytest.mark.parametrize("merge", ["Add", "Maximum"])
+def test_merges_or_their_masks(merge: str) -> None:
+    spec = _ids_spec([{"type": "Dense", "units": 4}], 5, 1)
+    spec["layers"].append({"name": "merged", "type": merge, "inputs": ["embedding", "layer0"]})
+    spec["outputs"] = ["merged"]
+    if merge == "Maximum":
+        with pytest.raises(SpecError, match="fills their masked entries"):
+            compile_data(spec)
+        return
+    assert compile_data(spec).typed.masked["merged"] == [True]

@@ -206,6 +206,9 @@ class Maximum(ElementwiseMerge):
     onnx_op: ClassVar[str] = "Max"
     numpy_op: ClassVar[NumpyOp] = np.maximum
 
+    def check_masks(self, inputs: list[TensorType], masked: list[bool]) -> None:
+        refuse_masked_extremum(self, masked)
+
 
 @LAYERS.register
 class Minimum(ElementwiseMerge):
@@ -214,6 +217,19 @@ class Minimum(ElementwiseMerge):
     type: Literal["Minimum"]
     onnx_op: ClassVar[str] = "Min"
     numpy_op: ClassVar[NumpyOp] = np.minimum
+
+    def check_masks(self, inputs: list[TensorType], masked: list[bool]) -> None:
+        refuse_masked_extremum(self, masked)
+
+
+def refuse_masked_extremum(layer: Layer, masked: list[bool]) -> None:
+    """Keras's Maximum and Minimum fill each input's masked entries from the others before
+    comparing (``_apply_merge_op_and_or_mask``), which specc does not lower yet."""
+    if any(masked):
+        raise ShapeError(
+            f"{layer.type_name()} of masked inputs (Embedding mask_zero or Masking) is not "
+            "supported: Keras fills their masked entries from the other inputs first"
+        )
 
 
 @LAYERS.register
