@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from specc.diagnostics import SpecError
+from specc.layers import LAYERS
 from specc.layers.base import TRAINING_FLAG
 from specc.onnx_model import to_model_proto
 from specc.passes.shapes import TypedGraph
@@ -21,6 +22,10 @@ from specc.random_ops import RANDOM_STEP
 from specc.train.graph import TOTAL_LOSS, build_training_graph
 from tests.autodiff_harness import check_graph_gradients
 from tests.spec_helpers import quiet_session, run_compiled
+
+# Every layer module first: a wrapper's nested-layer union built while only some were
+# imported would give the generated JSON Schema another order (tests/test_schema.py).
+LAYERS.load_all()
 
 REFERENCE = Path(__file__).parent / "keras_reference"
 KERAS = json.loads((REFERENCE / "masks_cases.json").read_text())
@@ -212,6 +217,10 @@ RECURRENT_ENTRIES = [
         {"return_sequences": True, "zero_output_for_mask": True},
     )
 ] + [
+    pytest.param(
+        {"type": "GRU", "units": 3, "dropout": 0.3, "return_sequences": True},
+        id="GRU-dropout",  # identity at inference; drawn beside the mask in training
+    ),
     pytest.param(
         {"type": "Bidirectional", "layer": {"type": "LSTM", "units": 2, "return_sequences": True}},
         id="Bidirectional-LSTM-sequences",

@@ -234,8 +234,8 @@ class Recurrent(Layer):
             if self.drops(self.dropout):
                 # Keras's "implementation 2": one input mask for every gate and time step.
                 b = ctx.builder
-                (mask,) = dropout_masks(ctx, x, features, self.dropout, 1, self.seed)
-                x = b.op("Mul", x, unsqueeze(b, mask, 1))
+                (dropped,) = dropout_masks(ctx, x, features, self.dropout, 1, self.seed)
+                x = b.op("Mul", x, unsqueeze(b, dropped, 1))
             if mask is None:
                 sequence, states = self.lower_fused(ctx, x, t, weights)
                 last = states[0]
