@@ -30,6 +30,7 @@ LAYERS.load_all()
 REFERENCE = Path(__file__).parent / "keras_reference"
 KERAS = json.loads((REFERENCE / "masks_cases.json").read_text())
 KERAS_DATA = dict(np.load(REFERENCE / "masks_cases.npz"))
+ATTENTION_TYPES = {"MultiHeadAttention", "GroupedQueryAttention", "Attention", "AdditiveAttention"}
 KERAS_CASES = sorted(n for n in KERAS["cases"] if n != "masked_loss")
 
 
@@ -63,7 +64,7 @@ def _ids_spec(layers: list[dict[str, Any]], steps: int | None, outputs: int) -> 
     embedding = {"name": "embedding", "type": "Embedding", "input_dim": 10, "output_dim": 4}
     named = [{"name": f"layer{k}", **entry} for k, entry in enumerate(layers)]
     for k, entry in enumerate(named):
-        if entry["type"] in ("MultiHeadAttention", "GroupedQueryAttention"):
+        if entry["type"] in ATTENTION_TYPES:
             source = named[k - 1]["name"] if k else "embedding"
             entry["inputs"] = [source, source]  # self-attention
     last = named[-1]["name"]
@@ -365,7 +366,8 @@ def test_masked_attention_matches_numpy(config: dict[str, Any]) -> None:
     assert len(compiled_outputs) == len(want)
     for got, expected in zip(compiled_outputs, want, strict=True):
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
-    assert compiled.typed.masked["layer"] == [True] * len(want)  # the query's mask
+    # The result carries the query's mask, the scores none (as in Keras).
+    assert compiled.typed.masked["layer"] == [True, False][: len(want)]
 
 
 def test_masked_attention_gradients_match_finite_differences() -> None:
@@ -382,12 +384,31 @@ def test_masked_attention_gradients_match_finite_differences() -> None:
     assert check_graph_gradients(graph, wanted, {"x": x}) == []
 
 
-def test_attention_layer_refuses_masks() -> None:
-    spec = _ids_spec([{"type": "Attention"}], 5, 1)
-    spec["layers"][1]["inputs"] = ["embedding", "embedding"]
-    with pytest.raises(SpecError) as caught:
-        compile_data(spec)
-    assert "does not read Keras masks yet" in caught.value.diagnostics[0].message
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"type": "Attention"},
+        {"type": "Attention", "score_mode": "concat", "use_causal_mask": True},
+        {"type": "AdditiveAttention", "return_attention_scores": True},
+    ],
+    ids=["dot", "concat-causal", "additive-scores"],
+)
+def test_masked_scored_attention_matches_numpy(config: dict[str, Any]) -> None:
+    """Keras's Attention layers: no weight on a padded value step, zeros at padded query
+    steps (a fully padded sample attends uniformly, then is zeroed)."""
+    x, mask = _masked_sequence(np.random.default_rng(15), 4, 5, 3)
+    entry = {"inputs": ["masking", "masking"], **config}
+    spec = _masking_spec(entry, 5, 3)
+    if config.get("return_attention_scores"):
+        spec["outputs"] = ["layer[0]", "layer[1]"]
+    compiled = compile_data(spec, weights=_random_weights)
+    layer = compiled.typed.resolved.nodes_by_name["layer"].layer
+    prefix = "layer/"
+    weights = {k[len(prefix) :]: v for k, v in compiled.weights.items() if k.startswith(prefix)}
+    xm = x * mask[:, :, None]
+    want = layer.reference([xm, xm], weights, [mask, mask])
+    for got, expected in zip(run_compiled(compiled, [x]), want, strict=True):
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
 
 
 def _run_training_mode(compiled: Any, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:

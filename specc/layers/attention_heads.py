@@ -38,6 +38,7 @@ from specc.layers.einsum_plan import (
     einsum_dense_np,
     einsum_weights,
 )
+from specc.layers.masks import MaskRule
 from specc.types import TensorType
 
 SUBLAYERS = ("query", "key", "value", "attention_output")
@@ -49,10 +50,14 @@ class HeadsAttention(SeededDropout):
     say).
 
     Keras masks: the query's, value's and key's masks shape the attention (see
-    ``padding_keep``); the outputs carry the query's mask.
+    ``padding_keep``); the result carries the query's mask (the scores none).
     """
 
     supports_masking = True
+
+    def mask_rule(self) -> MaskRule:
+        return MaskRule("propagate", outputs=(0,))
+
     dropout: float = Field(0.0, ge=0, le=1, allow_inf_nan=False)
     use_bias: bool = True
     # Keras's banded mask: query i attends to keys j with |i - j| < sliding_window.

@@ -68,11 +68,14 @@ CASES: dict[str, list[dict[str, Any]]] = {
             "num_key_value_heads": 2,
         }
     ],
+    "attention": [{"type": "Attention", "use_scale": True}],
+    "additive_attention_causal": [{"type": "AdditiveAttention", "use_causal_mask": True}],
     "global_average": [{"type": "GlobalAveragePooling1D"}],
     "global_max": [{"type": "GlobalMaxPooling1D"}],
 }
 POOLING = {"global_average", "global_max"}
 SELF_ATTENTION = {"MultiHeadAttention", "GroupedQueryAttention"}
+LIST_ATTENTION = {"Attention", "AdditiveAttention"}  # called with [query, value]
 # Keras's call arguments that specc's spec gives as layer keys.
 CALL_ARGUMENTS = {"return_attention_scores", "use_causal_mask"}
 
@@ -96,6 +99,9 @@ def model_for(entries: list[dict[str, Any]], steps: int) -> Any:
         if entry["type"] in SELF_ATTENTION:
             call = {k: v for k, v in entry.items() if k in CALL_ARGUMENTS}
             x = layer(x, x, **call)
+        elif entry["type"] in LIST_ATTENTION:
+            call = {k: v for k, v in entry.items() if k in CALL_ARGUMENTS}
+            x = layer([x, x], **call)
         else:
             x = layer(x)
     return keras.Model(ids, x)
