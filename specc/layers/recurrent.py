@@ -226,10 +226,12 @@ class Recurrent(Layer):
         for_engine = ctx.for_training and not ctx.fused_recurrence
         unroll = not long and (for_engine or self.unrolls_for_inference)
         # A Keras mask may mark any step (not only a right-padded tail, the fused ops'
-        # sequence_lens): masked recurrences unroll where the length allows, and run the
-        # fused op over their kept steps moved to the front otherwise (recurrent_masked).
+        # sequence_lens): a masked fused recurrence runs over the kept steps moved to the
+        # front (recurrent_masked), which cannot give LSTM's final cell state, so a masked
+        # LSTM returning it unrolls wherever the length is known.
         mask = ctx.input_masks[0] if ctx.input_masks else None
-        fused = self.unrolled_because() is None and not unroll and (mask is None or long)
+        needs_cell = mask is not None and self.return_state and self.state_count > 1
+        fused = self.unrolled_because() is None and not unroll and not (needs_cell and not long)
         if fused:
             if self.drops(self.dropout):
                 # Keras's "implementation 2": one input mask for every gate and time step.
