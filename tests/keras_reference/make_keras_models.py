@@ -1,0 +1,196 @@
+"""Make the ``.keras`` files ``specc import`` is tested on, and Keras's outputs on them.
+
+Run with Keras 3.15.1 on the JAX backend (``KERAS_BACKEND=jax python
+tests/keras_reference/make_keras_models.py``). Each model ``NAME`` is written to
+``tests/data/keras_models/NAME.keras`` with ``NAME.io.npz`` beside it: the fixed inputs
+(``in:<index>``, in the model's input order) and Keras's outputs on them (``out:<output name>``). The MLP is also
+written as ``model.to_json()`` text with a separate ``.weights.h5`` file. The models are
+kept small (a few KB each) and their weights random but seeded, with BatchNormalization's
+moving statistics moved off their defaults so that they are checked too.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+from keras import layers  # noqa: E402
+
+OUT = Path(__file__).resolve().parent.parent / "data" / "keras_models"
+RNG = np.random.default_rng(0)
+
+
+def mlp() -> keras.Model:
+    return keras.Sequential(
+        [
+            keras.Input((6,)),
+            layers.Dense(8, activation="relu", kernel_initializer="he_uniform"),
+            layers.Dropout(0.2),
+            layers.Dense(3, activation="softmax", name="probs"),
+        ],
+        name="mlp",
+    )
+
+
+def cnn() -> keras.Model:
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            layers.Conv2D(4, 3, padding="same"),
+            layers.BatchNormalization(),
+            layers.Activation("relu"),
+            layers.MaxPooling2D(2),
+            layers.Conv2D(4, 3, activation="relu"),
+            layers.GlobalAveragePooling2D(),
+            layers.Dense(2, activation="softmax"),
+        ],
+        name="cnn",
+    )
+    for layer in model.layers:
+        if isinstance(layer, layers.BatchNormalization):
+            layer.moving_mean.assign(RNG.normal(0, 0.5, 4).astype("float32"))
+            layer.moving_variance.assign(RNG.uniform(0.5, 2.0, 4).astype("float32"))
+            layer.gamma.assign(RNG.uniform(0.5, 1.5, 4).astype("float32"))
+            layer.beta.assign(RNG.normal(0, 0.2, 4).astype("float32"))
+    return model
+
+
+def bilstm_mask() -> keras.Model:
+    tokens = keras.Input((None,), dtype="int32", name="tokens")
+    x = layers.Embedding(20, 4, mask_zero=True, name="embed")(tokens)
+    x = layers.Bidirectional(layers.LSTM(3), name="bilstm")(x)
+    out = layers.Dense(1, activation="sigmoid", name="score")(x)
+    return keras.Model(tokens, out, name="bilstm_mask")
+
+
+def multi_output() -> keras.Model:
+    features = keras.Input((5,), name="features")
+    extra = keras.Input((3,), name="extra")
+    trunk = layers.Dense(6, activation="tanh", name="trunk")(features)
+    merged = layers.Concatenate(name="merged")([trunk, extra])
+    score = layers.Dense(1, activation="sigmoid", name="score")(merged)
+    category = layers.Dense(4, activation="softmax", name="category")(merged)
+    model = keras.Model([features, extra], [score, category], name="multi_output")
+    model.compile(
+        optimizer=keras.optimizers.RMSprop(0.01),
+        loss={"score": "binary_crossentropy", "category": "sparse_categorical_crossentropy"},
+        metrics={"score": ["accuracy"], "category": ["sparse_categorical_accuracy"]},
+    )
+    return model
+
+
+def siamese() -> keras.Model:
+    encoder = keras.Sequential(
+        [keras.Input((4,)), layers.Dense(5, activation="relu"), layers.Dense(3)],
+        name="encoder",
+    )
+    a = keras.Input((4,), name="a")
+    b = keras.Input((4,), name="b")
+    enc_a = encoder(a)
+    enc_b = encoder(b)
+    diff = layers.Subtract(name="diff")([enc_a, enc_b])
+    out = layers.Dense(1, activation="sigmoid", name="same")(diff)
+    return keras.Model([a, b], out, name="siamese")
+
+
+def transformer() -> keras.Model:
+    length, vocab, dim = 6, 16, 8
+    tokens = keras.Input((length,), dtype="int32", name="tokens")
+    positions = keras.Input((length,), dtype="int32", name="positions")
+    tok = layers.Embedding(vocab, dim, name="token_embedding")(tokens)
+    pos = layers.Embedding(length, dim, name="position_embedding")(positions)
+    x = layers.Add(name="embed")([tok, pos])
+    attended = layers.MultiHeadAttention(num_heads=2, key_dim=4, name="mha")(x, x)
+    attended = layers.Dropout(0.1, name="attention_dropout")(attended)
+    x = layers.Add(name="residual")([x, attended])
+    x = layers.LayerNormalization(epsilon=1e-6, name="norm")(x)
+    ff = layers.Dense(16, activation="relu", name="ff_in")(x)
+    ff = layers.Dense(dim, name="ff_out")(ff)
+    x = layers.Add(name="residual_ff")([x, ff])
+    x = layers.LayerNormalization(epsilon=1e-6, name="norm_ff")(x)
+    x = layers.GlobalAveragePooling1D(name="pool")(x)
+    x = layers.Dropout(0.1, name="dropout")(x)
+    out = layers.Dense(3, activation="softmax", name="label")(x)
+    return keras.Model([tokens, positions], out, name="transformer")
+
+
+def with_lambda() -> keras.Model:
+    inputs = keras.Input((4,), name="x")
+    x = layers.Dense(3, name="dense")(inputs)
+    x = layers.Lambda(lambda t: t * 2.0, name="double")(x)
+    return keras.Model(inputs, x, name="with_lambda")
+
+
+@keras.saving.register_keras_serializable(package="tests")
+class Scale(layers.Layer):
+    """A custom layer: Keras saves its class name, which ``specc import`` refuses."""
+
+    def call(self, x):
+        return x * 3.0
+
+
+def custom_layer() -> keras.Model:
+    inputs = keras.Input((4,), name="x")
+    x = layers.Dense(3, name="dense")(inputs)
+    x = Scale(name="scale")(x)
+    return keras.Model(inputs, x, name="custom_layer")
+
+
+def _inputs(model: keras.Model) -> dict[str, np.ndarray]:
+    arrays = {}
+    for tensor in model.inputs:
+        shape = [2 if size is None and i == 0 else (5 if size is None else size)
+                 for i, size in enumerate((2, *tensor.shape[1:]))]
+        name = tensor.name
+        if "int" in str(tensor.dtype):
+            high = 6 if name == "positions" else 16
+            values = RNG.integers(1, high, shape).astype("int32")
+            if name == "tokens" and model.name == "bilstm_mask":
+                values[0, 3:] = 0  # padding the mask must hide
+            if name == "positions":
+                values = np.tile(np.arange(shape[1], dtype="int32"), (shape[0], 1))
+            arrays[name] = values
+        else:
+            arrays[name] = RNG.normal(size=shape).astype("float32")
+    return arrays
+
+
+def _save(name: str, model: keras.Model) -> None:
+    model.save(OUT / f"{name}.keras")
+    inputs = _inputs(model)
+    feed = list(inputs.values())
+    outputs = model.predict(feed if len(feed) > 1 else feed[0], verbose=0)
+    if not isinstance(outputs, (list, tuple)):
+        outputs = [outputs]
+    names = [t._keras_history.operation.name for t in model.outputs]
+    arrays = {f"in:{i}": v for i, v in enumerate(feed)}
+    arrays.update({f"out:{n}": np.asarray(v) for n, v in zip(names, outputs, strict=True)})
+    np.savez(OUT / f"{name}.io.npz", **arrays)
+
+
+def main() -> None:
+    keras.utils.set_random_seed(0)
+    OUT.mkdir(parents=True, exist_ok=True)
+    models = {
+        "mlp": mlp(),
+        "cnn": cnn(),
+        "bilstm_mask": bilstm_mask(),
+        "multi_output": multi_output(),
+        "siamese": siamese(),
+        "transformer": transformer(),
+    }
+    for name, model in models.items():
+        _save(name, model)
+    (OUT / "mlp.json").write_text(models["mlp"].to_json(indent=1))
+    models["mlp"].save_weights(OUT / "mlp.weights.h5")
+    with_lambda().save(OUT / "with_lambda.keras")
+    custom_layer().save(OUT / "custom_layer.keras")
+    (OUT / "with_lambda.json").write_text(with_lambda().to_json(indent=1))
+
+
+if __name__ == "__main__":
+    main()
