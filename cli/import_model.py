@@ -78,10 +78,12 @@ def import_keras(
         except MissingExtra as missing:
             raise usage_error(str(missing)) from None
         text = format_text(_json(imported.spec), SPEC_FILE)
-        with folder_write_errors(f"cannot write {out}"):
-            with staged_folder(out, (SPEC_FILE, WEIGHTS_FILE)) as staging:
-                write_text(staging / SPEC_FILE, HEADER.format(source=model.name) + text)
-                save_weights(staging / WEIGHTS_FILE, imported.weights)
+        with (
+            folder_write_errors(f"cannot write {out}"),
+            staged_folder(out, (SPEC_FILE, WEIGHTS_FILE)) as staging,
+        ):
+            write_text(staging / SPEC_FILE, HEADER.format(source=model.name) + text)
+            save_weights(staging / WEIGHTS_FILE, imported.weights)
     if not quiet:
         say(f"wrote {out / SPEC_FILE} and {out / WEIGHTS_FILE} "
             f"({len(imported.weights)} weights)")

@@ -122,7 +122,10 @@ def _datasets(h5: Any, group: str, class_name: str, inner: str | None) -> list[t
     own = _member(h5, f"{group}/vars")
     if own is not None:
         indices = sorted(int(name) for name in own if name.isdigit())
-        result.extend((f"{group}/vars/{i}", own[str(i)]) for i in indices)
+        for i in indices:
+            member = _member(h5, f"{group}/vars/{i}")
+            if member is not None:
+                result.append((f"{group}/vars/{i}", member))
     for child, child_class, child_inner in _children(class_name, inner):
         result.extend(_datasets(h5, f"{group}/{child}", child_class, child_inner))
     return result

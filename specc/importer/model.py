@@ -24,6 +24,7 @@ from specc.spec.json_reader import read_json
 from specc.spec.loader import read_spec_text
 from specc.spec.source import PositionMap
 
+
 @dataclass
 class ImportedModel:
     """A model read from a Keras file: the spec (plain data) and its weights by key."""
@@ -58,7 +59,7 @@ def import_model(
                          "JSON config given without --weights")
 
     def expected(source: WeightSource) -> Expected:
-        graph = typed[source.config_path[:-2]] if source.config_path[:-2] in typed else None
+        graph = typed.get(source.config_path[:-2])
         if graph is None:
             return []
         model = _model_prefix(source, top, reader)
@@ -69,6 +70,15 @@ def import_model(
     sources = _all_sources(top, reader)
     arrays = read_h5_weights(weights, weights_file, sources, expected, limits)
     return ImportedModel(spec, arrays)
+
+
+def config_to_spec(document: Any, file: str) -> dict[str, Any]:
+    """The spec mapping of a parsed model config (nothing checked beyond the mapping);
+    ``SpecError`` with every problem found on the way."""
+    problems = ConfigProblems(file)
+    spec, _, _ = _spec_of(document, problems)
+    problems.check()
+    return spec
 
 
 def _is_zip(path: Path) -> bool:

@@ -3,10 +3,11 @@
 Run with Keras 3.15.1 on the JAX backend (``KERAS_BACKEND=jax python
 tests/keras_reference/make_keras_models.py``). Each model ``NAME`` is written to
 ``tests/data/keras_models/NAME.keras`` with ``NAME.io.npz`` beside it: the fixed inputs
-(``in:<index>``, in the model's input order) and Keras's outputs on them (``out:<output name>``). The MLP is also
-written as ``model.to_json()`` text with a separate ``.weights.h5`` file. The models are
-kept small (a few KB each) and their weights random but seeded, with BatchNormalization's
-moving statistics moved off their defaults so that they are checked too.
+(``in:<index>``, in the model's input order) and Keras's outputs on them
+(``out:<output name>``). The MLP is also written as ``model.to_json()`` text with a
+separate ``.weights.h5`` file. The models are small (tens of KB, mostly HDF5 headers),
+their weights random but seeded, with BatchNormalization's moving statistics moved off
+their defaults so that they are checked too.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-from keras import layers  # noqa: E402
+import keras
+import numpy as np
+from keras import layers
 
 OUT = Path(__file__).resolve().parent.parent / "data" / "keras_models"
 RNG = np.random.default_rng(0)
