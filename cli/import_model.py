@@ -85,8 +85,7 @@ def import_keras(
             write_text(staging / SPEC_FILE, HEADER.format(source=model.name) + text)
             save_weights(staging / WEIGHTS_FILE, imported.weights)
     if not quiet:
-        say(f"wrote {out / SPEC_FILE} and {out / WEIGHTS_FILE} "
-            f"({len(imported.weights)} weights)")
+        say(f"wrote {out / SPEC_FILE} and {out / WEIGHTS_FILE} ({len(imported.weights)} weights)")
 
 
 def _starts_with_zip(path: Path) -> bool:

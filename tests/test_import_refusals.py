@@ -147,8 +147,9 @@ def test_other_members_are_never_read_or_written(tmp_path: Path) -> None:
     members["../../escape.txt"] = b"x"
     members["/etc/evil"] = b"x"
     out = tmp_path / "out"
-    result = runner.invoke(app, ["import", str(_rezip(tmp_path / "m.keras", members)),
-                                 "--out", str(out)])
+    result = runner.invoke(
+        app, ["import", str(_rezip(tmp_path / "m.keras", members)), "--out", str(out)]
+    )
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == ["spec.yaml", "weights.npz"]
     assert not (tmp_path.parent / "escape.txt").exists()
@@ -204,9 +205,7 @@ def test_missing_and_linked_weights_are_refused(tmp_path: Path) -> None:
     assert "'probs'" in error.message
 
 
-def test_missing_h5py_says_what_to_install(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_missing_h5py_says_what_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     real_import = builtins.__import__
 
     def no_h5py(name: str, *args: Any, **kwargs: Any) -> Any:
@@ -215,8 +214,7 @@ def test_missing_h5py_says_what_to_install(
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_h5py)
-    result = runner.invoke(app, ["import", str(MODELS / "mlp.keras"), "--out",
-                                 str(tmp_path / "o")])
+    result = runner.invoke(app, ["import", str(MODELS / "mlp.keras"), "--out", str(tmp_path / "o")])
     assert result.exit_code == 2
     assert "pip install 'specc[import]'" in result.output
     assert not (tmp_path / "o").exists()
@@ -226,8 +224,17 @@ def test_missing_h5py_says_what_to_install(
 
 
 def test_refused_model_exits_1_and_writes_nothing(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["import", str(MODELS / "with_lambda.keras"), "--out",
-                                 str(tmp_path / "o"), "--format", "json"])
+    result = runner.invoke(
+        app,
+        [
+            "import",
+            str(MODELS / "with_lambda.keras"),
+            "--out",
+            str(tmp_path / "o"),
+            "--format",
+            "json",
+        ],
+    )
     assert result.exit_code == 1
     (diagnostic,) = json.loads(result.stdout)
     assert diagnostic["path"] == "config.layers[2].config.function"
@@ -236,8 +243,9 @@ def test_refused_model_exits_1_and_writes_nothing(tmp_path: Path) -> None:
 
 def test_usage_errors(tmp_path: Path) -> None:
     weights = str(MODELS / "mlp.weights.h5")
-    both = runner.invoke(app, ["import", str(MODELS / "mlp.keras"), "--out", str(tmp_path),
-                               "--weights", weights])
+    both = runner.invoke(
+        app, ["import", str(MODELS / "mlp.keras"), "--out", str(tmp_path), "--weights", weights]
+    )
     assert both.exit_code == 2 and "--weights" in both.output
     neither = runner.invoke(app, ["import", str(MODELS / "mlp.json"), "--out", str(tmp_path)])
     assert neither.exit_code == 2 and "--weights" in neither.output

@@ -79,9 +79,7 @@ def _read(
         raise file_error(file, f"cannot unpack {info.filename}: {exc}") from None
 
 
-def _text(
-    archive: zipfile.ZipFile, info: zipfile.ZipInfo, file: str, limit: int, name: str
-) -> str:
+def _text(archive: zipfile.ZipFile, info: zipfile.ZipInfo, file: str, limit: int, name: str) -> str:
     data = _read(archive, info, file, limit, name)
     try:
         return data.decode("utf-8")

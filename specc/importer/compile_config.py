@@ -14,9 +14,7 @@ _CARRIED = ("optimizer", "loss", "loss_weights", "metrics")
 _RUNTIME = ("run_eagerly", "steps_per_execution", "jit_compile", "auto_scale_loss")
 
 
-def compile_section(
-    config: Any, path: SpecPath, problems: ConfigProblems
-) -> dict[str, Any] | None:
+def compile_section(config: Any, path: SpecPath, problems: ConfigProblems) -> dict[str, Any] | None:
     """The spec's ``compile`` mapping, or None when the model was saved uncompiled."""
     if not isinstance(config, dict) or not config:
         return None

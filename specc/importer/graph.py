@@ -86,8 +86,11 @@ class ModelReader:
     def _built_input(self, config: dict[str, Any], path: SpecPath, body: ModelBody) -> str:
         shape = config.get("build_input_shape")
         if not isinstance(shape, list) or not shape:
-            self.problems.error(SCHEMA, "a Sequential model without an input shape (never "
-                                "built) cannot be imported", path)
+            self.problems.error(
+                SCHEMA,
+                "a Sequential model without an input shape (never built) cannot be imported",
+                path,
+            )
             shape = [None]
         body.inputs["input_layer"] = {"shape": shape[1:]}
         body.origins[("inputs", "input_layer")] = (*path, "build_input_shape")
@@ -102,8 +105,9 @@ class ModelReader:
             shape = [None]
         for flag in ("sparse", "ragged", "optional"):
             if config.get(flag):
-                self.problems.error(UNKNOWN_KEY, f"{flag} inputs are not supported",
-                                    (*path, "config", flag))
+                self.problems.error(
+                    UNKNOWN_KEY, f"{flag} inputs are not supported", (*path, "config", flag)
+                )
         spec: dict[str, Any] = {"shape": shape[1:]}
         dtype = config.get("dtype")
         if isinstance(dtype, dict):  # a policy: its name is the dtype
@@ -142,8 +146,7 @@ class ModelReader:
                 continue
             nodes = entry.get("inbound_nodes") or []
             if not nodes:
-                self.problems.error(SCHEMA, "a layer of a functional model is never called",
-                                    where)
+                self.problems.error(SCHEMA, "a layer of a functional model is never called", where)
                 continue
             names_of_calls = resolver.call_names(str(entry.get("name")))
             first = None
@@ -207,7 +210,11 @@ class ModelReader:
         return name
 
     def _nested(
-        self, entry: dict[str, Any], where: SpecPath, body: ModelBody, names: H5Names,
+        self,
+        entry: dict[str, Any],
+        where: SpecPath,
+        body: ModelBody,
+        names: H5Names,
         refs: list[str],
     ) -> str:
         name = str((entry.get("config") or {}).get("name") or entry.get("name"))
@@ -216,8 +223,9 @@ class ModelReader:
         group = names.take(str(entry.get("class_name")))
         self.models[name] = self.read(entry, where, f"{group}/")
         body.origins[("layers", len(body.layers))] = where
-        body.layers.append({"name": name, "model": name,
-                            "inputs": refs[0] if len(refs) == 1 else refs})
+        body.layers.append(
+            {"name": name, "model": name, "inputs": refs[0] if len(refs) == 1 else refs}
+        )
         return name
 
 
@@ -299,8 +307,12 @@ class _Resolver:
                 if _is_tensor(item):
                     refs.extend(r for r in [self.tensor(item, where)] if r)
                 else:
-                    self.problems.error(SCHEMA, f"call argument {item!r} is not a tensor; "
-                                        "specc takes layer calls on tensors only", where)
+                    self.problems.error(
+                        SCHEMA,
+                        f"call argument {item!r} is not a tensor; "
+                        "specc takes layer calls on tensors only",
+                        where,
+                    )
         flags: dict[str, Any] = {}
         kwargs = node.get("kwargs") if isinstance(node.get("kwargs"), dict) else {}
         for key, value in kwargs.items():
@@ -313,8 +325,7 @@ class _Resolver:
             elif key == "mask" and _is_tensor(value) and self._is_mask(value):
                 continue  # the Embedding's mask_zero stands for it
             elif key != "training" and not is_neutral(value):
-                self.problems.error(UNKNOWN_KEY, f"call argument '{key}' is not supported",
-                                    where)
+                self.problems.error(UNKNOWN_KEY, f"call argument '{key}' is not supported", where)
         return refs, flags
 
     def _is_mask(self, value: dict[str, Any]) -> bool:
@@ -326,8 +337,12 @@ class _Resolver:
         nodes = entry.get("inbound_nodes") or []
         args = nodes[0].get("args") if len(nodes) == 1 and isinstance(nodes[0], dict) else None
         if not (isinstance(args, list) and len(args) == 2 and args[1] == 0):
-            self.problems.error(UNKNOWN_NAME, "a NotEqual op is imported only as the mask of "
-                                "an Embedding with mask_zero (ids != 0)", path)
+            self.problems.error(
+                UNKNOWN_NAME,
+                "a NotEqual op is imported only as the mask of "
+                "an Embedding with mask_zero (ids != 0)",
+                path,
+            )
 
     def outputs(self, output_layers: Any, path: SpecPath) -> list[str]:
         """The model's outputs as spec references."""

@@ -88,14 +88,23 @@ def read_h5_weights(
                         continue
                     total += dataset.size * dataset.dtype.itemsize
                     if total > limits.data_bytes:
-                        raise SpecError([Diagnostic(LIMIT, "the weights are over the "
-                                                    f"{limits.data_bytes:,}-byte limit; "
-                                                    "raise it with --limit data_bytes=...",
-                                                    (), file)])
+                        raise SpecError(
+                            [
+                                Diagnostic(
+                                    LIMIT,
+                                    "the weights are over the "
+                                    f"{limits.data_bytes:,}-byte limit; "
+                                    "raise it with --limit data_bytes=...",
+                                    (),
+                                    file,
+                                )
+                            ]
+                        )
                     weights[key] = np.asarray(dataset[()], dtype=np.float32)
     except OSError as exc:
-        raise SpecError([Diagnostic(WEIGHTS_FILE, f"not a readable HDF5 weights file: {exc}",
-                                    (), file)]) from None
+        raise SpecError(
+            [Diagnostic(WEIGHTS_FILE, f"not a readable HDF5 weights file: {exc}", (), file)]
+        ) from None
     if problems:
         raise SpecError(problems)
     return weights
@@ -147,22 +156,42 @@ def _member(h5: Any, path: str) -> Any:
 
 
 def _check_dataset(
-    h5py: Any, dataset: Any, where: str, key: str, shape: tuple[int, ...], file: str,
+    h5py: Any,
+    dataset: Any,
+    where: str,
+    key: str,
+    shape: tuple[int, ...],
+    file: str,
     limits: Limits,
 ) -> Diagnostic | None:
     if not isinstance(dataset, h5py.Dataset):
         return Diagnostic(WEIGHTS_FILE, f"'{where}' is not a dataset (for '{key}')", (), file)
     dtype = dataset.dtype
     if dtype.kind != "f" or dtype.itemsize > 8 or dtype.names is not None:
-        return Diagnostic(WEIGHTS_FILE, f"'{where}' (for '{key}') must hold floating-point "
-                          f"numbers; got {dtype}", (), file)
+        return Diagnostic(
+            WEIGHTS_FILE,
+            f"'{where}' (for '{key}') must hold floating-point numbers; got {dtype}",
+            (),
+            file,
+        )
     if dataset.external:
-        return Diagnostic(WEIGHTS_FILE, f"'{where}' (for '{key}') is stored outside the file",
-                          (), file)
+        return Diagnostic(
+            WEIGHTS_FILE, f"'{where}' (for '{key}') is stored outside the file", (), file
+        )
     if tuple(dataset.shape) != tuple(shape):
-        return Diagnostic(WEIGHT_SHAPE, f"weight '{key}' has shape {list(shape)} in the spec; "
-                          f"'{where}' holds {list(dataset.shape)}", (), file)
+        return Diagnostic(
+            WEIGHT_SHAPE,
+            f"weight '{key}' has shape {list(shape)} in the spec; "
+            f"'{where}' holds {list(dataset.shape)}",
+            (),
+            file,
+        )
     if dataset.size * dtype.itemsize > limits.array_bytes:
-        return Diagnostic(LIMIT, f"'{where}' is over the {limits.array_bytes:,}-byte limit; "
-                          "raise it with --limit array_bytes=...", (), file)
+        return Diagnostic(
+            LIMIT,
+            f"'{where}' is over the {limits.array_bytes:,}-byte limit; "
+            "raise it with --limit array_bytes=...",
+            (),
+            file,
+        )
     return None

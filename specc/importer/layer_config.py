@@ -35,12 +35,20 @@ def check_dtype(value: Any, path: SpecPath, problems: ConfigProblems) -> None:
         config = value.get("config")
         name = config.get("name") if isinstance(config, dict) else None
         if value.get("class_name") not in ("DTypePolicy", "FloatDTypePolicy"):
-            problems.error(UNKNOWN_NAME, f"dtype policy '{value.get('class_name')}' is not "
-                           "supported; specc computes in float32", path)
+            problems.error(
+                UNKNOWN_NAME,
+                f"dtype policy '{value.get('class_name')}' is not "
+                "supported; specc computes in float32",
+                path,
+            )
             return
     if name is not None and name not in _FLOAT32_POLICIES:
-        problems.error(SCHEMA, f"dtype policy {name!r} is not supported; specc computes in "
-                       "float32 (save the model with the float32 policy)", path)
+        problems.error(
+            SCHEMA,
+            f"dtype policy {name!r} is not supported; specc computes in "
+            "float32 (save the model with the float32 policy)",
+            path,
+        )
 
 
 def known_layer(entry: Any, path: SpecPath, problems: ConfigProblems) -> str | None:
@@ -106,8 +114,9 @@ def layer_arguments(
     return arguments
 
 
-def _check_mirror(forward: Any, backward: dict[str, Any], path: SpecPath,
-                  problems: ConfigProblems) -> None:
+def _check_mirror(
+    forward: Any, backward: dict[str, Any], path: SpecPath, problems: ConfigProblems
+) -> None:
     """Keras writes a Bidirectional's backward layer even when it is the forward one run
     backwards (the only kind the spec has): anything else is reported."""
     ignored = ("name", "go_backwards")
@@ -119,8 +128,12 @@ def _check_mirror(forward: Any, backward: dict[str, Any], path: SpecPath,
         == _plain({k: v for k, v in backward["config"].items() if k not in ignored})
     )
     if not same:
-        problems.error(UNKNOWN_KEY, "a Bidirectional with a backward layer of its own is not "
-                       "supported; the spec runs the forward layer backwards", path)
+        problems.error(
+            UNKNOWN_KEY,
+            "a Bidirectional with a backward layer of its own is not "
+            "supported; the spec runs the forward layer backwards",
+            path,
+        )
 
 
 def _is_default(value: Any, field: FieldInfo) -> bool:

@@ -55,17 +55,18 @@ def import_model(
     problems.check()
     typed = _checked(spec, reader, top, problems)
     if weights is None:
-        raise file_error(file, "no weights: a .keras file without model.weights.h5, or a "
-                         "JSON config given without --weights")
+        raise file_error(
+            file,
+            "no weights: a .keras file without model.weights.h5, or a "
+            "JSON config given without --weights",
+        )
 
     def expected(source: WeightSource) -> Expected:
         graph = typed.get(source.config_path[:-2])
         if graph is None:
             return []
         model = _model_prefix(source, top, reader)
-        return [
-            (f"{model}{p.key}", p.shape) for p in graph.parameters_of(source.owner)
-        ]
+        return [(f"{model}{p.key}", p.shape) for p in graph.parameters_of(source.owner)]
 
     sources = _all_sources(top, reader)
     arrays = read_h5_weights(weights, weights_file, sources, expected, limits)
@@ -98,8 +99,12 @@ def _spec_of(
             problems.error(UNKNOWN_NAME, custom_message(document, "model"), ("class_name",))
         else:
             found = document.get("class_name") if isinstance(document, dict) else document
-            problems.error(SCHEMA, "not a Keras model config: expected a Sequential or "
-                           f"Functional model; got {str(found)[:80]!r}", ())
+            problems.error(
+                SCHEMA,
+                "not a Keras model config: expected a Sequential or "
+                f"Functional model; got {str(found)[:80]!r}",
+                (),
+            )
         return {}, reader, ModelBody()
     top = reader.read(document, ())
     config = document.get("config") or {}
@@ -169,5 +174,5 @@ def _origin(diagnostic: Diagnostic, top: ModelBody, reader: ModelReader) -> Spec
     for end in range(len(path), 0, -1):
         origin = body.origins.get(path[:end])
         if origin is not None:
-            return (*origin, *path[end:end + 1])
+            return (*origin, *path[end : end + 1])
     return ("compile_config",) if path[:1] == ("compile",) else ()

@@ -104,8 +104,12 @@ def convert_object(value: dict[str, Any], path: SpecPath, problems: ConfigProble
     kind = str(value.get("module", "")).split(".")[-1]
     registry = _KINDS.get(kind)
     if registry is None:
-        problems.error(UNKNOWN_NAME, f"'{class_name}' from {value.get('module')!r}: "
-                       "specc does not map objects of that module", path)
+        problems.error(
+            UNKNOWN_NAME,
+            f"'{class_name}' from {value.get('module')!r}: "
+            "specc does not map objects of that module",
+            path,
+        )
         return None
     if class_name not in registry:
         problems.error(

@@ -144,8 +144,10 @@ def custom_layer() -> keras.Model:
 def _inputs(model: keras.Model) -> dict[str, np.ndarray]:
     arrays = {}
     for tensor in model.inputs:
-        shape = [2 if size is None and i == 0 else (5 if size is None else size)
-                 for i, size in enumerate((2, *tensor.shape[1:]))]
+        shape = [
+            2 if size is None and i == 0 else (5 if size is None else size)
+            for i, size in enumerate((2, *tensor.shape[1:]))
+        ]
         name = tensor.name
         if "int" in str(tensor.dtype):
             high = 6 if name == "positions" else 16
