@@ -63,7 +63,17 @@ def _run(folder: Path, io: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 @pytest.mark.parametrize(
-    "name", ["mlp", "cnn", "multi_output", "transformer", "bilstm_mask", "siamese"]
+    "name",
+    [
+        "mlp",
+        "cnn",
+        "bilstm",
+        "shared_layer",
+        "multi_output",
+        "transformer",
+        "bilstm_mask",
+        "siamese",
+    ],
 )
 def test_imported_model_computes_what_keras_computes(name: str, tmp_path: Path) -> None:
     missing, feature = NEEDS.get(name, (None, ""))

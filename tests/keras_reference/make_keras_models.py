@@ -68,6 +68,24 @@ def bilstm_mask() -> keras.Model:
     return keras.Model(tokens, out, name="bilstm_mask")
 
 
+def bilstm() -> keras.Model:
+    tokens = keras.Input((5,), dtype="int32", name="tokens")
+    x = layers.Embedding(20, 4, name="embed")(tokens)
+    x = layers.Bidirectional(layers.LSTM(3, return_sequences=True), name="bilstm")(x)
+    x = layers.Bidirectional(layers.GRU(2), merge_mode="sum", name="bigru")(x)
+    out = layers.Dense(1, activation="sigmoid", name="score")(x)
+    return keras.Model(tokens, out, name="bilstm")
+
+
+def shared_layer() -> keras.Model:
+    left = keras.Input((4,), name="left")
+    right = keras.Input((4,), name="right")
+    shared = layers.Dense(3, activation="tanh", name="shared")
+    merged = layers.Concatenate(name="merged")([shared(left), shared(right)])
+    out = layers.Dense(2, name="out")(merged)
+    return keras.Model([left, right], out, name="shared_layer")
+
+
 def multi_output() -> keras.Model:
     features = keras.Input((5,), name="features")
     extra = keras.Input((3,), name="extra")
@@ -181,6 +199,8 @@ def main() -> None:
     models = {
         "mlp": mlp(),
         "cnn": cnn(),
+        "bilstm": bilstm(),
+        "shared_layer": shared_layer(),
         "bilstm_mask": bilstm_mask(),
         "multi_output": multi_output(),
         "siamese": siamese(),
