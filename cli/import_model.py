@@ -82,7 +82,7 @@ def import_keras(
             folder_write_errors(f"cannot write {out}"),
             staged_folder(out, (SPEC_FILE, WEIGHTS_FILE)) as staging,
         ):
-            write_text(staging / SPEC_FILE, HEADER.format(source=model.name) + text)
+            write_text(staging / SPEC_FILE, HEADER.format(source=_printable(model.name)) + text)
             save_weights(staging / WEIGHTS_FILE, imported.weights)
     if not quiet:
         say(f"wrote {out / SPEC_FILE} and {out / WEIGHTS_FILE} ({len(imported.weights)} weights)")
@@ -93,6 +93,12 @@ def _starts_with_zip(path: Path) -> bool:
         return is_archive(path)
     except OSError as exc:
         raise usage_error(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _printable(name: str) -> str:
+    """A file name fit for a one-line YAML comment: a line break in it would end the
+    comment and put the rest of the name into the spec."""
+    return "".join(c if c.isprintable() else "?" for c in name)
 
 
 def _json(spec: dict[str, object]) -> str:

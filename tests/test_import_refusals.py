@@ -257,3 +257,14 @@ def test_help_says_what_it_does() -> None:
     result = runner.invoke(app, ["import", "--help"])
     assert result.exit_code == 0
     assert ".keras" in result.output and "--weights" in result.output
+
+
+def test_file_name_cannot_add_lines_to_the_spec(tmp_path: Path) -> None:
+    model = tmp_path / "m\nlayers: []\n.keras"
+    model.write_bytes((MODELS / "mlp.keras").read_bytes())
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["import", str(model), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    text = (out / "spec.yaml").read_text()
+    assert text.splitlines()[0].startswith("# Imported by specc import from m?layers")
+    assert "\nlayers: []" not in text

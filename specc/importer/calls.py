@@ -23,7 +23,11 @@ def history_list(value: Any) -> list[list[Any]]:
     if isinstance(value, list) and len(value) == 3 and isinstance(value[0], str):
         return [value]
     if isinstance(value, list):
-        return [item for item in value if isinstance(item, list) and len(item) == 3]
+        return [
+            item
+            for item in value
+            if isinstance(item, list) and len(item) == 3 and isinstance(item[0], str)
+        ]
     return []
 
 
@@ -50,13 +54,13 @@ class CallResolver:
 
     def ref(self, history: Any, path: SpecPath) -> str | None:
         """The spec reference of ``[layer, node, tensor]``."""
-        if not (isinstance(history, list) and len(history) == 3):
+        if not (isinstance(history, list) and len(history) == 3 and isinstance(history[0], str)):
             self.problems.error(SCHEMA, "a tensor reference must be [layer, node, index]", path)
             return None
         name, node, index = history
         if name in self.inputs:
             return str(name)
-        if name not in self.layers or not isinstance(node, int) or not isinstance(index, int):
+        if name not in self.layers or not _count(node) or not _count(index):
             self.problems.error(REFERENCE, f"no layer call {history!r} in the model", path)
             return None
         calls = self.call_names(str(name))
@@ -106,12 +110,14 @@ class CallResolver:
         return refs, flags
 
     def _is_mask(self, value: dict[str, Any]) -> bool:
-        history = (value.get("config") or {}).get("keras_history")
-        return isinstance(history, list) and bool(history) and history[0] in self.masks
+        config = value.get("config")
+        history = config.get("keras_history") if isinstance(config, dict) else None
+        return bool(history_list(history)) and history[0] in self.masks
 
     def check_mask(self, entry: dict[str, Any], path: SpecPath) -> None:
         """Accept a ``NotEqual`` op only as an Embedding's mask: ``tensor != 0``."""
-        nodes = entry.get("inbound_nodes") or []
+        nodes = entry.get("inbound_nodes")
+        nodes = nodes if isinstance(nodes, list) else []
         args = nodes[0].get("args") if len(nodes) == 1 and isinstance(nodes[0], dict) else None
         if not (isinstance(args, list) and len(args) == 2 and args[1] == 0):
             self.problems.error(
@@ -128,6 +134,11 @@ class CallResolver:
             self.problems.error(SCHEMA, "a functional model needs its output_layers", path)
         refs = [self.ref(item, path) for item in items]
         return [r for r in refs if r]
+
+
+def _count(value: Any) -> bool:
+    """Whether a node or tensor index is a plain non-negative integer."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _is_tensor(value: Any) -> bool:

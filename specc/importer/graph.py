@@ -124,14 +124,14 @@ class ModelReader:
             if not isinstance(entry, dict):
                 continue
             where = (*path, "layers", index)
-            name = str(entry.get("name") or (entry.get("config") or {}).get("name"))
+            name = _layer_name(entry)
             if entry.get("class_name") == "InputLayer":
                 resolver.inputs.add(self._input(entry, where, body))
                 names.take("InputLayer")
             elif entry.get("class_name") == "NotEqual" and _is_op(entry):
                 resolver.masks[name] = where
             else:
-                resolver.layers[name] = len(entry.get("inbound_nodes") or [])
+                resolver.layers[name] = len(_nodes(entry))
         for index, entry in enumerate(layers):
             where = (*path, "layers", index)
             if not isinstance(entry, dict) or entry.get("class_name") in ("InputLayer",):
@@ -139,11 +139,11 @@ class ModelReader:
             if entry.get("class_name") == "NotEqual" and _is_op(entry):
                 resolver.check_mask(entry, where)
                 continue
-            nodes = entry.get("inbound_nodes") or []
+            nodes = _nodes(entry)
             if not nodes:
                 self.problems.error(SCHEMA, "a layer of a functional model is never called", where)
                 continue
-            names_of_calls = resolver.call_names(str(entry.get("name")))
+            names_of_calls = resolver.call_names(_layer_name(entry))
             first = None
             for k, node in enumerate(nodes):
                 refs, flags = resolver.call(node, (*where, "inbound_nodes", k))
@@ -191,7 +191,7 @@ class ModelReader:
         if class_name is None:
             return None
         config = entry["config"]
-        name = str(config.get("name") or entry.get("name"))
+        name = _layer_name(entry)
         spec: dict[str, Any] = {"name": name, "type": class_name}
         spec.update(layer_arguments(class_name, config, (*where, "config"), self.problems))
         spec.update(flags)
@@ -212,7 +212,7 @@ class ModelReader:
         names: H5Names,
         refs: list[str],
     ) -> str:
-        name = str((entry.get("config") or {}).get("name") or entry.get("name"))
+        name = _layer_name(entry)
         if name in self.models:
             self.problems.error(SCHEMA, f"two nested models are named '{name}'", where)
         group = names.take(str(entry.get("class_name")))
@@ -222,6 +222,20 @@ class ModelReader:
             {"name": name, "model": name, "inputs": refs[0] if len(refs) == 1 else refs}
         )
         return name
+
+
+def _layer_name(entry: dict[str, Any]) -> str:
+    """A functional layer entry's name (Keras writes it beside the config and in it)."""
+    for holder in (entry, entry.get("config")):
+        if isinstance(holder, dict) and isinstance(holder.get("name"), str):
+            return holder["name"]
+    return ""
+
+
+def _nodes(entry: dict[str, Any]) -> list[Any]:
+    """The calls of a functional layer entry."""
+    nodes = entry.get("inbound_nodes")
+    return nodes if isinstance(nodes, list) else []
 
 
 def _is_op(entry: dict[str, Any]) -> bool:

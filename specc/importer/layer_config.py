@@ -24,6 +24,7 @@ _IDLE_UNLESS = {
 }
 # The policies whose variables and computation are float32, as specc's are.
 _FLOAT32_POLICIES = {"float32"}
+_POLICY_CLASSES = ("DTypePolicy", "FloatDTypePolicy")
 # Keras prefixes a Bidirectional's copies of its layer; the spec names the layer itself.
 _WRAPPED_PREFIX = "forward_"
 
@@ -34,7 +35,7 @@ def check_dtype(value: Any, path: SpecPath, problems: ConfigProblems) -> None:
     if isinstance(value, dict):
         config = value.get("config")
         name = config.get("name") if isinstance(config, dict) else None
-        if value.get("class_name") not in ("DTypePolicy", "FloatDTypePolicy"):
+        if value.get("class_name") not in _POLICY_CLASSES:
             problems.error(
                 UNKNOWN_NAME,
                 f"dtype policy '{value.get('class_name')}' is not "
@@ -42,7 +43,7 @@ def check_dtype(value: Any, path: SpecPath, problems: ConfigProblems) -> None:
                 path,
             )
             return
-    if name is not None and name not in _FLOAT32_POLICIES:
+    if name is not None and not (isinstance(name, str) and name in _FLOAT32_POLICIES):
         problems.error(
             SCHEMA,
             f"dtype policy {name!r} is not supported; specc computes in "
@@ -123,8 +124,9 @@ def _check_mirror(
     same = (
         isinstance(forward, dict)
         and forward.get("class_name") == backward.get("class_name")
+        and isinstance(forward.get("config"), dict)
         and isinstance(backward.get("config"), dict)
-        and _plain({k: v for k, v in forward.get("config", {}).items() if k not in ignored})
+        and _plain({k: v for k, v in forward["config"].items() if k not in ignored})
         == _plain({k: v for k, v in backward["config"].items() if k not in ignored})
     )
     if not same:

@@ -53,7 +53,7 @@ def import_model(
     problems = ConfigProblems(file, positions)
     spec, reader, top = _spec_of(document, problems)
     problems.check()
-    typed = _checked(spec, reader, top, problems)
+    typed = _checked(spec, reader, top, problems, limits)
     if weights is None:
         raise file_error(
             file,
@@ -107,7 +107,7 @@ def _spec_of(
             )
         return {}, reader, ModelBody()
     top = reader.read(document, ())
-    config = document.get("config") or {}
+    config = document.get("config") if isinstance(document.get("config"), dict) else {}
     spec: dict[str, Any] = {"specc": 1, "name": str(config.get("name") or "model")}
     spec.update(top.as_spec())
     if reader.models:
@@ -130,17 +130,21 @@ def _all_sources(top: ModelBody, reader: ModelReader) -> list[WeightSource]:
 
 
 def _checked(
-    spec: dict[str, Any], reader: ModelReader, top: ModelBody, problems: ConfigProblems
+    spec: dict[str, Any],
+    reader: ModelReader,
+    top: ModelBody,
+    problems: ConfigProblems,
+    limits: Limits,
 ) -> dict[SpecPath, TypedGraph]:
     """Each model's checked graph, by the config path of its layers' list: the whole spec
     first (so a problem anywhere is found), then each nested model alone, for its
     weights. A problem the spec's checks find is reported where its value came from."""
     graphs: dict[SpecPath, TypedGraph] = {}
     try:
-        graphs[_layers_path(top)] = check_text(json.dumps(spec), "<import>", is_json=True)
+        graphs[_layers_path(top)] = check_text(json.dumps(spec), "<import>", True, limits)
         for name, body in reader.models.items():
             alone = {"specc": 1, "name": name, **body.as_spec()}
-            graphs[_layers_path(body)] = check_text(json.dumps(alone), "<import>", True)
+            graphs[_layers_path(body)] = check_text(json.dumps(alone), "<import>", True, limits)
     except SpecError as error:
         for diagnostic in error.diagnostics:
             where = _origin(diagnostic, top, reader)

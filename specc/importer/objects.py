@@ -47,7 +47,9 @@ def is_neutral(value: Any) -> bool:
 
 def is_serialized(value: Any) -> bool:
     """Whether ``value`` is an object as Keras serializes one (class name and config)."""
-    return isinstance(value, dict) and "class_name" in value and "config" in value
+    return (
+        isinstance(value, dict) and isinstance(value.get("class_name"), str) and "config" in value
+    )
 
 
 def is_custom(entry: dict[str, Any]) -> bool:
@@ -61,8 +63,10 @@ def is_custom(entry: dict[str, Any]) -> bool:
 def custom_message(entry: dict[str, Any], what: str) -> str:
     """Why a custom object is refused, naming it as Keras registered it."""
     name = entry.get("registered_name") or entry.get("class_name")
+    module = entry.get("module")
+    source = f" from module {module!r}" if module else ""
     return (
-        f"{what} '{name}' is a custom object (module {entry.get('module')!r}); specc maps "
+        f"{what} '{name}' is a custom object{source}; specc maps "
         "only Keras's own classes and never runs code from a model file: rewrite it as a "
         "spec layer or a spec Lambda expression"
     )
@@ -95,7 +99,9 @@ def _keras_function(value: dict[str, Any]) -> bool:
     "relu", "module": "keras.activations"}``), which specc knows by that name."""
     module = str(value.get("module", ""))
     config = value.get("config")
-    return module.split(".")[-1] == "activations" and config in ACTIVATIONS
+    return (
+        module.split(".")[-1] == "activations" and isinstance(config, str) and config in ACTIVATIONS
+    )
 
 
 def convert_object(value: dict[str, Any], path: SpecPath, problems: ConfigProblems) -> Any:
