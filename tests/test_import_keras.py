@@ -71,6 +71,7 @@ def _run(folder: Path, io: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         "shared_layer",
         "multi_output",
         "transformer",
+        "causal_attention",
         "bilstm_mask",
         "siamese",
     ],

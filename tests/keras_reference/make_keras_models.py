@@ -137,6 +137,14 @@ def transformer() -> keras.Model:
     return keras.Model([tokens, positions], out, name="transformer")
 
 
+def causal_attention() -> keras.Model:
+    sequence = keras.Input((5, 4), name="sequence")
+    attended, scores = layers.MultiHeadAttention(num_heads=2, key_dim=3, name="mha")(
+        sequence, sequence, use_causal_mask=True, return_attention_scores=True
+    )
+    return keras.Model(sequence, [attended, scores], name="causal_attention")
+
+
 def with_lambda() -> keras.Model:
     inputs = keras.Input((4,), name="x")
     x = layers.Dense(3, name="dense")(inputs)
@@ -187,7 +195,12 @@ def _save(name: str, model: keras.Model) -> None:
     outputs = model.predict(feed if len(feed) > 1 else feed[0], verbose=0)
     if not isinstance(outputs, (list, tuple)):
         outputs = [outputs]
-    names = [t._keras_history.operation.name for t in model.outputs]
+    # Outputs as the spec names them: a layer's first output by its name, others name[i].
+    names = [
+        t._keras_history.operation.name
+        + (f"[{t._keras_history.tensor_index}]" if t._keras_history.tensor_index else "")
+        for t in model.outputs
+    ]
     arrays = {f"in:{i}": v for i, v in enumerate(feed)}
     arrays.update({f"out:{n}": np.asarray(v) for n, v in zip(names, outputs, strict=True)})
     np.savez(OUT / f"{name}.io.npz", **arrays)
@@ -205,6 +218,7 @@ def main() -> None:
         "multi_output": multi_output(),
         "siamese": siamese(),
         "transformer": transformer(),
+        "causal_attention": causal_attention(),
     }
     for name, model in models.items():
         _save(name, model)
