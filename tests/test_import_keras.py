@@ -67,6 +67,7 @@ def _run(folder: Path, io: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     [
         "mlp",
         "cnn",
+        "compiled",
         "bilstm",
         "shared_layer",
         "multi_output",
@@ -116,3 +117,13 @@ def test_batch_normalization_moving_statistics_are_imported(tmp_path: Path) -> N
         variance = weights["batch_normalization/moving_variance"]
     # The generator moved them off their initial ones.
     assert not np.allclose(variance, 1.0)
+
+
+def test_compile_objects_become_the_compile_section(tmp_path: Path) -> None:
+    _import(MODELS / "compiled.keras", tmp_path / "out")
+    compiled = compile_spec(tmp_path / "out" / "spec.yaml", tmp_path / "out" / "weights.npz")
+    section = compiled.compile
+    assert section is not None
+    assert type(section.optimizer).__name__ == "Adam"
+    assert type(section.optimizer.learning_rate).__name__ == "ExponentialDecay"
+    assert section.loss.from_logits is True

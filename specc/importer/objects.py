@@ -154,6 +154,8 @@ _DEFAULTS: dict[str, Any] = {
     "steps_per_execution": 1,
     "jit_compile": True,
     "reduction": "sum_over_batch_size",
+    # A metric's or loss's dtype: specc computes them in float32.
+    "dtype": "float32",
 }
 
 

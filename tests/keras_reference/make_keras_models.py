@@ -69,6 +69,28 @@ def bilstm_mask() -> keras.Model:
     return keras.Model(tokens, out, name="bilstm_mask")
 
 
+def compiled() -> keras.Model:
+    model = keras.Sequential(
+        [
+            keras.Input((3,)),
+            layers.Dense(
+                2,
+                kernel_regularizer=keras.regularizers.L2(0.01),
+                kernel_constraint=keras.constraints.MaxNorm(2.0),
+            ),
+            layers.Dense(1, name="logit"),
+        ],
+        name="compiled",
+    )
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.1, 4, 0.5)
+    model.compile(
+        optimizer=keras.optimizers.Adam(schedule),
+        loss=keras.losses.BinaryCrossentropy(from_logits=True),
+        metrics=[keras.metrics.BinaryAccuracy(), "auc"],
+    )
+    return model
+
+
 def bilstm() -> keras.Model:
     tokens = keras.Input((5,), dtype="int32", name="tokens")
     x = layers.Embedding(20, 4, name="embed")(tokens)
@@ -224,6 +246,7 @@ def main() -> None:
     models = {
         "mlp": mlp(),
         "cnn": cnn(),
+        "compiled": compiled(),
         "bilstm": bilstm(),
         "shared_layer": shared_layer(),
         "bilstm_mask": bilstm_mask(),
