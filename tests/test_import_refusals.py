@@ -268,3 +268,15 @@ def test_file_name_cannot_add_lines_to_the_spec(tmp_path: Path) -> None:
     text = (out / "spec.yaml").read_text()
     assert text.splitlines()[0].startswith("# Imported by specc import from m?layers")
     assert "\nlayers: []" not in text
+
+
+def test_not_equal_mask_of_ids_no_embedding_masks_is_refused() -> None:
+    from specc.importer.model import config_to_spec
+
+    config = _config("bilstm_mask")
+    config["config"]["layers"][1]["config"]["mask_zero"] = False
+    with pytest.raises(SpecError) as caught:
+        config_to_spec(config, "m.keras/config.json")
+    (error,) = caught.value.diagnostics
+    assert error.dotted_path == "config.layers[2]"
+    assert "NotEqual" in error.message

@@ -114,12 +114,15 @@ class CallResolver:
         history = config.get("keras_history") if isinstance(config, dict) else None
         return bool(history_list(history)) and history[0] in self.masks
 
-    def check_mask(self, entry: dict[str, Any], path: SpecPath) -> None:
-        """Accept a ``NotEqual`` op only as an Embedding's mask: ``tensor != 0``."""
+    def check_mask(self, entry: dict[str, Any], path: SpecPath, masked: list[Any]) -> None:
+        """Accept a ``NotEqual`` op only as an Embedding's mask: ``ids != 0`` on the very
+        ids an Embedding with ``mask_zero`` reads (``masked``: their tensor references)."""
         nodes = entry.get("inbound_nodes")
         nodes = nodes if isinstance(nodes, list) else []
         args = nodes[0].get("args") if len(nodes) == 1 and isinstance(nodes[0], dict) else None
         if not (isinstance(args, list) and len(args) == 2 and args[1] == 0):
+            args = None
+        if args is None or tensor_history(args[0]) not in masked:
             self.problems.error(
                 UNKNOWN_NAME,
                 "a NotEqual op is imported only as the mask of "
@@ -134,6 +137,12 @@ class CallResolver:
             self.problems.error(SCHEMA, "a functional model needs its output_layers", path)
         refs = [self.ref(item, path) for item in items]
         return [r for r in refs if r]
+
+
+def tensor_history(value: Any) -> Any:
+    """The ``keras_history`` of a tensor argument, or None."""
+    config = value.get("config") if _is_tensor(value) else None
+    return config.get("keras_history") if isinstance(config, dict) else None
 
 
 def _count(value: Any) -> bool:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from specc.diagnostics import SpecPath
-from specc.importer.calls import CallResolver, history_list
+from specc.importer.calls import CallResolver, history_list, tensor_history
 from specc.importer.h5_paths import H5Names, WeightSource
 from specc.importer.layer_config import check_dtype, known_layer, layer_arguments
 from specc.importer.problems import SCHEMA, UNKNOWN_KEY, ConfigProblems
@@ -137,7 +137,7 @@ class ModelReader:
             if not isinstance(entry, dict) or entry.get("class_name") in ("InputLayer",):
                 continue
             if entry.get("class_name") == "NotEqual" and _is_op(entry):
-                resolver.check_mask(entry, where)
+                resolver.check_mask(entry, where, _mask_zero_ids(layers))
                 continue
             nodes = _nodes(entry)
             if not nodes:
@@ -222,6 +222,28 @@ class ModelReader:
             {"name": name, "model": name, "inputs": refs[0] if len(refs) == 1 else refs}
         )
         return name
+
+
+def _mask_zero_ids(layers: list[Any]) -> list[Any]:
+    """The tensors that Embeddings with ``mask_zero`` read (their first call's ids)."""
+    found = []
+    for entry in layers:
+        config = entry.get("config") if isinstance(entry, dict) else None
+        if (
+            entry_class(entry) == "Embedding"
+            and isinstance(config, dict)
+            and config.get("mask_zero")
+        ):
+            for node in _nodes(entry)[:1]:
+                args = node.get("args") if isinstance(node, dict) else None
+                if isinstance(args, list) and args:
+                    found.append(tensor_history(args[0]))
+    return found
+
+
+def entry_class(entry: Any) -> Any:
+    """The class name of a layer entry, or None."""
+    return entry.get("class_name") if isinstance(entry, dict) else None
 
 
 def _layer_name(entry: dict[str, Any]) -> str:
