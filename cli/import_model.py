@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from specc.atomic import staged_folder, write_text
+from specc.atomic import check_output_folder, staged_folder, write_text
 from specc.cli.common import (
     EXIT_SPEC_ERROR,
     DebugOption,
     FormatOption,
     LimitOption,
     OutputFormat,
+    exits_on_signals,
     folder_write_errors,
     internal_errors,
     print_diagnostics,
@@ -30,6 +32,7 @@ from specc.weights import save_weights
 
 SPEC_FILE = "spec.yaml"
 WEIGHTS_FILE = "weights.npz"
+OWNED = (SPEC_FILE, WEIGHTS_FILE)
 HEADER = "# Imported by specc import from {source}.\n"
 
 
@@ -69,7 +72,12 @@ def import_keras(
         raise usage_error("--weights is for a model.to_json() file; a .keras file holds its own")
     if not is_archive and weights is None:
         raise usage_error("a model.to_json() file needs its weights: give --weights W.weights.h5")
-    with internal_errors(debug):
+    with (
+        exits_on_signals("interrupted; nothing written", "terminated; nothing written"),
+        internal_errors(debug),
+    ):
+        with folder_write_errors(f"cannot write {out}"):
+            check_output_folder(out, OWNED)  # before any work, as staged_folder will
         try:
             imported = import_model(model, weights, limits)
         except SpecError as error:
@@ -80,7 +88,7 @@ def import_keras(
         text = format_text(_json(imported.spec), SPEC_FILE)
         with (
             folder_write_errors(f"cannot write {out}"),
-            staged_folder(out, (SPEC_FILE, WEIGHTS_FILE)) as staging,
+            staged_folder(out, OWNED) as staging,
         ):
             write_text(staging / SPEC_FILE, HEADER.format(source=_printable(model.name)) + text)
             save_weights(staging / WEIGHTS_FILE, imported.weights)
@@ -102,6 +110,4 @@ def _printable(name: str) -> str:
 
 
 def _json(spec: dict[str, object]) -> str:
-    import json
-
     return json.dumps(spec, indent=2)

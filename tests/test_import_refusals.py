@@ -280,3 +280,13 @@ def test_not_equal_mask_of_ids_no_embedding_masks_is_refused() -> None:
     (error,) = caught.value.diagnostics
     assert error.dotted_path == "config.layers[2]"
     assert "NotEqual" in error.message
+
+
+def test_output_folder_with_other_files_is_refused_before_any_work(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    result = runner.invoke(app, ["import", str(MODELS / "mlp.keras"), "--out", str(out)])
+    assert result.exit_code == 2
+    assert "notes.txt" in result.output
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
