@@ -68,6 +68,7 @@ def _run(folder: Path, io: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         "mlp",
         "cnn",
         "compiled",
+        "layer_zoo",
         "bilstm",
         "shared_layer",
         "multi_output",

@@ -91,6 +91,31 @@ def compiled() -> keras.Model:
     return model
 
 
+def layer_zoo() -> keras.Model:
+    """Many layer families at once, for the weights' places in the HDF5 file."""
+    image = keras.Input((6, 6, 2), name="image")
+    x = layers.Rescaling(0.5, offset=0.1, name="rescale")(image)
+    x = layers.SeparableConv2D(3, 3, padding="same", name="separable")(x)
+    x = layers.DepthwiseConv2D(2, name="depthwise")(x)
+    x = layers.PReLU(name="prelu")(x)
+    x = layers.UpSampling2D(name="up")(x)
+    x = layers.Conv2DTranspose(2, 2, strides=2, name="transpose")(x)
+    x = layers.AveragePooling2D(4, name="avg")(x)
+    x = layers.Reshape((5, 10), name="reshape")(x)
+    x = layers.TimeDistributed(layers.Dense(3), name="per_step")(x)
+    x = layers.Conv1D(4, 2, name="conv1d")(x)
+    x = layers.SimpleRNN(3, return_sequences=True, name="rnn")(x)
+    x = layers.GroupNormalization(groups=3, name="group_norm")(x)
+    x = layers.Flatten(name="flat")(x)
+    x = layers.BatchNormalization(center=False, name="bn")(x)
+    out = layers.Dense(2, activation="gelu", name="out")(x)
+    model = keras.Model(image, out, name="layer_zoo")
+    bn = model.get_layer("bn")
+    bn.moving_mean.assign(RNG.normal(0, 0.5, bn.moving_mean.shape).astype("float32"))
+    bn.moving_variance.assign(RNG.uniform(0.5, 2.0, bn.moving_variance.shape).astype("float32"))
+    return model
+
+
 def bilstm() -> keras.Model:
     tokens = keras.Input((5,), dtype="int32", name="tokens")
     x = layers.Embedding(20, 4, name="embed")(tokens)
@@ -247,6 +272,7 @@ def main() -> None:
         "mlp": mlp(),
         "cnn": cnn(),
         "compiled": compiled(),
+        "layer_zoo": layer_zoo(),
         "bilstm": bilstm(),
         "shared_layer": shared_layer(),
         "bilstm_mask": bilstm_mask(),
