@@ -78,16 +78,38 @@ def main() -> None:
             value = rng.normal(scale=0.7, size=variable.shape).astype(np.float32)
             variable.assign(value)
             arrays[f"{case}:weight:{variable.path}"] = value
-        inputs = [
-            rng.normal(size=(BATCH, *t.shape[1:])).astype(np.float32) for t in model.inputs
-        ]
+        inputs = [rng.normal(size=(BATCH, *t.shape[1:])).astype(np.float32) for t in model.inputs]
         for tensor, value in zip(model.inputs, inputs, strict=True):
             arrays[f"{case}:input:{tensor.name}"] = value
         outputs = model.predict(inputs, verbose=0)
         outputs = outputs if isinstance(outputs, list) else [outputs]
         for k, value in enumerate(outputs):
             arrays[f"{case}:output:{k}"] = np.asarray(value, dtype=np.float32)
+    arrays.update(one_sgd_step(rng))
     np.savez(HERE / "nested_cases.npz", **arrays)
+
+
+def one_sgd_step(rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """The siamese model's weights after one SGD step (learning rate 0.5, one batch of 4,
+    binary crossentropy): a shared weight moves by the sum of its uses' gradients.
+    Stored as ``sgd:input:<name>``, ``sgd:target``, ``sgd:before:<path>``,
+    ``sgd:after:<path>``."""
+    model = siamese()
+    arrays: dict[str, np.ndarray] = {}
+    for variable in model.weights:
+        value = rng.normal(scale=0.7, size=variable.shape).astype(np.float32)
+        variable.assign(value)
+        arrays[f"sgd:before:{variable.path}"] = value
+    inputs = [rng.normal(size=(4, 4)).astype(np.float32) for _ in model.inputs]
+    target = rng.integers(0, 2, size=(4, 1)).astype(np.float32)
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.5), loss="binary_crossentropy")
+    model.fit(inputs, target, batch_size=4, epochs=1, shuffle=False, verbose=0)
+    for tensor, value in zip(model.inputs, inputs, strict=True):
+        arrays[f"sgd:input:{tensor.name}"] = value
+    arrays["sgd:target"] = target
+    for variable in model.weights:
+        arrays[f"sgd:after:{variable.path}"] = np.asarray(variable.numpy())
+    return arrays
 
 
 if __name__ == "__main__":
