@@ -349,6 +349,31 @@ def test_sub_models_applying_each_other_exponentially_are_refused() -> None:
     assert {d.code for d in caught.value.diagnostics} == {"SPC110-limit"}
 
 
+def normalized_spec() -> dict[str, Any]:
+    """A sub-model that starts with an un-adapted Normalization, applied twice."""
+    spec = encoder_spec(compile={"optimizer": "sgd", "loss": "binary_crossentropy"})
+    spec["models"]["encoder"]["layers"].insert(0, {"name": "norm", "type": "Normalization"})
+    spec["models"]["encoder"]["layers"][1]["inputs"] = "norm"
+    spec["models"]["encoder"]["layers"][0]["inputs"] = "x"
+    return spec
+
+
+def test_a_normalization_in_a_sub_model_adapts_from_its_first_use(tmp_path: Path) -> None:
+    with pytest.raises(SpecError) as caught:
+        compile_data(normalized_spec())  # an inference build has no data to adapt it
+    assert [d.dotted_path for d in caught.value.diagnostics] == ["models.encoder.layers[0]"]
+    (tmp_path / "spec.json").write_text(json.dumps(normalized_spec()))
+    rng = np.random.default_rng(0)
+    left = rng.normal(loc=3.0, scale=2.0, size=(64, 4)).astype(np.float32)
+    right = rng.normal(size=(64, 4)).astype(np.float32)
+    head = rng.integers(0, 2, size=(64, 1)).astype(np.float32)
+    np.savez(tmp_path / "data.npz", left=left, right=right, head=head)
+    options = TrainOptions(epochs=1, validation_split=0.0, seed=0)
+    trained = train_spec(tmp_path / "spec.json", tmp_path / "data.npz", options)
+    np.testing.assert_allclose(trained.weights["encoder/norm/mean"], left.mean(0), rtol=1e-5)
+    np.testing.assert_allclose(trained.weights["encoder/norm/variance"], left.var(0), rtol=1e-4)
+
+
 def pairs(samples: int, seed: int) -> dict[str, np.ndarray]:
     """Pairs of 8-feature points: alike (label 1) when the right one is the left one plus
     a little noise, else an independent point."""

@@ -92,6 +92,15 @@ class ResolvedGraph:
         """The nodes, by name."""
         return {n.name: n for n in self.nodes}
 
+    @cached_property
+    def owning_nodes(self) -> set[str]:
+        """The nodes that hold their weights' owners' weights: the owner's own node, or
+        for a sub-model's layer (owner ``encoder/dense``) the node of its first use."""
+        first: dict[str, str] = {}
+        for node in self.nodes:
+            first.setdefault(node.owner, node.name)
+        return {owner if owner in self.nodes_by_name else n for owner, n in first.items()}
+
     def node(self, name: str) -> LayerNode:
         """The node called ``name``."""
         return self.nodes_by_name[name]
