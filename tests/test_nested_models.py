@@ -20,6 +20,16 @@ from specc.summary import render_summary
 from specc.train.run import TrainOptions, train_spec
 from tests.autodiff_harness import check_graph_gradients
 from tests.spec_helpers import ROOT, compile_with_random_weights, run_compiled
+from tests.test_export_web import (
+    NODE_MODULES,
+    StaticServer,
+    assert_close,
+    chromium,  # noqa: F401 - the fixture
+    export,
+    predict_page,
+    run_onnx,
+    run_pages,
+)
 
 REFERENCE = ROOT / "tests" / "keras_reference"
 runner = CliRunner()
@@ -387,7 +397,7 @@ def pairs(samples: int, seed: int) -> dict[str, np.ndarray]:
 
 
 @pytest.mark.slow
-def test_siamese_example_trains_and_exports_for_the_web(tmp_path: Path) -> None:
+def test_siamese_example_trains_and_exports_for_web_and_mobile(tmp_path: Path) -> None:
     data = tmp_path / "pairs.npz"
     np.savez(data, **pairs(512, seed=0))
     run = tmp_path / "run"
@@ -406,3 +416,30 @@ def test_siamese_example_trains_and_exports_for_the_web(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     description = json.loads((out / "model.json").read_text())
     assert [i["name"] for i in description["inputs"]] == ["left", "right"]
+    mobile = tmp_path / "mobile"
+    result = runner.invoke(
+        app, ["export", str(run), "--target", "mobile", "--out", str(mobile), "-q"]
+    )
+    assert result.exit_code == 0, result.output
+    assert (mobile / "model.ort").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_siamese_bundle_predicts_in_chromium(
+    chromium: str,  # noqa: F811 - the fixture imported above
+    tmp_path: Path,
+) -> None:
+    site = tmp_path / "site"
+    spec = ROOT / "models" / "siamese.yaml"
+    assert export(spec, "--target", "web", "--out", site / "siamese").exit_code == 0
+    data = pairs(3, seed=1)
+    feeds = {"left": data["left"], "right": data["right"]}
+    with StaticServer(site, NODE_MODULES) as server:
+        job = {
+            "kind": "predict",
+            "url": server.url + f"siamese/{predict_page(site / 'siamese')}",
+            "inputs": {name: value.tolist() for name, value in feeds.items()},
+        }
+        [result] = run_pages(chromium, [job], tmp_path)
+    expected = run_onnx(site / "siamese" / "model.onnx", feeds)
+    assert_close(result["result"]["outputs"], expected, "siamese (3, 8) x 2")
