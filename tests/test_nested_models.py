@@ -18,18 +18,10 @@ from specc.model_layout import layout_model
 from specc.pipeline import compile_data
 from specc.summary import render_summary
 from specc.train.run import TrainOptions, train_spec
+from tests import test_export_web as bundle
 from tests.autodiff_harness import check_graph_gradients
 from tests.spec_helpers import ROOT, compile_with_random_weights, run_compiled
-from tests.test_export_web import (
-    NODE_MODULES,
-    StaticServer,
-    assert_close,
-    chromium,  # noqa: F401 - the fixture
-    export,
-    predict_page,
-    run_onnx,
-    run_pages,
-)
+from tests.test_export_web import chromium  # noqa: F401 - the fixture
 
 REFERENCE = ROOT / "tests" / "keras_reference"
 runner = CliRunner()
@@ -429,17 +421,11 @@ def test_siamese_bundle_predicts_in_chromium(
     chromium: str,  # noqa: F811 - the fixture imported above
     tmp_path: Path,
 ) -> None:
-    site = tmp_path / "site"
-    spec = ROOT / "models" / "siamese.yaml"
-    assert export(spec, "--target", "web", "--out", site / "siamese").exit_code == 0
     data = pairs(3, seed=1)
     feeds = {"left": data["left"], "right": data["right"]}
-    with StaticServer(site, NODE_MODULES) as server:
-        job = {
-            "kind": "predict",
-            "url": server.url + f"siamese/{predict_page(site / 'siamese')}",
-            "inputs": {name: value.tolist() for name, value in feeds.items()},
-        }
-        [result] = run_pages(chromium, [job], tmp_path)
-    expected = run_onnx(site / "siamese" / "model.onnx", feeds)
-    assert_close(result["result"]["outputs"], expected, "siamese (3, 8) x 2")
+    site = tmp_path / "site"
+    spec = ROOT / "models" / "siamese.yaml"
+    assert bundle.export(spec, "--target", "web", "--out", site / "siamese").exit_code == 0
+    page = bundle.predict_in_chromium(chromium, site, "siamese", feeds, tmp_path)
+    expected = bundle.run_onnx(site / "siamese" / "model.onnx", feeds)
+    bundle.assert_close(page["outputs"], expected, "siamese (3, 8) x 2")
