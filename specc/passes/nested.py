@@ -118,8 +118,9 @@ class Nesting:
         return self.done[name]
 
     def check_unused(self, sink: DiagnosticSink) -> None:
-        """Resolve the sub-models no entry applies, so that their problems are reported."""
-        for name in self.models:
+        """Resolve the sub-models of ``models`` no entry applies, so that their problems
+        are reported. (A nested model is resolved where it stands, with its place there.)"""
+        for name in [name for name in self.models if name not in self.inline]:
             self.resolved(name, sink)
 
 
