@@ -16,6 +16,7 @@ from specc.cli.app import app
 from specc.diagnostics import SpecError
 from specc.model_layout import layout_model
 from specc.pipeline import compile_data
+from specc.spec.model import _layer_types
 from specc.summary import render_summary
 from specc.train.run import TrainOptions, train_spec
 from tests import test_export_web as bundle
@@ -429,3 +430,12 @@ def test_siamese_bundle_predicts_in_chromium(
     page = bundle.predict_in_chromium(chromium, site, "siamese", feeds, tmp_path)
     expected = bundle.run_onnx(site / "siamese" / "model.onnx", feeds)
     bundle.assert_close(page["outputs"], expected, "siamese (3, 8) x 2")
+
+
+def test_the_layer_types_a_spec_loads_include_its_nested_models() -> None:
+    spec = inline_functional_spec()
+    spec["models"] = {"m": {"layers": [{"type": "Conv1D", "filters": 2, "kernel_size": 1}]}}
+    spec["layers"][0]["layers"].append(
+        {"name": "inner", "type": "Sequential", "layers": [{"type": "LayerNormalization"}]}
+    )
+    assert sorted(_layer_types(spec)) == ["Concatenate", "Conv1D", "Dense", "LayerNormalization"]

@@ -288,15 +288,19 @@ def _spec_model(layers: tuple[type[Layer], ...]) -> type[ModelSpec]:
 
 
 def _layer_types(data: Any) -> Iterator[str]:
-    """The types the spec's layer entries name, its sub-models' included. A wrapper's
-    nested layer needs no look: a wrapper brings every layer type in (``specc.layers``)."""
+    """The types the spec's layer entries name, its sub-models' and nested models'
+    included. A wrapper's nested layer needs no look: a wrapper brings every layer type in
+    (``specc.layers``)."""
     models = data.get("models") if isinstance(data, dict) else None
     graphs = [data, *(models.values() if isinstance(models, dict) else [])]
-    for graph in graphs:
+    while graphs:
+        graph = graphs.pop()
         entries = graph.get("layers") if isinstance(graph, dict) else None
         for entry in entries if isinstance(entries, list) else []:
             name = entry.get("type") if isinstance(entry, dict) else None
-            if isinstance(name, str):
+            if name in _INLINE_TYPES:
+                graphs.append(entry)
+            elif isinstance(name, str):
                 yield name
 
 
