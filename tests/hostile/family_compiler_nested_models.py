@@ -5,7 +5,7 @@ named like a sub-model; each refused, with where and why, before anything is bui
 from __future__ import annotations
 
 from tests.hostile.case import Case
-from tests.hostile.compiler_inputs import nothing_written
+from tests.hostile.compiler_inputs import build_case
 
 FAMILY = "nested models"
 
@@ -51,16 +51,7 @@ layers:
 
 
 def _build(name: str, spec: str, *patterns: str) -> Case:
-    return Case(
-        FAMILY,
-        name,
-        ["build", "spec.yaml", "-o", "model.onnx"],
-        {"spec.yaml": spec},
-        1,
-        patterns,
-        check=nothing_written,
-        seconds=10,
-    )
+    return build_case(FAMILY, name, spec, *patterns)
 
 
 CASES = [
