@@ -200,6 +200,8 @@ def inline_uses(
                 name=f"{use.name}/{node.name}",
                 inputs=[renamed(ref) for ref in node.inputs],
                 owner=node.owner if inner else f"{use.entry.model}/{node.owner}",
+                # The graph's order puts a use's layers together, where the use stands.
+                entry=use.index,
                 use=use.name,
                 at=_placed(place, node.path),
             )
