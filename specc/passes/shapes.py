@@ -16,6 +16,7 @@ from specc.initializers import InitializerShapeError
 from specc.layers.base import ShapeError, WeightSpec
 from specc.limits import DEFAULT_LIMITS, Limits
 from specc.passes import sizes
+from specc.passes.nested import check_use_types
 from specc.passes.resolve import SEQUENTIAL_INPUT, LayerNode, Ref, ResolvedGraph
 from specc.types import TensorType
 from specc.weights import weight_key
@@ -59,7 +60,7 @@ class Parameter:
 
     @property
     def onnx_name(self) -> str:
-        return f"{self.owner}.{self.name.replace('/', '.')}"
+        return f"{self.owner}.{self.name}".replace("/", ".")
 
 
 @dataclass
@@ -194,6 +195,7 @@ def infer_shapes(graph: ResolvedGraph, limits: Limits = DEFAULT_LIMITS) -> Typed
         weight_users.setdefault(node.owner, node.name)
         input_types[node.name] = given
         types[node.name] = outputs
+    check_use_types(graph.uses, types, sink)
     for k, ref in enumerate(graph.outputs):
         if ref.name in types and ref.index >= len(types[ref.name]):
             sink.error(
@@ -207,7 +209,7 @@ def infer_shapes(graph: ResolvedGraph, limits: Limits = DEFAULT_LIMITS) -> Typed
         index, problem = over
         sink.error(sizes.PARAMS, problem, count_paths[index])
     sink.check()
-    trainable = {node.name: node.layer.trainable for node in graph.nodes}
+    trainable = {node.owner: node.layer.trainable for node in graph.nodes}
     parameters = [
         Parameter.of(owner, spec, trainable.get(owner, True))
         for owner, specs in weights.items()
