@@ -153,6 +153,10 @@ def lower_to_onnx(
                 outputs = typed.output_types[node.name]
                 produced = list(zip(layer_outputs[node.name], outputs, strict=True))
             penalties.append(ActivityPenalty(node.name, node.layer.activity_regularizer, produced))
+    for name, refs in resolved.aliases.items():  # a sub-model use's outputs, by its name
+        if all(ref.name in values for ref in refs):
+            values[name] = [values[ref.name][ref.index] for ref in refs]
+            masks[name] = [masks[ref.name][ref.index] for ref in refs]
     heads: dict[str, Head] = {}
     final_masks: dict[str, Value] = {}
     for ref, tensor in zip(resolved.outputs, typed.outputs, strict=True):
@@ -185,7 +189,7 @@ def _needed_nodes(typed: TypedGraph) -> set[str]:
     """Layers some output depends on; a dangling layer is not lowered (as in Keras)."""
     by_name = typed.resolved.nodes_by_name
     needed: set[str] = set()
-    stack = [ref.name for ref in typed.resolved.outputs]
+    stack = [typed.resolved.value_of(ref).name for ref in typed.resolved.outputs]
     while stack:
         name = stack.pop()
         if name in needed or name not in by_name:

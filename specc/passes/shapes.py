@@ -17,6 +17,7 @@ from specc.layers.base import ShapeError, WeightSpec
 from specc.layers.masks import output_flags
 from specc.limits import DEFAULT_LIMITS, Limits
 from specc.passes import sizes
+from specc.passes.nested import check_use_types
 from specc.passes.resolve import SEQUENTIAL_INPUT, LayerNode, Ref, ResolvedGraph
 from specc.types import TensorType
 from specc.weights import weight_key
@@ -60,7 +61,7 @@ class Parameter:
 
     @property
     def onnx_name(self) -> str:
-        return f"{self.owner}.{self.name.replace('/', '.')}"
+        return f"{self.owner}.{self.name}".replace("/", ".")
 
 
 @dataclass
@@ -201,6 +202,10 @@ def infer_shapes(graph: ResolvedGraph, limits: Limits = DEFAULT_LIMITS) -> Typed
         input_types[node.name] = given
         types[node.name] = outputs
         masked[node.name] = output_flags(node.layer, given_masks, len(outputs))
+    check_use_types(graph.uses, types, sink)
+    for use in graph.uses:  # a sub-model use's outputs, by its name, as check_use_types
+        if all(ref.name in masked for ref in use.outputs):
+            masked[use.name] = [masked[ref.name][ref.index] for ref in use.outputs]
     for k, ref in enumerate(graph.outputs):
         if ref.name in types and ref.index >= len(types[ref.name]):
             sink.error(
@@ -214,7 +219,7 @@ def infer_shapes(graph: ResolvedGraph, limits: Limits = DEFAULT_LIMITS) -> Typed
         index, problem = over
         sink.error(sizes.PARAMS, problem, count_paths[index])
     sink.check()
-    trainable = {node.name: node.layer.trainable for node in graph.nodes}
+    trainable = {node.owner: node.layer.trainable for node in graph.nodes}
     parameters = [
         Parameter.of(owner, spec, trainable.get(owner, True))
         for owner, specs in weights.items()
