@@ -465,3 +465,30 @@ def test_merges_or_their_masks(merge: str) -> None:
             compile_data(spec)
         return
     assert compile_data(spec).typed.masked["merged"] == [True]
+
+
+def test_a_sub_model_passes_its_mask_on() -> None:
+    """An Embedding(mask_zero) inside a sub-model masks the LSTM after its use, as Keras's
+    nested model returns its output with the mask attached."""
+    ids = KERAS_DATA["lstm_seq/ids"]
+    flat = _ids_spec(KERAS["cases"]["lstm_seq"]["layers"], ids.shape[1], 1)
+    nested = {
+        "specc": 1,
+        "name": "nested",
+        "inputs": {"ids": {"shape": [ids.shape[1]], "dtype": "int64"}},
+        "models": {
+            "embedder": {
+                "inputs": {"x": {"shape": [ids.shape[1]], "dtype": "int64"}},
+                "layers": [{**flat["layers"][0], "inputs": "x"}],
+            }
+        },
+        "layers": [
+            {"name": "embedded", "model": "embedder", "inputs": "ids"},
+            {**flat["layers"][1], "inputs": "embedded"},
+        ],
+        "outputs": ["layer0"],
+    }
+    compiled = compile_data(nested, weights=_weights_for("lstm_seq"))
+    assert compiled.typed.masked["embedded"] == [True]
+    (got,) = run_compiled(compiled, [ids])
+    np.testing.assert_allclose(got, KERAS_DATA["lstm_seq/output/0"], rtol=1e-5, atol=1e-6)
