@@ -492,3 +492,14 @@ def test_a_sub_model_passes_its_mask_on() -> None:
     assert compiled.typed.masked["embedded"] == [True]
     (got,) = run_compiled(compiled, [ids])
     np.testing.assert_allclose(got, KERAS_DATA["lstm_seq/output/0"], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["MultiHeadAttention", "Attention"])
+def test_attention_refuses_masks_of_higher_rank_inputs(kind: str) -> None:
+    extra = {"num_heads": 1, "key_dim": 2} if kind == "MultiHeadAttention" else {}
+    spec = _ids_spec([{"type": kind, **extra}], 4, 1)
+    spec["inputs"]["ids"]["shape"] = [3, 4]
+    with pytest.raises(SpecError) as caught:
+        compile_data(spec)
+    message = caught.value.diagnostics[0].message
+    assert "reads the masks of (batch, steps, features) inputs only" in message

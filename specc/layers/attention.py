@@ -18,6 +18,7 @@ from specc.initializers import GlorotUniform, Ones
 from specc.layers.attention_ops import (
     SeededDropout,
     attention_dropout,
+    check_sequence_masks,
     position_keep,
     position_keep_np,
     same_batch_axes,
@@ -43,11 +44,7 @@ class _ScoredAttention(SeededDropout):
         return MaskRule("propagate", outputs=(0,))  # Keras: not the scores
 
     def check_masks(self, inputs: list[TensorType], masked: list[bool]) -> None:
-        if any(masked) and inputs[0].rank != 3:
-            raise ShapeError(
-                f"{self.type_name()} reads the masks of (batch, steps, features) inputs "
-                f"only; got a masked input of rank {inputs[0].rank}"
-            )
+        check_sequence_masks(self, inputs, masked)
 
     def output_types(self, inputs: list[TensorType]) -> list[TensorType]:
         query, value, key = self.query_value_key(inputs)

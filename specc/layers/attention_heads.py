@@ -23,6 +23,7 @@ from specc.layers.attention_ops import (
     LARGE_NEGATIVE,
     SeededDropout,
     attention_dropout,
+    check_sequence_masks,
     masked_softmax,
     masked_softmax_np,
     padding_keep,
@@ -31,7 +32,7 @@ from specc.layers.attention_ops import (
     position_keep_np,
     softmax_np,
 )
-from specc.layers.base import LowerContext, ShapeError, WeightSpec, float_input
+from specc.layers.base import LowerContext, WeightSpec, float_input
 from specc.layers.einsum_plan import (
     EinsumPlan,
     einsum_dense,
@@ -197,11 +198,7 @@ class HeadsAttention(SeededDropout):
         return self.dropout == 0 and not self.return_attention_scores
 
     def check_masks(self, inputs: list[TensorType], masked: list[bool]) -> None:
-        if any(masked) and inputs[0].rank != 3:
-            raise ShapeError(
-                f"{self.type_name()} reads the masks of (batch, steps, features) inputs "
-                f"only; got a masked input of rank {inputs[0].rank}"
-            )
+        check_sequence_masks(self, inputs, masked)
 
     def reference(
         self,

@@ -112,6 +112,15 @@ def position_keep(
     return keep
 
 
+def check_sequence_masks(layer: Layer, inputs: list[TensorType], masked: list[bool]) -> None:
+    """The attention layers read the masks of (batch, steps, features) inputs only."""
+    if any(masked) and inputs[0].rank != 3:
+        raise ShapeError(
+            f"{layer.type_name()} reads the masks of (batch, steps, features) inputs "
+            f"only; got a masked input of rank {inputs[0].rank}"
+        )
+
+
 def padding_keep(b: GraphBuilder, masks: list[Value | None]) -> Value | None:
     """The keep tensor (B, 1, T, S) of Keras's ``_compute_attention_mask`` from the inputs'
     masks (query, value, key; float32 (B, steps)): a query step that is padding attends to
