@@ -138,10 +138,13 @@ def test_masked_loss_matches_keras(reduction: str) -> None:
     case = KERAS["cases"]["masked_loss"]
     ids = KERAS_DATA["masked_loss/ids"]
     spec = _ids_spec(case["layers"], ids.shape[1], 1)
-    spec["compile"] = {"optimizer": "sgd", "loss": {"type": "mse", "reduction": reduction}}
+    loss = {"type": "mse", "reduction": reduction}
+    spec["compile"] = {"optimizer": "sgd", "loss": loss, "metrics": ["mae"]}
     target = KERAS_DATA["masked_loss/target"]
     out = _training_losses(spec, _weights_for("masked_loss"), {"ids": ids, "layer1.target": target})
     np.testing.assert_allclose(out[TOTAL_LOSS], case["losses"][reduction], rtol=1e-5)
+    total, count = out["metrics/mae/0"], out["metrics/mae/1"]
+    np.testing.assert_allclose(total / count, case["mae"], rtol=1e-5)
 
 
 def test_masked_loss_and_metric_match_numpy() -> None:

@@ -159,9 +159,10 @@ def main() -> None:
     losses = {}
     for reduction in ("sum_over_batch_size", "sum", "mean_with_sample_weight"):
         loss = keras.losses.MeanSquaredError(reduction=reduction)
-        model.compile(loss=loss)
-        plain = model.evaluate(IDS[:3], target[:3], batch_size=3, verbose=0)
+        model.compile(loss=loss, metrics=["mae"])
+        plain, mae = model.evaluate(IDS[:3], target[:3], batch_size=3, verbose=0)
         losses[reduction] = float(plain)
+    metric = float(mae)  # the same for every reduction
     try:
         model.evaluate(IDS[:3], target[:3], sample_weight=weight[:3], batch_size=3, verbose=0)
         per_sample_weight = "accepted"
@@ -174,6 +175,7 @@ def main() -> None:
         "outputs": 1,
         "losses": losses,
         "per_sample_weight": per_sample_weight,
+        "mae": metric,
     }
     np.savez(HERE / "masks_cases.npz", **arrays)
     header = {"keras": keras.__version__, "backend": keras.backend.backend(), "cases": cases}
