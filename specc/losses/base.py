@@ -226,4 +226,4 @@ class FromLogits(Loss):
     from_logits: bool = False
 
 
-LOSSES: Registry[Loss] = Registry("loss")
+LOSSES: Registry[Loss] = Registry("loss", package="specc.losses")
