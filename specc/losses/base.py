@@ -231,7 +231,7 @@ class FromLogits(Loss):
     from_logits: bool = False
 
 
-LOSSES: Registry[Loss] = Registry("loss")
+LOSSES: Registry[Loss] = Registry("loss", package="specc.losses")
 
 
 def _masked(b: GraphBuilder, lowered: PerSample, mask: Value) -> PerSample:

@@ -99,7 +99,7 @@ class Metric(SpecModel):
         return None
 
 
-METRICS: Registry[Metric] = Registry("metric")
+METRICS: Registry[Metric] = Registry("metric", package="specc.metrics")
 
 
 def divide_no_nan(a: Any, b: Any) -> Any:

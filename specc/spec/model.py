@@ -28,7 +28,7 @@ import specc.layers  # binds the layer types a wrapper nests, as they load
 from specc.diagnostics import Diagnostic, SpecError, SpecPath
 from specc.layers.base import LAYERS, InputDtype, Layer, Name, Reference
 from specc.registry import SpecModel
-from specc.spec.compile import CompileConfig, TrainConfig
+from specc.spec.compile import CompileConfig, TrainConfig, load_named_entries, loaded_sections
 from specc.spec.errors import UNKNOWN_KEY, describe, translate
 from specc.spec.loader import LoadedSpec
 from specc.spec.metadata import Metadata, ModelName
@@ -260,10 +260,13 @@ def _inline_model(layers: tuple[type[Layer], ...]) -> type[InlineModel]:
 
 
 @functools.cache
-def _spec_model(layers: tuple[type[Layer], ...]) -> type[ModelSpec]:
-    """``ModelSpec`` whose layer entries are ``layers`` (the types loaded when it is made):
-    every name outside them is refused before the union is consulted (``_check_entry``),
-    so it validates a spec naming only those types exactly as ``ModelSpec`` does."""
+def _spec_model(
+    layers: tuple[type[Layer], ...], sections: tuple[type[CompileConfig], type[TrainConfig]]
+) -> type[ModelSpec]:
+    """``ModelSpec`` whose layer entries are ``layers`` (the types loaded when it is made)
+    and whose compile and train sections are ``sections`` (``loaded_sections``): every
+    name outside them is refused before the union is consulted (``_check_entry``), so it
+    validates a spec naming only those types exactly as ``ModelSpec`` does."""
     entry = Annotated[Layer | SharedLayer | ModelUse | InlineModel, _LayerEntries(loaded_only=True)]
     sub_model = create_model(
         "SubModel",
@@ -277,6 +280,8 @@ def _spec_model(layers: tuple[type[Layer], ...]) -> type[ModelSpec]:
         __module__=__name__,
         layers=(list[entry], Field(min_length=1)),  # type: ignore[valid-type]
         models=(dict[Name, sub_model] | None, ModelSpec.model_fields["models"]),  # type: ignore[valid-type]
+        compile=(sections[0] | None, None),
+        train=(sections[1] | None, None),
     )
     try:
         model.model_rebuild()
@@ -315,7 +320,8 @@ def validate_spec(loaded: LoadedSpec) -> ModelSpec:
     # again without the unknown keys found so far, until no new ones turn up: every
     # problem is then reported in one run.
     LAYERS.load(set(_layer_types(loaded.data)))
-    schema = _spec_model(tuple(LAYERS.loaded()))
+    load_named_entries(loaded.data)
+    schema = _spec_model(tuple(LAYERS.loaded()), loaded_sections())
     data, copied = loaded.data, False
     found: dict[tuple[SpecPath, str], Diagnostic] = {}
     for _ in range(_MAX_ROUNDS):
