@@ -7,6 +7,7 @@ from specc.cli.build import build
 from specc.cli.evaluate import evaluate
 from specc.cli.export import export
 from specc.cli.format import format_specs
+from specc.cli.import_model import import_keras
 from specc.cli.plot import plot
 from specc.cli.predict import predict
 from specc.cli.schema import schema
@@ -26,6 +27,7 @@ app.command("plot")(plot)
 app.command("format")(format_specs)
 app.command("schema")(schema)
 app.command("tune")(tune)
+app.command("import")(import_keras)
 
 
 def main() -> None:

@@ -116,6 +116,10 @@ DIAGNOSTIC_CODES: dict[str, str] = {
         "ReduceLROnPlateau with an optimizer whose `learning_rate` is a schedule, which "
         "cannot be set (Keras raises `TypeError`)"
     ),
+    "SPC230-unknown-model": "a `model` entry names no key of the spec's `models`",
+    "SPC231-model-cycle": (
+        "a sub-model that applies itself, directly or through others; the message lists them"
+    ),
     "SPC301-shape": (
         "a layer cannot take the shapes or dtypes it is given; the message says what it got "
         "and what it needs"
@@ -135,6 +139,10 @@ DIAGNOSTIC_CODES: dict[str, str] = {
         "an input, a layer output, or a value a layer builds from its arguments (a pooling "
         "window), with more elements per sample than `--limit activation_elements` allows "
         "(2**28 by default; a variable dimension counts as 1)"
+    ),
+    "SPC310-model-input": (
+        "a sub-model applied to an input whose dtype or shape differs from the one it "
+        "declares (a null dimension takes any size)"
     ),
     "SPC411-weights": (
         "a weights file that cannot be read as `.npz`: not a zip, damaged or truncated, a "

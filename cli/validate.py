@@ -39,6 +39,7 @@ from specc.diagnostics import Diagnostic, render
 from specc.escape import terminal_text
 from specc.limits import Limits
 from specc.pipeline import check_spec
+from specc.spec.compile import load_every_entry, loaded_sections
 from specc.summary import parameter_counts
 
 # Below this many files a pool costs more than it saves: a small spec takes about a
@@ -141,6 +142,11 @@ def _check_in_pool(files: list[Path], limits: Limits) -> list[tuple[Report, list
     # BLAS workers, idle, which the BLAS library itself restarts in a forked child.
     from concurrent.futures import ProcessPoolExecutor  # here: most runs check a few files
 
+    # A forked worker shares what was imported and built here: the entry modules and the
+    # compile and train sections made from them, once for all of them (each would
+    # otherwise import the modules its specs name and build the sections, on its own).
+    load_every_entry()
+    loaded_sections()
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else None)
     with ProcessPoolExecutor(workers, mp_context=context) as pool:

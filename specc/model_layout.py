@@ -15,6 +15,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from specc.layers.wrappers import Wrapper
+from specc.passes.nested import top_entries
 from specc.passes.shapes import TypedGraph
 from specc.plotting import figure_label
 from specc.types import TensorType
@@ -99,10 +100,11 @@ def _box_texts(typed: TypedGraph, show_shapes: bool) -> dict[str, list[str]]:
     for name, tensor in typed.resolved.inputs.items():
         shapes = _shape_lines([tensor]) if show_shapes else []
         texts[name] = [f"{figure_label(name)} (InputLayer)", *shapes]
-    for node in typed.resolved.nodes:
-        if node.name in typed.output_types:
-            shapes = _shape_lines(typed.output_types[node.name]) if show_shapes else []
-            texts[node.name] = [f"{figure_label(node.name)} ({_type_text(node.layer)})", *shapes]
+    for entry in top_entries(typed.resolved):  # a sub-model use is one box
+        if entry.name in typed.output_types:
+            shapes = _shape_lines(typed.output_types[entry.name]) if show_shapes else []
+            kind = entry.kind if entry.layer is None else _type_text(entry.layer)
+            texts[entry.name] = [f"{figure_label(entry.name)} ({kind})", *shapes]
     return texts
 
 
@@ -112,10 +114,10 @@ def layout_model(typed: TypedGraph, show_shapes: bool = True) -> Layout:
     texts = _box_texts(typed, show_shapes)
     # Every connection, as (source, output index, target, input slot).
     edges = [
-        (ref.name, ref.index, node.name, slot)
-        for node in resolved.nodes
-        if node.name in texts
-        for slot, ref in enumerate(node.inputs)
+        (ref.name, ref.index, entry.name, slot)
+        for entry in top_entries(resolved)
+        if entry.name in texts
+        for slot, ref in enumerate(entry.inputs)
         if ref.name in texts
     ]
     depth = dict.fromkeys(texts, 0)

@@ -160,7 +160,7 @@ def _materialize_weights(
         found = [
             Diagnostic("SPC417-weights-from-data", f"layer '{node.name}': {why}", node.path)
             for node, why in unusable
-            if why is not None and node.owner == node.name
+            if why is not None and node.name in typed.resolved.owning_nodes
         ]
         if found:
             raise SpecError(found)

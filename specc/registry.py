@@ -12,11 +12,11 @@ import functools
 import importlib
 import pkgutil
 import re
+import sys
 import typing
 from collections.abc import Callable, Iterable, Iterator
 from typing import Annotated, Any, Generic, TypeVar, Union
 
-import numpy as np
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -37,7 +37,8 @@ from specc.registry_source import import_order, module_index
 # initializers, the training engine's inputs): one that does not fit is refused where it
 # is written rather than overflowing later.
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
-FLOAT32_MAX = float(np.finfo(np.float32).max)
+# numpy.finfo(numpy.float32).max, written out: checking a spec needs no NumPy for it.
+FLOAT32_MAX = 3.4028234663852886e38
 
 
 def number_problem(value: Any) -> str | None:
@@ -124,6 +125,8 @@ class Registry(Generic[EntryT]):
         self._entries: dict[str, type[EntryT]] = {}
         self._canonical: dict[type[EntryT], str] = {}
         self._all_loaded = package is None
+        # Modules walked before the others (``list_first``).
+        self._first: tuple[str, ...] = ()
         # Run after modules are imported through the registry (a package binds the types
         # that need every entry, such as the layer union a wrapper nests).
         self._after_load: list[Callable[[], None]] = []
@@ -177,7 +180,8 @@ class Registry(Generic[EntryT]):
     def names(self) -> list[str]:
         """Every accepted name, canonical and aliases."""
         if self._all_loaded:
-            return list(self._entries)
+            # In the registry's order, whatever order its modules were loaded in.
+            return [name for model in self for name in type_names(model)]
         return list(dict.fromkeys([*self._entries, *self._index()]))
 
     def loaded(self) -> list[type[EntryT]]:
@@ -222,10 +226,35 @@ class Registry(Generic[EntryT]):
         package = importlib.import_module(str(self.package))
         return module_index(package.__path__)
 
+    def list_first(self, *modules: str) -> None:
+        """Walk the entries of ``modules`` first, in this order, then the others as a
+        fresh import registers them: keeps the order the registry was once listed in (the
+        JSON Schema, the docs) when its package stops importing those modules up front."""
+        self._first = modules
+
     @functools.cache  # noqa: B019 - one registry per kind, alive for the whole process
     def _module_order(self) -> list[str]:
         package = importlib.import_module(str(self.package))
-        return import_order(str(self.package), package.__path__)
+        order = import_order(str(self.package), package.__path__)
+        return [*self._first, *(m for m in order if m not in self._first)]
+
+    def package_attribute(self, name: str) -> Any:
+        """``name`` from the package's entry modules, all imported first: a package's
+        ``__getattr__`` for what it exposes without importing it up front (``Adam`` from
+        ``specc.optimizers``). ``AttributeError`` when no module has it."""
+        # Private and special names are asked for by tools probing the module (inspect,
+        # pytest); they never name an entry and must not import every module.
+        if name.startswith("_") or self.package is None:
+            raise AttributeError(f"module {self.package!r} has no attribute {name!r}")
+        self.load_all()
+        package = sys.modules[self.package]
+        if name in vars(package):  # a submodule, set on the package as it was imported
+            return vars(package)[name]
+        for module in self._module_order():
+            found = vars(sys.modules[f"{self.package}.{module}"]).get(name, _MISSING)
+            if found is not _MISSING:
+                return found
+        raise AttributeError(f"module {self.package!r} has no attribute {name!r}")
 
     def canonical_name(self, model: type[EntryT]) -> str:
         """The name Keras serializes this entry under."""
@@ -235,14 +264,22 @@ class Registry(Generic[EntryT]):
         """The "did you mean" tail of an unknown-name message."""
         return did_you_mean(name, self.names())
 
-    def discriminated_union(self, accept_strings: bool = True) -> Any:
-        """The Pydantic type for a field that takes one of this registry's entries.
+    def discriminated_union(
+        self, accept_strings: bool = True, models: Iterable[type[EntryT]] | None = None
+    ) -> Any:
+        """The Pydantic type for a field that takes one of this registry's entries (of
+        ``models``, every entry by default).
 
         A string becomes ``{type: name}`` (when ``accept_strings``); an unknown name is an
-        ``unknown_name`` error carrying a "did you mean" hint in its context.
+        ``unknown_name`` error carrying a "did you mean" hint in its context. With only
+        some ``models``, every name outside them must be kept out before it is validated
+        (as ``specc.spec.model`` does by loading the names a spec uses first).
         """
         registry = self
-        tagged = tuple(Annotated[model, Tag(self.canonical_name(model))] for model in self)
+        members = self if models is None else models
+        tagged = tuple(Annotated[model, Tag(self.canonical_name(model))] for model in members)
+        # None loaded: a union needs a member, and no name leads to this one.
+        tagged = tagged or (Annotated[_NoEntry, Tag("<no entry>")],)
 
         def tag_of(value: Any) -> str | None:
             name = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
@@ -285,6 +322,13 @@ class Registry(Generic[EntryT]):
         if not accept_strings:
             return validated
         return Annotated[validated, _NameOrMappingSchema(self)]
+
+
+_MISSING = object()
+
+
+class _NoEntry(SpecModel):
+    """The member of a union built from no entries: never chosen (its tag is no name)."""
 
 
 class _NameOrMappingSchema:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from specc.escape import terminal_text
+from specc.passes.nested import top_entries
 from specc.passes.shapes import TypedGraph
 
 _HEADERS = ("Layer (type)", "Output Shape", "Param #", "Connected to")
@@ -31,31 +32,34 @@ def parameter_counts(typed: TypedGraph) -> tuple[int, int]:
     return trainable, frozen
 
 
+def _layer_rows(typed: TypedGraph) -> list[tuple[str, str, str, str]]:
+    """A row per layer, and one per sub-model use (as Keras shows a nested model: one row
+    with its parameter count); a shared weight is counted at its first row."""
+    rows: list[tuple[str, str, str, str]] = []
+    counted: set[str] = set()
+    for entry in top_entries(typed.resolved):
+        if entry.name not in typed.output_types:
+            continue
+        params = 0
+        for owner in entry.owners:
+            if owner not in counted:
+                counted.add(owner)
+                params += sum(math.prod(p.shape) for p in typed.parameters_of(owner))
+        connected = ", ".join(f"{terminal_text(r.name)}[0][{r.index}]" for r in entry.inputs)
+        shapes = typed.output_types[entry.name]
+        shape_text = str(shapes[0]) if len(shapes) == 1 else "[" + ", ".join(map(str, shapes)) + "]"
+        label = f"{terminal_text(entry.name)} ({terminal_text(entry.kind)})"
+        rows.append((label, shape_text, f"{params:,}", connected))
+    return rows
+
+
 def render_summary(typed: TypedGraph) -> str:
     """The summary table, as text."""
     resolved = typed.resolved
     rows: list[tuple[str, str, str, str]] = []
     for name, tensor in resolved.inputs.items():
         rows.append((f"{terminal_text(name)} (InputLayer)", str(tensor), "0", "-"))
-    counted: set[str] = set()
-    for node in resolved.nodes:
-        if node.name not in typed.output_types:
-            continue
-        shapes = typed.output_types[node.name]
-        params = 0
-        if node.owner not in counted:
-            counted.add(node.owner)
-            params = sum(math.prod(p.shape) for p in typed.parameters_of(node.owner))
-        connected = ", ".join(f"{terminal_text(ref.name)}[0][{ref.index}]" for ref in node.inputs)
-        shape_text = str(shapes[0]) if len(shapes) == 1 else "[" + ", ".join(map(str, shapes)) + "]"
-        rows.append(
-            (
-                f"{terminal_text(node.name)} ({node.layer.type_name()})",
-                shape_text,
-                f"{params:,}",
-                connected,
-            )
-        )
+    rows.extend(_layer_rows(typed))
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(_HEADERS)]
 
     def line(cells: tuple[str, ...]) -> str:

@@ -118,11 +118,13 @@ def typed_json(typed: TypedGraph) -> str:
             "inputs": [_type(t) for t in typed.input_types.get(node.name, [])],
             "outputs": [_type(t) for t in typed.output_types.get(node.name, [])],
         }
-        if node.owner != node.name:
+        if node.name not in typed.resolved.owning_nodes:
             layer["shares"] = node.owner
         layer["weights"] = [
             {"name": p.name, "shape": list(p.shape), "trainable": p.trainable}
-            for p in (typed.parameters_of(node.name) if node.owner == node.name else [])
+            for p in (
+                typed.parameters_of(node.owner) if node.name in typed.resolved.owning_nodes else []
+            )
         ]
         layers.append(layer)
     return _json(

@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 LAYERS: list[tuple[str, list[str]]] = [
     ("cli", ["specc.cli", "specc.cli.*"]),
     ("tune", ["specc.tune", "specc.tune.*"]),
+    ("import", ["specc.importer", "specc.importer.*"]),
     ("emit", ["specc.emit", "specc.emit.*"]),
     ("train", ["specc.train", "specc.train.*"]),
     ("distributed", ["specc.distributed", "specc.distributed.*"]),

@@ -396,6 +396,20 @@ def predict_page(bundle: Path) -> str:
     return page.name
 
 
+def predict_in_chromium(
+    chromium: str, site: Path, name: str, feeds: dict[str, np.ndarray], tmp_path: Path
+) -> dict[str, Any]:
+    """The ``predict()`` result of the bundle ``site/name`` in Chromium for ``feeds``."""
+    with StaticServer(site, NODE_MODULES) as server:
+        job = {
+            "kind": "predict",
+            "url": server.url + f"{name}/{predict_page(site / name)}",
+            "inputs": {key: value.tolist() for key, value in feeds.items()},
+        }
+        [result] = run_pages(chromium, [job], tmp_path)
+    return result["result"]
+
+
 def as_job_input(array: np.ndarray) -> dict[str, Any]:
     return {"data": array.ravel().tolist(), "dims": list(array.shape)}
 

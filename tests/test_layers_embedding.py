@@ -7,7 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 import specc.layers.embedding  # noqa: F401 - registers the layer
-from specc.layers.base import LAYERS, ShapeError
+from specc.layers.base import LAYERS
 from specc.types import TensorType
 from tests.layer_harness import compare_layer, make_layer, random_weights, run_layer
 
@@ -57,12 +57,12 @@ def test_embedding_weight_spec() -> None:
     assert spec.constraint is None
 
 
-def test_embedding_mask_zero_is_refused() -> None:
+def test_embedding_mask_zero_makes_a_mask() -> None:
+    """The lookup is the same; the ids equal to 0 are masked (tests/test_masks.py)."""
     layer = make_layer("Embedding", input_dim=9, output_dim=5, mask_zero=True)
-    with pytest.raises(ShapeError, match="mask_zero: true is not supported") as info:
-        layer.output_types([TensorType("int64", (3,))])
-    assert info.value.field == "mask_zero"
-    assert "padding index" in str(info.value)
+    assert layer.output_types([TensorType("int64", (3,))]) == [TensorType("float32", (3, 5))]
+    assert layer.mask_rule().kind == "compute"
+    assert make_layer("Embedding", input_dim=9, output_dim=5).mask_rule().kind == "drop"
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
-from click.testing import Result
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from specc.cli.app import app
 from specc.diagnostics import Diagnostic, SpecError

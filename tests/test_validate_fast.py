@@ -98,6 +98,107 @@ def test_layer_index_read_from_source_matches_the_registry() -> None:
         assert LAYERS.get(name).__module__ == f"specc.layers.{module}"
 
 
+COMPILED = """specc: 1
+inputs:
+  x: {shape: [4]}
+layers:
+  - {type: Dense, units: 3, activation: softmax, inputs: x}
+compile:
+  optimizer: {type: Adam, learning_rate: 0.01}
+  loss: %s
+train:
+  callbacks: %s
+"""
+ENTRY_PACKAGES = ("losses", "metrics", "optimizers", "callbacks")
+
+
+def _entry_modules(modules: set[str]) -> set[str]:
+    prefixes = tuple(f"specc.{package}." for package in ENTRY_PACKAGES)
+    return {m for m in modules if m.startswith(prefixes)}
+
+
+def test_validate_imports_only_the_entries_a_spec_names(tmp_path: Path) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(COMPILED % ("sparse_categorical_crossentropy", "[]"))
+    code, modules, out = _probe(str(spec), cwd=tmp_path)
+    assert code == 0, out
+    # The packages' shared bases, the modules of Adam and the loss, and the callback
+    # the callback checks import by name; no other loss, metric or optimizer.
+    assert _entry_modules(modules) == {
+        "specc.losses.base",
+        "specc.losses.crossentropy",
+        "specc.metrics.base",
+        "specc.optimizers.base",
+        "specc.optimizers.update",
+        "specc.optimizers.adam",
+        "specc.callbacks.base",
+        "specc.callbacks.reduce_lr_on_plateau",
+    }
+
+
+@pytest.mark.parametrize(
+    ("loss", "callbacks", "expected", "module"),
+    [
+        (
+            "sparse_categorical_crossentropi",
+            "[]",
+            "unknown loss 'sparse_categorical_crossentropi'; "
+            "did you mean 'sparse_categorical_crossentropy'?",
+            "specc.losses.regression",
+        ),
+        (
+            "mse",
+            "[EarlyStoping]",
+            "unknown callback 'EarlyStoping'; did you mean 'EarlyStopping'?",
+            "specc.callbacks.early_stopping",
+        ),
+    ],
+)
+def test_unknown_entry_name_gets_its_hint_in_a_fresh_process(
+    tmp_path: Path, loss: str, callbacks: str, expected: str, module: str
+) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(COMPILED % (loss, callbacks))
+    code, modules, out = _probe(str(spec), cwd=tmp_path)
+    assert code == 1
+    assert expected in out
+    # A name the source index does not know brings every module of its registry in.
+    assert module in modules
+
+
+@pytest.mark.parametrize("package", ENTRY_PACKAGES)
+def test_entry_index_read_from_source_agrees_with_the_registry(package: str) -> None:
+    found = importlib.import_module(f"specc.{package}")
+    registry = getattr(found, package.upper())
+    index = module_index(found.__path__)
+    registry.load_all()
+    # Every name the index reads is registered, by the module it names; a name it
+    # cannot read (the metrics made from losses) makes the registry import everything.
+    assert set(index) <= set(registry.names())
+    for name, module in index.items():
+        assert registry.get(name).__module__ == f"specc.{package}.{module}"
+    if package != "metrics":
+        assert sorted(index) == sorted(registry.names())
+
+
+def test_registry_order_does_not_depend_on_load_order() -> None:
+    # The JSON Schema and the catalog list entries in the registry's order: a process
+    # that loaded some entries first must list them as a fresh import of all would.
+    script = (
+        "import json, sys\n"
+        "from specc.metrics import METRICS\n"
+        "METRICS.load(sys.argv[1:])\n"
+        "print(json.dumps([m.__name__ for m in METRICS] + METRICS.names()))\n"
+    )
+    orders = {
+        json.dumps(names): subprocess.run(
+            [sys.executable, "-c", script, *names], capture_output=True, text=True, check=True
+        ).stdout
+        for names in ([], ["f1_score"], ["auc", "mse"])
+    }
+    assert len(set(orders.values())) == 1, orders
+
+
 def _tree(root: Path) -> None:
     good = MLP.read_text()
     (root / "nested" / "deeper").mkdir(parents=True)
@@ -213,3 +314,27 @@ def test_lazy_registry_imports_on_demand_and_misses_nothing(lazy_package: Module
     assert "Beta" in registry
     assert "Gamma" not in registry
     assert [model.__name__ for model in registry] == ["Alpha", "Beta"]
+
+
+def test_entry_classes_are_found_on_their_package_when_asked_for() -> None:
+    script = (
+        "import sys\n"
+        "import specc.optimizers as optimizers\n"
+        "from specc.metrics import label_kind\n"
+        # Tools probe modules for special names: that imports no entry module.
+        "probed = hasattr(optimizers, '__wrapped__')\n"
+        "before = 'specc.optimizers.adam' in sys.modules\n"
+        "from specc.optimizers import Adam\n"
+        "print(probed, before, Adam.__module__, label_kind.__module__,"
+        " hasattr(optimizers, 'Adamm'))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split() == [
+        "False",
+        "False",
+        "specc.optimizers.adam",
+        "specc.metrics.accuracy",
+        "False",
+    ]

@@ -6,8 +6,11 @@ config (Keras's arguments, validated) and its runtime (Keras's hooks: ``on_train
 callback may ask of the training run (``TrainingControl``) and Keras's ``MonitorCallback``.
 
 Modules are discovered, not listed: adding a callback means adding its module and nothing
-else. The spec field, the JSON Schema and the docs table derive from the registry.
+else. The spec field, the JSON Schema and the docs table derive from the registry, which
+imports a module when one of its callbacks is first asked for.
 """
+
+from typing import Any
 
 from specc.callbacks.base import (
     CALLBACKS,
@@ -17,12 +20,16 @@ from specc.callbacks.base import (
     CallbackList,
     TrainingControl,
 )
-from specc.registry import import_modules
 
-import_modules(__name__, __path__)
 
-#: The field type of one ``train.callbacks`` entry: a name or a mapping with ``type``.
-CallbackField = CALLBACKS.discriminated_union()
+def __getattr__(name: str) -> Any:
+    # Callback modules are imported when first asked for (``CALLBACKS`` imports only the
+    # modules of the callbacks a spec names).
+    if name == "CallbackField":
+        #: The field type of one ``train.callbacks`` entry: a name or a mapping with ``type``.
+        return CALLBACKS.discriminated_union()
+    return CALLBACKS.package_attribute(name)
+
 
 __all__ = [
     "CALLBACKS",

@@ -188,7 +188,7 @@ class CallbackConfig(SpecModel):
         return []
 
 
-CALLBACKS: Registry[CallbackConfig] = Registry("callback")
+CALLBACKS: Registry[CallbackConfig] = Registry("callback", package="specc.callbacks")
 
 Mode = Literal["auto", "min", "max"]
 #: A number of epochs (patience, cooldown, warm-up).

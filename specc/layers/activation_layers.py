@@ -17,12 +17,22 @@ from pydantic import Field, field_validator
 from specc.activations import Activation, Elu, LeakyRelu, Relu
 from specc.graph import GraphBuilder, Value
 from specc.layers.axes import axes_list, some_axis, sorted_axes
-from specc.layers.base import LAYERS, Layer, Layout, LowerContext, expect_float, float_input
+from specc.layers.base import (
+    LAYERS,
+    Layer,
+    Layout,
+    LowerContext,
+    ShapeError,
+    expect_float,
+    float_input,
+)
 from specc.types import TensorType
 
 
 class _Pointwise(Layer):
     """An elementwise activation layer: float input, same shape, any layout."""
+
+    supports_masking = True  # Keras passes the mask on
 
     def function(self) -> Activation:
         """The activation function this layer applies."""
@@ -147,9 +157,10 @@ class SoftmaxLayer(Layer):
     """Softmax: y = exp(x) / sum(exp(x)) over ``axis`` (one axis or several); same shape.
 
     Keras's ``mask`` call argument (masked logits set to a large negative number, their
-    outputs to 0) is not taken yet; a mask would enter as a second input around
-    ``softmax_over``.
+    outputs to 0) cannot come from a sequence mask: see ``check_masks``.
     """
+
+    supports_masking = True  # Keras passes the mask on
 
     # The class is named apart from the softmax activation (specc.activations.Softmax) so
     # that the JSON Schema's definitions keep both plain names; the type is Keras's.
@@ -157,6 +168,16 @@ class SoftmaxLayer(Layer):
     axis: int | list[int] = -1
 
     _check_axis = field_validator("axis")(classmethod(some_axis))
+
+    def check_masks(self, inputs: list[TensorType], masked: list[bool]) -> None:
+        if masked[0]:
+            # Keras's Softmax broadcasts the mask against its input from the last axis: a
+            # (batch, steps) mask against (batch, steps, units) fails there.
+            raise ShapeError(
+                "Softmax cannot take the mask of its input (from Embedding mask_zero or "
+                "Masking): Keras broadcasts it against the input's last axes and fails; "
+                "use the softmax activation of the layer before it",
+            )
 
     def _axes(self, x: TensorType) -> list[int]:
         return sorted_axes("Softmax", self.axis, x)

@@ -18,6 +18,7 @@ from specc.initializers import GlorotUniform, Ones
 from specc.layers.attention_ops import (
     SeededDropout,
     attention_dropout,
+    check_sequence_masks,
     position_keep,
     position_keep_np,
     same_batch_axes,
@@ -26,6 +27,7 @@ from specc.layers.attention_ops import (
     subtract_masked_np,
 )
 from specc.layers.base import LAYERS, LowerContext, ShapeError, WeightSpec, float_input
+from specc.layers.masks import MaskRule
 from specc.types import TensorType
 
 
@@ -33,7 +35,16 @@ class _ScoredAttention(SeededDropout):
     """Keras's ``Attention`` call: scores, the causal mask subtracted, softmax, dropout,
     then the probabilities times value. Subclasses say how query and key are scored."""
 
+    # Keras's masks: the value's on the scores (a padded value step gets no weight), the
+    # query's on the result (zeros at padded query steps); the result carries the query's.
+    supports_masking = True
     dropout: float = Field(0.0, ge=0, le=1, allow_inf_nan=False)
+
+    def mask_rule(self) -> MaskRule:
+        return MaskRule("propagate", outputs=(0,))  # Keras: not the scores
+
+    def check_masks(self, inputs: list[TensorType], masked: list[bool]) -> None:
+        check_sequence_masks(self, inputs, masked)
 
     def output_types(self, inputs: list[TensorType]) -> list[TensorType]:
         query, value, key = self.query_value_key(inputs)
@@ -81,20 +92,37 @@ class _ScoredAttention(SeededDropout):
         rank = input_types[0].rank
         scores = self.score(b, query, key, rank, weights)
         keep = position_keep(b, scores, self.use_causal_mask)
+        masks = ctx.input_masks or [None, None]
+        if masks[1] is not None:  # Keras reads the value's mask, not the key's
+            columns = b.op("Unsqueeze", masks[1], b.constant([1], np.int64, hint="axes"))
+            keep = columns if keep is None else b.op("Mul", keep, columns)
         probabilities = b.op("Softmax", subtract_masked(b, scores, keep), axis=-1)
         dropped = attention_dropout(ctx, probabilities, rank, self.dropout, self.seed)
         result = b.op("MatMul", dropped, value)
+        if masks[0] is not None:
+            rows = b.op("Unsqueeze", masks[0], b.constant([-1], np.int64, hint="axes"))
+            result = b.op("Mul", result, rows)
         return [result, probabilities] if self.return_attention_scores else [result]
 
     def reference(
-        self, inputs: list[np.ndarray], weights: dict[str, np.ndarray]
+        self,
+        inputs: list[np.ndarray],
+        weights: dict[str, np.ndarray],
+        masks: list[np.ndarray | None] | None = None,
     ) -> list[np.ndarray]:
+        """Keras's call in float64; ``masks`` the inputs' Keras masks (see ``lower``)."""
         query, value = (x.astype(np.float64) for x in inputs[:2])
         key = inputs[2].astype(np.float64) if len(inputs) == 3 else value
         scores = self.score_np(query, key, {k: w.astype(np.float64) for k, w in weights.items()})
         keep = position_keep_np(*scores.shape[-2:], self.use_causal_mask)
+        masks = masks or [None, None]
+        if masks[1] is not None:
+            columns = np.asarray(masks[1], bool)[:, None, :]
+            keep = columns if keep is None else keep & columns
         probabilities = softmax_np(subtract_masked_np(scores, keep))
         result = probabilities @ value
+        if masks[0] is not None:
+            result = result * np.asarray(masks[0], bool)[:, :, None]
         return [result, probabilities] if self.return_attention_scores else [result]
 
 

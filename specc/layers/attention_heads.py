@@ -20,12 +20,17 @@ from specc.fields import ConstraintField, InitializerField, RegularizerField, in
 from specc.graph import GraphBuilder, Value
 from specc.layers.attention_layout import HeadLayout
 from specc.layers.attention_ops import (
+    LARGE_NEGATIVE,
     SeededDropout,
     attention_dropout,
+    check_sequence_masks,
     masked_softmax,
     masked_softmax_np,
+    padding_keep,
+    padding_keep_np,
     position_keep,
     position_keep_np,
+    softmax_np,
 )
 from specc.layers.base import LowerContext, WeightSpec, float_input
 from specc.layers.einsum_plan import (
@@ -34,6 +39,7 @@ from specc.layers.einsum_plan import (
     einsum_dense_np,
     einsum_weights,
 )
+from specc.layers.masks import MaskRule
 from specc.types import TensorType
 
 SUBLAYERS = ("query", "key", "value", "attention_output")
@@ -42,7 +48,16 @@ SUBLAYERS = ("query", "key", "value", "attention_output")
 class HeadsAttention(SeededDropout):
     """Base of the multi-head layers: (B, T, d), (B, S, dv)[, (B, S, dk)] -> (B, T, ...);
     scores (B, query heads, T, S) (more axes where MultiHeadAttention's attention_axes
-    say)."""
+    say).
+
+    Keras masks: the query's, value's and key's masks shape the attention (see
+    ``padding_keep``); the result carries the query's mask (the scores none).
+    """
+
+    supports_masking = True
+
+    def mask_rule(self) -> MaskRule:
+        return MaskRule("propagate", outputs=(0,))
 
     dropout: float = Field(0.0, ge=0, le=1, allow_inf_nan=False)
     use_bias: bool = True
@@ -133,7 +148,14 @@ class HeadsAttention(SeededDropout):
         rows = _fold(b, layout.rows(b, q, q_dim), groups, heads)
         scores = _fold(b, b.op("MatMul", rows, layout.columns(b, k)), heads, groups)
         keep = position_keep(b, scores, self.use_causal_mask, self.sliding_window)
+        padding = padding_keep(b, ctx.input_masks)
+        if padding is not None:
+            keep = padding if keep is None else b.op("Mul", keep, padding)
         probabilities = masked_softmax(b, scores, keep)  # (B, other..., N, T, S)
+        if padding is not None and not self.dot_product_path():
+            # Keras's Softmax layer zeroes a row whose every key is masked (a padded
+            # query step); ops.dot_product_attention leaves it uniform.
+            probabilities = b.op("Mul", probabilities, keep)
         dropped = attention_dropout(ctx, probabilities, layout.flat_rank, self.dropout, self.seed)
         combined = b.op("MatMul", _fold(b, dropped, groups, heads), layout.rows(b, v, v_dim))
         combined = layout.back(b, _fold(b, combined, heads, groups), q, v_dim)
@@ -169,9 +191,22 @@ class HeadsAttention(SeededDropout):
             for value, tensor in zip(outputs, self.output_types(input_types), strict=True):
                 ctx.penalize_activity(value, tensor)
 
+    def dot_product_path(self) -> bool:
+        """Whether Keras computes the attention with ``ops.dot_product_attention`` (no
+        dropout, no scores returned; rank-3 inputs) rather than its Softmax layer: the two
+        differ only on a row whose every key is masked."""
+        return self.dropout == 0 and not self.return_attention_scores
+
+    def check_masks(self, inputs: list[TensorType], masked: list[bool]) -> None:
+        check_sequence_masks(self, inputs, masked)
+
     def reference(
-        self, inputs: list[np.ndarray], weights: dict[str, np.ndarray]
+        self,
+        inputs: list[np.ndarray],
+        weights: dict[str, np.ndarray],
+        masks: list[np.ndarray | None] | None = None,
     ) -> list[np.ndarray]:
+        """Keras's call in float64; ``masks`` the inputs' Keras masks (see ``lower``)."""
         query, value = (x.astype(np.float64) for x in inputs[:2])
         key = inputs[-1].astype(np.float64)
         equations = self.equations(inputs)
@@ -186,7 +221,12 @@ class HeadsAttention(SeededDropout):
         scores = np.einsum(equations["dot_product"], k, q)
         axes = len(self.attention_axes_for(query.ndim))
         keep = position_keep_np(*scores.shape[-2:], self.use_causal_mask, self.sliding_window)
+        padding = None if masks is None else padding_keep_np(masks)
+        if padding is not None:
+            keep = padding if keep is None else keep & padding
         probabilities = masked_softmax_np(scores, keep, axes)
+        if padding is not None and self.dot_product_path():
+            probabilities = softmax_np(np.where(keep, scores, LARGE_NEGATIVE), axes)
         combined = np.einsum(equations["combine"], probabilities, v)
         if self.use_gate:
             gate = einsum_dense_np(equations["query"], query, weights, "gate/")

@@ -112,6 +112,44 @@ def position_keep(
     return keep
 
 
+def check_sequence_masks(layer: Layer, inputs: list[TensorType], masked: list[bool]) -> None:
+    """The attention layers read the masks of (batch, steps, features) inputs only."""
+    if any(masked) and inputs[0].rank != 3:
+        raise ShapeError(
+            f"{layer.type_name()} reads the masks of (batch, steps, features) inputs "
+            f"only; got a masked input of rank {inputs[0].rank}"
+        )
+
+
+def padding_keep(b: GraphBuilder, masks: list[Value | None]) -> Value | None:
+    """The keep tensor (B, 1, T, S) of Keras's ``_compute_attention_mask`` from the inputs'
+    masks (query, value, key; float32 (B, steps)): a query step that is padding attends to
+    nothing, and no query attends to a padded value or key step. None without masks."""
+    keep = None
+    for k, mask in enumerate(masks):
+        if mask is None:
+            continue
+        # The query's (B, T) becomes (B, 1, T, 1); a value's or key's (B, S), (B, 1, 1, S).
+        axes = [1, 3] if k == 0 else [1, 2]
+        grid = b.op(
+            "Unsqueeze", mask, b.constant(np.asarray(axes, np.int64), np.int64, hint="axes")
+        )
+        keep = grid if keep is None else b.op("Mul", keep, grid)
+    return keep
+
+
+def padding_keep_np(masks: list[np.ndarray | None]) -> np.ndarray | None:
+    """NumPy twin of ``padding_keep`` (boolean)."""
+    keep = None
+    for k, mask in enumerate(masks):
+        if mask is None:
+            continue
+        m = np.asarray(mask, bool)
+        grid = m[:, None, :, None] if k == 0 else m[:, None, None, :]
+        keep = grid if keep is None else keep & grid
+    return keep
+
+
 def masked_softmax(b: GraphBuilder, scores: Value, keep: Value | None) -> Value:
     """Keras's ``Softmax`` layer with a mask, over the last axis: masked scores replaced by
     -1e9, softmax. (Keras then zeroes masked probabilities; that changes nothing unless

@@ -16,6 +16,7 @@ from pydantic import Field
 
 from specc.fields import RegularizerField
 from specc.graph import GraphBuilder, Value
+from specc.layers.masks import DROP, PROPAGATE, MaskRule
 from specc.random_ops import RANDOM_STEP, uniform
 from specc.registry import Registry, SpecModel, to_snake_case, type_names
 from specc.types import FLOAT, TensorType, scalar
@@ -106,6 +107,10 @@ class LowerContext:
     # The seed unseeded random ops draw their streams from (``op_stream``); None: one
     # drawn at random for this lowering, on first use.
     random_seed: int | None = None
+    # The masks of the inputs of the layer being lowered (float32 (batch, steps) 0/1, or
+    # None per input; see specc.layers.masks), set by ``lower_to_onnx``: the layers that
+    # read Keras's ``mask`` argument read it here.
+    input_masks: list[Value | None] = field(default_factory=list)
     _draws: int = 0
     _random_step: Value | None = None
 
@@ -190,6 +195,9 @@ class Layer(SpecModel):
     # How many inputs the layer takes; merge layers take several.
     min_inputs: ClassVar[int] = 1
     max_inputs: ClassVar[int | None] = 1
+    # Keras's ``supports_masking``: the layer passes its first input's mask on to its
+    # outputs (and may read it); otherwise the mask stops here (see ``mask_rule``).
+    supports_masking: ClassVar[bool] = False
 
     @classmethod
     def type_name(cls) -> str:
@@ -208,6 +216,22 @@ class Layer(SpecModel):
     def weights(self, inputs: list[TensorType]) -> list[WeightSpec]:
         """The layer's weights for these input types, in Keras's order."""
         return []
+
+    def mask_rule(self) -> MaskRule:
+        """What the layer does with its inputs' masks (``specc.layers.masks``): Keras's
+        default ``compute_mask`` passes the first input's mask on when the layer supports
+        masking; a layer that does not drops it."""
+        return PROPAGATE if self.supports_masking else DROP
+
+    def make_mask(
+        self, ctx: LowerContext, inputs: list[Value], input_types: list[TensorType]
+    ) -> Value:
+        """The float32 0/1 mask a ``compute`` mask rule makes from the inputs."""
+        raise NotImplementedError
+
+    def check_masks(self, inputs: list[TensorType], masked: list[bool]) -> None:
+        """Raise ``ShapeError`` when the layer cannot read the masks its inputs carry
+        (``masked``: whether each input carries one)."""
 
     def weights_from_data(self) -> str | None:
         """Why weights drawn from the initializers would leave this layer unusable (a

@@ -61,6 +61,8 @@ def positive_noise_dims(cls: type, value: list[int | None] | None) -> list[int |
 class Activation(Layer):
     """Activation: y = activation(x); (batch, ...) -> (batch, ...)."""
 
+    supports_masking = True  # Keras passes the mask on
+
     type: Literal["Activation"]
     activation: ActivationField
 
@@ -104,6 +106,8 @@ class Dropout(Layer):
     ``noise_shape`` (batch axis included, null = the input's size) makes the mask broadcast
     along the axes where it is 1, as in Keras.
     """
+
+    supports_masking = True  # Keras passes the mask on
 
     type: Literal["Dropout"]
     rate: float = Field(ge=0, le=1, allow_inf_nan=False)
@@ -207,6 +211,8 @@ class Dropout(Layer):
 @LAYERS.register
 class Identity(Layer):
     """Identity: y = x; (batch, ...) -> (batch, ...), any dtype (float16 becomes float32)."""
+
+    supports_masking = True  # Keras passes the mask on
 
     type: Literal["Identity"]
 

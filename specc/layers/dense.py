@@ -38,6 +38,8 @@ from specc.types import TensorType
 class Dense(Layer):
     """Dense: y = activation(x @ kernel + bias); (batch, ..., d) -> (batch, ..., units)."""
 
+    supports_masking = True  # Keras passes the mask on
+
     type: Literal["Dense"]
     units: int = Field(gt=0)
     activation: ActivationField | None = None

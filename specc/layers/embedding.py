@@ -18,7 +18,8 @@ from specc.fields import (
     initializer,
 )
 from specc.graph import Value
-from specc.layers.base import LAYERS, Layer, LowerContext, ShapeError, WeightSpec, configured_weight
+from specc.layers.base import LAYERS, Layer, LowerContext, WeightSpec, configured_weight
+from specc.layers.masks import DROP, MaskRule, not_equal
 from specc.types import INT64, TensorType
 
 
@@ -26,7 +27,8 @@ from specc.types import INT64, TensorType
 class Embedding(Layer):
     """Embedding: y = embeddings[int(x)]; (batch, ...) -> (batch, ..., output_dim).
 
-    Non-integer ids are truncated towards zero, as Keras's cast to int32 does.
+    Non-integer ids are truncated towards zero, as Keras's cast to int32 does. With
+    ``mask_zero`` the output carries a mask: 1 where the id is not 0 (specc.layers.masks).
     """
 
     type: Literal["Embedding"]
@@ -39,17 +41,18 @@ class Embedding(Layer):
 
     def output_types(self, inputs: list[TensorType]) -> list[TensorType]:
         (x,) = inputs
-        if self.mask_zero:
-            # Keras's mask would have to reach every later layer (RNNs skipping padded
-            # steps, losses ignoring them); specc's graphs carry no masks, so the flag
-            # would silently change nothing. Refuse it rather than mislead.
-            raise ShapeError(
-                "Embedding mask_zero: true is not supported: specc's compiler does not "
-                "propagate Keras masks; set mask_zero: false and handle the padding index "
-                "explicitly (e.g. keep id 0 for padding and weight it out of the loss)",
-                field="mask_zero",
-            )
         return [TensorType("float32", (*x.shape, self.output_dim))]
+
+    def mask_rule(self) -> MaskRule:
+        # Keras: supports_masking = mask_zero; compute_mask marks the ids not equal to 0.
+        return MaskRule("compute") if self.mask_zero else DROP
+
+    def make_mask(
+        self, ctx: LowerContext, inputs: list[Value], input_types: list[TensorType]
+    ) -> Value:
+        # Keras compares the ids as given, before its cast to int (0.5 is kept, though it
+        # reads row 0).
+        return not_equal(ctx.builder, inputs[0], input_types[0].dtype, 0)
 
     def weights(self, inputs: list[TensorType]) -> list[WeightSpec]:
         return [configured_weight(self, "embeddings", (self.input_dim, self.output_dim))]
@@ -87,4 +90,5 @@ class Embedding(Layer):
             ({"input_dim": 13, "output_dim": 3}, [TensorType("int32", (None,))]),
             ({"input_dim": 10, "output_dim": 2}, [TensorType("float32", (2, 3))]),
             ({"input_dim": 11, "output_dim": 1}, [TensorType("int64", ())]),
+            ({"input_dim": 10, "output_dim": 3, "mask_zero": True}, [TensorType("int64", (4,))]),
         ]

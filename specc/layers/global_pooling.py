@@ -31,6 +31,9 @@ class _GlobalPooling(SpatialLayer):
     data_format: DataFormat = "channels_last"
     keepdims: bool = False
 
+    # Keras: GlobalAveragePooling1D supports masking (it reads the mask, its output gets
+    # none); the other global pools do not, so a mask stops there (max over the padding
+    # too, as Keras warns).
     def output_types(self, inputs: list[TensorType]) -> list[TensorType]:
         (x,) = inputs
         _, channels = self.split(x)
@@ -160,6 +163,33 @@ class GlobalAveragePooling1D(_GlobalPooling):
     type: Literal["GlobalAveragePooling1D", "GlobalAvgPool1D"]
     spatial_rank: ClassVar[int] = 1
     mode: ClassVar[Literal["max", "average"]] = "average"
+
+    def lower(
+        self,
+        ctx: LowerContext,
+        inputs: list[Value],
+        input_types: list[TensorType],
+        weights: dict[str, Value],
+    ) -> list[Value]:
+        mask = ctx.input_masks[0] if ctx.input_masks else None
+        if mask is None:
+            return super().lower(ctx, inputs, input_types, weights)
+        # Keras's masked mean: sum(x * m) / sum(m) over the steps (0/0 = NaN for a sample
+        # whose steps are all masked, as in Keras). The mask reaches the layer's output no
+        # further (its compute_mask returns None). Values here are (batch, features, steps).
+        b = ctx.builder
+        x = float_input(ctx, inputs[0], input_types[0])
+        m = b.op("Unsqueeze", mask, b.constant([1], np.int64, hint="axes"))
+        total = b.reduce_sum(b.op("Mul", x, m), -1, keepdims=self.keepdims)
+        count = b.reduce_sum(m, -1, keepdims=self.keepdims)
+        return [b.op("Div", total, count)]
+
+    def masked_reference(self, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Keras's masked mean of channels_last ``x`` (batch, steps, features) in float64."""
+        m = np.asarray(mask, np.float64)[:, :, None]
+        with np.errstate(invalid="ignore"):  # an all-padding sample: 0/0, as in Keras
+            y = np.sum(np.asarray(x, np.float64) * m, axis=1) / np.sum(m, axis=1)
+        return y[:, None, :] if self.keepdims else y
 
     @classmethod
     def examples(cls) -> list[tuple[dict[str, Any], list[TensorType]]]:

@@ -24,6 +24,7 @@ from specc.layers.base import (
     float_input,
 )
 from specc.layers.core import passthrough_input
+from specc.layers.masks import MaskRule
 from specc.types import FLOAT_DTYPES, Dim, TensorType
 
 NumpyOp = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -70,6 +71,10 @@ class ElementwiseMerge(Layer):
     # The binary ONNX op folded over the inputs (Sum/Mean have no gradient in the engine).
     onnx_op: ClassVar[str]
     numpy_op: ClassVar[NumpyOp]
+
+    def mask_rule(self) -> MaskRule:
+        # Keras's Merge.compute_mask: the OR of the inputs' masks, none if one has none.
+        return MaskRule("any")
 
     def layout(self, inputs: list[TensorType]) -> Layout:
         # Inputs of one rank broadcast alike in any shared layout; mixed ranks are padded
@@ -201,6 +206,9 @@ class Maximum(ElementwiseMerge):
     onnx_op: ClassVar[str] = "Max"
     numpy_op: ClassVar[NumpyOp] = np.maximum
 
+    def check_masks(self, inputs: list[TensorType], masked: list[bool]) -> None:
+        refuse_masked_extremum(self, masked)
+
 
 @LAYERS.register
 class Minimum(ElementwiseMerge):
@@ -209,6 +217,19 @@ class Minimum(ElementwiseMerge):
     type: Literal["Minimum"]
     onnx_op: ClassVar[str] = "Min"
     numpy_op: ClassVar[NumpyOp] = np.minimum
+
+    def check_masks(self, inputs: list[TensorType], masked: list[bool]) -> None:
+        refuse_masked_extremum(self, masked)
+
+
+def refuse_masked_extremum(layer: Layer, masked: list[bool]) -> None:
+    """Keras's Maximum and Minimum fill each input's masked entries from the others before
+    comparing (``_apply_merge_op_and_or_mask``), which specc does not lower yet."""
+    if any(masked):
+        raise ShapeError(
+            f"{layer.type_name()} of masked inputs (Embedding mask_zero or Masking) is not "
+            "supported: Keras fills their masked entries from the other inputs first"
+        )
 
 
 @LAYERS.register
@@ -222,6 +243,18 @@ class Concatenate(Layer):
     axis: int = -1
     min_inputs: ClassVar[int] = 1
     max_inputs: ClassVar[int | None] = None
+
+    def mask_rule(self) -> MaskRule:
+        return MaskRule("concat")
+
+    def check_masks(self, inputs: list[TensorType], masked: list[bool]) -> None:
+        rank = len(inputs[0].full_shape)
+        if any(masked) and self._axis(rank) != rank - 1:
+            raise ShapeError(
+                "Concatenate joins masked inputs only on the last axis (their masks then "
+                f"combine per step); got axis={self.axis} for rank-{rank} inputs",
+                field="axis",
+            )
 
     def _axis(self, rank: int) -> int:
         axis = self.axis + rank if self.axis < 0 else self.axis

@@ -58,6 +58,8 @@ def _standard_normal(ctx: LowerContext, x: Value, rank: int, seed: int | None) -
 class NoiseLayer(Layer):
     """Shared shape rule: (batch, ...) float -> the same shape, float32."""
 
+    supports_masking = True  # Keras passes the mask on
+
     def layout(self, inputs: list[TensorType]) -> Layout:
         return "elementwise"
 

@@ -148,6 +148,8 @@ class LayerNormalization(AffineWeights):
     drops beta and ``center``.
     """
 
+    supports_masking = True  # Keras passes the mask on
+
     type: Literal["LayerNormalization"]
     axis: int | list[int] = -1
     rms_scaling: bool = False

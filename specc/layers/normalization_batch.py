@@ -28,12 +28,13 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from specc.fields import ConstraintField, InitializerField, RegularizerField, initializer
-from specc.graph import Value
+from specc.graph import GraphBuilder, Value
 from specc.layers.base import (
     LAYERS,
     Layer,
     Layout,
     LowerContext,
+    ShapeError,
     WeightSpec,
     expect_float,
     float_input,
@@ -50,6 +51,9 @@ from specc.layers.normalization import (
 )
 from specc.types import TensorType
 
+# Keras's backend.epsilon(), which its masked moments add to the kept count.
+KERAS_EPSILON = 1e-7
+
 
 @LAYERS.register
 class BatchNormalization(Layer):
@@ -57,6 +61,8 @@ class BatchNormalization(Layer):
     ``axis``; same shape. Inference uses the moving statistics; gamma, beta, moving_mean,
     moving_variance: (channels,), the last two non-trainable.
     """
+
+    supports_masking = True  # Keras passes the mask on
 
     type: Literal["BatchNormalization"]
     axis: int = -1
@@ -127,7 +133,11 @@ class BatchNormalization(Layer):
         mean, variance = weights["moving_mean"], weights["moving_variance"]
         if self.trainable:
             others = [a for a in range(t.rank) if a != axis]
-            batch_mean, batch_var, _ = moments(b, x, others, tuple(dims))
+            mask = ctx.input_masks[0] if ctx.input_masks else None
+            if mask is None:
+                batch_mean, batch_var, _ = moments(b, x, others, tuple(dims))
+            else:
+                batch_mean, batch_var = masked_moments(b, x, mask, axis, others)
             # Shaped like the moving statistics, which a training step moves towards them.
             batch_mean = reshape(b, batch_mean, [channels])
             batch_var = reshape(b, batch_var, [channels])
@@ -146,6 +156,16 @@ class BatchNormalization(Layer):
             inv, shift = reshape(b, inv, per_channel), reshape(b, shift, per_channel)
         return [b.op("Add", b.op("Mul", x, inv), shift)]
 
+    def check_masks(self, inputs: list[TensorType], masked: list[bool]) -> None:
+        (x,) = inputs
+        if masked[0] and self._axis(x) != x.rank - 1:
+            # Keras's masked moments broadcast the (batch, steps) mask over the last axis.
+            raise ShapeError(
+                "BatchNormalization reading a mask (Embedding mask_zero or Masking) "
+                f"normalizes the last axis only; got axis={self.axis} for input {x}",
+                field="axis",
+            )
+
     def reference(
         self, inputs: list[np.ndarray], weights: dict[str, np.ndarray]
     ) -> list[np.ndarray]:
@@ -157,6 +177,17 @@ class BatchNormalization(Layer):
         if self.center:
             y = y + w["beta"]
         return [np.moveaxis(y, -1, self.axis % inputs[0].ndim)]
+
+    @staticmethod
+    def masked_moments_np(x: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``masked_moments`` in NumPy float64, over every axis but the last."""
+        w = np.asarray(mask, np.float64)[..., None]
+        axes = tuple(range(x.ndim - 1))
+        weighted = np.asarray(x, np.float64) * w
+        total = np.sum(np.broadcast_to(w, x.shape), axis=axes) + KERAS_EPSILON
+        mean = np.sum(weighted, axis=axes) / total
+        variance = np.sum(w * (weighted - mean) ** 2, axis=axes) / total
+        return mean, variance
 
     @classmethod
     def examples(cls) -> list[tuple[dict[str, Any], list[TensorType]]]:
@@ -173,3 +204,22 @@ class BatchNormalization(Layer):
                 [TensorType("float32", (2, 3))],
             ),
         ]
+
+
+def masked_moments(
+    b: GraphBuilder, x: Value, mask: Value, channels: int, axes: list[int]
+) -> tuple[Value, Value]:
+    """Keras's ``BatchNormalization._moments`` with a (batch, steps) mask, x's channels on
+    axis ``channels`` (last in Keras's layout, 1 in channels-first): the mean and variance
+    of the kept steps, each a sum over the kept count plus ``backend.epsilon()`` (not the
+    layer's epsilon). Keras centres the masked inputs (zeros at masked steps), then weighs
+    the squares by the mask."""
+    at = b.constant(np.asarray([channels], np.int64), np.int64, hint="axes")
+    w = b.op("Unsqueeze", mask, at)
+    weighted = b.op("Mul", x, w)
+    count = b.op("Add", b.reduce_sum(w, axes, keepdims=True), b.constant(KERAS_EPSILON))
+    mean = b.op("Div", b.reduce_sum(weighted, axes, keepdims=True), count)
+    centred = b.op("Sub", weighted, mean)
+    squares = b.op("Mul", w, b.op("Mul", centred, centred))
+    variance = b.op("Div", b.reduce_sum(squares, axes, keepdims=True), count)
+    return mean, variance

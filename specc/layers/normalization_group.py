@@ -42,6 +42,8 @@ class GroupNormalization(AffineWeights):
     Same shape; gamma, beta: (channels,). ``groups=-1`` means one group per channel.
     """
 
+    supports_masking = True  # Keras passes the mask on
+
     type: Literal["GroupNormalization"]
     groups: int = 32
     axis: int = -1

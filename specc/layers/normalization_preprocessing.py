@@ -41,6 +41,8 @@ class Normalization(Layer):
     (null: one for all); same shape, float32.
     """
 
+    supports_masking = True  # Keras passes the mask on
+
     type: Literal["Normalization"]
     axis: int | list[int] | None = -1
     mean: Statistic | None = None

@@ -37,6 +37,8 @@ class UnitNormalization(Layer):
     """UnitNormalization: y = x / ||x||_2 over ``axis`` (x * min(1 / sqrt(sum(x^2)), 1e12),
     as Keras computes it); same shape."""
 
+    supports_masking = True  # Keras passes the mask on
+
     type: Literal["UnitNormalization"]
     axis: int | list[int] = -1
 

@@ -33,6 +33,8 @@ class PReLU(Layer):
     """PReLU: y = x where x >= 0, alpha * x elsewhere; same shape. alpha: the input's shape
     without the batch axis, 1 on each of ``shared_axes`` (batch axis = 0, as in Keras)."""
 
+    supports_masking = True  # Keras passes the mask on
+
     type: Literal["PReLU"]
     alpha_initializer: InitializerField = initializer("Zeros")
     alpha_regularizer: RegularizerField | None = None

@@ -55,6 +55,8 @@ from specc.layers.base import (
     expect_float,
     float_input,
 )
+from specc.layers.masks import DROP, MaskRule
+from specc.layers.recurrent_masked import lower_compacted
 from specc.layers.recurrent_ops import (
     dropout_masks,
     ints,
@@ -90,10 +92,10 @@ class Recurrent(Layer):
     return_state: bool = False
     go_backwards: bool = False
     stateful: bool = False
-    # Accepted as Keras serializes them; no effect here (ONNX ops run the same either
-    # way, and specs have no masks).
+    # Accepted as Keras serializes it; no effect here (ONNX ops run the same either way).
     unroll: bool = False
     zero_output_for_mask: bool = False
+    supports_masking = True  # reads the mask; passes it on with return_sequences
 
     # Gate blocks in the kernels (k above) and state tensors (h, and c for LSTM).
     gates: ClassVar[int] = 1
@@ -188,6 +190,23 @@ class Recurrent(Layer):
             )
         return specs
 
+    def mask_rule(self) -> MaskRule:
+        # Keras's RNN.compute_mask: the sequence output keeps the mask, the states get none.
+        return MaskRule("propagate", outputs=(0,)) if self.return_sequences else DROP
+
+    def check_masks(self, inputs: list[TensorType], masked: list[bool]) -> None:
+        steps, _ = self.sequence(inputs[0])
+        compacted = steps is None or steps > self.max_unrolled_steps
+        if masked[0] and compacted and self.return_state and self.state_count > 1:
+            # recurrent_masked computes only h at such lengths (see there).
+            raise ShapeError(
+                f"{self.type_name()} with return_state=true reading a mask (Embedding "
+                "mask_zero or Masking) needs a known number of timesteps (at most "
+                f"{self.max_unrolled_steps}): its final cell state is computed by unrolling; "
+                f"got input {inputs[0]}",
+                field="return_state",
+            )
+
     # -- lowering ----------------------------------------------------------------------
 
     def lower(
@@ -206,17 +225,27 @@ class Recurrent(Layer):
         long = steps is None or steps > self.max_unrolled_steps
         for_engine = ctx.for_training and not ctx.fused_recurrence
         unroll = not long and (for_engine or self.unrolls_for_inference)
-        fused = self.unrolled_because() is None and not unroll
+        # A Keras mask may mark any step (not only a right-padded tail, the fused ops'
+        # sequence_lens): a masked fused recurrence runs over the kept steps moved to the
+        # front (recurrent_masked), which cannot give LSTM's final cell state, so a masked
+        # LSTM returning it unrolls wherever the length is known.
+        mask = ctx.input_masks[0] if ctx.input_masks else None
+        needs_cell = mask is not None and self.return_state and self.state_count > 1
+        fused = self.unrolled_because() is None and not unroll and not (needs_cell and not long)
         if fused:
             if self.drops(self.dropout):
                 # Keras's "implementation 2": one input mask for every gate and time step.
                 b = ctx.builder
-                (mask,) = dropout_masks(ctx, x, features, self.dropout, 1, self.seed)
-                x = b.op("Mul", x, unsqueeze(b, mask, 1))
-            sequence, states = self.lower_fused(ctx, x, t, weights)
+                (dropped,) = dropout_masks(ctx, x, features, self.dropout, 1, self.seed)
+                x = b.op("Mul", x, unsqueeze(b, dropped, 1))
+            if mask is None:
+                sequence, states = self.lower_fused(ctx, x, t, weights)
+                last = states[0]
+            else:
+                sequence, states, last = lower_compacted(self, ctx, x, t, weights, mask)
         else:
-            sequence, states = lower_unrolled(self, ctx, x, t, weights)
-        output = sequence if self.return_sequences else states[0]
+            sequence, states, last = lower_unrolled(self, ctx, x, t, weights, mask)
+        output = sequence if self.return_sequences else last
         return [output, *states] if self.return_state else [output]
 
     def lower_fused(
@@ -266,15 +295,26 @@ class Recurrent(Layer):
     # -- reference ---------------------------------------------------------------------
 
     def reference(
-        self, inputs: list[np.ndarray], weights: dict[str, np.ndarray]
+        self,
+        inputs: list[np.ndarray],
+        weights: dict[str, np.ndarray],
+        mask: np.ndarray | None = None,
     ) -> list[np.ndarray]:
+        """Keras's RNN in float64; ``mask`` (batch, steps) of 0/1 as its backend's rnn
+        reads one (see ``recurrent_unrolled.lower_unrolled``)."""
         x = np.asarray(inputs[0], np.float64)
         w = {k: np.asarray(v, np.float64) for k, v in weights.items()}
         batch, steps = x.shape[:2]
         states = [np.zeros((batch, self.units))] * self.state_count
         outputs = []
         for step in range(steps - 1, -1, -1) if self.go_backwards else range(steps):
-            out, states = self.reference_step(x[:, step], states, w)
+            out, new_states = self.reference_step(x[:, step], states, w)
+            if mask is None:
+                states = new_states
+            else:
+                keep = np.asarray(mask[:, step : step + 1], bool)
+                states = [np.where(keep, n, s) for n, s in zip(new_states, states, strict=True)]
+                out = np.where(keep, out, 0.0) if self.zero_output_for_mask else states[0]
             outputs.append(out)
         output = np.stack(outputs, axis=1) if self.return_sequences else outputs[-1]
         return [output, *states] if self.return_state else [output]

@@ -28,6 +28,8 @@ def _some_values(cls: type, value: Factor) -> Factor:
 class Rescaling(Layer):
     """Rescaling: y = float32(x) * scale + offset; same shape, float32."""
 
+    supports_masking = True  # Keras passes the mask on
+
     type: Literal["Rescaling"]
     scale: Factor
     offset: Factor = 0.0

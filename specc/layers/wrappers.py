@@ -19,6 +19,7 @@ from pydantic import field_validator, model_validator
 from specc.graph import Value
 from specc.layers.base import LAYERS, Layer, LowerContext, ShapeError, WeightSpec
 from specc.layers.layout import Placed, convert, lower_layer
+from specc.layers.masks import DROP, MaskRule
 from specc.layers.recurrent import Recurrent
 from specc.layers.recurrent_ops import ints, reverse_time
 from specc.types import TensorType, known_size
@@ -92,6 +93,7 @@ class Bidirectional(Wrapper):
     """
 
     type: Literal["Bidirectional"]
+    supports_masking = True  # both layers read the mask (see mask_rule)
     merge_mode: Literal["concat", "sum", "mul", "ave"] | None = "concat"
     backward_layer: AnyLayer | None = None
 
@@ -133,17 +135,32 @@ class Bidirectional(Wrapper):
 
     def sublayers(self) -> list[tuple[str, Recurrent]]:
         """(name, layer) of the forward and the backward layer, as Keras makes them."""
-        layer = self.layer
-        assert isinstance(layer, Recurrent)
+        assert isinstance(self.layer, Recurrent)
+        # Keras's Bidirectional sets both layers' zero_output_for_mask to return_sequences.
+        zeros = {"zero_output_for_mask": self.layer.return_sequences}
+        layer = self.layer.model_copy(update=zeros)
         name = sublayer_name(layer)
         forward = ("forward_" + _removeprefix(name, "forward_"), layer)
         if self.backward_layer is None:
             copy = layer.model_copy(update={"go_backwards": True})
             return [forward, ("backward_" + _removeprefix(name, "backward_"), copy)]
-        backward = self.backward_layer
-        assert isinstance(backward, Recurrent)
+        assert isinstance(self.backward_layer, Recurrent)
+        backward = self.backward_layer.model_copy(update=zeros)
         # Keras keeps a given backward layer's own name; unnamed, it gets the prefix.
         return [forward, (backward.name or "backward_" + backward.default_name(), backward)]
+
+    def mask_rule(self) -> MaskRule:
+        # Keras's Bidirectional.compute_mask: the mask on the sequence output(s) only.
+        if not self.layer.return_sequences:  # type: ignore[attr-defined]
+            return DROP
+        return MaskRule("propagate", outputs=(0,) if self.merge_mode else (0, 1))
+
+    def check_masks(self, inputs: list[TensorType], masked: list[bool]) -> None:
+        for _, layer in self.sublayers():
+            try:
+                layer.check_masks(inputs, masked)
+            except ShapeError as error:
+                raise self.inner_error(layer, error) from None
 
     def _merged(self, f: TensorType, b: TensorType) -> list[TensorType]:
         if self.merge_mode is None:
@@ -203,10 +220,15 @@ class Bidirectional(Wrapper):
         return [*merged, *f_states, *b_states]
 
     def reference(
-        self, inputs: list[np.ndarray], weights: dict[str, np.ndarray]
+        self,
+        inputs: list[np.ndarray],
+        weights: dict[str, np.ndarray],
+        mask: np.ndarray | None = None,
     ) -> list[np.ndarray]:
+        """Both layers' references, merged; ``mask`` as ``Recurrent.reference`` reads it."""
         (f, *f_states), (y, *b_states) = [
-            layer.reference(inputs, sub_weights(weights, name)) for name, layer in self.sublayers()
+            layer.reference(inputs, sub_weights(weights, name), mask)
+            for name, layer in self.sublayers()
         ]
         if self.layer.return_sequences:  # type: ignore[attr-defined]
             y = y[:, ::-1]
@@ -245,6 +267,7 @@ class TimeDistributed(Wrapper):
     """
 
     type: Literal["TimeDistributed"]
+    supports_masking = True  # the (batch, timesteps) mask passes on
 
     def _child(self, x: TensorType) -> TensorType:
         if len(x.shape) < 2:
@@ -295,7 +318,12 @@ class TimeDistributed(Wrapper):
             merged = b.op("Concat", b.constant(ints([-1]), np.int64, hint="dims"), rest, axis=0)
         flat = b.op("Reshape", x, merged)
         sub = sub_weights(weights, sublayer_name(self.layer))
+        # The (batch, timesteps) mask does not fit the inner layer's (batch * timesteps,
+        # ...) input (Keras hands it one (batch,) column per step, which the layers that
+        # read masks cannot take either): the inner layer sees none.
+        masks, ctx.input_masks = ctx.input_masks, []
         (placed,) = lower_layer(ctx, self.layer, [Placed(flat)], [child], sub)
+        ctx.input_masks = masks
         y = convert(b, placed, None)
         (y_type,) = self.layer.output_types([child])
         batch_time = b.op("Shape", x, start=0, end=2)

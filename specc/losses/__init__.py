@@ -19,32 +19,27 @@ float64, independently, for tests and for the metrics that wrap these functions.
 
 Loss modules are discovered, not listed: adding a loss means adding its class to a family
 module (or a new module here) and nothing else. The registry, the schema, the docs table
-and the test matrix derive from it.
+and the test matrix derive from it. ``LOSSES`` imports a module when one of its losses is
+first asked for (which module holds which is read from the source, as for layers), and
+every module when it is walked or a class is taken from this package by name.
 """
 
+from typing import Any
+
 from specc.losses.base import EPSILON, LOSSES, Loss, LossExample, PerSample, reduce_reference
-from specc.losses.crossentropy import (
-    BinaryCrossentropy,
-    CategoricalCrossentropy,
-    SparseCategoricalCrossentropy,
-)
-from specc.losses.hinge import CategoricalHinge, Hinge, SquaredHinge
-from specc.losses.probabilistic import KLDivergence, Poisson
-from specc.losses.regression import (
-    CosineSimilarity,
-    Huber,
-    LogCosh,
-    MeanAbsoluteError,
-    MeanAbsolutePercentageError,
-    MeanSquaredError,
-    MeanSquaredLogarithmicError,
-)
-from specc.registry import import_modules
 
-import_modules(__name__, __path__)
+# The family modules keep their place in the listings; later modules follow by name.
+LOSSES.list_first("crossentropy", "hinge", "probabilistic", "regression")
 
-#: The field type of one loss in ``compile.loss``: a name or a mapping with ``type``.
-LossField = LOSSES.discriminated_union()
+
+def __getattr__(name: str) -> Any:
+    # The loss classes are imported when first asked for (``LOSSES`` imports only the
+    # modules of the losses a spec names).
+    if name == "LossField":
+        #: The field type of one loss in ``compile.loss``: a name or a mapping with ``type``.
+        return LOSSES.discriminated_union()
+    return LOSSES.package_attribute(name)
+
 
 __all__ = [
     "EPSILON",

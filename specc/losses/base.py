@@ -126,6 +126,7 @@ class Loss(SpecModel):
         prediction: TensorType,
         logits: Value | None = None,
         sample_weight: Value | None = None,
+        mask: Value | None = None,
     ) -> Value:
         """Emit ops computing the batch's loss, a float32 scalar (shape ``[]``).
 
@@ -135,7 +136,9 @@ class Loss(SpecModel):
         them (softmax over the last axis): the loss is then computed from the logits, the
         stable way. Losses that take none ignore them, and so does a ``from_logits`` loss.
         ``sample_weight`` (float32, one per sample) weighs each sample's loss as Keras's
-        ``reduce_weighted_values`` does (``_lower_weighted_reduction``).
+        ``reduce_weighted_values`` does (``_lower_weighted_reduction``). ``mask`` is the
+        output's Keras mask (float32 0/1, the shape of the per-step losses): as Keras's
+        ``apply_mask``, only the steps it keeps count, and the means divide by their count.
         """
         shape = prediction.full_shape
         for axis in self.axes():
@@ -148,6 +151,8 @@ class Loss(SpecModel):
             logits = y_pred if getattr(self, "from_logits", False) else None
         lowered = self.lower_values(b, shape, y_pred, y_true, logits)
         rank = self.values_rank(len(shape))
+        if mask is not None:
+            lowered = _masked(b, lowered, mask)
         if sample_weight is not None:
             return self._lower_weighted_reduction(b, lowered, rank, sample_weight)
         return self._lower_reduction(b, lowered, rank)
@@ -226,4 +231,11 @@ class FromLogits(Loss):
     from_logits: bool = False
 
 
-LOSSES: Registry[Loss] = Registry("loss")
+LOSSES: Registry[Loss] = Registry("loss", package="specc.losses")
+
+
+def _masked(b: GraphBuilder, lowered: PerSample, mask: Value) -> PerSample:
+    """The per-step losses with an output's mask joined to any mask of their own (Keras:
+    ``in_mask & out_mask``): masked steps contribute 0 and leave the count."""
+    joined = mask if lowered.mask is None else b.op("Mul", lowered.mask, mask)
+    return PerSample(b.op("Mul", lowered.values, joined), joined)

@@ -16,24 +16,16 @@ Each metric class lowers one batch's statistics into the training graph (``Metri
 Keras's metric variables for that batch), turns their totals over the batches into its
 value (``Metric.result``), and holds the NumPy reference of its statistics
 (``Metric.reference_statistics``). Metric modules are discovered, not listed: adding a metric
-means adding its class to a module here and nothing else.
+means adding its class to a module here and nothing else. ``METRICS`` imports a module
+when one of its metrics is first asked for (the metrics ``loss_based`` makes from losses
+are not read from the source: asking for one imports every module).
 """
 
+from collections.abc import Iterable
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator
 
-from specc.metrics.accuracy import (
-    Accuracy,
-    BinaryAccuracy,
-    CategoricalAccuracy,
-    LabelKind,
-    SparseCategoricalAccuracy,
-    SparseTopKCategoricalAccuracy,
-    TopKCategoricalAccuracy,
-    label_kind,
-)
-from specc.metrics.auc import AUC
 from specc.metrics.base import (
     METRICS,
     MeanMetric,
@@ -44,31 +36,9 @@ from specc.metrics.base import (
     Totals,
     same_rank,
 )
-from specc.metrics.confusion import Precision, Recall
-from specc.metrics.loss_based import (
-    BinaryCrossentropy,
-    CategoricalCrossentropy,
-    CategoricalHinge,
-    CosineSimilarity,
-    Hinge,
-    KLDivergence,
-    LogCoshError,
-    LossMetric,
-    MeanAbsoluteError,
-    MeanAbsolutePercentageError,
-    MeanSquaredError,
-    MeanSquaredLogarithmicError,
-    Poisson,
-    RootMeanSquaredError,
-    SparseCategoricalCrossentropy,
-    SquaredHinge,
-    wrap_loss,
-)
-from specc.registry import import_modules
 
-import_modules(__name__, __path__)
-
-#: The field type of one metric in ``compile.metrics``: a name or a mapping with ``type``.
+# The first modules keep their place in the listings; later modules follow by name.
+METRICS.list_first("accuracy", "confusion", "auc", "loss_based")
 
 
 def _named_by_string(value: Any) -> Any:
@@ -79,7 +49,19 @@ def _named_by_string(value: Any) -> Any:
     return value  # an unknown name is reported where the string stands
 
 
-MetricField = Annotated[METRICS.discriminated_union(), BeforeValidator(_named_by_string)]
+def metric_field(models: Iterable[type[Metric]] | None = None) -> Any:
+    """The field type of one metric in ``compile.metrics``: a name or a mapping with
+    ``type``, one of ``models`` (every metric by default)."""
+    return Annotated[METRICS.discriminated_union(models=models), BeforeValidator(_named_by_string)]
+
+
+def __getattr__(name: str) -> Any:
+    # The metric classes are imported when first asked for (``METRICS`` imports only the
+    # modules of the metrics a spec names).
+    if name == "MetricField":
+        return metric_field()
+    return METRICS.package_attribute(name)
+
 
 __all__ = [
     "AUC",
@@ -117,6 +99,7 @@ __all__ = [
     "TopKCategoricalAccuracy",
     "Totals",
     "label_kind",
+    "metric_field",
     "same_rank",
     "wrap_loss",
 ]

@@ -39,6 +39,8 @@ class MetricInputs:
     y_pred: Value
     labels: TensorType
     prediction: TensorType
+    # The output's Keras mask (float32 0/1, the shape of the per-step values), if any.
+    mask: Value | None = None
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,7 @@ class Metric(SpecModel):
         return None
 
 
-METRICS: Registry[Metric] = Registry("metric")
+METRICS: Registry[Metric] = Registry("metric", package="specc.metrics")
 
 
 def divide_no_nan(a: Any, b: Any) -> Any:
@@ -212,7 +214,13 @@ class MeanMetric(Metric):
     def lower(self, b: GraphBuilder, x: MetricInputs) -> list[Statistic]:
         """The total and count of the per-sample values."""
         values, shape = self.lower_values(b, x)
-        return lower_mean(b, values, shape)
+        if x.mask is None:
+            return lower_mean(b, values, shape)
+        # Keras's MeanMetricWrapper weighs the values by the output's mask: each sample
+        # adds its mean of values * mask to the total and its mean of the mask to the count.
+        total, _ = lower_mean(b, b.op("Mul", values, x.mask), shape)
+        count, _ = lower_mean(b, x.mask, shape)
+        return [total, count]
 
     def reference_statistics(self, y_true: np.ndarray, y_pred: np.ndarray) -> list[np.ndarray]:
         """The total and count of ``values``."""

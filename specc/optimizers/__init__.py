@@ -9,28 +9,27 @@ each rule; ``update`` the NumPy step around each rule (learning rate, clipping, 
 decay, state).
 
 Modules are discovered, not listed: adding an optimizer means adding its module and
-nothing else. The spec field, the JSON Schema and the docs table derive from the registry.
+nothing else. The spec field, the JSON Schema and the docs table derive from the registry,
+which imports a module when one of its optimizers is first asked for.
 """
 
-import importlib
-import pkgutil
+from typing import Any
 
 from specc.optimizers.base import NO_KERNEL, OPTIMIZERS, FusedKernel, NoFusedKernel, Optimizer
-from specc.optimizers.update import OptimizerUpdate
 
-# Sorted, so the registry (and the catalog and schema derived from it) has a stable order.
-for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
-    importlib.import_module(f"{__name__}.{_module}")
 
-# Each optimizer under its Keras class name, as ``keras.optimizers`` exposes them
-# (``from specc.optimizers import Adam``), without a list here to keep in step.
-_CLASSES = {model.__name__: model for model in OPTIMIZERS}
-globals().update(_CLASSES)
+def __getattr__(name: str) -> Any:
+    # Each optimizer under its Keras class name, as ``keras.optimizers`` exposes them
+    # (``from specc.optimizers import Adam``), without a list here to keep in step: the
+    # modules are imported when first asked for (``OPTIMIZERS`` imports only the modules
+    # of the optimizers a spec names).
+    if name == "OptimizerField":
+        #: The field type of ``compile.optimizer``: a name or a mapping with ``type``.
+        return OPTIMIZERS.discriminated_union()
+    return OPTIMIZERS.package_attribute(name)
 
-#: The field type of ``compile.optimizer``: a name or a mapping with ``type``.
-OptimizerField = OPTIMIZERS.discriminated_union()
 
-# The optimizer classes are known only once their modules are imported.
+# The optimizer classes are found by ``__getattr__``, by name.
 __all__ = [
     "NO_KERNEL",
     "OPTIMIZERS",
@@ -39,5 +38,4 @@ __all__ = [
     "Optimizer",
     "OptimizerField",
     "OptimizerUpdate",
-    *sorted(_CLASSES),
 ]

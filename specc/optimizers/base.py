@@ -356,7 +356,7 @@ class Optimizer(SpecModel):
         raise NotImplementedError(f"{type(self).__name__} has no in-graph update")
 
 
-OPTIMIZERS: Registry[Optimizer] = Registry("optimizer")
+OPTIMIZERS: Registry[Optimizer] = Registry("optimizer", package="specc.optimizers")
 
 
 def lower_gradient_clip(

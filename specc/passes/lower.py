@@ -8,7 +8,7 @@ scope named after it, so nodes are called ``<layer>/<OpType>``.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -16,6 +16,7 @@ import numpy as np
 from specc.graph import Graph, GraphBuilder, Value
 from specc.layers.base import LowerContext, MovingUpdate
 from specc.layers.layout import Placed, convert, lower_layer
+from specc.layers.masks import output_masks
 from specc.passes.shapes import Parameter, TypedGraph
 from specc.spec.metadata import labels_by_output
 from specc.types import TensorType
@@ -68,6 +69,9 @@ class LoweredModel:
     # The random ops' step counter (``specc.random_step``), a graph input of a training
     # lowering whose layers draw random numbers; None otherwise.
     random_step: Value | None = None
+    # Model output name -> its Keras mask (float32 (batch, steps) 0/1), for the outputs
+    # that carry one: the losses weigh their steps by it (specc.layers.masks).
+    output_masks: dict[str, Value] = field(default_factory=dict)
 
 
 def expected_weight_shapes(typed: TypedGraph) -> dict[str, tuple[int, ...]]:
@@ -110,8 +114,10 @@ def lower_to_onnx(
     resolved = typed.resolved
     b = GraphBuilder(resolved.model_name)
     values: dict[str, list[Placed]] = {}
+    masks: dict[str, list[Value | None]] = {}
     for name, tensor in resolved.inputs.items():
         values[name] = [Placed(b.input(name, tensor))]
+        masks[name] = [None]
     ctx = LowerContext(
         b, for_training=for_training, fused_recurrence=fused_recurrence, random_seed=seed
     )
@@ -126,9 +132,18 @@ def lower_to_onnx(
             continue
         inputs = [values[ref.name][ref.index] for ref in node.inputs]
         ctx.layer, ctx.activity = node.owner, None
+        ctx.input_masks = [masks[ref.name][ref.index] for ref in node.inputs]
+        input_types = typed.input_types[node.name]
         with b.scope(node.name):
             values[node.name] = lower_layer(
-                ctx, node.layer, inputs, typed.input_types[node.name], params.get(node.owner, {})
+                ctx, node.layer, inputs, input_types, params.get(node.owner, {})
+            )
+            # A mask is (batch, steps) whatever layout the values are placed in; a layer
+            # making one reads its inputs in their native layout.
+            makes = node.layer.mask_rule().kind == "compute"
+            natives = [convert(b, p, None) for p in inputs] if makes else []
+            masks[node.name] = output_masks(
+                node.layer, ctx, natives, input_types, ctx.input_masks, len(values[node.name])
             )
         layer_outputs[node.name] = [placed.value for placed in values[node.name]]
         if node.layer.activity_regularizer is not None:
@@ -138,8 +153,16 @@ def lower_to_onnx(
                 outputs = typed.output_types[node.name]
                 produced = list(zip(layer_outputs[node.name], outputs, strict=True))
             penalties.append(ActivityPenalty(node.name, node.layer.activity_regularizer, produced))
+    for name, refs in resolved.aliases.items():  # a sub-model use's outputs, by its name
+        if all(ref.name in values for ref in refs):
+            values[name] = [values[ref.name][ref.index] for ref in refs]
+            masks[name] = [masks[ref.name][ref.index] for ref in refs]
     heads: dict[str, Head] = {}
+    final_masks: dict[str, Value] = {}
     for ref, tensor in zip(resolved.outputs, typed.outputs, strict=True):
+        mask = masks[ref.name][ref.index]
+        if mask is not None:
+            final_masks[str(ref)] = mask
         with b.scope(ref.name):
             value = convert(b, values[ref.name][ref.index], None)
         activated = b.graph.activated.get(value.name)
@@ -158,6 +181,7 @@ def lower_to_onnx(
         penalties,
         for_training,
         step,
+        final_masks,
     )
 
 
@@ -165,7 +189,7 @@ def _needed_nodes(typed: TypedGraph) -> set[str]:
     """Layers some output depends on; a dangling layer is not lowered (as in Keras)."""
     by_name = typed.resolved.nodes_by_name
     needed: set[str] = set()
-    stack = [ref.name for ref in typed.resolved.outputs]
+    stack = [typed.resolved.value_of(ref).name for ref in typed.resolved.outputs]
     while stack:
         name = stack.pop()
         if name in needed or name not in by_name:

@@ -10,13 +10,20 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from specc.diagnostics import DiagnosticSink, SpecError, SpecPath, did_you_mean
 from specc.layers.base import Layer
-from specc.spec.model import ModelSpec, SharedLayer
+from specc.spec.model import InlineModel, ModelSpec, ModelUse, SharedLayer, SubModel
 from specc.types import TensorType
 
+if TYPE_CHECKING:
+    from specc.passes.nested import InlinedUse, Nesting, PendingUse
+
 SEQUENTIAL_INPUT = "input_layer"
+# The input of a nested Sequential with no input_shape: it takes the type of what it is
+# applied to, as Keras builds one on its first call.
+ANY_INPUT = TensorType("any", ())
 
 
 @dataclass(frozen=True)
@@ -40,11 +47,15 @@ class LayerNode:
     entry: int  # index in the spec's ``layers`` list, for error paths
     owner: str  # the entry that owns the weights (itself unless it ``shares``)
     explicit_inputs: bool
+    # The sub-model use this node was inlined for (see ``specc.passes.nested``), and its
+    # entry's path inside ``models``.
+    use: str | None = None
+    at: SpecPath | None = None
 
     @property
     def path(self) -> SpecPath:
         """The spec path of this node's entry."""
-        return ("layers", self.entry)
+        return self.at if self.at is not None else ("layers", self.entry)
 
     @property
     def inputs_path(self) -> SpecPath:
@@ -56,11 +67,18 @@ class LayerNode:
 class ResolvedGraph:
     """Inputs, layer nodes in topological order, and outputs of a spec."""
 
-    spec: ModelSpec
+    spec: ModelSpec | SubModel
     inputs: dict[str, TensorType]
     nodes: list[LayerNode]
     outputs: list[Ref]
     input_paths: dict[str, SpecPath] = field(default_factory=dict)
+    # The sub-model uses inlined into ``nodes``, and what each use's name stands for.
+    uses: list[InlinedUse] = field(default_factory=list)
+    aliases: dict[str, list[Ref]] = field(default_factory=dict)
+
+    def value_of(self, ref: Ref) -> Ref:
+        """The node output or input ``ref`` names: a use's output is one inside it."""
+        return self.aliases[ref.name][ref.index] if ref.name in self.aliases else ref
 
     @property
     def model_name(self) -> str:
@@ -73,6 +91,15 @@ class ResolvedGraph:
     def nodes_by_name(self) -> dict[str, LayerNode]:
         """The nodes, by name."""
         return {n.name: n for n in self.nodes}
+
+    @cached_property
+    def owning_nodes(self) -> set[str]:
+        """The nodes that hold their weights' owners' weights: the owner's own node, or
+        for a sub-model's layer (owner ``encoder/dense``) the node of its first use."""
+        first: dict[str, str] = {}
+        for node in self.nodes:
+            first.setdefault(node.owner, node.name)
+        return {owner if owner in self.nodes_by_name else n for owner, n in first.items()}
 
     def node(self, name: str) -> LayerNode:
         """The node called ``name``."""
@@ -111,6 +138,8 @@ def _input_types(spec: ModelSpec, sink: DiagnosticSink) -> dict[str, TensorType]
     if spec.inputs is not None:
         return {n: TensorType(s.dtype, tuple(s.shape)) for n, s in spec.inputs.items()}
     first = spec.layers[0]
+    if isinstance(spec, SubModel) and (not isinstance(first, Layer) or first.input_shape is None):
+        return {SEQUENTIAL_INPUT: ANY_INPUT}
     if not isinstance(first, Layer) or first.input_shape is None:
         sink.error(
             "SPC202-no-input",
@@ -144,9 +173,20 @@ def _assign_names(spec: ModelSpec, taken: set[str]) -> list[str]:
     return names
 
 
-def resolve_references(spec: ModelSpec) -> ResolvedGraph:
-    """Resolve names and references; raise ``SpecError`` listing every problem."""
+def resolve_references(spec: ModelSpec | SubModel, nesting: Nesting | None = None) -> ResolvedGraph:
+    """Resolve names and references; raise ``SpecError`` listing every problem.
+
+    ``nesting``: the spec's sub-models, when ``spec`` is one of them."""
+    from specc.passes.nested import Nesting, PendingUse, check_inlined_size, inline_uses
+
     sink = DiagnosticSink()
+    top = nesting is None
+    if nesting is None:
+        models = dict(spec.models or {}) if isinstance(spec, ModelSpec) else {}
+        nesting = Nesting(models, resolve_references)
+        if isinstance(spec, ModelSpec):
+            check_inlined_size(spec, sink)
+    pending: list[PendingUse] = []
     inputs = _input_types(spec, sink)
     if not inputs:
         sink.check()  # nothing downstream can be resolved without an input
@@ -183,7 +223,7 @@ def resolve_references(spec: ModelSpec) -> ResolvedGraph:
         if isinstance(entry, SharedLayer):
             target = entries.get(entry.shares)
             if not isinstance(target, Layer):
-                what = "another shared entry" if target is not None else "not a layer"
+                what = "another shared entry" if isinstance(target, SharedLayer) else "not a layer"
                 hint = layer_hints.hint(entry.shares)
                 sink.error(
                     "SPC205-bad-shares",
@@ -209,11 +249,17 @@ def resolve_references(spec: ModelSpec) -> ResolvedGraph:
                 )
                 broken.add(name)
                 continue
+        if isinstance(entry, InlineModel):
+            entry = nesting.add_inline(name, entry, ("layers", i), sink)
+        if isinstance(entry, ModelUse):
+            refs_of_use = [parse_reference(r) for r in refs]
+            pending.append(PendingUse(name, entry, i, refs_of_use, explicit_inputs))
+            continue
         nodes[name] = LayerNode(
             name, layer, [parse_reference(r) for r in refs], i, owner, explicit_inputs
         )
 
-    known = set(nodes) | set(inputs)
+    known = set(nodes) | set(inputs) | {use.name for use in pending}
     known_hints = _Hints(known)
     for node in nodes.values():
         for k, ref in enumerate(node.inputs):
@@ -241,16 +287,21 @@ def resolve_references(spec: ModelSpec) -> ResolvedGraph:
 
     outputs = _resolve_outputs(spec, names, nodes, inputs, sink)
     sink.check()
+    aliases, uses = inline_uses(pending, nodes, known, nesting, sink)
+    if top:
+        nesting.check_unused(sink)
+    sink.check()
     order = _topological_order(nodes, inputs, sink)
     sink.check()
     used = {ref.name for n in order for ref in n.inputs}
+    used |= {ref.name for refs in aliases.values() for ref in refs}
     for name in inputs:
         if name not in used:
             path = ("inputs", name) if spec.inputs is not None else ("layers", 0)
             sink.error("SPC206-unused-input", f"input '{name}' is not used by any layer", path)
     sink.check()
     input_paths = {n: ("inputs", n) for n in inputs} if spec.inputs is not None else {}
-    return ResolvedGraph(spec, inputs, order, outputs, input_paths)
+    return ResolvedGraph(spec, inputs, order, outputs, input_paths, uses, aliases)
 
 
 class _Hints:

@@ -7,15 +7,17 @@ are held to the limits here too (``specc.passes.sizes``), before anything is all
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
 from specc.diagnostics import DiagnosticSink
 from specc.initializers import InitializerShapeError
 from specc.layers.base import ShapeError, WeightSpec
+from specc.layers.masks import output_flags
 from specc.limits import DEFAULT_LIMITS, Limits
 from specc.passes import sizes
+from specc.passes.nested import check_use_types
 from specc.passes.resolve import SEQUENTIAL_INPUT, LayerNode, Ref, ResolvedGraph
 from specc.types import TensorType
 from specc.weights import weight_key
@@ -59,7 +61,7 @@ class Parameter:
 
     @property
     def onnx_name(self) -> str:
-        return f"{self.owner}.{self.name.replace('/', '.')}"
+        return f"{self.owner}.{self.name}".replace("/", ".")
 
 
 @dataclass
@@ -70,6 +72,8 @@ class TypedGraph:
     input_types: dict[str, list[TensorType]]  # node name -> its inputs' types
     output_types: dict[str, list[TensorType]]  # node or input name -> its outputs' types
     parameters: list[Parameter]  # in layer order, each owner's in Keras's order
+    # Node or input name -> whether each output carries a Keras mask (specc.layers.masks).
+    masked: dict[str, list[bool]] = field(default_factory=dict)
 
     def type_of(self, ref: Ref) -> TensorType:
         """The type of the value a reference names."""
@@ -132,6 +136,7 @@ def infer_shapes(graph: ResolvedGraph, limits: Limits = DEFAULT_LIMITS) -> Typed
     every weight or value over ``limits``."""
     sink = DiagnosticSink()
     types: dict[str, list[TensorType]] = {}
+    masked: dict[str, list[bool]] = {name: [False] for name in graph.inputs}
     for name, t in graph.inputs.items():
         problem = sizes.too_many_elements(f"input '{name}'", t, limits)
         if problem is not None:
@@ -157,9 +162,11 @@ def infer_shapes(graph: ResolvedGraph, limits: Limits = DEFAULT_LIMITS) -> Typed
             continue
         given = [types[ref.name][ref.index] for ref in node.inputs]
         label = f"{node.layer.type_name()} layer '{node.name}'"
+        given_masks = [masked[ref.name][ref.index] for ref in node.inputs]
         try:
             outputs = node.layer.output_types(given)
             layer_weights = node.layer.weights(given)
+            node.layer.check_masks(given, given_masks)
         except ShapeError as error:
             sink.error("SPC301-shape", f"{label}: {error}", _error_path(node, error))
             continue
@@ -194,6 +201,11 @@ def infer_shapes(graph: ResolvedGraph, limits: Limits = DEFAULT_LIMITS) -> Typed
         weight_users.setdefault(node.owner, node.name)
         input_types[node.name] = given
         types[node.name] = outputs
+        masked[node.name] = output_flags(node.layer, given_masks, len(outputs))
+    check_use_types(graph.uses, types, sink)
+    for use in graph.uses:  # a sub-model use's outputs, by its name, as check_use_types
+        if all(ref.name in masked for ref in use.outputs):
+            masked[use.name] = [masked[ref.name][ref.index] for ref in use.outputs]
     for k, ref in enumerate(graph.outputs):
         if ref.name in types and ref.index >= len(types[ref.name]):
             sink.error(
@@ -207,10 +219,10 @@ def infer_shapes(graph: ResolvedGraph, limits: Limits = DEFAULT_LIMITS) -> Typed
         index, problem = over
         sink.error(sizes.PARAMS, problem, count_paths[index])
     sink.check()
-    trainable = {node.name: node.layer.trainable for node in graph.nodes}
+    trainable = {node.owner: node.layer.trainable for node in graph.nodes}
     parameters = [
         Parameter.of(owner, spec, trainable.get(owner, True))
         for owner, specs in weights.items()
         for spec in specs
     ]
-    return TypedGraph(graph, input_types, types, parameters)
+    return TypedGraph(graph, input_types, types, parameters, masked)

@@ -15,17 +15,19 @@ only the model's outputs can tell, following Keras 3's ``CompileLoss`` and
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable, Iterator
 from typing import Annotated, Any, Union
 
-from pydantic import Discriminator, Field, Tag
+from pydantic import ConfigDict, Discriminator, Field, GetCoreSchemaHandler, Tag, create_model
 
-from specc.callbacks import CallbackField
+from specc.callbacks import CALLBACKS
 from specc.diagnostics import Diagnostic, did_you_mean
 from specc.layers.base import Seed
-from specc.losses import Loss, LossField
-from specc.metrics import Metric, MetricField
-from specc.optimizers import OptimizerField, RMSprop
-from specc.registry import SpecModel
+from specc.losses import LOSSES, Loss
+from specc.metrics import METRICS, Metric, metric_field
+from specc.optimizers import OPTIMIZERS, Optimizer
+from specc.registry import Registry, SpecModel
 from specc.spec.train_data import ArrayName, ClassWeights
 
 UNKNOWN_OUTPUT = "SPC211-unknown-output"
@@ -61,30 +63,90 @@ def _tagged(*members: tuple[Any, str]) -> Any:
     ]
 
 
-# One loss for every output, or ``output name -> loss`` (null: no loss for that output).
-LossSpec = _tagged((LossField, "one"), (dict[str, LossField | None], "per_output"))
+def _loss_spec(entries: list[type[Loss]]) -> Any:
+    # One loss for every output, or ``output name -> loss`` (null: no loss for that output).
+    loss = LOSSES.discriminated_union(models=entries)
+    return _tagged((loss, "one"), (dict[str, loss | None], "per_output"))
+
+
+def _metrics_spec(entries: list[type[Metric]]) -> Any:
+    # One output's metrics: a metric or a list of them (Keras wraps a lone metric).
+    group = _tagged(
+        (metric_field(entries), "one"), (list[metric_field(entries)], "per_output_list")
+    )
+    return _tagged((list[group], "per_output_list"), (dict[str, group], "per_output"))
+
+
+def _optimizer(entries: list[type[Optimizer]]) -> Any:
+    return OPTIMIZERS.discriminated_union(models=entries)
+
+
+def _callback(entries: list[Any]) -> Any:
+    return CALLBACKS.discriminated_union(models=entries)
+
+
 LossWeights = _tagged((list[Weight], "per_output_list"), (dict[str, Weight], "per_output"))
-# One output's metrics: a metric or a list of them (Keras wraps a lone metric).
-MetricGroup = _tagged((MetricField, "one"), (list[MetricField], "per_output_list"))
-MetricsSpec = _tagged(
-    (list[MetricGroup], "per_output_list"), (dict[str, MetricGroup], "per_output")
-)
+
+
+class _Entries:
+    """Marks a field whose type is made from a registry's entries when its model is built:
+    from every entry (``CompileConfig``, ``TrainConfig``: the JSON Schema, direct use), or
+    from those loaded so far (the sections ``specc.spec.model`` builds for the entries a
+    spec names, as it does for layers)."""
+
+    def __init__(
+        self, registry: Registry[Any], make: Callable[[list[Any]], Any], loaded_only: bool
+    ) -> None:
+        self.registry = registry
+        self.make = make
+        self.loaded_only = loaded_only
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> Any:
+        entries = self.registry.loaded() if self.loaded_only else list(self.registry)
+        return handler.generate_schema(self.make(entries))
+
+
+def _entry_types(loaded_only: bool) -> dict[str, Any]:
+    """The types of the fields that name registry entries, from every entry or from those
+    loaded so far."""
+    return {
+        "optimizer": Annotated[Optimizer, _Entries(OPTIMIZERS, _optimizer, loaded_only)],
+        "loss": Annotated[Any, _Entries(LOSSES, _loss_spec, loaded_only)],
+        "metrics": Annotated[Any, _Entries(METRICS, _metrics_spec, loaded_only)],
+        "callback": Annotated[Any, _Entries(CALLBACKS, _callback, loaded_only)],
+    }
+
+
+_EVERY_ENTRY = _entry_types(loaded_only=False)
+OptimizerEntry = _EVERY_ENTRY["optimizer"]
+LossEntries = _EVERY_ENTRY["loss"]
+MetricEntries = _EVERY_ENTRY["metrics"]
+CallbackEntry = _EVERY_ENTRY["callback"]
+
+
+def _default_optimizer() -> Any:
+    # Keras 3's compile defaults to the string "rmsprop": the schema shows it that way,
+    # and it is validated into the optimizer (whose module is imported only then).
+    return Field(default="rmsprop", validate_default=True)
 
 
 class CompileConfig(SpecModel):
     """``compile``: Keras's ``model.compile`` arguments, with Keras 3's defaults."""
 
-    # Keras 3's compile defaults to the string "rmsprop"; the schema shows it that way.
-    optimizer: OptimizerField = Field(
-        default=RMSprop(type="rmsprop"), json_schema_extra={"default": "rmsprop"}
-    )
-    loss: LossSpec | None = None
+    # Built on first use, from every entry: importing this module imports no entry module.
+    model_config = ConfigDict(defer_build=True)
+
+    optimizer: OptimizerEntry = _default_optimizer()
+    loss: LossEntries | None = None
     loss_weights: LossWeights | None = None
-    metrics: MetricsSpec | None = None
+    metrics: MetricEntries | None = None
 
 
 class TrainConfig(SpecModel):
     """``train``: defaults for ``specc train``, under Keras's ``fit`` names and defaults."""
+
+    # Built on first use, from every callback (see ``CompileConfig``).
+    model_config = ConfigDict(defer_build=True)
 
     epochs: Annotated[int, Field(gt=0)] = 1
     batch_size: Annotated[int, Field(gt=0)] = 32
@@ -96,7 +158,75 @@ class TrainConfig(SpecModel):
     class_weight: ClassWeights | None = None
     sample_weight: ArrayName | None = None
     # Keras's fit(callbacks=[...]), by class name with Keras's arguments (specc.callbacks).
-    callbacks: list[CallbackField] = Field(default_factory=list)
+    callbacks: list[CallbackEntry] = Field(default_factory=list)
+
+
+def load_named_entries(data: Any) -> None:
+    """Import the modules of the losses, metrics, optimizer and callbacks a spec's data
+    names (every module of a registry when a name is not in its source index), before
+    ``loaded_sections`` builds the sections from the loaded entries."""
+    section = data.get("compile") if isinstance(data, dict) else None
+    if isinstance(section, dict):
+        LOSSES.load(_entry_names(section.get("loss")))
+        METRICS.load(_entry_names(section.get("metrics")))
+        # Without one, the section validates Keras's default into an optimizer.
+        OPTIMIZERS.load(_entry_names(section.get("optimizer", "rmsprop")))
+    train = data.get("train") if isinstance(data, dict) else None
+    CALLBACKS.load(_entry_names(train.get("callbacks") if isinstance(train, dict) else None))
+
+
+def load_every_entry() -> None:
+    """Import every loss, metric, optimizer and callback module."""
+    for registry in (LOSSES, METRICS, OPTIMIZERS, CALLBACKS):
+        registry.load_all()
+
+
+def _entry_names(value: Any) -> Iterator[str]:
+    """The names an entry field holds: a name, a mapping's ``type``, or those in a list
+    or an output mapping (``_form`` tells them apart the same way)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict) and isinstance(value.get("type"), str):
+        yield value["type"]
+    elif isinstance(value, dict | list):
+        for item in value.values() if isinstance(value, dict) else value:
+            yield from _entry_names(item)
+
+
+def loaded_sections() -> tuple[type[CompileConfig], type[TrainConfig]]:
+    """``CompileConfig`` and ``TrainConfig`` whose entry fields take the entries loaded so
+    far: every name outside them is refused before a union is consulted (an unknown
+    name), so they validate a spec whose names ``load_named_entries`` loaded exactly as
+    the full sections do."""
+    loaded = tuple(tuple(r.loaded()) for r in (LOSSES, METRICS, OPTIMIZERS, CALLBACKS))
+    return _sections(loaded)
+
+
+@functools.cache
+def _sections(
+    loaded: tuple[tuple[type, ...], ...],
+) -> tuple[type[CompileConfig], type[TrainConfig]]:
+    # ``loaded`` keys the cache: one pair of models per set of loaded entries.
+    types = _entry_types(loaded_only=True)
+    callback = types["callback"]
+    compile_model = create_model(
+        "CompileConfig",
+        __base__=CompileConfig,
+        __module__=__name__,
+        optimizer=(types["optimizer"], _default_optimizer()),
+        loss=(types["loss"] | None, None),
+        metrics=(types["metrics"] | None, None),
+    )
+    train_model = create_model(
+        "TrainConfig",
+        __base__=TrainConfig,
+        __module__=__name__,
+        callbacks=(list[callback], Field(default_factory=list)),  # type: ignore[valid-type]
+    )
+    # Built now, once: each spec model made from them then takes their schemas as built.
+    compile_model.model_rebuild()
+    train_model.model_rebuild()
+    return compile_model, train_model
 
 
 def _names(outputs: list[str]) -> str:

@@ -22,36 +22,49 @@ other loss. Keras 3.15.1 reads them as follows (each rule was checked against it
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from specc.diagnostics import Diagnostic, SpecPath
 from specc.limits import Limits
 from specc.losses import Loss
-from specc.metrics import (
-    AUC,
-    Accuracy,
-    Metric,
-    Precision,
-    Recall,
-    SparseCategoricalAccuracy,
-    SparseCategoricalCrossentropy,
-    SparseTopKCategoricalAccuracy,
-)
-from specc.metrics import CategoricalCrossentropy as CategoricalCrossentropyMetric
-from specc.metrics import CosineSimilarity as CosineSimilarityMetric
+from specc.metrics import Metric
 from specc.spec.compile import CompileConfig, losses_by_output
 from specc.types import TensorType, elements
+
+if TYPE_CHECKING:
+    from specc.metrics.auc import AUC
 
 METRIC_LABELS = "SPC215-metric-labels"
 METRIC_ARGUMENT = "SPC216-metric-argument"
 LOSS_OUTPUT = "SPC217-loss-output"
 
-# Each sparse metric, and the metric that reads one value per prediction instead.
+# Each sparse metric (module, class), and the metric that reads one value per prediction
+# instead.
 _SPARSE = {
-    SparseCategoricalAccuracy: "categorical_accuracy",
-    SparseTopKCategoricalAccuracy: "top_k_categorical_accuracy",
-    SparseCategoricalCrossentropy: "categorical_crossentropy",
+    ("accuracy", "SparseCategoricalAccuracy"): "categorical_accuracy",
+    ("accuracy", "SparseTopKCategoricalAccuracy"): "top_k_categorical_accuracy",
+    ("loss_based", "SparseCategoricalCrossentropy"): "categorical_crossentropy",
 }
+
+
+def _metric_classes(module: str, *names: str) -> tuple[type[Metric], ...]:
+    """The named classes of a ``specc.metrics`` module; none when it is not imported,
+    since a metric of that module cannot then exist: these checks import no metric module
+    (``loss_based`` would bring every loss in)."""
+    found = sys.modules.get(f"specc.metrics.{module}")
+    return tuple(getattr(found, name) for name in names) if found is not None else ()
+
+
+def _sparse_counterpart(metric: Metric) -> str | None:
+    """The metric to use instead of ``metric`` when it is sparse, else None."""
+    for (module, name), dense in _SPARSE.items():
+        if type(metric) in _metric_classes(module, name):
+            return dense
+    return None
+
+
 _SPARSE_NAMES = "accuracy, sparse_categorical_accuracy or sparse_top_k_categorical_accuracy"
 
 
@@ -120,9 +133,9 @@ def _labels_problem(metric: Metric, loss: Loss | None, prediction: TensorType) -
             "for; give the output a loss (with a loss_weights entry of 0 to track it "
             "without training on it)"
         )
-    if isinstance(metric, Accuracy):
+    if isinstance(metric, _metric_classes("accuracy", "Accuracy")):
         return None
-    sparse_metric = type(metric) in _SPARSE
+    sparse_metric = _sparse_counterpart(metric) is not None
     if loss.expects_sparse_labels and not sparse_metric:
         labels = loss.label_type(prediction)
         return (
@@ -134,7 +147,7 @@ def _labels_problem(metric: Metric, loss: Loss | None, prediction: TensorType) -
     if sparse_metric and not loss.expects_sparse_labels:
         return (
             f"metric '{name}' reads class indices, but the output's labels are one value per "
-            f"prediction {prediction} ({loss.type}); use {_SPARSE[type(metric)]} (or "
+            f"prediction {prediction} ({loss.type}); use {_sparse_counterpart(metric)} (or "
             "accuracy), or train with sparse_categorical_crossentropy on class indices"
         )
     return None
@@ -147,7 +160,8 @@ def _argument_problem(metric: Metric, prediction: TensorType, limits: Limits) ->
     own = metric.output_problem(prediction)
     if own is not None:
         return f"metric '{name}' {own}"
-    if isinstance(metric, Precision | Recall) and classes is not None:
+    confusion = _metric_classes("confusion", "Precision", "Recall")
+    if isinstance(metric, confusion) and classes is not None:
         if metric.class_id is not None and metric.class_id >= classes:
             return (
                 f"metric '{name}' has class_id={metric.class_id}, but output {prediction} has "
@@ -158,10 +172,13 @@ def _argument_problem(metric: Metric, prediction: TensorType, limits: Limits) ->
                 f"metric '{name}' has top_k={metric.top_k}, more than the {classes} "
                 f"prediction(s) per row of output {prediction}"
             )
-    if isinstance(metric, CategoricalCrossentropyMetric | CosineSimilarityMetric):
+    if isinstance(
+        metric, _metric_classes("loss_based", "CategoricalCrossentropy", "CosineSimilarity")
+    ):
         problem = _axis_problem(metric.axis, prediction)
         return f"metric '{name}': {problem}" if problem else None
-    if isinstance(metric, SparseCategoricalCrossentropy) and metric.axis not in (
+    sparse_crossentropy = _metric_classes("loss_based", "SparseCategoricalCrossentropy")
+    if isinstance(metric, sparse_crossentropy) and metric.axis not in (
         -1,
         prediction.rank - 1,
     ):
@@ -169,7 +186,7 @@ def _argument_problem(metric: Metric, prediction: TensorType, limits: Limits) ->
             f"metric '{name}' takes the classes on the last axis only (axis -1); "
             f"got axis {metric.axis}"
         )
-    if isinstance(metric, AUC):
+    if isinstance(metric, _metric_classes("auc", "AUC")):
         return _auc_problem(metric, prediction, classes, limits)
     return None
 

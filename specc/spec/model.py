@@ -28,7 +28,7 @@ import specc.layers  # binds the layer types a wrapper nests, as they load
 from specc.diagnostics import Diagnostic, SpecError, SpecPath
 from specc.layers.base import LAYERS, InputDtype, Layer, Name, Reference
 from specc.registry import SpecModel
-from specc.spec.compile import CompileConfig, TrainConfig
+from specc.spec.compile import CompileConfig, TrainConfig, load_named_entries, loaded_sections
 from specc.spec.errors import UNKNOWN_KEY, describe, translate
 from specc.spec.loader import LoadedSpec
 from specc.spec.metadata import Metadata, ModelName
@@ -51,18 +51,43 @@ class SharedLayer(SpecModel):
     inputs: Reference | list[Reference] | None = None
 
 
+class ModelUse(SpecModel):
+    """Applies a sub-model of the spec's ``models`` to inputs; every use of one sub-model
+    shares its weights (``encoder/dense/kernel``)."""
+
+    name: Name = Field(description="This use's name: its outputs are referred to by it.")
+    model: Name = Field(description="The sub-model (a key of the spec's `models`) to apply.")
+    inputs: Reference | list[Reference] | None = Field(
+        None,
+        description="What the sub-model is applied to, one per input it declares: layer or "
+        "input names; default: the entry before.",
+    )
+
+
 _SHARED_TAG = "shares"
+_INLINE_TYPES = ("Sequential", "Functional")
+# Not "model": a tag that is also a key of the entry would enter error paths.
+_USE_TAG = "ModelUse"
+_USE_KEY = "model"
 
 
 def _entry_tag(value: Any) -> str | None:
     if isinstance(value, SharedLayer):
         return _SHARED_TAG
+    if isinstance(value, ModelUse):
+        return _USE_TAG
+    if isinstance(value, InlineModel):
+        return value.type
     if isinstance(value, Layer):
         return value.type_name()
     if isinstance(value, dict):
         if _SHARED_TAG in value:
             return _SHARED_TAG
+        if _USE_KEY in value and "type" not in value:
+            return _USE_TAG
         name = value.get("type")
+        if name in _INLINE_TYPES:
+            return name
         return LAYERS.canonical_name(LAYERS.get(name)) if name in LAYERS else None
     return None
 
@@ -70,7 +95,7 @@ def _entry_tag(value: Any) -> str | None:
 def _check_entry(value: Any) -> Any:
     # Unknown or missing layer types are reported here, with a suggestion, before the
     # discriminated union would give a generic "tag not found".
-    if isinstance(value, dict) and _SHARED_TAG not in value:
+    if isinstance(value, dict) and _SHARED_TAG not in value and _USE_KEY not in value:
         name = value.get("type")
         if name is None:
             raise PydanticCustomError(
@@ -80,7 +105,7 @@ def _check_entry(value: Any) -> Any:
             raise PydanticCustomError(
                 "type_not_string", "type must be a string naming the {kind}", {"kind": "layer type"}
             )
-        if name not in LAYERS:
+        if name not in LAYERS and name not in _INLINE_TYPES:
             raise PydanticCustomError(
                 "unknown_name",
                 "unknown {kind} '{name}'{hint}",
@@ -89,19 +114,24 @@ def _check_entry(value: Any) -> Any:
     return value
 
 
-def _layer_entry(models: list[type[Layer]]) -> Any:
-    """The type of a ``layers`` entry: a shared layer, or one of ``models`` by its type."""
+def _layer_entry(models: list[type[Layer]], inline: type[InlineModel]) -> Any:
+    """The type of a ``layers`` entry: a shared layer, a sub-model's use, a nested model
+    (``inline``, whose own entries take the same types), or one of ``models`` by its type."""
     return Annotated[
         Union[
             (
                 Annotated[SharedLayer, Tag(_SHARED_TAG)],
+                Annotated[ModelUse, Tag(_USE_TAG)],
+                *(Annotated[inline, Tag(name)] for name in _INLINE_TYPES),
                 *(Annotated[model, Tag(model.type_name())] for model in models),
             )
         ],
         Discriminator(
             _entry_tag,
             custom_error_type="wrong_form",
-            custom_error_message="a layer entry must be a mapping with 'type' (or 'shares')",
+            custom_error_message=(
+                "a layer entry must be a mapping with 'type' (or 'shares', or 'model')"
+            ),
         ),
         BeforeValidator(_check_entry),
     ]
@@ -116,11 +146,83 @@ class _LayerEntries:
         self.loaded_only = loaded_only
 
     def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> Any:
-        models = LAYERS.loaded() if self.loaded_only else list(LAYERS)
-        return handler.generate_schema(_layer_entry(models))
+        if not self.loaded_only:
+            return handler.generate_schema(_layer_entry(list(LAYERS), InlineModel))
+        models = LAYERS.loaded()
+        return handler.generate_schema(_layer_entry(models, _inline_model(tuple(models))))
 
 
-LayerEntry = Annotated[Layer | SharedLayer, _LayerEntries(loaded_only=False)]
+LayerEntry = Annotated[
+    # A nested model's own entries are ``LayerEntry`` too: named before it is defined.
+    Union[Layer, SharedLayer, ModelUse, "InlineModel"],
+    _LayerEntries(loaded_only=False),
+]
+
+
+class SubModel(SpecModel):
+    """A model of the spec's ``models``, in the spec's own form: ``inputs``, ``layers``,
+    ``outputs`` (or the sequential shorthand); applied by ``{model: <its name>}`` entries."""
+
+    model_config = ConfigDict(defer_build=True)
+
+    inputs: dict[Name, InputSpec] | None = Field(
+        None,
+        min_length=1,
+        description="The sub-model's inputs, by name, in the order a use gives them; their "
+        "shapes (null: any size) are checked against each use's.",
+    )
+    layers: list[LayerEntry] = Field(
+        min_length=1, description="The sub-model's layers; their weights are shared by its uses."
+    )
+    outputs: list[Reference] | None = Field(
+        None,
+        min_length=1,
+        description="The layers whose outputs a use gives, in order (`use[k]`); default: "
+        "the last layer.",
+    )
+
+    @property
+    def name(self) -> None:
+        """A sub-model is named by its key in ``models``."""
+        return None
+
+
+class InlineModel(SpecModel):
+    """A nested model written in place, as Keras's ``Sequential`` or ``Functional`` used
+    as a layer: applied once, its weights keyed ``<its name>/<layer>/<weight>``. A
+    Sequential takes the shape of what it is applied to (or its first layer's
+    ``input_shape``); a Functional declares its own ``model_inputs``."""
+
+    model_config = ConfigDict(defer_build=True)
+
+    type: Literal["Sequential", "Functional"] = Field(
+        description="Sequential: its layers in a chain; Functional: its layers name their "
+        "inputs among `model_inputs` and each other."
+    )
+    name: Name = Field(description="The nested model's name: its outputs are referred to by it.")
+    inputs: Reference | list[Reference] | None = Field(
+        None,
+        description="What the nested model is applied to, one per input it has: layer or "
+        "input names; default: the entry before.",
+    )
+    model_inputs: dict[Name, InputSpec] | None = Field(
+        None,
+        min_length=1,
+        description="A Functional's own inputs, by name, in the order `inputs` feeds them.",
+    )
+    layers: list[LayerEntry] = Field(min_length=1, description="The nested model's layers.")
+    outputs: list[Reference] | None = Field(
+        None,
+        min_length=1,
+        description="The layers whose outputs the nested model gives, in order "
+        "(`name[k]`); default: the last layer.",
+    )
+
+    def as_sub_model(self) -> SubModel:
+        """The nested model as a sub-model of ``models`` (validated already)."""
+        return SubModel.model_construct(
+            inputs=self.model_inputs, layers=self.layers, outputs=self.outputs
+        )
 
 
 class ModelSpec(SpecModel):
@@ -134,22 +236,52 @@ class ModelSpec(SpecModel):
     inputs: dict[Name, InputSpec] | None = Field(None, min_length=1)
     layers: list[LayerEntry] = Field(min_length=1)
     outputs: list[Reference] | None = Field(None, min_length=1)
+    models: dict[Name, SubModel] | None = Field(
+        None,
+        description="Sub-models by name, each in the spec's form; a layer entry "
+        "`{name: ..., model: <name>, inputs: [...]}` applies one, sharing its weights.",
+    )
     compile: CompileConfig | None = None
     train: TrainConfig | None = None
     metadata: Metadata | None = None
 
 
 @functools.cache
-def _spec_model(layers: tuple[type[Layer], ...]) -> type[ModelSpec]:
-    """``ModelSpec`` whose layer entries are ``layers`` (the types loaded when it is made):
-    every name outside them is refused before the union is consulted (``_check_entry``),
-    so it validates a spec naming only those types exactly as ``ModelSpec`` does."""
-    entry = Annotated[Layer | SharedLayer, _LayerEntries(loaded_only=True)]
+def _inline_model(layers: tuple[type[Layer], ...]) -> type[InlineModel]:
+    """``InlineModel`` whose entries take ``layers`` (those loaded), as ``_spec_model``'s:
+    the full ``InlineModel`` would load every layer type to build its schema."""
+    entry = Annotated[Layer | SharedLayer | ModelUse | InlineModel, _LayerEntries(loaded_only=True)]
+    return create_model(
+        "InlineModel",
+        __base__=InlineModel,
+        __module__=__name__,
+        layers=(list[entry], InlineModel.model_fields["layers"]),  # type: ignore[valid-type]
+    )
+
+
+@functools.cache
+def _spec_model(
+    layers: tuple[type[Layer], ...], sections: tuple[type[CompileConfig], type[TrainConfig]]
+) -> type[ModelSpec]:
+    """``ModelSpec`` whose layer entries are ``layers`` (the types loaded when it is made)
+    and whose compile and train sections are ``sections`` (``loaded_sections``): every
+    name outside them is refused before the union is consulted (``_check_entry``), so it
+    validates a spec naming only those types exactly as ``ModelSpec`` does."""
+    entry = Annotated[Layer | SharedLayer | ModelUse | InlineModel, _LayerEntries(loaded_only=True)]
+    sub_model = create_model(
+        "SubModel",
+        __base__=SubModel,
+        __module__=__name__,
+        layers=(list[entry], Field(min_length=1)),  # type: ignore[valid-type]
+    )
     model = create_model(
         "ModelSpec",
         __base__=ModelSpec,
         __module__=__name__,
         layers=(list[entry], Field(min_length=1)),  # type: ignore[valid-type]
+        models=(dict[Name, sub_model] | None, ModelSpec.model_fields["models"]),  # type: ignore[valid-type]
+        compile=(sections[0] | None, None),
+        train=(sections[1] | None, None),
     )
     try:
         model.model_rebuild()
@@ -161,13 +293,20 @@ def _spec_model(layers: tuple[type[Layer], ...]) -> type[ModelSpec]:
 
 
 def _layer_types(data: Any) -> Iterator[str]:
-    """The types the spec's layer entries name. A wrapper's nested layer needs no look: a
-    wrapper brings every layer type in (``specc.layers``)."""
-    entries = data.get("layers") if isinstance(data, dict) else None
-    for entry in entries if isinstance(entries, list) else []:
-        name = entry.get("type") if isinstance(entry, dict) else None
-        if isinstance(name, str):
-            yield name
+    """The types the spec's layer entries name, its sub-models' and nested models'
+    included. A wrapper's nested layer needs no look: a wrapper brings every layer type in
+    (``specc.layers``)."""
+    models = data.get("models") if isinstance(data, dict) else None
+    graphs = [data, *(models.values() if isinstance(models, dict) else [])]
+    while graphs:
+        graph = graphs.pop()
+        entries = graph.get("layers") if isinstance(graph, dict) else None
+        for entry in entries if isinstance(entries, list) else []:
+            name = entry.get("type") if isinstance(entry, dict) else None
+            if name in _INLINE_TYPES:
+                graphs.append(entry)
+            elif isinstance(name, str):
+                yield name
 
 
 def validate_spec(loaded: LoadedSpec) -> ModelSpec:
@@ -181,7 +320,8 @@ def validate_spec(loaded: LoadedSpec) -> ModelSpec:
     # again without the unknown keys found so far, until no new ones turn up: every
     # problem is then reported in one run.
     LAYERS.load(set(_layer_types(loaded.data)))
-    schema = _spec_model(tuple(LAYERS.loaded()))
+    load_named_entries(loaded.data)
+    schema = _spec_model(tuple(LAYERS.loaded()), loaded_sections())
     data, copied = loaded.data, False
     found: dict[tuple[SpecPath, str], Diagnostic] = {}
     for _ in range(_MAX_ROUNDS):

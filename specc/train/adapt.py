@@ -127,12 +127,12 @@ def adapt_normalizations(
         layer = node.layer
         if not isinstance(layer, Normalization) or layer.weights_from_data() is None:
             continue
-        if node.owner != node.name:
+        if node.name not in typed.resolved.owning_nodes:
             continue  # a shared layer is adapted once, from its owner's input
         x_type: TensorType = typed.input_types[node.name][0]
         reduce = layer.adapt_axes(x_type)
         mean, variance = _statistics(compiled, node, dataset, reduce)
-        for parameter in typed.parameters_of(node.name):
+        for parameter in typed.parameters_of(node.owner):
             value = {"mean": mean, "variance": variance}.get(parameter.name)
             if value is None:
                 continue

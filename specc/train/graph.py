@@ -153,7 +153,9 @@ def build_training_graph(
             if output in weighted:
                 weight = b.input(sample_weight_input_name(output), TensorType("float32", ()))
                 sample_weights[output] = weight.name
-            value = loss.lower(b, Value(output), target, prediction, logits, weight)
+            # Keras weighs a masked output's steps by its mask (losses.loss.apply_mask).
+            mask = lowered.output_masks.get(output)
+            value = loss.lower(b, Value(output), target, prediction, logits, weight, mask)
             output_losses[output] = b.alias(value, f"{output}_loss").name
             terms.append(b.op("Mul", b.constant(weights[output]), value))
         terms.extend(_penalties(b, lowered))
@@ -166,7 +168,9 @@ def build_training_graph(
     metrics: list[MetricOutputs] = []
     statistics: list[tuple[str, TensorType]] = []
     if not predictions:
-        metrics, statistics = _metric_statistics(b, config, output_types, targets)
+        metrics, statistics = _metric_statistics(
+            b, config, output_types, targets, lowered.output_masks
+        )
     # The training module takes the model inputs, the targets, the sample weights, the flag.
     weight_inputs = set(sample_weights.values())
     graph.inputs.sort(key=lambda item: (item[0] == flag, item[0] in weight_inputs))
@@ -201,6 +205,7 @@ def _metric_statistics(
     config: CompileConfig,
     output_types: dict[str, TensorType],
     targets: dict[str, tuple[str, TensorType]],
+    masks: dict[str, Value],
 ) -> tuple[list[MetricOutputs], list[tuple[str, TensorType]]]:
     """Each compiled metric's batch statistics, from its output and that output's targets
     (``check_compile_types`` refused a metric on an output without a loss), and the graph
@@ -219,7 +224,8 @@ def _metric_statistics(
         prediction = output_types[output]
         metric = entry.for_types(labels, prediction)
         with b.scope(f"metrics/{prefix}"):
-            inputs = MetricInputs(Value(target), Value(output), labels, prediction)
+            mask = masks.get(output)
+            inputs = MetricInputs(Value(target), Value(output), labels, prediction, mask)
             lowered = metric.lower(b, inputs)
         names = []
         for k, statistic in enumerate(lowered):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tests.hostile.case import Outcome
+from tests.hostile.case import Case, Outcome
 
 # A softmax classifier over 3 classes of 4 features; the compile and train entries are
 # filled by ``classifier``.
@@ -76,3 +76,18 @@ def nothing_written(outcome: Outcome) -> str | None:
         if (outcome.folder / name).exists():
             return f"{name} was written"
     return None
+
+
+def build_case(family: str, name: str, spec: str, *patterns: str) -> Case:
+    """``specc build`` of ``spec`` refused within ten seconds, with exit code 1, output
+    matching ``patterns``, and nothing written."""
+    return Case(
+        family,
+        name,
+        ["build", "spec.yaml", "-o", "model.onnx"],
+        {"spec.yaml": spec},
+        1,
+        patterns,
+        check=nothing_written,
+        seconds=10,
+    )

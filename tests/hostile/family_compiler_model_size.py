@@ -5,7 +5,7 @@ fit the model's int64 arguments are schema errors, never an overflow later."""
 from __future__ import annotations
 
 from tests.hostile.case import Case
-from tests.hostile.compiler_inputs import layers_spec, nothing_written
+from tests.hostile.compiler_inputs import build_case, layers_spec
 
 FAMILY = "model size"
 _PARAMS = r"SPC305-params"
@@ -20,16 +20,7 @@ def _validate(name: str, spec: str, *patterns: str) -> Case:
 
 
 def _build(name: str, spec: str, *patterns: str) -> Case:
-    return Case(
-        FAMILY,
-        name,
-        ["build", "spec.yaml", "-o", "model.onnx"],
-        {"spec.yaml": spec},
-        1,
-        patterns,
-        check=nothing_written,
-        seconds=10,
-    )
+    return build_case(FAMILY, name, spec, *patterns)
 
 
 CASES = [

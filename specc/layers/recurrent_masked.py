@@ -1,0 +1,93 @@
+"""A masked recurrence of any length through ONNX's fused recurrent op: the kept steps
+are moved to the front of each sequence, the fused op runs over them, and each step's
+output is read back from the last kept step at or before it.
+
+Keras's backend ``rnn`` with a mask keeps the states at a masked step and repeats the
+previous output (zeros with ``zero_output_for_mask``). The states after step t are thus
+the states after the kept steps up to t run in order with nothing in between, which is
+what the fused op computes on the compacted sequence; the fused op takes any length
+(``None`` timesteps), where the unrolled lowering needs a known one. The steps moved
+behind the kept ones are computed too but never read.
+
+- order: TopK of the key ``mask * BIG - position`` (kept steps first, each group in time
+  order), as indices; GatherElements moves the inputs (its gradient scatters back).
+- read back: the output at step t is Y at index ``cumsum(mask)[t] - 1`` (the number of kept
+  steps so far, less one), zeros before the first kept step.
+
+What it cannot give is LSTM's final cell state: the fused op's last c has run over the
+moved steps too, and Y holds only h. ``Recurrent.check_masks`` refuses that combination.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from specc.graph import GraphBuilder, Value
+from specc.layers.base import LowerContext
+from specc.layers.recurrent_ops import ints, reverse_time, unsqueeze
+from specc.types import FLOAT, INT64, TensorType
+
+if TYPE_CHECKING:
+    from specc.layers.recurrent import Recurrent
+
+# Above any position: keys BIG - t (kept) and -t (masked) stay exact float32 integers and
+# apart for sequences of up to 2**22 steps.
+BIG = float(2**22)
+
+
+def lower_compacted(
+    layer: Recurrent,
+    ctx: LowerContext,
+    x: Value,
+    t: TensorType,
+    weights: dict[str, Value],
+    mask: Value,
+) -> tuple[Value | None, list[Value], Value]:
+    """(outputs (B, T, units) in processing order when return_sequences, final states,
+    last output), as ``recurrent_unrolled.lower_unrolled`` with a mask."""
+    b = ctx.builder
+    steps = t.shape[0]
+    if layer.go_backwards:  # the processing order is the reversed sequence
+        x = reverse_time(b, x, steps, axis=1)
+        mask = reverse_time(b, mask, steps, axis=1)
+    time_axis = b.constant(1, np.int64, hint="axis")
+    kept_so_far = b.op("CumSum", mask, time_axis)
+    # 0, 1, ..., T-1 along time: the running count of ones, less one.
+    ones = b.op("Add", b.op("Mul", mask, b.constant(0.0)), b.constant(1.0))
+    position = b.op("Sub", b.op("CumSum", ones, time_axis), b.constant(1.0))
+    key = b.op("Sub", b.op("Mul", mask, b.constant(BIG)), position)
+    length = b.op("Shape", x, start=1, end=2)
+    _, order = b.op("TopK", key, length, axis=1, largest=1, sorted=1, outputs=2)
+    compacted = _gather_steps(b, x, order)
+    forward = layer.model_copy(update={"go_backwards": False, "return_sequences": True})
+    sequence, _ = forward.lower_fused(ctx, compacted, t, weights)
+    assert sequence is not None  # return_sequences
+    # Y at the last kept step so far; zeros before the first one.
+    started = b.op("Cast", b.op("Greater", kept_so_far, b.constant(0.0)), to=FLOAT)
+    before = b.op("Max", b.op("Sub", kept_so_far, b.constant(1.0)), b.constant(0.0))
+    index = b.op("Cast", before, to=INT64)
+    carried = b.op("Mul", _gather_steps(b, sequence, index), unsqueeze(b, started, 2))
+    outputs = b.op("Mul", carried, unsqueeze(b, mask, 2)) if layer.zero_output_for_mask else carried
+    last = _last_step(b, outputs)
+    states = [_last_step(b, carried)]  # h; LSTM's c is refused (see the module's docstring)
+    return (outputs if layer.return_sequences else None), states, last
+
+
+def _gather_steps(b: GraphBuilder, x: Value, order: Value) -> Value:
+    """x[b, order[b, t], :] for (B, T, F) ``x`` and (B, T) int64 ``order``."""
+    indices = b.op("Expand", unsqueeze(b, order, 2), b.op("Shape", x))
+    return b.op("GatherElements", x, indices, axis=1)
+
+
+def _last_step(b: GraphBuilder, x: Value) -> Value:
+    """x[:, -1, :] of a (B, T, F) tensor."""
+    last = b.op(
+        "Slice",
+        x,
+        b.constant(ints([-1]), np.int64, hint="starts"),
+        b.constant(ints([2**62]), np.int64, hint="ends"),
+        b.constant(ints([1]), np.int64, hint="axes"),
+    )
+    return b.op("Squeeze", last, b.constant(ints([1]), np.int64, hint="axes"))
