@@ -6,12 +6,16 @@ Its parameter count against Keras's is checked with the other examples (tests/te
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from specc.layers.base import ShapeError
+from specc.pipeline import compile_data
+from specc.spec.loader import load_spec
 from specc.train.run import TrainOptions, train_spec
 from specc.types import TensorType
 from tests.layer_harness import make_layer
@@ -20,6 +24,30 @@ from tests.test_export_web import export, files_in
 
 EXAMPLE = ROOT / "models" / "transformer_classifier.yaml"
 MARKER = 7  # the token whose presence is the label
+# Keras 3.15.1's predictions of the example at a small size (keras_reference/transformer_keras.py).
+KERAS_CASE = ROOT / "tests" / "keras_reference" / "transformer_case.npz"
+
+
+def _small_example(mask_zero: bool) -> dict[str, Any]:
+    """The example at the Keras case's vocabulary (50) and length (12)."""
+    spec = copy.deepcopy(load_spec(EXAMPLE).data)
+    spec["inputs"]["tokens"]["shape"] = [12]
+    layers = {entry.get("name"): entry for entry in spec["layers"]}
+    layers["token_embedding"].update(input_dim=50, mask_zero=mask_zero)
+    layers["position_embedding"]["sequence_length"] = 12
+    return spec
+
+
+@pytest.mark.parametrize("mask_zero", [True, False])
+def test_example_predicts_as_keras_with_the_padding_mask(mask_zero: bool) -> None:
+    case = dict(np.load(KERAS_CASE))
+    ids, probs = case.pop("ids"), case.pop("probs")
+    compiled = compile_data(_small_example(mask_zero), weights=lambda typed: case)
+    (got,) = run_compiled(compiled, [ids])
+    if mask_zero:
+        np.testing.assert_allclose(got, probs, rtol=1e-5, atol=1e-6)
+    else:  # the padding changes the prediction: the mask is what makes them agree
+        assert np.abs(got - probs).max() > 1e-3
 
 
 def test_position_embedding_refuses_more_steps_than_positions() -> None:
