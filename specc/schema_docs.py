@@ -127,6 +127,8 @@ FIELD_DOCS: dict[str, str] = {
     "input_dim": "Size of the vocabulary: the largest index plus one.",
     "output_dim": "Dimension of each embedding vector.",
     "mask_zero": "Treat index 0 as padding and mask it for later layers.",
+    "PositionEmbedding.sequence_length": "Number of positions: the most steps an input may have.",
+    "PositionEmbedding.initializer": "Initializer of the position embeddings matrix.",
     "return_sequences": "Return the whole output sequence, not only the last output.",
     "return_state": "Also return the last state(s) as further outputs.",
     "go_backwards": "Process the input sequence backwards.",

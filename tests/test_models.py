@@ -27,6 +27,9 @@ KERAS_PARAMS = {
     "digits_mlp.yaml": (64 * 128 + 128) + (128 * 64 + 64) + (64 * 10 + 10),
     "dense_stack.yaml": (16 * 64 + 64) + (64 * 64 + 64) + (64 + 1),
     "mnist_mlp.yaml": (784 * 512 + 512) + (512 * 512 + 512) + (512 * 10 + 10),
+    # Keras's "text classification with Transformer" example, its custom
+    # TokenAndPositionEmbedding included, counts 657,758 (Keras 3.15.1, model.count_params()).
+    "transformer_classifier.yaml": 657_758,
     "two_inputs_two_outputs.yaml": (12 * 16 + 16) + 100 * 6 + (64 * 32 + 32) + 33 + (32 * 4 + 4),
 }
 
