@@ -27,6 +27,8 @@ KERAS_PARAMS = {
     "digits_mlp.yaml": (64 * 128 + 128) + (128 * 64 + 64) + (64 * 10 + 10),
     "dense_stack.yaml": (16 * 64 + 64) + (64 * 64 + 64) + (64 + 1),
     "mnist_mlp.yaml": (784 * 512 + 512) + (512 * 512 + 512) + (512 * 10 + 10),
+    # The encoder is counted once, however many times it is applied (Keras: model.weights).
+    "siamese.yaml": (8 * 16 + 16) + (16 * 8 + 8) + (8 + 1),
     # Keras's "text classification with Transformer" example, its custom
     # TokenAndPositionEmbedding included, counts 657,758 (Keras 3.15.1, model.count_params()).
     "transformer_classifier.yaml": 657_758,
