@@ -463,11 +463,57 @@ def test_merges_or_their_masks(merge: str) -> None:
     spec = _ids_spec([{"type": "Dense", "units": 4}], 5, 1)
     spec["layers"].append({"name": "merged", "type": merge, "inputs": ["embedding", "layer0"]})
     spec["outputs"] = ["merged"]
-    if merge == "Maximum":
-        with pytest.raises(SpecError, match="fills their masked entries"):
-            compile_data(spec)
-        return
     assert compile_data(spec).typed.masked["merged"] == [True]
+
+
+MERGE_MASKS = json.loads((REFERENCE / "merge_masks.json").read_text())
+
+
+def _extremum_spec(merge: str) -> dict:
+    embedding = {"type": "Embedding", "input_dim": 8, "output_dim": 3, "mask_zero": True}
+    return {
+        "specc": 1,
+        "inputs": {"a": {"shape": [5], "dtype": "int64"}, "b": {"shape": [5], "dtype": "int64"}},
+        "layers": [
+            {"name": "ea", **embedding, "inputs": "a"},
+            {"name": "eb", **embedding, "inputs": "b"},
+            {"name": "m", "type": merge, "inputs": ["ea", "eb"]},
+            {"name": "p", "type": "GlobalAveragePooling1D", "inputs": "m"},
+        ],
+        "outputs": ["m", "p"],
+    }
+
+
+@pytest.mark.parametrize("for_training", [False, True])
+@pytest.mark.parametrize("merge", ["Maximum", "Minimum"])
+def test_masked_extremum_matches_keras(merge: str, for_training: bool) -> None:
+    """Keras fills each input's masked entries from the others before comparing, and a
+    masked mean after the merge counts the steps some input keeps."""
+    spec = _extremum_spec(merge)
+    weights = {
+        "ea/embeddings": np.array(MERGE_MASKS["wa"], np.float32),
+        "eb/embeddings": np.array(MERGE_MASKS["wb"], np.float32),
+    }
+    compiled = compile_data(spec, weights=weights, for_training=for_training)
+    ids = [np.array(MERGE_MASKS[k], np.int64) for k in ("a", "b")]
+    merged, pooled = run_compiled(compiled, ids)
+    want_merged, want_pooled = MERGE_MASKS["out"][merge]
+    np.testing.assert_allclose(merged, np.array(want_merged, np.float32), rtol=1e-6)
+    np.testing.assert_allclose(pooled, np.array(want_pooled, np.float32), rtol=1e-5)
+
+
+@pytest.mark.parametrize("merge", ["Maximum", "Minimum"])
+def test_masked_extremum_gradients_match_finite_differences(merge: str) -> None:
+    spec = _extremum_spec(merge)
+    spec["outputs"] = ["p"]  # every row keeps a step (the third only in b)
+    compiled = compile_data(spec, weights=_random_weights, for_training=True)
+    graph = compiled.lowered.graph
+    wanted = [p.onnx_name for p in compiled.typed.parameters]
+    names = {name for name, _ in graph.inputs}
+    feeds = {k: np.array(MERGE_MASKS[k], np.int64) for k in ("a", "b")}
+    fixed = {TRAINING_FLAG: np.array(False), RANDOM_STEP: np.array(0)}
+    feeds.update({k: v for k, v in fixed.items() if k in names})
+    assert check_graph_gradients(graph, wanted, feeds) == []
 
 
 def test_a_sub_model_passes_its_mask_on() -> None:

@@ -24,7 +24,7 @@ from specc.layers.base import (
     float_input,
 )
 from specc.layers.core import passthrough_input
-from specc.layers.masks import MaskRule
+from specc.layers.masks import MaskRule, expand_last
 from specc.types import FLOAT_DTYPES, Dim, TensorType
 
 NumpyOp = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -198,38 +198,74 @@ class Average(ElementwiseMerge):
         return [super().reference(inputs, weights)[0] / len(inputs)]
 
 
+class Extremum(ElementwiseMerge):
+    """Base of Maximum and Minimum, which Keras merges differently when inputs carry masks
+    (``Merge._apply_merge_op_and_or_mask``: neither has an identity element to put at a
+    masked entry).
+
+    Folding left to right, an input's masked entries are first taken from the result so
+    far, then the result's masked entries from that input, then the two are compared; the
+    running mask is the OR of the masks (none once an input has none). So a step masked in
+    every input keeps the first input's value, and a step masked in some inputs takes the
+    extremum of the others only.
+    """
+
+    def check_masks(self, inputs: list[TensorType], masked: list[bool]) -> None:
+        # Keras broadcasts a (batch, steps) mask over one trailing axis only.
+        if any(masked) and any(t.rank != 3 for t in inputs):
+            raise ShapeError(
+                f"{self.type_name()} of masked inputs needs (batch, steps, features) inputs, "
+                "as Keras broadcasts each mask over the features; got "
+                + _join([str(t) for t in inputs])
+            )
+
+    def lower(
+        self,
+        ctx: LowerContext,
+        inputs: list[Value],
+        input_types: list[TensorType],
+        weights: dict[str, Value],
+    ) -> list[Value]:
+        masks = ctx.input_masks
+        if not any(m is not None for m in masks):
+            return super().lower(ctx, inputs, input_types, weights)
+        b = ctx.builder
+        values = [float_input(ctx, v, t) for v, t in zip(inputs, input_types, strict=True)]
+        keep = [None if m is None else expand_last(b, m) for m in masks]
+
+        def choose(mask: Value, kept: Value, other: Value) -> Value:
+            # where(mask, kept, other) for a 0/1 mask, by Mul (see specc.layers.masks).
+            rest = b.op("Sub", b.constant(1.0), mask)
+            return b.op("Add", b.op("Mul", kept, mask), b.op("Mul", other, rest))
+
+        out, out_mask = values[0], keep[0]
+        for value, mask in zip(values[1:], keep[1:], strict=True):
+            if mask is not None:
+                value = choose(mask, value, out)
+            if out_mask is not None:
+                out = choose(out_mask, out, value)
+            both = mask is not None and out_mask is not None
+            out_mask = b.op("Max", out_mask, mask) if both else None
+            out = b.op(self.onnx_op, out, value)
+        return [out]
+
+
 @LAYERS.register
-class Maximum(ElementwiseMerge):
+class Maximum(Extremum):
     """Maximum: y = max(x1, x2, ...) elementwise (broadcast)."""
 
     type: Literal["Maximum"]
     onnx_op: ClassVar[str] = "Max"
     numpy_op: ClassVar[NumpyOp] = np.maximum
 
-    def check_masks(self, inputs: list[TensorType], masked: list[bool]) -> None:
-        refuse_masked_extremum(self, masked)
-
 
 @LAYERS.register
-class Minimum(ElementwiseMerge):
+class Minimum(Extremum):
     """Minimum: y = min(x1, x2, ...) elementwise (broadcast)."""
 
     type: Literal["Minimum"]
     onnx_op: ClassVar[str] = "Min"
     numpy_op: ClassVar[NumpyOp] = np.minimum
-
-    def check_masks(self, inputs: list[TensorType], masked: list[bool]) -> None:
-        refuse_masked_extremum(self, masked)
-
-
-def refuse_masked_extremum(layer: Layer, masked: list[bool]) -> None:
-    """Keras's Maximum and Minimum fill each input's masked entries from the others before
-    comparing (``_apply_merge_op_and_or_mask``), which specc does not lower yet."""
-    if any(masked):
-        raise ShapeError(
-            f"{layer.type_name()} of masked inputs (Embedding mask_zero or Masking) is not "
-            "supported: Keras fills their masked entries from the other inputs first"
-        )
 
 
 @LAYERS.register
