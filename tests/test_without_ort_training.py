@@ -3,8 +3,8 @@ Python 3.13): every command works except the two that need the training build, w
 with one line naming the ``ort-training`` extra, before any work.
 
 Runs in every environment: the commands run in a child process whose imports of
-``onnxruntime.training`` fail, whatever is installed, and which must not load torch
-(onnxruntime-training's own package ``__init__`` would).
+``onnxruntime.training`` and torch fail, whatever is installed, and which must load
+neither (onnxruntime-training's own package ``__init__`` would import torch).
 """
 
 from __future__ import annotations
@@ -33,6 +33,9 @@ class Refuse(importlib.abc.MetaPathFinder):
         return None
 
 sys.meta_path.insert(0, Refuse())
+# No torch either, as in the base install (the ray extra brings it, and onnxruntime.tools
+# imports it whenever importlib finds it); find_spec reports a None entry as absent.
+sys.modules["torch"] = None
 from typer.testing import CliRunner
 from specc.cli.app import app
 
@@ -43,7 +46,10 @@ for name, args in json.loads(sys.argv[1]).items():
     error = result.exception
     unexpected = "" if error is None or isinstance(error, SystemExit) else repr(error)
     results[name] = [result.exit_code, result.output, unexpected]
-loaded = [m for m in sys.modules if training(m) or m.split(".")[0] == "torch"]
+loaded = [
+    m for m, module in sys.modules.items()
+    if module is not None and (training(m) or m.split(".")[0] == "torch")
+]
 print(json.dumps({"results": results, "loaded": loaded}))
 """
 
