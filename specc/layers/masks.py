@@ -132,3 +132,10 @@ def expand_last(b: GraphBuilder, mask: Value, times: int = 1) -> Value:
     """``mask`` with ``times`` trailing axes of size 1, to broadcast over features."""
     axes = b.constant(np.arange(-times, 0, dtype=np.int64), np.int64, hint="axes")
     return b.op("Unsqueeze", mask, axes)
+
+
+def select_by_mask(b: GraphBuilder, keep: Value, drop: Value, new: Value, old: Value) -> Value:
+    """``new`` where the 0/1 ``keep`` is 1, ``old`` where it is 0 (``drop`` = 1 - keep): a
+    sum of two exact products, not ``Where``, which onnxruntime's CPU provider runs ~10x
+    slower."""
+    return b.op("Add", b.op("Mul", new, keep), b.op("Mul", old, drop))

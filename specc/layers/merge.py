@@ -24,7 +24,7 @@ from specc.layers.base import (
     float_input,
 )
 from specc.layers.core import passthrough_input
-from specc.layers.masks import MaskRule, expand_last
+from specc.layers.masks import MaskRule, expand_last, select_by_mask
 from specc.types import FLOAT_DTYPES, Dim, TensorType
 
 NumpyOp = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -232,11 +232,10 @@ class Extremum(ElementwiseMerge):
         b = ctx.builder
         values = [float_input(ctx, v, t) for v, t in zip(inputs, input_types, strict=True)]
         keep = [None if m is None else expand_last(b, m) for m in masks]
+        one = b.constant(1.0)
 
         def choose(mask: Value, kept: Value, other: Value) -> Value:
-            # where(mask, kept, other) for a 0/1 mask, by Mul (see specc.layers.masks).
-            rest = b.op("Sub", b.constant(1.0), mask)
-            return b.op("Add", b.op("Mul", kept, mask), b.op("Mul", other, rest))
+            return select_by_mask(b, mask, b.op("Sub", one, mask), kept, other)
 
         out, out_mask = values[0], keep[0]
         for value, mask in zip(values[1:], keep[1:], strict=True):
