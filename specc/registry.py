@@ -15,6 +15,8 @@ import re
 import sys
 import typing
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Annotated, Any, Generic, TypeVar, Union
 
 from pydantic import (
@@ -22,6 +24,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Discriminator,
+    GetCoreSchemaHandler,
     GetJsonSchemaHandler,
     Tag,
     ValidationInfo,
@@ -59,8 +62,16 @@ class SpecModel(BaseModel):
     finite: NaN and infinity are refused in every float field (Keras gives them no meaning
     a spec needs: an unbounded ReLU or Huber is written without the bound)."""
 
+    # defer_build: a model's validator is built when it is first used, or inline in the
+    # model of a whole spec, whose unions take only the entries specs name (``use``);
+    # building every entry's and every layer's at import was most of checking a small spec.
     model_config = ConfigDict(
-        strict=True, extra="forbid", frozen=True, populate_by_name=False, allow_inf_nan=False
+        strict=True,
+        extra="forbid",
+        frozen=True,
+        populate_by_name=False,
+        allow_inf_nan=False,
+        defer_build=True,
     )
 
     @field_validator("*", mode="after")
@@ -130,6 +141,8 @@ class Registry(Generic[EntryT]):
         # Run after modules are imported through the registry (a package binds the types
         # that need every entry, such as the layer union a wrapper nests).
         self._after_load: list[Callable[[], None]] = []
+        # The entries named by the specs checked so far (``use``), as an ordered set.
+        self._in_use: dict[type[EntryT], None] = {}
 
     def register(self, model: type[EntryT]) -> type[EntryT]:
         """Class decorator: register ``model`` under every name in its ``type`` Literal."""
@@ -187,6 +200,23 @@ class Registry(Generic[EntryT]):
     def loaded(self) -> list[type[EntryT]]:
         """The entries whose modules are imported so far, in registration order."""
         return list(self._canonical)
+
+    def use(self, names: Iterable[object]) -> None:
+        """Mark the loaded entries among ``names`` (other values are skipped) as used: the
+        unions built inside ``unions_of_entries_in_use`` take only the entries in use."""
+        for name in names:
+            model = self._entries.get(name) if isinstance(name, str) else None
+            if model is not None:
+                self._in_use[model] = None
+
+    def use_all(self) -> None:
+        """Mark every entry as used (every module imported first)."""
+        self.load_all()
+        self._in_use.update(dict.fromkeys(self._canonical))
+
+    def in_use(self) -> tuple[type[EntryT], ...]:
+        """The entries marked by ``use``, in registration order."""
+        return tuple(model for model in self._canonical if model in self._in_use)
 
     def load(self, names: Iterable[str]) -> None:
         """Import the modules holding ``names``; every module when one of them is not in
@@ -268,15 +298,20 @@ class Registry(Generic[EntryT]):
         self, accept_strings: bool = True, models: Iterable[type[EntryT]] | None = None
     ) -> Any:
         """The Pydantic type for a field that takes one of this registry's entries (of
-        ``models``, every entry by default).
+        ``models``; without them, of every entry, or inside ``unions_of_entries_in_use``
+        of the entries in use, chosen when a model using the type is built).
 
         A string becomes ``{type: name}`` (when ``accept_strings``); an unknown name is an
         ``unknown_name`` error carrying a "did you mean" hint in its context. With only
         some ``models``, every name outside them must be kept out before it is validated
         (as ``specc.spec.model`` does by loading the names a spec uses first).
         """
+        if models is None:
+            return Annotated[Any, _EntryUnion(self, accept_strings)]
+        return self._union(accept_strings, tuple(models))
+
+    def _union(self, accept_strings: bool, members: Iterable[type[EntryT]]) -> Any:
         registry = self
-        members = self if models is None else models
         tagged = tuple(Annotated[model, Tag(self.canonical_name(model))] for model in members)
         # None loaded: a union needs a member, and no name leads to this one.
         tagged = tagged or (Annotated[_NoEntry, Tag("<no entry>")],)
@@ -322,6 +357,42 @@ class Registry(Generic[EntryT]):
         if not accept_strings:
             return validated
         return Annotated[validated, _NameOrMappingSchema(self)]
+
+
+# Inside ``unions_of_entries_in_use``: the registry unions built take the entries in use.
+_ENTRIES_IN_USE: ContextVar[bool] = ContextVar("specc_entries_in_use", default=False)
+
+
+@contextmanager
+def unions_of_entries_in_use() -> Iterator[None]:
+    """Build the registry unions of the models made in the block from the entries in use
+    (``Registry.use``; for a registry of a package, its loaded entries), not from every
+    entry: the model of one spec, which refuses every other name before its union is
+    consulted. Models built before or after, and their JSON Schema, take every entry."""
+    token = _ENTRIES_IN_USE.set(True)
+    try:
+        yield
+    finally:
+        _ENTRIES_IN_USE.reset(token)
+
+
+class _EntryUnion:
+    """Marks a field of a registry's union: its members are chosen when the model using it
+    is built (see ``unions_of_entries_in_use``)."""
+
+    def __init__(self, registry: Registry[Any], accept_strings: bool) -> None:
+        self.registry = registry
+        self.accept_strings = accept_strings
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> Any:
+        registry = self.registry
+        if not _ENTRIES_IN_USE.get():
+            members = list(registry)
+        elif registry.package is None:
+            members = list(registry.in_use())
+        else:  # its modules are imported for the names a spec uses (``load``)
+            members = registry.loaded()
+        return handler.generate_schema(registry._union(self.accept_strings, members))
 
 
 _MISSING = object()

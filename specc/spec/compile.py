@@ -27,7 +27,8 @@ from specc.layers.base import Seed
 from specc.losses import LOSSES, Loss
 from specc.metrics import METRICS, Metric, metric_field
 from specc.optimizers import OPTIMIZERS, Optimizer
-from specc.registry import Registry, SpecModel
+from specc.registry import Registry, SpecModel, unions_of_entries_in_use
+from specc.spec.field_entries import entries_in_use, use_every_entry
 from specc.spec.train_data import ArrayName, ClassWeights
 
 UNKNOWN_OUTPUT = "SPC211-unknown-output"
@@ -161,6 +162,10 @@ class TrainConfig(SpecModel):
     callbacks: list[CallbackEntry] = Field(default_factory=list)
 
 
+# The registries whose entries the compile and train sections name.
+_SECTION_REGISTRIES = (LOSSES, METRICS, OPTIMIZERS, CALLBACKS)
+
+
 def load_named_entries(data: Any) -> None:
     """Import the modules of the losses, metrics, optimizer and callbacks a spec's data
     names (every module of a registry when a name is not in its source index), before
@@ -176,9 +181,16 @@ def load_named_entries(data: Any) -> None:
 
 
 def load_every_entry() -> None:
-    """Import every loss, metric, optimizer and callback module."""
-    for registry in (LOSSES, METRICS, OPTIMIZERS, CALLBACKS):
+    """Import every loss, metric, optimizer and callback module, and mark every
+    activation, initializer, ... in use (``specc.spec.field_entries``)."""
+    for registry in _SECTION_REGISTRIES:
         registry.load_all()
+    use_every_entry()
+
+
+def section_entries() -> list[type[SpecModel]]:
+    """The losses, metrics, optimizers and callbacks loaded so far."""
+    return [model for registry in _SECTION_REGISTRIES for model in registry.loaded()]
 
 
 def _entry_names(value: Any) -> Iterator[str]:
@@ -197,16 +209,22 @@ def loaded_sections() -> tuple[type[CompileConfig], type[TrainConfig]]:
     """``CompileConfig`` and ``TrainConfig`` whose entry fields take the entries loaded so
     far: every name outside them is refused before a union is consulted (an unknown
     name), so they validate a spec whose names ``load_named_entries`` loaded exactly as
-    the full sections do."""
-    loaded = tuple(tuple(r.loaded()) for r in (LOSSES, METRICS, OPTIMIZERS, CALLBACKS))
-    return _sections(loaded)
+    the full sections do; their learning-rate schedules are those in use
+    (``specc.spec.field_entries``)."""
+    loaded = tuple(tuple(r.loaded()) for r in _SECTION_REGISTRIES)
+    return _sections(loaded, entries_in_use())
 
 
 @functools.cache
 def _sections(
-    loaded: tuple[tuple[type, ...], ...],
+    loaded: tuple[tuple[type, ...], ...], in_use: tuple[tuple[type, ...], ...]
 ) -> tuple[type[CompileConfig], type[TrainConfig]]:
-    # ``loaded`` keys the cache: one pair of models per set of loaded entries.
+    # ``loaded`` and ``in_use`` key the cache: one pair of models per set of entries.
+    with unions_of_entries_in_use():
+        return _build_sections()
+
+
+def _build_sections() -> tuple[type[CompileConfig], type[TrainConfig]]:
     types = _entry_types(loaded_only=True)
     callback = types["callback"]
     compile_model = create_model(

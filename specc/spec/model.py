@@ -27,9 +27,16 @@ from pydantic_core import PydanticCustomError
 import specc.layers  # binds the layer types a wrapper nests, as they load
 from specc.diagnostics import Diagnostic, SpecError, SpecPath
 from specc.layers.base import LAYERS, InputDtype, Layer, Name, Reference
-from specc.registry import SpecModel
-from specc.spec.compile import CompileConfig, TrainConfig, load_named_entries, loaded_sections
+from specc.registry import SpecModel, unions_of_entries_in_use
+from specc.spec.compile import (
+    CompileConfig,
+    TrainConfig,
+    load_named_entries,
+    loaded_sections,
+    section_entries,
+)
 from specc.spec.errors import UNKNOWN_KEY, describe, translate
+from specc.spec.field_entries import entries_in_use, use_named_entries
 from specc.spec.loader import LoadedSpec
 from specc.spec.metadata import Metadata, ModelName
 
@@ -261,12 +268,23 @@ def _inline_model(layers: tuple[type[Layer], ...]) -> type[InlineModel]:
 
 @functools.cache
 def _spec_model(
+    layers: tuple[type[Layer], ...],
+    sections: tuple[type[CompileConfig], type[TrainConfig]],
+    in_use: tuple[tuple[type, ...], ...],
+) -> type[ModelSpec]:
+    """``ModelSpec`` whose layer entries are ``layers`` (the types loaded when it is made),
+    whose compile and train sections are ``sections`` (``loaded_sections``) and whose
+    activations, initializers, ... are those ``in_use`` (``entries_in_use``): every name
+    outside them is refused before the union is consulted (``_check_entry``,
+    ``Registry.discriminated_union``), so it validates a spec naming only those types
+    exactly as ``ModelSpec`` does."""
+    with unions_of_entries_in_use():
+        return _build_spec_model(layers, sections)
+
+
+def _build_spec_model(
     layers: tuple[type[Layer], ...], sections: tuple[type[CompileConfig], type[TrainConfig]]
 ) -> type[ModelSpec]:
-    """``ModelSpec`` whose layer entries are ``layers`` (the types loaded when it is made)
-    and whose compile and train sections are ``sections`` (``loaded_sections``): every
-    name outside them is refused before the union is consulted (``_check_entry``), so it
-    validates a spec naming only those types exactly as ``ModelSpec`` does."""
     entry = Annotated[Layer | SharedLayer | ModelUse | InlineModel, _LayerEntries(loaded_only=True)]
     sub_model = create_model(
         "SubModel",
@@ -321,7 +339,8 @@ def validate_spec(loaded: LoadedSpec) -> ModelSpec:
     # problem is then reported in one run.
     LAYERS.load(set(_layer_types(loaded.data)))
     load_named_entries(loaded.data)
-    schema = _spec_model(tuple(LAYERS.loaded()), loaded_sections())
+    use_named_entries(loaded.data, [*LAYERS.loaded(), *section_entries()])
+    schema = _spec_model(tuple(LAYERS.loaded()), loaded_sections(), entries_in_use())
     data, copied = loaded.data, False
     found: dict[tuple[SpecPath, str], Diagnostic] = {}
     for _ in range(_MAX_ROUNDS):
