@@ -18,7 +18,6 @@ from specc.cli.signals import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, ter
 from specc.diagnostics import Diagnostic, SpecError, render
 from specc.escape import terminal_lines, terminal_text
 from specc.limits import DEFAULT_LIMITS, Limits
-from specc.pipeline import STAGE_FILES, write_stages
 from specc.trace import Trace, tracing
 
 EXIT_OK = 0
@@ -198,6 +197,10 @@ def check_dump_folder(folder: Path | None, *outputs: Path | None) -> None:
     command's ``outputs`` (replacing one would remove the other), before any work: exit 2."""
     if folder is None:
         return
+    # Here: the whole compiler's list names the stage files; checking a spec without
+    # dumping its stages imports no lowering.
+    from specc.pipeline import STAGE_FILES
+
     where = folder.resolve()
     for output in outputs:
         if output is None:
@@ -234,6 +237,8 @@ def reported_passes(
     if debug and trace.times:
         echo(render_times(trace, spec), err=True)
     if dump_to is not None:
+        from specc.pipeline import write_stages  # here: see check_dump_folder
+
         with folder_write_errors(f"cannot write the stages to {dump_to}"):
             written = write_stages(dump_to, trace)
         if not quiet:

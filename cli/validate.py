@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
+from specc.check_passes import check_spec
 from specc.cli.common import (
     EXIT_OK,
     EXIT_SPEC_ERROR,
@@ -38,7 +39,6 @@ from specc.cli.spec_files import spec_files
 from specc.diagnostics import Diagnostic, render
 from specc.escape import terminal_text
 from specc.limits import Limits
-from specc.pipeline import check_spec
 from specc.spec.compile import load_every_entry, loaded_sections
 from specc.summary import parameter_counts
 

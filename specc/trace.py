@@ -18,18 +18,20 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from specc.escape import terminal_text
 from specc.graph import Graph, Node
-from specc.passes.lower import LoweredModel
 from specc.passes.resolve import ResolvedGraph
 from specc.passes.shapes import TypedGraph
 from specc.spec.loader import LoadedSpec
 from specc.spec.model import ModelSpec
 from specc.types import TensorType
+
+if TYPE_CHECKING:  # an annotation only: checking a spec imports no lowering
+    from specc.passes.lower import LoweredModel
 
 
 @dataclass

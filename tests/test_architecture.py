@@ -27,6 +27,7 @@ LAYERS: list[tuple[str, list[str]]] = [
         "compiler",
         [
             "specc.pipeline",
+            "specc.check_passes",
             "specc.trace",
             "specc.summary",
             "specc.schema",

@@ -92,8 +92,8 @@ LossWeights = _tagged((list[Weight], "per_output_list"), (dict[str, Weight], "pe
 class _Entries:
     """Marks a field whose type is made from a registry's entries when its model is built:
     from every entry (``CompileConfig``, ``TrainConfig``: the JSON Schema, direct use), or
-    from those loaded so far (the sections ``specc.spec.model`` builds for the entries a
-    spec names, as it does for layers)."""
+    from those the specs checked so far named (``Registry.use``: the sections
+    ``specc.spec.model`` builds for the entries a spec names, as it does for layers)."""
 
     def __init__(
         self, registry: Registry[Any], make: Callable[[list[Any]], Any], loaded_only: bool
@@ -103,7 +103,7 @@ class _Entries:
         self.loaded_only = loaded_only
 
     def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> Any:
-        entries = self.registry.loaded() if self.loaded_only else list(self.registry)
+        entries = list(self.registry.in_use()) if self.loaded_only else list(self.registry)
         return handler.generate_schema(self.make(entries))
 
 
@@ -168,29 +168,35 @@ _SECTION_REGISTRIES = (LOSSES, METRICS, OPTIMIZERS, CALLBACKS)
 
 def load_named_entries(data: Any) -> None:
     """Import the modules of the losses, metrics, optimizer and callbacks a spec's data
-    names (every module of a registry when a name is not in its source index), before
-    ``loaded_sections`` builds the sections from the loaded entries."""
+    names (every module of a registry when a name is not in its source index) and mark
+    those entries in use, before ``loaded_sections`` builds the sections from them."""
     section = data.get("compile") if isinstance(data, dict) else None
     if isinstance(section, dict):
-        LOSSES.load(_entry_names(section.get("loss")))
-        METRICS.load(_entry_names(section.get("metrics")))
+        _load_and_use(LOSSES, section.get("loss"))
+        _load_and_use(METRICS, section.get("metrics"))
         # Without one, the section validates Keras's default into an optimizer.
-        OPTIMIZERS.load(_entry_names(section.get("optimizer", "rmsprop")))
+        _load_and_use(OPTIMIZERS, section.get("optimizer", "rmsprop"))
     train = data.get("train") if isinstance(data, dict) else None
-    CALLBACKS.load(_entry_names(train.get("callbacks") if isinstance(train, dict) else None))
+    _load_and_use(CALLBACKS, train.get("callbacks") if isinstance(train, dict) else None)
+
+
+def _load_and_use(registry: Registry[Any], value: Any) -> None:
+    names = list(_entry_names(value))
+    registry.load(names)
+    registry.use(names)
 
 
 def load_every_entry() -> None:
-    """Import every loss, metric, optimizer and callback module, and mark every
-    activation, initializer, ... in use (``specc.spec.field_entries``)."""
+    """Import every loss, metric, optimizer and callback module and mark every entry in
+    use, the activations, initializers, ... included (``specc.spec.field_entries``)."""
     for registry in _SECTION_REGISTRIES:
-        registry.load_all()
+        registry.use_all()
     use_every_entry()
 
 
 def section_entries() -> list[type[SpecModel]]:
-    """The losses, metrics, optimizers and callbacks loaded so far."""
-    return [model for registry in _SECTION_REGISTRIES for model in registry.loaded()]
+    """The losses, metrics, optimizers and callbacks in use."""
+    return [model for registry in _SECTION_REGISTRIES for model in registry.in_use()]
 
 
 def _entry_names(value: Any) -> Iterator[str]:
@@ -206,20 +212,20 @@ def _entry_names(value: Any) -> Iterator[str]:
 
 
 def loaded_sections() -> tuple[type[CompileConfig], type[TrainConfig]]:
-    """``CompileConfig`` and ``TrainConfig`` whose entry fields take the entries loaded so
-    far: every name outside them is refused before a union is consulted (an unknown
-    name), so they validate a spec whose names ``load_named_entries`` loaded exactly as
-    the full sections do; their learning-rate schedules are those in use
-    (``specc.spec.field_entries``)."""
-    loaded = tuple(tuple(r.loaded()) for r in _SECTION_REGISTRIES)
-    return _sections(loaded, entries_in_use())
+    """``CompileConfig`` and ``TrainConfig`` whose entry fields take the entries in use
+    (those the specs checked so far named): every name outside them is refused before a
+    union is consulted (an unknown name), so they validate a spec whose names
+    ``load_named_entries`` marked exactly as the full sections do; their learning-rate
+    schedules are those in use too (``specc.spec.field_entries``)."""
+    named = tuple(r.in_use() for r in _SECTION_REGISTRIES)
+    return _sections(named, entries_in_use())
 
 
 @functools.cache
 def _sections(
-    loaded: tuple[tuple[type, ...], ...], in_use: tuple[tuple[type, ...], ...]
+    named: tuple[tuple[type, ...], ...], in_use: tuple[tuple[type, ...], ...]
 ) -> tuple[type[CompileConfig], type[TrainConfig]]:
-    # ``loaded`` and ``in_use`` key the cache: one pair of models per set of entries.
+    # ``named`` and ``in_use`` key the cache: one pair of models per set of entries.
     with unions_of_entries_in_use():
         return _build_sections()
 

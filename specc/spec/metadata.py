@@ -88,7 +88,8 @@ class Metadata(BaseModel):
     """``metadata``: free-form, carried along; ``labels`` names the classes of outputs,
     as a mapping from output name to labels, or a list for a model with one output."""
 
-    model_config = ConfigDict(strict=True, extra="allow", frozen=True)
+    # Built on first use, as every spec model is (``specc.registry.SpecModel``).
+    model_config = ConfigDict(strict=True, extra="allow", frozen=True, defer_build=True)
 
     labels: dict[str, list[Label]] | list[Label] | None = None
 

@@ -146,8 +146,8 @@ def _layer_entry(models: list[type[Layer]], inline: type[InlineModel]) -> Any:
 
 class _LayerEntries:
     """Marks the ``layers`` field: its schema is made when the model is built, from every
-    layer type (``ModelSpec``: the JSON Schema, direct use) or from those loaded so far
-    (the model ``validate_spec`` builds for the layer types a spec names)."""
+    layer type (``ModelSpec``: the JSON Schema, direct use) or from those the specs
+    checked so far named (``Registry.use``: the model ``validate_spec`` builds)."""
 
     def __init__(self, loaded_only: bool) -> None:
         self.loaded_only = loaded_only
@@ -155,7 +155,7 @@ class _LayerEntries:
     def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> Any:
         if not self.loaded_only:
             return handler.generate_schema(_layer_entry(list(LAYERS), InlineModel))
-        models = LAYERS.loaded()
+        models = list(LAYERS.in_use())
         return handler.generate_schema(_layer_entry(models, _inline_model(tuple(models))))
 
 
@@ -255,7 +255,7 @@ class ModelSpec(SpecModel):
 
 @functools.cache
 def _inline_model(layers: tuple[type[Layer], ...]) -> type[InlineModel]:
-    """``InlineModel`` whose entries take ``layers`` (those loaded), as ``_spec_model``'s:
+    """``InlineModel`` whose entries take ``layers`` (those in use), as ``_spec_model``'s:
     the full ``InlineModel`` would load every layer type to build its schema."""
     entry = Annotated[Layer | SharedLayer | ModelUse | InlineModel, _LayerEntries(loaded_only=True)]
     return create_model(
@@ -272,7 +272,7 @@ def _spec_model(
     sections: tuple[type[CompileConfig], type[TrainConfig]],
     in_use: tuple[tuple[type, ...], ...],
 ) -> type[ModelSpec]:
-    """``ModelSpec`` whose layer entries are ``layers`` (the types loaded when it is made),
+    """``ModelSpec`` whose layer entries are ``layers`` (the types in use when it is made),
     whose compile and train sections are ``sections`` (``loaded_sections``) and whose
     activations, initializers, ... are those ``in_use`` (``entries_in_use``): every name
     outside them is refused before the union is consulted (``_check_entry``,
@@ -337,10 +337,12 @@ def validate_spec(loaded: LoadedSpec) -> ModelSpec:
     # An unknown key stops Pydantic from checking the rest of its mapping, so validate
     # again without the unknown keys found so far, until no new ones turn up: every
     # problem is then reported in one run.
-    LAYERS.load(set(_layer_types(loaded.data)))
+    layer_types = set(_layer_types(loaded.data))
+    LAYERS.load(layer_types)
+    LAYERS.use(layer_types)
     load_named_entries(loaded.data)
-    use_named_entries(loaded.data, [*LAYERS.loaded(), *section_entries()])
-    schema = _spec_model(tuple(LAYERS.loaded()), loaded_sections(), entries_in_use())
+    use_named_entries(loaded.data, [*LAYERS.in_use(), *section_entries()])
+    schema = _spec_model(LAYERS.in_use(), loaded_sections(), entries_in_use())
     data, copied = loaded.data, False
     found: dict[tuple[SpecPath, str], Diagnostic] = {}
     for _ in range(_MAX_ROUNDS):
