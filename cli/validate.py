@@ -8,7 +8,6 @@ keeps the order the files were given in, whatever order the workers finish.
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 from pathlib import Path
 from typing import Annotated, Any
@@ -140,7 +139,10 @@ def _check_in_pool(files: list[Path], limits: Limits) -> list[tuple[Report, list
     # fork: the workers start with everything this process imported (the spec schema, the
     # compiler); elsewhere the platform's default. The only other threads here are NumPy's
     # BLAS workers, idle, which the BLAS library itself restarts in a forked child.
-    from concurrent.futures import ProcessPoolExecutor  # here: most runs check a few files
+    # Here: most runs check a few files, and a small spec checks in less time than these
+    # imports take.
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
 
     # A forked worker shares what was imported and built here: the entry modules and the
     # compile and train sections made from them, once for all of them (each would

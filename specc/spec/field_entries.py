@@ -9,6 +9,7 @@ layer's ``glorot_uniform``) are validated too, so they count as well.
 
 from __future__ import annotations
 
+import functools
 import typing
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -39,10 +40,8 @@ def use_named_entries(data: Any, models: Iterable[type[BaseModel]]) -> None:
     defaults of ``models`` (the layer and section models checking it uses) and of the
     models their fields hold."""
     names = set(_strings(data))
-    for model in _reachable(models):
-        for field in model.model_fields.values():
-            if field.default is not PydanticUndefined:
-                names.update(_strings(field.default))
+    for model in models:
+        names |= _default_strings(model)
     for registry in FIELD_REGISTRIES:
         registry.use(names)
 
@@ -73,10 +72,22 @@ def _strings(value: Any) -> Iterator[str]:
             stack.extend(item)
 
 
-def _reachable(models: Iterable[type[BaseModel]]) -> list[type[BaseModel]]:
-    """``models`` and the models their fields' types name, each once."""
+@functools.cache
+def _default_strings(model: type[BaseModel]) -> frozenset[str]:
+    """The strings in the field defaults of ``model`` and of the models its fields hold:
+    worked out once per model, as every spec that uses it asks."""
+    found: set[str] = set()
+    for reached in _reachable(model):
+        for field in reached.model_fields.values():
+            if field.default is not PydanticUndefined:
+                found.update(_strings(field.default))
+    return frozenset(found)
+
+
+def _reachable(model: type[BaseModel]) -> list[type[BaseModel]]:
+    """``model`` and the models its fields' types name, each once."""
     seen: dict[type[BaseModel], None] = {}
-    stack = list(models)
+    stack = [model]
     while stack:
         model = stack.pop()
         if model in seen:
