@@ -28,7 +28,7 @@ from specc.losses import LOSSES, Loss
 from specc.metrics import METRICS, Metric, metric_field
 from specc.optimizers import OPTIMIZERS, Optimizer
 from specc.registry import Registry, SpecModel, unions_of_entries_in_use
-from specc.spec.field_entries import entries_in_use, use_every_entry
+from specc.spec.field_entries import FIELD_REGISTRIES, entries_in_use, use_every_entry
 from specc.spec.train_data import ArrayName, ClassWeights
 
 UNKNOWN_OUTPUT = "SPC211-unknown-output"
@@ -187,11 +187,16 @@ def _load_and_use(registry: Registry[Any], value: Any) -> None:
 
 
 def load_every_entry() -> None:
-    """Import every loss, metric, optimizer and callback module and mark every entry in
-    use, the activations, initializers, ... included (``specc.spec.field_entries``)."""
+    """Import every loss, metric, optimizer and callback module, mark every entry in use,
+    the activations, initializers, ... included (``specc.spec.field_entries``), and build
+    each one's validator: a process about to check many specs then makes each spec model
+    from built entries rather than building them again inside each."""
     for registry in _SECTION_REGISTRIES:
         registry.use_all()
     use_every_entry()
+    for registry in (*_SECTION_REGISTRIES, *FIELD_REGISTRIES):
+        for model in registry:
+            model.model_rebuild()
 
 
 def section_entries() -> list[type[SpecModel]]:
