@@ -15,7 +15,6 @@ from specc.atomic import open_atomic
 from specc.diagnostics import Diagnostic, SpecError
 from specc.escape import excerpt
 from specc.limits import DEFAULT_LIMITS, Limits
-from specc.npz import NpzError, NpzFile, NpzMissing
 from specc.types import TensorType
 
 WEIGHTS_FILE = "SPC411-weights"
@@ -45,6 +44,10 @@ def load_weights(
     from the arrays' headers before any data is read, so a file that cannot fit the spec,
     however big it inflates, is refused at once (as ``check_weights`` refuses it).
     """
+    # Here: the weight keys are needed wherever a spec is checked, this reader only where
+    # a weights file is read (its zip, lzma and tokenize imports are most of this module's).
+    from specc.npz import NpzError, NpzFile, NpzMissing
+
     file = str(path)
     try:
         with NpzFile(file, limits) as npz:

@@ -61,6 +61,72 @@ def test_validate_imports_neither_onnx_nor_other_commands() -> None:
     assert not layer_modules & {"specc.layers.conv", "specc.layers.recurrent_lstm"}
 
 
+# Checks one spec in a fresh interpreter, then reports what checking it imported and which
+# activations, initializers, ... it marked in use or built a validator for.
+LAZY_PROBE = """
+import json, sys
+from specc.cli.entry import main
+sys.argv = ["specc", "validate", *sys.argv[1:]]
+try:
+    main()
+except SystemExit:
+    pass
+from specc.spec.field_entries import FIELD_REGISTRIES
+report = {
+    "modules": sorted(sys.modules),
+    "in_use": {r.kind: sorted(m.__name__ for m in r.in_use()) for r in FIELD_REGISTRIES},
+    "built": sorted(m.__name__ for r in FIELD_REGISTRIES for m in r if m.__pydantic_complete__),
+}
+print(json.dumps(report), file=sys.stderr)
+"""
+
+
+def test_validate_imports_no_lowering_and_builds_only_the_entries_named() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", LAZY_PROBE, str(ROOT / "models" / "digits_mlp.yaml")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert "ok (4 layers, 17,226 parameters)" in result.stdout, result.stdout + result.stderr
+    report = json.loads(result.stderr.strip().splitlines()[-1])
+    modules = set(report["modules"])
+    for unneeded in ("specc.passes.lower", "specc.pipeline", "onnx", "onnxruntime", "specc.emit"):
+        assert unneeded not in modules
+    # The spec names relu and softmax, he_uniform and glorot_uniform; Dense's defaults add
+    # zeros. Only their validators are made, inline in the spec's model: none on its own.
+    assert report["in_use"] == {
+        "activation": ["Relu", "Softmax"],
+        "initializer": ["GlorotUniform", "HeUniform", "Zeros"],
+        "regularizer": [],
+        "constraint": [],
+        "learning-rate schedule": [],
+    }
+    assert report["built"] == []
+
+
+def test_checking_specs_first_leaves_the_schema_and_catalog_unchanged() -> None:
+    # Checking and compiling build the models of the entries those specs name; the JSON
+    # Schema and the catalog rendered afterwards must still take every entry.
+    script = (
+        "import sys\n"
+        "from specc.catalog import CATALOG_PATH, render_catalog\n"
+        "from specc.pipeline import check_spec, compile_spec\n"
+        "from specc.schema import SCHEMA_PATH, render_schema\n"
+        "for spec in sys.argv[1:]:\n"
+        "    compile_spec(spec)\n"
+        "    check_spec(spec)\n"
+        "print(render_schema() == SCHEMA_PATH.read_text(encoding='utf-8'),"
+        " render_catalog() == CATALOG_PATH.read_text(encoding='utf-8'))\n"
+    )
+    specs = [str(ROOT / "models" / name) for name in ("digits_mlp.yaml", "imdb_bilstm.yaml")]
+    done = subprocess.run(
+        [sys.executable, "-c", script, *specs], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split() == ["True", "True"]
+
+
 def test_fresh_process_gives_every_expected_diagnostic() -> None:
     # tests/test_invalid_specs.py checks these in a process that may hold every layer; a
     # fresh one builds the schema from only the types each spec names, and must agree.
