@@ -143,6 +143,7 @@ class Registry(Generic[EntryT]):
         self._after_load: list[Callable[[], None]] = []
         # The entries named by the specs checked so far (``use``), as an ordered set.
         self._in_use: dict[type[EntryT], None] = {}
+        self._build_when_used = False
 
     def register(self, model: type[EntryT]) -> type[EntryT]:
         """Class decorator: register ``model`` under every name in its ``type`` Literal."""
@@ -206,8 +207,17 @@ class Registry(Generic[EntryT]):
         unions built inside ``unions_of_entries_in_use`` take only the entries in use."""
         for name in names:
             model = self._entries.get(name) if isinstance(name, str) else None
-            if model is not None:
-                self._in_use[model] = None
+            if model is None or model in self._in_use:
+                continue
+            self._in_use[model] = None
+            if self._build_when_used:
+                model.model_rebuild(raise_errors=False)
+
+    def build_when_used(self) -> None:
+        """From now on, build each entry's validator as ``use`` first marks it: a process
+        checking many specs then makes each spec model from built entries, instead of
+        building them again inside each spec model it makes."""
+        self._build_when_used = True
 
     def use_all(self) -> None:
         """Mark every entry as used (every module imported first)."""

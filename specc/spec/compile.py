@@ -23,7 +23,7 @@ from pydantic import ConfigDict, Discriminator, Field, GetCoreSchemaHandler, Tag
 
 from specc.callbacks import CALLBACKS
 from specc.diagnostics import Diagnostic, did_you_mean
-from specc.layers.base import Seed
+from specc.layers.base import LAYERS, Seed
 from specc.losses import LOSSES, Loss
 from specc.metrics import METRICS, Metric, metric_field
 from specc.optimizers import OPTIMIZERS, Optimizer
@@ -187,16 +187,18 @@ def _load_and_use(registry: Registry[Any], value: Any) -> None:
 
 
 def load_every_entry() -> None:
-    """Import every loss, metric, optimizer and callback module, mark every entry in use,
-    the activations, initializers, ... included (``specc.spec.field_entries``), and build
-    each one's validator: a process about to check many specs then makes each spec model
-    from built entries rather than building them again inside each."""
+    """Prepare a process to check many specs: import every loss, metric, optimizer and
+    callback module, mark every entry in use, the activations, initializers, ... included
+    (``specc.spec.field_entries``), and build each one's validator; and build each layer
+    type's validator as a spec first names it. Each spec model is then made from built
+    entries rather than building them again inside each."""
     for registry in _SECTION_REGISTRIES:
         registry.use_all()
     use_every_entry()
     for registry in (*_SECTION_REGISTRIES, *FIELD_REGISTRIES):
         for model in registry:
             model.model_rebuild()
+    LAYERS.build_when_used()
 
 
 def section_entries() -> list[type[SpecModel]]:
