@@ -1,5 +1,7 @@
-"""Every diagnostic code and what it means, as docs/diagnostics.md lists them (a test keeps
-the two equal): the rules of a SARIF log."""
+"""Every diagnostic code and what it means: the rules of a SARIF log, and the table of
+docs/diagnostics.md (generated from this one by ``python -m specc.cli.diagnostic_docs``).
+
+Each meaning is Markdown (code spans, links to other docs), written for that table."""
 
 from __future__ import annotations
 
@@ -266,6 +268,12 @@ DIAGNOSTIC_CODES: dict[str, str] = {
         "TerminateOnNaN), naming the epoch and batch; nothing is written "
         "(`--no-terminate-on-nan` trains on)"
     ),
+    "SPC541-callback": (
+        "a callback that cannot go on: a monitor on a `val_` value in a run without "
+        "validation data, a ModelCheckpoint `filepath` that cannot be filled in from the logs"
+        " or names a folder or one of the run's own files, the TensorBoard callback without "
+        "the `tensorboard` package; pointed at the callback's entry"
+    ),
     "SPC542-checkpoint": (
         "`specc train --resume` (or a BackupAndRestore backup) with a checkpoint that "
         "cannot be used: missing, damaged (a truncated or forged `.npz`, pickled arrays, "
@@ -281,11 +289,5 @@ DIAGNOSTIC_CODES: dict[str, str] = {
     "SPC551-prediction-run": (
         "`specc predict` where onnxruntime cannot load the model, or fails on data that "
         "passed every check (its message, once: onnxruntime's own log is off)"
-    ),
-    "SPC541-callback": (
-        "a callback that cannot go on: a monitor on a `val_` value in a run without "
-        "validation data, a ModelCheckpoint `filepath` that cannot be filled in from the logs"
-        " or names a folder or one of the run's own files, the TensorBoard callback without "
-        "the `tensorboard` package; pointed at the callback's entry"
     ),
 }

@@ -53,8 +53,10 @@ def format_specs(
     limit: LimitOption = None,
     max_file_size: MaxFileSizeOption = None,
 ) -> None:
-    """Rewrite specs in one canonical layout, comments kept. Exit 1 when a spec does not
-    parse (or, with --check or --diff, when one would change)."""
+    """Rewrite specs in one canonical layout, comments kept.
+
+    Exit 1 when a spec does not parse (or, with --check or --diff, when one would change).
+    """
     limits = resolve_limits(limit, None, max_file_size)
     failed = False
     changed: list[Formatted] = []

@@ -97,7 +97,9 @@ class SpecText:
     is_json: bool
 
 
-def _load(source: Path | SpecText, limits: Limits) -> LoadedSpec:
+def _load(source: Path | SpecText | LoadedSpec, limits: Limits) -> LoadedSpec:
+    if isinstance(source, LoadedSpec):
+        return source  # loaded by the caller, which read something of it first
     if isinstance(source, SpecText):
         return load_text(source.text, source.file, source.is_json, limits)
     return load_spec(source, limits)
@@ -305,7 +307,7 @@ def check_text(
 
 
 def compile_spec(
-    path: str | Path,
+    path: str | Path | LoadedSpec,
     weights_path: str | Path | None = None,
     seed: int | None = None,
     for_training: bool = False,
@@ -314,12 +316,15 @@ def compile_spec(
 ) -> CompiledModel:
     """Compile a spec file to a graph, drawing weights or loading them from a file.
 
+    ``path`` may be the spec already loaded (``load_spec``), so that a caller that reads
+    something of it first (``specc train``: its seed) does not parse it twice.
     ``for_training``: lower for a training graph (see ``lower_to_onnx``) instead of for
     inference; the weights are the same either way. ``limits``: the sizes refused before
     anything of that size is allocated (see ``specc.limits``). ``fused_recurrence``: a
     training graph keeps ONNX's fused recurrent ops (for specc's own gradients).
     """
-    return _compile(Path(path), weights_path, None, seed, for_training, limits, fused_recurrence)
+    source = path if isinstance(path, LoadedSpec) else Path(path)
+    return _compile(source, weights_path, None, seed, for_training, limits, fused_recurrence)
 
 
 def compile_text(
@@ -355,7 +360,7 @@ def compile_data(
 
 
 def _compile(
-    source: Path | SpecText,
+    source: Path | SpecText | LoadedSpec,
     weights_path: str | Path | None,
     weights: GivenWeights | None,
     seed: int | None,
