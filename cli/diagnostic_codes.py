@@ -124,7 +124,9 @@ DIAGNOSTIC_CODES: dict[str, str] = {
     ),
     "SPC301-shape": (
         "a layer cannot take the shapes or dtypes it is given; the message says what it got "
-        "and what it needs"
+        "and what it needs; also a layer onnxruntime-training's graph cannot hold (a masked "
+        "`LSTM` with `return_state` at a variable length, `docs/masks.md`), pointed at the key "
+        "that asks for it"
     ),
     "SPC302-no-such-output": "`name[i]` for an output the layer does not have",
     "SPC303-shared-shape": (
