@@ -15,20 +15,23 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import pytest
 from onnxruntime.tools.ort_format_model.ort_flatbuffers_py import fbs
 from typer.testing import CliRunner
 
 from specc.cli.app import app
+from specc.diagnostics import SpecError
 from specc.emit.mobile import export_mobile
 from specc.emit.mobile_step_state import read_state
 from specc.emit.source import load_source
 from specc.emit.step_export import model_weights, take_weights
 from specc.metrics.base import Totals
+from specc.optimizers import OPTIMIZERS
 from specc.train.evaluate import evaluate_spec
 from specc.train.fit import constraints_of
-from specc.train.run import prepare
+from specc.train.run import TrainOptions, prepare, train_spec, write_outputs
 from specc.train.standard import StandardSession
 from specc.weights import save_weights
 from tests.ort_training import HAVE_ORT_TRAINING
@@ -88,14 +91,14 @@ BATCH_NORM_MAX_NORM = {
 CASES = {"nadam-schedule-dropout": NADAM_DROPOUT, "batch-norm-max-norm": BATCH_NORM_MAX_NORM}
 
 
-def _batches(seed: int = 0) -> list[dict[str, np.ndarray]]:
+def _batches(seed: int = 0, steps: int = STEPS) -> list[dict[str, np.ndarray]]:
     rng = np.random.default_rng(seed)
     return [
         {
             "x": rng.standard_normal((BATCH, FEATURES)).astype(np.float32),
             "out.target": rng.integers(0, CLASSES, BATCH).astype(np.int64),
         }
-        for _ in range(STEPS)
+        for _ in range(steps)
     ]
 
 
@@ -123,11 +126,11 @@ class Run:
     app_state: dict[str, np.ndarray]
     reference_state: dict[str, np.ndarray]
     initial_state: dict[str, np.ndarray]
-    # The exported model's weights (a spec exported without --weights draws fresh ones).
-    exported: dict[str, np.ndarray]
+    # The exported model (a spec exported without --weights draws fresh weights).
+    model: onnx.ModelProto
 
 
-def _run(folder: Path, spec_data: dict[str, Any]) -> Run:
+def _run(folder: Path, spec_data: dict[str, Any], steps: int = STEPS) -> Run:
     spec = write_spec(folder, spec_data)
     source = load_source(spec)
     bundle = folder / "bundle"
@@ -140,7 +143,7 @@ def _run(folder: Path, spec_data: dict[str, Any]) -> Run:
     state = _app_state(training_dir, info)
     initial = dict(state)
     app_losses = []
-    for batch in _batches():
+    for batch in _batches(steps=steps):
         names = [o.name for o in session.get_outputs()]
         results = dict(zip(names, session.run(None, {**batch, **state}), strict=True))
         app_losses.append(float(results["loss"]))
@@ -154,7 +157,7 @@ def _run(folder: Path, spec_data: dict[str, Any]) -> Run:
     assert config is not None
     reference.use_optimizer(config.optimizer, constraints=constraints_of(compiled))
     reference_losses = []
-    for batch in _batches():
+    for batch in _batches(steps=steps):
         reference_losses.append(float(reference.train_step(batch)["loss"]))
         reference.commit()
     return Run(
@@ -166,7 +169,7 @@ def _run(folder: Path, spec_data: dict[str, Any]) -> Run:
         state,
         reference.training_state(),
         initial,
-        model_weights(source.model),
+        source.model,
     )
 
 
@@ -195,7 +198,7 @@ def test_state_file_reads_back(run: Run) -> None:
     assert all(t["offset"] % 8 == 0 for t in tensors)
     # The initial weights are the exported model's.
     for name in [t["name"] for t in tensors if t["role"] == "trainable weight"]:
-        np.testing.assert_array_equal(read[name], run.exported[name])
+        np.testing.assert_array_equal(read[name], model_weights(run.model)[name])
 
 
 def test_schedule_and_dropout_are_in_the_graph(tmp_path: Path) -> None:
@@ -209,6 +212,35 @@ def test_schedule_and_dropout_are_in_the_graph(tmp_path: Path) -> None:
     assert "optimizer.learning_rate" not in names
     assert "optimizer/u_product" in names  # Nadam's shared state
     assert {t["next"] for t in info["state"]["tensors"]} == {f"next/{n}" for n in names}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("optimizer", sorted(cls.__name__ for cls in OPTIMIZERS))
+def test_every_optimizer_runs_as_in_specc_train(tmp_path: Path, optimizer: str) -> None:
+    spec_data = json.loads(json.dumps(NADAM_DROPOUT))
+    spec_data["compile"]["optimizer"] = {"type": optimizer, "learning_rate": 0.02, "clipnorm": 1}
+    run = _run(tmp_path, spec_data, steps=5)
+    np.testing.assert_allclose(run.app_losses, run.reference_losses, rtol=1e-5)
+    for name, value in run.reference_state.items():
+        np.testing.assert_allclose(run.app_state[name], value, rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+def test_predict_model_uses_the_trained_weights(run: Run) -> None:
+    predict = run.info["predict"]
+    session = ort.InferenceSession(str(run.bundle / "training" / predict["file"]))
+    x = _batches(seed=2, steps=1)[0]["x"]
+    state = {name: run.app_state[name] for name in predict["state_inputs"]}
+    (got,) = session.run(None, {"x": x, **state})
+    # The exported inference model with its initializers replaced by the trained state.
+    trained = onnx.ModelProto()
+    trained.CopyFrom(run.model)
+    for tensor in trained.graph.initializer:
+        if tensor.name in state:
+            tensor.CopyFrom(onnx.numpy_helper.from_array(state[tensor.name], tensor.name))
+    (want,) = ort.InferenceSession(trained.SerializeToString()).run(None, {"x": x})
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    (before,) = ort.InferenceSession(run.model.SerializeToString()).run(None, {"x": x})
+    assert not np.allclose(got, before, atol=1e-4)  # training moved the predictions
 
 
 @pytest.mark.parametrize("run", ["batch-norm-max-norm"], indirect=True)
@@ -246,7 +278,7 @@ def _ort_ops(path: Path) -> set[tuple[str, str]]:
 def test_required_operators_cover_the_training_graphs(run: Run) -> None:
     config = _config_ops(run.bundle / "required_operators.config")
     folder = run.bundle / "training"
-    for name in ("train_step.ort", "evaluate.ort"):
+    for name in ("train_step.ort", "evaluate.ort", "predict.ort"):
         ops = _ort_ops(folder / name)
         assert ops and ops <= config, (name, ops - config)
     # ...and the training-only ones are there because of the step graph.
@@ -325,6 +357,26 @@ def test_hostile_names_are_escaped(tmp_path: Path) -> None:
     # The newline is shown, never taken: the metric's lines stay in their table cells.
     assert "`tick`\\x0asecond line" in hostile
     assert "\nsecond line" not in hostile
+
+
+def test_trained_folder_state_holds_the_trained_weights(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, BATCH_NORM_MAX_NORM)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((64, FEATURES)).astype(np.float32)
+    np.savez(tmp_path / "data.npz", x=x, out=rng.integers(0, CLASSES, 64))
+    result = train_spec(spec, tmp_path / "data.npz", TrainOptions(epochs=2, seed=0))
+    write_outputs(result, tmp_path / "trained")
+    with pytest.raises(SpecError, match="SPC511-export-source"):
+        export_mobile(load_source(tmp_path / "trained"), tmp_path / "no-spec", with_training=True)
+    source = load_source(tmp_path / "trained")
+    export_mobile(source, tmp_path / "b", with_training=True, spec=spec)
+    info = json.loads((tmp_path / "b" / "training" / "training.json").read_text())
+    state = read_state(tmp_path / "b" / "training" / "state.bin", info["state"]["tensors"])
+    keyed = {t["weights_key"]: t["name"] for t in info["state"]["tensors"] if "weights_key" in t}
+    assert set(keyed) == set(result.weights)
+    for key, array in result.weights.items():
+        np.testing.assert_array_equal(state[keyed[key]], array, err_msg=key)
+    assert int(state["optimizer.iterations"]) == 0  # the optimizer starts afresh
 
 
 def _cli(*args: str) -> Any:

@@ -10,14 +10,21 @@ clipping, constraints, BatchNormalization's moving statistics; Dropout draws fro
 onnxruntime-objc, a minimal build from ``required_operators.config``): no training package,
 every optimizer, nothing the app computes but the swap of the state.
 
-training/ holds ``train_step.ort``, ``evaluate.ort``, ``state.bin`` (the initial state:
-``specc.emit.mobile_step_state``) and ``training.json``, which says how to drive them.
+training/ holds ``train_step.ort``, ``evaluate.ort``, ``predict.ort`` (the inference model
+with its weights as inputs, so that an app predicts with the weights it trained),
+``state.bin`` (the initial state: ``specc.emit.mobile_step_state``) and ``training.json``,
+which says how to drive them.
 """
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
+
+import onnx
+from onnx import helper
 
 from specc.atomic import scratch_folder
 from specc.emit.mobile_ort import INFERENCE_PACKAGES, to_ort
@@ -33,6 +40,7 @@ from specc.types import TensorType
 
 STEP_MODEL = "train_step.ort"
 EVALUATION_MODEL = "evaluate.ort"
+PREDICT_MODEL = "predict.ort"
 
 
 def export_step_training(
@@ -45,13 +53,41 @@ def export_step_training(
     target.mkdir(parents=True, exist_ok=True)
     graphs = export.graphs
     files: list[Path] = []
+    weights = [*export.training.trainable, *export.training.frozen]
+    models = {
+        STEP_MODEL: to_model_proto(graphs.step, DEFAULT_OPSET),
+        EVALUATION_MODEL: to_model_proto(graphs.evaluation, DEFAULT_OPSET),
+        PREDICT_MODEL: weights_as_inputs(source.model, weights),
+    }
     with scratch_folder("specc-mobile-") as tmp:
-        for graph, name in ((graphs.step, STEP_MODEL), (graphs.evaluation, EVALUATION_MODEL)):
+        for name, model in models.items():
             onnx_path = Path(tmp) / Path(name).with_suffix(".onnx")
-            write_model(to_model_proto(graph, DEFAULT_OPSET), onnx_path)
+            write_model(model, onnx_path)
             files.append(to_ort(onnx_path, target / name))
     entries = write_state(target / STATE_FILE, graphs.state)
-    return TrainingBundle([*files, target / STATE_FILE], describe(export, entries), files)
+    info = describe(export, entries)
+    info["predict"] = {
+        "file": PREDICT_MODEL,
+        "inputs": "the model inputs (model.json), then these state tensors, by name",
+        "state_inputs": weights,
+        "outputs": "the model outputs (model.json)",
+    }
+    return TrainingBundle([*files, target / STATE_FILE], info, files)
+
+
+def weights_as_inputs(model: onnx.ModelProto, names: Collection[str]) -> onnx.ModelProto:
+    """``model`` with its initializers ``names`` made graph inputs (after its own inputs),
+    so that an app predicts with the weights it trained instead of the exported ones."""
+    moved = copy.deepcopy(model)
+    graph = moved.graph
+    taken = [t for t in graph.initializer if t.name in names]
+    kept = [t for t in graph.initializer if t.name not in names]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    graph.input.extend(
+        helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)) for t in taken
+    )
+    return moved
 
 
 def _tensor(name: str, tensor: TensorType, role: str) -> dict[str, Any]:

@@ -26,6 +26,7 @@ def render_step_training(info: dict[str, Any]) -> str:
     """The ``## On-device training`` section for a standard-engine ``training.json``."""
     batch = info["batch"]
     step, evaluation = info["train_step"], info["evaluate"]
+    batch_names = ", ".join(code_name(t["name"]) for t in batch)
     kotlin_feeds = "\n".join(
         f"    feeds[{kotlin_string(t['name'])}] = {code_name(t['name'])}" for t in batch
     )
@@ -122,8 +123,9 @@ for (i in 0 until tensors.length()) {{
         OnnxTensor.createTensor(env, buffer.asLongBuffer(), shape)
     else OnnxTensor.createTensor(env, buffer.asFloatBuffer(), shape)
 }}
+val initial = state.values.toList()
 var held: OrtSession.Result? = null  // owns the state after the first step
-for (b in batches) {{
+for (b in batches) {{  // b: this batch's values, as the arrays below
     val batch = b.rows.toLong()
 {_indent(kotlin_tensors(batch), 4)}
     val feeds = HashMap<String, OnnxTensor>(state)
@@ -131,7 +133,8 @@ for (b in batches) {{
     val result = step.run(feeds)
     val loss = (result.get("loss").get() as OnnxTensor).floatBuffer.get(0)
     for (name in names) state[name] = result.get("next/" + name).get() as OnnxTensor
-    held?.close() ?: feeds.values.forEach {{ it.close() }}  // the state just consumed
+    listOf({batch_names}).forEach {{ it.close() }}
+    held?.close() ?: initial.forEach {{ it.close() }}  // the state this step consumed
     held = result
 }}
 // Save: each tensor back at its offset (the shapes never change).
@@ -169,8 +172,8 @@ for t in tensors {{
     state[t["name"] as! String] = try ORTValue(tensorData: data, elementType: type, shape: shape)
 }}
 let wanted = Set(["loss"] + state.keys.map {{ "next/" + $0 }})
-for b in batches {{
-    let batch = b.rows
+for b in batches {{  // b: this batch's values, as the bytes below
+    let batch = NSNumber(value: b.rows)
 {_indent(swift_tensors(batch), 4)}
     var feeds = state
 {swift_feeds}
@@ -190,7 +193,9 @@ try saved.write(toFile: dir + "/trained-state.bin")
 ```
 
 `evaluate.ort` runs the same way with the batch and its state inputs
-(`training.json`'s `evaluate.state_inputs`), and updates nothing.
+(`training.json`'s `evaluate.state_inputs`), and updates nothing. `predict.ort` is
+`model.ort` with its weights as inputs: feed the model inputs and the weights of the state
+(`predict.state_inputs`) to predict with the weights trained so far.
 """
 
 
