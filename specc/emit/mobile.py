@@ -9,14 +9,17 @@ quantization.json         with ``quantize="int8"``: size change, and with ``data
 required_operators.config the operators a minimal (``--minimal_build``) runtime must hold
 model.json                inputs, outputs and labels (``specc.model``), plus the runtime
                           release and packages the files were made for
-training/                 with ``with_training``: on-device training artifacts
-                          (``specc.emit.mobile_training``)
+training/                 with ``with_training``: on-device training files; by default
+                          ``specc train``'s own step graph, run by the same mobile
+                          packages (``specc.emit.mobile_step``), or onnxruntime-training's
+                          artifacts (``training_engine="ort-training"``,
+                          ``specc.emit.mobile_training``)
 README.md                 which packages to add and how to call them, for this model
 
 The converter's release decides what runs the files: ORT-format models are written for
 the onnxruntime release that converted them (the one installed: 1.19.2 with the
-``ort-training`` extra, the last release with training packages, which ``with_training``
-needs), so the README pins the mobile packages to that release.
+``ort-training`` extra, the last release with training packages, which the
+"ort-training" engine needs), so the README pins the mobile packages to that release.
 """
 
 from __future__ import annotations
