@@ -225,6 +225,53 @@ def test_every_optimizer_runs_as_in_specc_train(tmp_path: Path, optimizer: str) 
         np.testing.assert_allclose(run.app_state[name], value, rtol=1e-5, atol=1e-6, err_msg=name)
 
 
+SCHEDULES = {
+    "staircase-exponential": {
+        "type": "ExponentialDecay",
+        "initial_learning_rate": 0.05,
+        "decay_steps": 2,
+        "decay_rate": 0.5,
+        "staircase": True,
+    },
+    "piecewise": {"type": "PiecewiseConstantDecay", "boundaries": [2], "values": [0.05, 0.01]},
+    "polynomial-cycle": {
+        "type": "PolynomialDecay",
+        "initial_learning_rate": 0.05,
+        "decay_steps": 2,
+        "cycle": True,
+    },
+    "inverse-time": {
+        "type": "InverseTimeDecay",
+        "initial_learning_rate": 0.05,
+        "decay_steps": 1,
+        "decay_rate": 0.5,
+    },
+    "cosine-warmup": {
+        "type": "CosineDecay",
+        "initial_learning_rate": 0.01,
+        "decay_steps": 4,
+        "warmup_target": 0.05,
+        "warmup_steps": 2,
+    },
+    "cosine-restarts": {
+        "type": "CosineDecayRestarts",
+        "initial_learning_rate": 0.05,
+        "first_decay_steps": 2,
+    },
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("schedule", SCHEDULES.values(), ids=SCHEDULES.keys())
+def test_every_schedule_runs_as_in_specc_train(tmp_path: Path, schedule: dict[str, Any]) -> None:
+    spec_data = json.loads(json.dumps(NADAM_DROPOUT))
+    spec_data["compile"]["optimizer"] = {"type": "SGD", "learning_rate": schedule}
+    run = _run(tmp_path, spec_data, steps=6)
+    np.testing.assert_allclose(run.app_losses, run.reference_losses, rtol=1e-5)
+    for name, value in run.reference_state.items():
+        np.testing.assert_allclose(run.app_state[name], value, rtol=1e-5, atol=1e-6, err_msg=name)
+
+
 def test_predict_model_uses_the_trained_weights(run: Run) -> None:
     predict = run.info["predict"]
     session = ort.InferenceSession(str(run.bundle / "training" / predict["file"]))
