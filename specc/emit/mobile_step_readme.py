@@ -102,8 +102,7 @@ Kotlin (onnxruntime-android):
 ```kotlin
 import ai.onnxruntime.*
 import java.io.File
-import java.nio.ByteBuffer
-import java.nio.ByteOrder
+import java.nio.*  // ByteBuffer, ByteOrder and the FloatBuffer/LongBuffer of the batch
 import org.json.JSONObject
 
 val env = OrtEnvironment.getEnvironment()
