@@ -269,23 +269,16 @@ def _export_mobile(
 ) -> list[Path]:
     # Imported here: the mobile exporter is optional for the web target.
     try:
-        from specc.emit.mobile import DEFAULT_TRAINING_ENGINE, export_mobile
+        from specc.emit.mobile import export_mobile
     except ModuleNotFoundError as exc:
         if exc.name != "specc.emit.mobile":
             raise
         raise usage_error("--target mobile is not available in this version of specc") from None
     try:
         with_training, engine = training
-        return export_mobile(
-            loaded,
-            folder,
-            quantize,
-            data,
-            with_training,
-            spec,
-            limits,
-            engine or DEFAULT_TRAINING_ENGINE,
-        )
+        # Without --training-engine, export_mobile's own default engine.
+        chosen = {"training_engine": engine} if engine is not None else {}
+        return export_mobile(loaded, folder, quantize, data, with_training, spec, limits, **chosen)
     except ValueError as exc:
         # export_mobile's word for option combinations it refuses (see its docstring).
         raise usage_error(str(exc)) from None
