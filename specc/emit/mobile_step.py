@@ -65,14 +65,7 @@ def export_step_training(
             write_model(model, onnx_path)
             files.append(to_ort(onnx_path, target / name))
     entries = write_state(target / STATE_FILE, graphs.state)
-    info = describe(export, entries)
-    info["predict"] = {
-        "file": PREDICT_MODEL,
-        "inputs": "the model inputs (model.json), then these state tensors, by name",
-        "state_inputs": weights,
-        "outputs": "the model outputs (model.json)",
-    }
-    return TrainingBundle([*files, target / STATE_FILE], info, files)
+    return TrainingBundle([*files, target / STATE_FILE], describe(export, entries), files)
 
 
 def weights_as_inputs(model: onnx.ModelProto, names: Collection[str]) -> onnx.ModelProto:
@@ -179,6 +172,12 @@ def describe(export: StepExport, entries: list[dict[str, Any]]) -> dict[str, Any
             "outputs": [
                 _tensor(n, evaluation_types[n], roles[n]) for n in graphs.evaluation_outputs
             ],
+        },
+        "predict": {
+            "file": PREDICT_MODEL,
+            "inputs": "the model inputs (model.json), then these state tensors, by name",
+            "state_inputs": [*training.trainable, *training.frozen],
+            "outputs": "the model outputs (model.json)",
         },
         "batch": batch,
         "state": {"file": STATE_FILE, "byte_order": "little", "tensors": state},
