@@ -106,6 +106,15 @@ def export(
             "--spec", help="mobile: the spec of a trained folder.", exists=True, dir_okay=False
         ),
     ] = None,
+    training_engine: Annotated[
+        str | None,
+        typer.Option(
+            "--training-engine",
+            help="mobile: what runs --with-training's step: standard (specc's own step graph "
+            "on any onnxruntime build; the default) or ort-training (onnxruntime-training's "
+            "artifacts and training packages).",
+        ),
+    ] = None,
     output_format: FormatOption = OutputFormat.text,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print no file table.")] = False,
     debug: DebugOption = False,
@@ -125,12 +134,15 @@ def export(
             "--data": data,
             "--with-training": with_training,
             "--spec": spec,
+            "--training-engine": training_engine,
         },
         "mobile": {"--include-runtime": include_runtime, "--runtime-dir": runtime_dir},
     }[target]
     stray = [name for name, value in other.items() if value not in (None, False)]
     if stray:
         raise usage_error(f"{', '.join(stray)} does not apply to --target {target}")
+    if training_engine is not None and not with_training:
+        raise usage_error("--training-engine applies with --with-training")
     limits = resolve_limits(limit, max_params, max_file_size)
     if source.is_dir() and opset != DEFAULT_OPSET:
         raise usage_error("--opset applies to a spec; a trained folder keeps its model's opset")
@@ -151,7 +163,15 @@ def export(
             written = _export_web(loaded, folder, include_runtime, runtime_dir)
         else:
             written, diagnostics = run_spec_pass(
-                lambda: _export_mobile(loaded, folder, quantize, data, with_training, spec, limits)
+                lambda: _export_mobile(
+                    loaded,
+                    folder,
+                    quantize,
+                    data,
+                    (with_training, training_engine),
+                    spec,
+                    limits,
+                )
             )
             if written is None:
                 print_diagnostics(diagnostics, output_format, err=True)
@@ -243,7 +263,7 @@ def _export_mobile(
     folder: Path,
     quantize: str | None,
     data: Path | None,
-    with_training: bool,
+    training: tuple[bool, str | None],
     spec: Path | None,
     limits: Limits,
 ) -> list[Path]:
@@ -255,7 +275,10 @@ def _export_mobile(
             raise
         raise usage_error("--target mobile is not available in this version of specc") from None
     try:
-        return export_mobile(loaded, folder, quantize, data, with_training, spec, limits)
+        with_training, engine = training
+        # Without --training-engine, export_mobile's own default engine.
+        chosen = {"training_engine": engine} if engine is not None else {}
+        return export_mobile(loaded, folder, quantize, data, with_training, spec, limits, **chosen)
     except ValueError as exc:
         # export_mobile's word for option combinations it refuses (see its docstring).
         raise usage_error(str(exc)) from None
