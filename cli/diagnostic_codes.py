@@ -195,12 +195,13 @@ DIAGNOSTIC_CODES: dict[str, str] = {
         "folder holds no loss or metrics), with `--weights`, or `--spec` with a spec file"
     ),
     "SPC512-mobile-optimizer": (
-        "`--with-training` for an optimizer the mobile engine's fused kernels cannot express "
-        "exactly"
+        "`--with-training --training-engine ort-training` for an optimizer the mobile "
+        "engine's fused kernels cannot express exactly"
     ),
     "SPC513-mobile-training": (
-        "`--with-training` for a spec needing per-step work a phone app cannot do: "
-        "BatchNormalization moving statistics (training mode) or weight constraints"
+        "`--with-training --training-engine ort-training` for a spec needing per-step work a "
+        "phone app cannot do: BatchNormalization moving statistics (training mode) or weight "
+        "constraints"
     ),
     "SPC514-trained-model": (
         "`specc export DIR` where `DIR/model.onnx` is not a model specc can export: a folder,"
