@@ -35,6 +35,7 @@ from specc.atomic import copy_file, scratch_folder
 from specc.diagnostics import Diagnostic, SpecError
 from specc.emit.mobile_ort import TRAINING_PACKAGES, to_ort
 from specc.emit.source import ExportSource
+from specc.emit.step_export import take_weights
 from specc.onnx_model import DEFAULT_OPSET, to_model_proto
 from specc.pipeline import CompiledModel
 from specc.random_ops import RANDOM_STEP
@@ -83,7 +84,7 @@ def export_training(source: ExportSource, spec: Path, out: Path) -> TrainingBund
     problems.extend(_unsupported_steps(compiled, training))
     if problems:
         raise SpecError([compiled.loaded.locate(p) for p in problems])
-    _take_weights(source, training, spec)
+    take_weights(source, training, spec)
 
     target = out / TRAINING_DIR
     target.mkdir(parents=True, exist_ok=True)
@@ -156,30 +157,6 @@ def _unsupported_steps(compiled: CompiledModel, training: TrainingGraph) -> list
         path = ("layers", nodes[owner]) if owner in nodes else ("layers",)
         problems.append(Diagnostic(MOBILE_TRAINING, message, path))
     return problems
-
-
-def _take_weights(source: ExportSource, training: TrainingGraph, spec: Path) -> None:
-    """Start from the exported model's weights (trained, or from --weights)."""
-    exported = {t.name: numpy_helper.to_array(t) for t in source.model.graph.initializer}
-    problems = []
-    for name in [*training.trainable, *training.frozen]:
-        wanted = training.graph.initializers[name]
-        found = exported.get(name)
-        if found is None or found.shape != np.shape(wanted):
-            got = "missing" if found is None else f"shape {list(found.shape)}"
-            problems.append(
-                Diagnostic(
-                    EXPORT_SOURCE,
-                    f"{source.origin} does not hold the model of {spec}: weight '{name}' "
-                    f"should have shape {list(np.shape(wanted))}; got {got}",
-                    (),
-                    str(spec),
-                )
-            )
-            continue
-        training.graph.initializers[name] = found.astype(np.asarray(wanted).dtype)
-    if problems:
-        raise SpecError(problems)
 
 
 def _random_step(training: TrainingGraph) -> str | None:

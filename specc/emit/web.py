@@ -21,7 +21,15 @@ from specc.atomic import copy_file, write_text
 from specc.emit.bundle import write_bundle
 from specc.emit.model_checks import standard_problems
 from specc.emit.source import ExportSource
-from specc.emit.web_render import package_json, render_templates
+from specc.emit.step_export import ExportedStep
+from specc.emit.web_render import TRAINING_SCRIPTS, package_json, render_templates
+from specc.emit.web_training import (
+    TRAINING_FILES,
+    TRAINING_JSON,
+    TrainingFiles,
+    training_files,
+    write_training_files,
+)
 from specc.onnx_model import write_model
 from specc.passes.lower import DESCRIPTION_KEY
 
@@ -55,6 +63,8 @@ OWNED = (
     "README.md",
     "package.json",
     RUNTIME_DIR,
+    *TRAINING_FILES,
+    *TRAINING_SCRIPTS,
 )
 
 
@@ -151,24 +161,40 @@ def export_web(
     out: Path,
     include_runtime: bool = False,
     runtime_dir: Path | None = None,
+    training: ExportedStep | None = None,
+    examples: dict[str, Any] | None = None,
 ) -> list[Path]:
     """Write the web bundle of ``source`` into ``out``, all files at once (see
-    ``specc.emit.bundle``); return the files written, in order.
+    ``specc.emit.bundle``); return the files written, in order. With ``training`` (the
+    step graphs of ``source``'s spec, ``specc.emit.step_export``) the bundle also trains
+    (``specc.emit.web_training``), its demo page on ``examples``
+    (``specc.emit.web_examples``) when given.
 
     Raises ``UnsupportedModelError`` for a model the browser cannot run, ``RuntimeFilesError``
     when ``include_runtime`` finds no onnxruntime-web, ``OutputFolderError`` for an ``out``
     holding other files, and ``OSError`` when ``out`` cannot be written."""
     problems = web_problems(source.model)
+    model = web_model(source.model)
+    files = None
+    if training is not None:
+        files = training_files(training, model, _opset(model), examples)
+        for label, graph in (("training step", files.step), ("evaluation", files.evaluation)):
+            problems += [f"{label}: {problem}" for problem in web_problems(graph)]
     if problems:
         raise UnsupportedModelError("; ".join(problems))
     # Find the runtime before writing anything, so that a failure leaves no half bundle.
     dist = find_runtime(runtime_dir) if include_runtime else None
-    model = web_model(source.model)
     external = model.ByteSize() > EXTERNAL_DATA_THRESHOLD
     description = bundle_description(source, external)
+    if files is not None:
+        description["training"] = TRAINING_JSON
     return write_bundle(
-        out, OWNED, lambda folder: _write_files(folder, model, description, external, dist)
+        out, OWNED, lambda folder: _write_files(folder, model, description, external, dist, files)
     )
+
+
+def _opset(model: onnx.ModelProto) -> int:
+    return next((e.version for e in model.opset_import if e.domain in ("", "ai.onnx")), 0)
 
 
 def _write_files(
@@ -177,6 +203,7 @@ def _write_files(
     description: dict[str, Any],
     external: bool,
     dist: Path | None,
+    training: TrainingFiles | None,
 ) -> list[Path]:
     written: list[Path] = []
 
@@ -192,6 +219,8 @@ def _write_files(
     else:
         write_model(model, folder / "model.onnx")
         written.append(folder / "model.onnx")
+    if training is not None:
+        written += write_training_files(folder, training)
     write("model.json", json.dumps(description, indent=2) + "\n")
     runtime = {
         "version": ORT_WEB_VERSION,
@@ -200,7 +229,8 @@ def _write_files(
         "wasm": ORT_FILES[1],
         "folder": RUNTIME_DIR,
     }
-    for name, text in render_templates(description, runtime, dist is not None).items():
+    rendered = render_templates(description, runtime, dist is not None, training is not None)
+    for name, text in rendered.items():
         write(name, text)
     if dist is None:
         write("package.json", package_json(description, ORT_PACKAGE, ORT_WEB_VERSION))

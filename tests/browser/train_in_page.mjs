@@ -1,0 +1,44 @@
+// The "train" job of run_pages.mjs, and the same script for Node.js (run_node_training.mjs):
+// load a training bundle's trainer, take one trainStep per batch, then evaluate, predict
+// and saveWeights (the bytes as base64). Batches and inputs are {name: {data, dims}}.
+
+/** The job's script, run where `specc` (the bundle's specc.js module) is loaded. */
+export async function trainWith(specc, job) {
+  const trainer = await specc.loadTrainer(job.options ?? {});
+  const steps = [];
+  const started = performance.now();
+  for (const batch of job.batches) {
+    const values = await trainer.trainStep(batch);
+    steps.push(Object.fromEntries(Object.entries(values).map(([k, v]) => [k, Number(v)])));
+  }
+  const trainMs = performance.now() - started;
+  const evaluation = job.evaluate ? await trainer.evaluate(job.evaluate, { batchSize: job.evaluateBatchSize }) : null;
+  const outputs = await trainer.predict(job.predict);
+  const plain = {};
+  for (const [name, out] of Object.entries(outputs)) plain[name] = { dims: out.dims, data: Array.from(out.data, Number) };
+  const module = job.moduleFunctions ? await specc.predict(job.predict) : null;
+  const bytes = await trainer.saveWeights();
+  let binary = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return {
+    steps,
+    trainMs,
+    evaluation,
+    outputs: plain,
+    modulePredict: module && Object.keys(module),
+    weights: btoa(binary),
+    iterations: trainer.iterations ?? null,
+  };
+}
+
+/** Run the job in a Chromium page. */
+export async function trainInPage(page, job) {
+  return page.evaluate(
+    async ({ moduleUrl, job }) => {
+      const specc = await import(moduleUrl);
+      const { trainWith } = await import(job.scriptUrl);
+      return trainWith(specc, job);
+    },
+    { moduleUrl: new URL('specc.js', job.url).href, job },
+  );
+}

@@ -1,0 +1,394 @@
+"""``specc export --target web --with-training``: the training bundle's files, and training in
+headless Chromium and in Node.js compared step by step with ``specc train``'s default backend.
+
+The browser tests (marked slow) serve the bundle as tests/test_export_web.py does and run
+tests/browser/train_in_page.mjs in the page (or in Node.js through run_node_training.mjs):
+one ``trainStep`` per fixed batch of models/data/digits.npz, then ``predict`` and
+``saveWeights``. Python drives ``StandardSession`` over the same batches, unshuffled.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import pytest
+
+from specc.cli.app import app
+from specc.emit import web
+from specc.emit.web_training import metric_result
+from specc.metrics import METRICS
+from specc.train.fit import constraints_of
+from specc.train.run import prepare
+from specc.train.standard import StandardSession
+from specc.types import TensorType
+from tests import test_export_web
+from tests.test_export_web import (
+    BROWSER,
+    MODELS,
+    NODE_MODULES,
+    StaticServer,
+    export,
+    files_in,
+    run_onnx,
+    run_pages,
+    runner,
+)
+
+# The web export's fixtures: Chromium's path, and digits_mlp trained one epoch.
+chromium = test_export_web.chromium
+labeled_trained = test_export_web.labeled_trained
+
+DATA = MODELS / "data" / "digits.npz"
+BN_CNN = Path(__file__).parent / "data" / "web_training" / "digits_bn_cnn.yaml"
+TRAINING_FILES = {
+    "train_step.onnx",
+    "evaluate.onnx",
+    "predict.onnx",
+    "state.bin",
+    "training.json",
+    "specc-train.js",
+    "specc-npz.js",
+    "specc-worker.js",
+    "specc-worker-client.js",
+}
+STEPS = 20
+
+
+def read_state(bundle: Path) -> dict[str, np.ndarray]:
+    """state.bin read back through training.json's index."""
+    training = json.loads((bundle / "training.json").read_text())
+    raw = (bundle / "state.bin").read_bytes()
+    state = {}
+    for entry in training["state"]:
+        dtype = np.dtype(entry["dtype"]).newbyteorder("<")
+        chunk = raw[entry["offset"] : entry["offset"] + entry["bytes"]]
+        state[entry["name"]] = np.frombuffer(chunk, dtype).reshape(entry["shape"])
+    return state
+
+
+def fixed_batches(spec: Path, size: int) -> list[dict[str, np.ndarray]]:
+    """``STEPS`` batches of consecutive rows of the digits, by input and output name."""
+    digits = np.load(DATA)
+    name = "image" if "cnn" in spec.name else "pixels"
+    return [
+        {
+            name: digits[name][k * size : (k + 1) * size],
+            "digit": digits["digit"][k * size : (k + 1) * size],
+        }
+        for k in range(STEPS)
+    ]
+
+
+def python_steps(spec: Path, bundle: Path, batches: list[dict[str, np.ndarray]]) -> list[dict]:
+    """Each batch's loss and accuracy from ``specc train``'s default backend, starting from
+    the bundle's state."""
+    compiled, training = prepare(spec, None, None, fused_recurrence=True)
+    session = StandardSession(training)
+    assert compiled.compile is not None
+    session.use_optimizer(compiled.compile.optimizer, constraints=constraints_of(compiled))
+    state = read_state(bundle)
+    session.restore({name: state[name] for name in [*training.trainable, *training.frozen]})
+    target = training.targets["digit"][0]
+    steps = []
+    for batch in batches:
+        feeds = {k: v for k, v in batch.items() if k != "digit"} | {target: batch["digit"]}
+        out = session.train_step(feeds)
+        session.commit(out)
+        total, count = (float(out[f"metrics/accuracy/{k}"]) for k in range(2))
+        steps.append({"loss": float(out["loss"]), "accuracy": total / count})
+    return steps
+
+
+def as_job(batch: dict[str, np.ndarray]) -> dict[str, Any]:
+    return {k: {"data": v.ravel().tolist(), "dims": list(v.shape)} for k, v in batch.items()}
+
+
+def train_job(url: str, batches: list[dict[str, np.ndarray]], **extra: Any) -> dict[str, Any]:
+    first = {k: v[:4] for k, v in batches[0].items() if k != "digit"}
+    return {
+        "kind": "train",
+        "url": url,
+        "batches": [as_job(b) for b in batches],
+        "predict": as_job(first),
+        **extra,
+    }
+
+
+def assert_same_steps(page: list[dict], python: list[dict], label: str) -> None:
+    losses = np.array([s["loss"] for s in page])
+    expected = np.array([s["loss"] for s in python])
+    worst = float(np.max(np.abs(losses - expected) / np.abs(expected)))
+    print(
+        f"{label}: {len(losses)} steps, losses {losses[0]:.4f} -> {losses[-1]:.4f}, "
+        f"max relative difference from specc train {worst:.2g}"
+    )
+    np.testing.assert_allclose(losses, expected, rtol=1e-5)
+    np.testing.assert_allclose([s["accuracy"] for s in page], [s["accuracy"] for s in python])
+    # Training did something: the loss moved.
+    assert abs(losses[-1] - losses[0]) > 1e-3
+
+
+def assert_weights_match_page(
+    spec: Path, result: dict[str, Any], inputs: dict[str, Any], tmp_path: Path, label: str
+) -> None:
+    """The page's saveWeights(), loaded by ``specc build --weights``, gives its predict()."""
+    weights = tmp_path / f"{label}.npz"
+    weights.write_bytes(base64.b64decode(result["weights"]))
+    model = tmp_path / f"{label}.onnx"
+    args = ["build", str(spec), "--weights", str(weights), "-o", str(model), "-q"]
+    built = runner.invoke(app, args)
+    assert built.exit_code == 0, built.output
+    feeds = {k: np.asarray(v["data"], np.float32).reshape(v["dims"]) for k, v in inputs.items()}
+    expected = run_onnx(model, feeds)["digit"]
+    got = np.asarray(result["outputs"]["digit"]["data"], np.float32).reshape(expected.shape)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+# --- the bundle's files ----------------------------------------------------------------------
+
+
+def test_training_bundle_files(tmp_path: Path) -> None:
+    out = tmp_path / "bundle"
+    result = export(MODELS / "digits_mlp.yaml", "--target", "web", "--with-training", "-o", out)
+    assert result.exit_code == 0, result.output
+    assert files_in(out) == {
+        "model.onnx",
+        "model.json",
+        "specc.js",
+        "index.html",
+        "README.md",
+        "package.json",
+        *TRAINING_FILES,
+    }
+    training = json.loads((out / "training.json").read_text())
+    assert [(b["name"], b["role"], b["dtype"]) for b in training["batch"]] == [
+        ("pixels", "input", "float32"),
+        ("digit.target", "target", "int64"),
+    ]
+    assert training["batch"][1]["output"] == "digit"
+    assert training["losses"] == [{"name": "loss", "value": "loss"}]
+    assert training["metrics"] == [
+        {
+            "name": "accuracy",
+            "statistics": ["metrics/accuracy/0", "metrics/accuracy/1"],
+            "result": "mean",
+        }
+    ]
+    assert {w["key"] for w in training["weights"]} == {
+        f"{layer}/{weight}"
+        for layer in ("dense", "dense_1", "digit")
+        for weight in ("kernel", "bias")
+    }
+    assert training["optimizer"] == "Adam" and training["batch_size"] == 32
+    # Every state tensor is aligned, fits the file, and starts as the exported weights.
+    size = (out / "state.bin").stat().st_size
+    for entry in training["state"]:
+        assert entry["offset"] % 8 == 0 and entry["offset"] + entry["bytes"] <= size
+        assert entry["next"] == f"next/{entry['name']}"
+    state = read_state(out)
+    inference = {
+        t.name: onnx.numpy_helper.to_array(t)
+        for t in onnx.load(str(out / "model.onnx")).graph.initializer
+    }
+    for weight in training["weights"]:
+        np.testing.assert_array_equal(state[weight["name"]], inference[weight["name"]])
+    assert int(state["optimizer.iterations"]) == 0
+    for name in ("train_step.onnx", "evaluate.onnx", "predict.onnx"):
+        model = onnx.load(str(out / name))
+        onnx.checker.check_model(model)
+        assert web.web_problems(model) == []
+        assert all(node.domain in ("", "ai.onnx") for node in model.graph.node)
+    step = onnx.load(str(out / "train_step.onnx"))
+    assert {o.name for o in step.graph.output} >= {f"next/{e['name']}" for e in training["state"]}
+    predict = onnx.load(str(out / "predict.onnx"))
+    assert not predict.graph.initializer or all(
+        t.name not in state for t in predict.graph.initializer
+    )
+    assert json.loads((out / "model.json").read_text())["training"] == "training.json"
+    script = (out / "specc.js").read_text()
+    assert "from './specc-train.js'" in script and "const WITH_TRAINING = true;" in script
+    readme = (out / "README.md").read_text()
+    assert "trainStep" in readme and "saveWeights" in readme and "{{" not in readme
+    assert "{{" not in (out / "index.html").read_text()
+
+
+def test_without_training_the_bundle_is_unchanged(tmp_path: Path) -> None:
+    out = tmp_path / "bundle"
+    assert export(MODELS / "digits_mlp.yaml", "--target", "web", "-o", out, "-q").exit_code == 0
+    assert not (files_in(out) & TRAINING_FILES)
+    assert "const WITH_TRAINING = false;" in (out / "specc.js").read_text()
+    assert "training" not in json.loads((out / "model.json").read_text())
+
+
+def test_a_trained_folder_starts_from_its_weights(labeled_trained: Path, tmp_path: Path) -> None:
+    out = tmp_path / "bundle"
+    result = export(labeled_trained, "--target", "web", "--with-training", "-o", out, "-q")
+    assert result.exit_code == 0, result.output
+    trained = np.load(labeled_trained / "weights.npz")
+    training = json.loads((out / "training.json").read_text())
+    state = read_state(out)
+    for weight in training["weights"]:
+        np.testing.assert_array_equal(state[weight["name"]], trained[weight["key"]])
+
+
+def test_examples_come_from_data(tmp_path: Path) -> None:
+    out = tmp_path / "bundle"
+    args = ("--target", "web", "--with-training", "--data", DATA, "-o", out, "-q")
+    assert export(MODELS / "digits_cnn.yaml", *args).exit_code == 0
+    examples = json.loads((out / "examples.json").read_text())
+    digits = np.load(DATA)
+    rows = examples["rows"]
+    assert 0 < rows <= 512
+    assert examples["columns"]["image"]["dims"] == [rows, 8, 8, 1]
+    np.testing.assert_array_equal(examples["columns"]["digit"]["data"], digits["digit"][:rows])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--data", DATA), "--spec and --data apply to --target web with --with-training"),
+        (("--quantize", "int8"), "--quantize does not apply to --target web"),
+    ],
+)
+def test_training_options_need_with_training(args: tuple, message: str) -> None:
+    result = export(MODELS / "digits_mlp.yaml", "--target", "web", *args)
+    assert result.exit_code == 2
+    assert message in result.output
+
+
+def test_a_spec_without_compile_exits_1(tmp_path: Path) -> None:
+    spec = tmp_path / "plain.yaml"
+    text = (MODELS / "digits_mlp.yaml").read_text()
+    spec.write_text(text.split("compile:")[0])
+    result = export(spec, "--target", "web", "--with-training", "-o", tmp_path / "out")
+    assert result.exit_code == 1
+    assert "SPC504" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("metric", "expected"),
+    [("accuracy", "mean"), ("mae", "mean"), ("RootMeanSquaredError", "root_mean"), ("AUC", None)],
+)
+def test_metric_results_the_page_can_finish(metric: str, expected: str | None) -> None:
+    config = METRICS.get(metric).model_validate({"type": metric})
+    scalars = [TensorType("float32", (), batched=False)] * 2
+    assert metric_result(config, scalars) == expected
+
+
+# --- training in Chromium and Node.js --------------------------------------------------------
+
+
+def _site(tmp_path: Path, specs: dict[str, Path], *extra: str) -> Path:
+    site = tmp_path / "site"
+    for name, spec in specs.items():
+        result = export(spec, "--target", "web", "--with-training", "-o", site / name, "-q", *extra)
+        assert result.exit_code == 0, result.output
+    shutil.copy(BROWSER / "train_in_page.mjs", site / "train_in_page.mjs")
+    return site
+
+
+@pytest.mark.slow
+def test_training_in_chromium_matches_specc_train(chromium: str, tmp_path: Path) -> None:
+    specs = {"mlp": MODELS / "digits_mlp.yaml", "bn": BN_CNN}
+    sizes = {"mlp": 32, "bn": 16}
+    site = _site(tmp_path, specs)
+    batches = {name: fixed_batches(spec, sizes[name]) for name, spec in specs.items()}
+    with StaticServer(site, NODE_MODULES) as server:
+        jobs = [
+            train_job(
+                server.url + f"{name}/index.html",
+                batches[name],
+                scriptUrl=server.url + "train_in_page.mjs",
+                evaluate=as_job(batches[name][0]),
+                evaluateBatchSize=5,
+            )
+            for name in specs
+        ]
+        results = run_pages(chromium, jobs, tmp_path)
+    for (name, spec), record, job in zip(specs.items(), results, jobs, strict=True):
+        page = record["result"]
+        assert_same_steps(page["steps"], python_steps(spec, site / name, batches[name]), name)
+        assert page["iterations"] == STEPS
+        print(f"{name}: {page['trainMs'] / STEPS:.1f} ms per step in Chromium")
+        assert_weights_match_page(spec, page, job["predict"], tmp_path, name)
+        # evaluate(): Keras's batch-size-weighted mean over batches of 5, 5, 5 and 1 (or 2).
+        assert set(page["evaluation"]) == {"loss", "accuracy"}
+        assert np.isfinite(page["evaluation"]["loss"])
+
+
+@pytest.mark.slow
+def test_training_in_node_matches_specc_train(tmp_path: Path) -> None:
+    if shutil.which("node") is None or not (NODE_MODULES / "onnxruntime-web").is_dir():
+        pytest.skip("needs node and `npm ci --prefix tests/browser`")
+    spec = MODELS / "digits_mlp.yaml"
+    site = _site(tmp_path, {"mlp": spec})
+    (site / "node_modules").symlink_to(NODE_MODULES)
+    batches = fixed_batches(spec, 32)
+    job = train_job("", batches)
+    job_file = tmp_path / "job.json"
+    job_file.write_text(json.dumps(job))
+    done = subprocess.run(
+        ["node", str(BROWSER / "run_node_training.mjs"), str(site / "mlp"), str(job_file)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert_same_steps(result["steps"], python_steps(spec, site / "mlp", batches), "node")
+    assert_weights_match_page(spec, result, job["predict"], tmp_path, "node")
+
+
+@pytest.mark.slow
+def test_offline_training_page_and_worker(
+    chromium: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(BROWSER)  # where --include-runtime finds onnxruntime-web
+    spec = MODELS / "digits_mlp.yaml"
+    site = _site(tmp_path, {"mlp": spec}, "--include-runtime", "--data", str(DATA))
+    assert {f"ort/{name}" for name in web.ORT_FILES} <= files_in(site / "mlp")
+    batches = fixed_batches(spec, 32)
+    picture = tmp_path / "training-demo.png"
+    with StaticServer(site, node_modules=None) as server:
+        jobs = [
+            {"kind": "training-demo", "url": server.url + "mlp/", "screenshot": str(picture)},
+            train_job(
+                server.url + "mlp/index.html",
+                batches,
+                scriptUrl=server.url + "train_in_page.mjs",
+                options={"worker": True},
+                moduleFunctions=True,
+            ),
+        ]
+        results = run_pages(chromium, jobs, tmp_path)
+    assert all(url.startswith(server.url) for r in results for url in r["requests"])
+    assert not any("node_modules" in path for path in server.seen)
+
+    demo = results[0]["result"]
+    assert demo["state"] == "done", demo["status"]
+    training = demo["training"]
+    examples = json.loads((site / "mlp" / "examples.json").read_text())
+    steps = -(-examples["rows"] // examples["batch_size"]) * examples["epochs"]
+    assert demo["points"] == len(training["losses"]) == steps == training["iterations"]
+    assert training["losses"][-1] < training["losses"][0]
+    before, after = training["before"]["digit"], training["after"]["digit"]
+    assert np.max(np.abs(np.subtract(before, after))) > 1e-3
+    assert picture.stat().st_size > 0
+    if os.environ.get("SPECC_TEST_ARTIFACTS"):
+        target = Path(os.environ["SPECC_TEST_ARTIFACTS"])
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copy(picture, target / picture.name)
+
+    worker = results[1]["result"]
+    assert_same_steps(worker["steps"], python_steps(spec, site / "mlp", batches), "worker")
+    assert_weights_match_page(spec, worker, jobs[1]["predict"], tmp_path, "worker")
