@@ -111,12 +111,16 @@ def as_job(batch: dict[str, np.ndarray]) -> dict[str, Any]:
     return {k: {"data": v.ravel().tolist(), "dims": list(v.shape)} for k, v in batch.items()}
 
 
-def train_job(url: str, batches: list[dict[str, np.ndarray]], **extra: Any) -> dict[str, Any]:
+def train_job(
+    url: str, batches: list[dict[str, np.ndarray]], nested: bool = False, **extra: Any
+) -> dict[str, Any]:
+    """A train job; ``nested``: the batches as nested arrays (the form JSON data takes)."""
     first = {k: v[:4] for k, v in batches[0].items() if k != "digit"}
+    given = [{k: v.tolist() for k, v in b.items()} if nested else as_job(b) for b in batches]
     return {
         "kind": "train",
         "url": url,
-        "batches": [as_job(b) for b in batches],
+        "batches": given,
         "predict": as_job(first),
         **extra,
     }
@@ -333,7 +337,7 @@ def test_training_in_node_matches_specc_train(tmp_path: Path) -> None:
     site = _site(tmp_path, {"mlp": spec})
     (site / "node_modules").symlink_to(NODE_MODULES)
     batches = fixed_batches(spec, 32)
-    job = train_job("", batches)
+    job = train_job("", batches, nested=True)
     job_file = tmp_path / "job.json"
     job_file.write_text(json.dumps(job))
     done = subprocess.run(
@@ -392,3 +396,38 @@ def test_offline_training_page_and_worker(
     worker = results[1]["result"]
     assert_same_steps(worker["steps"], python_steps(spec, site / "mlp", batches), "worker")
     assert_weights_match_page(spec, worker, jobs[1]["predict"], tmp_path, "worker")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"offset": 10**9}, "do not fit state.bin"),
+        ({"bytes": 4}, "do not fit state.bin"),
+        ({"offset": 2}, "do not fit state.bin"),
+        ({"offset": -8}, "do not fit state.bin"),
+        ({"dtype": "object"}, "unsupported dtype object"),
+    ],
+)
+def test_node_refuses_a_state_index_that_does_not_fit(
+    change: dict[str, Any], message: str, tmp_path: Path
+) -> None:
+    if shutil.which("node") is None or not (NODE_MODULES / "onnxruntime-web").is_dir():
+        pytest.skip("needs node and `npm ci --prefix tests/browser`")
+    site = _site(tmp_path, {"mlp": MODELS / "digits_mlp.yaml"})
+    (site / "node_modules").symlink_to(NODE_MODULES)
+    path = site / "mlp" / "training.json"
+    training = json.loads(path.read_text())
+    training["state"][1].update(change)
+    path.write_text(json.dumps(training))
+    script = "import('./specc.js').then((s) => s.loadTrainer()).then(() => console.log('loaded'))"
+    done = subprocess.run(
+        ["node", "-e", script],
+        cwd=site / "mlp",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode != 0 and "loaded" not in done.stdout
+    assert "state 'dense.bias': " in done.stderr and message in done.stderr

@@ -6,12 +6,16 @@
 export async function trainWith(specc, job) {
   const trainer = await specc.loadTrainer(job.options ?? {});
   const steps = [];
+  const stepMs = [];
   const started = performance.now();
   for (const batch of job.batches) {
+    const before = performance.now();
     const values = await trainer.trainStep(batch);
+    stepMs.push(performance.now() - before);
     steps.push(Object.fromEntries(Object.entries(values).map(([k, v]) => [k, Number(v)])));
   }
   const trainMs = performance.now() - started;
+  if (job.timingOnly) return { stepMs, trainMs, crossOriginIsolated: globalThis.crossOriginIsolated ?? false, threads: specc.ort.env.wasm.numThreads ?? null };
   const evaluation = job.evaluate ? await trainer.evaluate(job.evaluate, { batchSize: job.evaluateBatchSize }) : null;
   const outputs = await trainer.predict(job.predict);
   const plain = {};
@@ -23,6 +27,9 @@ export async function trainWith(specc, job) {
   return {
     steps,
     trainMs,
+    stepMs,
+    crossOriginIsolated: globalThis.crossOriginIsolated ?? false,
+    threads: specc.ort.env.wasm.numThreads ?? null,
     evaluation,
     outputs: plain,
     modulePredict: module && Object.keys(module),
