@@ -10,6 +10,7 @@ one ``trainStep`` per fixed batch of models/data/digits.npz, then ``predict`` an
 from __future__ import annotations
 
 import base64
+import io
 import json
 import os
 import shutil
@@ -25,7 +26,10 @@ from specc.cli.app import app
 from specc.emit import web
 from specc.emit.web_training import metric_result
 from specc.metrics import METRICS
-from specc.train.fit import constraints_of
+from specc.spec.compile import losses_by_output
+from specc.train.data import Dataset
+from specc.train.data_targets import targets_for
+from specc.train.fit import constraints_of, evaluate
 from specc.train.run import prepare
 from specc.train.standard import StandardSession
 from specc.types import TensorType
@@ -87,9 +91,16 @@ def fixed_batches(spec: Path, size: int) -> list[dict[str, np.ndarray]]:
     ]
 
 
-def python_steps(spec: Path, bundle: Path, batches: list[dict[str, np.ndarray]]) -> list[dict]:
+def python_steps(
+    spec: Path,
+    bundle: Path,
+    batches: list[dict[str, np.ndarray]],
+    evaluated: dict[str, np.ndarray] | None = None,
+    batch_size: int = 32,
+) -> tuple[list[dict], dict[str, Any] | None, dict[str, np.ndarray]]:
     """Each batch's loss and accuracy from ``specc train``'s default backend, starting from
-    the bundle's state."""
+    the bundle's state; given ``evaluated`` rows, what ``specc evaluate`` computes over them
+    in batches of ``batch_size``; and the weights at the end, by weights-file key."""
     compiled, training = prepare(spec, None, None, fused_recurrence=True)
     session = StandardSession(training)
     assert compiled.compile is not None
@@ -104,7 +115,16 @@ def python_steps(spec: Path, bundle: Path, batches: list[dict[str, np.ndarray]])
         session.commit(out)
         total, count = (float(out[f"metrics/accuracy/{k}"]) for k in range(2))
         steps.append({"loss": float(out["loss"]), "accuracy": total / count})
-    return steps
+    keys = {p.onnx_name: p.key for p in compiled.typed.parameters}
+    weights = {keys[name]: array for name, array in session.snapshot().items()}
+    if evaluated is None:
+        return steps, None, weights
+    config = compiled.compile
+    predictions = dict(compiled.graph.outputs)
+    targets = targets_for(losses_by_output(config, list(predictions)), predictions)
+    inputs = dict(compiled.typed.resolved.inputs)
+    rows = Dataset.from_arrays(evaluated, inputs, targets)
+    return steps, evaluate(training, session, rows, batch_size, prefix=""), weights
 
 
 def as_job(batch: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -320,13 +340,21 @@ def test_training_in_chromium_matches_specc_train(chromium: str, tmp_path: Path)
         results = run_pages(chromium, jobs, tmp_path)
     for (name, spec), record, job in zip(specs.items(), results, jobs, strict=True):
         page = record["result"]
-        assert_same_steps(page["steps"], python_steps(spec, site / name, batches[name]), name)
+        python, evaluation, weights = python_steps(
+            spec, site / name, batches[name], batches[name][0], 5
+        )
+        assert_same_steps(page["steps"], python, name)
+        saved = np.load(io.BytesIO(base64.b64decode(page["weights"])))
+        assert set(saved) == set(weights)
+        for key, array in weights.items():
+            np.testing.assert_allclose(saved[key], array, atol=1e-5, err_msg=key)
         assert page["iterations"] == STEPS
         print(f"{name}: {page['trainMs'] / STEPS:.1f} ms per step in Chromium")
         assert_weights_match_page(spec, page, job["predict"], tmp_path, name)
-        # evaluate(): Keras's batch-size-weighted mean over batches of 5, 5, 5 and 1 (or 2).
-        assert set(page["evaluation"]) == {"loss", "accuracy"}
-        assert np.isfinite(page["evaluation"]["loss"])
+        # evaluate(): Keras's means over batches of 5, 5, 5 and the rest, as specc evaluate.
+        assert evaluation is not None and set(page["evaluation"]) == set(evaluation)
+        for key, value in evaluation.items():
+            assert page["evaluation"][key] == pytest.approx(value, rel=1e-5), key
 
 
 @pytest.mark.slow
@@ -349,7 +377,7 @@ def test_training_in_node_matches_specc_train(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
-    assert_same_steps(result["steps"], python_steps(spec, site / "mlp", batches), "node")
+    assert_same_steps(result["steps"], python_steps(spec, site / "mlp", batches)[0], "node")
     assert_weights_match_page(spec, result, job["predict"], tmp_path, "node")
 
 
@@ -394,7 +422,7 @@ def test_offline_training_page_and_worker(
         shutil.copy(picture, target / picture.name)
 
     worker = results[1]["result"]
-    assert_same_steps(worker["steps"], python_steps(spec, site / "mlp", batches), "worker")
+    assert_same_steps(worker["steps"], python_steps(spec, site / "mlp", batches)[0], "worker")
     assert_weights_match_page(spec, worker, jobs[1]["predict"], tmp_path, "worker")
 
 
