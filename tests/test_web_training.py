@@ -459,3 +459,28 @@ def test_node_refuses_a_state_index_that_does_not_fit(
     )
     assert done.returncode != 0 and "loaded" not in done.stdout
     assert "state 'dense.bias': " in done.stderr and message in done.stderr
+
+
+@pytest.mark.slow
+def test_training_page_escapes_names_and_says_when_it_has_no_data(
+    chromium: str, tmp_path: Path
+) -> None:
+    hostile = test_export_web._hostile_spec(tmp_path)
+    site = tmp_path / "site"
+    args = ("--target", "web", "--with-training", "-q")
+    assert export(hostile, *args, "--data", DATA, "-o", site / "hostile").exit_code == 0
+    assert export(MODELS / "digits_mlp.yaml", *args, "-o", site / "plain").exit_code == 0
+    with StaticServer(site, NODE_MODULES) as server:
+        jobs = [
+            {"kind": "training-demo", "url": server.url + f"{n}/"} for n in ("hostile", "plain")
+        ]
+        hostile_page, plain_page = (r["result"] for r in run_pages(chromium, jobs, tmp_path))
+    name = test_export_web.HOSTILE_NAME
+    assert hostile_page["state"] == "done", hostile_page["status"]
+    assert hostile_page["injected"] is None
+    assert hostile_page["heading"] == name
+    assert hostile_page["title"] == f"{name} · specc web bundle · training"
+    assert hostile_page["points"] > 0
+    assert plain_page["state"] == "no-data"
+    assert "--with-training --data DATA" in plain_page["status"]
+    assert plain_page["points"] == 0

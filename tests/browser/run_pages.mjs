@@ -66,12 +66,16 @@ async function demoInPage(page) {
 }
 
 async function trainingDemoInPage(page, job) {
-  await page.waitForFunction(() => ['done', 'error'].includes(document.body.dataset.state), null, {
+  const states = ['done', 'error', 'no-data'];
+  await page.waitForFunction((ends) => ends.includes(document.body.dataset.state), states, {
     timeout: 120000,
   });
   if (job.screenshot) await page.screenshot({ path: job.screenshot, fullPage: true });
   return page.evaluate(() => ({
     state: document.body.dataset.state,
+    title: document.title,
+    heading: document.querySelector('h1')?.textContent ?? null,
+    injected: window.__speccInjected ?? null,
     status: document.getElementById('status').textContent,
     points: document.getElementById('loss-line').getAttribute('points').trim().split(/\s+/).filter(Boolean).length,
     training: window.speccTraining,
