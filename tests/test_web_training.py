@@ -29,7 +29,7 @@ from specc.metrics import METRICS
 from specc.spec.compile import losses_by_output
 from specc.train.data import Dataset
 from specc.train.data_targets import targets_for
-from specc.train.fit import constraints_of, evaluate
+from specc.train.fit import FitOptions, constraints_of, evaluate, fit
 from specc.train.run import prepare
 from specc.train.standard import StandardSession
 from specc.types import TensorType
@@ -359,24 +359,11 @@ def test_training_in_chromium_matches_specc_train(chromium: str, tmp_path: Path)
 
 @pytest.mark.slow
 def test_training_in_node_matches_specc_train(tmp_path: Path) -> None:
-    if shutil.which("node") is None or not (NODE_MODULES / "onnxruntime-web").is_dir():
-        pytest.skip("needs node and `npm ci --prefix tests/browser`")
     spec = MODELS / "digits_mlp.yaml"
     site = _site(tmp_path, {"mlp": spec})
-    (site / "node_modules").symlink_to(NODE_MODULES)
     batches = fixed_batches(spec, 32)
     job = train_job("", batches, nested=True)
-    job_file = tmp_path / "job.json"
-    job_file.write_text(json.dumps(job))
-    done = subprocess.run(
-        ["node", str(BROWSER / "run_node_training.mjs"), str(site / "mlp"), str(job_file)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    result = json.loads(done.stdout)
+    result = run_node(site / "mlp", job, tmp_path)
     assert_same_steps(result["steps"], python_steps(spec, site / "mlp", batches)[0], "node")
     assert_weights_match_page(spec, result, job["predict"], tmp_path, "node")
 
@@ -484,3 +471,79 @@ def test_training_page_escapes_names_and_says_when_it_has_no_data(
     assert plain_page["state"] == "no-data"
     assert "--with-training --data DATA" in plain_page["status"]
     assert plain_page["points"] == 0
+
+
+def run_node(bundle: Path, job: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
+    """tests/browser/run_node_training.mjs on ``bundle`` (a node_modules link beside it)."""
+    if shutil.which("node") is None or not (NODE_MODULES / "onnxruntime-web").is_dir():
+        pytest.skip("needs node and `npm ci --prefix tests/browser`")
+    link = bundle.parent / "node_modules"
+    if not link.exists():
+        link.symlink_to(NODE_MODULES)
+    job_file = tmp_path / "job.json"
+    job_file.write_text(json.dumps(job))
+    done = subprocess.run(
+        ["node", str(BROWSER / "run_node_training.mjs"), str(bundle), str(job_file)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+@pytest.mark.slow
+def test_fit_matches_specc_train_fit_and_stops_on_abort(tmp_path: Path) -> None:
+    spec = MODELS / "digits_mlp.yaml"
+    site = _site(tmp_path, {"mlp": spec})
+    digits = np.load(DATA)
+    rows = {"pixels": digits["pixels"][:100], "digit": digits["digit"][:100]}
+    held = {"pixels": digits["pixels"][100:140], "digit": digits["digit"][100:140]}
+    options = {"epochs": 2, "batchSize": 32, "shuffle": False}
+    fit_job = {"fit": {"data": as_job(rows), "validationData": as_job(held), "options": options}}
+    page = run_node(site / "mlp", fit_job, tmp_path)
+
+    compiled, training = prepare(spec, None, None, fused_recurrence=True)
+    session = StandardSession(training)
+    state = read_state(site / "mlp")
+    config = compiled.compile
+    assert config is not None
+    session.use_optimizer(config.optimizer, constraints=constraints_of(compiled))
+    session.restore({name: state[name] for name in [*training.trainable, *training.frozen]})
+    predictions = dict(compiled.graph.outputs)
+    targets = targets_for(losses_by_output(config, list(predictions)), predictions)
+    inputs = dict(compiled.typed.resolved.inputs)
+    fitted = fit(
+        compiled,
+        training,
+        session,
+        Dataset.from_arrays(rows, inputs, targets),
+        Dataset.from_arrays(held, inputs, targets),
+        config,
+        FitOptions(epochs=2, batch_size=32, shuffle=False),
+    )
+    assert (
+        set(page["history"])
+        == set(fitted.history)
+        == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    )
+    for key, values in fitted.history.items():
+        np.testing.assert_allclose(page["history"][key], values, rtol=1e-5, err_msg=key)
+    assert page["stopped"] is None and page["iterations"] == 8
+    assert [b["step"] for b in page["batches"]] == [0, 1, 2, 3] * 2
+    # The last batch's running means are the epoch's values; the epoch's logs are the History's.
+    assert page["batches"][3]["logs"]["loss"] == pytest.approx(page["history"]["loss"][0])
+    assert [e["logs"]["val_loss"] for e in page["epochs"]] == page["history"]["val_loss"]
+
+    abort_job = {
+        "fit": {"data": as_job(rows), "options": {**options, "epochs": 3}, "abortAfter": 6}
+    }
+    stopped = run_node(site / "mlp", abort_job, tmp_path)
+    # Aborted during the second epoch: it has no History entry, as in Keras.
+    assert stopped["stopped"] == "aborted"
+    assert stopped["iterations"] == 6 and len(stopped["batches"]) == 6
+    assert {key: len(values) for key, values in stopped["history"].items()} == {
+        "loss": 1,
+        "accuracy": 1,
+    }

@@ -5,6 +5,7 @@
 /** The job's script, run where `specc` (the bundle's specc.js module) is loaded. */
 export async function trainWith(specc, job) {
   const trainer = await specc.loadTrainer(job.options ?? {});
+  if (job.fit) return fitWith(trainer, job.fit);
   const steps = [];
   const stepMs = [];
   const started = performance.now();
@@ -36,6 +37,24 @@ export async function trainWith(specc, job) {
     weights: btoa(binary),
     iterations: trainer.iterations ?? null,
   };
+}
+
+/** `fit` on `fit.data` with `fit.options`, aborted after `fit.abortAfter` batches if given. */
+async function fitWith(trainer, fit) {
+  const controller = new AbortController();
+  const batches = [];
+  const epochs = [];
+  const history = await trainer.fit(fit.data, {
+    ...fit.options,
+    validationData: fit.validationData,
+    signal: controller.signal,
+    onBatchEnd: (step, logs, batch) => {
+      batches.push({ step, logs, loss: Number(batch.loss) });
+      if (fit.abortAfter && batches.length >= fit.abortAfter) controller.abort();
+    },
+    onEpochEnd: (epoch, logs) => epochs.push({ epoch, logs }),
+  });
+  return { history: { ...history }, stopped: history.stopped ?? null, batches, epochs, iterations: trainer.iterations };
 }
 
 /** Run the job in a Chromium page. */
