@@ -363,7 +363,12 @@ def test_training_in_node_matches_specc_train(tmp_path: Path) -> None:
     site = _site(tmp_path, {"mlp": spec})
     batches = fixed_batches(spec, 32)
     job = train_job("", batches, nested=True)
+    # The first pixels come as {data, dims} and are all NaN: a step that is not committed.
+    job["batches"][0]["pixels"] = as_job(batches[0])["pixels"]
+    job["nanFirst"] = "pixels"
     result = run_node(site / "mlp", job, tmp_path)
+    assert result["nanLoss"] == "NaN"
+    assert result["iterations"] == STEPS
     assert_same_steps(result["steps"], python_steps(spec, site / "mlp", batches)[0], "node")
     assert_weights_match_page(spec, result, job["predict"], tmp_path, "node")
 

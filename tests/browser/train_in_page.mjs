@@ -6,6 +6,15 @@
 export async function trainWith(specc, job) {
   const trainer = await specc.loadTrainer(job.options ?? {});
   if (job.fit) return fitWith(trainer, job.fit);
+  // A batch of NaN first: its loss is not finite, so the state must stay as it was.
+  let nanLoss = null;
+  if (job.nanFirst) {
+    const poisoned = {};
+    for (const [name, value] of Object.entries(job.batches[0])) {
+      poisoned[name] = name === job.nanFirst ? { data: value.data.map(() => NaN), dims: value.dims } : value;
+    }
+    nanLoss = String((await trainer.trainStep(poisoned)).loss);
+  }
   const steps = [];
   const stepMs = [];
   const started = performance.now();
@@ -36,6 +45,7 @@ export async function trainWith(specc, job) {
     modulePredict: module && Object.keys(module),
     weights: btoa(binary),
     iterations: trainer.iterations ?? null,
+    nanLoss,
   };
 }
 
