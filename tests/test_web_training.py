@@ -59,6 +59,7 @@ TRAINING_FILES = {
     "state.bin",
     "training.json",
     "specc-train.js",
+    "specc-fit.js",
     "specc-npz.js",
     "specc-worker.js",
     "specc-worker-client.js",

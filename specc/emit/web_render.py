@@ -29,6 +29,7 @@ TEMPLATES = ("specc.js", "index.html", "README.md")
 # comes from instead of the inference one; its README gains README.training.md.
 TRAINING_SCRIPTS = (
     "specc-train.js",
+    "specc-fit.js",
     "specc-npz.js",
     "specc-worker.js",
     "specc-worker-client.js",
