@@ -5,6 +5,7 @@ ES module (``specc.js``) that loads it with onnxruntime-web's WebAssembly backen
 (``index.html``) and a README. onnxruntime-web comes from npm at one pinned version: either
 the app provides it (``specc.js`` imports the bare specifier ``onnxruntime-web/wasm``), or
 ``--include-runtime`` copies its files into ``ort/`` so that the folder works offline.
+With ``--with-training`` the bundle also trains where it runs (``specc.emit.web_training``).
 """
 
 from __future__ import annotations
