@@ -264,6 +264,16 @@ def test_a_trained_folder_starts_from_its_weights(labeled_trained: Path, tmp_pat
         np.testing.assert_array_equal(state[weight["name"]], trained[weight["key"]])
 
 
+def test_another_spec_for_a_trained_folder_exits_1(labeled_trained: Path, tmp_path: Path) -> None:
+    other = MODELS / "digits_cnn.yaml"
+    args = ("--target", "web", "--with-training", "--spec", other, "-o", tmp_path / "out")
+    result = export(labeled_trained, *args)
+    assert result.exit_code == 1
+    assert f"does not hold the model of {other}" in result.output
+    assert "SPC511-export-source" in result.output
+    assert not (tmp_path / "out").exists()
+
+
 def test_examples_come_from_data(tmp_path: Path) -> None:
     out = tmp_path / "bundle"
     args = ("--target", "web", "--with-training", "--data", DATA, "-o", out, "-q")
