@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import onnx
 import pytest
+import yaml
 
 from specc.cli.app import app
 from specc.emit import web
@@ -133,10 +134,15 @@ def as_job(batch: dict[str, np.ndarray]) -> dict[str, Any]:
 
 
 def train_job(
-    url: str, batches: list[dict[str, np.ndarray]], nested: bool = False, **extra: Any
+    url: str,
+    batches: list[dict[str, np.ndarray]],
+    nested: bool = False,
+    targets: tuple[str, ...] = ("digit",),
+    **extra: Any,
 ) -> dict[str, Any]:
-    """A train job; ``nested``: the batches as nested arrays (the form JSON data takes)."""
-    first = {k: v[:4] for k, v in batches[0].items() if k != "digit"}
+    """A train job; ``nested``: the batches as nested arrays (the form JSON data takes).
+    It predicts the first four rows of the first batch's inputs (all but ``targets``)."""
+    first = {k: v[:4] for k, v in batches[0].items() if k not in targets}
     given = [{k: v.tolist() for k, v in b.items()} if nested else as_job(b) for b in batches]
     return {
         "kind": "train",
@@ -563,3 +569,56 @@ def test_fit_matches_specc_train_fit_and_stops_on_abort(tmp_path: Path) -> None:
         "loss": 1,
         "accuracy": 1,
     }
+
+
+@pytest.mark.slow
+def test_two_outputs_train_in_node_as_in_specc_train(tmp_path: Path) -> None:
+    """Two inputs (one int32), two outputs with weighted losses and their own metrics,
+    RMSprop, Dropout: each batch's values under their history names."""
+    spec = yaml.safe_load((MODELS / "two_inputs_two_outputs.yaml").read_text())
+    spec["train"] = {"seed": 3}  # the random layers draw the same in both
+    path = tmp_path / "two.json"
+    path.write_text(json.dumps(spec))
+    site = _site(tmp_path, {"two": path})
+    rng = np.random.default_rng(0)
+    batches = [
+        {
+            "features": rng.standard_normal((16, 12), dtype=np.float32),
+            "tokens": rng.integers(0, 100, (16, 8), dtype=np.int32),
+            "score": rng.integers(0, 2, (16, 1)).astype(np.float32),
+            "category": rng.integers(0, 4, 16),
+        }
+        for _ in range(10)
+    ]
+    job = train_job("", batches, nested=True, targets=("score", "category"))
+    page = run_node(site / "two", job, tmp_path)
+
+    compiled, training = prepare(path, None, None, fused_recurrence=True)
+    session = StandardSession(training)
+    assert compiled.compile is not None
+    session.use_optimizer(compiled.compile.optimizer, constraints=constraints_of(compiled))
+    state = read_state(site / "two")
+    session.restore({name: state[name] for name in [*training.trainable, *training.frozen]})
+    described = json.loads((site / "two" / "training.json").read_text())
+    for batch, values in zip(batches, page["steps"], strict=True):
+        feeds = {"features": batch["features"], "tokens": batch["tokens"]}
+        feeds |= {name: batch[out] for out, (name, _) in training.targets.items()}
+        out = session.train_step(feeds)
+        session.commit(out)
+        expected = {loss["name"]: float(out[loss["value"]]) for loss in described["losses"]}
+        for metric in described["metrics"]:
+            total, count = (float(out[s]) for s in metric["statistics"])
+            expected[metric["name"]] = total / count
+        assert (
+            set(values)
+            == set(expected)
+            == {
+                "loss",
+                "score_loss",
+                "category_loss",
+                "score_binary_accuracy",
+                "category_sparse_categorical_accuracy",
+            }
+        )
+        for key, value in expected.items():
+            assert values[key] == pytest.approx(value, rel=1e-5, abs=1e-7), key

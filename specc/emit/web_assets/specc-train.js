@@ -164,8 +164,12 @@ export class Trainer {
   _batch(batch) {
     const specs = this.training.batch;
     const names = specs.map(batchKey);
+    // An output without a loss has no targets: values given for it are not used.
+    const unused = new Set(this.description.outputs.map((t) => t.name));
     for (const name of Object.keys(batch)) {
-      if (!names.includes(name)) throw new Error(`unknown batch entry '${name}'; expected ${names.join(', ')}`);
+      if (!names.includes(name) && !unused.has(name)) {
+        throw new Error(`unknown batch entry '${name}'; expected ${names.join(', ')}`);
+      }
     }
     const feeds = {};
     for (const spec of specs) {
