@@ -19,6 +19,7 @@ import onnx
 from onnx import numpy_helper
 
 from specc.diagnostics import Diagnostic, SpecError
+from specc.emit.source import ExportSource
 from specc.emit.trained import EXPORT_SOURCE
 from specc.limits import DEFAULT_LIMITS, Limits
 from specc.pipeline import CompiledModel
@@ -80,6 +81,13 @@ def build_step_export(
     graphs = build_step_graphs(training, config.optimizer, constraints_of(compiled))
     keys = {p.onnx_name: p.key for p in compiled.typed.parameters}
     return StepExport(compiled, training, graphs, history_values(training), keys)
+
+
+def export_step(source: ExportSource, spec: Path, limits: Limits = DEFAULT_LIMITS) -> StepExport:
+    """The step graphs of ``spec`` holding the weights of the model being exported
+    (``source``: a trained folder's, or a spec's built with ``--weights``) as their initial
+    state; ``SpecError`` when the model is not the spec's."""
+    return build_step_export(spec, model_weights(source.model), limits, str(source.origin))
 
 
 def take_weights(
