@@ -22,6 +22,9 @@ from specc.spec.loader import load_text
 
 # Integer keys of train.class_weight are kept as their text by the loader; written plain.
 _CLASS_KEY = re.compile(r"^[0-9]+$")
+# Strings of these characters read the same in a flow collection as in a block: none is a
+# flow indicator (",[]{}"), or ":", "#" or "?", which read otherwise next to one.
+_SAME_IN_FLOW = re.compile(r"[\w.\- ()+/]+")
 
 
 def scalar_key(key: Any, path: SpecPath, flow: bool = False) -> str:
@@ -98,6 +101,8 @@ def _plain_reads_back(text: str, flow: bool) -> bool:
     in YAML 1.2 (specc) and YAML 1.1 (PyYAML)."""
     if not text or text != text.strip() or not all(printable(c) and c != "\t" for c in text):
         return False
+    if flow and _SAME_IN_FLOW.fullmatch(text):
+        return _plain_reads_back(text, flow=False)  # no character a flow context reads apart
     documents = {f"{text}: {text}\n": {text: text}}
     if flow:  # a flow list's items and a flow mapping's key and value, each before a "," too
         documents[f"k: [{text}, {text}]\n"] = {"k": [text, text]}

@@ -324,6 +324,27 @@ def test_scalars_read_back_the_same_in_yaml_1_1_and_1_2(value: object, written: 
     assert yaml.safe_load(f"k: {written}") == {"k": value}
 
 
+@pytest.mark.parametrize(
+    ("value", "written"),
+    [
+        ("relu", "relu"),
+        ("abs(x - y)", "abs(x - y)"),
+        ("max(x, y)", '"max(x, y)"'),
+        ("a]", '"a]"'),
+        ("{a}", '"{a}"'),
+        ("a:b", "a:b"),
+        ("a: b", '"a: b"'),
+        ("-x", "-x"),
+        ("yes", '"yes"'),
+    ],
+)
+def test_flow_scalars_read_back_the_same(value: str, written: str) -> None:
+    assert scalar(value, flow=True) == written
+    document = f"k: {{{written}: [{written}, {written}]}}\n"
+    for read in (yaml.safe_load, lambda text: load_text(text).data):
+        assert read(document) == {"k": {value: [value, value]}}
+
+
 def test_floats_are_floats_to_yaml_1_1_readers() -> None:
     for value in (1e-3, 1e-7, 3e-12, 1e300, -4.5e-9, 0.1, 7.0):
         assert yaml.safe_load(float_text(value)) == value
