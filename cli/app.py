@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from specc.cli.base_app import base_app
+from specc.cli.base_app import add_command, base_app
 from specc.cli.build import build
 from specc.cli.evaluate import evaluate
 from specc.cli.export import export
@@ -17,17 +17,17 @@ from specc.cli.validate import validate
 
 app = base_app()
 
-app.command("validate")(validate)
-app.command("build")(build)
-app.command("train")(train)
-app.command("export")(export)
-app.command("evaluate")(evaluate)
-app.command("predict")(predict)
-app.command("plot")(plot)
-app.command("format")(format_specs)
-app.command("schema")(schema)
-app.command("tune")(tune)
-app.command("import")(import_keras)
+add_command(app, "validate", validate)
+add_command(app, "build", build)
+add_command(app, "train", train)
+add_command(app, "export", export)
+add_command(app, "evaluate", evaluate)
+add_command(app, "predict", predict)
+add_command(app, "plot", plot)
+add_command(app, "format", format_specs)
+add_command(app, "schema", schema)
+add_command(app, "tune", tune)
+add_command(app, "import", import_keras)
 
 
 def main() -> None:

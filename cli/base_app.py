@@ -3,7 +3,9 @@ by the one-command app the console script runs for ``specc validate``."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import inspect
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import typer
 
@@ -39,3 +41,17 @@ def base_app() -> typer.Typer:
     )
     app.callback()(_options)
     return app
+
+
+def add_command(app: typer.Typer, name: str, function: Callable[..., Any]) -> None:
+    """Register ``function`` as the command ``name``, its help its docstring with each
+    paragraph on one line: Typer's rich help keeps a docstring's line breaks, so that a
+    paragraph wrapped in the source would break there in the terminal too, the first one
+    in the middle of the command's summary in ``specc --help``."""
+    app.command(name, help=unwrapped(inspect.getdoc(function) or ""))(function)
+
+
+def unwrapped(text: str) -> str:
+    """``text`` with each paragraph (lines up to a blank one) joined into one line."""
+    paragraphs = text.strip().split("\n\n")
+    return "\n\n".join(" ".join(line.strip() for line in p.splitlines()) for p in paragraphs)

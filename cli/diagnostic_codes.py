@@ -1,5 +1,7 @@
-"""Every diagnostic code and what it means, as docs/diagnostics.md lists them (a test keeps
-the two equal): the rules of a SARIF log."""
+"""Every diagnostic code and what it means: the rules of a SARIF log, and the table of
+docs/diagnostics.md (generated from this one by ``python -m specc.cli.diagnostic_docs``).
+
+Each meaning is Markdown (code spans, links to other docs), written for that table."""
 
 from __future__ import annotations
 
@@ -122,7 +124,9 @@ DIAGNOSTIC_CODES: dict[str, str] = {
     ),
     "SPC301-shape": (
         "a layer cannot take the shapes or dtypes it is given; the message says what it got "
-        "and what it needs"
+        "and what it needs; also a layer onnxruntime-training's graph cannot hold (a masked "
+        "`LSTM` with `return_state` at a variable length, `docs/masks.md`), pointed at the key "
+        "that asks for it"
     ),
     "SPC302-no-such-output": "`name[i]` for an output the layer does not have",
     "SPC303-shared-shape": (
@@ -191,12 +195,13 @@ DIAGNOSTIC_CODES: dict[str, str] = {
         "folder holds no loss or metrics), with `--weights`, or `--spec` with a spec file"
     ),
     "SPC512-mobile-optimizer": (
-        "`--with-training` for an optimizer the mobile engine's fused kernels cannot express "
-        "exactly"
+        "`--with-training --training-engine ort-training` for an optimizer the mobile "
+        "engine's fused kernels cannot express exactly"
     ),
     "SPC513-mobile-training": (
-        "`--with-training` for a spec needing per-step work a phone app cannot do: "
-        "BatchNormalization moving statistics (training mode) or weight constraints"
+        "`--with-training --training-engine ort-training` for a spec needing per-step work a "
+        "phone app cannot do: BatchNormalization moving statistics (training mode) or weight "
+        "constraints"
     ),
     "SPC514-trained-model": (
         "`specc export DIR` where `DIR/model.onnx` is not a model specc can export: a folder,"
@@ -266,6 +271,12 @@ DIAGNOSTIC_CODES: dict[str, str] = {
         "TerminateOnNaN), naming the epoch and batch; nothing is written "
         "(`--no-terminate-on-nan` trains on)"
     ),
+    "SPC541-callback": (
+        "a callback that cannot go on: a monitor on a `val_` value in a run without "
+        "validation data, a ModelCheckpoint `filepath` that cannot be filled in from the logs"
+        " or names a folder or one of the run's own files, the TensorBoard callback without "
+        "the `tensorboard` package; pointed at the callback's entry"
+    ),
     "SPC542-checkpoint": (
         "`specc train --resume` (or a BackupAndRestore backup) with a checkpoint that "
         "cannot be used: missing, damaged (a truncated or forged `.npz`, pickled arrays, "
@@ -281,11 +292,5 @@ DIAGNOSTIC_CODES: dict[str, str] = {
     "SPC551-prediction-run": (
         "`specc predict` where onnxruntime cannot load the model, or fails on data that "
         "passed every check (its message, once: onnxruntime's own log is off)"
-    ),
-    "SPC541-callback": (
-        "a callback that cannot go on: a monitor on a `val_` value in a run without "
-        "validation data, a ModelCheckpoint `filepath` that cannot be filled in from the logs"
-        " or names a folder or one of the run's own files, the TensorBoard callback without "
-        "the `tensorboard` package; pointed at the callback's entry"
     ),
 }

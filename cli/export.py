@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -29,6 +29,9 @@ from specc.escape import safe_file_name, terminal_text
 from specc.limits import Limits
 from specc.onnx_model import DEFAULT_OPSET, MAX_OPSET
 from specc.summary import readable_size
+
+if TYPE_CHECKING:
+    from specc.emit.step_export import StepExport
 
 TARGETS = ("web", "mobile")
 
@@ -92,18 +95,37 @@ def export(
         typer.Option(
             "--data",
             "-d",
-            help="mobile: sample data for quantization.",
+            help="mobile: sample data for quantization; web (with --with-training): the "
+            "demo page's example rows.",
             exists=True,
             dir_okay=False,
         ),
     ] = None,
     with_training: Annotated[
-        bool, typer.Option("--with-training", help="mobile: also write on-device training files.")
+        bool,
+        typer.Option(
+            "--with-training",
+            help="Also write the files that train the model where it runs (on the device, "
+            "in the browser).",
+        ),
     ] = False,
     spec: Annotated[
         Path | None,
         typer.Option(
-            "--spec", help="mobile: the spec of a trained folder.", exists=True, dir_okay=False
+            "--spec",
+            help="The spec of a trained folder, for --with-training (web: default the "
+            "folder's spec.json).",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
+    training_engine: Annotated[
+        str | None,
+        typer.Option(
+            "--training-engine",
+            help="mobile: what runs --with-training's step: standard (specc's own step graph "
+            "on any onnxruntime build; the default) or ort-training (onnxruntime-training's "
+            "artifacts and training packages).",
         ),
     ] = None,
     output_format: FormatOption = OutputFormat.text,
@@ -120,17 +142,16 @@ def export(
         raise usage_error(f"unknown target {target!r}; expected one of: {', '.join(TARGETS)}")
     # Options of the other target are mistakes, not silently ignored.
     other = {
-        "web": {
-            "--quantize": quantize,
-            "--data": data,
-            "--with-training": with_training,
-            "--spec": spec,
-        },
+        "web": {"--quantize": quantize, "--training-engine": training_engine},
         "mobile": {"--include-runtime": include_runtime, "--runtime-dir": runtime_dir},
     }[target]
     stray = [name for name, value in other.items() if value not in (None, False)]
     if stray:
         raise usage_error(f"{', '.join(stray)} does not apply to --target {target}")
+    if training_engine is not None and not with_training:
+        raise usage_error("--training-engine applies with --with-training")
+    if target == "web" and not with_training and (spec is not None or data is not None):
+        raise usage_error("--spec and --data apply to --target web with --with-training")
     limits = resolve_limits(limit, max_params, max_file_size)
     if source.is_dir() and opset != DEFAULT_OPSET:
         raise usage_error("--opset applies to a spec; a trained folder keeps its model's opset")
@@ -148,10 +169,26 @@ def export(
         folder = out if out is not None else default_out(loaded.description["name"], target)
         _check_out(folder, owned)
         if target == "web":
-            written = _export_web(loaded, folder, include_runtime, runtime_dir)
+            training = None
+            if with_training:
+                training, diagnostics = run_spec_pass(
+                    lambda: _web_training(loaded, source, spec, data, limits)
+                )
+                if training is None:
+                    print_diagnostics(diagnostics, output_format, err=True)
+                    raise typer.Exit(EXIT_SPEC_ERROR)
+            written = _export_web(loaded, folder, include_runtime, runtime_dir, training)
         else:
             written, diagnostics = run_spec_pass(
-                lambda: _export_mobile(loaded, folder, quantize, data, with_training, spec, limits)
+                lambda: _export_mobile(
+                    loaded,
+                    folder,
+                    quantize,
+                    data,
+                    (with_training, training_engine),
+                    spec,
+                    limits,
+                )
             )
             if written is None:
                 print_diagnostics(diagnostics, output_format, err=True)
@@ -220,13 +257,34 @@ def render_quantization(report: dict) -> str:
     return "\n".join(lines)
 
 
+def _web_training(
+    loaded: ExportSource, source: Path, spec: Path | None, data: Path | None, limits: Limits
+) -> tuple[StepExport, dict | None]:
+    """The step graphs for ``--with-training``, of the spec exported or of a trained
+    folder's spec (``--spec``, else the ``spec.json`` the run saved in it), and the demo
+    page's example rows from ``data``."""
+    from specc.emit.evaluate_source import evaluation_source
+    from specc.emit.step_export import export_step
+    from specc.emit.web_examples import example_rows
+
+    # The spec and the folder are checked as specc evaluate checks them.
+    found = evaluation_source(source, spec, None, limits)
+    exported = export_step(loaded, found.spec, limits)
+    return exported, example_rows(exported, data, limits) if data is not None else None
+
+
 def _export_web(
-    loaded: ExportSource, folder: Path, include_runtime: bool, runtime_dir: Path | None
+    loaded: ExportSource,
+    folder: Path,
+    include_runtime: bool,
+    runtime_dir: Path | None,
+    training: tuple[StepExport, dict | None] | None = None,
 ) -> list[Path]:
     from specc.emit.web import RuntimeFilesError, UnsupportedModelError, export_web
 
+    step, examples = training if training is not None else (None, None)
     try:
-        return export_web(loaded, folder, include_runtime, runtime_dir)
+        return export_web(loaded, folder, include_runtime, runtime_dir, step, examples)
     except UnsupportedModelError as exc:
         say(f"error: {loaded.origin}: cannot run in onnxruntime-web: {exc}")
         raise typer.Exit(EXIT_SPEC_ERROR) from None
@@ -243,7 +301,7 @@ def _export_mobile(
     folder: Path,
     quantize: str | None,
     data: Path | None,
-    with_training: bool,
+    training: tuple[bool, str | None],
     spec: Path | None,
     limits: Limits,
 ) -> list[Path]:
@@ -255,7 +313,10 @@ def _export_mobile(
             raise
         raise usage_error("--target mobile is not available in this version of specc") from None
     try:
-        return export_mobile(loaded, folder, quantize, data, with_training, spec, limits)
+        with_training, engine = training
+        # Without --training-engine, export_mobile's own default engine.
+        chosen = {"training_engine": engine} if engine is not None else {}
+        return export_mobile(loaded, folder, quantize, data, with_training, spec, limits, **chosen)
     except ValueError as exc:
         # export_mobile's word for option combinations it refuses (see its docstring).
         raise usage_error(str(exc)) from None

@@ -1,4 +1,5 @@
-"""``specc format [--check] [--diff] PATH...``: specs rewritten in the canonical layout."""
+"""``specc format [--check] [--diff] [--line-length N] PATH...``: specs rewritten in the
+canonical layout."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from specc.cli.common import (
 )
 from specc.diagnostics import SpecError, render
 from specc.escape import terminal_lines
+from specc.format_yaml import LINE_LENGTH
 from specc.formatting import Formatted, format_file
 
 SUFFIXES = (".yaml", ".yml", ".json")
@@ -49,19 +51,30 @@ def format_specs(
     diff: Annotated[
         bool, typer.Option("--diff", help="Write nothing; print the changes as a unified diff.")
     ] = False,
+    line_length: Annotated[
+        int,
+        typer.Option(
+            "--line-length",
+            min=1,
+            help="The widest line a mapping or list is written on in flow style "
+            "({type: Dense, units: 64}); wider ones are written in block style.",
+        ),
+    ] = LINE_LENGTH,
     debug: DebugOption = False,
     limit: LimitOption = None,
     max_file_size: MaxFileSizeOption = None,
 ) -> None:
-    """Rewrite specs in one canonical layout, comments kept. Exit 1 when a spec does not
-    parse (or, with --check or --diff, when one would change)."""
+    """Rewrite specs in one canonical layout, comments kept.
+
+    Exit 1 when a spec does not parse (or, with --check or --diff, when one would change).
+    """
     limits = resolve_limits(limit, None, max_file_size)
     failed = False
     changed: list[Formatted] = []
     with internal_errors(debug):
         for path in _spec_files(paths):
             try:
-                result = format_file(path, limits)
+                result = format_file(path, limits, line_length)
             except SpecError as exc:
                 typer.echo(terminal_lines(render(exc.diagnostics, "text")), err=True)
                 failed = True

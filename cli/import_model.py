@@ -63,9 +63,12 @@ def import_keras(
     debug: DebugOption = False,
     limit: LimitOption = None,
 ) -> None:
-    """Read a Keras 3 model (nothing in it is run) and write DIR/spec.yaml and
-    DIR/weights.npz, which `specc build` turns into the same model. Exit 1 when the model
-    holds anything specc cannot map (each reported by its path in the config)."""
+    """Read a Keras 3 model and write it as DIR/spec.yaml and DIR/weights.npz.
+
+    Nothing in the model is run; `specc build` turns the two files into the same model.
+    Exit 1 when the model holds anything specc cannot map (each reported by its path in the
+    config).
+    """
     limits = resolve_limits(limit, None, None)
     is_archive = _starts_with_zip(model)
     if is_archive and weights is not None:

@@ -66,9 +66,11 @@ def plot(
     max_params: MaxParamsOption = None,
     max_file_size: MaxFileSizeOption = None,
 ) -> None:
-    """Draw a training history's learning curves (loss and each metric with its val_
-    twin), or a spec's model graph (a box per layer with its output shapes, an arrow per
-    connection). PNG needs matplotlib (specc's "plot" extra); a graph's SVG does not.
+    """Draw a training history's learning curves, or a spec's model graph.
+
+    The curves: the loss and each metric, with its val_ twin; the graph: a box per layer
+    with its output shapes, an arrow per connection. PNG needs matplotlib (specc's "plot"
+    extra); a graph's SVG does not.
     """
     limits = resolve_limits(limit, max_params, max_file_size)
     with exits_on_signals("interrupted", "terminated"), internal_errors(debug):

@@ -82,8 +82,10 @@ def predict(
         def run() -> Predictions:
             # Before any work: an --out predict cannot write is refused at once.
             check_prediction_path(out)
-            loaded = load_source(source, weights, DEFAULT_OPSET, limits, drawn)
+            # Checked before compiling: a spec whose data keys name nothing is refused
+            # before any weight is drawn or read, and a folder's spec before its model.
             keys = spec_data_keys(source, limits)
+            loaded = load_source(source, weights, DEFAULT_OPSET, limits, drawn)
             return predict_source(loaded, data, batch_size, limits, keys)
 
         result = result_or_exit(run, source, debug, output_format)

@@ -84,8 +84,10 @@ def tune(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
     debug: DebugOption = False,
 ) -> None:
-    """Sweep SPEC's hyperparameters over the ranges of SEARCH on Ray Tune; every trial is
-    a specc train run on DATA, written to --out/trials/<id>/."""
+    """Sweep SPEC's hyperparameters over the ranges of SEARCH on Ray Tune.
+
+    Every trial is a specc train run on DATA, written to --out/trials/<id>/.
+    """
     if importlib.util.find_spec("ray") is None:
         say(f"error: specc tune runs on Ray Tune, which is not installed: {RAY_HINT}")
         raise typer.Exit(EXIT_SPEC_ERROR)

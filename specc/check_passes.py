@@ -75,7 +75,9 @@ class SpecText:
     is_json: bool
 
 
-def _load(source: Path | SpecText, limits: Limits) -> LoadedSpec:
+def _load(source: Path | SpecText | LoadedSpec, limits: Limits) -> LoadedSpec:
+    if isinstance(source, LoadedSpec):
+        return source  # loaded by the caller, which read something of it first
     if isinstance(source, SpecText):
         return load_text(source.text, source.file, source.is_json, limits)
     return load_spec(source, limits)

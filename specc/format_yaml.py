@@ -1,42 +1,42 @@
 """A spec's data written as canonical YAML, with its comments in place.
 
-The layout: two-space indents, block mappings and sequences, and flow style only for a
-short list of scalars (``shape: [28, 28, 1]``, ``metrics: [accuracy]``) that holds no
-comment and fits in ``WIDTH`` columns. Scalars are written so that YAML 1.2 (specc) and
-YAML 1.1 readers (PyYAML, many editors' older parsers) read the same value: floats always
-have a dot and a signed exponent (``1.0e-3``, never ``1e-3``, which YAML 1.1 reads as a
-string), and strings are quoted only where a plain one would read differently
-(``"yes"``, ``"1.0"``, ``"a: b"``), in double quotes with JSON's escapes.
+The layout, as ruff and prettier lay out code: two-space indents, and a mapping or a list
+on one line in flow style (``- {type: Dense, units: 64, activation: relu}``,
+``shape: [28, 28, 1]``) when it holds no comment, no anchor or alias and no multi-line
+string, and that line fits in the line length (a comment at its end does not count);
+otherwise in block style, each entry on its own line, where the same rule applies again.
+The spec itself and each model under ``models`` are always block, and so are their
+sections that hold mappings or lists (``inputs``, ``layers``, ``compile``, ``train``):
+a spec reads as a list of sections, each entry of a section on its own line. Scalars are
+spelled by ``format_scalars``.
 """
 
 from __future__ import annotations
 
-import functools
-import math
-import re
-import unicodedata
 from typing import Any
-
-import yaml
 
 from specc.diagnostics import SpecPath
 from specc.format_anchors import Anchors
 from specc.format_comments import BLANK, Comments
-from specc.spec.loader import load_text
+from specc.format_scalars import printable, scalar, scalar_key
 
 INDENT = 2
-WIDTH = 100
-# Integer keys of train.class_weight are kept as their text by the loader; written plain.
-_CLASS_KEY = re.compile(r"^[0-9]+$")
+# Wide enough for the layer entries people write on one line (a Dense layer with its
+# initializer, or a named layer with its inputs: 80 to 115 columns in models/), narrow
+# enough to read without wrapping in a split diff or a terminal beside an editor.
+LINE_LENGTH = 120
 
 
-def render_yaml(data: Any, comments: Comments, anchors: Anchors | None = None) -> str:
+def render_yaml(
+    data: Any, comments: Comments, anchors: Anchors | None = None, line_length: int = LINE_LENGTH
+) -> str:
     """The canonical text of ``data`` with ``comments`` placed and the parts ``anchors``
-    names written once (anchored where they first come, aliased after); ends with one
-    newline."""
-    writer = _Writer(comments)
+    names written once (anchored where they first come, aliased after), flow collections
+    at most ``line_length`` columns wide; ends with one newline."""
+    writer = _Writer(comments, line_length)
     if anchors is not None:
         writer.place_anchors(data, anchors)
+    writer.settle(data)
     writer.lines.extend(comments.header)
     if isinstance(data, dict) and data:
         writer.mapping(data, (), 0)
@@ -52,11 +52,42 @@ def render_yaml(data: Any, comments: Comments, anchors: Anchors | None = None) -
 class _Writer:
     """The formatted lines, written in one pass over the data, in document order."""
 
-    def __init__(self, comments: Comments) -> None:
+    def __init__(self, comments: Comments, line_length: int) -> None:
         self.comments = comments
+        self.line_length = line_length
         self.lines: list[str] = []
         self.anchor_at: dict[SpecPath, str] = {}
         self.alias_at: dict[SpecPath, str] = {}
+        self.no_flow: set[SpecPath] = set()
+
+    def settle(self, data: Any) -> None:
+        """Decide, before writing, which collections are never written in flow style: the
+        spec's frame, and those that hold a comment (a flow line has room for one only, at
+        its end) or an anchor or alias (each stands out on a line of its own)."""
+        self._lift_item_comments(data)
+        commented = (
+            path
+            for table in (self.comments.before, self.comments.end_of_line)
+            for path, lines in table.items()
+            if any(line != BLANK for line in lines)
+        )
+        self.no_flow = _always_block(data, ()) | _holders(commented)
+        self.no_flow |= _holders([*self.anchor_at, *self.alias_at])
+
+    def _lift_item_comments(self, data: Any) -> None:
+        # A block list item starts on its dash's line with its first entry ("- name: x"),
+        # so the comments of that entry are the item's when the text is read again: they
+        # are the item's here too, or the item would be laid out otherwise the next time.
+        for path in reversed(_paths(data, ())):  # the deepest first: "- - x" lifts twice
+            item = _at(data, path)
+            if not path or not isinstance(_at(data, path[:-1]), list) or self.repeats(path):
+                continue
+            if not isinstance(item, (dict, list)) or not item:
+                continue
+            first = (*path, next(iter(item)) if isinstance(item, dict) else 0)
+            for table in (self.comments.before, self.comments.end_of_line):
+                if first in table:
+                    table.setdefault(path, []).extend(table.pop(first))
 
     def place_anchors(self, data: Any, anchors: Anchors) -> None:
         """Anchor each repeated part where the formatted text first has it (keys may have
@@ -85,19 +116,14 @@ class _Writer:
         self.lines.append(f"{text}  {' '.join(tail)}" if tail else text)
 
     def inline(self, value: Any, path: SpecPath, prefix_width: int) -> str | None:
-        """``value`` on one line (a scalar, an empty collection or a short scalar list),
-        or None when it takes a block of its own."""
-        if isinstance(value, dict):
-            return "{}" if not value else None
-        if isinstance(value, list):
+        """``value`` on the line its head starts (a scalar, or a collection in flow style
+        that fits after ``prefix_width`` columns), or None when it takes a block."""
+        if isinstance(value, (dict, list)):
             if not value:
-                return "[]"
-            if any(_is_block(item) for item in value) or self.comments.inside(path):
-                return None
-            if any(self.repeats((*path, index)) for index in range(len(value))):
-                return None
-            flow = "[" + ", ".join(scalar(item, flow=True) for item in value) + "]"
-            return flow if prefix_width + len(flow) <= WIDTH else None
+                return "{}" if isinstance(value, dict) else "[]"
+            flow = None if path in self.no_flow else _flow(value, path)
+            fits = flow is not None and prefix_width + len(flow) <= self.line_length
+            return flow if fits else None
         return None if _literal(value) is not None else scalar(value)
 
     def value(self, head: str, value: Any, path: SpecPath, indent: int) -> None:
@@ -142,12 +168,10 @@ class _Writer:
             if not first_after_dash:
                 self.before(child, indent)
             head = (dash if first_after_dash else " " * indent) + "-"
-            # An anchored or aliased item goes on a line of its own ("- &init" then the
-            # mapping): on the dash's line an anchor would name the first key instead.
+            # An anchored or aliased item goes through value(): on the dash's line, an
+            # anchor before a block mapping would name its first key instead.
             nested = isinstance(item, (dict, list)) and item and not self.repeats(child)
-            if nested and (
-                isinstance(item, dict) or self.inline(item, child, len(head) + 1) is None
-            ):
+            if nested and self.inline(item, child, len(head) + 1) is None:
                 # A block collection starts on the dash's line ("- name: x", "- - 1"), so
                 # that the line holds a node of its own: its comments go with that node.
                 first = next(iter(item)) if isinstance(item, dict) else 0
@@ -159,6 +183,57 @@ class _Writer:
                 nest(item, child, indent + INDENT, dash=head + " ")
             else:
                 self.value(head, item, child, indent + INDENT)
+
+
+def _flow(value: Any, path: SpecPath) -> str | None:
+    """``value`` in flow style on one line; None when it holds a multi-line string, which
+    only a block keeps readable."""
+    if isinstance(value, dict):
+        parts = []
+        for key, item in value.items():
+            text = _flow(item, (*path, key))
+            if text is None:
+                return None
+            parts.append(f"{scalar_key(key, (*path, key), flow=True)}: {text}")
+        return "{" + ", ".join(parts) + "}"
+    if isinstance(value, list):
+        items = []
+        for index, item in enumerate(value):
+            text = _flow(item, (*path, index))
+            if text is None:
+                return None
+            items.append(text)
+        return "[" + ", ".join(items) + "]"
+    return None if _literal(value) is not None else scalar(value, flow=True)
+
+
+def _always_block(data: Any, path: SpecPath) -> set[SpecPath]:
+    """The spec at ``path``, its sections holding collections and, under ``models``, each
+    model's own (a model is a spec of its own)."""
+    block = {path}
+    if not isinstance(data, dict):
+        return block
+    for key, value in data.items():
+        if isinstance(value, dict) or (
+            isinstance(value, list) and any(isinstance(item, (dict, list)) for item in value)
+        ):
+            block.add((*path, key))
+    models = data.get("models")
+    if isinstance(models, dict):
+        for name, model in models.items():
+            block |= _always_block(model, (*path, "models", name))
+    return block
+
+
+def _holders(paths: Any) -> set[SpecPath]:
+    """Every path that holds one of ``paths`` (the paths themselves excluded)."""
+    return {path[:depth] for path in paths for depth in range(len(path))}
+
+
+def _at(data: Any, path: SpecPath) -> Any:
+    for part in path:
+        data = data[part]
+    return data
 
 
 def _paths(value: Any, path: SpecPath) -> list[SpecPath]:
@@ -173,10 +248,6 @@ def _paths(value: Any, path: SpecPath) -> list[SpecPath]:
     return found
 
 
-def _is_block(value: Any) -> bool:
-    return isinstance(value, (dict, list)) or _literal(value) is not None
-
-
 def _literal(value: Any) -> tuple[str, list[str]] | None:
     """A multi-line string as a literal block (``|`` or ``|-``) where one reads back the
     same; None otherwise (a one-line string, or one a block cannot hold)."""
@@ -189,100 +260,7 @@ def _literal(value: Any) -> tuple[str, list[str]] | None:
         or not lines[0]
         or lines[0][0] in " \t"
         or any(line != line.rstrip() for line in lines)
-        or any(not _printable(char) for char in body if char != "\n")
+        or any(not printable(char) for char in body if char != "\n")
     ):
         return None
     return ("|" if value.endswith("\n") else "|-"), lines
-
-
-def scalar_key(key: Any, path: SpecPath) -> str:
-    """A mapping key as written."""
-    if isinstance(key, str) and path[:2] == ("train", "class_weight") and _CLASS_KEY.match(key):
-        return key
-    return scalar(key)
-
-
-def scalar(value: Any, flow: bool = False) -> str:
-    """A scalar as written: both YAML 1.1 and 1.2 read it back as ``value``."""
-    if value is None:
-        return "null"
-    if value is True or value is False:
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return float_text(value)
-    if isinstance(value, str):
-        return value if _plain_reads_back(value, flow) else double_quoted(value)
-    raise TypeError(f"no YAML spelling for {type(value).__name__}")
-
-
-def float_text(value: float) -> str:
-    """A float in the spelling both YAML 1.1 and 1.2 read as a float: ``0.001``, ``1.0``,
-    ``1.0e-5``, ``2.5e+20`` (YAML 1.1 needs the dot and the exponent's sign)."""
-    if math.isnan(value):
-        return ".nan"
-    if math.isinf(value):
-        return ".inf" if value > 0 else "-.inf"
-    text = repr(value)
-    if "e" not in text:
-        return text
-    mantissa, exponent = text.split("e")
-    if "." not in mantissa:
-        mantissa += ".0"
-    sign = "-" if exponent.startswith("-") else "+"
-    return f"{mantissa}e{sign}{exponent.lstrip('+-').lstrip('0') or '0'}"
-
-
-def double_quoted(text: str) -> str:
-    """``text`` in double quotes, escaped as JSON escapes (YAML's double-quoted strings
-    take the same), non-printable characters included."""
-    parts = ['"']
-    for char in text:
-        if char in '"\\':
-            parts.append("\\" + char)
-        elif char in _SHORT_ESCAPES:
-            parts.append(_SHORT_ESCAPES[char])
-        elif not _printable(char):
-            code = ord(char)
-            parts.append(f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}")
-        else:
-            parts.append(char)
-    parts.append('"')
-    return "".join(parts)
-
-
-_SHORT_ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r", "\b": "\\b", "\f": "\\f"}
-
-
-def _printable(char: str) -> bool:
-    # YAML's printable set, less the line and paragraph separators it reads as breaks.
-    category = unicodedata.category(char)
-    return not (category.startswith("C") or category in ("Zl", "Zp")) or char == "\t"
-
-
-@functools.lru_cache(maxsize=4096)
-def _plain_reads_back(text: str, flow: bool) -> bool:
-    """Whether ``text`` written plain reads back as this string, as a key and a value,
-    in YAML 1.2 (specc) and YAML 1.1 (PyYAML)."""
-    if not text or text != text.strip() or not all(_printable(c) and c != "\t" for c in text):
-        return False
-    documents = {f"{text}: {text}\n": {text: text}}
-    if flow:
-        documents[f"k: [{text}]\n"] = {"k": [text]}
-    for document, expected in documents.items():
-        for read in (_read_yaml_1_1, _read_yaml_1_2):
-            try:
-                if read(document) != expected:
-                    return False
-            except Exception:  # any reading error means: not as a plain scalar
-                return False
-    return True
-
-
-def _read_yaml_1_1(text: str) -> Any:
-    return yaml.safe_load(text)
-
-
-def _read_yaml_1_2(text: str) -> Any:
-    return load_text(text).data

@@ -20,7 +20,7 @@ from specc.diagnostics import SpecError
 from specc.format_anchors import find_anchors
 from specc.format_comments import comment_texts, find_comments
 from specc.format_order import ordered
-from specc.format_yaml import render_yaml
+from specc.format_yaml import LINE_LENGTH, render_yaml
 from specc.limits import DEFAULT_LIMITS, Limits
 from specc.spec.loader import load_text, read_spec_text
 from specc.spec.model import validate_spec
@@ -44,24 +44,33 @@ class Formatted:
         return self.original != self.formatted
 
 
-def format_file(path: Path, limits: Limits = DEFAULT_LIMITS) -> Formatted:
+def format_file(
+    path: Path, limits: Limits = DEFAULT_LIMITS, line_length: int = LINE_LENGTH
+) -> Formatted:
     """The formatted text of the spec at ``path`` (nothing written); ``SpecError`` when it
     does not parse."""
     text = read_spec_text(path, limits)
-    return Formatted(path, text, format_text(text, str(path), _is_json(path), limits))
+    formatted = format_text(text, str(path), _is_json(path), limits, line_length)
+    return Formatted(path, text, formatted)
 
 
 def format_text(
-    text: str, file: str = "<spec>", is_json: bool = False, limits: Limits = DEFAULT_LIMITS
+    text: str,
+    file: str = "<spec>",
+    is_json: bool = False,
+    limits: Limits = DEFAULT_LIMITS,
+    line_length: int = LINE_LENGTH,
 ) -> str:
-    """``text`` in canonical layout; ``SpecError`` when it does not parse."""
+    """``text`` in canonical layout, YAML's flow collections at most ``line_length``
+    columns wide; ``SpecError`` when it does not parse."""
     loaded = load_text(text, file, is_json=is_json, limits=limits)
     data = ordered(loaded.data, _validated(loaded))
     if is_json:
         result = json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
     else:
         anchors = find_anchors(text, file)
-        result = render_yaml(data, find_comments(text, loaded.positions, anchors), anchors)
+        comments = find_comments(text, loaded.positions, anchors)
+        result = render_yaml(data, comments, anchors, line_length)
     _check_same(text, result, data, file, is_json, limits)
     return result
 

@@ -176,7 +176,7 @@ class CompiledModel:
 
 
 def compile_spec(
-    path: str | Path,
+    path: str | Path | LoadedSpec,
     weights_path: str | Path | None = None,
     seed: int | None = None,
     for_training: bool = False,
@@ -185,12 +185,15 @@ def compile_spec(
 ) -> CompiledModel:
     """Compile a spec file to a graph, drawing weights or loading them from a file.
 
+    ``path`` may be the spec already loaded (``load_spec``), so that a caller that reads
+    something of it first (``specc train``: its seed) does not parse it twice.
     ``for_training``: lower for a training graph (see ``lower_to_onnx``) instead of for
     inference; the weights are the same either way. ``limits``: the sizes refused before
     anything of that size is allocated (see ``specc.limits``). ``fused_recurrence``: a
     training graph keeps ONNX's fused recurrent ops (for specc's own gradients).
     """
-    return _compile(Path(path), weights_path, None, seed, for_training, limits, fused_recurrence)
+    source = path if isinstance(path, LoadedSpec) else Path(path)
+    return _compile(source, weights_path, None, seed, for_training, limits, fused_recurrence)
 
 
 def compile_text(
@@ -226,7 +229,7 @@ def compile_data(
 
 
 def _compile(
-    source: Path | SpecText,
+    source: Path | SpecText | LoadedSpec,
     weights_path: str | Path | None,
     weights: GivenWeights | None,
     seed: int | None,

@@ -172,6 +172,38 @@ def test_gradient_from_some_outputs_only(op: str, kept: list[int]) -> None:
         assert check_graph_gradients(graph, wrt, feeds) == []
 
 
+# Rows of every length: the full one, none, a single step, and between.
+LENGTHS = [[STEPS, 0, 1], [2, 3, 1], [1, 1, 1], [0, 0, 0], [STEPS] * BATCH]
+
+
+@pytest.mark.parametrize("lengths", LENGTHS, ids=str)
+@pytest.mark.parametrize("initial", [True, False], ids=["initial", "zeros"])
+def test_lstm_sequence_lens_gradients(lengths: list[int], initial: bool) -> None:
+    """Past its length a row's states stay and its Y is zeros; a row of length 0 gives
+    zeros for Y_h and Y_c (onnxruntime's choice, not the initial states)."""
+    inputs = _inputs("LSTM", initial=initial, seed=1)
+    inputs[4] = np.asarray(lengths, np.int32)
+    attributes = {"hidden_size": UNITS}
+    assert check_op("LSTM", inputs, attributes, outputs=3) == []
+    for kept in ([0], [1], [2]):
+        graph, wrt, feeds = op_graph("LSTM", inputs, attributes, 3)
+        graph.outputs = [graph.outputs[k] for k in kept]
+        assert check_graph_gradients(graph, wrt, feeds) == []
+
+
+def test_ignoring_sequence_lens_fails_its_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check has the power to see a rule that lets every row run every step."""
+    right = recurrent_lanes._valid_steps
+
+    def every_step(d: Backward, x: Value, lengths: Value) -> Value:
+        return d.op("Add", d.op("Mul", right(d, x, lengths), d.const(0.0)), d.const(1.0))
+
+    monkeypatch.setattr("specc.autodiff.rules.recurrent_lanes._valid_steps", every_step)
+    inputs = _inputs("LSTM", seed=1)
+    inputs[4] = np.asarray([2, 3, 1], np.int32)
+    assert check_op("LSTM", inputs, {"hidden_size": UNITS}, outputs=3) != []
+
+
 def test_gradients_valid_at_opset_21() -> None:
     graph, wrt, feeds = op_graph(
         "LSTM", _inputs("LSTM", 2), {"hidden_size": UNITS, "direction": "bidirectional"}, 3
@@ -183,6 +215,7 @@ def test_gradients_valid_at_opset_21() -> None:
     ("op", "inputs", "attributes", "message"),
     [
         ("GRU", {4: np.full(BATCH, STEPS, np.int32)}, {}, "sequence_lens"),
+        ("LSTM", {4: np.full(BATCH, STEPS, np.int32)}, {"direction": "reverse"}, "sequence_lens"),
         ("LSTM", {7: np.ones((1, 3 * UNITS), np.float32)}, {}, "peephole"),
         ("LSTM", {}, {"input_forget": 1}, "input_forget"),
         ("RNN", {}, {"layout": 1}, "layout"),

@@ -144,7 +144,9 @@ def _engine(folder: Path, eval_model: str = "eval_model.ort") -> tuple[Any, Any,
 @pytest.mark.ort_training
 def test_training_artifacts_train_from_ort_files(tmp_path: Path, trained_digits: Path) -> None:
     spec = MODELS / "digits_mlp.yaml"
-    files = export_mobile(load_source(spec), tmp_path, with_training=True)
+    files = export_mobile(
+        load_source(spec), tmp_path, with_training=True, training_engine="ort-training"
+    )
     folder = tmp_path / "training"
     names = {p.relative_to(tmp_path).as_posix() for p in files}
     assert {
@@ -182,8 +184,19 @@ def test_training_artifacts_train_from_ort_files(tmp_path: Path, trained_digits:
 
     # A trained folder needs the spec; its weights are the ones exported.
     with pytest.raises(SpecError, match="SPC511-export-source"):
-        export_mobile(load_source(trained_digits), tmp_path / "no-spec", with_training=True)
-    export_mobile(load_source(trained_digits), tmp_path / "b", with_training=True, spec=spec)
+        export_mobile(
+            load_source(trained_digits),
+            tmp_path / "no-spec",
+            with_training=True,
+            training_engine="ort-training",
+        )
+    export_mobile(
+        load_source(trained_digits),
+        tmp_path / "b",
+        with_training=True,
+        training_engine="ort-training",
+        spec=spec,
+    )
     state, module, _ = _engine(tmp_path / "b" / "training", "eval_model.onnx")
     exported = load_source(trained_digits).model.graph.initializer
     for tensor in exported:
@@ -264,7 +277,7 @@ STEPS = 5
 def test_mobile_updates_equal_specc_train(tmp_path: Path, optimizer: Any) -> None:
     spec = _tiny_spec(tmp_path, optimizer)
     source = load_source(spec)
-    export_mobile(source, tmp_path / "bundle", with_training=True)
+    export_mobile(source, tmp_path / "bundle", with_training=True, training_engine="ort-training")
     state, module, engine_optimizer = _engine(tmp_path / "bundle" / "training")
 
     # specc train's path: the same graph and weights, NumPy Keras updates on the buffers.
@@ -332,7 +345,12 @@ REFUSED = {
 def test_inexact_optimizers_are_refused(tmp_path: Path, optimizer: Any, reason: str) -> None:
     spec = _tiny_spec(tmp_path, optimizer)
     with pytest.raises(SpecError) as caught:
-        export_mobile(load_source(spec), tmp_path / "bundle", with_training=True)
+        export_mobile(
+            load_source(spec),
+            tmp_path / "bundle",
+            with_training=True,
+            training_engine="ort-training",
+        )
     (diagnostic,) = caught.value.diagnostics
     assert diagnostic.code == "SPC512-mobile-optimizer"
     assert reason in diagnostic.message
@@ -345,14 +363,24 @@ def test_inexact_optimizers_are_refused(tmp_path: Path, optimizer: Any, reason: 
 @pytest.mark.ort_training
 def test_rmsprop_example_is_refused() -> None:
     with pytest.raises(SpecError, match="SPC512-mobile-optimizer") as caught:
-        export_mobile(load_source(MODELS / "mnist_mlp.yaml"), Path("unused"), with_training=True)
+        export_mobile(
+            load_source(MODELS / "mnist_mlp.yaml"),
+            Path("unused"),
+            with_training=True,
+            training_engine="ort-training",
+        )
     assert "optimizer RMSprop cannot run exactly" in str(caught.value)
 
 
 @pytest.mark.ort_training
 def test_constraints_and_batch_norm_are_refused(tmp_path: Path) -> None:
     with pytest.raises(SpecError) as caught:
-        export_mobile(load_source(MODELS / "dense_stack.yaml"), tmp_path, with_training=True)
+        export_mobile(
+            load_source(MODELS / "dense_stack.yaml"),
+            tmp_path,
+            with_training=True,
+            training_engine="ort-training",
+        )
     codes = {d.code for d in caught.value.diagnostics}
     assert codes == {"SPC513-mobile-training"}
     assert len(caught.value.diagnostics) == 2  # both constrained kernels, in one error
@@ -367,7 +395,9 @@ def test_constraints_and_batch_norm_are_refused(tmp_path: Path) -> None:
         },
     )
     with pytest.raises(SpecError, match="moving statistics") as caught:
-        export_mobile(load_source(spec), tmp_path / "bn", with_training=True)
+        export_mobile(
+            load_source(spec), tmp_path / "bn", with_training=True, training_engine="ort-training"
+        )
     assert "(bn)" in str(caught.value)
 
 

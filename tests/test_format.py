@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from specc.cli.app import app
 from specc.diagnostics import SpecError
 from specc.format_comments import comment_texts
-from specc.format_yaml import float_text, scalar
+from specc.format_scalars import float_text, scalar
 from specc.formatting import format_text
 from specc.layers import LAYERS
 from specc.onnx_model import DEFAULT_OPSET, to_model_proto
@@ -90,17 +90,31 @@ def _assert_canonical(text: str, is_json: bool = False) -> str:
 
 
 @pytest.mark.parametrize("path", MODELS, ids=lambda p: p.name)
-def test_models_format_to_the_same_model(path: Path, tmp_path: Path) -> None:
+def test_models_are_formatted_and_build_the_same_model_in_any_layout(
+    path: Path, tmp_path: Path
+) -> None:
     text = path.read_text()
-    formatted = _assert_canonical(text)
-    assert comment_texts(formatted), "every example spec carries comments to keep"
-    before, after = tmp_path / "before.yaml", tmp_path / "after.yaml"
-    before.write_text(text)
-    after.write_text(formatted)
-    for spec in (before, after):
+    assert _assert_canonical(text) == text, f"specc format {path} changes it"
+    assert comment_texts(text), "every example spec carries comments to keep"
+    # The same spec all in block style, and all in flow style as far as the frame allows:
+    # each builds the very same model, and formats back to the text as it is.
+    block, wide = format_text(text, line_length=1), format_text(text, line_length=10_000)
+    assert block != text and len(block.splitlines()) > len(text.splitlines())
+    assert format_text(block) == text and format_text(wide) == text
+    specs = {"text": text, "block": block, "wide": wide}
+    for name, spec_text in specs.items():
+        spec = tmp_path / f"{name}.yaml"
+        spec.write_text(spec_text)
         result = runner.invoke(app, ["build", str(spec), "--seed", "0", "--quiet"])
         assert result.exit_code == 0, result.output
-    assert before.with_suffix(".onnx").read_bytes() == after.with_suffix(".onnx").read_bytes()
+    built = {(tmp_path / f"{name}.onnx").read_bytes() for name in specs}
+    assert len(built) == 1
+
+
+def test_models_folder_passes_the_check() -> None:
+    result = runner.invoke(app, ["format", "--check", str(ROOT / "models")])
+    assert result.exit_code == 0, result.output
+    assert "would reformat" not in result.output
 
 
 @pytest.mark.parametrize(("name", "text"), _doc_specs(), ids=lambda v: str(v)[:30])
@@ -159,26 +173,111 @@ def test_canonical_layout() -> None:
         "specc: 1\n"
         'name: "on"\n'
         "inputs:\n"
-        "  x:\n"
-        "    shape: [4]\n"
-        "    dtype: float32\n"
-        "  a:\n"
-        "    shape: [1]\n"
+        "  x: {shape: [4], dtype: float32}\n"
+        "  a: {shape: [1]}\n"
         "layers:\n"
         "  # the head\n"
-        "  - name: out  # two classes\n"
-        "    type: Dense\n"
-        "    units: 2\n"
-        "    kernel_initializer:\n"
-        "      type: GlorotUniform\n"
-        "      seed: 3\n"
-        "    inputs: x\n"
+        "  - {name: out, type: Dense, units: 2, "
+        "kernel_initializer: {type: GlorotUniform, seed: 3}, inputs: x}  # two classes\n"
         "compile:\n"
-        "  optimizer:\n"
-        "    type: adam\n"
-        "    learning_rate: 1.0e-5\n"
+        "  optimizer: {type: adam, learning_rate: 1.0e-5}\n"
         "  loss: mse\n"
     )
+
+
+def test_an_entry_too_wide_for_the_line_length_is_block_with_flow_children() -> None:
+    entry = "{type: Dense, units: 8, kernel_initializer: {type: HeUniform, seed: 1}, inputs: x}"
+    text = f"specc: 1\ninputs:\n  x: {{shape: [4]}}\nlayers:\n  - {entry}\n"
+    width = len(f"  - {entry}")
+    assert format_text(text, line_length=width) == text
+    assert format_text(text, line_length=width - 1) == (
+        "specc: 1\n"
+        "inputs:\n"
+        "  x: {shape: [4]}\n"
+        "layers:\n"
+        "  - type: Dense\n"
+        "    units: 8\n"
+        "    kernel_initializer: {type: HeUniform, seed: 1}\n"
+        "    inputs: x\n"
+    )
+    assert "    kernel_initializer:\n      type: HeUniform\n" in format_text(text, line_length=40)
+
+
+def test_a_comment_inside_an_entry_keeps_it_block() -> None:
+    text = (
+        "specc: 1\n"
+        "layers:\n"
+        "  - {type: Dense, units: 8,\n"
+        "     activation: relu,  # as in the paper\n"
+        "     input_shape: [4]}\n"
+        "  - type: Dense  # the head\n"
+        "    units: 1\n"
+        "compile:\n"
+        "  optimizer:\n"
+        "    # the default rate\n"
+        "    type: adam\n"
+        "  loss: mse\n"
+    )
+    assert format_text(text) == (
+        "specc: 1\n"
+        "layers:\n"
+        "  - type: Dense\n"
+        "    units: 8\n"
+        "    activation: relu  # as in the paper\n"
+        "    input_shape: [4]\n"
+        "  - {type: Dense, units: 1}  # the head\n"
+        "compile:\n"
+        "  optimizer:\n"
+        "    # the default rate\n"
+        "    type: adam\n"
+        "  loss: mse\n"
+    )
+
+
+def test_sections_stay_block_at_any_line_length() -> None:
+    # The spec and each model under `models` are lists of sections, one per line.
+    text = (
+        "{specc: 1, models: {enc: {inputs: {x: {shape: [2]}}, layers: [{type: Flatten}]}},"
+        " inputs: {a: {shape: [2]}}, layers: [{model: enc, inputs: a}], outputs: [enc],"
+        " train: {epochs: 1}}\n"
+    )
+    assert format_text(text, line_length=10_000) == (
+        "specc: 1\n"
+        "inputs:\n"
+        "  a: {shape: [2]}\n"
+        "models:\n"
+        "  enc:\n"
+        "    inputs:\n"
+        "      x: {shape: [2]}\n"
+        "    layers:\n"
+        "      - {type: Flatten}\n"
+        "layers:\n"
+        "  - {model: enc, inputs: a}\n"
+        "outputs: [enc]\n"
+        "train:\n"
+        "  epochs: 1\n"
+    )
+
+
+def test_flow_strings_are_quoted_where_a_comma_or_bracket_would_end_them() -> None:
+    text = (
+        "specc: 1\n"
+        "layers:\n"
+        "  - type: Lambda\n"
+        "    expression: max(x, y)\n"
+        "    inputs: [a, b]\n"
+        "  - type: Lambda\n"
+        "    expression: abs(x)\n"
+        "  - type: Lambda\n"
+        "    expression: |\n"
+        "      x\n"
+        "      + 1\n"
+    )
+    formatted = format_text(text)
+    assert '  - {type: Lambda, expression: "max(x, y)", inputs: [a, b]}\n' in formatted
+    assert "  - {type: Lambda, expression: abs(x)}\n" in formatted
+    assert formatted.endswith("  - type: Lambda\n    expression: |\n      x\n      + 1\n")
+    assert yaml.safe_load(formatted) == load_text(text).data
 
 
 def test_comment_before_a_moved_key_moves_with_it() -> None:
@@ -194,7 +293,7 @@ def test_comment_before_a_moved_key_moves_with_it() -> None:
         "  x: {shape: [3]}\n"
     )
     formatted = format_text(text)
-    assert "  # the output's name\n  - name: out\n" in formatted
+    assert "  # the output's name\n  - {name: out, type: Dense, units: 2, inputs: x}\n" in formatted
 
 
 def test_a_list_with_comments_stays_in_block_style() -> None:
@@ -223,6 +322,27 @@ def test_a_list_with_comments_stays_in_block_style() -> None:
 def test_scalars_read_back_the_same_in_yaml_1_1_and_1_2(value: object, written: str) -> None:
     assert scalar(value) == written
     assert yaml.safe_load(f"k: {written}") == {"k": value}
+
+
+@pytest.mark.parametrize(
+    ("value", "written"),
+    [
+        ("relu", "relu"),
+        ("abs(x - y)", "abs(x - y)"),
+        ("max(x, y)", '"max(x, y)"'),
+        ("a]", '"a]"'),
+        ("{a}", '"{a}"'),
+        ("a:b", "a:b"),
+        ("a: b", '"a: b"'),
+        ("-x", "-x"),
+        ("yes", '"yes"'),
+    ],
+)
+def test_flow_scalars_read_back_the_same(value: str, written: str) -> None:
+    assert scalar(value, flow=True) == written
+    document = f"k: {{{written}: [{written}, {written}]}}\n"
+    for read in (yaml.safe_load, lambda text: load_text(text).data):
+        assert read(document) == {"k": {value: [value, value]}}
 
 
 def test_floats_are_floats_to_yaml_1_1_readers() -> None:
@@ -259,7 +379,19 @@ def test_format_rewrites_and_diff_shows(tmp_path: Path) -> None:
     assert spec.read_text().startswith("layers:")
     result = runner.invoke(app, ["format", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    assert spec.read_text() == "specc: 1\nlayers:  # one layer\n  - type: Dense\n    units: 2\n"
+    assert spec.read_text() == "specc: 1\nlayers:  # one layer\n  - {type: Dense, units: 2}\n"
+
+
+def test_line_length_option(tmp_path: Path) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("specc: 1\nlayers:\n  - {type: Dense, units: 2}\n")
+    result = runner.invoke(app, ["format", "--line-length", "20", str(spec)])
+    assert result.exit_code == 0, result.output
+    assert spec.read_text() == "specc: 1\nlayers:\n  - type: Dense\n    units: 2\n"
+    assert runner.invoke(app, ["format", "--check", str(spec)]).exit_code == 1
+    refused = runner.invoke(app, ["format", "--line-length", "0", str(spec)])
+    assert refused.exit_code == 2
+    assert "Traceback" not in refused.output
 
 
 def test_folders_are_searched_for_specs_only(tmp_path: Path) -> None:
@@ -307,9 +439,8 @@ def test_anchored_collections_in_sequences() -> None:
     text = "specc: 1\ninputs:\n  a: &in {shape: [3]}\n  b: *in\n"
     text += "layers:\n  - &d {type: Flatten}\n  - *d\n"
     formatted = format_text(text)
-    assert formatted.endswith(
-        "  a: &in\n    shape: [3]\n  b: *in\nlayers:\n  - &d\n    type: Flatten\n  - *d\n"
-    )
+    expected = "  a: &in {shape: [3]}\n  b: *in\nlayers:\n  - &d {type: Flatten}\n  - *d\n"
+    assert formatted.endswith(expected)
     assert format_text(formatted) == formatted
 
 
@@ -334,11 +465,11 @@ def test_blank_lines_between_entries_are_kept_one_at_most() -> None:
     text = (
         "\n\n# head\n\n\nspecc: 1  # version\n\n\n\n# the layers\nlayers: [{type: Flatten}]\n\n\n"
     )
-    expected = "# head\n\nspecc: 1  # version\n\n# the layers\nlayers:\n  - type: Flatten\n"
+    expected = "# head\n\nspecc: 1  # version\n\n# the layers\nlayers:\n  - {type: Flatten}\n"
     assert format_text(text) == expected
 
 
 def test_byte_order_mark_and_crlf() -> None:
     text = "\ufeff# bom\r\nspecc: 1\r\nlayers:\r\n  - {type: Dense, units: 2}  # two\r\n"
-    expected = "# bom\nspecc: 1\nlayers:\n  - type: Dense  # two\n    units: 2\n"
+    expected = "# bom\nspecc: 1\nlayers:\n  - {type: Dense, units: 2}  # two\n"
     assert format_text(text) == expected

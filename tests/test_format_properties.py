@@ -3,7 +3,8 @@
 Whatever a YAML file holds (strings that look like numbers, booleans or YAML syntax, floats
 of every size, nested mappings and lists) and wherever its comments are, the formatted text
 reads back as the same data in YAML 1.2 (specc) and, for the spellings it writes, YAML 1.1
-(PyYAML), keeps every comment, and formats to itself.
+(PyYAML), keeps every comment, and formats to itself, at any line length (and back to
+itself from the layout of another).
 """
 
 from __future__ import annotations
@@ -111,9 +112,10 @@ def _with_comments(text: str, marks: list[int]) -> str:
     flow=st.booleans(),
     marks=st.lists(st.integers(0, 30), max_size=6),
     share=st.booleans(),
+    line_length=st.sampled_from([1, 16, 40, 120, 10_000]),
 )
 def test_formatting_keeps_data_and_comments(
-    data: dict, flow: bool, marks: list[int], share: bool
+    data: dict, flow: bool, marks: list[int], share: bool, line_length: int
 ) -> None:
     keys = list(data)
     if share and len(keys) >= 2 and isinstance(data[keys[0]], (dict, list)):
@@ -128,10 +130,11 @@ def test_formatting_keeps_data_and_comments(
         assert same_data(load_text(text).data, original)
     except Exception:
         return  # the comment landed inside a multi-line flow scalar
-    formatted = format_text(text)
+    formatted = format_text(text, line_length=line_length)
     assert same_data(_sorted_free(load_text(formatted).data), _sorted_free(original))
     assert sorted(comment_texts(formatted)) == sorted(comment_texts(text))
-    assert format_text(formatted) == formatted
+    assert format_text(formatted, line_length=line_length) == formatted
+    assert format_text(format_text(formatted), line_length=line_length) == formatted
     assert same_data(_sorted_free(yaml.safe_load(formatted)), _sorted_free(original))
 
 

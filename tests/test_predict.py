@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ import onnxruntime
 import pytest
 from typer.testing import CliRunner
 
+import specc.emit.source
 from specc.cli.app import app
 from specc.emit.predict import class_arrays
 from specc.emit.predict_output import csv_lines
@@ -267,3 +269,27 @@ def test_inputs_come_from_the_arrays_the_spec_names(tmp_path: Path) -> None:
     from_folder = ["predict", str(trained), "-d", str(tmp_path / "renamed.npz")]
     result = runner.invoke(app, [*from_folder, "--out", str(tmp_path / "q.npz")])
     assert result.exit_code == 0, result.output
+
+
+def test_the_spec_data_keys_are_checked_before_compiling(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = write_spec(tmp_path, {**SPEC, "train": {"data_keys": {"z": "features"}}})
+    np.savez(tmp_path / "x.npz", x=data()["x"])
+    compiled: list[object] = []
+
+    def compile_spec(*args: object, **options: object) -> object:
+        compiled.append(args)
+        raise AssertionError("compiled before the data keys were checked")
+
+    monkeypatch.setattr(specc.emit.source, "compile_spec", compile_spec)
+    args = ["predict", str(spec), "-d", str(tmp_path / "x.npz"), "-o", str(tmp_path / "p.npz")]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert re.fullmatch(
+        rf"{re.escape(str(spec))}:\d+:5: error: train\.data_keys names 'z', .*"
+        r"\(at train\.data_keys\.z\) \[SPC218-unknown-data-key\]",
+        line,
+    ), line
+    assert compiled == []

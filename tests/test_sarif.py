@@ -11,7 +11,6 @@ import pytest
 from typer.testing import CliRunner
 
 from specc.cli.app import app
-from specc.cli.diagnostic_codes import DIAGNOSTIC_CODES
 from tests.spec_helpers import ROOT
 
 # From the OASIS SARIF Technical Committee (github.com/oasis-tcs/sarif-spec,
@@ -121,19 +120,6 @@ def test_github_annotations_from_hostile_specs_cannot_forge_others(tmp_path: Pat
     # The key's line break is shown as an escape; its own "%0A" cannot become a line break
     # when GitHub unescapes the message.
     assert "unknown key 'x\\n::error file=forged.yaml,line=1::pwned %250A \\r\\u2028'" in message
-
-
-def test_rule_table_is_the_documented_table() -> None:
-    rows = [
-        line
-        for line in (ROOT / "docs" / "diagnostics.md").read_text().splitlines()
-        if line.startswith("| SPC")
-    ]
-    documented = {
-        code.strip(): meaning.strip()
-        for code, meaning in (row.strip().strip("|").split("|", 1) for row in rows)
-    }
-    assert documented == DIAGNOSTIC_CODES
 
 
 def test_build_takes_sarif_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

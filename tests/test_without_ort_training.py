@@ -63,9 +63,15 @@ def test_commands_without_the_training_build(tmp_path: Path) -> None:
         "train": [*train, "--out", trained],
         "export web": ["export", trained, "--target", "web", "-o", str(tmp_path / "web"), "-q"],
         "export mobile": ["export", trained, "--target", "mobile", "-o", str(tmp_path / "m"), "-q"],
+        # The default training engine runs on the stock build.
+        "export mobile standard training": [
+            *["export", trained, "--target", "mobile", "--with-training", "--spec", spec],
+            *["-o", str(tmp_path / "ms"), "-q"],
+        ],
         "train ort-training": [*train, "--backend", "ort-training", "--out", str(tmp_path / "t")],
         "export mobile training": [
             *["export", spec, "--target", "mobile", "--with-training"],
+            *["--training-engine", "ort-training"],
             *["-o", str(tmp_path / "mt"), "-q"],
         ],
     }
@@ -74,7 +80,8 @@ def test_commands_without_the_training_build(tmp_path: Path) -> None:
     assert child.returncode == 0, child.stderr
     report = json.loads(child.stdout.strip().splitlines()[-1])
     results = report["results"]
-    for name in ("validate", "build", "train", "export web", "export mobile"):
+    succeeding = ("validate", "build", "train", "export web", "export mobile")
+    for name in (*succeeding, "export mobile standard training"):
         code, output, unexpected = results[name]
         assert code == 0, f"{name}: {output}{unexpected}"
     assert report["loaded"] == []

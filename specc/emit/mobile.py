@@ -9,14 +9,17 @@ quantization.json         with ``quantize="int8"``: size change, and with ``data
 required_operators.config the operators a minimal (``--minimal_build``) runtime must hold
 model.json                inputs, outputs and labels (``specc.model``), plus the runtime
                           release and packages the files were made for
-training/                 with ``with_training``: on-device training artifacts
-                          (``specc.emit.mobile_training``)
+training/                 with ``with_training``: on-device training files; by default
+                          ``specc train``'s own step graph, run by the same mobile
+                          packages (``specc.emit.mobile_step``), or onnxruntime-training's
+                          artifacts (``training_engine="ort-training"``,
+                          ``specc.emit.mobile_training``)
 README.md                 which packages to add and how to call them, for this model
 
 The converter's release decides what runs the files: ORT-format models are written for
 the onnxruntime release that converted them (the one installed: 1.19.2 with the
-``ort-training`` extra, the last release with training packages, which ``with_training``
-needs), so the README pins the mobile packages to that release.
+``ort-training`` extra, the last release with training packages, which the
+"ort-training" engine needs), so the README pins the mobile packages to that release.
 """
 
 from __future__ import annotations
@@ -38,27 +41,26 @@ from specc.emit.mobile_ort import (
     INFERENCE_PACKAGES,
     OPERATORS_CONFIG,
     ORT_VERSION,
-    TRAINING_PACKAGES,
     to_ort,
     write_operators_config,
 )
 from specc.emit.mobile_quantize import classification_heads, measure, quantize_int8
 from specc.emit.mobile_readme import render_readme
-from specc.emit.mobile_training import (
-    EXPORT_SOURCE,
-    TRAINING_DIR,
-    TrainingBundle,
-    export_training,
-)
+from specc.emit.mobile_step import export_step_training
+from specc.emit.mobile_training import TRAINING_DIR, TrainingBundle, export_training
 from specc.emit.model_checks import standard_problems
 from specc.emit.source import ExportSource
-from specc.emit.trained import TRAINED_MODEL
+from specc.emit.trained import EXPORT_SOURCE, TRAINED_MODEL
 from specc.escape import terminal_text
 from specc.limits import DEFAULT_LIMITS, Limits
 from specc.onnx_model import write_model
 from specc.train.ort_training import training_engine_problem
 
 QUANTIZE_CHOICES = ("int8",)
+# What runs the training step on the phone: specc's own step graph on any onnxruntime
+# build (the default), or onnxruntime-training's artifacts and training packages.
+TRAINING_ENGINES = ("standard", "ort-training")
+DEFAULT_TRAINING_ENGINE = "standard"
 MOBILE_MODEL = "SPC518-mobile-model"
 # The newest opset and IR version onnxruntime 1.19's converter and mobile packages run.
 MAX_ORT_OPSET = 21
@@ -105,29 +107,39 @@ def export_mobile(
     with_training: bool = False,
     spec: Path | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    training_engine: str = DEFAULT_TRAINING_ENGINE,
 ) -> MobileExport:
     """Write the mobile bundle of ``source`` into ``out``, all files at once (see
     ``specc.emit.bundle``); return the files written.
 
     ``quantize="int8"`` adds model.int8.ort and quantization.json; ``data`` (an .npz with
     arrays named after the inputs, and optionally the outputs' labels) measures the
-    accuracy change. ``with_training`` adds on-device training artifacts built from the
-    spec's training graph; ``spec`` is that spec, needed when ``source`` is a folder that
-    ``specc train`` wrote. Problems in the spec or data raise ``SpecError``; a
-    ``quantize`` other than "int8", ``data`` without ``quantize``, or ``with_training``
-    where onnxruntime-training is not installed, ``ValueError``; an ``out`` holding other
-    files, ``OutputFolderError``.
+    accuracy change. ``with_training`` adds on-device training files built from the
+    spec's training graph, for ``training_engine``: "standard" (``specc train``'s own step
+    graph, run by any onnxruntime build: ``specc.emit.mobile_step``) or "ort-training"
+    (onnxruntime-training's artifacts: ``specc.emit.mobile_training``); ``spec`` is that
+    spec, needed when ``source`` is a folder that ``specc train`` wrote. Problems in the
+    spec or data raise ``SpecError``; a ``quantize`` other than "int8", ``data`` without
+    ``quantize``, an unknown ``training_engine``, or the "ort-training" engine where
+    onnxruntime-training is not installed, ``ValueError``; an ``out`` holding other files,
+    ``OutputFolderError``.
     """
     if quantize is not None and quantize not in QUANTIZE_CHOICES:
         choices = ", ".join(QUANTIZE_CHOICES)
         raise ValueError(f"--quantize must be one of: {choices}; got {quantize!r}")
     if data is not None and quantize is None:
         raise ValueError("--data measures the accuracy change of quantization: add --quantize int8")
-    if with_training:
+    if training_engine not in TRAINING_ENGINES:
+        choices = ", ".join(TRAINING_ENGINES)
+        raise ValueError(f"--training-engine must be one of: {choices}; got {training_engine!r}")
+    if with_training and training_engine == "ort-training":
         # The artifacts are generated by onnxruntime-training, an optional install.
         problem = training_engine_problem()
         if problem is not None:
-            raise ValueError(f"--with-training needs onnxruntime-training: {problem}")
+            raise ValueError(
+                "--with-training needs onnxruntime-training for --training-engine "
+                f"ort-training (the default engine, standard, does not): {problem}"
+            )
     problems = standard_problems(source.model, MAX_ORT_OPSET, MAX_ORT_IR_VERSION, "on a phone")
     if problems:
         message = f"onnxruntime {ORT_VERSION} cannot run this model: " + "; ".join(problems)
@@ -140,7 +152,13 @@ def export_mobile(
         out,
         OWNED,
         lambda folder: _write_files(
-            source, folder, quantize, (data, samples), with_training, spec, report
+            source,
+            folder,
+            quantize,
+            (data, samples),
+            training_engine if with_training else None,
+            (spec, limits),
+            report,
         ),
     )
     return MobileExport(files, report or None)
@@ -151,14 +169,17 @@ def _write_files(
     out: Path,
     quantize: str | None,
     data: tuple[Path | None, dict[str, np.ndarray] | None],
-    with_training: bool,
-    spec: Path | None,
+    training_engine: str | None,
+    spec_limits: tuple[Path | None, Limits],
     report: dict[str, Any],
 ) -> list[Path]:
     training: TrainingBundle | None = None
-    if with_training:
+    spec, limits = spec_limits
+    if training_engine == "ort-training":
         # First, so that a spec the phone cannot train is refused before the slow part.
         training = export_training(source, _training_spec(source, spec), out)
+    elif training_engine is not None:
+        training = export_step_training(source, _training_spec(source, spec), out, limits)
     files: list[Path] = []
     with scratch_folder("specc-mobile-") as tmp, _engine_errors(source):
         model_onnx = Path(tmp) / "model.onnx"
@@ -185,7 +206,10 @@ def _write_files(
     files.extend(models)
     if report:
         files.append(_write_json(out / "quantization.json", report))
-    files.append(write_operators_config(models, out / OPERATORS_CONFIG))
+    # The standard engine's graphs run on the same runtime as the model: a minimal build
+    # must hold their operators too.
+    step_models = training.ort_models if training is not None else []
+    files.append(write_operators_config([*models, *step_models], out / OPERATORS_CONFIG))
     if training is not None:
         files.extend(training.files)
         files.append(_write_json(out / "training" / "training.json", training.info))
@@ -253,7 +277,11 @@ def _model_json(
     if quantize is not None:
         runtime["int8_model"] = "model.int8.ort"
     if training is not None:
-        runtime["training"] = {"folder": "training", "packages": TRAINING_PACKAGES}
+        runtime["training"] = {
+            "folder": "training",
+            "engine": training.info.get("engine", "ort-training"),
+            "packages": training.info["packages"],
+        }
     return {**source.description, "mobile": runtime}
 
 

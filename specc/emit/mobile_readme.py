@@ -7,14 +7,18 @@ APIs of the release that wrote the files.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
+from specc.emit.mobile_code import (
+    cell_code,
+    code_name,
+    kotlin_tensors,
+    swift_tensors,
+    tensor_table,
+)
 from specc.emit.mobile_ort import INFERENCE_PACKAGES, OPERATORS_CONFIG, ORT_VERSION
+from specc.emit.mobile_step_readme import render_step_training
 from specc.escape import kotlin_string, markdown_code, markdown_text, swift_string
-
-_KOTLIN_BUFFERS = {"float32": "FloatBuffer", "int32": "IntBuffer", "int64": "LongBuffer"}
-_SWIFT_TYPES = {"float32": ".float", "int32": ".int32", "int64": ".int64"}
 
 
 def render_readme(
@@ -34,78 +38,22 @@ def render_readme(
     ]
     if quantization is not None:
         parts.append(_quantization(quantization))
-    if training is not None:
+    if training is not None and training.get("engine") == "standard":
+        parts.append(render_step_training(training))
+    elif training is not None:
         parts.append(_training(training))
     return "\n".join(parts)
 
 
 def _files(sizes: dict[str, int]) -> str:
-    rows = "\n".join(f"| {_cell_code(path)} | {size:,} |" for path, size in sizes.items())
+    rows = "\n".join(f"| {cell_code(path)} | {size:,} |" for path, size in sizes.items())
     return f"## Files\n\n| file | bytes |\n| --- | ---: |\n{rows}\n"
-
-
-def _shape(tensor: dict[str, Any]) -> str:
-    dims = [
-        "batch" if k == 0 else (str(d) if d is not None else f"len{k}")
-        for k, d in enumerate(tensor["shape"])
-    ]
-    return "[" + ", ".join(dims) + "]"
-
-
-def _table(tensors: list[dict[str, Any]], roles: bool = False) -> str:
-    header = "| # | name | dtype | shape |" + (" role |" if roles else "")
-    rule = "| ---: | --- | --- | --- |" + (" --- |" if roles else "")
-    rows = [
-        f"| {k} | {_cell_code(t['name'])} | {t['dtype']} | {_shape(t)} |"
-        + (f" {markdown_text(t['role'])} |" if roles else "")
-        for k, t in enumerate(tensors)
-    ]
-    return "\n".join([header, rule, *rows])
-
-
-def _cell_code(text: str) -> str:
-    # A code span in a table cell: GFM splits cells at '|' even inside code spans.
-    return markdown_code(str(text)).replace("|", "\\|")
-
-
-def _var(name: str) -> str:
-    words = [w for w in re.split(r"[^0-9A-Za-z]+", name) if w]
-    text = words[0] + "".join(w[:1].upper() + w[1:] for w in words[1:]) if words else "value"
-    return text if not text[0].isdigit() else f"v{text}"
-
-
-def _kotlin_tensors(inputs: list[dict[str, Any]]) -> str:
-    lines = []
-    for t in inputs:
-        buffer = _KOTLIN_BUFFERS.get(t["dtype"], "/* see OnnxTensor.createTensor */ Buffer")
-        dims = ", ".join(
-            "batch" if k == 0 else (f"{d}L" if d else "length") for k, d in enumerate(t["shape"])
-        )
-        lines.append(
-            f"val {_var(t['name'])} = OnnxTensor.createTensor(env, "
-            f"{buffer}.wrap({_var(t['name'])}Values), longArrayOf({dims}))"
-        )
-    return "\n".join(lines)
-
-
-def _swift_tensors(inputs: list[dict[str, Any]]) -> str:
-    lines = []
-    for t in inputs:
-        kind = _SWIFT_TYPES.get(t["dtype"], "/* ORTTensorElementDataType */")
-        dims = ", ".join(
-            "batch" if k == 0 else (str(d) if d else "length") for k, d in enumerate(t["shape"])
-        )
-        lines.append(
-            f"let {_var(t['name'])} = try ORTValue(tensorData: {_var(t['name'])}Data, "
-            f"elementType: {kind}, shape: [{dims}])"
-        )
-    return "\n".join(lines)
 
 
 def _inference(description: dict[str, Any]) -> str:
     inputs, outputs = description["inputs"], description["outputs"]
-    feeds = ", ".join(f"{kotlin_string(t['name'])} to {_var(t['name'])}" for t in inputs)
-    swift_feeds = ", ".join(f"{swift_string(t['name'])}: {_var(t['name'])}" for t in inputs)
+    feeds = ", ".join(f"{kotlin_string(t['name'])} to {code_name(t['name'])}" for t in inputs)
+    swift_feeds = ", ".join(f"{swift_string(t['name'])}: {code_name(t['name'])}" for t in inputs)
     names = ", ".join(swift_string(t["name"]) for t in outputs)
     first = outputs[0]["name"]
     first_kotlin, first_swift = kotlin_string(first), swift_string(first)
@@ -124,11 +72,11 @@ operator the `.ort` files in this folder use.
 
 Inputs (the batch axis comes first; `lenK` is a variable length):
 
-{_table(inputs)}
+{tensor_table(inputs)}
 
 Outputs:
 
-{_table(outputs)}
+{tensor_table(outputs)}
 {label_note}
 Kotlin:
 
@@ -136,9 +84,9 @@ Kotlin:
 import ai.onnxruntime.*
 val env = OrtEnvironment.getEnvironment()
 val session = env.createSession(modelBytes /* model.ort */, OrtSession.SessionOptions())
-{_kotlin_tensors(inputs)}
+{kotlin_tensors(inputs)}
 session.run(mapOf({feeds})).use {{ result ->
-    val {_var(first)} = result.get({first_kotlin}).get().value  // Array<FloatArray> for [batch, n]
+    val {code_name(first)} = result.get({first_kotlin}).get().value  // Array<FloatArray>
 }}
 ```
 
@@ -148,10 +96,10 @@ Swift:
 import onnxruntime_objc
 let env = try ORTEnv(loggingLevel: .warning)
 let session = try ORTSession(env: env, modelPath: modelPath /* model.ort */, sessionOptions: nil)
-{_swift_tensors(inputs)}
+{swift_tensors(inputs)}
 let outputs = try session.run(withInputs: [{swift_feeds}],
                               outputNames: [{names}], runOptions: nil)
-let {_var(first)} = try outputs[{first_swift}]!.tensorData()  // row-major, float32
+let {code_name(first)} = try outputs[{first_swift}]!.tensorData()  // row-major, float32
 ```
 """
 
@@ -222,9 +170,9 @@ def _training(info: dict[str, Any]) -> str:
     kotlin_lr = f"{lr}f" if "constant" in rate else "learningRate(step).toFloat()"
     step = (info.get("random_step") or {}).get("name")
     batch_inputs = [t for t in inputs if t["name"] != step]
-    feeds = ", ".join(f"{kotlin_string(t['name'])} to {_var(t['name'])}" for t in batch_inputs)
+    feeds = ", ".join(f"{kotlin_string(t['name'])} to {code_name(t['name'])}" for t in batch_inputs)
     train_feeds = feeds
-    ordered = ", ".join(_var(t["name"]) for t in batch_inputs)
+    ordered = ", ".join(code_name(t["name"]) for t in batch_inputs)
     swift_step = ""
     step_text = ""
     if step is not None:
@@ -268,11 +216,11 @@ the weighted sum of the outputs' losses plus every regularization penalty.
 Inputs of `trainStep`, in this order (Swift and C take them by position); `evalStep` takes
 the same but the random step, if listed:
 
-{_table(inputs, roles=True)}
+{tensor_table(inputs, roles=True)}
 
 {flag}{step_text}Outputs of `trainStep` and `evalStep`:
 
-{_table(outputs, roles=True)}
+{tensor_table(outputs, roles=True)}
 
 Compute metrics in the app from the prediction outputs ({shown_predictions}).
 

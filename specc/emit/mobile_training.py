@@ -35,7 +35,9 @@ from specc.atomic import copy_file, scratch_folder
 from specc.diagnostics import Diagnostic, SpecError
 from specc.emit.mobile_ort import TRAINING_PACKAGES, to_ort
 from specc.emit.source import ExportSource
+from specc.emit.step_export import model_weights, take_weights
 from specc.onnx_model import DEFAULT_OPSET, to_model_proto
+from specc.optimizers import Optimizer
 from specc.pipeline import CompiledModel
 from specc.random_ops import RANDOM_STEP
 from specc.schedules import LearningRateSchedule
@@ -45,7 +47,6 @@ from specc.train.run import prepare
 from specc.types import TensorType
 
 MOBILE_TRAINING = "SPC513-mobile-training"
-EXPORT_SOURCE = "SPC511-export-source"
 TRAINING_DIR = "training"
 # Shipped in ORT format, plus the eval model as .onnx: the engine's
 # exportModelForInference re-reads the eval model and cannot parse an .ort one.
@@ -59,6 +60,9 @@ class TrainingBundle:
 
     files: list[Path]
     info: dict[str, Any] = field(default_factory=dict)
+    # The models among ``files`` that the inference runtime runs (the standard engine's),
+    # whose operators required_operators.config must list.
+    ort_models: list[Path] = field(default_factory=list)
 
 
 def export_training(source: ExportSource, spec: Path, out: Path) -> TrainingBundle:
@@ -83,7 +87,7 @@ def export_training(source: ExportSource, spec: Path, out: Path) -> TrainingBund
     problems.extend(_unsupported_steps(compiled, training))
     if problems:
         raise SpecError([compiled.loaded.locate(p) for p in problems])
-    _take_weights(source, training, spec)
+    take_weights(training, model_weights(source.model), str(source.origin), str(spec))
 
     target = out / TRAINING_DIR
     target.mkdir(parents=True, exist_ok=True)
@@ -122,6 +126,19 @@ def export_training(source: ExportSource, spec: Path, out: Path) -> TrainingBund
     return TrainingBundle(files, info)
 
 
+def learning_rate_info(config: Optimizer) -> dict[str, Any]:
+    """The optimizer's learning rate as training.json gives it: a constant, or the
+    schedule with its formula and first values."""
+    rate = config.learning_rate
+    if isinstance(rate, LearningRateSchedule):
+        return {
+            "schedule": rate.model_dump(mode="json"),
+            "formula": (type(rate).__doc__ or "").strip().splitlines()[0].replace("``", "`"),
+            "first_steps": [config.learning_rate_at(k) for k in range(SCHEDULE_PREVIEW)],
+        }
+    return {"constant": float(rate)}
+
+
 def _opset(model: onnx.ModelProto) -> int:
     for entry in model.opset_import:
         if entry.domain in ("", "ai.onnx"):
@@ -156,30 +173,6 @@ def _unsupported_steps(compiled: CompiledModel, training: TrainingGraph) -> list
         path = ("layers", nodes[owner]) if owner in nodes else ("layers",)
         problems.append(Diagnostic(MOBILE_TRAINING, message, path))
     return problems
-
-
-def _take_weights(source: ExportSource, training: TrainingGraph, spec: Path) -> None:
-    """Start from the exported model's weights (trained, or from --weights)."""
-    exported = {t.name: numpy_helper.to_array(t) for t in source.model.graph.initializer}
-    problems = []
-    for name in [*training.trainable, *training.frozen]:
-        wanted = training.graph.initializers[name]
-        found = exported.get(name)
-        if found is None or found.shape != np.shape(wanted):
-            got = "missing" if found is None else f"shape {list(found.shape)}"
-            problems.append(
-                Diagnostic(
-                    EXPORT_SOURCE,
-                    f"{source.origin} does not hold the model of {spec}: weight '{name}' "
-                    f"should have shape {list(np.shape(wanted))}; got {got}",
-                    (),
-                    str(spec),
-                )
-            )
-            continue
-        training.graph.initializers[name] = found.astype(np.asarray(wanted).dtype)
-    if problems:
-        raise SpecError(problems)
 
 
 def _random_step(training: TrainingGraph) -> str | None:
@@ -237,15 +230,7 @@ def _describe(
     for name, tensor in training.graph.outputs:
         role = "total loss (differentiated)" if name == "loss" else losses.get(name, "prediction")
         outputs.append(_tensor(name, tensor, role))
-    rate = config.learning_rate
-    if isinstance(rate, LearningRateSchedule):
-        learning_rate: dict[str, Any] = {
-            "schedule": rate.model_dump(mode="json"),
-            "formula": (type(rate).__doc__ or "").strip().splitlines()[0].replace("``", "`"),
-            "first_steps": [config.learning_rate_at(k) for k in range(SCHEDULE_PREVIEW)],
-        }
-    else:
-        learning_rate = {"constant": float(rate)}
+    learning_rate = learning_rate_info(config)
     section = compiled.train
     return {
         "format": 1,

@@ -5,6 +5,7 @@ ES module (``specc.js``) that loads it with onnxruntime-web's WebAssembly backen
 (``index.html``) and a README. onnxruntime-web comes from npm at one pinned version: either
 the app provides it (``specc.js`` imports the bare specifier ``onnxruntime-web/wasm``), or
 ``--include-runtime`` copies its files into ``ort/`` so that the folder works offline.
+With ``--with-training`` the bundle also trains where it runs (``specc.emit.web_training``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,15 @@ from specc.atomic import copy_file, write_text
 from specc.emit.bundle import write_bundle
 from specc.emit.model_checks import standard_problems
 from specc.emit.source import ExportSource
-from specc.emit.web_render import package_json, render_templates
+from specc.emit.step_export import StepExport
+from specc.emit.web_render import TRAINING_SCRIPTS, package_json, render_templates
+from specc.emit.web_training import (
+    TRAINING_FILES,
+    TRAINING_JSON,
+    TrainingFiles,
+    training_files,
+    write_training_files,
+)
 from specc.onnx_model import write_model
 from specc.passes.lower import DESCRIPTION_KEY
 
@@ -55,6 +64,8 @@ OWNED = (
     "README.md",
     "package.json",
     RUNTIME_DIR,
+    *TRAINING_FILES,
+    *TRAINING_SCRIPTS,
 )
 
 
@@ -151,24 +162,40 @@ def export_web(
     out: Path,
     include_runtime: bool = False,
     runtime_dir: Path | None = None,
+    training: StepExport | None = None,
+    examples: dict[str, Any] | None = None,
 ) -> list[Path]:
     """Write the web bundle of ``source`` into ``out``, all files at once (see
-    ``specc.emit.bundle``); return the files written, in order.
+    ``specc.emit.bundle``); return the files written, in order. With ``training`` (the
+    step graphs of ``source``'s spec, ``specc.emit.step_export``) the bundle also trains
+    (``specc.emit.web_training``), its demo page on ``examples``
+    (``specc.emit.web_examples``) when given.
 
     Raises ``UnsupportedModelError`` for a model the browser cannot run, ``RuntimeFilesError``
     when ``include_runtime`` finds no onnxruntime-web, ``OutputFolderError`` for an ``out``
     holding other files, and ``OSError`` when ``out`` cannot be written."""
     problems = web_problems(source.model)
+    model = web_model(source.model)
+    files = None
+    if training is not None:
+        files = training_files(training, model, _opset(model), examples)
+        for label, graph in (("training step", files.step), ("evaluation", files.evaluation)):
+            problems += [f"{label}: {problem}" for problem in web_problems(graph)]
     if problems:
         raise UnsupportedModelError("; ".join(problems))
     # Find the runtime before writing anything, so that a failure leaves no half bundle.
     dist = find_runtime(runtime_dir) if include_runtime else None
-    model = web_model(source.model)
     external = model.ByteSize() > EXTERNAL_DATA_THRESHOLD
     description = bundle_description(source, external)
+    if files is not None:
+        description["training"] = TRAINING_JSON
     return write_bundle(
-        out, OWNED, lambda folder: _write_files(folder, model, description, external, dist)
+        out, OWNED, lambda folder: _write_files(folder, model, description, external, dist, files)
     )
+
+
+def _opset(model: onnx.ModelProto) -> int:
+    return next((e.version for e in model.opset_import if e.domain in ("", "ai.onnx")), 0)
 
 
 def _write_files(
@@ -177,6 +204,7 @@ def _write_files(
     description: dict[str, Any],
     external: bool,
     dist: Path | None,
+    training: TrainingFiles | None,
 ) -> list[Path]:
     written: list[Path] = []
 
@@ -192,6 +220,8 @@ def _write_files(
     else:
         write_model(model, folder / "model.onnx")
         written.append(folder / "model.onnx")
+    if training is not None:
+        written += write_training_files(folder, training)
     write("model.json", json.dumps(description, indent=2) + "\n")
     runtime = {
         "version": ORT_WEB_VERSION,
@@ -200,7 +230,8 @@ def _write_files(
         "wasm": ORT_FILES[1],
         "folder": RUNTIME_DIR,
     }
-    for name, text in render_templates(description, runtime, dist is not None).items():
+    rendered = render_templates(description, runtime, dist is not None, training is not None)
+    for name, text in rendered.items():
         write(name, text)
     if dist is None:
         write("package.json", package_json(description, ORT_PACKAGE, ORT_WEB_VERSION))

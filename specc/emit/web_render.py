@@ -25,6 +25,23 @@ from specc.escape import (
 )
 
 TEMPLATES = ("specc.js", "index.html", "README.md")
+# A training bundle's modules (``specc.emit.web_training``), and the template its page
+# comes from instead of the inference one; its README gains README.training.md.
+TRAINING_SCRIPTS = (
+    "specc-train.js",
+    "specc-fit.js",
+    "specc-npz.js",
+    "specc-worker.js",
+    "specc-worker-client.js",
+)
+TRAINING_TEMPLATES = {"index.html": "index.training.html"}
+# specc.js re-exports the training API from specc-train.js in a training bundle.
+TRAINING_EXPORTS = (
+    "export { Trainer, loadTrainer, trainStep, fit, evaluate, saveWeights } "
+    "from './specc-train.js';\n"
+    "import { defaultTrainer } from './specc-train.js';\n"
+    "const WITH_TRAINING = true;"
+)
 
 
 def asset(name: str) -> str:
@@ -36,10 +53,12 @@ def render_templates(
     description: dict[str, Any],
     runtime: dict[str, str],
     include_runtime: bool,
+    training: bool = False,
 ) -> dict[str, str]:
     """Each template's text, filled from the bundle's description and its runtime:
     ``runtime`` gives ``version``, ``package``, ``module`` (the ES module's file name)
-    and ``folder`` and ``wasm`` (where ``include_runtime`` puts them)."""
+    and ``folder`` and ``wasm`` (where ``include_runtime`` puts them). A ``training``
+    bundle also gets the training modules, its own page and README."""
     name = str(description["name"])
     if include_runtime:
         module = f"./{runtime['folder']}/{runtime['module']}"
@@ -75,8 +94,16 @@ def render_templates(
         "INPUTS": signature(description["inputs"]),
         "OUTPUTS": signature(description["outputs"]),
         "RUNTIME_NOTE": runtime_note,
+        "TRAINING_EXPORTS": TRAINING_EXPORTS
+        if training
+        else "const WITH_TRAINING = false;\nconst defaultTrainer = null;",
     }
-    return {template: fill_template(asset(template), values) for template in TEMPLATES}
+    training_readme = fill_template(asset("README.training.md"), values) if training else ""
+    values["TRAINING_README"] = training_readme
+    names = {t: TRAINING_TEMPLATES.get(t, t) if training else t for t in TEMPLATES}
+    if training:
+        names.update({script: script for script in TRAINING_SCRIPTS})
+    return {name: fill_template(asset(template), values) for name, template in names.items()}
 
 
 def signature(tensors: list[dict[str, Any]]) -> str:

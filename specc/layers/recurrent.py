@@ -194,19 +194,6 @@ class Recurrent(Layer):
         # Keras's RNN.compute_mask: the sequence output keeps the mask, the states get none.
         return MaskRule("propagate", outputs=(0,)) if self.return_sequences else DROP
 
-    def check_masks(self, inputs: list[TensorType], masked: list[bool]) -> None:
-        steps, _ = self.sequence(inputs[0])
-        compacted = steps is None or steps > self.max_unrolled_steps
-        if masked[0] and compacted and self.return_state and self.state_count > 1:
-            # recurrent_masked computes only h at such lengths (see there).
-            raise ShapeError(
-                f"{self.type_name()} with return_state=true reading a mask (Embedding "
-                "mask_zero or Masking) needs a known number of timesteps (at most "
-                f"{self.max_unrolled_steps}): its final cell state is computed by unrolling; "
-                f"got input {inputs[0]}",
-                field="return_state",
-            )
-
     # -- lowering ----------------------------------------------------------------------
 
     def lower(
@@ -227,11 +214,9 @@ class Recurrent(Layer):
         unroll = not long and (for_engine or self.unrolls_for_inference)
         # A Keras mask may mark any step (not only a right-padded tail, the fused ops'
         # sequence_lens): a masked fused recurrence runs over the kept steps moved to the
-        # front (recurrent_masked), which cannot give LSTM's final cell state, so a masked
-        # LSTM returning it unrolls wherever the length is known.
+        # front (recurrent_masked).
         mask = ctx.input_masks[0] if ctx.input_masks else None
-        needs_cell = mask is not None and self.return_state and self.state_count > 1
-        fused = self.unrolled_because() is None and not unroll and not (needs_cell and not long)
+        fused = self.unrolled_because() is None and not unroll
         if fused:
             if self.drops(self.dropout):
                 # Keras's "implementation 2": one input mask for every gate and time step.
@@ -249,10 +234,17 @@ class Recurrent(Layer):
         return [output, *states] if self.return_state else [output]
 
     def lower_fused(
-        self, ctx: LowerContext, x: Value, t: TensorType, weights: dict[str, Value]
+        self,
+        ctx: LowerContext,
+        x: Value,
+        t: TensorType,
+        weights: dict[str, Value],
+        lengths: Value | None = None,
     ) -> tuple[Value | None, list[Value]]:
         """(outputs (batch, timesteps, units) in processing order when return_sequences,
-        final states) through an ONNX recurrent op."""
+        final states) through an ONNX recurrent op; ``lengths`` (batch,) int32 is its
+        ``sequence_lens``: each row runs that many steps, its final states are those after
+        them and its outputs past them are zeros (all steps without it)."""
         raise NotImplementedError
 
     def time_major(self, b: GraphBuilder, x: Value, t: TensorType) -> Value:

@@ -55,7 +55,12 @@ class GRU(Recurrent):
         return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
 
     def lower_fused(
-        self, ctx: LowerContext, x: Value, t: TensorType, weights: dict[str, Value]
+        self,
+        ctx: LowerContext,
+        x: Value,
+        t: TensorType,
+        weights: dict[str, Value],
+        lengths: Value | None = None,
     ) -> tuple[Value | None, list[Value]]:
         b, units = ctx.builder, self.units
         axis0 = b.constant(ints([0]), np.int64, hint="axes")
@@ -76,7 +81,7 @@ class GRU(Recurrent):
             onnx_weight(weights["kernel"]),
             onnx_weight(weights["recurrent_kernel"]),
             bias,
-            None,
+            lengths,
             h0,
             outputs=2,
             hidden_size=units,

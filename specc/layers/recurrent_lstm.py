@@ -85,7 +85,12 @@ class LSTM(Recurrent):
         return self.bias_initializer
 
     def lower_fused(
-        self, ctx: LowerContext, x: Value, t: TensorType, weights: dict[str, Value]
+        self,
+        ctx: LowerContext,
+        x: Value,
+        t: TensorType,
+        weights: dict[str, Value],
+        lengths: Value | None = None,
     ) -> tuple[Value | None, list[Value]]:
         b, units = ctx.builder, self.units
         order = np.concatenate([np.arange(g * units, (g + 1) * units) for g in ONNX_GATES])
@@ -109,7 +114,7 @@ class LSTM(Recurrent):
             onnx_weight(weights["kernel"]),
             onnx_weight(weights["recurrent_kernel"]),
             bias,
-            None,
+            lengths,
             h0,
             h0,
             outputs=3,

@@ -14,8 +14,11 @@ behind the kept ones are computed too but never read.
 - read back: the output at step t is Y at index ``cumsum(mask)[t] - 1`` (the number of kept
   steps so far, less one), zeros before the first kept step.
 
-What it cannot give is LSTM's final cell state: the fused op's last c has run over the
-moved steps too, and Y holds only h. ``Recurrent.check_masks`` refuses that combination.
+- final states: h is the output at the last step. LSTM's cell state is no output of the
+  op at each step, and its final one would have run over the moved steps too; so when it
+  is returned (``return_state``) the op is given ``sequence_lens``, each row's number of
+  kept steps, and stops there: its Y_h and Y_c are the states after the last kept step (the
+  initial zeros for a row with none), and its Y past them zeros, which are never read.
 """
 
 from __future__ import annotations
@@ -25,9 +28,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from specc.graph import GraphBuilder, Value
-from specc.layers.base import LowerContext
+from specc.layers.base import LowerContext, ShapeError
 from specc.layers.recurrent_ops import ints, reverse_time, unsqueeze
 from specc.types import FLOAT, INT64, TensorType
+
+INT32 = 6  # onnx.TensorProto.INT32: the type of the fused ops' sequence_lens
 
 if TYPE_CHECKING:
     from specc.layers.recurrent import Recurrent
@@ -62,7 +67,13 @@ def lower_compacted(
     _, order = b.op("TopK", key, length, axis=1, largest=1, sorted=1, outputs=2)
     compacted = _gather_steps(b, x, order)
     forward = layer.model_copy(update={"go_backwards": False, "return_sequences": True})
-    sequence, _ = forward.lower_fused(ctx, compacted, t, weights)
+    lengths = None
+    if layer.return_state and layer.state_count > 1:
+        if ctx.for_training and not ctx.fused_recurrence:
+            raise _engine_refusal(layer, t)
+        kept = b.reduce_sum(mask, 1, keepdims=False)
+        lengths = b.op("Cast", kept, to=INT32)
+    sequence, finals = forward.lower_fused(ctx, compacted, t, weights, lengths)
     assert sequence is not None  # return_sequences
     # Y at the last kept step so far; zeros before the first one.
     started = b.op("Cast", b.op("Greater", kept_so_far, b.constant(0.0)), to=FLOAT)
@@ -71,8 +82,23 @@ def lower_compacted(
     carried = b.op("Mul", _gather_steps(b, sequence, index), unsqueeze(b, started, 2))
     outputs = b.op("Mul", carried, unsqueeze(b, mask, 2)) if layer.zero_output_for_mask else carried
     last = _last_step(b, outputs)
-    states = [_last_step(b, carried)]  # h; LSTM's c is refused (see the module's docstring)
+    states = finals if lengths is not None else [_last_step(b, carried)]
     return (outputs if layer.return_sequences else None), states, last
+
+
+def _engine_refusal(layer: Recurrent, t: TensorType) -> ShapeError:
+    """Why onnxruntime-training's graph (``LowerContext.fused_recurrence`` off) cannot
+    hold this layer: its LSTMGrad refuses sequence_lens at run time."""
+    steps = "a variable number of" if t.shape[0] is None else f"{t.shape[0]}"
+    return ShapeError(
+        f"{layer.type_name()} with return_state=true reading a mask (Embedding mask_zero or "
+        f"Masking) over {steps} timesteps cannot train on onnxruntime-training (the "
+        "ort-training backend, mobile training artifacts): its final cell state needs the "
+        "fused LSTM's sequence_lens, which onnxruntime-training's LSTMGrad refuses; train "
+        "with --backend standard, or give the input a fixed number of timesteps (at most "
+        f"{layer.max_unrolled_steps})",
+        field="return_state",
+    )
 
 
 def _gather_steps(b: GraphBuilder, x: Value, order: Value) -> Value:

@@ -49,7 +49,12 @@ class SimpleRNN(Recurrent):
         return rate > 0
 
     def lower_fused(
-        self, ctx: LowerContext, x: Value, t: TensorType, weights: dict[str, Value]
+        self,
+        ctx: LowerContext,
+        x: Value,
+        t: TensorType,
+        weights: dict[str, Value],
+        lengths: Value | None = None,
     ) -> tuple[Value | None, list[Value]]:
         b, units = ctx.builder, self.units
         axis0 = b.constant(ints([0]), np.int64, hint="axes")
@@ -73,7 +78,7 @@ class SimpleRNN(Recurrent):
             gru_weight(weights["kernel"]),
             gru_weight(weights["recurrent_kernel"]),
             bias,
-            None,
+            lengths,
             h0,
             outputs=2,
             hidden_size=units,

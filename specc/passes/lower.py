@@ -13,11 +13,12 @@ from typing import Any
 
 import numpy as np
 
+from specc.diagnostics import Diagnostic, SpecError
 from specc.graph import Graph, GraphBuilder, Value
-from specc.layers.base import LowerContext, MovingUpdate
+from specc.layers.base import LowerContext, MovingUpdate, ShapeError
 from specc.layers.layout import Placed, convert, lower_layer
 from specc.layers.masks import output_masks
-from specc.passes.shapes import Parameter, TypedGraph
+from specc.passes.shapes import Parameter, TypedGraph, error_path
 from specc.spec.metadata import labels_by_output
 from specc.types import TensorType
 from specc.weights import check_weights
@@ -135,9 +136,16 @@ def lower_to_onnx(
         ctx.input_masks = [masks[ref.name][ref.index] for ref in node.inputs]
         input_types = typed.input_types[node.name]
         with b.scope(node.name):
-            values[node.name] = lower_layer(
-                ctx, node.layer, inputs, input_types, params.get(node.owner, {})
-            )
+            try:
+                values[node.name] = lower_layer(
+                    ctx, node.layer, inputs, input_types, params.get(node.owner, {})
+                )
+            except ShapeError as error:
+                # A lowering this graph cannot hold (onnxruntime-training's, for a few
+                # configs): reported at the layer, as shape inference reports its errors.
+                label = f"{node.layer.type_name()} layer '{node.name}'"
+                problem = Diagnostic("SPC301-shape", f"{label}: {error}", error_path(node, error))
+                raise SpecError([problem]) from None
             # A mask is (batch, steps) whatever layout the values are placed in; a layer
             # making one reads its inputs in their native layout.
             makes = node.layer.mask_rule().kind == "compute"

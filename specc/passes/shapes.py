@@ -96,7 +96,9 @@ class TypedGraph:
         return [self.type_of(ref) for ref in self.resolved.outputs]
 
 
-def _error_path(node: LayerNode, error: ShapeError) -> tuple[str | int, ...]:
+def error_path(node: LayerNode, error: ShapeError) -> tuple[str | int, ...]:
+    """Where ``error`` points in the spec: its field of the node's entry, if the entry
+    gives that field, else the entry's ``inputs``."""
     if error.field is not None and error.field in type(node.layer).model_fields:
         entry_fields = node.layer.model_fields_set
         if error.field in entry_fields:
@@ -168,7 +170,7 @@ def infer_shapes(graph: ResolvedGraph, limits: Limits = DEFAULT_LIMITS) -> Typed
             layer_weights = node.layer.weights(given)
             node.layer.check_masks(given, given_masks)
         except ShapeError as error:
-            sink.error("SPC301-shape", f"{label}: {error}", _error_path(node, error))
+            sink.error("SPC301-shape", f"{label}: {error}", error_path(node, error))
             continue
         too_big = _size_problems(node, label, given, outputs, layer_weights, limits)
         if too_big:

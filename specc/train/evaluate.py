@@ -2,8 +2,9 @@
 
 prepare            the spec compiled for training, with the weights to evaluate
 load_dataset       the inputs and the labels of every output with a loss, checked
-StandardSession    the default backend's evaluation graph (``specc.train.step_graph``):
-                   the forward pass in inference mode, the losses and the penalties
+EvaluationSession  the default backend's evaluation graph alone
+                   (``specc.train.evaluation_graph``): the forward pass in inference mode,
+                   the losses and the penalties; no gradients, no optimizer
 fit.evaluate       Keras's means over the batches: each loss weighted by its batch's size,
                    each metric accumulated as Keras's stateful metric does
 
@@ -20,9 +21,10 @@ from pathlib import Path
 from specc.limits import DEFAULT_LIMITS, Limits
 from specc.onnx_model import DEFAULT_OPSET
 from specc.spec.compile import losses_by_output
-from specc.train.backend import DEFAULT_BACKEND, check_backend, open_session
+from specc.train.backend import DEFAULT_BACKEND, check_backend
 from specc.train.data import load_dataset
 from specc.train.data_targets import id_ranges, targets_for
+from specc.train.evaluation_session import EvaluationSession
 from specc.train.fit import HistoryValue, evaluate
 from specc.train.run import data_keys, prepare
 
@@ -69,11 +71,8 @@ def evaluate_spec(
     # The spec's train.data_keys name the arrays here too, as in specc train.
     keys = data_keys(compiled, None)
     dataset = load_dataset(data, inputs, targets, limits, id_ranges(compiled.typed), keys)
-    session = open_session(training, DEFAULT_BACKEND, opset, "cpu")
+    session = EvaluationSession(training, opset, "cpu")
     try:
-        # The session builds its evaluation graph with the step graph; the optimizer is the
-        # spec's, and no step is ever taken, so the weights stay as given.
-        session.use_optimizer(config.optimizer)
         values = evaluate(training, session, dataset, batch_size, prefix="")
     finally:
         session.close()

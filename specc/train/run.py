@@ -32,6 +32,7 @@ from specc.onnx_model import DEFAULT_OPSET, to_model_proto
 from specc.passes.lower import lower_to_onnx
 from specc.pipeline import CompiledModel, compile_spec
 from specc.spec.compile import losses_by_output
+from specc.spec.loader import LoadedSpec, load_spec
 from specc.spec.train_data import UNKNOWN_DATA_KEY, class_weights_by_output
 from specc.train.adapt import adapt_normalizations
 from specc.train.backend import DEFAULT_BACKEND, check_backend, open_session
@@ -152,7 +153,7 @@ def _fit_options(compiled: CompiledModel, options: TrainOptions) -> tuple[FitOpt
 
 
 def prepare(
-    spec: str | Path,
+    spec: str | Path | LoadedSpec,
     weights: str | Path | None,
     seed: int | None,
     limits: Limits = DEFAULT_LIMITS,
@@ -168,11 +169,12 @@ def prepare(
     weight per sample. ``predictions``: the graph outputs the model's predictions instead
     of the metrics' statistics. Without ``seed``, the spec's ``train.seed`` seeds the initial
     weights and the random layers, as ``keras.utils.set_random_seed`` before building the
-    model does."""
+    model does. ``spec`` may be already loaded (``load_spec``): it is parsed once."""
+    loaded = spec if isinstance(spec, LoadedSpec) else load_spec(spec, limits)
     if seed is None:
-        seed = spec_seed(spec, limits)
+        seed = spec_seed(loaded)
     compiled = compile_spec(
-        spec, weights, seed, for_training=True, limits=limits, fused_recurrence=fused_recurrence
+        loaded, weights, seed, for_training=True, limits=limits, fused_recurrence=fused_recurrence
     )
     config = compiled.compile
     if config is None:
@@ -241,8 +243,10 @@ def train_spec(
     """
     check_backend(options.backend, options.device, str(spec))
     standard = options.backend == "standard"
-    seed = run_seed(spec, options.seed, options.resume, options.limits)
-    compiled, training = prepare(spec, weights, seed, options.limits, standard, weighted=True)
+    # Parsed once: the seed is read from it before the compiler is handed it.
+    loaded = load_spec(spec, options.limits)
+    seed = run_seed(loaded, options.seed, options.resume)
+    compiled, training = prepare(loaded, weights, seed, options.limits, standard, weighted=True)
     configs = callback_configs(compiled)
     try:
         plan = plan_checkpoints(options.out, options.resume, options.checkpoint_every, configs)
@@ -255,7 +259,7 @@ def train_spec(
         # A BackupAndRestore checkpoint of an unseeded run, found once the spec was read:
         # its seed drew the random layers' streams.
         seed = saved
-        compiled, training = prepare(spec, weights, seed, options.limits, standard, weighted=True)
+        compiled, training = prepare(loaded, weights, seed, options.limits, standard, weighted=True)
     fit_options, validation_split = _fit_options(compiled, options)
     fit_options.seed = seed
     keys = data_keys(compiled, options.data_keys)

@@ -17,9 +17,9 @@ import onnxruntime
 from specc.constraints import Constraint
 from specc.onnx_model import to_model_proto
 from specc.optimizers import Optimizer
-from specc.train.backend import PROVIDERS, EngineError, another_optimizer, check_provider
+from specc.train.backend import another_optimizer, check_provider
+from specc.train.evaluation_session import batch_arrays, run_evaluation, start_session
 from specc.train.graph import TrainingGraph
-from specc.train.native import engine_message
 from specc.train.step_graph import (
     ITERATIONS,
     LEARNING_RATE,
@@ -114,29 +114,14 @@ class StandardSession:
         return binding
 
     def _session(self, name: str, model: object) -> onnxruntime.InferenceSession:
-        options = self.session_options or onnxruntime.SessionOptions()
-        options.log_severity_level = 3
-        serialized = model.SerializeToString()  # type: ignore[attr-defined]
-        try:
-            return onnxruntime.InferenceSession(
-                serialized,
-                options,
-                providers=[PROVIDERS[self.device]],
-            )
-        except Exception as error:
-            # Memory, or a provider listed but unloadable (the CUDA build without CUDA's
-            # libraries): nothing the spec can fix.
-            message = f"cannot start onnxruntime on {self.device}: {engine_message(error)}"
-            raise EngineError(message) from error
+        del name  # the model carries its graph's name
+        return start_session(model, self.device, self.session_options)
 
     # -- steps ---------------------------------------------------------------------------
 
     def _batch(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         self._graphs()
-        return {
-            name: np.ascontiguousarray(feeds[name], dtype=dtype)
-            for name, dtype in self._batch_dtypes.items()
-        }
+        return batch_arrays(feeds, self._batch_dtypes)
 
     def train_step(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """One training step on a batch: losses and metric statistics before the update; the
@@ -169,17 +154,10 @@ class StandardSession:
         """Forward only, in inference mode, on the current state."""
         graphs = self._graphs()
         state = self._copies[self._current]
-        binding = self._evaluation.io_binding()
-        for name, array in self._batch(feeds).items():
-            binding.bind_cpu_input(name, array)
-        for name in self._eval_inputs:
-            if name in state:
-                binding.bind_ortvalue_input(name, state[name])
-        for name in graphs.evaluation_outputs:
-            binding.bind_output(name, "cpu")
-        self._evaluation.run_with_iobinding(binding)
-        results = binding.get_outputs()
-        return {n: v.numpy() for n, v in zip(graphs.evaluation_outputs, results, strict=True)}
+        weights = {name: state[name] for name in self._eval_inputs if name in state}
+        return run_evaluation(
+            self._evaluation, self._batch(feeds), weights, graphs.evaluation_outputs
+        )
 
     # -- state ---------------------------------------------------------------------------
 

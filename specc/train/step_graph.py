@@ -8,7 +8,8 @@ and total loss) into two graphs that run on stock onnxruntime:
   (``Optimizer.lower_update``: clipping, weight decay, the update rule, the learning rate or
   its schedule computed from the iteration counter), each weight's constraint after the
   update, and BatchNormalization's moving statistics moved towards the batch's;
-- the **evaluation graph**: the same forward pass in inference mode, with the losses.
+- the **evaluation graph**: the same forward pass in inference mode, with the losses
+  (``specc.train.evaluation_graph``, which ``specc evaluate`` builds alone).
 
 With ``split``, the step graph is also cut in two for data-parallel training
 (``specc.train.parallel``): the **gradient graph** (forward and backward: the losses, the
@@ -41,8 +42,12 @@ from specc.optimizers import Optimizer
 from specc.optimizers.base import UpdateContext
 from specc.random_ops import RANDOM_ROW, RANDOM_STEP
 from specc.schedules import LearningRateSchedule
+from specc.train.evaluation_graph import build_evaluation_graph
+from specc.train.evaluation_graph import fixed_input as _fixed_input
+from specc.train.evaluation_graph import parameters_as_inputs as _parameters_as_inputs
+from specc.train.evaluation_graph import state_type as _fixed
 from specc.train.graph import TOTAL_LOSS, TrainingGraph
-from specc.types import TensorType, scalar
+from specc.types import scalar
 
 ITERATIONS = "optimizer.iterations"
 # A constant learning rate is state (Keras's float32 variable), so that a callback can
@@ -112,8 +117,7 @@ def build_step_graphs(
     forward = _parameters_as_inputs(training.graph)
     # One process draws at row 0: without the row offset's ops, as if it had none.
     single = _without_row_offset(forward, [m.batch_statistic for m in training.moving])
-    # Evaluation draws nothing (the flag is False): its random step is any constant.
-    evaluation = _fixed_input(_fixed_input(single, training.flag, False), RANDOM_STEP, 0)
+    evaluation = build_evaluation_graph(training, single)
     step_forward = _fixed_input(forward if split else single, training.flag, True)
     grads = differentiate(step_forward, TOTAL_LOSS, list(training.trainable))
     b = GraphBuilder.extending(grads.graph)
@@ -300,26 +304,3 @@ def _name_node_outputs(graph: Graph, wanted: list[tuple[str, str]]) -> set[str]:
         node.outputs = [names.get(name, name) for name in node.outputs]
     graph.outputs = [(names.get(name, name), t) for name, t in graph.outputs]
     return set(names)
-
-
-def _fixed(array: np.ndarray) -> TensorType:
-    """The type of a state tensor: its exact shape, no batch axis."""
-    return TensorType(str(np.asarray(array).dtype), tuple(np.shape(array)), batched=False)
-
-
-def _parameters_as_inputs(graph: Graph) -> Graph:
-    """``graph`` with its weights as graph inputs instead of initializers (state fed in)."""
-    initializers = {k: v for k, v in graph.initializers.items() if k not in graph.parameters}
-    inputs = [*graph.inputs]
-    inputs += [(name, _fixed(graph.initializers[name])) for name in graph.parameters]
-    return dataclasses.replace(graph, inputs=inputs, initializers=initializers, parameters=[])
-
-
-def _fixed_input(graph: Graph, name: str | None, value: bool | int) -> Graph:
-    """``graph`` with input ``name`` (the training flag, the random step), if it has one,
-    fixed to ``value``."""
-    if name is None or name not in dict(graph.inputs):
-        return graph
-    inputs = [(n, t) for n, t in graph.inputs if n != name]
-    initializers = {**graph.initializers, name: np.array(value)}
-    return dataclasses.replace(graph, inputs=inputs, initializers=initializers)

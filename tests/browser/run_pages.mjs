@@ -3,14 +3,18 @@
 //
 //   node run_pages.mjs JOBS.json   ->  prints a JSON list of results, one per job
 //
-// A job is {url, kind: "predict" | "demo", inputs?}. "predict" opens url, imports specc.js
-// from the same folder, loads the model and runs predict(inputs) with inputs given as
-// {name: {data, dims}}; "demo" opens url (a bundle's index.html) and waits until the page
-// says it is done. Every result carries the URLs the page requested, its console messages
+// A job is {url, kind: "predict" | "demo" | "train" | "training-demo", ...}. "predict" opens
+// url, imports specc.js from the same folder, loads the model and runs predict(inputs) with
+// inputs given as {name: {data, dims}}; "demo" opens url (a bundle's index.html) and waits
+// until the page says it is done. "train" runs a training script in the page
+// (train_in_page.mjs: trainStep on each of `batches`, then predict and saveWeights);
+// "training-demo" waits for a training bundle's index.html and, given `screenshot`, saves
+// a picture of the page there. Every result carries the URLs the page requested, its console messages
 // and its errors. Requests to any host but the test server are aborted: the tests are
 // offline, and a page that needs the network fails visibly.
 import { readFileSync } from 'node:fs';
 import { chromium } from 'playwright-core';
+import { trainInPage } from './train_in_page.mjs';
 
 const FLAGS = [
   '--no-sandbox',
@@ -61,6 +65,23 @@ async function demoInPage(page) {
   }));
 }
 
+async function trainingDemoInPage(page, job) {
+  const states = ['done', 'error', 'no-data'];
+  await page.waitForFunction((ends) => ends.includes(document.body.dataset.state), states, {
+    timeout: 120000,
+  });
+  if (job.screenshot) await page.screenshot({ path: job.screenshot, fullPage: true });
+  return page.evaluate(() => ({
+    state: document.body.dataset.state,
+    title: document.title,
+    heading: document.querySelector('h1')?.textContent ?? null,
+    injected: window.__speccInjected ?? null,
+    status: document.getElementById('status').textContent,
+    points: document.getElementById('loss-line').getAttribute('points').trim().split(/\s+/).filter(Boolean).length,
+    training: window.speccTraining,
+  }));
+}
+
 async function runJob(browser, job) {
   const context = await browser.newContext();
   const page = await context.newPage();
@@ -75,6 +96,8 @@ async function runJob(browser, job) {
   try {
     await page.goto(job.url, { waitUntil: 'load' });
     if (job.kind === 'predict') record.result = await predictInPage(page, job.url, job.inputs);
+    else if (job.kind === 'train') record.result = await trainInPage(page, job);
+    else if (job.kind === 'training-demo') record.result = await trainingDemoInPage(page, job);
     else record.result = await demoInPage(page);
   } catch (error) {
     record.errors.push(String(error?.message ?? error));

@@ -116,20 +116,32 @@ def assign(model: Any, rng: np.random.Generator, name: str, arrays: dict[str, An
             arrays[f"{name}/weights/{layer.name}/{k}"] = value
 
 
+def record(
+    name: str,
+    entries: list[dict[str, Any]],
+    ids: np.ndarray,
+    rng: np.random.Generator,
+    arrays: dict[str, np.ndarray],
+) -> dict[str, Any]:
+    """Run the case's model on ``ids`` with fresh weights; its ids, weights and outputs go
+    to ``arrays``; returns the case's entry for the JSON header."""
+    model = model_for(entries, ids.shape[1])
+    assign(model, rng, name, arrays)
+    outputs = model(ids)
+    outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+    arrays[f"{name}/ids"] = ids
+    for k, y in enumerate(outputs):
+        arrays[f"{name}/output/{k}"] = np.asarray(y)
+    return {"layers": entries, "outputs": len(outputs)}
+
+
 def main() -> None:
     rng = np.random.default_rng(20261206)
     arrays: dict[str, np.ndarray] = {}
     cases: dict[str, Any] = {}
     for name, entries in CASES.items():
         ids = POOL_IDS if name in POOLING else IDS
-        model = model_for(entries, ids.shape[1])
-        assign(model, rng, name, arrays)
-        outputs = model(ids)
-        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-        arrays[f"{name}/ids"] = ids
-        for k, y in enumerate(outputs):
-            arrays[f"{name}/output/{k}"] = np.asarray(y)
-        cases[name] = {"layers": entries, "outputs": len(outputs)}
+        cases[name] = record(name, entries, ids, rng, arrays)
     # Masking on float steps, then an LSTM.
     x = rng.normal(size=(3, 4, 2)).astype(np.float32)
     x[0, 2:] = 0.0

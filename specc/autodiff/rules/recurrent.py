@@ -32,8 +32,9 @@ onnxruntime-training's graph still uses.
 
 Every attribute of the ops is covered (direction forward/reverse/bidirectional, every
 activation with its alpha/beta, clip, GRU's linear_before_reset, initial states, a gradient
-on any of Y, Y_h, Y_c), except sequence_lens, LSTM's peepholes P, input_forget and
-layout=1, which specc never emits: they raise a ValueError naming the node.
+on any of Y, Y_h, Y_c), except LSTM's peepholes P, input_forget and layout=1, which specc never
+emits, and sequence_lens beyond a forward LSTM's (``recurrent_masked`` gives one to read
+the cell state after each row's last kept step): they raise a ValueError naming the node.
 """
 
 from __future__ import annotations
@@ -201,6 +202,9 @@ def _lstm(d: Backward, g: Grads) -> Grads:
             axis=-1,
         )
         g_y = [lane.g_y] if lane.g_y is not None else []
+        carried = [carry(d, lane.g_h, lane), carry(d, lane.g_c, lane)]
+        if lane.valid is not None:
+            return _lstm_lengths(d, lane, k_c, k, forget, g_y, carried)
 
         def body(b: GraphBuilder, held: list[Value], step: list[Value]) -> tuple[list, list]:
             k_c_t, k_t, forget_t = step[:3]
@@ -209,7 +213,6 @@ def _lstm(d: Backward, g: Grads) -> Grads:
             a = b.op("Mul", b.op("Concat", g_c, g_h, g_c, g_c, axis=-1), k_t)
             return [b.op("MatMul", a, lane.r), b.op("Mul", g_c, forget_t)], [a]
 
-        carried = [carry(d, lane.g_h, lane), carry(d, lane.g_c, lane)]
         sequences = [k_c, k, forget, *g_y]
         (h0, c0), (a,) = scan(d, "backward", carried, sequences, True ^ lane.reverse, body)
         return LaneGrads(
@@ -217,3 +220,41 @@ def _lstm(d: Backward, g: Grads) -> Grads:
         )
 
     return fused_rule(d, g, lane_rule)
+
+
+def _lstm_lengths(
+    d: Backward,
+    lane: Lane,
+    k_c: Value,
+    k: Value,
+    forget: Value,
+    g_y: list[Value],
+    carried: list[Value],
+) -> LaneGrads:
+    """The LSTM lane's backward pass with sequence_lens (forward direction only): past a
+    row's length the op keeps h and c and writes zeros to Y, so there a step's
+    coefficients are zero (no gradient reaches its gates, Y's gradient is dropped) and the
+    state gradients pass through unchanged, reaching the last step the row ran."""
+    valid = lane.valid
+    assert valid is not None
+    skip = d.op("Sub", d.const(1.0), valid)
+    k_c, k = d.op("Mul", k_c, valid), d.op("Mul", k, valid)
+    # c's gradient is carried by forget: 1 at a skipped step.
+    forget = d.op("Add", d.op("Mul", forget, valid), skip)
+    g_y = [d.op("Mul", g, valid) for g in g_y]
+    # A row of length 0 runs no step, and onnxruntime then gives zeros for Y_h and Y_c
+    # (not the initial states): nothing reaches the initial states from them.
+    ran = d.op("Squeeze", d.op("Gather", valid, d.ints([0], "first"), axis=0), d.ints([0], "axes"))
+    carried = [d.op("Mul", g, ran) for g in carried]
+
+    def body(b: GraphBuilder, held: list[Value], step: list[Value]) -> tuple[list, list]:
+        k_c_t, k_t, forget_t, skip_t = step[:4]
+        g_h = step_gradient(b, step[4:], held[0])
+        g_c = b.op("Add", held[1], b.op("Mul", g_h, k_c_t))
+        a = b.op("Mul", b.op("Concat", g_c, g_h, g_c, g_c, axis=-1), k_t)
+        back_h = b.op("Add", b.op("MatMul", a, lane.r), b.op("Mul", g_h, skip_t))
+        return [back_h, b.op("Mul", g_c, forget_t)], [a]
+
+    sequences = [k_c, k, forget, skip, *g_y]
+    (h0, c0), (a,) = scan(d, "backward", carried, sequences, True, body)
+    return LaneGrads(a, lambda: outer_sum(d, a, lane.prev_h), lambda: time_batch_sum(d, a), h0, c0)

@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
+
 from specc.autodiff.core import Backward
 from specc.autodiff.rules.recurrent_parts import Activation, Fused
 from specc.graph import GraphBuilder, Value
@@ -40,6 +42,9 @@ class Lane:
     g_y: Value | None  # gradients of Y, Y_h, Y_c (None where none flows)
     g_h: Value | None
     g_c: Value | None
+    # (T, B, 1): 1 at the steps a row runs (those before its sequence_lens), 0 past them,
+    # where the op keeps the states and writes zeros to Y; None without sequence_lens.
+    valid: Value | None = None
 
 
 @dataclass
@@ -68,6 +73,7 @@ def lanes(d: Backward, cell: Fused, g: Grads) -> list[Lane]:
 
     lanes = []
     g_y, g_h, g_c = (*g, None, None, None)[:3]
+    valid = _valid_steps(d, d.x(0), d.x(4)) if d.has_input(4) else None
     for k, reverse in enumerate(cell.reverse):
         y = squeezed(d.y(0), 1, k)
         assert y is not None
@@ -97,9 +103,19 @@ def lanes(d: Backward, cell: Fused, g: Grads) -> list[Lane]:
                 squeezed(g_y, 1, k),
                 squeezed(g_h, 0, k),
                 squeezed(g_c, 0, k),
+                valid,
             )
         )
     return lanes
+
+
+def _valid_steps(d: Backward, x: Value, lengths: Value) -> Value:
+    """(T, B, 1) float: 1 where the step index is below the row's ``lengths`` (B,)."""
+    steps = d.op("Squeeze", d.op("Shape", x, start=0, end=1), d.ints([0], "axes"))
+    start, delta = (d.b.constant(v, np.int64, hint=h) for v, h in ((0, "zero"), (1, "one")))
+    index = d.op("Unsqueeze", d.op("Range", start, steps, delta), d.ints([1], "axes"))
+    below = d.op("Less", index, d.cast_int64(lengths))  # (T, 1) against (B,): (T, B)
+    return d.op("Unsqueeze", d.cast_float(below), d.ints([2], "axes"))
 
 
 def project(d: Backward, x: Value, weight: Value, bias: Value | None) -> Value:

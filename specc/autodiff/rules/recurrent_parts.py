@@ -67,8 +67,9 @@ class Fused:
         )
         if reverse is None:
             raise refuse(f"direction={direction}")
-        if d.has_input(4):
-            raise refuse("the sequence_lens input (every sequence must run the full length)")
+        if d.has_input(4) and (op != "LSTM" or reverse != (False,)):
+            # specc gives it only to a forward LSTM (recurrent_masked, for the cell state).
+            raise refuse("the sequence_lens input (only LSTM's, in the forward direction)")
         if op == "LSTM" and d.has_input(7):
             raise refuse("the peephole input P")
         if d.attr("input_forget", 0):

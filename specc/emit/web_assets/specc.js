@@ -7,6 +7,7 @@
 //   const out = await model.predict({ image: pixels });   // shapes come from model.json
 //   out.digit.data, out.digit.dims, out.digit.top          // top: best label per example
 import * as ort from '{{ORT_MODULE}}';
+{{TRAINING_EXPORTS}}
 
 export { ort };
 export const ORT_WEB_VERSION = '{{ORT_VERSION}}';
@@ -98,9 +99,7 @@ export class Model {
  * `ort.env.wasm` settings), `sessionOptions` (passed to ort.InferenceSession.create).
  */
 export async function load(options = {}) {
-  const wasmPaths = options.wasmPaths ?? (RUNTIME_WASM && { wasm: RUNTIME_WASM });
-  if (wasmPaths) ort.env.wasm.wasmPaths = wasmPaths;
-  if (options.numThreads !== undefined) ort.env.wasm.numThreads = options.numThreads;
+  configureRuntime(options);
   const description = options.description ?? (await fetchJson(options.descriptionUrl ?? DESCRIPTION_URL));
   const modelUrl = new URL(options.modelUrl ?? MODEL_URL, globalThis.location?.href ?? import.meta.url);
   const sessionOptions = { executionProviders: ['wasm'], ...options.sessionOptions };
@@ -114,8 +113,12 @@ export async function load(options = {}) {
 
 let defaultModel = null;
 
-/** `predict` on a model loaded once with default options. */
+/**
+ * `predict` on a model loaded once with default options; in a bundle that trains, on the
+ * weights the module functions `trainStep` and `fit` trained so far.
+ */
 export async function predict(inputs) {
+  if (WITH_TRAINING) return (await defaultTrainer()).predict(inputs);
   defaultModel ??= load();
   return (await defaultModel).predict(inputs);
 }
@@ -140,13 +143,38 @@ export function exampleInputs(description, length = 8) {
   return inputs;
 }
 
-async function fetchJson(url) {
-  const response = await fetch(url);
-  if (!response.ok) throw new Error(`cannot fetch ${url}: HTTP ${response.status}`);
-  return response.json();
+/** Set onnxruntime-web's `ort.env.wasm` from `wasmPaths` and `numThreads` (see `load`). */
+export function configureRuntime(options = {}) {
+  const wasmPaths = options.wasmPaths ?? (RUNTIME_WASM && { wasm: RUNTIME_WASM });
+  if (wasmPaths) ort.env.wasm.wasmPaths = wasmPaths;
+  if (options.numThreads !== undefined) ort.env.wasm.numThreads = options.numThreads;
+  // Node.js: onnxruntime-web's ES module cannot ask node:os for the cores; one thread.
+  else if (globalThis.process?.versions?.node && !ort.env.wasm.numThreads) ort.env.wasm.numThreads = 1;
 }
 
-function toTensor(spec, value) {
+/** The bytes at `url`: fetched, or read from disk for a file: URL (Node.js). */
+export async function fetchBytes(url) {
+  const where = new URL(url, globalThis.location?.href ?? import.meta.url);
+  if (where.protocol === 'file:') {
+    const { readFile } = await import('node:fs/promises');
+    const data = await readFile(where);
+    return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  }
+  const response = await fetch(where);
+  if (!response.ok) throw new Error(`cannot fetch ${where}: HTTP ${response.status}`);
+  return new Uint8Array(await response.arrayBuffer());
+}
+
+/** The JSON at `url` (see `fetchBytes`). */
+export async function fetchJson(url) {
+  return JSON.parse(new TextDecoder().decode(await fetchBytes(url)));
+}
+
+/**
+ * An ort.Tensor for `spec` ({name, dtype, shape}, the batch first and `null` for any
+ * length) from any value `predict` accepts; throws on a shape that does not fit.
+ */
+export function toTensor(spec, value) {
   if (value instanceof ort.Tensor) return value;
   let data = value;
   let dims = null;
