@@ -96,29 +96,29 @@ class _Entries:
     ``specc.spec.model`` builds for the entries a spec names, as it does for layers)."""
 
     def __init__(
-        self, registry: Registry[Any], make: Callable[[list[Any]], Any], loaded_only: bool
+        self, registry: Registry[Any], make: Callable[[list[Any]], Any], in_use_only: bool
     ) -> None:
         self.registry = registry
         self.make = make
-        self.loaded_only = loaded_only
+        self.in_use_only = in_use_only
 
     def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> Any:
-        entries = list(self.registry.in_use()) if self.loaded_only else list(self.registry)
+        entries = list(self.registry.in_use()) if self.in_use_only else list(self.registry)
         return handler.generate_schema(self.make(entries))
 
 
-def _entry_types(loaded_only: bool) -> dict[str, Any]:
+def _entry_types(in_use_only: bool) -> dict[str, Any]:
     """The types of the fields that name registry entries, from every entry or from those
-    loaded so far."""
+    in use."""
     return {
-        "optimizer": Annotated[Optimizer, _Entries(OPTIMIZERS, _optimizer, loaded_only)],
-        "loss": Annotated[Any, _Entries(LOSSES, _loss_spec, loaded_only)],
-        "metrics": Annotated[Any, _Entries(METRICS, _metrics_spec, loaded_only)],
-        "callback": Annotated[Any, _Entries(CALLBACKS, _callback, loaded_only)],
+        "optimizer": Annotated[Optimizer, _Entries(OPTIMIZERS, _optimizer, in_use_only)],
+        "loss": Annotated[Any, _Entries(LOSSES, _loss_spec, in_use_only)],
+        "metrics": Annotated[Any, _Entries(METRICS, _metrics_spec, in_use_only)],
+        "callback": Annotated[Any, _Entries(CALLBACKS, _callback, in_use_only)],
     }
 
 
-_EVERY_ENTRY = _entry_types(loaded_only=False)
+_EVERY_ENTRY = _entry_types(in_use_only=False)
 OptimizerEntry = _EVERY_ENTRY["optimizer"]
 LossEntries = _EVERY_ENTRY["loss"]
 MetricEntries = _EVERY_ENTRY["metrics"]
@@ -238,7 +238,7 @@ def _sections(
 
 
 def _build_sections() -> tuple[type[CompileConfig], type[TrainConfig]]:
-    types = _entry_types(loaded_only=True)
+    types = _entry_types(in_use_only=True)
     callback = types["callback"]
     compile_model = create_model(
         "CompileConfig",

@@ -149,11 +149,11 @@ class _LayerEntries:
     layer type (``ModelSpec``: the JSON Schema, direct use) or from those the specs
     checked so far named (``Registry.use``: the model ``validate_spec`` builds)."""
 
-    def __init__(self, loaded_only: bool) -> None:
-        self.loaded_only = loaded_only
+    def __init__(self, in_use_only: bool) -> None:
+        self.in_use_only = in_use_only
 
     def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> Any:
-        if not self.loaded_only:
+        if not self.in_use_only:
             return handler.generate_schema(_layer_entry(list(LAYERS), InlineModel))
         models = list(LAYERS.in_use())
         return handler.generate_schema(_layer_entry(models, _inline_model(tuple(models))))
@@ -162,7 +162,7 @@ class _LayerEntries:
 LayerEntry = Annotated[
     # A nested model's own entries are ``LayerEntry`` too: named before it is defined.
     Union[Layer, SharedLayer, ModelUse, "InlineModel"],
-    _LayerEntries(loaded_only=False),
+    _LayerEntries(in_use_only=False),
 ]
 
 
@@ -257,7 +257,7 @@ class ModelSpec(SpecModel):
 def _inline_model(layers: tuple[type[Layer], ...]) -> type[InlineModel]:
     """``InlineModel`` whose entries take ``layers`` (those in use), as ``_spec_model``'s:
     the full ``InlineModel`` would load every layer type to build its schema."""
-    entry = Annotated[Layer | SharedLayer | ModelUse | InlineModel, _LayerEntries(loaded_only=True)]
+    entry = Annotated[Layer | SharedLayer | ModelUse | InlineModel, _LayerEntries(in_use_only=True)]
     return create_model(
         "InlineModel",
         __base__=InlineModel,
@@ -285,7 +285,7 @@ def _spec_model(
 def _build_spec_model(
     layers: tuple[type[Layer], ...], sections: tuple[type[CompileConfig], type[TrainConfig]]
 ) -> type[ModelSpec]:
-    entry = Annotated[Layer | SharedLayer | ModelUse | InlineModel, _LayerEntries(loaded_only=True)]
+    entry = Annotated[Layer | SharedLayer | ModelUse | InlineModel, _LayerEntries(in_use_only=True)]
     sub_model = create_model(
         "SubModel",
         __base__=SubModel,
