@@ -317,6 +317,17 @@ def new_scratch_folder(prefix: str, parent: Path | None = None) -> Path:
     return folder
 
 
+def scratch_folder_on(stack: contextlib.ExitStack, prefix: str, parent: Path | None = None) -> Path:
+    """A new scratch folder (as ``new_scratch_folder``) whose removal ``stack`` holds from
+    the moment the folder exists. ``stack.enter_context(scratch_folder(...))`` leaves a
+    gap: a signal handled after the generator yields and before the stack holds its exit
+    leaves the folder to a generator that may never be closed."""
+    with _signals_held():
+        folder = new_scratch_folder(prefix, parent)
+        stack.callback(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
 @contextlib.contextmanager
 def scratch_folder(prefix: str, parent: Path | None = None) -> Iterator[Path]:
     """A temporary folder ``<prefix><pid>-<random>`` (in the system's temporary folder

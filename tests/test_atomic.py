@@ -3,15 +3,20 @@ symbolic link where an output goes is replaced, never written through."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 from pathlib import Path
 
 import pytest
 
+from specc import atomic
 from specc.atomic import (
     OutputFolderError,
     check_output_folder,
+    new_scratch_folder,
     open_atomic,
+    scratch_folder_on,
     staged_folder,
     sweep_leftovers,
     write_text,
@@ -104,3 +109,23 @@ def test_leftovers_of_dead_processes_are_swept(tmp_path: Path) -> None:
     sweep_leftovers(tmp_path, "out")
     assert not stale.exists()
     assert alive.exists()
+
+
+def test_ctrl_c_as_a_scratch_folder_is_made_leaves_it_to_the_stack(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made: list[Path] = []
+
+    def made_then_interrupted(prefix: str, parent: Path | None = None) -> Path:
+        folder = new_scratch_folder(prefix, parent)
+        made.append(folder)
+        signal.raise_signal(signal.SIGINT)  # pending while scratch_folder_on holds signals
+        return folder
+
+    monkeypatch.setattr(atomic, "new_scratch_folder", made_then_interrupted)
+    stack = contextlib.ExitStack()
+    with pytest.raises(KeyboardInterrupt):
+        scratch_folder_on(stack, "specc-test-", tmp_path)
+    assert made and made[0].is_dir()  # made, and the interrupt came before it was returned
+    stack.close()
+    assert list(tmp_path.iterdir()) == []

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from specc.atomic import scratch_folder
+from specc.atomic import scratch_folder_on
 from specc.constraints import Constraint
 from specc.onnx_model import to_model_proto
 from specc.optimizers import Optimizer
@@ -86,7 +86,7 @@ class TrainingSession:
         self._cleanup = contextlib.ExitStack()
         try:
             if workdir is None:
-                self.workdir = self._cleanup.enter_context(scratch_folder(WORK_PREFIX))
+                self.workdir = scratch_folder_on(self._cleanup, WORK_PREFIX)
             else:
                 self.workdir = Path(workdir)
                 self.workdir.mkdir(parents=True, exist_ok=True)
