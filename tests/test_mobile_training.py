@@ -24,9 +24,9 @@ from typer.testing import CliRunner
 from specc.cli.app import app
 from specc.diagnostics import SpecError
 from specc.emit.mobile import export_mobile
-from specc.emit.mobile_step_state import read_state
 from specc.emit.source import load_source
 from specc.emit.step_export import model_weights, take_weights
+from specc.emit.step_files import read_state
 from specc.metrics.base import Totals
 from specc.optimizers import OPTIMIZERS
 from specc.train.evaluate import evaluate_spec
@@ -36,6 +36,7 @@ from specc.train.standard import StandardSession
 from specc.weights import save_weights
 from tests.ort_training import HAVE_ORT_TRAINING
 from tests.spec_helpers import write_spec
+from tests.test_export_web import export as export_cli
 
 STEPS = 20
 BATCH = 16
@@ -199,6 +200,36 @@ def test_state_file_reads_back(run: Run) -> None:
     # The initial weights are the exported model's.
     for name in [t["name"] for t in tensors if t["role"] == "trainable weight"]:
         np.testing.assert_array_equal(read[name], model_weights(run.model)[name])
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"offset": 10**9}, {"bytes": 4}, {"offset": 2}, {"offset": -8}, {"offset": "0"}],
+)
+def test_a_state_index_that_does_not_fit_is_refused(
+    run: Run, change: dict[str, Any], tmp_path: Path
+) -> None:
+    tensors = json.loads(json.dumps(run.info["state"]["tensors"]))
+    tensors[1].update(change)
+    with pytest.raises(ValueError, match=f"tensor '{tensors[1]['name']}' of .* does not fit"):
+        read_state(run.bundle / "training" / "state.bin", tensors)
+
+
+def test_web_and_mobile_write_one_training_json(run: Run, tmp_path: Path) -> None:
+    """Both targets describe the same step in the same layout; only the graphs' file names
+    and the mobile engine's own keys differ."""
+    web = tmp_path / "web"
+    result = export_cli(run.spec, "--target", "web", "--with-training", "-o", web, "-q")
+    assert result.exit_code == 0, result.output
+    on_web = json.loads((web / "training.json").read_text())
+    mobile = {k: v for k, v in run.info.items() if k not in ("engine", "packages")}
+    for graph, suffix in (("train_step", "ort"), ("evaluate", "ort"), ("predict", "ort")):
+        assert mobile[graph]["file"] == f"{graph}.{suffix}"
+        assert on_web[graph]["file"] == f"{graph}.onnx"
+        mobile[graph] = {k: v for k, v in mobile[graph].items() if k != "file"}
+        on_web[graph] = {k: v for k, v in on_web[graph].items() if k != "file"}
+    # The weights differ (a spec exported twice draws fresh ones); the layout does not.
+    assert on_web == mobile
 
 
 def test_schedule_and_dropout_are_in_the_graph(tmp_path: Path) -> None:

@@ -25,7 +25,8 @@ import yaml
 
 from specc.cli.app import app
 from specc.emit import web
-from specc.emit.web_training import metric_result
+from specc.emit.step_export import metric_result
+from specc.emit.step_files import read_state as read_state_file
 from specc.metrics import METRICS
 from specc.spec.compile import losses_by_output
 from specc.train.data import Dataset
@@ -71,13 +72,13 @@ STEPS = 20
 def read_state(bundle: Path) -> dict[str, np.ndarray]:
     """state.bin read back through training.json's index."""
     training = json.loads((bundle / "training.json").read_text())
-    raw = (bundle / "state.bin").read_bytes()
-    state = {}
-    for entry in training["state"]:
-        dtype = np.dtype(entry["dtype"]).newbyteorder("<")
-        chunk = raw[entry["offset"] : entry["offset"] + entry["bytes"]]
-        state[entry["name"]] = np.frombuffer(chunk, dtype).reshape(entry["shape"])
-    return state
+    return read_state_file(bundle / training["state"]["file"], training["state"]["tensors"])
+
+
+def weights_of(training: dict[str, Any]) -> dict[str, str]:
+    """The state tensors that are weights, by name: their weights-file keys."""
+    tensors = training["state"]["tensors"]
+    return {t["name"]: t["weights_key"] for t in tensors if "weights_key" in t}
 
 
 def fixed_batches(spec: Path, size: int) -> list[dict[str, np.ndarray]]:
@@ -205,23 +206,31 @@ def test_training_bundle_files(tmp_path: Path) -> None:
         ("digit.target", "target", "int64"),
     ]
     assert training["batch"][1]["output"] == "digit"
-    assert training["losses"] == [{"name": "loss", "value": "loss"}]
-    assert training["metrics"] == [
+    assert training["history"] == [
+        {"name": "loss", "outputs": ["loss"], "kind": "batch mean"},
         {
             "name": "accuracy",
-            "statistics": ["metrics/accuracy/0", "metrics/accuracy/1"],
+            "outputs": ["metrics/accuracy/0", "metrics/accuracy/1"],
+            "kind": "metric",
+            "metric": "SparseCategoricalAccuracy",
+            "rule": "The mean.",
             "result": "mean",
-        }
+        },
     ]
-    assert {w["key"] for w in training["weights"]} == {
+    assert set(weights_of(training).values()) == {
         f"{layer}/{weight}"
         for layer in ("dense", "dense_1", "digit")
         for weight in ("kernel", "bias")
     }
-    assert training["optimizer"] == "Adam" and training["batch_size"] == 32
+    assert training["optimizer"]["type"] == "Adam" and training["batch_size"] == 32
+    assert [training[g]["file"] for g in ("train_step", "evaluate", "predict")] == [
+        "train_step.onnx",
+        "evaluate.onnx",
+        "predict.onnx",
+    ]
     # Every state tensor is aligned, fits the file, and starts as the exported weights.
     size = (out / "state.bin").stat().st_size
-    for entry in training["state"]:
+    for entry in training["state"]["tensors"]:
         assert entry["offset"] % 8 == 0 and entry["offset"] + entry["bytes"] <= size
         assert entry["next"] == f"next/{entry['name']}"
     state = read_state(out)
@@ -229,8 +238,8 @@ def test_training_bundle_files(tmp_path: Path) -> None:
         t.name: onnx.numpy_helper.to_array(t)
         for t in onnx.load(str(out / "model.onnx")).graph.initializer
     }
-    for weight in training["weights"]:
-        np.testing.assert_array_equal(state[weight["name"]], inference[weight["name"]])
+    for name in weights_of(training):
+        np.testing.assert_array_equal(state[name], inference[name])
     assert int(state["optimizer.iterations"]) == 0
     for name in ("train_step.onnx", "evaluate.onnx", "predict.onnx"):
         model = onnx.load(str(out / name))
@@ -238,7 +247,8 @@ def test_training_bundle_files(tmp_path: Path) -> None:
         assert web.web_problems(model) == []
         assert all(node.domain in ("", "ai.onnx") for node in model.graph.node)
     step = onnx.load(str(out / "train_step.onnx"))
-    assert {o.name for o in step.graph.output} >= {f"next/{e['name']}" for e in training["state"]}
+    tensors = training["state"]["tensors"]
+    assert {o.name for o in step.graph.output} >= {f"next/{e['name']}" for e in tensors}
     predict = onnx.load(str(out / "predict.onnx"))
     assert not predict.graph.initializer or all(
         t.name not in state for t in predict.graph.initializer
@@ -266,8 +276,8 @@ def test_a_trained_folder_starts_from_its_weights(labeled_trained: Path, tmp_pat
     trained = np.load(labeled_trained / "weights.npz")
     training = json.loads((out / "training.json").read_text())
     state = read_state(out)
-    for weight in training["weights"]:
-        np.testing.assert_array_equal(state[weight["name"]], trained[weight["key"]])
+    for name, key in weights_of(training).items():
+        np.testing.assert_array_equal(state[name], trained[key])
 
 
 def test_another_spec_for_a_trained_folder_exits_1(labeled_trained: Path, tmp_path: Path) -> None:
@@ -455,7 +465,7 @@ def test_node_refuses_a_state_index_that_does_not_fit(
     (site / "node_modules").symlink_to(NODE_MODULES)
     path = site / "mlp" / "training.json"
     training = json.loads(path.read_text())
-    training["state"][1].update(change)
+    training["state"]["tensors"][1].update(change)
     path.write_text(json.dumps(training))
     script = "import('./specc.js').then((s) => s.loadTrainer()).then(() => console.log('loaded'))"
     done = subprocess.run(
@@ -605,10 +615,13 @@ def test_two_outputs_train_in_node_as_in_specc_train(tmp_path: Path) -> None:
         feeds |= {name: batch[out] for out, (name, _) in training.targets.items()}
         out = session.train_step(feeds)
         session.commit(out)
-        expected = {loss["name"]: float(out[loss["value"]]) for loss in described["losses"]}
-        for metric in described["metrics"]:
-            total, count = (float(out[s]) for s in metric["statistics"])
-            expected[metric["name"]] = total / count
+        expected = {}
+        for value in described["history"]:
+            if value["kind"] == "batch mean":
+                expected[value["name"]] = float(out[value["outputs"][0]])
+            else:
+                total, count = (float(out[s]) for s in value["outputs"])
+                expected[value["name"]] = total / count
         assert (
             set(values)
             == set(expected)

@@ -19,12 +19,13 @@ from specc.emit.mobile_code import (
     swift_tensors,
     tensor_table,
 )
+from specc.emit.step_files import SAMPLE_WEIGHT, TARGET
 from specc.escape import kotlin_string, markdown_code, markdown_text, swift_string
 
 
 def render_step_training(info: dict[str, Any]) -> str:
     """The ``## On-device training`` section for a standard-engine ``training.json``."""
-    batch = info["batch"]
+    batch = [{**t, "role": _batch_role(t)} for t in info["batch"]]
     step, evaluation = info["train_step"], info["evaluate"]
     batch_names = ", ".join(code_name(t["name"]) for t in batch)
     kotlin_feeds = "\n".join(
@@ -196,6 +197,15 @@ try saved.write(toFile: dir + "/trained-state.bin")
 `model.ort` with its weights as inputs: feed the model inputs and the weights of the state
 (`predict.state_inputs`) to predict with the weights trained so far.
 """
+
+
+def _batch_role(tensor: dict[str, Any]) -> str:
+    """A batch tensor's role (``specc.emit.step_files.batch_entries``) in words."""
+    if tensor["role"] == TARGET:
+        return f"targets of '{tensor['output']}'"
+    if tensor["role"] == SAMPLE_WEIGHT:
+        return f"loss weight of each sample of '{tensor['output']}' (1 for unweighted)"
+    return "model input"
 
 
 def _history_line(value: dict[str, Any]) -> str:

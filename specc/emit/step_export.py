@@ -22,11 +22,13 @@ from specc.diagnostics import Diagnostic, SpecError
 from specc.emit.source import ExportSource
 from specc.emit.trained import EXPORT_SOURCE
 from specc.limits import DEFAULT_LIMITS, Limits
+from specc.metrics import Metric
 from specc.pipeline import CompiledModel
 from specc.train.fit import constraints_of
 from specc.train.graph import TOTAL_LOSS, TrainingGraph
 from specc.train.run import prepare
 from specc.train.step_graph import StepGraphs, build_step_graphs
+from specc.types import TensorType
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,9 @@ class HistoryValue:
     # The metric's type and its result's rule (metrics only).
     metric: str | None = None
     rule: str | None = None
+    # How the result follows from the summed statistics, for a runtime to finish it
+    # itself: "mean" or "root_mean" (``metric_result``); None for any other rule.
+    result: str | None = None
 
 
 @dataclass
@@ -80,7 +85,8 @@ def build_step_export(
     assert config is not None  # prepare() refuses a spec without one
     graphs = build_step_graphs(training, config.optimizer, constraints_of(compiled))
     keys = {p.onnx_name: p.key for p in compiled.typed.parameters}
-    return StepExport(compiled, training, graphs, history_values(training), keys)
+    history = history_values(training, dict(graphs.step.outputs))
+    return StepExport(compiled, training, graphs, history, keys)
 
 
 def export_step(source: ExportSource, spec: Path, limits: Limits = DEFAULT_LIMITS) -> StepExport:
@@ -112,13 +118,18 @@ def take_weights(
         raise SpecError(problems)
 
 
-def history_values(training: TrainingGraph) -> list[HistoryValue]:
-    """What ``specc train`` logs per epoch, from which step outputs (``fit``'s averages:
-    the per-output losses only for a model with several outputs, as Keras logs them)."""
-    losses = [TOTAL_LOSS]
+def history_values(
+    training: TrainingGraph, outputs: Mapping[str, TensorType]
+) -> list[HistoryValue]:
+    """What ``specc train`` logs per epoch, from which step outputs (typed by ``outputs``):
+    ``fit``'s averages, the per-output losses (``<output>_loss``) only for a model with
+    several outputs, as Keras logs them."""
+    values = [HistoryValue(TOTAL_LOSS, [TOTAL_LOSS], "batch mean")]
     if len(training.predictions) > 1:
-        losses += list(training.output_losses.values())
-    values = [HistoryValue(name, [name], "batch mean") for name in losses]
+        values += [
+            HistoryValue(f"{out}_loss", [value], "batch mean")
+            for out, value in training.output_losses.items()
+        ]
     for metric in training.metrics:
         doc = (type(metric.metric).result.__doc__ or "").strip().splitlines()
         values.append(
@@ -128,6 +139,37 @@ def history_values(training: TrainingGraph) -> list[HistoryValue]:
                 "metric",
                 type(metric.metric).__name__,
                 doc[0].replace("``", "`") if doc else None,
+                metric_result(metric.metric, [outputs[s] for s in metric.statistics]),
             )
         )
     return values
+
+
+def metric_result(metric: Metric, statistics: list[TensorType]) -> str | None:
+    """How a metric's value follows from its statistics summed over batches, in words a
+    runtime can follow: ``mean`` (total / count, 0 when the count is 0) or ``root_mean``
+    (the root of that); None for any other (AUC, F1, precision: an app finishes those
+    from the summed statistics itself).
+
+    Found by asking the metric's own ``result`` (its one home) on probe sums, so that a
+    metric added later is classified with no list to keep up to date."""
+    if len(statistics) != 2 or any(t.shape not in ((), (1,)) for t in statistics):
+        return None
+    probes = ([6.0, 4.0], [3.0, 12.0])
+    found = []
+    for total, count in probes:
+        try:
+            value = metric.result([np.asarray(total), np.asarray(count)])
+        except (TypeError, ValueError, IndexError):
+            return None
+        if isinstance(value, list):
+            return None
+        found.append(float(value))
+    zero = metric.result([np.asarray(0.0), np.asarray(0.0)])
+    means = [t / c for t, c in probes]
+    if not isinstance(zero, list) and float(zero) == 0.0:
+        if np.allclose(found, means):
+            return "mean"
+        if np.allclose(found, np.sqrt(means)):
+            return "root_mean"
+    return None

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from specc.emit.step_export import StepExport
+from specc.emit.step_files import batch_size
 from specc.limits import DEFAULT_LIMITS, Limits
 from specc.spec.compile import losses_by_output
 from specc.train.data import load_dataset
@@ -23,7 +24,7 @@ from specc.train.run import data_keys
 MAX_ROWS = 512
 # The values of all columns together, as JSON numbers (about 10 bytes each).
 MAX_BYTES = 2 * 2**20
-# Keras's fit(batch_size=None) default; the page uses the spec's when it has one.
+# The page trains this many epochs at the spec's batch size (Keras's default without one).
 DEMO_EPOCHS = 5
 
 
@@ -52,6 +53,9 @@ def example_rows(
         }
         for name, array in {**batch.inputs, **batch.targets}.items()
     }
-    section = compiled.train
-    batch_size = section.batch_size if section is not None else 32
-    return {"rows": rows, "epochs": DEMO_EPOCHS, "batch_size": batch_size, "columns": columns}
+    return {
+        "rows": rows,
+        "epochs": DEMO_EPOCHS,
+        "batch_size": batch_size(compiled),
+        "columns": columns,
+    }

@@ -2,9 +2,20 @@
 // Written by `specc export --target web --with-training`.
 
 /**
- * A metric's value from its statistics summed over batches, as training.json's `result`
- * says: `mean` (total / count, 0 for no count) or `root_mean`; any other metric is given as
- * its summed statistics.
+ * training.json's `history` split into what fit and evaluate add up: the losses (`kind`
+ * 'batch mean', one step output each) and the metrics (`kind` 'metric', statistics summed).
+ */
+export function historyParts(training) {
+  return {
+    losses: training.history.filter((h) => h.kind === 'batch mean'),
+    metrics: training.history.filter((h) => h.kind === 'metric'),
+  };
+}
+
+/**
+ * A metric's value from its statistics summed over batches, as its history entry's
+ * `result` says: `mean` (total / count, 0 for no count) or `root_mean`; any other metric
+ * is given as its summed statistics.
  */
 export function metricValue(metric, sums) {
   if (metric.result === 'mean' || metric.result === 'root_mean') {
@@ -17,16 +28,16 @@ export function metricValue(metric, sums) {
 
 /** Keras's running means: losses weighted by batch size, metric statistics summed. */
 export class Averages {
-  constructor(training) {
-    this.training = training;
+  constructor(parts) {
+    this.parts = parts;
     this.sums = {};
     this.count = 0;
   }
 
   add(statistics, size) {
     this.count += size;
-    for (const loss of this.training.losses) this.sums[loss.name] = (this.sums[loss.name] ?? 0) + statistics[loss.name] * size;
-    for (const metric of this.training.metrics) {
+    for (const loss of this.parts.losses) this.sums[loss.name] = (this.sums[loss.name] ?? 0) + statistics[loss.name] * size;
+    for (const metric of this.parts.metrics) {
       const batch = statistics[metric.name];
       const sums = (this.sums[metric.name] ??= batch.map((s) => s.map(() => 0)));
       batch.forEach((s, k) => s.forEach((v, i) => (sums[k][i] += v)));
@@ -35,8 +46,8 @@ export class Averages {
 
   values() {
     const out = {};
-    for (const loss of this.training.losses) out[loss.name] = (this.sums[loss.name] ?? 0) / Math.max(this.count, 1);
-    for (const metric of this.training.metrics) {
+    for (const loss of this.parts.losses) out[loss.name] = (this.sums[loss.name] ?? 0) / Math.max(this.count, 1);
+    for (const metric of this.parts.metrics) {
       const sums = this.sums[metric.name];
       out[metric.name] = sums ? metricValue(metric, sums) : 0;
     }

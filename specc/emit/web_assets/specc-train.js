@@ -10,7 +10,7 @@
 //   const history = await trainer.fit(data, { epochs: 3, batchSize: 32 });
 //   const bytes = trainer.saveWeights();   // a weights .npz for `specc build --weights`
 import { ort, Model, configureRuntime, fetchBytes, fetchJson, toTensor } from './specc.js';
-import { Averages, metricValue, seeded, shuffleInPlace } from './specc-fit.js';
+import { Averages, historyParts, metricValue, seeded, shuffleInPlace } from './specc-fit.js';
 import { weightsNpz } from './specc-npz.js';
 
 const TRAINING_URL = new URL('./training.json', import.meta.url);
@@ -33,7 +33,9 @@ export class Trainer {
     this.training = training;
     // name -> ort.Tensor: each step's next/* outputs become the next step's inputs.
     this.state = state;
-    this.shapes = Object.fromEntries(training.state.map((s) => [s.name, s.shape]));
+    this.shapes = Object.fromEntries(training.state.tensors.map((s) => [s.name, s.shape]));
+    // The history's losses and metrics: what a step's values and fit's averages hold.
+    this.parts = historyParts(training);
     const parameters = new Set(sessions.predict.inputNames);
     // predict() runs the inference model with the weights trained so far.
     const current = { run: (feeds) => sessions.predict.run({ ...feeds, ...this._pick(parameters) }) };
@@ -57,7 +59,7 @@ export class Trainer {
     const results = await this.sessions.step.run({ ...feeds, ...this.state });
     const values = this._values(results);
     if (Number.isFinite(values.loss)) {
-      for (const entry of this.training.state) this.state[entry.name] = this._fit(entry.name, results[entry.next]);
+      for (const entry of this.training.state.tensors) this.state[entry.name] = this._fit(entry.name, results[entry.next]);
     }
     return values;
   }
@@ -82,7 +84,7 @@ export class Trainer {
     for (let epoch = 0; epoch < epochs && !stopped; epoch++) {
       const order = Array.from({ length: rows.count }, (_, i) => i);
       if (options.shuffle ?? true) shuffleInPlace(order, random);
-      const averages = new Averages(this.training);
+      const averages = new Averages(this.parts);
       let step = 0;
       for (let start = 0; start < rows.count; start += batchSize) {
         const picked = order.slice(start, start + batchSize);
@@ -120,7 +122,7 @@ export class Trainer {
   async evaluate(data, options = {}) {
     const batchSize = options.batchSize ?? 32;
     const rows = this._rows(data);
-    const averages = new Averages(this.training);
+    const averages = new Averages(this.parts);
     for (let start = 0; start < rows.count; start += batchSize) {
       const picked = Array.from({ length: Math.min(batchSize, rows.count - start) }, (_, i) => start + i);
       const { feeds } = this._batch(rows.take(picked));
@@ -142,7 +144,8 @@ export class Trainer {
    * `specc train --weights` load.
    */
   saveWeights() {
-    return weightsNpz(this.training.weights.map((w) => ({ key: w.key, tensor: this.state[w.name] })));
+    const weights = this.training.state.tensors.filter((t) => t.weights_key !== undefined);
+    return weightsNpz(weights.map((t) => ({ key: t.weights_key, tensor: this.state[t.name] })));
   }
 
   /** Free the sessions' memory. */
@@ -185,13 +188,14 @@ export class Trainer {
   // The losses and the metrics of one batch, and the raw statistics to add up.
   _values(results) {
     const statistics = {};
-    for (const loss of this.training.losses) statistics[loss.name] = Number(results[loss.value].data[0]);
-    for (const metric of this.training.metrics) {
-      statistics[metric.name] = metric.statistics.map((s) => Array.from(results[s].data, Number));
+    const { losses, metrics } = this.parts;
+    for (const loss of losses) statistics[loss.name] = Number(results[loss.outputs[0]].data[0]);
+    for (const metric of metrics) {
+      statistics[metric.name] = metric.outputs.map((s) => Array.from(results[s].data, Number));
     }
     const values = {};
-    for (const loss of this.training.losses) values[loss.name] = statistics[loss.name];
-    for (const metric of this.training.metrics) values[metric.name] = metricValue(metric, statistics[metric.name]);
+    for (const loss of losses) values[loss.name] = statistics[loss.name];
+    for (const metric of metrics) values[metric.name] = metricValue(metric, statistics[metric.name]);
     Object.defineProperty(values, 'statistics', { value: statistics, enumerable: false });
     return values;
   }
@@ -230,7 +234,7 @@ function keyOf(specs, name) {
  */
 export function readState(training, bytes) {
   const state = {};
-  for (const entry of training.state) {
+  for (const entry of training.state.tensors) {
     const known = STATE_TYPES[entry.dtype];
     if (!known) throw new Error(`state '${entry.name}': unsupported dtype ${entry.dtype}`);
     const [type, Type] = known;
@@ -270,10 +274,10 @@ export async function loadTrainer(options = {}) {
   const sessionOptions = { executionProviders: options.executionProviders ?? ['wasm'], ...options.sessionOptions };
   const create = async (name) => ort.InferenceSession.create(await fetchBytes(at(name)), sessionOptions);
   const [step, evaluation, predict, bytes] = await Promise.all([
-    create(training.step_model),
-    create(training.evaluation_model),
-    create(training.predict_model),
-    fetchBytes(at(training.state_file)),
+    create(training.train_step.file),
+    create(training.evaluate.file),
+    create(training.predict.file),
+    fetchBytes(at(training.state.file)),
   ]);
   return new Trainer({ step, evaluation, predict }, description, training, readState(training, bytes));
 }
