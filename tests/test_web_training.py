@@ -258,6 +258,9 @@ def test_training_bundle_files(tmp_path: Path) -> None:
     assert "from './specc-train.js'" in script and "const WITH_TRAINING = true;" in script
     readme = (out / "README.md").read_text()
     assert "trainStep" in readme and "saveWeights" in readme and "{{" not in readme
+    # index.html is the fine-tuning demo here, and the file table says so.
+    (row,) = [line for line in readme.splitlines() if line.startswith("| `index.html` |")]
+    assert "fine-tunes the model on the rows of `examples.json`" in row
     assert "{{" not in (out / "index.html").read_text()
 
 
