@@ -5,11 +5,12 @@ The fused LSTM op outputs the hidden states only, so its gradient rule recompute
 gate's pre-activation (two MatMuls over the whole sequence, three full-size Adds, the four
 activations) and the cell states (a ``Scan``) from them: a quarter of the step's
 arithmetic in M3 of ``bench/train_throughput.py``. Where the node is the plain case (one
-forward direction, the default activations, no clip), ``forward_gates`` puts in its place
-the input projection as one Gemm over all steps and a ``Scan`` running the recurrence,
-which writes the node's Y, Y_h and Y_c and, besides, every step's activated gates and cell
-state. On onnxruntime 1.32 that forward costs ~2.5 ms more than the fused op (LSTM 128
-over 40 steps, batch 64, one thread), the recomputation it saves several times that.
+forward direction, the default activations, no clip, sequence_lens or peepholes),
+``forward_gates`` puts in its place the input projection as one Gemm over all steps and a
+``Scan`` running the recurrence, which writes the node's Y, Y_h and Y_c and, besides,
+every step's activated gates and cell state. On onnxruntime 1.32 that forward costs
+~2.5 ms more than the fused op (LSTM 128 over 40 steps, batch 64, one thread), the
+recomputation it saves several times that.
 
 The inference model is untouched: only the copy of the graph that ``differentiate`` builds
 changes, and its values agree with the fused op's to float32 rounding.
@@ -47,6 +48,8 @@ def forward_gates(d: Backward, cell: Fused) -> Gates | None:
         and cell.reverse == (False,)
         and tuple(a.name for a in cell.activations[0]) == PLAIN
         and cell.clip is None
+        and not d.has_input(4)  # sequence_lens: rows that stop early keep their states
+        and not d.has_input(7)  # peepholes
     )
     graph = d.b.graph
     at = [k for k, node in enumerate(graph.nodes) if node.name == d.node.name]
