@@ -138,14 +138,24 @@ def _greater(d: Backward, a: Value, bound: float) -> Value:
     return d.cast_float(d.op("Greater", a, d.const(bound)))
 
 
+def sigmoid_slope(d: Backward, y: Value) -> Value:
+    """The sigmoid's slope from its value ``y``: y (1 - y)."""
+    return d.op("Mul", y, d.op("Sub", d.const(1.0), y))
+
+
+def tanh_slope(d: Backward, y: Value) -> Value:
+    """The tanh's slope from its value ``y``: 1 - y^2."""
+    return d.op("Sub", d.const(1.0), d.op("Mul", y, y))
+
+
 def _sigmoid(d: Backward, a: Value, f: Activation) -> tuple[Value, Value]:
     y = d.op("Sigmoid", a)
-    return y, d.op("Mul", y, d.op("Sub", d.const(1.0), y))
+    return y, sigmoid_slope(d, y)
 
 
 def _tanh(d: Backward, a: Value, f: Activation) -> tuple[Value, Value]:
     y = d.op("Tanh", a)
-    return y, d.op("Sub", d.const(1.0), d.op("Mul", y, y))
+    return y, tanh_slope(d, y)
 
 
 def _relu(d: Backward, a: Value, f: Activation) -> tuple[Value, Value]:
