@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -473,3 +474,23 @@ def test_validating_specs_naming_every_entry_imports_no_numpy(tmp_path: Path) ->
     assert layer_modules <= modules
     assert {"specc.losses.regression", "specc.callbacks.early_stopping"} <= modules
     assert "numpy" not in modules
+
+
+@pytest.mark.parametrize(("command", "plugins"), [("validate", "__all__"), ("train", None)])
+def test_console_script_loads_the_app_then_turns_the_collector_back_on(
+    command: str, plugins: str | None
+) -> None:
+    # The collector is held off while the app loads only: every command, training
+    # included, runs with it on. Only validate turns Pydantic's plugin scan off.
+    script = (
+        "import gc, json, os, sys\n"
+        "from specc.cli import entry\n"
+        "sys.argv = ['specc', sys.argv[1]]\n"
+        "entry._load_app()\n"
+        "print(json.dumps([gc.isenabled(), os.environ.get('PYDANTIC_DISABLE_PLUGINS')]))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
+    done = subprocess.run(
+        [sys.executable, "-c", script, command], capture_output=True, text=True, check=True, env=env
+    )
+    assert json.loads(done.stdout) == [True, plugins]

@@ -146,7 +146,7 @@ class OptimizerUpdate:
                 # The engine's .grad is None before the first backward pass and for frozen
                 # parameters; Keras would skip such a variable, here it is a caller bug.
                 raise ValueError(f"parameter {name!r} has no gradient (got None)")
-            if not isinstance(p, np.ndarray) or p.dtype != F32 or not p.flags.writeable:
+            if not isinstance(p, np.ndarray) or p.dtype != np.float32 or not p.flags.writeable:
                 raise TypeError(
                     f"parameter {name!r} must be a writable float32 NumPy array (updated in "
                     f"place); got {type(p).__name__} of dtype {getattr(p, 'dtype', None)}"
