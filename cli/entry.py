@@ -17,8 +17,8 @@ from specc.cli.signals import run_console
 
 def _load_app() -> Callable[[], object]:
     # Importing builds hundreds of thousands of objects that all stay alive: the cycle
-    # collector, run every few hundred of them, finds nothing to free (about 0.02 s of a
-    # small spec's 0.3 s check). It is held off while the app loads, and what was loaded
+    # collector, run every few hundred of them, finds nothing to free (about 0.06 s of
+    # a small spec's 0.31 s check). It is held off while the app loads, and what was loaded
     # is then frozen (never walked again by a collection); every command, training
     # included, runs with it on.
     gc.disable()
