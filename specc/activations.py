@@ -11,10 +11,10 @@ from __future__ import annotations
 import math
 from typing import ClassVar, Literal
 
-import numpy as np
 from pydantic import Field
 
 from specc.graph import GraphBuilder, Value
+from specc.lazy_numpy import np
 from specc.registry import Registry, SpecModel
 from specc.types import FLOAT
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-import numpy as np
 from pydantic import AfterValidator, Field, model_validator
 
 from specc.graph import GraphBuilder, Value
+from specc.lazy_numpy import np
 from specc.registry import Registry, SpecModel
 
 # keras.backend.epsilon(): keeps the rescaling finite for an all-zero weight vector.

@@ -14,8 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
+from specc.lazy_numpy import np
 from specc.types import FLOAT, Dim, TensorType
 
 
@@ -144,7 +143,7 @@ class GraphBuilder:
         return result
 
     def constant(
-        self, array: Any, dtype: Any = np.float32, hint: str = "const", name: str | None = None
+        self, array: Any, dtype: Any = "float32", hint: str = "const", name: str | None = None
     ) -> Value:
         """A constant tensor (deduplicated), stored as a non-trainable initializer.
 

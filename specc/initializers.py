@@ -13,9 +13,9 @@ import math
 import operator
 from typing import Any, ClassVar, Literal
 
-import numpy as np
 from pydantic import Field, field_validator
 
+from specc.lazy_numpy import np
 from specc.registry import Registry, SpecModel
 
 # Keras's VarianceScaling divides the truncated-normal stddev by this constant: the

@@ -14,12 +14,9 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from specc.lambda_ops import evaluate
 from specc.lambda_tokens import ExpressionError, Node, walk
-
-FLOAT32_MAX = float(np.finfo(np.float32).max)
+from specc.registry import FLOAT32_MAX
 
 
 def _what(node: Node) -> str:
@@ -96,7 +93,8 @@ def check_constants(tree: Node) -> None:
     _check_finite(tree)
     _check_powers(tree)
     for node in _stored(tree):
-        value = float(evaluate(node, []))
+        # A number is its own value; only sub-expressions need NumPy to work out.
+        value = float(node.value) if node.kind == "number" else float(evaluate(node, []))
         if abs(value) > FLOAT32_MAX:
             what = "this number" if node.kind == "number" else "this constant sub-expression"
             raise ExpressionError(

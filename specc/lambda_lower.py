@@ -14,8 +14,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
-
 from specc.graph import GraphBuilder, Value
 from specc.lambda_ops import (
     BINARY,
@@ -31,6 +29,7 @@ from specc.lambda_ops import (
     transpose_perm,
 )
 from specc.lambda_tokens import COMPARISONS, Node
+from specc.lazy_numpy import np
 from specc.types import FLOAT, TensorType
 
 

@@ -16,48 +16,51 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 from specc.graph import GraphBuilder, Value
 from specc.lambda_functions import FUNCTIONS
 from specc.lambda_tokens import COMPARISONS, ExpressionError, Node
+from specc.lazy_numpy import NumpyFunction, np
 from specc.types import Dim, TensorType
 
 Dims = tuple[Dim, ...]
 # A constant's "shape": a scalar without a batch axis.
 Shape = Dims | None
 
-_ERF = np.vectorize(math.erf, otypes=[np.float64])
+
+def _erf(x: Any) -> Any:
+    return np.vectorize(math.erf, otypes=[np.float64])(x)
+
+
 # Elementwise functions: the ONNX lowering and the NumPy formula.
 UNARY: dict[str, tuple[Callable[[GraphBuilder, Value], Value], Callable[[Any], Any]]] = {
-    "-": (lambda b, x: b.op("Neg", x), np.negative),
-    "abs": (lambda b, x: b.op("Abs", x), np.abs),
-    "exp": (lambda b, x: b.op("Exp", x), np.exp),
-    "log": (lambda b, x: b.op("Log", x), np.log),
-    "log1p": (lambda b, x: b.op("Log", b.op("Add", x, b.constant(1.0))), np.log1p),
-    "expm1": (lambda b, x: b.op("Sub", b.op("Exp", x), b.constant(1.0)), np.expm1),
-    "sqrt": (lambda b, x: b.op("Sqrt", x), np.sqrt),
+    "-": (lambda b, x: b.op("Neg", x), NumpyFunction("negative")),
+    "abs": (lambda b, x: b.op("Abs", x), NumpyFunction("abs")),
+    "exp": (lambda b, x: b.op("Exp", x), NumpyFunction("exp")),
+    "log": (lambda b, x: b.op("Log", x), NumpyFunction("log")),
+    "log1p": (lambda b, x: b.op("Log", b.op("Add", x, b.constant(1.0))), NumpyFunction("log1p")),
+    "expm1": (lambda b, x: b.op("Sub", b.op("Exp", x), b.constant(1.0)), NumpyFunction("expm1")),
+    "sqrt": (lambda b, x: b.op("Sqrt", x), NumpyFunction("sqrt")),
     "rsqrt": (lambda b, x: b.op("Reciprocal", b.op("Sqrt", x)), lambda x: 1.0 / np.sqrt(x)),
-    "square": (lambda b, x: b.op("Mul", x, x), np.square),
+    "square": (lambda b, x: b.op("Mul", x, x), NumpyFunction("square")),
     "reciprocal": (lambda b, x: b.op("Reciprocal", x), lambda x: 1.0 / x),
-    "sin": (lambda b, x: b.op("Sin", x), np.sin),
-    "cos": (lambda b, x: b.op("Cos", x), np.cos),
-    "erf": (lambda b, x: b.op("Erf", x), _ERF),
+    "sin": (lambda b, x: b.op("Sin", x), NumpyFunction("sin")),
+    "cos": (lambda b, x: b.op("Cos", x), NumpyFunction("cos")),
+    "erf": (lambda b, x: b.op("Erf", x), _erf),
 }
 # Binary operators and functions: the ONNX op and the NumPy formula.
 BINARY: dict[str, tuple[str, Callable[[Any, Any], Any]]] = {
-    "+": ("Add", np.add),
-    "-": ("Sub", np.subtract),
-    "*": ("Mul", np.multiply),
-    "/": ("Div", np.divide),
-    "minimum": ("Min", np.minimum),
-    "maximum": ("Max", np.maximum),
-    "<": ("Less", np.less),
-    "<=": ("LessOrEqual", np.less_equal),
-    ">": ("Greater", np.greater),
-    ">=": ("GreaterOrEqual", np.greater_equal),
-    "==": ("Equal", np.equal),
-    "!=": ("Equal", np.not_equal),  # lowered as Not(Equal)
+    "+": ("Add", NumpyFunction("add")),
+    "-": ("Sub", NumpyFunction("subtract")),
+    "*": ("Mul", NumpyFunction("multiply")),
+    "/": ("Div", NumpyFunction("divide")),
+    "minimum": ("Min", NumpyFunction("minimum")),
+    "maximum": ("Max", NumpyFunction("maximum")),
+    "<": ("Less", NumpyFunction("less")),
+    "<=": ("LessOrEqual", NumpyFunction("less_equal")),
+    ">": ("Greater", NumpyFunction("greater")),
+    ">=": ("GreaterOrEqual", NumpyFunction("greater_equal")),
+    "==": ("Equal", NumpyFunction("equal")),
+    "!=": ("Equal", NumpyFunction("not_equal")),  # lowered as Not(Equal)
 }
 
 

@@ -21,9 +21,8 @@ NumPy's SeedSequence, odd as the generator wants them. Uniforms take the top 24 
 
 from __future__ import annotations
 
-import numpy as np
-
 from specc.graph import GraphBuilder, Value
+from specc.lazy_numpy import np
 from specc.types import FLOAT, INT64
 
 # The graph input holding the step counter in a training graph (int64 scalar).

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-import numpy as np
 from pydantic import Field
 
 from specc.graph import GraphBuilder, Value
+from specc.lazy_numpy import np
 from specc.registry import Registry, SpecModel
 
 # keras.backend.epsilon(): the floor Keras's normalize puts under a row's norm.

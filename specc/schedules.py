@@ -18,11 +18,11 @@ import math
 from itertools import pairwise
 from typing import Annotated, Literal
 
-import numpy as np
 from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from specc.graph import GraphBuilder, Value
+from specc.lazy_numpy import NumpyFunction, np
 from specc.registry import Registry, SpecModel
 from specc.types import FLOAT
 
@@ -46,7 +46,7 @@ class LearningRateSchedule(SpecModel):
         raise NotImplementedError
 
 
-F32 = np.float32
+F32 = NumpyFunction("float32")  # np.float32, looked up when first called
 
 
 def _as_float(b: GraphBuilder, step: Value) -> Value:

@@ -20,10 +20,9 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from specc.escape import terminal_text
 from specc.graph import Graph, Node
+from specc.lazy_numpy import np
 from specc.passes.resolve import ResolvedGraph
 from specc.passes.shapes import TypedGraph
 from specc.spec.loader import LoadedSpec

@@ -6,14 +6,14 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import numpy as np
-
-DTYPES: dict[str, np.dtype] = {
-    "float32": np.dtype(np.float32),
-    "float16": np.dtype(np.float16),
-    "int32": np.dtype(np.int32),
-    "int64": np.dtype(np.int64),
-    "bool": np.dtype(np.bool_),
+# The dtypes a spec may name, each with NumPy's name for it (``np.dtype`` and ``astype``
+# take these); names, not dtype objects, so that shape inference never imports NumPy.
+DTYPES: dict[str, str] = {
+    "float32": "float32",
+    "float16": "float16",
+    "int32": "int32",
+    "int64": "int64",
+    "bool": "bool",
 }
 FLOAT_DTYPES = ("float32", "float16")
 

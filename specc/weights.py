@@ -9,11 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-import numpy as np
-
 from specc.atomic import open_atomic
 from specc.diagnostics import Diagnostic, SpecError
 from specc.escape import excerpt
+from specc.lazy_numpy import np
 from specc.limits import DEFAULT_LIMITS, Limits
 from specc.types import TensorType
 

@@ -70,6 +70,7 @@ LAYERS: list[tuple[str, list[str]]] = [
             "specc",
             "specc.graph",
             "specc.types",
+            "specc.lazy_numpy",
             "specc.onnx_model",
             "specc.weights",
             "specc.npz",

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -20,7 +22,7 @@ from specc.cli.app import app
 from specc.cli.spec_files import spec_files
 from specc.layers import LAYERS
 from specc.registry_source import module_index
-from tests.spec_helpers import ROOT
+from tests.spec_helpers import ROOT, single_layer_spec
 
 MLP = ROOT / "models" / "mnist_mlp.yaml"
 INVALID = ROOT / "tests" / "invalid"
@@ -404,3 +406,91 @@ def test_entry_classes_are_found_on_their_package_when_asked_for() -> None:
         "specc.metrics.accuracy",
         "False",
     ]
+
+
+def test_validating_a_small_spec_imports_no_numpy() -> None:
+    code, modules, out = _probe(str(ROOT / "models" / "digits_mlp.yaml"))
+    assert code == 0, out
+    assert "numpy" not in modules
+
+
+def _entry_specs(root: Path) -> list[Path]:
+    """Specs that between them name every layer type (an example of each, so that its
+    checks run through shape inference), every activation, initializer, regularizer and
+    constraint, every learning-rate schedule, loss, metric, optimizer and callback."""
+    from specc.callbacks import CALLBACKS
+    from specc.losses import LOSSES
+    from specc.metrics import METRICS
+    from specc.optimizers import OPTIMIZERS
+    from specc.spec.field_entries import FIELD_REGISTRIES
+
+    def names(registry: Any) -> list[str]:
+        return [registry.canonical_name(model) for model in registry]
+
+    specs: list[dict[str, Any]] = [
+        single_layer_spec(model.type_name(), *model.examples()[0]) for model in LAYERS
+    ]
+    activations, initializers, regularizers, constraints, schedules = map(names, FIELD_REGISTRIES)
+    fields = [("activation", n) for n in activations]
+    fields += [("kernel_initializer", n) for n in initializers]
+    fields += [("kernel_regularizer", n) for n in regularizers]
+    fields += [("kernel_constraint", n) for n in constraints]
+    dense = [{"type": "Dense", "units": 2, key: name} for key, name in fields]
+    compiled = {
+        "specc": 1,
+        "inputs": {"x": {"shape": [3]}},
+        "layers": [{**layer, "inputs": "x"} for layer in dense[:1]] + dense[1:],
+        "compile": {"optimizer": "adam", "loss": "mse", "metrics": names(METRICS)},
+        "train": {"callbacks": names(CALLBACKS)},
+    }
+    specs.append(compiled)
+    for loss in names(LOSSES):
+        specs.append({**compiled, "compile": {"optimizer": "adam", "loss": loss}})
+    for optimizer in names(OPTIMIZERS):
+        specs.append({**compiled, "compile": {"optimizer": optimizer, "loss": "mse"}})
+    for schedule in schedules:
+        rate = {"type": schedule, "initial_learning_rate": 0.1, "decay_steps": 10}
+        optimizer = {"type": "SGD", "learning_rate": rate}
+        specs.append({**compiled, "compile": {"optimizer": optimizer, "loss": "mse"}})
+    paths = []
+    for k, spec in enumerate(specs):
+        path = root / f"s{k:03d}.json"
+        path.write_text(json.dumps(spec))
+        paths.append(path)
+    return paths
+
+
+def test_validating_specs_naming_every_entry_imports_no_numpy(tmp_path: Path) -> None:
+    paths = _entry_specs(tmp_path)
+    # One process checks them all (a pool would load every entry up front).
+    assert len(paths) < validate_command.POOL_MIN_FILES
+    _, modules, out = _probe("--quiet", *map(str, paths), cwd=tmp_path)
+    assert "internal error" not in out
+    # Every layer module and every entry module was loaded, and none of them imported
+    # NumPy at its top: checking computes no arrays.
+    layer_modules = {
+        f"specc.layers.{name}" for name in module_index(specc.layers.__path__).values()
+    }
+    assert layer_modules <= modules
+    assert {"specc.losses.regression", "specc.callbacks.early_stopping"} <= modules
+    assert "numpy" not in modules
+
+
+@pytest.mark.parametrize(("command", "plugins"), [("validate", "__all__"), ("train", None)])
+def test_console_script_loads_the_app_then_turns_the_collector_back_on(
+    command: str, plugins: str | None
+) -> None:
+    # The collector is held off while the app loads only: every command, training
+    # included, runs with it on. Only validate turns Pydantic's plugin scan off.
+    script = (
+        "import gc, json, os, sys\n"
+        "from specc.cli import entry\n"
+        "sys.argv = ['specc', sys.argv[1]]\n"
+        "entry._load_app()\n"
+        "print(json.dumps([gc.isenabled(), os.environ.get('PYDANTIC_DISABLE_PLUGINS')]))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
+    done = subprocess.run(
+        [sys.executable, "-c", script, command], capture_output=True, text=True, check=True, env=env
+    )
+    assert json.loads(done.stdout) == [True, plugins]

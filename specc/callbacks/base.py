@@ -16,9 +16,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, Protocol
 
-import numpy as np
 from pydantic import Field
 
+from specc.lazy_numpy import np
 from specc.registry import Registry, SpecModel
 
 #: One epoch's logs: a loss, a metric (a number, or one per class) or the learning rate.

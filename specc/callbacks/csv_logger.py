@@ -14,11 +14,11 @@ import csv
 import shutil
 from typing import IO, Annotated, Any, Literal
 
-import numpy as np
 from pydantic import Field, field_validator
 
 from specc.callbacks.base import CALLBACKS, Callback, CallbackConfig, Logs, TrainingControl
 from specc.callbacks.paths import parse_pattern
+from specc.lazy_numpy import np
 
 
 @CALLBACKS.register

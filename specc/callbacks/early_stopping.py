@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-import numpy as np
-
 from specc.callbacks.base import (
     CALLBACKS,
     Callback,
@@ -20,6 +18,7 @@ from specc.callbacks.base import (
     state_count,
     state_number,
 )
+from specc.lazy_numpy import np
 
 
 @CALLBACKS.register

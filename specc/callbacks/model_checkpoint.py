@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-import numpy as np
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
@@ -28,6 +27,7 @@ from specc.callbacks.base import (
     state_number,
 )
 from specc.callbacks.paths import check_relative, field_names, format_pattern, parse_pattern
+from specc.lazy_numpy import np
 
 
 @CALLBACKS.register

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-import numpy as np
 from pydantic import Field
 
 from specc.callbacks.base import (
@@ -21,6 +20,7 @@ from specc.callbacks.base import (
     state_count,
     state_number,
 )
+from specc.lazy_numpy import np
 
 
 @CALLBACKS.register

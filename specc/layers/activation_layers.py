@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-import numpy as np
 from pydantic import Field, field_validator
 
 from specc.activations import Activation, Elu, LeakyRelu, Relu
@@ -26,6 +25,7 @@ from specc.layers.base import (
     expect_float,
     float_input,
 )
+from specc.lazy_numpy import np
 from specc.types import TensorType
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-import numpy as np
 from pydantic import Field
 
 from specc.graph import GraphBuilder, Value
@@ -28,6 +27,7 @@ from specc.layers.attention_ops import (
 )
 from specc.layers.base import LAYERS, LowerContext, ShapeError, WeightSpec, float_input
 from specc.layers.masks import MaskRule
+from specc.lazy_numpy import np
 from specc.types import TensorType
 
 

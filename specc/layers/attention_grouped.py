@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-import numpy as np
 from pydantic import Field
 
 from specc.layers.attention_heads import HeadsAttention
 from specc.layers.attention_ops import same_batch_axes
 from specc.layers.base import LAYERS, ShapeError
 from specc.layers.einsum_plan import EinsumPlan, plan_einsum
+from specc.lazy_numpy import np
 from specc.types import TensorType
 
 # Keras's sub-layer equations.

@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 from typing import ClassVar
 
-import numpy as np
 from pydantic import Field
 
 from specc.fields import ConstraintField, InitializerField, RegularizerField, initializer
@@ -40,6 +39,7 @@ from specc.layers.einsum_plan import (
     einsum_weights,
 )
 from specc.layers.masks import MaskRule
+from specc.lazy_numpy import np
 from specc.types import TensorType
 
 SUBLAYERS = ("query", "key", "value", "attention_output")

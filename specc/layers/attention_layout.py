@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from specc.graph import GraphBuilder, Value
+from specc.lazy_numpy import np
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-import numpy as np
-
 from specc.graph import GraphBuilder, Value
 from specc.layers.base import (
     Layer,
@@ -25,6 +23,7 @@ from specc.layers.base import (
     expect_float,
     trivial_dropout,
 )
+from specc.lazy_numpy import np
 from specc.types import FLOAT, TensorType
 
 # Keras's ``_large_negative_number`` for float32 (the Softmax layer's mask) and the

@@ -11,12 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Protocol
 
-import numpy as np
 from pydantic import Field
 
 from specc.fields import RegularizerField
 from specc.graph import GraphBuilder, Value
 from specc.layers.masks import DROP, PROPAGATE, MaskRule
+from specc.lazy_numpy import np
 from specc.random_ops import RANDOM_STEP, uniform
 from specc.registry import Registry, SpecModel, to_snake_case, type_names
 from specc.types import FLOAT, TensorType, scalar

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-import numpy as np
 from pydantic import Field, ValidationInfo, field_validator
 
 from specc.fields import (
@@ -30,6 +29,7 @@ from specc.layers import conv_reference as ref
 from specc.layers.base import LAYERS, ShapeError, WeightSpec, configured_weight, optional_bias
 from specc.layers.conv_common import ConvBase, DataFormat, Padding, SizeArg
 from specc.layers.conv_emit import conv_weight, emit_conv
+from specc.lazy_numpy import np
 from specc.types import Dim, TensorType
 
 

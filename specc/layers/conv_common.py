@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
-import numpy as np
 from pydantic import ValidationInfo, WithJsonSchema, field_validator
 
 from specc.graph import GraphBuilder, Value
@@ -28,6 +27,7 @@ from specc.layers.base import (
     expect_float,
     float_input,
 )
+from specc.lazy_numpy import np
 from specc.registry import INT64_MAX
 from specc.types import Dim, TensorType
 

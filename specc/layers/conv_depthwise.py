@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-import numpy as np
 from pydantic import Field
 
 from specc.fields import (
@@ -29,6 +28,7 @@ from specc.layers import conv_reference as ref
 from specc.layers.base import LAYERS, WeightSpec, configured_weight, optional_bias
 from specc.layers.conv_common import ConvBase, DataFormat, Padding, SizeArg
 from specc.layers.conv_emit import depthwise_weight, emit_conv
+from specc.lazy_numpy import np
 from specc.types import Dim, TensorType
 
 

@@ -10,9 +10,8 @@ Reshape and Unsqueeze.
 
 from __future__ import annotations
 
-import numpy as np
-
 from specc.graph import GraphBuilder, Value
+from specc.lazy_numpy import np
 from specc.types import Dim
 
 

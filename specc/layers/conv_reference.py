@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
+from specc.lazy_numpy import np
 
 
 def padding_amounts(

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-import numpy as np
 from pydantic import Field
 
 from specc.fields import (
@@ -29,6 +28,7 @@ from specc.layers.base import LAYERS, WeightSpec, configured_weight, optional_bi
 from specc.layers.conv_common import DataFormat, Padding, SizeArg
 from specc.layers.conv_depthwise import DepthwiseBase
 from specc.layers.conv_emit import conv_weight, emit_conv
+from specc.lazy_numpy import np
 from specc.types import TensorType
 
 

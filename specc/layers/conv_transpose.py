@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-import numpy as np
 from pydantic import Field, ValidationInfo, field_validator
 
 from specc.fields import (
@@ -43,6 +42,7 @@ from specc.layers.conv_common import (
     check_length,
 )
 from specc.layers.conv_emit import emit_conv, flipped_weight, insert_zeros
+from specc.lazy_numpy import np
 from specc.types import Dim, TensorType
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-import numpy as np
 from pydantic import Field, field_validator
 
 from specc.activations import Activation as ActivationFn
@@ -26,6 +25,7 @@ from specc.layers.base import (
     float_input,
     trivial_dropout,
 )
+from specc.lazy_numpy import np
 from specc.types import FLOAT_DTYPES, TensorType
 
 

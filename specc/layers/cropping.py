@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-import numpy as np
 from pydantic import field_validator
 
 from specc.graph import Value
 from specc.layers.base import LAYERS, LowerContext, ShapeError
 from specc.layers.core import passthrough_dtype, passthrough_input
 from specc.layers.spatial import INT64_MAX, DataFormat, SpatialLayer, int_pairs, spatial_axes
+from specc.lazy_numpy import np
 from specc.types import Dim, TensorType
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-import numpy as np
 from pydantic import Field
 
 from specc.fields import (
@@ -31,6 +30,7 @@ from specc.layers.base import (
     float_input,
     optional_bias,
 )
+from specc.lazy_numpy import np
 from specc.types import TensorType
 
 

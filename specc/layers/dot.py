@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-import numpy as np
 from pydantic import field_validator
 
 from specc.graph import GraphBuilder, Value
 from specc.layers.base import LAYERS, Layer, LowerContext, ShapeError, expect_float, float_input
 from specc.layers.merge import count_inputs
+from specc.lazy_numpy import np
 from specc.types import Dim, TensorType
 
 # Keras's ``normalize`` divides by max(||x||, epsilon) with backend.epsilon() = 1e-7.

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-import numpy as np
 from pydantic import Field
 
 from specc.fields import (
@@ -40,6 +39,7 @@ from specc.layers.einsum_plan import (
     einsum_weights,
     plan_einsum,
 )
+from specc.lazy_numpy import np
 from specc.types import TensorType
 
 

@@ -13,11 +13,10 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any
 
-import numpy as np
-
 from specc.graph import GraphBuilder, Value
 from specc.initializers import VarianceScaling, _PresetVarianceScaling
 from specc.layers.base import ShapeError, WeightSpec, configured_weight
+from specc.lazy_numpy import np
 from specc.types import Dim, TensorType
 
 _FORMS = (

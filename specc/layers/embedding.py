@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-import numpy as np
 from pydantic import Field
 
 from specc.fields import (
@@ -20,6 +19,7 @@ from specc.fields import (
 from specc.graph import Value
 from specc.layers.base import LAYERS, Layer, LowerContext, WeightSpec, configured_weight
 from specc.layers.masks import DROP, MaskRule, not_equal
+from specc.lazy_numpy import np
 from specc.types import INT64, TensorType
 
 

@@ -16,11 +16,10 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-import numpy as np
-
 from specc.graph import Value
 from specc.layers.base import LAYERS, LowerContext, expect_float, float_input
 from specc.layers.spatial import DataFormat, SpatialLayer
+from specc.lazy_numpy import np
 from specc.types import TensorType
 
 

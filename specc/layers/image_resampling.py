@@ -16,12 +16,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-import numpy as np
-
 from specc.graph import GraphBuilder, Value
+from specc.lazy_numpy import np
 from specc.types import INT64
 
-Kernel = Callable[[np.ndarray], np.ndarray]
+Kernel = Callable[["np.ndarray"], "np.ndarray"]
 
 
 def _triangle(x: np.ndarray) -> np.ndarray:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-import numpy as np
 from pydantic import Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
@@ -22,6 +21,7 @@ from specc.lambda_ops import evaluate, infer, node_shape
 from specc.lambda_syntax import check_input_count, parse
 from specc.lambda_tokens import MAX_LENGTH, ExpressionError, Node
 from specc.layers.base import LAYERS, Layer, LowerContext, ShapeError
+from specc.lazy_numpy import np
 from specc.types import Dim, TensorType
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-import numpy as np
 from pydantic import Field, field_validator, model_validator
 
 from specc.fields import (
@@ -55,6 +54,7 @@ from specc.layers.locally_connected_kernels import (
     patch_positions,
     reference_local_conv,
 )
+from specc.lazy_numpy import np
 from specc.types import TensorType
 
 

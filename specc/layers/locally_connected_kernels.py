@@ -14,7 +14,7 @@ import itertools
 import math
 from dataclasses import dataclass
 
-import numpy as np
+from specc.lazy_numpy import np
 
 
 @dataclass(frozen=True)

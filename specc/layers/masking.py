@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-import numpy as np
 from pydantic import Field
 
 from specc.graph import Value
 from specc.layers.base import LAYERS, Layer, LowerContext, ShapeError, expect_float, float_input
 from specc.layers.masks import MaskRule, any_over_last, expand_last, not_equal
+from specc.lazy_numpy import np
 from specc.types import TensorType
 
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar, Literal
 
-import numpy as np
-
 from specc.graph import Value
 from specc.layers.base import (
     LAYERS,
@@ -25,9 +23,12 @@ from specc.layers.base import (
 )
 from specc.layers.core import passthrough_input
 from specc.layers.masks import MaskRule, expand_last, select_by_mask
+from specc.lazy_numpy import NumpyFunction, np
 from specc.types import FLOAT_DTYPES, Dim, TensorType
 
-NumpyOp = Callable[[np.ndarray, np.ndarray], np.ndarray]
+# A NumPy binary function of two arrays (np.add); not spelled with np.ndarray, which
+# Pydantic would evaluate (importing NumPy) as it reads the ClassVar below.
+NumpyOp = Callable[[Any, Any], Any]
 
 
 def _join(shapes: list[str]) -> str:
@@ -157,7 +158,7 @@ class Add(ElementwiseMerge):
 
     type: Literal["Add"]
     onnx_op: ClassVar[str] = "Add"
-    numpy_op: ClassVar[NumpyOp] = np.add
+    numpy_op: ClassVar[NumpyOp] = NumpyFunction("add")
 
 
 @LAYERS.register
@@ -168,7 +169,7 @@ class Subtract(ElementwiseMerge):
     min_inputs: ClassVar[int] = 2
     max_inputs: ClassVar[int | None] = 2
     onnx_op: ClassVar[str] = "Sub"
-    numpy_op: ClassVar[NumpyOp] = np.subtract
+    numpy_op: ClassVar[NumpyOp] = NumpyFunction("subtract")
 
 
 @LAYERS.register
@@ -177,7 +178,7 @@ class Multiply(ElementwiseMerge):
 
     type: Literal["Multiply"]
     onnx_op: ClassVar[str] = "Mul"
-    numpy_op: ClassVar[NumpyOp] = np.multiply
+    numpy_op: ClassVar[NumpyOp] = NumpyFunction("multiply")
 
 
 @LAYERS.register
@@ -186,7 +187,7 @@ class Average(ElementwiseMerge):
 
     type: Literal["Average"]
     onnx_op: ClassVar[str] = "Add"
-    numpy_op: ClassVar[NumpyOp] = np.add
+    numpy_op: ClassVar[NumpyOp] = NumpyFunction("add")
 
     def _finish(self, ctx: LowerContext, out: Value, count: int) -> Value:
         # Keras divides the sum by n (not multiplies by 1/n); so does this.
@@ -255,7 +256,7 @@ class Maximum(Extremum):
 
     type: Literal["Maximum"]
     onnx_op: ClassVar[str] = "Max"
-    numpy_op: ClassVar[NumpyOp] = np.maximum
+    numpy_op: ClassVar[NumpyOp] = NumpyFunction("maximum")
 
 
 @LAYERS.register
@@ -264,7 +265,7 @@ class Minimum(Extremum):
 
     type: Literal["Minimum"]
     onnx_op: ClassVar[str] = "Min"
-    numpy_op: ClassVar[NumpyOp] = np.minimum
+    numpy_op: ClassVar[NumpyOp] = NumpyFunction("minimum")
 
 
 @LAYERS.register

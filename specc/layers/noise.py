@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
-import numpy as np
 from pydantic import Field, field_validator
 
 from specc.graph import Value
@@ -34,6 +33,7 @@ from specc.layers.base import (
     training_scalar,
 )
 from specc.layers.core import positive_noise_dims
+from specc.lazy_numpy import np
 from specc.random_ops import normal, uniform
 from specc.types import FLOAT, TensorType
 

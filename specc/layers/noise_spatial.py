@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-import numpy as np
 from pydantic import Field
 
 from specc.graph import Value
@@ -26,6 +25,7 @@ from specc.layers.base import (
     trivial_dropout,
 )
 from specc.layers.noise import NoiseLayer
+from specc.lazy_numpy import np
 from specc.types import TensorType
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
-import numpy as np
 from pydantic import Field, field_validator
 
 from specc.fields import ConstraintField, InitializerField, RegularizerField, initializer
@@ -30,6 +29,7 @@ from specc.layers.base import (
     expect_float,
     float_input,
 )
+from specc.lazy_numpy import np
 from specc.types import FLOAT, Dim, TensorType
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-import numpy as np
 from pydantic import Field, field_validator
 
 from specc.fields import ConstraintField, InitializerField, RegularizerField, initializer
@@ -49,6 +48,7 @@ from specc.layers.normalization import (
     normalize_axis,
     reshape,
 )
+from specc.lazy_numpy import np
 from specc.types import TensorType
 
 # Keras's backend.epsilon(), which its masked moments add to the kept count.

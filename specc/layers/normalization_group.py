@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-import numpy as np
 from pydantic import field_validator
 
 from specc.graph import Value
@@ -32,6 +31,7 @@ from specc.layers.normalization import (
     ref_moments,
     reshape,
 )
+from specc.lazy_numpy import np
 from specc.types import TensorType
 
 

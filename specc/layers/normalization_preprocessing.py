@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-import numpy as np
 from pydantic import model_validator
 
 from specc.graph import Value
 from specc.initializers import Ones, Zeros
 from specc.layers.base import LAYERS, Layer, LowerContext, ShapeError, WeightSpec
 from specc.layers.normalization import known_dim, normalize_axis, reshape
+from specc.lazy_numpy import np
 from specc.types import FLOAT, TensorType
 
 # Keras's backend.epsilon(): the smallest standard deviation divided by.
@@ -27,11 +27,23 @@ Statistic = float | list[float] | list[list[float]] | list[list[list[float]]]
 
 
 def _shape_of(name: str, value: Statistic) -> tuple[int, ...]:
-    """The shape of a nested list of numbers; ValueError when it is ragged."""
-    try:
-        return np.asarray(value, dtype=np.float64).shape
-    except ValueError:
-        raise ValueError(f"{name} must be a number or a rectangular nested list") from None
+    """The shape of a nested list of numbers (``np.asarray(value).shape``, worked out
+    without NumPy: shape inference runs when a spec is checked); ValueError when it is
+    ragged."""
+    if not isinstance(value, list):
+        return ()
+    shapes = {_shape_of(name, item) for item in value}
+    if len(shapes) > 1:
+        raise ValueError(f"{name} must be a number or a rectangular nested list")
+    return (len(value), *(shapes.pop() if shapes else ()))
+
+
+def _expanded(shape: tuple[int, ...], rank: int, kept: list[int]) -> list[int]:
+    """A statistic's shape at the input's rank: its axes on the kept axes, from the right."""
+    expanded = [1] * rank
+    for i in range(1, len(shape) + 1):
+        expanded[kept[-i]] = shape[-i]
+    return expanded
 
 
 @LAYERS.register
@@ -89,26 +101,33 @@ class Normalization(Layer):
         kept = self._kept(x)
         return [x.full_shape[a] or 0 if a in kept else 1 for a in range(x.rank)]
 
+    def _check_statistics(self, x: TensorType) -> None:
+        """ShapeError unless mean and variance (one shape, checked above) broadcast to the
+        input as Keras's ``build`` does: a number to every kept index, a list aligned with
+        the kept axes from the right. Worked out from shapes alone, without NumPy: shape
+        inference runs when a spec is checked."""
+        target = self._broadcast_shape(x)
+        kept = self._kept(x)
+        shape = _shape_of("mean", self.mean)
+        expanded = _expanded(shape, x.rank, kept)
+        if any(e not in (1, t) for e, t in zip(expanded, target, strict=True)):
+            raise ShapeError(
+                f"Normalization mean and variance of shape {shape} do not broadcast "
+                f"to the kept axes' sizes {tuple(x.full_shape[a] for a in kept)} of input "
+                f"{x} (axis={self.axis})",
+                field="mean",
+            )
+
     def _given_statistics(self, x: TensorType) -> tuple[np.ndarray, np.ndarray]:
-        """mean and variance broadcast to the input as Keras's ``build`` does: a number to
-        every kept index, a list aligned with the kept axes from the right."""
+        """mean and variance broadcast to the input (``_check_statistics``)."""
+        self._check_statistics(x)
         target = self._broadcast_shape(x)
         kept = self._kept(x)
         result = []
         for value in (self.mean, self.variance):
             array = np.asarray(value, dtype=np.float32)
-            expanded = [1] * x.rank
-            for i in range(1, array.ndim + 1):
-                expanded[kept[-i]] = array.shape[-i]
-            try:
-                result.append(np.broadcast_to(array.reshape(expanded), target))
-            except ValueError:
-                raise ShapeError(
-                    f"Normalization mean and variance of shape {array.shape} do not broadcast "
-                    f"to the kept axes' sizes {tuple(x.full_shape[a] for a in kept)} of input "
-                    f"{x} (axis={self.axis})",
-                    field="mean",
-                ) from None
+            expanded = _expanded(array.shape, x.rank, kept)
+            result.append(np.broadcast_to(array.reshape(expanded), target))
         return result[0], result[1]
 
     def output_types(self, inputs: list[TensorType]) -> list[TensorType]:
@@ -116,7 +135,7 @@ class Normalization(Layer):
         if x.dtype == "bool":
             raise ShapeError(f"Normalization needs a numeric input; got dtype {x.dtype}")
         if self.mean is not None:
-            self._given_statistics(x)
+            self._check_statistics(x)
         else:
             self._kept(x)
         return [TensorType("float32", x.shape)]

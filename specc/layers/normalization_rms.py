@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-import numpy as np
 from pydantic import Field, field_validator
 
 from specc.graph import Value
@@ -25,6 +24,7 @@ from specc.layers.base import (
     float_input,
 )
 from specc.layers.normalization import known_dim, reduce_mean
+from specc.lazy_numpy import np
 from specc.types import TensorType
 
 # ops.normalize's epsilon as UnitNormalization passes it: the norm's inverse is capped at

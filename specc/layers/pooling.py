@@ -18,13 +18,13 @@ import itertools
 import math
 from typing import Any, ClassVar, Literal
 
-import numpy as np
 from pydantic import ValidationInfo, field_validator
 
 from specc.graph import Value
 from specc.layers.base import LAYERS, LowerContext, ShapeError, expect_float, float_input
 from specc.layers.pooling_ops import Windows, average_pool, max_pool
 from specc.layers.spatial import DataFormat, SpatialLayer, int_tuple
+from specc.lazy_numpy import np
 from specc.types import Dim, TensorType
 
 

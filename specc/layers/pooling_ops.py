@@ -23,9 +23,8 @@ import itertools
 import math
 from dataclasses import dataclass
 
-import numpy as np
-
 from specc.graph import GraphBuilder, Value
+from specc.lazy_numpy import np
 from specc.types import Dim
 
 

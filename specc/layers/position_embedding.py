@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-import numpy as np
 from pydantic import Field
 
 from specc.fields import InitializerField, initializer
 from specc.graph import Value
 from specc.layers.base import LAYERS, Layer, LowerContext, ShapeError, WeightSpec
 from specc.layers.masks import PROPAGATE, MaskRule
+from specc.lazy_numpy import np
 from specc.types import TensorType
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-import numpy as np
 from pydantic import field_validator
 
 from specc.fields import ConstraintField, InitializerField, RegularizerField, initializer
@@ -25,6 +24,7 @@ from specc.layers.base import (
     expect_float,
     float_input,
 )
+from specc.lazy_numpy import np
 from specc.types import TensorType
 
 

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-import numpy as np
 from pydantic import Field, field_validator
 
 from specc.activations import Activation, Tanh
@@ -65,6 +64,7 @@ from specc.layers.recurrent_ops import (
     zero_state,
 )
 from specc.layers.recurrent_unrolled import MAX_UNROLLED_STEPS, Recurrence, lower_unrolled
+from specc.lazy_numpy import np
 from specc.types import TensorType
 
 Rate = Field(0.0, ge=0, le=1, allow_inf_nan=False)

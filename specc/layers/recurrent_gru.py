@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-import numpy as np
 from pydantic import Field
 
 from specc.activations import Activation, Sigmoid, Tanh
@@ -23,6 +22,7 @@ from specc.layers.base import LAYERS, LowerContext, activate, activate_np
 from specc.layers.recurrent import Recurrent
 from specc.layers.recurrent_ops import ints, pad
 from specc.layers.recurrent_unrolled import Recurrence, split
+from specc.lazy_numpy import np
 from specc.types import TensorType
 
 

@@ -25,11 +25,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from specc.graph import GraphBuilder, Value
 from specc.layers.base import LowerContext, ShapeError
 from specc.layers.recurrent_ops import ints, reverse_time, unsqueeze
+from specc.lazy_numpy import np
 from specc.types import FLOAT, INT64, TensorType
 
 INT32 = 6  # onnx.TensorProto.INT32: the type of the fused ops' sequence_lens

@@ -8,10 +8,9 @@ Slice; zero padding by Pad, not Concat with a constant.
 
 from __future__ import annotations
 
-import numpy as np
-
 from specc.graph import GraphBuilder, Value
 from specc.layers.base import LowerContext, inference_only, keep_mask
+from specc.lazy_numpy import np
 from specc.random_ops import uniform_at
 from specc.types import INT64
 

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-import numpy as np
-
 from specc.graph import GraphBuilder, Value
 from specc.layers.base import LAYERS, LowerContext, activate, activate_np
 from specc.layers.recurrent import Recurrent
 from specc.layers.recurrent_ops import ints, pad
 from specc.layers.recurrent_unrolled import MAX_UNROLLED_STEPS, Recurrence
+from specc.lazy_numpy import np
 from specc.types import TensorType
 
 # Pins the GRU's gates: sigmoid(-GATE_PIN) = 0 (update), sigmoid(GATE_PIN) = 1 (reset).

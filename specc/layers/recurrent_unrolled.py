@@ -26,12 +26,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from specc.graph import GraphBuilder, Value
 from specc.layers.base import LowerContext
 from specc.layers.masks import select_by_mask
 from specc.layers.recurrent_ops import batch_fill, dropout_masks, ints
+from specc.lazy_numpy import np
 from specc.types import TensorType
 
 if TYPE_CHECKING:

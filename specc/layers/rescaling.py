@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-import numpy as np
 from pydantic import field_validator
 
 from specc.graph import Value
 from specc.layers.base import LAYERS, Layer, Layout, LowerContext, ShapeError
+from specc.lazy_numpy import np
 from specc.types import FLOAT, TensorType
 
 Factor = float | list[float]

@@ -9,12 +9,12 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
-import numpy as np
 from pydantic import Field, field_validator
 
 from specc.graph import Value
 from specc.layers.base import LAYERS, DataFormat, Layer, LowerContext, ShapeError, fmt_shape
 from specc.layers.core import passthrough_dtype, passthrough_input
+from specc.lazy_numpy import np
 from specc.types import TensorType, known_size
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-import numpy as np
 from pydantic import Field, model_validator
 
 from specc.graph import GraphBuilder, Value
@@ -26,6 +25,7 @@ from specc.layers.image_resampling import (
     saturation_limits,
 )
 from specc.layers.spatial import SpatialLayer
+from specc.lazy_numpy import np
 from specc.types import FLOAT, INT_DTYPES, TensorType
 
 

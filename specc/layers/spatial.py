@@ -12,16 +12,16 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-import numpy as np
 from pydantic import field_validator
 
 from specc.graph import Value
 from specc.layers.base import LAYERS, DataFormat, Layer, Layout, LowerContext, ShapeError
 from specc.layers.core import passthrough_dtype, passthrough_input
+from specc.lazy_numpy import np
 from specc.types import Dim, TensorType
 
 # ONNX Slice reads an end past the axis as "to the end"; the largest int64 is the idiom.
-INT64_MAX = np.iinfo(np.int64).max
+INT64_MAX = 2**63 - 1  # np.iinfo(np.int64).max
 # Spatial axis names in Keras's docstrings, by number of spatial axes.
 AXIS_NAMES = {1: ("steps",), 2: ("height", "width"), 3: ("dim1", "dim2", "dim3")}
 

@@ -19,13 +19,13 @@ import math
 from collections.abc import Callable
 from typing import Any, ClassVar, Literal
 
-import numpy as np
 from pydantic import Field, field_validator
 
 from specc.graph import GraphBuilder, Value
 from specc.layers.base import LAYERS, LowerContext, ShapeError, expect_float, float_input
 from specc.layers.core import passthrough_dtype, passthrough_input
 from specc.layers.spatial import INT64_MAX, DataFormat, SpatialLayer, int_tuple
+from specc.lazy_numpy import np
 from specc.types import TensorType
 
 Interpolation = Literal["nearest", "bilinear", "bicubic", "lanczos3", "lanczos5"]

@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
-import numpy as np
 from pydantic import field_validator, model_validator
 
 from specc.graph import Value
@@ -22,6 +21,7 @@ from specc.layers.layout import Placed, convert, lower_layer
 from specc.layers.masks import DROP, MaskRule
 from specc.layers.recurrent import Recurrent
 from specc.layers.recurrent_ops import ints, reverse_time
+from specc.lazy_numpy import np
 from specc.types import TensorType, known_size
 
 W = TypeVar("W")

@@ -21,13 +21,14 @@ Engine constraints (``docs/engine-notes.md#no-gradient-builder``) shape every lo
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-import numpy as np
 from pydantic import Field
 
 from specc.graph import GraphBuilder, Value, normalize_axis
+from specc.lazy_numpy import np
 from specc.registry import Registry, SpecModel
 from specc.types import FLOAT, Dim, TensorType
 
@@ -36,12 +37,18 @@ LabelSmoothing = Annotated[float, Field(ge=0, le=1)]
 LogitsOf = Literal["softmax", "sigmoid"]
 Shape = tuple[Dim, ...]
 
+
+def _float32(value: float) -> float:
+    """``float(np.float32(value))``, without importing NumPy to check a spec."""
+    return struct.unpack("f", struct.pack("f", value))[0]
+
+
 #: ``keras.backend.epsilon()``.
 EPSILON = 1e-7
 # Keras computes in float32, so its clip bounds are the float32 roundings; in float64,
 # log(1 - (1 - 1e-7)) would be -16.12 where Keras gets log(1.19e-7) = -15.94.
-LOW = float(np.float32(EPSILON))
-HIGH = float(np.float32(1.0 - EPSILON))
+LOW = _float32(EPSILON)
+HIGH = _float32(1.0 - EPSILON)
 
 
 def f64(x: np.ndarray) -> np.ndarray:

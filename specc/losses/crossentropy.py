@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-import numpy as np
-
 from specc.graph import GraphBuilder, Value, normalize_axis
+from specc.lazy_numpy import np
 from specc.losses.base import (
     EPSILON,
     HIGH,

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-import numpy as np
 from pydantic import Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from specc.graph import GraphBuilder, Value, normalize_axis
+from specc.lazy_numpy import np
 from specc.losses.base import EPSILON, LOSSES, LOW, Loss, LossExample, PerSample, Shape
 
 # Keras does not check them; a negative weight would reward errors.

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-import numpy as np
-
 from specc.graph import GraphBuilder, Value
+from specc.lazy_numpy import np
 from specc.losses.base import EPSILON, LOSSES, LOW, Loss, LossExample, PerSample, Shape
 
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated, Literal
 
-import numpy as np
 from pydantic import Field
 
 from specc.graph import GraphBuilder, Value
+from specc.lazy_numpy import np
 from specc.metrics.base import (
     METRICS,
     MeanMetric,

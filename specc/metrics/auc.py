@@ -12,11 +12,11 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Annotated, Literal
 
-import numpy as np
 from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from specc.graph import GraphBuilder
+from specc.lazy_numpy import np
 from specc.metrics.base import (
     EPSILON,
     METRICS,

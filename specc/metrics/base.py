@@ -17,10 +17,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal
 
-import numpy as np
 from pydantic import Field
 
 from specc.graph import GraphBuilder, Value
+from specc.lazy_numpy import np
 from specc.registry import Registry, SpecModel, to_snake_case
 from specc.types import FLOAT, TensorType
 

@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-import numpy as np
 from pydantic import Field
 
 from specc.graph import GraphBuilder, Value
+from specc.lazy_numpy import np
 from specc.metrics.base import (
     METRICS,
     Metric,

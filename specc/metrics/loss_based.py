@@ -13,11 +13,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
-import numpy as np
 from pydantic import create_model
 
 from specc import losses
 from specc.graph import GraphBuilder, Value, normalize_axis
+from specc.lazy_numpy import np
 from specc.metrics.base import (
     METRICS,
     MeanMetric,

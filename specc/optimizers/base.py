@@ -34,11 +34,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, NamedTuple, Union
 
-import numpy as np
 from pydantic import Discriminator, Field, Tag, model_validator
 from pydantic_core import PydanticCustomError
 
 from specc.graph import GraphBuilder, Value
+from specc.lazy_numpy import np
 from specc.registry import Registry, SpecModel
 from specc.schedules import LearningRateSchedule, ScheduleField
 from specc.types import FLOAT

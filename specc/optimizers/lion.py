@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-import numpy as np
 from pydantic import Field
 
 from specc.graph import GraphBuilder, Value
+from specc.lazy_numpy import np
 from specc.optimizers.base import (
     OPTIMIZERS,
     NoFusedKernel,

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-import numpy as np
-
 from specc.graph import GraphBuilder, Value
+from specc.lazy_numpy import np
 from specc.optimizers.base import (
     OPTIMIZERS,
     FusedKernel,

@@ -31,11 +31,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar, TypeVar
 
-import numpy as np
-
+from specc.lazy_numpy import NumpyFunction, np
 from specc.optimizers.base import Optimizer, require_names, weight_decay_filter
 
-F32 = np.float32
+# np.float32, for the update rules' scalars: looked up when first called.
+F32 = NumpyFunction("float32")
 RuleT = TypeVar("RuleT", bound="type[OptimizerUpdate]")
 
 
@@ -93,8 +93,8 @@ class OptimizerUpdate:
         # Preallocated temporaries: no allocation per step, and no write into the caller's
         # gradient buffers (clipping writes into its own buffer).
         size = max((int(np.prod(s)) for s in self.shapes.values()), default=0)
-        self._scratch = [np.empty(size, dtype=F32) for _ in range(self.scratch_count)]
-        self._clip_buffer = np.empty(size, dtype=F32) if self._clips() else None
+        self._scratch = [np.empty(size, dtype=np.float32) for _ in range(self.scratch_count)]
+        self._clip_buffer = np.empty(size, dtype=np.float32) if self._clips() else None
 
     # -- what subclasses provide -------------------------------------------------------
 
@@ -121,7 +121,7 @@ class OptimizerUpdate:
         self._check(params, grads)
         lr = F32(current_learning_rate(self.config, self.iterations, self.assigned_learning_rate))
         t = F32(self.iterations + 1)
-        gradients = {name: np.asarray(grads[name], dtype=F32) for name in self.shapes}
+        gradients = {name: np.asarray(grads[name], dtype=np.float32) for name in self.shapes}
         scale = self._global_scale(gradients)
         self._begin_step(t)
         wd = self.config.weight_decay
@@ -146,7 +146,7 @@ class OptimizerUpdate:
                 # The engine's .grad is None before the first backward pass and for frozen
                 # parameters; Keras would skip such a variable, here it is a caller bug.
                 raise ValueError(f"parameter {name!r} has no gradient (got None)")
-            if not isinstance(p, np.ndarray) or p.dtype != F32 or not p.flags.writeable:
+            if not isinstance(p, np.ndarray) or p.dtype != np.float32 or not p.flags.writeable:
                 raise TypeError(
                     f"parameter {name!r} must be a writable float32 NumPy array (updated in "
                     f"place); got {type(p).__name__} of dtype {getattr(p, 'dtype', None)}"
@@ -169,7 +169,7 @@ class OptimizerUpdate:
         if c.clipnorm is not None or c.global_clipnorm is None:
             return None
         squared = [np.sum(np.square(g)) for g in gradients.values()]
-        use_norm = np.sqrt(np.sum(np.asarray(squared, dtype=F32)))
+        use_norm = np.sqrt(np.sum(np.asarray(squared, dtype=np.float32)))
         clip = F32(c.global_clipnorm)
         with np.errstate(divide="ignore", invalid="ignore"):
             # Keras: clip * min(1/norm, 1/clip), plus (norm - norm) to turn inf/NaN into
@@ -185,7 +185,7 @@ class OptimizerUpdate:
         if c.clipnorm is not None:
             # values * clipnorm / max(l2norm, clipnorm); l2norm is 0 for a zero gradient.
             clip = F32(c.clipnorm)
-            l2sum = np.sum(np.square(g), dtype=F32)
+            l2sum = np.sum(np.square(g), dtype=np.float32)
             l2norm = np.sqrt(l2sum) if l2sum > 0 else l2sum
             np.multiply(g, clip, out=out)
             out /= np.maximum(l2norm, clip)
@@ -208,7 +208,7 @@ class OptimizerUpdate:
         for name, slots in self.state.items():
             for slot, array in slots.items():
                 out[f"{name}/{slot}"] = array.copy()
-        out.update({k: np.asarray(v, dtype=F32) for k, v in self.shared.items()})
+        out.update({k: np.asarray(v, dtype=np.float32) for k, v in self.shared.items()})
         return out
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -233,7 +233,7 @@ class OptimizerUpdate:
             raise ValueError(f"iterations must be >= 0; got iterations={iterations}")
         for name, slots in self.state.items():
             for slot, array in slots.items():
-                np.copyto(array, np.asarray(state[f"{name}/{slot}"], dtype=F32))
+                np.copyto(array, np.asarray(state[f"{name}/{slot}"], dtype=np.float32))
         for key in self.shared:
             self.shared[key] = F32(np.asarray(state[key]))
         self.iterations = iterations
