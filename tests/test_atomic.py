@@ -123,9 +123,15 @@ def test_ctrl_c_as_a_scratch_folder_is_made_leaves_it_to_the_stack(
         return folder
 
     monkeypatch.setattr(atomic, "new_scratch_folder", made_then_interrupted)
-    stack = contextlib.ExitStack()
-    with pytest.raises(KeyboardInterrupt):
-        scratch_folder_on(stack, "specc-test-", tmp_path)
+    # Python's own Ctrl-C handler, also where the suite started with SIGINT ignored (a
+    # background job of a shell without job control).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        stack = contextlib.ExitStack()
+        with pytest.raises(KeyboardInterrupt):
+            scratch_folder_on(stack, "specc-test-", tmp_path)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert made and made[0].is_dir()  # made, and the interrupt came before it was returned
     stack.close()
     assert list(tmp_path.iterdir()) == []
