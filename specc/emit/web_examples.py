@@ -16,10 +16,7 @@ import numpy as np
 from specc.emit.step_export import StepExport
 from specc.emit.step_files import batch_size
 from specc.limits import DEFAULT_LIMITS, Limits
-from specc.spec.compile import losses_by_output
-from specc.train.data import load_dataset
-from specc.train.data_targets import id_ranges, targets_for
-from specc.train.run import data_keys
+from specc.train.run import data_layout
 
 MAX_ROWS = 512
 # The values of all columns together, as JSON numbers (about 10 bytes each).
@@ -34,13 +31,7 @@ def example_rows(
     """The content of ``examples.json``: the first rows of ``data`` by input and output
     name (``{dtype, dims, data}`` each), their count, and the demo's epochs and batch size."""
     compiled = exported.compiled
-    config = compiled.compile
-    assert config is not None  # export_step() compiled a spec with one
-    predictions = dict(compiled.graph.outputs)
-    targets = targets_for(losses_by_output(config, list(predictions)), predictions)
-    inputs = dict(compiled.typed.resolved.inputs)
-    keys = data_keys(compiled, None)
-    dataset = load_dataset(data, inputs, targets, limits, id_ranges(compiled.typed), keys)
+    dataset = data_layout(compiled).load(data, limits)
     batch = dataset.batch(slice(0, min(len(dataset), 1)))
     per_row = sum(int(np.prod(np.shape(a)[1:])) for a in {**batch.inputs, **batch.targets}.values())
     rows = min(len(dataset), MAX_ROWS, max(1, MAX_BYTES // (10 * max(per_row, 1))))

@@ -1,7 +1,7 @@
 """evaluate_spec: what ``specc evaluate`` computes, Keras's ``model.evaluate`` on a data file.
 
 prepare            the spec compiled for training, with the weights to evaluate
-load_dataset       the inputs and the labels of every output with a loss, checked
+data_layout        the inputs and the labels of every output with a loss, read and checked
 EvaluationSession  the default backend's evaluation graph alone
                    (``specc.train.evaluation_graph``): the forward pass in inference mode,
                    the losses and the penalties; no gradients, no optimizer
@@ -20,13 +20,10 @@ from pathlib import Path
 
 from specc.limits import DEFAULT_LIMITS, Limits
 from specc.onnx_model import DEFAULT_OPSET
-from specc.spec.compile import losses_by_output
 from specc.train.backend import DEFAULT_BACKEND, check_backend
-from specc.train.data import load_dataset
-from specc.train.data_targets import id_ranges, targets_for
 from specc.train.evaluation_session import EvaluationSession
 from specc.train.fit import HistoryValue, evaluate
-from specc.train.run import data_keys, prepare
+from specc.train.run import data_layout, prepare
 
 # Keras's evaluate(batch_size=None) default.
 DEFAULT_BATCH_SIZE = 32
@@ -63,14 +60,8 @@ def evaluate_spec(
         raise ValueError(f"batch_size must be a positive integer; got {batch_size}")
     check_backend(DEFAULT_BACKEND, "cpu", str(spec))
     compiled, training = prepare(spec, weights, seed, limits, fused_recurrence=True)
-    config = compiled.compile
-    assert config is not None  # prepare() refuses a spec without one
-    predictions = dict(compiled.graph.outputs)
-    targets = targets_for(losses_by_output(config, list(predictions)), predictions)
-    inputs = dict(compiled.typed.resolved.inputs)
     # The spec's train.data_keys name the arrays here too, as in specc train.
-    keys = data_keys(compiled, None)
-    dataset = load_dataset(data, inputs, targets, limits, id_ranges(compiled.typed), keys)
+    dataset = data_layout(compiled).load(data, limits)
     session = EvaluationSession(training, opset, "cpu")
     try:
         values = evaluate(training, session, dataset, batch_size, prefix="")

@@ -49,11 +49,12 @@ from specc.train.checkpoint_plan import kept_folders, open_checkpoints, plan_che
 from specc.train.checkpoint_run import fingerprint, resume_seed, single_threaded
 from specc.train.data import DataKeys, Dataset, load_dataset
 from specc.train.data_shards import ShardedDataset
-from specc.train.data_targets import id_ranges, targets_for
+from specc.train.data_targets import IdRange, Target, id_ranges, targets_for
 from specc.train.fit import EpochLog, FitOptions, FitResult, StopRequest, constraints_of, fit
 from specc.train.graph import TrainingGraph, build_training_graph
 from specc.train.outputs import CHECKPOINT_FOLDER, RunRecord, write_trained_folder
 from specc.train.run_seed import run_seed, spec_seed
+from specc.types import TensorType
 
 CHECKPOINT_CODE = "SPC542-checkpoint"
 
@@ -202,6 +203,33 @@ def _output_names(compiled: CompiledModel) -> list[str]:
     return [name for name, _ in compiled.graph.outputs]
 
 
+@dataclass(frozen=True)
+class DataLayout:
+    """What a data file for a compiled spec must hold: its inputs, the targets of the
+    outputs that have a loss, the id ranges of the inputs that feed an Embedding, and the
+    arrays' names (``train.data_keys``)."""
+
+    inputs: dict[str, TensorType]
+    targets: dict[str, Target]
+    ids: dict[str, IdRange]
+    keys: DataKeys
+
+    def load(self, data: str | Path, limits: Limits) -> Dataset | ShardedDataset:
+        """``data``, read and checked against this layout (``load_dataset``)."""
+        return load_dataset(data, self.inputs, self.targets, limits, self.ids, self.keys)
+
+
+def data_layout(compiled: CompiledModel, given_keys: Mapping[str, str] | None = None) -> DataLayout:
+    """The data layout of ``compiled`` (which has a ``compile`` section); ``given_keys``
+    override ``train.data_keys`` name by name (``--data-keys``)."""
+    config = compiled.compile
+    assert config is not None  # training, evaluation and examples need the compile section
+    predictions = dict(compiled.graph.outputs)
+    targets = targets_for(losses_by_output(config, list(predictions)), predictions)
+    inputs = dict(compiled.typed.resolved.inputs)
+    return DataLayout(inputs, targets, id_ranges(compiled.typed), data_keys(compiled, given_keys))
+
+
 def data_keys(compiled: CompiledModel, given: Mapping[str, str] | None) -> DataKeys:
     """The arrays feeding the model: ``train.data_keys``, overridden name by name by
     ``given`` (--data-keys, whose names are checked here as the spec's are)."""
@@ -262,25 +290,19 @@ def train_spec(
         compiled, training = prepare(loaded, weights, seed, options.limits, standard, weighted=True)
     fit_options, validation_split = _fit_options(compiled, options)
     fit_options.seed = seed
-    keys = data_keys(compiled, options.data_keys)
-    inputs = dict(compiled.typed.resolved.inputs)
-    config = compiled.compile
-    assert config is not None  # prepare() checked it
-    predictions = dict(compiled.graph.outputs)
-    targets = targets_for(losses_by_output(config, list(predictions)), predictions)
-    ids = id_ranges(compiled.typed)
-    dataset = load_dataset(data, inputs, targets, options.limits, ids, keys)
+    layout = data_layout(compiled, options.data_keys)
+    dataset = layout.load(data, options.limits)
     if weights is None:
         # Keras's Normalization.adapt on the whole data file, before fit.
         adapt_normalizations(compiled, training, dataset)
     validation: Dataset | ShardedDataset | None = None
     if validation_data is not None:
-        validation = load_dataset(validation_data, inputs, targets, options.limits, ids, keys)
+        validation = layout.load(validation_data, options.limits)
     elif validation_split > 0:
         dataset, validation = dataset.split(validation_split)
     if compiled.train is not None and compiled.train.class_weight:
         # Training batches only: Keras leaves validation losses unweighted by class.
-        weights = class_weights_by_output(compiled.train.class_weight, list(targets))
+        weights = class_weights_by_output(compiled.train.class_weight, list(layout.targets))
         dataset = dataset.with_class_weight(weights)
     check_monitored(compiled, configs, validation is not None)
     expected = fingerprint(
@@ -313,6 +335,8 @@ def train_spec(
                 (CHECKPOINT_FOLDER, *plan.backups),
             )
             callbacks = CallbackList([c.start() for c in configs], control)
+        config = compiled.compile
+        assert config is not None  # prepare() checked it
         session.use_optimizer(config.optimizer, fit_options.numpy_updates, constraints_of(compiled))
         # The update's route decides what the backend's state holds (ort-training's fused
         # kernel or NumPy update): a checkpoint of one cannot resume the other.
