@@ -231,13 +231,15 @@ def test_sigterm_removes_temporary_folders_and_leaves_out(
     assert _snapshot(work / "out") == previous
 
 
-def test_sigterm_during_imports_is_one_line(work: Path) -> None:
+def test_sigterm_during_start_up_is_one_line(work: Path) -> None:
     process = _start(work)
-    time.sleep(0.4)  # past the interpreter's start, inside the imports (0.6 s and more)
+    # Past the interpreter's start: in the imports or just after them, by the machine's
+    # speed (test_signals.py lands a signal inside the import itself, in-process).
+    time.sleep(0.2)
     process.send_signal(signal.SIGTERM)
     code, output = _finish(process)
     assert code == 143
-    assert output == "specc: terminated\n"
+    assert output in ("specc: terminated\n", "terminated; out was left as it was\n")
     assert not (work / "out").exists()
 
 
