@@ -229,6 +229,31 @@ def test_a_step_is_committed_only_when_asked(tmp_path: Path) -> None:
     assert not np.allclose(after["h.kernel"], before["h.kernel"])
 
 
+@pytest.mark.parametrize("split", [False, True])
+def test_step_graphs_are_in_topological_order(split: bool) -> None:
+    # ONNX asks for each node after those it reads from; a reader of an exported step graph
+    # (the web and mobile bundles) may not sort it as onnxruntime does.
+    from specc.train.fit import constraints_of
+    from specc.train.run import prepare
+    from specc.train.step_graph import build_step_graphs
+
+    # digits_mlp has Dropout: its random ops read the step counter.
+    spec = ROOT / "models" / "digits_mlp.yaml"
+    compiled, training = prepare(spec, None, 0, fused_recurrence=True)
+    assert compiled.compile is not None
+    graphs = build_step_graphs(
+        training, compiled.compile.optimizer, constraints_of(compiled), split=split
+    )
+    built = [graphs.step, graphs.evaluation]
+    if graphs.split is not None:
+        built += [graphs.split.gradient, graphs.split.update]
+    for graph in built:
+        known = {name for name, _ in graph.inputs} | set(graph.initializers)
+        for node in graph.nodes:
+            assert all(not name or name in known for name in node.inputs), (node, graph.name)
+            known.update(node.outputs)
+
+
 HAS_CUDA = "CUDAExecutionProvider" in onnxruntime.get_available_providers()
 
 

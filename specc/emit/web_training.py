@@ -17,7 +17,6 @@ The state, the prediction model and ``training.json`` come from ``specc.emit.ste
 
 from __future__ import annotations
 
-import heapq
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,40 +73,12 @@ def training_files(
     """The training bundle's files for ``exported``, whose inference model is ``model``;
     ``examples`` the demo page's rows (``specc.emit.web_examples``), if any."""
     graphs = exported.graphs
-    step = topologically_sorted(to_model_proto(graphs.step, opset))
-    evaluation = topologically_sorted(to_model_proto(graphs.evaluation, opset))
+    step = to_model_proto(graphs.step, opset)
+    evaluation = to_model_proto(graphs.evaluation, opset)
     predict = weights_as_inputs(model, [*exported.training.trainable, *exported.training.frozen])
     state, index = state_bytes(graphs.state)
     description = training_description(exported, index, FILE_NAMES)
     return TrainingFiles(step, evaluation, predict, state, description, examples)
-
-
-def topologically_sorted(model: onnx.ModelProto) -> onnx.ModelProto:
-    """``model`` with its nodes in an order where each comes after those it reads from, as
-    the ONNX standard asks (the step graph aliases values after the nodes that read them;
-    onnxruntime sorts for itself, other readers may not)."""
-    nodes = list(model.graph.node)
-    producer = {out: k for k, node in enumerate(nodes) for out in node.output if out}
-    waiting = [{producer[i] for i in node.input if i in producer} for node in nodes]
-    readers: dict[int, list[int]] = {}
-    for k, needs in enumerate(waiting):
-        for need in needs:
-            readers.setdefault(need, []).append(k)
-    # A heap of node numbers: the nodes keep their order wherever it was already right.
-    ready = [k for k, needs in enumerate(waiting) if not needs]
-    order = []
-    while ready:
-        k = heapq.heappop(ready)
-        order.append(k)
-        for reader in readers.get(k, []):
-            waiting[reader].discard(k)
-            if not waiting[reader]:
-                heapq.heappush(ready, reader)
-    if len(order) != len(nodes):
-        raise AssertionError("the training graph has a cycle")
-    del model.graph.node[:]
-    model.graph.node.extend(nodes[k] for k in order)
-    return model
 
 
 def write_training_files(folder: Path, files: TrainingFiles) -> list[Path]:

@@ -134,6 +134,10 @@ def build_step_graphs(
         # resumed from saved state goes on with the same sequence, with no new state.
         graph.inputs = [(name, t) for name, t in graph.inputs if name != RANDOM_STEP]
         b.alias(iterations, RANDOM_STEP)
+        # The alias is appended after the random ops that read it: it goes first, so that
+        # the nodes stay in the topological order ONNX asks for (onnxruntime sorts a graph
+        # for itself; other readers of an exported step graph may not).
+        graph.nodes.insert(0, graph.nodes.pop())
     slots: dict[str, dict[str, Value]] = {}
     for name in training.trainable:
         slots[name] = {}
