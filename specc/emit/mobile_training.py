@@ -36,11 +36,9 @@ from specc.diagnostics import Diagnostic, SpecError
 from specc.emit.mobile_ort import TRAINING_PACKAGES, to_ort
 from specc.emit.source import ExportSource
 from specc.emit.step_export import model_weights, take_weights
+from specc.emit.step_files import learning_rate_info, random_step_input
 from specc.onnx_model import DEFAULT_OPSET, to_model_proto
-from specc.optimizers import Optimizer
 from specc.pipeline import CompiledModel
-from specc.random_ops import RANDOM_STEP
-from specc.schedules import LearningRateSchedule
 from specc.train.graph import TrainingGraph
 from specc.train.native import quiet_stderr
 from specc.train.run import prepare
@@ -51,7 +49,6 @@ TRAINING_DIR = "training"
 # Shipped in ORT format, plus the eval model as .onnx: the engine's
 # exportModelForInference re-reads the eval model and cannot parse an .ort one.
 ORT_MODELS = ("training_model", "eval_model", "optimizer_model")
-SCHEDULE_PREVIEW = 8
 
 
 @dataclass
@@ -92,7 +89,7 @@ def export_training(source: ExportSource, spec: Path, out: Path) -> TrainingBund
     target = out / TRAINING_DIR
     target.mkdir(parents=True, exist_ok=True)
     opset = _opset(source.model)
-    step = _random_step(training)
+    step = random_step_input(training)
     with scratch_folder("specc-mobile-") as tmp:
         work = Path(tmp)
         with quiet_stderr():
@@ -124,19 +121,6 @@ def export_training(source: ExportSource, spec: Path, out: Path) -> TrainingBund
         inputs = _user_inputs(work / "training_model.onnx", training)
     info = _describe(compiled, training, plan.describe(), config.optimizer, inputs)
     return TrainingBundle(files, info)
-
-
-def learning_rate_info(config: Optimizer) -> dict[str, Any]:
-    """The optimizer's learning rate as training.json gives it: a constant, or the
-    schedule with its formula and first values."""
-    rate = config.learning_rate
-    if isinstance(rate, LearningRateSchedule):
-        return {
-            "schedule": rate.model_dump(mode="json"),
-            "formula": (type(rate).__doc__ or "").strip().splitlines()[0].replace("``", "`"),
-            "first_steps": [config.learning_rate_at(k) for k in range(SCHEDULE_PREVIEW)],
-        }
-    return {"constant": float(rate)}
 
 
 def _opset(model: onnx.ModelProto) -> int:
@@ -175,11 +159,6 @@ def _unsupported_steps(compiled: CompiledModel, training: TrainingGraph) -> list
     return problems
 
 
-def _random_step(training: TrainingGraph) -> str | None:
-    """The random step input, if a layer of the training graph draws random numbers."""
-    return RANDOM_STEP if RANDOM_STEP in dict(training.graph.inputs) else None
-
-
 def _step_last(model: onnx.ModelProto, step: str | None) -> onnx.ModelProto:
     """``model`` with the random step, if any, as its last input: after the batch, which
     an app feeds first."""
@@ -203,7 +182,7 @@ def _bake_input(path: Path, name: str, value: np.ndarray) -> None:
 def _user_inputs(path: Path, training: TrainingGraph) -> list[str]:
     """The inputs an app feeds to trainStep, in the training model's order (parameters are
     internal)."""
-    wanted = (set(training.input_names) - {training.flag}) | {_random_step(training)}
+    wanted = (set(training.input_names) - {training.flag}) | {random_step_input(training)}
     return [i.name for i in onnx.load(str(path)).graph.input if i.name in wanted]
 
 
@@ -222,7 +201,7 @@ def _describe(
     types = dict(training.graph.inputs)
     roles = {name: "model input" for name in training.model_inputs}
     roles.update({name: f"targets of '{out}'" for out, (name, _) in training.targets.items()})
-    step = _random_step(training)
+    step = random_step_input(training)
     if step is not None:
         roles[step] = "random step: optimizer steps taken so far (trainStep only)"
     losses = {name: f"loss of '{out}' (unweighted)" for out, name in training.output_losses.items()}

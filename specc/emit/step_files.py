@@ -24,11 +24,12 @@ from typing import Any
 import numpy as np
 import onnx
 
-from specc.emit.mobile_training import learning_rate_info
 from specc.emit.step_export import StepExport
+from specc.optimizers import Optimizer
 from specc.pipeline import CompiledModel
 from specc.random_ops import RANDOM_STEP
-from specc.train.graph import TOTAL_LOSS
+from specc.schedules import LearningRateSchedule
+from specc.train.graph import TOTAL_LOSS, TrainingGraph
 from specc.train.step_graph import ITERATIONS, LEARNING_RATE, next_name
 from specc.types import TensorType
 
@@ -40,6 +41,8 @@ FORMAT = 1
 ALIGNMENT = 8
 # Keras's fit(batch_size=None) default.
 DEFAULT_BATCH_SIZE = 32
+# The first learning rates of a schedule that training.json lists.
+SCHEDULE_PREVIEW = 8
 # The batch roles training.json gives (a target and a sample weight name their output).
 INPUT, TARGET, SAMPLE_WEIGHT = "input", "target", "sample weight"
 
@@ -51,6 +54,24 @@ class StepFileNames:
     step: str
     evaluation: str
     predict: str
+
+
+def learning_rate_info(config: Optimizer) -> dict[str, Any]:
+    """The optimizer's learning rate as training.json gives it: a constant, or the
+    schedule with its formula and first values."""
+    rate = config.learning_rate
+    if isinstance(rate, LearningRateSchedule):
+        return {
+            "schedule": rate.model_dump(mode="json"),
+            "formula": (type(rate).__doc__ or "").strip().splitlines()[0].replace("``", "`"),
+            "first_steps": [config.learning_rate_at(k) for k in range(SCHEDULE_PREVIEW)],
+        }
+    return {"constant": float(rate)}
+
+
+def random_step_input(training: TrainingGraph) -> str | None:
+    """The random step input, if a layer of the training graph draws random numbers."""
+    return RANDOM_STEP if RANDOM_STEP in dict(training.graph.inputs) else None
 
 
 def batch_size(compiled: CompiledModel) -> int:
@@ -177,7 +198,7 @@ def training_description(
             {k: v for k, v in vars(value).items() if v is not None} for value in export.history
         ],
         "training_flag": graphs.flag,
-        "random_step": RANDOM_STEP if RANDOM_STEP in dict(training.graph.inputs) else None,
+        "random_step": random_step_input(training),
         "optimizer": config.optimizer.model_dump(mode="json", exclude_none=True),
         "learning_rate": learning_rate_info(config.optimizer),
         "batch_size": batch_size(export.compiled),
