@@ -14,7 +14,14 @@ from typing import Annotated, TypeVar
 import typer
 
 from specc.atomic import OutputFolderError, check_output_folder
-from specc.cli.signals import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, terminate_raises
+from specc.cli.signals import (
+    EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
+    Interrupted,
+    Terminated,
+    interrupt_raises,
+    terminate_raises,
+)
 from specc.diagnostics import Diagnostic, SpecError, render
 from specc.escape import terminal_lines, terminal_text
 from specc.limits import DEFAULT_LIMITS, Limits
@@ -133,7 +140,7 @@ def internal_errors(debug: bool) -> Iterator[None]:
     """Turn an unexpected exception into one line and exit code 2 (a traceback with --debug)."""
     try:
         yield
-    except (typer.Exit, typer.Abort, SystemExit, KeyboardInterrupt):
+    except (typer.Exit, typer.Abort, SystemExit, KeyboardInterrupt, Interrupted):
         raise
     except Exception as exc:
         if debug:
@@ -150,15 +157,15 @@ def internal_errors(debug: bool) -> Iterator[None]:
 def exits_on_signals(interrupted: str, terminated: str) -> Iterator[None]:
     """End the command with one line and exit 130 on Ctrl-C, 143 on SIGTERM.
 
-    While the block runs, SIGTERM raises ``Terminated`` (``specc.cli.signals``), so every
-    ``finally`` (temporary and staging folders) runs first; Ctrl-C would otherwise reach
-    Click, which prints "Aborted!" and exits 1. ``interrupted`` and ``terminated`` are the
-    lines to print.
+    While the block runs, SIGTERM raises ``Terminated`` and Ctrl-C ``Interrupted``
+    (``specc.cli.signals``), so every ``finally`` (temporary and staging folders) runs
+    first; a ``KeyboardInterrupt`` would otherwise reach Typer, which exits 130 without a
+    word. ``interrupted`` and ``terminated`` are the lines to print.
     """
     try:
-        with terminate_raises():
+        with terminate_raises(), interrupt_raises():
             yield
-    except KeyboardInterrupt:
+    except (Interrupted, KeyboardInterrupt):
         echo(interrupted, err=True)
         raise typer.Exit(EXIT_INTERRUPTED) from None
     except Terminated:

@@ -33,7 +33,13 @@ from specc.cli.common import (
     say,
     usage_error,
 )
-from specc.cli.signals import EXIT_INTERRUPTED, deferred, handling
+from specc.cli.signals import (
+    EXIT_INTERRUPTED,
+    Interrupted,
+    deferred,
+    handling,
+    outside_pydantic,
+)
 from specc.escape import excerpt
 from specc.plotting import INSTALL_HINT, matplotlib_installed
 
@@ -297,13 +303,14 @@ def _parse_data_keys(text: str | None) -> dict[str, str] | None:
 def _stop_after_batch(stop: StopRequest) -> Callable[[int, FrameType | None], None]:
     """A SIGINT handler: while training runs, the first Ctrl-C asks it to stop after the
     current batch (the engine may be inside a step, in C code); before training, or a
-    second time, Ctrl-C aborts (KeyboardInterrupt) and --out is left as it was."""
+    second time, Ctrl-C aborts (``Interrupted``) and --out is left as it was."""
 
     def handler(signum: int, frame: FrameType | None) -> None:
         if stop.active and not stop.requested:
             stop.requested = True
             return
-        raise KeyboardInterrupt
+        if outside_pydantic(signum, frame):
+            raise Interrupted
 
     return handler
 

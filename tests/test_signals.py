@@ -9,12 +9,21 @@ import sys
 import time
 from pathlib import Path
 
+import pydantic
 import pytest
 import typer
+from pydantic_core import core_schema
 
 from specc.atomic import scratch_folder
 from specc.cli.common import exits_on_signals
-from specc.cli.signals import Terminated, deferred, run_console, terminate_raises
+from specc.cli.signals import (
+    Interrupted,
+    Terminated,
+    deferred,
+    interrupt_raises,
+    run_console,
+    terminate_raises,
+)
 from specc.diagnostics import SpecError
 from specc.train.native import engine_message
 from tests.ort_training import HAVE_ORT_TRAINING
@@ -37,7 +46,7 @@ def test_sigterm_raises_terminated_and_the_handler_is_restored() -> None:
 
 def test_deferred_holds_signals_until_the_block_ends() -> None:
     reached = False
-    with pytest.raises(KeyboardInterrupt), deferred():
+    with pytest.raises(Interrupted), deferred():
         _signal_self(signal.SIGINT)
         _signal_self(signal.SIGTERM)
         reached = True
@@ -63,6 +72,21 @@ def test_exits_on_signals(
     assert caught.value.exit_code == code
     assert cleaned == [True]
     assert capsys.readouterr().err == line + "\n"
+
+
+def test_ctrl_c_while_pydantic_builds_a_schema_lands_after_the_build() -> None:
+    # Raised inside the build, pydantic-core would hand it on as a SchemaError.
+    class Field:
+        @classmethod
+        def __get_pydantic_core_schema__(cls, source: object, handler: object) -> object:
+            _signal_self(signal.SIGINT)  # waits longer than a retry: retried inside too
+            return core_schema.int_schema()
+
+    built = []
+    with pytest.raises(Interrupted), interrupt_raises():
+        built.append(pydantic.create_model("Built", value=(Field, ...)))
+        time.sleep(1)  # the retry lands here
+    assert built
 
 
 def test_run_console_turns_a_signal_during_the_import_into_one_line(

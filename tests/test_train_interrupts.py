@@ -122,6 +122,16 @@ def _writing(work: Path, process: subprocess.Popen[bytes]) -> bool:
     return _wait_until(process, lambda: bool(_staging(work, process.pid)))
 
 
+def _catches(pid: int, signum: int) -> bool:
+    """Whether process ``pid`` has a handler for ``signum`` (Linux's /proc)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text(encoding="ascii")
+    except OSError:
+        return False
+    [caught] = (line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:"))
+    return bool(int(caught, 16) >> (signum - 1) & 1)
+
+
 def _engine_folders(work: Path, pid: int | None = None) -> list[Path]:
     prefix = "specc-train-" if pid is None else f"specc-train-{pid}-"
     return [p for p in (work / "tmp").iterdir() if p.name.startswith(prefix)]
@@ -288,6 +298,49 @@ def test_ctrl_c_during_start_up_leaves_out_as_it_was(
         assert output in ("specc: interrupted\n", "interrupted; out was left as it was\n")
         assert _snapshot(work / "out") == previous
     assert _leftovers(work) == []
+
+
+# Every one-line ending Ctrl-C can have: before the command runs, in its imports or
+# checks, in training, after the last batch.
+CTRL_C_LINES = (
+    "specc: interrupted",
+    "interrupted; out was left as it was",
+    "interrupted at epoch ",
+    "interrupted after training ended; ",
+)
+
+
+def test_ctrl_c_at_every_moment_of_a_run_is_one_line(
+    rerun: tuple[Path, dict[str, bytes]],
+) -> None:
+    # Moments spread over a whole short run, measured here, so that some land in Typer's
+    # parsing of the arguments and its reading of the commands' annotations (once a silent
+    # exit 130, and a death by SIGINT). They count from the moment specc's handlers are in:
+    # before it, the interpreter is starting, where Ctrl-C ends any Python program.
+    work, previous = rerun
+    began = time.monotonic()
+    assert _finish(_start(work, "--epochs", "1"))[0] == 0
+    whole = time.monotonic() - began
+    previous = _snapshot(work / "out")
+    for step in range(16):
+        process = _start(work, "--epochs", "1")
+        pid = process.pid
+        assert _wait_until(process, lambda: _catches(pid, signal.SIGTERM))  # noqa: B023
+        time.sleep(whole * step / 16)
+        process.send_signal(signal.SIGINT)
+        code, output = _finish(process)
+        if code == 0:
+            break  # the run ended before the signal: the later moments would too
+        assert code == 130, output
+        assert len(output.splitlines()) == 1 and output.startswith(CTRL_C_LINES), output
+        now = _snapshot(work / "out")
+        if output.startswith(CTRL_C_LINES[:2]):
+            assert now == previous
+        else:
+            status = "interrupted" if output.startswith(CTRL_C_LINES[2]) else "completed"
+            _check_complete(work / "out", status=status)
+            previous = now
+        assert _leftovers(work) == []
 
 
 def _file_size_limit(size: int) -> Callable[[], None]:
