@@ -10,8 +10,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from specc.atomic import write_text
 from specc.cli.diagnostic_codes import DIAGNOSTIC_CODES
+from specc.generated_file import generator_main
 
 DIAGNOSTICS_DOC = Path(__file__).resolve().parent.parent / "docs" / "diagnostics.md"
 TABLE_START = (
@@ -47,10 +47,12 @@ def render_doc(current: str, codes: dict[str, str] = DIAGNOSTIC_CODES) -> str:
 
 
 def main() -> None:
-    """Rewrite the table of docs/diagnostics.md (or of the doc given as the first argument)."""
-    target = Path(sys.argv[1]) if len(sys.argv) > 1 else DIAGNOSTICS_DOC
-    write_text(target, render_doc(target.read_text(encoding="utf-8")))
-    print(f"wrote {target}")
+    """Write the generated file (or to the path given), or ``--check`` it."""
+
+    def render(path: Path) -> str:
+        return render_doc(path.read_text(encoding="utf-8"))
+
+    sys.exit(generator_main("specc.cli.diagnostic_docs", DIAGNOSTICS_DOC, render))
 
 
 if __name__ == "__main__":

@@ -14,9 +14,9 @@ from pydantic_core import PydanticUndefined
 
 import specc.layers  # noqa: F401 - registers the layers
 from specc.activations import ACTIVATIONS
-from specc.atomic import write_text
 from specc.callbacks import CALLBACKS
 from specc.constraints import CONSTRAINTS
+from specc.generated_file import generator_main
 from specc.initializers import INITIALIZERS
 from specc.layers.base import LAYERS, Layer
 from specc.losses import LOSSES
@@ -85,10 +85,8 @@ def render_catalog() -> str:
 
 
 def main() -> None:
-    """Write the catalog (or to the path given as the first argument)."""
-    target = Path(sys.argv[1]) if len(sys.argv) > 1 else CATALOG_PATH
-    write_text(target, render_catalog())
-    print(f"wrote {target}")
+    """Write the generated file (or to the path given), or ``--check`` it."""
+    sys.exit(generator_main("specc.catalog", CATALOG_PATH, lambda path: render_catalog()))
 
 
 if __name__ == "__main__":

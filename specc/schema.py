@@ -24,9 +24,9 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
 from specc.activations import ACTIVATIONS
-from specc.atomic import write_text
 from specc.callbacks import CALLBACKS
 from specc.constraints import CONSTRAINTS
+from specc.generated_file import generator_main
 from specc.initializers import INITIALIZERS
 from specc.layers.base import LAYERS
 from specc.losses import LOSSES
@@ -131,10 +131,8 @@ def render_schema() -> str:
 
 
 def main() -> None:
-    """Write the schema file (or the path given as the first argument)."""
-    target = Path(sys.argv[1]) if len(sys.argv) > 1 else SCHEMA_PATH
-    write_text(target, render_schema())
-    print(f"wrote {target}")
+    """Write the generated file (or to the path given), or ``--check`` it."""
+    sys.exit(generator_main("specc.schema", SCHEMA_PATH, lambda path: render_schema()))
 
 
 if __name__ == "__main__":

@@ -82,6 +82,7 @@ LAYERS: list[tuple[str, list[str]]] = [
             "specc.plotting",
             "specc.history_file",
             "specc.plot_history",
+            "specc.generated_file",
         ],
     ),
 ]
