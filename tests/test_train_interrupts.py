@@ -322,11 +322,11 @@ def test_ctrl_c_at_every_moment_of_a_run_is_one_line(
     assert _finish(_start(work, "--epochs", "1"))[0] == 0
     whole = time.monotonic() - began
     previous = _snapshot(work / "out")
-    for step in range(16):
+    for step in range(8):
         process = _start(work, "--epochs", "1")
         pid = process.pid
         assert _wait_until(process, lambda: _catches(pid, signal.SIGTERM))  # noqa: B023
-        time.sleep(whole * step / 16)
+        time.sleep(whole * step / 8)
         process.send_signal(signal.SIGINT)
         code, output = _finish(process)
         if code == 0:
