@@ -46,6 +46,8 @@ CLASSES = 4
 
 
 def _configs() -> list[dict[str, Any]]:
+    # Every registered metric by its defaults, read from the registry: a metric added
+    # later is in the matrix with no list to update (and fails it without a lowering).
     METRICS.load_all()
     defaults = [{"type": METRICS.canonical_name(model)} for model in METRICS]
     return defaults + VARIANTS
@@ -107,9 +109,3 @@ def test_result_graph_gives_result(config: dict[str, Any]) -> None:
         expected = metric.result([np.asarray(s, np.float32).astype(np.float64) for s in case])
         assert got.shape == result_shape(metric, shapes)
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6, err_msg=str(case))
-
-
-def test_every_metric_is_covered() -> None:
-    """Each registered metric has a default configuration above (none can be missed)."""
-    covered = {c["type"] for c in _configs()}
-    assert {METRICS.canonical_name(model) for model in METRICS} <= covered
