@@ -31,6 +31,7 @@ from specc.metrics.base import Totals
 from specc.optimizers import OPTIMIZERS
 from specc.train.evaluate import evaluate_spec
 from specc.train.fit import constraints_of
+from specc.train.graph import TrainingGraph
 from specc.train.run import TrainOptions, prepare, train_spec, write_outputs
 from specc.train.standard import StandardSession
 from specc.weights import save_weights
@@ -131,13 +132,30 @@ class Run:
     model: onnx.ModelProto
 
 
+def _export(spec: Path, folder: Path) -> tuple[Any, Path, dict[str, Any]]:
+    """``spec`` exported for mobile with training into ``folder/bundle``: its source, the
+    bundle's training folder and training.json."""
+    source = load_source(spec)
+    export_mobile(source, folder / "bundle", with_training=True)
+    training_dir = folder / "bundle" / "training"
+    return source, training_dir, json.loads((training_dir / "training.json").read_text())
+
+
+def _reference(spec: Path, source: Any) -> tuple[TrainingGraph, StandardSession]:
+    """``specc train``'s default backend on the exported weights of ``source``."""
+    compiled, training = prepare(spec, None, None, fused_recurrence=True, weighted=True)
+    take_weights(training, model_weights(source.model), str(spec), str(spec))
+    reference = StandardSession(training)
+    config = compiled.compile
+    assert config is not None
+    reference.use_optimizer(config.optimizer, constraints=constraints_of(compiled))
+    return training, reference
+
+
 def _run(folder: Path, spec_data: dict[str, Any], steps: int = STEPS) -> Run:
     spec = write_spec(folder, spec_data)
-    source = load_source(spec)
-    bundle = folder / "bundle"
-    export_mobile(source, bundle, with_training=True)
-    training_dir = bundle / "training"
-    info = json.loads((training_dir / "training.json").read_text())
+    source, training_dir, info = _export(spec, folder)
+    bundle = training_dir.parent
 
     # The app: state from the files, batch + state in, next/* swapped in.
     session = ort.InferenceSession(str(training_dir / info["train_step"]["file"]))
@@ -151,12 +169,7 @@ def _run(folder: Path, spec_data: dict[str, Any], steps: int = STEPS) -> Run:
         state = {t["name"]: results[t["next"]] for t in info["state"]["tensors"]}
 
     # specc train's default backend on the same weights and batches, in order.
-    compiled, training = prepare(spec, None, None, fused_recurrence=True, weighted=True)
-    take_weights(training, model_weights(source.model), str(spec), str(spec))
-    reference = StandardSession(training)
-    config = compiled.compile
-    assert config is not None
-    reference.use_optimizer(config.optimizer, constraints=constraints_of(compiled))
+    _, reference = _reference(spec, source)
     reference_losses = []
     for batch in _batches(steps=steps):
         reference_losses.append(float(reference.train_step(batch)["loss"]))
@@ -223,7 +236,8 @@ def test_web_and_mobile_write_one_training_json(run: Run, tmp_path: Path) -> Non
     assert result.exit_code == 0, result.output
     on_web = json.loads((web / "training.json").read_text())
     mobile = {k: v for k, v in run.info.items() if k not in ("engine", "packages")}
-    for graph, suffix in (("train_step", "ort"), ("evaluate", "ort"), ("predict", "ort")):
+    for graph in ("train_step", "evaluate", "predict", "metrics"):
+        suffix = "ort"
         assert mobile[graph]["file"] == f"{graph}.{suffix}"
         assert on_web[graph]["file"] == f"{graph}.onnx"
         mobile[graph] = {k: v for k, v in mobile[graph].items() if k != "file"}
@@ -356,19 +370,20 @@ def _ort_ops(path: Path) -> set[tuple[str, str]]:
 def test_required_operators_cover_the_training_graphs(run: Run) -> None:
     config = _config_ops(run.bundle / "required_operators.config")
     folder = run.bundle / "training"
-    for name in ("train_step.ort", "evaluate.ort", "predict.ort"):
+    for name in ("train_step.ort", "evaluate.ort", "predict.ort", "metrics.ort"):
         ops = _ort_ops(folder / name)
         assert ops and ops <= config, (name, ops - config)
     # ...and the training-only ones are there because of the step graph.
     assert not _ort_ops(folder / "train_step.ort") <= _ort_ops(run.bundle / "model.ort")
 
 
-def _history_value(entry: dict[str, Any], outputs: dict[str, np.ndarray], metric: Any) -> float:
-    if entry["kind"] == "batch mean":
-        return float(outputs[entry["outputs"][0]])
-    totals = Totals(metric)
-    totals.add([outputs[name] for name in entry["outputs"]])
-    return float(totals.result())  # type: ignore[arg-type]
+def _finish_metrics(folder: Path, info: dict[str, Any], sums: dict[str, np.ndarray]) -> dict:
+    """metrics.ort run as an app runs it: the statistics summed over the batches in (as
+    float32), every metric's value out by its history name."""
+    session = ort.InferenceSession(str(folder / info["metrics"]["file"]))
+    feeds = {t["name"]: np.asarray(sums[t["name"]], np.float32) for t in info["metrics"]["inputs"]}
+    names = [o.name for o in session.get_outputs()]
+    return dict(zip(names, session.run(None, feeds), strict=True))
 
 
 def test_evaluation_graph_gives_specc_evaluate(run: Run, tmp_path: Path) -> None:
@@ -388,12 +403,10 @@ def test_evaluation_graph_gives_specc_evaluate(run: Run, tmp_path: Path) -> None
     save_weights(tmp_path / "trained.npz", weights)
     np.savez(tmp_path / "data.npz", x=batch["x"], out=batch["out.target"])
     result = evaluate_spec(run.spec, tmp_path / "data.npz", tmp_path / "trained.npz", None, BATCH)
-    _, training = prepare(run.spec, None, None)
-    metrics = {m.key: m.metric for m in training.metrics}
     assert [h["name"] for h in run.info["history"]] == ["loss", "accuracy"]
-    for entry in run.info["history"]:
-        got = _history_value(entry, outputs, metrics.get(entry["name"]))
-        assert got == pytest.approx(result.values[entry["name"]], rel=1e-5), entry["name"]
+    finished = _finish_metrics(folder, run.info, outputs)
+    assert float(outputs["loss"]) == pytest.approx(result.values["loss"], rel=1e-5)
+    assert float(finished["accuracy"]) == pytest.approx(result.values["accuracy"], rel=1e-5)
 
 
 def test_readme_shows_the_step_loop(run: Run) -> None:
@@ -502,3 +515,71 @@ def test_ort_training_engine_writes_the_training_artifacts(tmp_path: Path) -> No
     model = json.loads((tmp_path / "b" / "model.json").read_text())
     assert model["mobile"]["training"]["engine"] == "ort-training"
     assert "training-android" in model["mobile"]["training"]["packages"]["android"]
+
+
+BINARY_METRICS = Path(__file__).parent / "data" / "web_training" / "binary_metrics.yaml"
+
+
+def _binary_batches(seed: int, count: int) -> list[dict[str, np.ndarray]]:
+    rng = np.random.default_rng(seed)
+    batches = []
+    for _ in range(count):
+        features = rng.standard_normal((BATCH, 8)).astype(np.float32)
+        label = features[:, 0] - features[:, 1] + 0.5 * rng.standard_normal(BATCH) > 0
+        batches.append({"features": features, "positive": label[:, None].astype(np.float32)})
+    return batches
+
+
+def test_metrics_graph_finishes_every_metric(tmp_path: Path) -> None:
+    """AUC (ROC, PR), Precision, Recall, F1Score and mse: metrics.ort on the statistics an
+    app sums over its steps gives StandardSession's epoch values, and over evaluate.ort's
+    batches gives specc evaluate's."""
+    source, folder, info = _export(BINARY_METRICS, tmp_path)
+    step = ort.InferenceSession(str(folder / info["train_step"]["file"]))
+    state = _app_state(folder, info)
+    training, reference = _reference(BINARY_METRICS, source)
+    totals = {m.key: Totals(m.metric) for m in training.metrics}
+    target = training.targets["positive"][0]
+    sums: dict[str, np.ndarray] = {}
+    names = [o.name for o in step.get_outputs()]
+    for batch in _binary_batches(0, 6):
+        feeds = {"features": batch["features"], target: batch["positive"]}
+        results = dict(zip(names, step.run(None, {**feeds, **state}), strict=True))
+        state = {t["name"]: results[t["next"]] for t in info["state"]["tensors"]}
+        for entry in info["metrics"]["inputs"]:
+            sums[entry["name"]] = sums.get(entry["name"], 0.0) + results[entry["name"]]
+        out = reference.train_step(feeds)
+        reference.commit()
+        for m in training.metrics:
+            totals[m.key].add([out[name] for name in m.statistics])
+    finished = _finish_metrics(folder, info, sums)
+    keys = ["auc", "pr_auc", "precision", "recall", "f1_score", "mse"]
+    assert list(finished) == keys
+    for key in keys:
+        expected = totals[key].result()
+        np.testing.assert_allclose(finished[key], expected, rtol=1e-5, err_msg=key)
+        assert np.min(expected) > 0.0 and (key == "mse" or np.max(expected) < 1.0), key
+
+    # evaluate.ort over three batches, then metrics.ort: specc evaluate on the same rows.
+    evaluation = ort.InferenceSession(str(folder / info["evaluate"]["file"]))
+    weights = {name: state[name] for name in info["evaluate"]["state_inputs"]}
+    names = [o.name for o in evaluation.get_outputs()]
+    held = _binary_batches(1, 3)
+    sums = {}
+    for batch in held:
+        feeds = {"features": batch["features"], target: batch["positive"], **weights}
+        results = dict(zip(names, evaluation.run(None, feeds), strict=True))
+        for entry in info["metrics"]["inputs"]:
+            sums[entry["name"]] = sums.get(entry["name"], 0.0) + results[entry["name"]]
+    finished = _finish_metrics(folder, info, sums)
+    trained = {
+        t["weights_key"]: state[t["name"]] for t in info["state"]["tensors"] if "weights_key" in t
+    }
+    save_weights(tmp_path / "trained.npz", trained)
+    rows = {k: np.concatenate([b[k] for b in held]) for k in ("features", "positive")}
+    np.savez(tmp_path / "data.npz", **rows)
+    result = evaluate_spec(
+        BINARY_METRICS, tmp_path / "data.npz", tmp_path / "trained.npz", None, BATCH
+    )
+    for key in keys:
+        np.testing.assert_allclose(finished[key], result.values[key], rtol=1e-5, err_msg=key)

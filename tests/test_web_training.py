@@ -25,16 +25,13 @@ import yaml
 
 from specc.cli.app import app
 from specc.emit import web
-from specc.emit.step_export import metric_result
 from specc.emit.step_files import read_state as read_state_file
-from specc.metrics import METRICS
 from specc.spec.compile import losses_by_output
 from specc.train.data import Dataset
 from specc.train.data_targets import targets_for
-from specc.train.fit import FitOptions, constraints_of, evaluate, fit
+from specc.train.fit import FitOptions, FitResult, constraints_of, evaluate, fit
 from specc.train.run import prepare
 from specc.train.standard import StandardSession
-from specc.types import TensorType
 from tests import test_export_web
 from tests.test_export_web import (
     BROWSER,
@@ -54,10 +51,12 @@ labeled_trained = test_export_web.labeled_trained
 
 DATA = MODELS / "data" / "digits.npz"
 BN_CNN = Path(__file__).parent / "data" / "web_training" / "digits_bn_cnn.yaml"
+BINARY_METRICS = BN_CNN.parent / "binary_metrics.yaml"
 TRAINING_FILES = {
     "train_step.onnx",
     "evaluate.onnx",
     "predict.onnx",
+    "metrics.onnx",
     "state.bin",
     "training.json",
     "specc-train.js",
@@ -214,9 +213,19 @@ def test_training_bundle_files(tmp_path: Path) -> None:
             "kind": "metric",
             "metric": "SparseCategoricalAccuracy",
             "rule": "The mean.",
-            "result": "mean",
         },
     ]
+    assert training["metrics"] == {
+        "file": "metrics.onnx",
+        "inputs": [
+            {"name": f"metrics/accuracy/{k}", "dtype": "float32", "shape": [], "role": role}
+            for k, role in enumerate(["summed over the batches"] * 2)
+        ],
+        "outputs": [
+            {"name": "accuracy", "dtype": "float32", "shape": [], "role": "the metric's value"}
+        ],
+        "run": training["metrics"]["run"],
+    }
     assert set(weights_of(training).values()) == {
         f"{layer}/{weight}"
         for layer in ("dense", "dense_1", "digit")
@@ -241,7 +250,7 @@ def test_training_bundle_files(tmp_path: Path) -> None:
     for name in weights_of(training):
         np.testing.assert_array_equal(state[name], inference[name])
     assert int(state["optimizer.iterations"]) == 0
-    for name in ("train_step.onnx", "evaluate.onnx", "predict.onnx"):
+    for name in ("train_step.onnx", "evaluate.onnx", "predict.onnx", "metrics.onnx"):
         model = onnx.load(str(out / name))
         onnx.checker.check_model(model)
         assert web.web_problems(model) == []
@@ -326,19 +335,6 @@ def test_a_spec_without_compile_exits_1(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "SPC504" in result.output
     assert not (tmp_path / "out").exists()
-
-
-@pytest.mark.parametrize(
-    ("metric", "expected"),
-    [("accuracy", "mean"), ("mae", "mean"), ("RootMeanSquaredError", "root_mean"), ("AUC", None)],
-)
-def test_metric_results_the_page_can_finish(metric: str, expected: str | None) -> None:
-    config = METRICS.get(metric).model_validate({"type": metric})
-    scalars = [TensorType("float32", (), batched=False)] * 2
-    assert metric_result(config, scalars) == expected
-
-
-# --- training in Chromium and Node.js --------------------------------------------------------
 
 
 def _site(tmp_path: Path, specs: dict[str, Path], *extra: str) -> Path:
@@ -508,6 +504,36 @@ def test_training_page_escapes_names_and_says_when_it_has_no_data(
     assert plain_page["points"] == 0
 
 
+def python_fit(
+    spec: Path,
+    bundle: Path,
+    rows: dict[str, np.ndarray],
+    held: dict[str, np.ndarray],
+    batch_size: int,
+) -> FitResult:
+    """``specc train``'s ``fit`` (two epochs, unshuffled, ``held`` for validation) from the
+    bundle's initial state."""
+    compiled, training = prepare(spec, None, None, fused_recurrence=True)
+    session = StandardSession(training)
+    state = read_state(bundle)
+    config = compiled.compile
+    assert config is not None
+    session.use_optimizer(config.optimizer, constraints=constraints_of(compiled))
+    session.restore({name: state[name] for name in [*training.trainable, *training.frozen]})
+    predictions = dict(compiled.graph.outputs)
+    targets = targets_for(losses_by_output(config, list(predictions)), predictions)
+    inputs = dict(compiled.typed.resolved.inputs)
+    return fit(
+        compiled,
+        training,
+        session,
+        Dataset.from_arrays(rows, inputs, targets),
+        Dataset.from_arrays(held, inputs, targets),
+        config,
+        FitOptions(epochs=2, batch_size=batch_size, shuffle=False),
+    )
+
+
 def run_node(bundle: Path, job: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
     """tests/browser/run_node_training.mjs on ``bundle`` (a node_modules link beside it)."""
     if shutil.which("node") is None or not (NODE_MODULES / "onnxruntime-web").is_dir():
@@ -539,25 +565,7 @@ def test_fit_matches_specc_train_fit_and_stops_on_abort(tmp_path: Path) -> None:
     fit_job = {"fit": {"data": as_job(rows), "validationData": as_job(held), "options": options}}
     page = run_node(site / "mlp", fit_job, tmp_path)
 
-    compiled, training = prepare(spec, None, None, fused_recurrence=True)
-    session = StandardSession(training)
-    state = read_state(site / "mlp")
-    config = compiled.compile
-    assert config is not None
-    session.use_optimizer(config.optimizer, constraints=constraints_of(compiled))
-    session.restore({name: state[name] for name in [*training.trainable, *training.frozen]})
-    predictions = dict(compiled.graph.outputs)
-    targets = targets_for(losses_by_output(config, list(predictions)), predictions)
-    inputs = dict(compiled.typed.resolved.inputs)
-    fitted = fit(
-        compiled,
-        training,
-        session,
-        Dataset.from_arrays(rows, inputs, targets),
-        Dataset.from_arrays(held, inputs, targets),
-        config,
-        FitOptions(epochs=2, batch_size=32, shuffle=False),
-    )
+    fitted = python_fit(spec, site / "mlp", rows, held, 32)
     assert (
         set(page["history"])
         == set(fitted.history)
@@ -638,3 +646,38 @@ def test_two_outputs_train_in_node_as_in_specc_train(tmp_path: Path) -> None:
         )
         for key, value in expected.items():
             assert values[key] == pytest.approx(value, rel=1e-5, abs=1e-7), key
+
+
+def binary_rows(count: int, seed: int) -> dict[str, np.ndarray]:
+    """Rows for BINARY_METRICS: 8 features, and a label that depends on them (noisily)."""
+    rng = np.random.default_rng(seed)
+    features = rng.standard_normal((count, 8)).astype(np.float32)
+    noise = 0.5 * rng.standard_normal(count)
+    label = (features[:, 0] - features[:, 1] + noise > 0).astype(np.float32)
+    return {"features": features, "positive": label[:, None]}
+
+
+@pytest.mark.slow
+def test_fit_and_evaluate_finish_every_metric_as_specc_train(tmp_path: Path) -> None:
+    """AUC (ROC and PR), Precision, Recall, F1Score and mse: fit's history and evaluate()'s
+    values (val_*) in Node.js, finished by metrics.onnx, are specc train's and specc
+    evaluate's."""
+    spec = BINARY_METRICS
+    site = _site(tmp_path, {"binary": spec})
+    rows, held = binary_rows(100, 0), binary_rows(45, 1)
+    options = {"epochs": 2, "batchSize": 16, "shuffle": False}
+    job = {"fit": {"data": as_job(rows), "validationData": as_job(held), "options": options}}
+    page = run_node(site / "binary", job, tmp_path)
+
+    fitted = python_fit(spec, site / "binary", rows, held, 16)
+    names = ["auc", "pr_auc", "precision", "recall", "f1_score", "mse"]
+    assert set(page["history"]) == set(fitted.history)
+    assert set(fitted.history) == {"loss", "val_loss", *names, *(f"val_{n}" for n in names)}
+    for key, values in fitted.history.items():
+        np.testing.assert_allclose(page["history"][key], values, rtol=1e-5, err_msg=key)
+        # Values strictly inside their range, where a wrong formula shows.
+        assert all(np.ravel(values) > 0.0), key
+    for name in ("auc", "pr_auc", "precision", "recall"):
+        assert all(0.0 < v < 1.0 for v in fitted.history[name] + fitted.history[f"val_{name}"])
+    # The running logs of the last batch are the epoch's.
+    assert page["batches"][-1]["logs"]["auc"] == pytest.approx(page["history"]["auc"][-1])

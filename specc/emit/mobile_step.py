@@ -12,6 +12,8 @@ every optimizer, nothing the app computes but the swap of the state.
 
 training/ holds ``train_step.ort``, ``evaluate.ort``, ``predict.ort`` (the inference model
 with its weights as inputs, so that an app predicts with the weights it trained),
+``metrics.ort`` (with metrics: their statistics summed over the batches in, every metric's
+value out, ``specc.emit.step_files.metrics_graph``),
 ``state.bin`` (the initial state) and ``training.json``, which says how to drive them:
 the files and the layout the web bundle has too (``specc.emit.step_files``).
 """
@@ -29,6 +31,7 @@ from specc.emit.step_export import StepExport, build_step_export, model_weights
 from specc.emit.step_files import (
     STATE_FILE,
     StepFileNames,
+    metrics_graph,
     state_bytes,
     training_description,
     weights_as_inputs,
@@ -39,7 +42,8 @@ from specc.onnx_model import DEFAULT_OPSET, to_model_proto, write_model
 STEP_MODEL = "train_step.ort"
 EVALUATION_MODEL = "evaluate.ort"
 PREDICT_MODEL = "predict.ort"
-FILE_NAMES = StepFileNames(STEP_MODEL, EVALUATION_MODEL, PREDICT_MODEL)
+METRICS_MODEL = "metrics.ort"
+FILE_NAMES = StepFileNames(STEP_MODEL, EVALUATION_MODEL, PREDICT_MODEL, METRICS_MODEL)
 
 
 def export_step_training(
@@ -58,6 +62,9 @@ def export_step_training(
         EVALUATION_MODEL: to_model_proto(graphs.evaluation, DEFAULT_OPSET),
         PREDICT_MODEL: weights_as_inputs(source.model, weights),
     }
+    results = metrics_graph(export)
+    if results is not None:
+        models[METRICS_MODEL] = to_model_proto(results, DEFAULT_OPSET)
     with scratch_folder("specc-mobile-") as tmp:
         for name, model in models.items():
             onnx_path = Path(tmp) / Path(name).with_suffix(".onnx")

@@ -5,7 +5,8 @@ and ``OnnxTensor``, onnxruntime-objc's ``ORTSession`` and ``ORTValue``): load th
 from ``state.bin`` at the offsets ``training.json`` gives, then per step feed the batch and
 the state, read the loss, and take every ``next/<name>`` output as the new state; save by
 writing the state back in the same layout. Every name from the spec is escaped for the
-place it lands (``specc.escape``).
+place it lands (``specc.escape``). The metrics' lines come from
+``specc.emit.mobile_step_metrics``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from specc.emit.mobile_code import (
     swift_tensors,
     tensor_table,
 )
+from specc.emit.mobile_step_metrics import metrics_code
 from specc.emit.step_files import SAMPLE_WEIGHT, TARGET
 from specc.escape import kotlin_string, markdown_code, markdown_text, swift_string
 
@@ -56,6 +58,15 @@ def render_step_training(info: dict[str, Any]) -> str:
         for t in info["state"]["tensors"]
     )
     history = "\n".join(_history_line(value) for value in info["history"])
+    kotlin_metrics, swift_metrics = metrics_code(info, "kotlin"), metrics_code(info, "swift")
+    metrics_text = (
+        "`metrics.ort` finishes the metrics: sum each metric statistic over an epoch's "
+        "batches (or an evaluation's), then one run of it on the sums gives every metric's "
+        "value by its history name, as `specc train` and `specc evaluate` compute it "
+        "(`training.json`'s `metrics`; the loops below show it).\n\n"
+        if info.get("metrics")
+        else ""
+    )
     optimizer = markdown_text(str(info["optimizer"].get("type", "")))
     return f"""## On-device training (`training/`)
 
@@ -65,7 +76,7 @@ training step `specc train` runs (its default backend): one run is the forward p
 loss, its gradients, the {optimizer} update with its learning rate ({rate_text}),
 the weight constraints and BatchNormalization's moving statistics. `evaluate.ort` is the
 forward pass in inference mode with the losses, as `specc evaluate` computes them.
-{random_text}`required_operators.config` covers both graphs.
+{random_text}{metrics_text}`required_operators.config` covers every graph here.
 
 `state.bin` holds the whole training state as raw little-endian tensors (row-major) at
 the byte offsets below, also listed in `training.json` (`state.tensors`): the weights
@@ -108,8 +119,8 @@ import org.json.JSONObject
 
 val env = OrtEnvironment.getEnvironment()
 val step = env.createSession(File(dir, "train_step.ort").path, OrtSession.SessionOptions())
-val tensors = JSONObject(File(dir, "training.json").readText())
-    .getJSONObject("state").getJSONArray("tensors")
+val info = JSONObject(File(dir, "training.json").readText())
+val tensors = info.getJSONObject("state").getJSONArray("tensors")
 val names = (0 until tensors.length()).map {{ tensors.getJSONObject(it).getString("name") }}
 val bytes = File(dir, "state.bin").readBytes()
 // The state: every tensor read from state.bin at its offset.
@@ -125,19 +136,20 @@ for (i in 0 until tensors.length()) {{
 }}
 val initial = state.values.toList()
 var held: OrtSession.Result? = null  // owns the state after the first step
-for (b in batches) {{  // b: this batch's values, as the arrays below
+{kotlin_metrics.before}for (b in batches) {{  // b: this batch's values, as the arrays below
     val batch = b.rows.toLong()
 {_indent(kotlin_tensors(batch), 4)}
     val feeds = HashMap<String, OnnxTensor>(state)
 {kotlin_feeds}
     val result = step.run(feeds)
     val loss = (result.get("loss").get() as OnnxTensor).floatBuffer.get(0)
+{kotlin_metrics.inside}\
     for (name in names) state[name] = result.get("next/" + name).get() as OnnxTensor
     listOf({batch_names}).forEach {{ it.close() }}
     held?.close() ?: initial.forEach {{ it.close() }}  // the state this step consumed
     held = result
 }}
-// Save: each tensor back at its offset (the shapes never change).
+{kotlin_metrics.after}// Save: each tensor back at its offset (the shapes never change).
 val saved = ByteBuffer.allocate(bytes.size).order(ByteOrder.LITTLE_ENDIAN)
 for (i in 0 until tensors.length()) {{
     val t = tensors.getJSONObject(i)
@@ -171,8 +183,8 @@ for t in tensors {{
     let type: ORTTensorElementDataType = t["dtype"] as! String == "int64" ? .int64 : .float
     state[t["name"] as! String] = try ORTValue(tensorData: data, elementType: type, shape: shape)
 }}
-let wanted = Set(["loss"] + state.keys.map {{ "next/" + $0 }})
-for b in batches {{  // b: this batch's values, as the bytes below
+var wanted = Set(["loss"] + state.keys.map {{ "next/" + $0 }})
+{swift_metrics.before}for b in batches {{  // b: this batch's values, as the bytes below
     let batch = NSNumber(value: b.rows)
 {_indent(swift_tensors(batch), 4)}
     var feeds = state
@@ -180,9 +192,10 @@ for b in batches {{  // b: this batch's values, as the bytes below
     let outputs = try step.run(withInputs: feeds, outputNames: wanted, runOptions: nil)
     let lossData = try outputs["loss"]!.tensorData() as Data
     let loss = lossData.withUnsafeBytes {{ $0.load(as: Float.self) }}
+{swift_metrics.inside}\
     for name in Array(state.keys) {{ state[name] = outputs["next/" + name]! }}
 }}
-// Save: each tensor back at its offset (the shapes never change).
+{swift_metrics.after}// Save: each tensor back at its offset (the shapes never change).
 let saved = NSMutableData(length: bytes.count)!
 for t in tensors {{
     let data = try state[t["name"] as! String]!.tensorData()

@@ -22,13 +22,11 @@ from specc.diagnostics import Diagnostic, SpecError
 from specc.emit.source import ExportSource
 from specc.emit.trained import EXPORT_SOURCE
 from specc.limits import DEFAULT_LIMITS, Limits
-from specc.metrics import Metric
 from specc.pipeline import CompiledModel
 from specc.train.fit import constraints_of
 from specc.train.graph import TOTAL_LOSS, TrainingGraph
 from specc.train.run import prepare
 from specc.train.step_graph import StepGraphs, build_step_graphs
-from specc.types import TensorType
 
 
 @dataclass(frozen=True)
@@ -41,12 +39,10 @@ class HistoryValue:
     # "batch mean": the output itself, averaged over batches weighted by batch size;
     # "metric": the metric's statistics summed over batches, then its result.
     kind: str
-    # The metric's type and its result's rule (metrics only).
+    # The metric's type and its result's rule (metrics only); the metrics graph
+    # (``step_files.metrics_graph``) computes the result.
     metric: str | None = None
     rule: str | None = None
-    # How the result follows from the summed statistics, for a runtime to finish it
-    # itself: "mean" or "root_mean" (``metric_result``); None for any other rule.
-    result: str | None = None
 
 
 @dataclass
@@ -85,7 +81,7 @@ def build_step_export(
     assert config is not None  # prepare() refuses a spec without one
     graphs = build_step_graphs(training, config.optimizer, constraints_of(compiled))
     keys = {p.onnx_name: p.key for p in compiled.typed.parameters}
-    history = history_values(training, dict(graphs.step.outputs))
+    history = history_values(training)
     return StepExport(compiled, training, graphs, history, keys)
 
 
@@ -118,10 +114,8 @@ def take_weights(
         raise SpecError(problems)
 
 
-def history_values(
-    training: TrainingGraph, outputs: Mapping[str, TensorType]
-) -> list[HistoryValue]:
-    """What ``specc train`` logs per epoch, from which step outputs (typed by ``outputs``):
+def history_values(training: TrainingGraph) -> list[HistoryValue]:
+    """What ``specc train`` logs per epoch, from which step outputs:
     ``fit``'s averages, the per-output losses (``<output>_loss``) only for a model with
     several outputs, as Keras logs them."""
     values = [HistoryValue(TOTAL_LOSS, [TOTAL_LOSS], "batch mean")]
@@ -139,37 +133,6 @@ def history_values(
                 "metric",
                 type(metric.metric).__name__,
                 doc[0].replace("``", "`") if doc else None,
-                metric_result(metric.metric, [outputs[s] for s in metric.statistics]),
             )
         )
     return values
-
-
-def metric_result(metric: Metric, statistics: list[TensorType]) -> str | None:
-    """How a metric's value follows from its statistics summed over batches, in words a
-    runtime can follow: ``mean`` (total / count, 0 when the count is 0) or ``root_mean``
-    (the root of that); None for any other (AUC, F1, precision: an app finishes those
-    from the summed statistics itself).
-
-    Found by asking the metric's own ``result`` (its one home) on probe sums, so that a
-    metric added later is classified with no list to keep up to date."""
-    if len(statistics) != 2 or any(t.shape not in ((), (1,)) for t in statistics):
-        return None
-    probes = ([6.0, 4.0], [3.0, 12.0])
-    found = []
-    for total, count in probes:
-        try:
-            value = metric.result([np.asarray(total), np.asarray(count)])
-        except (TypeError, ValueError, IndexError):
-            return None
-        if isinstance(value, list):
-            return None
-        found.append(float(value))
-    zero = metric.result([np.asarray(0.0), np.asarray(0.0)])
-    means = [t / c for t, c in probes]
-    if not isinstance(zero, list) and float(zero) == 0.0:
-        if np.allclose(found, means):
-            return "mean"
-        if np.allclose(found, np.sqrt(means)):
-            return "root_mean"
-    return None

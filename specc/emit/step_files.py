@@ -8,6 +8,9 @@ Both ``specc export --target web --with-training`` and ``--target mobile --with-
   or a memory-mapped file views it in place (``state_bytes``, ``read_state``);
 - the prediction model with the weights as inputs, so that predictions use the weights
   trained on the device (``weights_as_inputs``);
+- the metrics graph, every metric's statistics summed over the batches in and every
+  metric's value out (``metrics_graph``: each metric's ``lower_result``), so that an app
+  finishes the metrics of an epoch or an evaluation as ``specc train`` does, by one run;
 - ``training.json``: how to drive the graphs (``training_description``), one layout for
   both targets, which ``specc-train.js`` and the mobile README's loops read.
 
@@ -25,6 +28,8 @@ import numpy as np
 import onnx
 
 from specc.emit.step_export import StepExport
+from specc.graph import Graph
+from specc.metrics.result_graph import ResultEntry, build_result_graph
 from specc.optimizers import Optimizer
 from specc.pipeline import CompiledModel
 from specc.random_ops import RANDOM_STEP
@@ -49,11 +54,12 @@ INPUT, TARGET, SAMPLE_WEIGHT = "input", "target", "sample weight"
 
 @dataclass(frozen=True)
 class StepFileNames:
-    """The names of a bundle's three graphs (their format differs by target)."""
+    """The names of a bundle's graphs (their format differs by target)."""
 
     step: str
     evaluation: str
     predict: str
+    metrics: str
 
 
 def learning_rate_info(config: Optimizer) -> dict[str, Any]:
@@ -151,6 +157,24 @@ def weights_as_inputs(model: onnx.ModelProto, names: Collection[str]) -> onnx.Mo
     return moved
 
 
+def metrics_graph(export: StepExport) -> Graph | None:
+    """The graph that turns the metrics' summed statistics (inputs named as the step's
+    outputs) into their values (outputs named as in the history); None without metrics."""
+    types = dict(export.graphs.step.outputs)
+    entries = [
+        ResultEntry(m.key, m.metric, [(s, _fixed(types[s].full_shape)) for s in m.statistics])
+        for m in export.training.metrics
+    ]
+    return build_result_graph(entries) if entries else None
+
+
+def _fixed(shape: tuple[int | None, ...]) -> tuple[int, ...]:
+    # A statistic has a fixed shape (``Statistic``): no batch axis, no variable size.
+    if any(d is None for d in shape):
+        raise ValueError(f"a metric statistic of variable shape {shape}")
+    return tuple(d for d in shape if d is not None)
+
+
 def training_description(
     export: StepExport, index: list[dict[str, Any]], files: StepFileNames
 ) -> dict[str, Any]:
@@ -197,12 +221,27 @@ def training_description(
         "history": [
             {k: v for k, v in vars(value).items() if v is not None} for value in export.history
         ],
+        "metrics": _metrics_entry(export, files.metrics),
         "training_flag": graphs.flag,
         "random_step": random_step_input(training),
         "optimizer": config.optimizer.model_dump(mode="json", exclude_none=True),
         "learning_rate": learning_rate_info(config.optimizer),
         "batch_size": batch_size(export.compiled),
         "epochs": section.epochs if section is not None else 1,
+    }
+
+
+def _metrics_entry(export: StepExport, file: str) -> dict[str, Any] | None:
+    graph = metrics_graph(export)
+    if graph is None:
+        return None
+    return {
+        "file": file,
+        "inputs": [_tensor(n, t, "summed over the batches") for n, t in graph.inputs],
+        "outputs": [_tensor(n, t, "the metric's value") for n, t in graph.outputs],
+        "run": "after summing each statistic (the history's metric `outputs`) over the batches "
+        "of an epoch or an evaluation, as float32: gives every metric's value, by its "
+        "history name (before any batch, feed zeros)",
     }
 
 

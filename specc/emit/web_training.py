@@ -8,6 +8,8 @@ Beside the inference model, a training bundle holds:
 - ``evaluate.onnx``: the evaluation graph (inference mode, the losses and statistics);
 - ``predict.onnx``: the inference model with its parameters as inputs, so that predictions
   use the weights trained in the page;
+- ``metrics.onnx`` (with metrics): the metrics graph, their statistics summed over the
+  batches in, their values out (``specc.emit.step_files.metrics_graph``);
 - ``state.bin``: the initial state, each tensor's little-endian bytes at an offset that is
   a multiple of 8 (``training.json`` indexes it);
 - ``training.json``: how to drive them, in the layout the mobile bundle writes too.
@@ -30,6 +32,7 @@ from specc.emit.step_files import (
     STATE_FILE,
     TRAINING_JSON,
     StepFileNames,
+    metrics_graph,
     state_bytes,
     training_description,
     weights_as_inputs,
@@ -39,13 +42,15 @@ from specc.onnx_model import to_model_proto, write_model
 STEP_MODEL = "train_step.onnx"
 EVALUATION_MODEL = "evaluate.onnx"
 PREDICT_MODEL = "predict.onnx"
-FILE_NAMES = StepFileNames(STEP_MODEL, EVALUATION_MODEL, PREDICT_MODEL)
+METRICS_MODEL = "metrics.onnx"
+FILE_NAMES = StepFileNames(STEP_MODEL, EVALUATION_MODEL, PREDICT_MODEL, METRICS_MODEL)
 # The demo page's example rows (``specc.emit.web_examples``), with --data.
 EXAMPLES_JSON = "examples.json"
 TRAINING_FILES = (
     STEP_MODEL,
     EVALUATION_MODEL,
     PREDICT_MODEL,
+    METRICS_MODEL,
     STATE_FILE,
     TRAINING_JSON,
     EXAMPLES_JSON,
@@ -62,6 +67,8 @@ class TrainingFiles:
     state: bytes
     description: dict[str, Any]
     examples: dict[str, Any] | None = field(default=None)
+    # None for a spec without metrics.
+    metrics: onnx.ModelProto | None = field(default=None)
 
 
 def training_files(
@@ -78,7 +85,9 @@ def training_files(
     predict = weights_as_inputs(model, [*exported.training.trainable, *exported.training.frozen])
     state, index = state_bytes(graphs.state)
     description = training_description(exported, index, FILE_NAMES)
-    return TrainingFiles(step, evaluation, predict, state, description, examples)
+    results = metrics_graph(exported)
+    metrics = None if results is None else to_model_proto(results, opset)
+    return TrainingFiles(step, evaluation, predict, state, description, examples, metrics)
 
 
 def write_training_files(folder: Path, files: TrainingFiles) -> list[Path]:
@@ -88,7 +97,10 @@ def write_training_files(folder: Path, files: TrainingFiles) -> list[Path]:
         (STEP_MODEL, files.step),
         (EVALUATION_MODEL, files.evaluation),
         (PREDICT_MODEL, files.predict),
+        (METRICS_MODEL, files.metrics),
     ):
+        if model is None:
+            continue
         write_model(model, folder / name)
         written.append(folder / name)
     write_bytes(folder / STATE_FILE, files.state)

@@ -14,7 +14,8 @@ Keras's ``dtype`` is not accepted.
 
 Each metric class lowers one batch's statistics into the training graph (``Metric.lower``:
 Keras's metric variables for that batch), turns their totals over the batches into its
-value (``Metric.result``), and holds the NumPy reference of its statistics
+value (``Metric.result``, in NumPy; ``Metric.lower_result``, the same in ONNX ops for the
+bundles that train where they run), and holds the NumPy reference of its statistics
 (``Metric.reference_statistics``). Metric modules are discovered, not listed: adding a metric
 means adding its class to a module here and nothing else. ``METRICS`` imports a module
 when one of its metrics is first asked for (the metrics ``loss_based`` makes from losses

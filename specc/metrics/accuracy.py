@@ -23,6 +23,7 @@ from specc.metrics.base import (
     MetricValue,
     Shape,
     Statistic,
+    lower_mean_result,
     lower_same_rank,
     mean_result,
     same_rank,
@@ -89,6 +90,10 @@ class Accuracy(Metric):
     def result(self, totals: Sequence[np.ndarray]) -> MetricValue:
         """Every accuracy is a mean."""
         return mean_result(totals)
+
+    def lower_result(self, b: GraphBuilder, totals: Sequence[Value]) -> Value:
+        """The mean, in the graph."""
+        return lower_mean_result(b, totals)
 
 
 @METRICS.register

@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from specc.graph import GraphBuilder
+from specc.graph import GraphBuilder, Value
 from specc.lazy_numpy import np
 from specc.metrics.base import (
     EPSILON,
@@ -26,8 +26,10 @@ from specc.metrics.base import (
     Statistic,
     Threshold,
     divide_no_nan,
+    lower_divide_no_nan,
 )
 from specc.metrics.confusion import Confusion
+from specc.types import FLOAT
 
 
 @METRICS.register
@@ -104,6 +106,42 @@ class AUC(Metric):
             heights = np.maximum(y[:-1], y[1:])
         return self._average((x[:-1] - x[1:]) * heights)
 
+    def lower_result(self, b: GraphBuilder, totals: Sequence[Value]) -> Value:
+        """``result`` in the graph: the same Riemann sums over the thresholds (axis 0)."""
+        tp, fp, tn, fn = totals
+        if self.curve.upper() == "PR" and self.summation_method == "interpolation":
+            return self._lower_average(b, _lower_interpolated_pr(b, tp, fp, fn))
+        recall = lower_divide_no_nan(b, tp, b.op("Add", tp, fn))
+        if self.curve.upper() == "ROC":
+            x, y = lower_divide_no_nan(b, fp, b.op("Add", fp, tn)), recall
+        elif self.curve.upper() == "PR":
+            x, y = recall, lower_divide_no_nan(b, tp, b.op("Add", tp, fp))
+        else:  # PRGAIN
+            scale = lower_divide_no_nan(b, b.op("Add", tp, fn), b.op("Add", tn, fp))
+            one, zero = b.constant(1.0), b.constant(0.0)
+            recall_gain = b.op("Sub", one, b.op("Mul", scale, lower_divide_no_nan(b, fn, tp)))
+            precision_gain = b.op("Sub", one, b.op("Mul", scale, lower_divide_no_nan(b, fp, tp)))
+            none = b.op("Equal", tp, zero)
+            x = b.op("Max", b.op("Where", none, zero, recall_gain), zero)
+            y = b.op("Where", none, one, precision_gain)
+        if self.summation_method == "interpolation":
+            heights = b.op("Div", b.op("Add", _head(b, y), _tail(b, y)), b.constant(2.0))
+        else:
+            pick = "Min" if self.summation_method == "minoring" else "Max"
+            heights = b.op(pick, _head(b, y), _tail(b, y))
+        return self._lower_average(b, b.op("Mul", b.op("Sub", _head(b, x), _tail(b, x)), heights))
+
+    def _lower_average(self, b: GraphBuilder, by_threshold: Value) -> Value:
+        if not self.multi_label:
+            return b.reduce_sum(by_threshold)
+        by_label = b.reduce_sum(by_threshold, 0)
+        if self.label_weights is None:
+            count = b.op("Cast", b.op("Size", by_label), to=FLOAT)
+            return b.op("Div", b.reduce_sum(by_label), count)
+        weights = b.constant(self.label_weights)
+        weighted = b.reduce_sum(b.op("Mul", by_label, weights))
+        return lower_divide_no_nan(b, weighted, b.constant(float(np.sum(self.label_weights))))
+
     def _average(self, by_threshold: np.ndarray) -> float:
         if not self.multi_label:
             return float(np.sum(by_threshold))
@@ -133,3 +171,37 @@ def _interpolated_pr(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarr
     ratio = np.where(both, divide_no_nan(p[:-1], np.maximum(p[1:], 0)), 1.0)
     area = slope * (dtp + intercept * np.log(np.where(ratio > 0, ratio, 1.0)))
     return divide_no_nan(area, np.maximum(tp[1:] + fn[1:], 0))
+
+
+def _lower_interpolated_pr(b: GraphBuilder, tp: Value, fp: Value, fn: Value) -> Value:
+    """``_interpolated_pr`` in the graph."""
+    zero, one = b.constant(0.0), b.constant(1.0)
+    dtp = b.op("Sub", _head(b, tp), _tail(b, tp))
+    p = b.op("Add", tp, fp)
+    p_head, p_tail = _head(b, p), _tail(b, p)
+    dp = b.op("Sub", p_head, p_tail)
+    slope = lower_divide_no_nan(b, dtp, b.op("Max", dp, zero))
+    intercept = b.op("Sub", _tail(b, tp), b.op("Mul", slope, p_tail))
+    both = b.op("And", b.op("Greater", p_head, zero), b.op("Greater", p_tail, zero))
+    quotient = lower_divide_no_nan(b, p_head, b.op("Max", p_tail, zero))
+    ratio = b.op("Where", both, quotient, one)
+    logged = b.op("Log", b.op("Where", b.op("Greater", ratio, zero), ratio, one))
+    area = b.op("Mul", slope, b.op("Add", dtp, b.op("Mul", intercept, logged)))
+    positives = b.op("Max", b.op("Add", _tail(b, tp), _tail(b, fn)), zero)
+    return lower_divide_no_nan(b, area, positives)
+
+
+def _head(b: GraphBuilder, x: Value) -> Value:
+    """``x[:-1]`` along the thresholds (axis 0)."""
+    return _slice(b, x, 0, -1)
+
+
+def _tail(b: GraphBuilder, x: Value) -> Value:
+    """``x[1:]`` along the thresholds (axis 0)."""
+    return _slice(b, x, 1, 2**62)
+
+
+def _slice(b: GraphBuilder, x: Value, start: int, end: int) -> Value:
+    starts = b.constant([start], np.int64, hint="start")
+    ends = b.constant([end], np.int64, hint="end")
+    return b.op("Slice", x, starts, ends, b.constant([0], np.int64, hint="axes"))

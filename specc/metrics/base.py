@@ -5,7 +5,9 @@ A metric is computed in two halves, as Keras's stateful metric is:
 - ``lower`` emits, inside the training graph, the batch's additive statistics (Keras's
   metric variables for one batch: a ``Mean``'s total and count, confusion counts at
   thresholds); the training loop adds them up over the batches;
-- ``result`` turns those totals into the value Keras reports (a ratio, a Riemann sum).
+- ``result`` turns those totals into the value Keras reports (a ratio, a Riemann sum);
+  ``lower_result`` is the same formula in ONNX ops, beside it, for the bundles that train
+  where they run (``specc.metrics.result_graph``): ``result`` stays the reference.
 
 ``reference_statistics`` is the NumPy float64 reference of ``lower`` that the tests check
 the graph against (as a layer module holds its NumPy reference); training never runs it.
@@ -93,6 +95,11 @@ class Metric(SpecModel):
         before any batch)."""
         raise NotImplementedError(f"{type(self).__name__} has no result")
 
+    def lower_result(self, b: GraphBuilder, totals: Sequence[Value]) -> Value:
+        """``result`` in the graph: the float32 value (a scalar, or one per class where
+        ``result`` gives a list) from the summed statistics, float32 of their shapes."""
+        raise NotImplementedError(f"{type(self).__name__} has no result lowering")
+
     def output_problem(self, prediction: TensorType) -> str | None:
         """Why this metric cannot read an output of type ``prediction`` (a sentence that
         follows the metric's name), or None. Most metrics read any output."""
@@ -106,6 +113,14 @@ def divide_no_nan(a: Any, b: Any) -> Any:
     """``a / b``, 0 where ``b`` is 0 (Keras's ``divide_no_nan``), in float64."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     return np.where(b == 0, 0.0, a / np.where(b == 0, 1.0, b))
+
+
+def lower_divide_no_nan(b: GraphBuilder, a: Value, d: Value) -> Value:
+    """``divide_no_nan`` in the graph: ``a / d``, 0 where ``d`` is 0 (Where on the few
+    numbers of a metric's result, never on a batch)."""
+    zero = b.op("Equal", d, b.constant(0.0))
+    quotient = b.op("Div", a, b.op("Where", zero, b.constant(1.0), d))
+    return b.op("Where", zero, b.constant(0.0), quotient)
 
 
 def same_rank(x1: np.ndarray, x2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -199,6 +214,11 @@ def mean_result(totals: Sequence[np.ndarray]) -> float:
     return float(divide_no_nan(totals[0], totals[1]))
 
 
+def lower_mean_result(b: GraphBuilder, totals: Sequence[Value]) -> Value:
+    """``mean_result`` in the graph."""
+    return lower_divide_no_nan(b, totals[0], totals[1])
+
+
 class MeanMetric(Metric):
     """A Keras ``MeanMetricWrapper``: the mean over the samples of a per-sample function,
     which subclasses lower (``lower_values``) and reproduce in NumPy (``values``)."""
@@ -229,6 +249,10 @@ class MeanMetric(Metric):
     def result(self, totals: Sequence[np.ndarray]) -> MetricValue:
         """The mean."""
         return mean_result(totals)
+
+    def lower_result(self, b: GraphBuilder, totals: Sequence[Value]) -> Value:
+        """The mean, in the graph."""
+        return lower_mean_result(b, totals)
 
 
 class Totals:

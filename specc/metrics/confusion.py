@@ -24,6 +24,7 @@ from specc.metrics.base import (
     Statistic,
     Threshold,
     divide_no_nan,
+    lower_divide_no_nan,
     lower_same_rank,
     same_rank,
     to_float32,
@@ -244,6 +245,11 @@ class Precision(_ConfusionRatio):
         tp, fp, _, _ = totals
         return float(divide_no_nan(tp, tp + fp)[0])
 
+    def lower_result(self, b: GraphBuilder, totals: Sequence[Value]) -> Value:
+        """tp / (tp + fp) in the graph."""
+        tp, fp, _, _ = totals
+        return lower_divide_no_nan(b, tp, b.op("Add", tp, fp))
+
 
 @METRICS.register
 class Recall(_ConfusionRatio):
@@ -255,3 +261,8 @@ class Recall(_ConfusionRatio):
         """Keras's ``Recall``: tp / (tp + fn), 0 when there was nothing to find."""
         tp, _, _, fn = totals
         return float(divide_no_nan(tp, tp + fn)[0])
+
+    def lower_result(self, b: GraphBuilder, totals: Sequence[Value]) -> Value:
+        """tp / (tp + fn) in the graph."""
+        tp, _, _, fn = totals
+        return lower_divide_no_nan(b, tp, b.op("Add", tp, fn))

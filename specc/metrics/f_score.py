@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from specc.graph import GraphBuilder
+from specc.graph import GraphBuilder, Value
 from specc.lazy_numpy import np
 from specc.metrics.base import (
     EPSILON,
@@ -100,3 +100,19 @@ class F1Score(Metric):
         if self.average == "weighted":
             return float(np.sum(f1 * support / (np.sum(support) + EPSILON)))
         return float(np.mean(f1))
+
+    def lower_result(self, b: GraphBuilder, totals: Sequence[Value]) -> Value:
+        """``result`` in the graph."""
+        tp, fp, fn, support = totals
+        eps = b.constant(EPSILON)
+        precision = b.op("Div", tp, b.op("Add", b.op("Add", tp, fp), eps))
+        recall = b.op("Div", tp, b.op("Add", b.op("Add", tp, fn), eps))
+        both = b.op("Add", b.op("Add", precision, recall), eps)
+        f1 = b.op("Div", b.op("Mul", b.constant(2.0), b.op("Mul", precision, recall)), both)
+        if self.average is None:
+            return f1
+        if self.average == "weighted":
+            share = b.op("Div", support, b.op("Add", b.reduce_sum(support), eps))
+            return b.reduce_sum(b.op("Mul", f1, share))
+        # micro's scores are scalars already; macro's the mean over the classes.
+        return b.op("Div", b.reduce_sum(f1), b.op("Cast", b.op("Size", f1), to=FLOAT))

@@ -24,6 +24,7 @@ from specc.metrics.base import (
     MetricInputs,
     MetricValue,
     Shape,
+    lower_mean_result,
     lower_same_rank,
     mean_result,
     same_rank,
@@ -138,6 +139,10 @@ class RootMeanSquaredError(MeanMetric):
     def result(self, totals: Sequence[np.ndarray]) -> MetricValue:
         """The root of the epoch's mean."""
         return float(np.sqrt(mean_result(totals)))
+
+    def lower_result(self, b: GraphBuilder, totals: Sequence[Value]) -> Value:
+        """The root of the mean, in the graph."""
+        return b.op("Sqrt", lower_mean_result(b, totals))
 
 
 LogCoshError = wrap_loss(losses.LogCosh, names=("LogCoshError", "log_cosh_error"))

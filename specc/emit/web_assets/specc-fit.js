@@ -1,9 +1,11 @@
-// specc-fit.js: what specc-train.js's fit and evaluate add up, and how fit shuffles.
+// specc-fit.js: what specc-train.js's fit and evaluate add up, how they finish the metrics,
+// and how fit shuffles.
 // Written by `specc export --target web --with-training`.
 
 /**
  * training.json's `history` split into what fit and evaluate add up: the losses (`kind`
- * 'batch mean', one step output each) and the metrics (`kind` 'metric', statistics summed).
+ * 'batch mean', one step output each) and the metrics (`kind` 'metric', statistics summed,
+ * then finished by metrics.onnx).
  */
 export function historyParts(training) {
   return {
@@ -13,23 +15,14 @@ export function historyParts(training) {
 }
 
 /**
- * A metric's value from its statistics summed over batches, as its history entry's
- * `result` says: `mean` (total / count, 0 for no count) or `root_mean`; any other metric
- * is given as its summed statistics.
+ * Keras's running means: losses weighted by batch size, metric statistics summed.
+ * `finish(sums)` turns the metrics' summed statistics (name -> one array per statistic)
+ * into their values (name -> number, or list per class): one run of metrics.onnx.
  */
-export function metricValue(metric, sums) {
-  if (metric.result === 'mean' || metric.result === 'root_mean') {
-    const [total, count] = sums.map((s) => s[0]);
-    const mean = count === 0 ? 0 : total / count;
-    return metric.result === 'mean' ? mean : Math.sqrt(mean);
-  }
-  return sums; // a metric specc-train.js cannot finish: its summed statistics
-}
-
-/** Keras's running means: losses weighted by batch size, metric statistics summed. */
 export class Averages {
-  constructor(parts) {
+  constructor(parts, finish) {
     this.parts = parts;
+    this.finish = finish;
     this.sums = {};
     this.count = 0;
   }
@@ -44,15 +37,39 @@ export class Averages {
     }
   }
 
-  values() {
+  async values() {
     const out = {};
     for (const loss of this.parts.losses) out[loss.name] = (this.sums[loss.name] ?? 0) / Math.max(this.count, 1);
-    for (const metric of this.parts.metrics) {
-      const sums = this.sums[metric.name];
-      out[metric.name] = sums ? metricValue(metric, sums) : 0;
-    }
-    return out;
+    const sums = Object.fromEntries(this.parts.metrics.map((m) => [m.name, this.sums[m.name]]));
+    return Object.assign(out, await this.finish(sums));
   }
+}
+
+/**
+ * The feeds of metrics.onnx (training.json's `metrics`) from the metrics' summed
+ * statistics (a metric without any batch yet: zeros), and its results as history values.
+ */
+export function metricFeeds(described, parts, sums, Tensor) {
+  const shapes = Object.fromEntries(described.inputs.map((t) => [t.name, t.shape]));
+  const feeds = {};
+  for (const metric of parts.metrics) {
+    metric.outputs.forEach((name, k) => {
+      const shape = shapes[name];
+      const size = shape.reduce((a, b) => a * b, 1);
+      feeds[name] = new Tensor('float32', Float32Array.from(sums[metric.name]?.[k] ?? new Array(size).fill(0)), shape);
+    });
+  }
+  return feeds;
+}
+
+/** metrics.onnx's outputs as history values: a number, or a list (one per class). */
+export function metricValues(described, results) {
+  const values = {};
+  for (const output of described.outputs) {
+    const data = Array.from(results[output.name].data, Number);
+    values[output.name] = output.shape.length ? data : data[0];
+  }
+  return values;
 }
 
 // mulberry32: a small seeded generator, so that a seeded fit shuffles the same way each time.

@@ -10,7 +10,7 @@
 //   const history = await trainer.fit(data, { epochs: 3, batchSize: 32 });
 //   const bytes = trainer.saveWeights();   // a weights .npz for `specc build --weights`
 import { ort, Model, configureRuntime, fetchBytes, fetchJson, toTensor } from './specc.js';
-import { Averages, historyParts, metricValue, seeded, shuffleInPlace } from './specc-fit.js';
+import { Averages, historyParts, metricFeeds, metricValues, seeded, shuffleInPlace } from './specc-fit.js';
 import { weightsNpz } from './specc-npz.js';
 
 const TRAINING_URL = new URL('./training.json', import.meta.url);
@@ -25,7 +25,10 @@ const STATE_TYPES = {
   bool: ['bool', Uint8Array],
 };
 
-/** A model that trains: the step, evaluation and prediction sessions and the state. */
+/**
+ * A model that trains: the step, evaluation, prediction and metrics sessions (no metrics
+ * session for a model without metrics) and the state.
+ */
 export class Trainer {
   constructor(sessions, description, training, state) {
     this.sessions = sessions;
@@ -55,13 +58,7 @@ export class Trainer {
    * state as it was (`result.loss` says so).
    */
   async trainStep(batch) {
-    const { feeds } = this._batch(batch);
-    const results = await this.sessions.step.run({ ...feeds, ...this.state });
-    const values = this._values(results);
-    if (Number.isFinite(values.loss)) {
-      for (const entry of this.training.state.tensors) this.state[entry.name] = this._fit(entry.name, results[entry.next]);
-    }
-    return values;
+    return this._finished(await this._step(batch));
   }
 
   /**
@@ -84,24 +81,26 @@ export class Trainer {
     for (let epoch = 0; epoch < epochs && !stopped; epoch++) {
       const order = Array.from({ length: rows.count }, (_, i) => i);
       if (options.shuffle ?? true) shuffleInPlace(order, random);
-      const averages = new Averages(this.parts);
+      const averages = this._averages();
       let step = 0;
       for (let start = 0; start < rows.count; start += batchSize) {
         const picked = order.slice(start, start + batchSize);
-        const values = await this.trainStep(rows.take(picked));
-        if (!Number.isFinite(values.loss)) {
+        const statistics = await this._step(rows.take(picked));
+        if (!Number.isFinite(statistics.loss)) {
           stopped = 'non-finite loss';
           break;
         }
-        averages.add(values.statistics, picked.length);
-        options.onBatchEnd?.(step++, averages.values(), values);
+        averages.add(statistics, picked.length);
+        // The running metrics are finished only for a listener (a run of metrics.onnx each).
+        if (options.onBatchEnd) options.onBatchEnd(step, await averages.values(), await this._finished(statistics));
+        step++;
         if (options.signal?.aborted) {
           stopped = 'aborted';
           break;
         }
       }
       if (stopped) break; // an unfinished epoch has no History entry, as in Keras
-      const logs = averages.values();
+      const logs = await averages.values();
       if (options.validationData) {
         const validation = await this.evaluate(options.validationData, { batchSize });
         for (const [key, value] of Object.entries(validation)) logs[`val_${key}`] = value;
@@ -117,18 +116,19 @@ export class Trainer {
   /**
    * Keras's `evaluate` on the current weights, in inference mode: `data` as for `fit`;
    * option `batchSize` (32). Each loss is the batch-size-weighted mean over the batches,
-   * each metric computed from its statistics summed over them, as `specc evaluate` does.
+   * each metric computed from its statistics summed over them by one run of metrics.onnx,
+   * as `specc evaluate` does.
    */
   async evaluate(data, options = {}) {
     const batchSize = options.batchSize ?? 32;
     const rows = this._rows(data);
-    const averages = new Averages(this.parts);
+    const averages = this._averages();
     for (let start = 0; start < rows.count; start += batchSize) {
       const picked = Array.from({ length: Math.min(batchSize, rows.count - start) }, (_, i) => start + i);
       const { feeds } = this._batch(rows.take(picked));
       const state = Object.fromEntries(Object.entries(this.state).filter(([name]) => this.evaluationInputs.has(name)));
       const results = await this.sessions.evaluation.run({ ...feeds, ...state });
-      averages.add(this._values(results).statistics, picked.length);
+      averages.add(this._statistics(results), picked.length);
     }
     return averages.values();
   }
@@ -150,7 +150,7 @@ export class Trainer {
 
   /** Free the sessions' memory. */
   async release() {
-    await Promise.all(Object.values(this.sessions).map((s) => s.release()));
+    await Promise.all(Object.values(this.sessions).filter(Boolean).map((s) => s.release()));
   }
 
   _pick(names) {
@@ -185,19 +185,48 @@ export class Trainer {
     return { feeds, size: [...sizes][0] };
   }
 
-  // The losses and the metrics of one batch, and the raw statistics to add up.
-  _values(results) {
+  // One step on a batch: its losses and metric statistics; the state moves on unless the
+  // loss is not finite.
+  async _step(batch) {
+    const { feeds } = this._batch(batch);
+    const results = await this.sessions.step.run({ ...feeds, ...this.state });
+    const statistics = this._statistics(results);
+    if (Number.isFinite(statistics.loss)) {
+      for (const entry of this.training.state.tensors) this.state[entry.name] = this._fit(entry.name, results[entry.next]);
+    }
+    return statistics;
+  }
+
+  // The losses of one batch (numbers) and its metrics' statistics (one array each).
+  _statistics(results) {
     const statistics = {};
     const { losses, metrics } = this.parts;
     for (const loss of losses) statistics[loss.name] = Number(results[loss.outputs[0]].data[0]);
     for (const metric of metrics) {
       statistics[metric.name] = metric.outputs.map((s) => Array.from(results[s].data, Number));
     }
-    const values = {};
-    for (const loss of losses) values[loss.name] = statistics[loss.name];
-    for (const metric of metrics) values[metric.name] = metricValue(metric, statistics[metric.name]);
+    return statistics;
+  }
+
+  // One batch's values: its losses, and its metrics finished from its own statistics.
+  async _finished(statistics) {
+    const averages = this._averages();
+    averages.add(statistics, 1);
+    const values = await averages.values();
     Object.defineProperty(values, 'statistics', { value: statistics, enumerable: false });
     return values;
+  }
+
+  _averages() {
+    return new Averages(this.parts, (sums) => this._metrics(sums));
+  }
+
+  // Every metric's value from its summed statistics: one run of metrics.onnx.
+  async _metrics(sums) {
+    const described = this.training.metrics;
+    if (!described) return {};
+    const results = await this.sessions.metrics.run(metricFeeds(described, this.parts, sums, ort.Tensor));
+    return metricValues(described, results);
   }
 
   // Every row of `data` as tensors, and a way to take some rows as a batch.
@@ -273,13 +302,14 @@ export async function loadTrainer(options = {}) {
   if (training.format !== FORMAT) throw new Error(`training.json has format ${training.format}; this specc-train.js reads ${FORMAT}`);
   const sessionOptions = { executionProviders: options.executionProviders ?? ['wasm'], ...options.sessionOptions };
   const create = async (name) => ort.InferenceSession.create(await fetchBytes(at(name)), sessionOptions);
-  const [step, evaluation, predict, bytes] = await Promise.all([
+  const [step, evaluation, predict, metrics, bytes] = await Promise.all([
     create(training.train_step.file),
     create(training.evaluate.file),
     create(training.predict.file),
+    training.metrics ? create(training.metrics.file) : null,
     fetchBytes(at(training.state.file)),
   ]);
-  return new Trainer({ step, evaluation, predict }, description, training, readState(training, bytes));
+  return new Trainer({ step, evaluation, predict, metrics }, description, training, readState(training, bytes));
 }
 
 let trainer = null;
