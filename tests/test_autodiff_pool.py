@@ -10,6 +10,7 @@ import pytest
 
 from specc.autodiff import differentiate
 from specc.autodiff.core import RULES
+from specc.autodiff.rules import pool
 from specc.graph import GraphBuilder
 from specc.types import TensorType
 from tests.autodiff_harness import _run_any_shape, check_graph_gradients, check_op
@@ -186,3 +187,52 @@ def test_gradients_are_valid_at_later_opsets(opset: int) -> None:
         assert check_op(op, [_distinct(*x)], attrs, opset=opset) == []
     for op in ("GlobalMaxPool", "GlobalAveragePool"):
         assert check_op(op, [_distinct(2, 3, 4)], opset=opset) == []
+
+
+def _scatter_reductions(x: tuple[int, ...], attrs: dict[str, Any]) -> list[str]:
+    """The reduction of every ScatterElements in MaxPool's gradient graph."""
+    b = GraphBuilder("g")
+    xv = b.input("x", TensorType("float32", x[1:]))
+    loss = b.op("ReduceSum", b.op("MaxPool", xv, **attrs), keepdims=0)
+    b.output(loss, "loss", TensorType("float32", (), batched=False))
+    graph = differentiate(b.graph, loss.name, ["x"]).graph
+    return [
+        str(n.attributes.get("reduction", "none"))
+        for n in graph.nodes
+        if n.op_type == "ScatterElements"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("attrs", "reduction"),
+    [
+        ({"kernel_shape": [2, 2], "strides": [2, 2]}, "none"),
+        ({"kernel_shape": [3, 2], "strides": [3, 2], "pads": [1, 0, 1, 1]}, "none"),
+        ({"kernel_shape": [2, 2], "strides": [3, 3], "ceil_mode": 1}, "none"),
+        ({"kernel_shape": [2, 2], "strides": [2, 2], "dilations": [2, 1]}, "add"),
+        ({"kernel_shape": [2, 2], "strides": [2, 1]}, "add"),
+        ({"kernel_shape": [2, 2]}, "add"),
+    ],
+)
+def test_only_overlapping_windows_add_their_gradients(
+    attrs: dict[str, Any], reduction: str
+) -> None:
+    """Disjoint windows send each entry at most one gradient: a plain write (faster)."""
+    assert _scatter_reductions((2, 2, 7, 8), attrs) == [reduction]
+    assert check_op("MaxPool", [_distinct(2, 2, 7, 8)], attrs) == []
+
+
+def test_a_tie_in_disjoint_windows_goes_to_the_first_maximum_only() -> None:
+    x = np.array([[[[0, 3, 3, 1, 2, 2]]]], np.float32)
+    found = _max_pool_gradient(x, {"kernel_shape": [1, 2], "strides": [1, 2]}, x.shape)
+    # Windows (0, 1), (2, 3) and (4, 5), the last a tie.
+    np.testing.assert_array_equal(found, [[[[0, 1, 1, 0, 1, 0]]]])
+
+
+def test_overlapping_windows_taken_for_disjoint_fail_their_check(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The write without adding is exact only for disjoint windows: its check can fail."""
+    monkeypatch.setattr(pool, "windows_are_disjoint", lambda d: True)
+    x, attrs = MAX_POOL_CASES[1]
+    assert check_op("MaxPool", [_distinct(*x)], attrs) != []
