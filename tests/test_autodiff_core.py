@@ -83,3 +83,29 @@ def test_a_wrong_rule_fails_its_check(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(RULES, "Mul", wrong)
     inputs = [_rng().normal(size=(3, 4)).astype(np.float32) for _ in range(2)]
     assert check_op("Mul", inputs) != []
+
+
+def _dense_relu() -> tuple[GraphBuilder, dict[str, np.ndarray]]:
+    """relu(x @ w + bias) on a batched x: the Add's gradient reaches both of its inputs."""
+    rng = _rng()
+    b = GraphBuilder("g")
+    x = b.input("x", TensorType("float32", (3,)))
+    w = b.parameter("w", rng.normal(size=(3, 4)).astype(np.float32))
+    bias = b.parameter("bias", rng.normal(size=(4,)).astype(np.float32))
+    y = b.op("Relu", b.op("Add", b.op("MatMul", x, w), bias))
+    b.output(y, "y", TensorType("float32", (4,)))
+    return b, {"x": rng.normal(size=(5, 3)).astype(np.float32)}
+
+
+def test_an_unbroadcast_gradient_passes_through_as_it_is() -> None:
+    b, feeds = _dense_relu()
+    assert check_graph_gradients(b.graph, ["w", "bias"], feeds) == []
+    matmul = next(n.outputs[0] for n in b.graph.nodes if n.op_type == "MatMul")
+    loss = b.op("ReduceSum", Value("y"), keepdims=0)
+    grads = differentiate(b.graph, loss.name, ["w", "bias"])
+    # The MatMul's output has the Add's shape: its gradient is the Add's own, with no
+    # Shape and Reshape, and the Add stays its only reader (onnxruntime then fuses the
+    # MatMul, the Add and the Relu into one Gemm); the bias's is summed over the batch.
+    assert [n.op_type for n in grads.graph.nodes if matmul in n.inputs] == ["Add"]
+    assert not any(n.op_type == "Reshape" for n in grads.graph.nodes)
+    assert any(n.op_type == "ReduceSum" and "grad/" in n.name for n in grads.graph.nodes)

@@ -126,6 +126,11 @@ class Backward:
         summed away, then every axis where ``like`` has 1 and the result more.
         """
         g_shape, x_shape = self.shape(full or self.y(0)), self.shape(like)
+        if g_shape == x_shape:
+            # Nothing broadcast (dimensions known only at run time match, see below): no
+            # Shape and Reshape, whose extra reader of ``like`` would also keep
+            # onnxruntime from fusing a MatMul with the Add after it.
+            return g
         lead = len(g_shape) - len(x_shape)
         reduced = self.sum_axes(g, list(range(lead)), keepdims=False)
         ones = [
