@@ -16,7 +16,7 @@ step) where the loop below holds 7. Most of the work here runs outside any loop:
   not an output: a small ``Scan`` rebuilds them (c = f*c + i*g, elementwise). A plain
   forward LSTM (default activations, no clip) skips all that: its forward pass, in the
   graph being differentiated, is rebuilt as a Gemm and a ``Scan`` that also output the
-  gates and cell states (``recurrent_forward``; M3's step ~17% less work).
+  gates and the cell states' terms (``recurrent_forward``; M3's step ~17% less work).
 - The one truly sequential part is the state's gradient flowing back from step to step:
   a ``Scan`` from the last step to the first whose body is a few elementwise ops and one
   MatMul by the recurrent weights (two for GRU with linear_before_reset=0). Each step
@@ -176,16 +176,19 @@ def _lstm(d: Backward, g: Grads) -> Grads:
         assert lane.c0 is not None
         given = forward_gates(d, cell)
         if given is not None:  # the forward pass now hands over its gates
-            i, o, forget, c_new, c = given
-            slope_i, slope_o, slope_f = (sigmoid_slope(d, v) for v in (i, o, forget))
+            i, o, forget, c_new = given[:4]
+            slope_i, slope_o = sigmoid_slope(d, i), sigmoid_slope(d, o)
             slope_c = tanh_slope(d, c_new)
+            h_c, slope_h = given.squashed, tanh_slope(d, given.squashed)
+            # C_prev f' = C_prev f (1 - f), from the kept part f * C_prev.
+            k_f = d.op("Mul", given.kept, d.op("Sub", d.const(1.0), forget))
         else:
             i, o, forget, c_new, c, slope_i, slope_o, slope_f, slope_c = _recomputed(
                 d, cell, x, lane
             )
-        h_act = lane.activations[2]
-        prev_c = previous(d, c, lane.c0, lane.reverse)
-        h_c, slope_h = activate(d, cell, h_act, c, clipped=False)
+            prev_c = previous(d, c, lane.c0, lane.reverse)
+            h_c, slope_h = activate(d, cell, lane.activations[2], c, clipped=False)
+            k_f = d.op("Mul", prev_c, slope_f)
         # The state gradient dH reaches C through o * h'(C) and o's pre-activation through
         # h(C) f'; dC reaches i, f and c~ through c~ f', C_prev f' and i g'.
         k_c = d.op("Mul", o, slope_h)
@@ -193,7 +196,7 @@ def _lstm(d: Backward, g: Grads) -> Grads:
             "Concat",
             d.op("Mul", c_new, slope_i),
             d.op("Mul", h_c, slope_o),
-            d.op("Mul", prev_c, slope_f),
+            k_f,
             d.op("Mul", i, slope_c),
             axis=-1,
         )
