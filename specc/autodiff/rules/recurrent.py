@@ -43,7 +43,7 @@ the cell state after each row's last kept step): they raise a ValueError naming 
 from __future__ import annotations
 
 from specc.autodiff.core import Backward, vjp
-from specc.autodiff.rules.recurrent_forward import forward_gates
+from specc.autodiff.rules.recurrent_forward import coefficients, forward_gates
 from specc.autodiff.rules.recurrent_lanes import (
     Lane,
     LaneGrads,
@@ -57,7 +57,7 @@ from specc.autodiff.rules.recurrent_lanes import (
     step_gradient,
     time_batch_sum,
 )
-from specc.autodiff.rules.recurrent_parts import Fused, activate, sigmoid_slope, tanh_slope
+from specc.autodiff.rules.recurrent_parts import Fused, activate
 from specc.graph import GraphBuilder, Value
 
 Grads = list[Value | None]
@@ -176,30 +176,25 @@ def _lstm(d: Backward, g: Grads) -> Grads:
         assert lane.c0 is not None
         given = forward_gates(d, cell)
         if given is not None:  # the forward pass now hands over its gates
-            i, o, forget, c_new = given[:4]
-            slope_i, slope_o = sigmoid_slope(d, i), sigmoid_slope(d, o)
-            slope_c = tanh_slope(d, c_new)
-            h_c, slope_h = given.squashed, tanh_slope(d, given.squashed)
-            # C_prev f' = C_prev f (1 - f), from the kept part f * C_prev.
-            k_f = d.op("Mul", given.kept, d.op("Sub", d.const(1.0), forget))
+            forget = given.forget
+            k_c, k = coefficients(d, given)
         else:
             i, o, forget, c_new, c, slope_i, slope_o, slope_f, slope_c = _recomputed(
                 d, cell, x, lane
             )
             prev_c = previous(d, c, lane.c0, lane.reverse)
             h_c, slope_h = activate(d, cell, lane.activations[2], c, clipped=False)
-            k_f = d.op("Mul", prev_c, slope_f)
-        # The state gradient dH reaches C through o * h'(C) and o's pre-activation through
-        # h(C) f'; dC reaches i, f and c~ through c~ f', C_prev f' and i g'.
-        k_c = d.op("Mul", o, slope_h)
-        k = d.op(
-            "Concat",
-            d.op("Mul", c_new, slope_i),
-            d.op("Mul", h_c, slope_o),
-            k_f,
-            d.op("Mul", i, slope_c),
-            axis=-1,
-        )
+            # The state gradient dH reaches C through o * h'(C) and o's pre-activation
+            # through h(C) f'; dC reaches i, f and c~ through c~ f', C_prev f' and i g'.
+            k_c = d.op("Mul", o, slope_h)
+            k = d.op(
+                "Concat",
+                d.op("Mul", c_new, slope_i),
+                d.op("Mul", h_c, slope_o),
+                d.op("Mul", prev_c, slope_f),
+                d.op("Mul", i, slope_c),
+                axis=-1,
+            )
         g_y = [lane.g_y] if lane.g_y is not None else []
         carried = [carry(d, lane.g_h, lane), carry(d, lane.g_c, lane)]
         if lane.valid is not None:

@@ -34,15 +34,32 @@ PLAIN = ("sigmoid", "tanh", "tanh")
 
 
 class Gates(NamedTuple):
-    """Every step's activated gates and the two cell-state terms the gradient reads, each
-    (T, B, H)."""
+    """What the forward pass hands the gradient: every step's activated gates and values
+    the step computed from them, each (T, B, H) but ``gates``."""
 
+    gates: Value  # (T, B, 3H): i, o and f side by side
     input: Value
     output: Value
     forget: Value
     cell: Value  # the candidate c~
     squashed: Value  # tanh(C_t), of the cell state after the step
     kept: Value  # f * C_{t-1}, what the step kept of the state it started from
+    written: Value  # i * c~, what it wrote
+    hidden: Value  # H_t = o * tanh(C_t)
+
+
+def coefficients(d: Backward, g: Gates) -> tuple[Value, Value]:
+    """The backward loop's per-step coefficients: k_c (T, B, H), by which the state
+    gradient dH reaches C (o tanh'(C)), and k (T, B, 4H), by which dC (dH for o) reaches
+    each gate's pre-activation (c~ i', tanh(C) o', C_{t-1} f', i c~'). Each is a product
+    the forward computed times a factor of the sigmoid's s (1 - s) or tanh's 1 - t^2:
+    (i c~)(1 - i), H (1 - o), (f C_{t-1})(1 - f), i - (i c~) c~ and o - H tanh(C), so
+    i, o and f take their three in one pass over ``gates``."""
+    complement = d.op("Sub", d.const(1.0), g.gates)
+    k_iof = d.op("Mul", complement, d.op("Concat", g.written, g.hidden, g.kept, axis=-1))
+    k_cell = d.op("Sub", g.input, d.op("Mul", g.written, g.cell))
+    k_c = d.op("Sub", g.output, d.op("Mul", g.hidden, g.squashed))
+    return k_c, d.op("Concat", k_iof, k_cell, axis=-1)
 
 
 def forward_gates(d: Backward, cell: Fused) -> Gates | None:
@@ -100,12 +117,12 @@ def _build(d: Backward, hidden: int) -> Gates:
         a_iof, a_c = b.op("Split", pre, parts, axis=1, outputs=2)
         iof, candidate = b.op("Sigmoid", a_iof), b.op("Tanh", a_c)
         i, o, f = b.op("Split", iof, thirds, axis=1, outputs=3)
-        kept = b.op("Mul", f, c)
-        c_new = b.op("Add", kept, b.op("Mul", i, candidate))
+        kept, written = b.op("Mul", f, c), b.op("Mul", i, candidate)
+        c_new = b.op("Add", kept, written)
         squashed = b.op("Tanh", c_new)
-        return [b.op("Mul", o, squashed), c_new], [squashed, kept, iof, candidate]
+        return [b.op("Mul", o, squashed), c_new], [squashed, kept, written, iof, candidate]
 
-    (h_last, c_last), (squashed, kept, iof, candidate) = scan(
+    (h_last, c_last), (squashed, kept, written, iof, candidate) = scan(
         d, "forward", [h0, c0], [projected], False, step
     )
     i, o, f = d.op("Split", iof, thirds, axis=2, outputs=3)
@@ -115,4 +132,4 @@ def _build(d: Backward, hidden: int) -> Gates:
         if k < len(d.node.outputs) and d.node.outputs[k]:
             d.op("Unsqueeze", value, d.ints([axis], "axes"))
             d.b.graph.nodes[-1].outputs = [d.node.outputs[k]]
-    return Gates(i, o, f, candidate, squashed, kept)
+    return Gates(iof, i, o, f, candidate, squashed, kept, written, hs)
