@@ -3,8 +3,9 @@
 A whole-model bench on a shared machine is too noisy to see a few per cent; this times the
 step graph alone (onnxruntime's run, every input and output bound once as OrtValues, the
 same batch every run) for two saved builds, interleaved run by run in one process, and
-prints the medians per thread count together with each graph's node count and session
-creation time.
+prints the medians per thread count (wall time, and this process's CPU time, which load
+distorts less), the median of the ratios of runs timed next to each other, and each graph's
+node count (subgraphs included) and session creation time.
 
   save SPEC OUT    build SPEC's step graph with the specc on the path (as `specc train`
                    builds it: fused recurrent ops, the spec's optimizer) and write OUT.onnx
@@ -134,8 +135,16 @@ def compare(a: Path, b: Path, repeats: int, runs: int, threads: list[int]) -> No
                 f"of {repeats}x{runs}), {_nodes(side.model)} nodes, "
                 f"session {side.created * 1000:.0f} ms"
             )
+        # Each repeat's ratio against the run next to it: load that drifts between
+        # repeats cancels out.
+        paired = [
+            statistics.median(tb[n] / ta[n] for ta, tb in zip(times[0], times[1], strict=True))
+            for n in (0, 1)
+        ]
         print(
-            f"{label}: {b.name} / {a.name}: wall {wall[1] / wall[0]:.3f}, CPU {cpu[1] / cpu[0]:.3f}"
+            f"{label}: {b.name} / {a.name}: wall {wall[1] / wall[0]:.3f}, CPU "
+            f"{cpu[1] / cpu[0]:.3f}; median of paired ratios: wall {paired[0]:.3f}, "
+            f"CPU {paired[1]:.3f}"
         )
 
 
