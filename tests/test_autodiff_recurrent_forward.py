@@ -81,3 +81,18 @@ def test_the_rebuilt_forward_holds_no_lstm_op_and_feeds_the_same_readers() -> No
     grads = _differentiated(graph, wrt)
     produced = [out for node in grads.graph.nodes for out in node.outputs]
     assert all(produced.count(name) == 1 for name in names)
+
+
+def test_the_rebuilt_loop_copies_no_state_per_step() -> None:
+    """Every per-step output of the forward loop is a value its step computes: none goes
+    out through an Identity (a copy per step), and a one-direction node's weights are read
+    whole (no Gather of a direction)."""
+    graph, wrt, _ = _graph({})
+    grads = _differentiated(graph, wrt)
+    loops = [n for n in grads.graph.nodes if n.op_type == "Scan"]
+    assert loops
+    for loop in loops:
+        body = loop.attributes["body"]
+        assert "Identity" not in [n.op_type for n in body.node]
+    picked = [n for n in grads.graph.nodes if n.op_type == "Gather" and "dir" in n.inputs[1]]
+    assert picked == []

@@ -16,7 +16,7 @@ step) where the loop below holds 7. Most of the work here runs outside any loop:
   not an output: a small ``Scan`` rebuilds them (c = f*c + i*g, elementwise). A plain
   forward LSTM (default activations, no clip) skips all that: its forward pass, in the
   graph being differentiated, is rebuilt as a Gemm and a ``Scan`` that also output the
-  gates and cell states (``recurrent_forward``; M3's step ~17% less work).
+  gates and the cell states' terms (``recurrent_forward``; M3's step ~17% less work).
 - The one truly sequential part is the state's gradient flowing back from step to step:
   a ``Scan`` from the last step to the first whose body is a few elementwise ops and one
   MatMul by the recurrent weights (two for GRU with linear_before_reset=0). Each step
@@ -43,7 +43,7 @@ the cell state after each row's last kept step): they raise a ValueError naming 
 from __future__ import annotations
 
 from specc.autodiff.core import Backward, vjp
-from specc.autodiff.rules.recurrent_forward import forward_gates
+from specc.autodiff.rules.recurrent_forward import coefficients, forward_gates
 from specc.autodiff.rules.recurrent_lanes import (
     Lane,
     LaneGrads,
@@ -57,7 +57,7 @@ from specc.autodiff.rules.recurrent_lanes import (
     step_gradient,
     time_batch_sum,
 )
-from specc.autodiff.rules.recurrent_parts import Fused, activate, sigmoid_slope, tanh_slope
+from specc.autodiff.rules.recurrent_parts import Fused, activate
 from specc.graph import GraphBuilder, Value
 
 Grads = list[Value | None]
@@ -176,27 +176,25 @@ def _lstm(d: Backward, g: Grads) -> Grads:
         assert lane.c0 is not None
         given = forward_gates(d, cell)
         if given is not None:  # the forward pass now hands over its gates
-            i, o, forget, c_new, c = given
-            slope_i, slope_o, slope_f = (sigmoid_slope(d, v) for v in (i, o, forget))
-            slope_c = tanh_slope(d, c_new)
+            forget = given.forget
+            k_c, k = coefficients(d, given)
         else:
             i, o, forget, c_new, c, slope_i, slope_o, slope_f, slope_c = _recomputed(
                 d, cell, x, lane
             )
-        h_act = lane.activations[2]
-        prev_c = previous(d, c, lane.c0, lane.reverse)
-        h_c, slope_h = activate(d, cell, h_act, c, clipped=False)
-        # The state gradient dH reaches C through o * h'(C) and o's pre-activation through
-        # h(C) f'; dC reaches i, f and c~ through c~ f', C_prev f' and i g'.
-        k_c = d.op("Mul", o, slope_h)
-        k = d.op(
-            "Concat",
-            d.op("Mul", c_new, slope_i),
-            d.op("Mul", h_c, slope_o),
-            d.op("Mul", prev_c, slope_f),
-            d.op("Mul", i, slope_c),
-            axis=-1,
-        )
+            prev_c = previous(d, c, lane.c0, lane.reverse)
+            h_c, slope_h = activate(d, cell, lane.activations[2], c, clipped=False)
+            # The state gradient dH reaches C through o * h'(C) and o's pre-activation
+            # through h(C) f'; dC reaches i, f and c~ through c~ f', C_prev f' and i g'.
+            k_c = d.op("Mul", o, slope_h)
+            k = d.op(
+                "Concat",
+                d.op("Mul", c_new, slope_i),
+                d.op("Mul", h_c, slope_o),
+                d.op("Mul", prev_c, slope_f),
+                d.op("Mul", i, slope_c),
+                axis=-1,
+            )
         g_y = [lane.g_y] if lane.g_y is not None else []
         carried = [carry(d, lane.g_h, lane), carry(d, lane.g_c, lane)]
         if lane.valid is not None:

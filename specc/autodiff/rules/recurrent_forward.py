@@ -8,9 +8,13 @@ arithmetic in M3 of ``bench/train_throughput.py``. Where the node is the plain c
 forward direction, the default activations, no clip, sequence_lens or peepholes),
 ``forward_gates`` puts in its place the input projection as one Gemm over all steps and a
 ``Scan`` running the recurrence, which writes the node's Y, Y_h and Y_c and, besides,
-every step's activated gates and cell state. On onnxruntime 1.32 that forward costs
-~2.5 ms more than the fused op (LSTM 128 over 40 steps, batch 64, one thread), the
-recomputation it saves several times that.
+every step's activated gates, tanh of its cell state and f * C_{t-1} (the cell state's
+terms the gradient reads: no shifted copy of the states, no tanh recomputed). On
+onnxruntime 1.32 that forward costs ~2.5 ms more than the fused op (LSTM 128 over 40
+steps, batch 64, one thread), the recomputation it saves several times that. The loop's
+body is 10 ops: one Gemm adds the step's input projection to h R^T, and every per-step
+output is a value the step computes anyway (M3's step graph: ~5% less CPU time than with
+a MatMul and an Add, and h and C given out as per-step outputs through Identities).
 
 The inference model is untouched: only the copy of the graph that ``differentiate`` builds
 changes, and its values agree with the fused op's to float32 rounding.
@@ -30,13 +34,32 @@ PLAIN = ("sigmoid", "tanh", "tanh")
 
 
 class Gates(NamedTuple):
-    """Every step's activated gates and cell state, each (T, B, H)."""
+    """What the forward pass hands the gradient: every step's activated gates and values
+    the step computed from them, each (T, B, H) but ``gates``."""
 
+    gates: Value  # (T, B, 3H): i, o and f side by side
     input: Value
     output: Value
     forget: Value
     cell: Value  # the candidate c~
-    state: Value  # C_t, the cell state after the step
+    squashed: Value  # tanh(C_t), of the cell state after the step
+    kept: Value  # f * C_{t-1}, what the step kept of the state it started from
+    written: Value  # i * c~, what it wrote
+    hidden: Value  # H_t = o * tanh(C_t)
+
+
+def coefficients(d: Backward, g: Gates) -> tuple[Value, Value]:
+    """The backward loop's per-step coefficients: k_c (T, B, H), by which the state
+    gradient dH reaches C (o tanh'(C)), and k (T, B, 4H), by which dC (dH for o) reaches
+    each gate's pre-activation (c~ i', tanh(C) o', C_{t-1} f', i c~'). Each is a product
+    the forward computed times a factor of the sigmoid's s (1 - s) or tanh's 1 - t^2:
+    (i c~)(1 - i), H (1 - o), (f C_{t-1})(1 - f), i - (i c~) c~ and o - H tanh(C), so
+    i, o and f take their three in one pass over ``gates``."""
+    complement = d.op("Sub", d.const(1.0), g.gates)
+    k_iof = d.op("Mul", complement, d.op("Concat", g.written, g.hidden, g.kept, axis=-1))
+    k_cell = d.op("Sub", g.input, d.op("Mul", g.written, g.cell))
+    k_c = d.op("Sub", g.output, d.op("Mul", g.hidden, g.squashed))
+    return k_c, d.op("Concat", k_iof, k_cell, axis=-1)
 
 
 def forward_gates(d: Backward, cell: Fused) -> Gates | None:
@@ -86,22 +109,27 @@ def _build(d: Backward, hidden: int) -> Gates:
     thirds = d.ints([hidden] * 3, "split")
 
     def step(b: GraphBuilder, held: list[Value], sliced: list[Value]) -> tuple[list, list]:
+        # Every per-step output is a value the step computes anyway: a state given out as
+        # a per-step output too would cost an Identity (a copy) per step, and the hidden
+        # states are o * tanh(C), one Mul over all steps after the loop.
         h, c = held
-        pre = b.op("Add", sliced[0], b.op("MatMul", h, r_t))
+        pre = b.op("Gemm", h, r_t, sliced[0])  # h R^T + the step's input projection
         a_iof, a_c = b.op("Split", pre, parts, axis=1, outputs=2)
         iof, candidate = b.op("Sigmoid", a_iof), b.op("Tanh", a_c)
         i, o, f = b.op("Split", iof, thirds, axis=1, outputs=3)
-        c_new = b.op("Add", b.op("Mul", f, c), b.op("Mul", i, candidate))
-        h_new = b.op("Mul", o, b.op("Tanh", c_new))
-        return [h_new, c_new], [h_new, c_new, iof, candidate]
+        kept, written = b.op("Mul", f, c), b.op("Mul", i, candidate)
+        c_new = b.op("Add", kept, written)
+        squashed = b.op("Tanh", c_new)
+        return [b.op("Mul", o, squashed), c_new], [squashed, kept, written, iof, candidate]
 
-    (h_last, c_last), (hs, cs, iof, candidate) = scan(
+    (h_last, c_last), (squashed, kept, written, iof, candidate) = scan(
         d, "forward", [h0, c0], [projected], False, step
     )
+    i, o, f = d.op("Split", iof, thirds, axis=2, outputs=3)
+    hs = d.op("Mul", o, squashed)
     # The fused node's Y (T, 1, B, H), Y_h and Y_c (1, B, H), under its own names.
     for k, (value, axis) in enumerate([(hs, 1), (h_last, 0), (c_last, 0)]):
         if k < len(d.node.outputs) and d.node.outputs[k]:
             d.op("Unsqueeze", value, d.ints([axis], "axes"))
             d.b.graph.nodes[-1].outputs = [d.node.outputs[k]]
-    i, o, f = d.op("Split", iof, thirds, axis=2, outputs=3)
-    return Gates(i, o, f, candidate, cs)
+    return Gates(iof, i, o, f, candidate, squashed, kept, written, hs)

@@ -62,7 +62,9 @@ def lanes(d: Backward, cell: Fused, g: Grads) -> list[Lane]:
     """The node's directions, each with its slices of the weights, states and gradients."""
 
     def pick(value: Value | None, axis: int, k: int) -> Value | None:
-        return None if value is None else d.op("Gather", value, d.ints([k], "dir"), axis=axis)
+        if value is None or len(cell.reverse) == 1:  # one direction: the whole axis
+            return value
+        return d.op("Gather", value, d.ints([k], "dir"), axis=axis)
 
     def squeezed(value: Value | None, axis: int, k: int) -> Value | None:
         picked = pick(value, axis, k)
