@@ -227,6 +227,19 @@ def test_a_model_the_browser_cannot_run_exits_1(labeled_trained: Path, tmp_path:
     assert "domain 'ms'" in result.output and "FusedGemm" in result.output
 
 
+def test_an_output_javascript_cannot_hold_exits_1(tmp_path: Path) -> None:
+    # onnxruntime-web returns outputs as an object's properties: `__proto__` would be lost.
+    spec = tmp_path / "proto.yaml"
+    spec.write_text(
+        "specc: 1\ninputs:\n  x: {shape: [4]}\nlayers:\n"
+        "  - {name: __proto__, type: Dense, units: 3, inputs: x}\noutputs: [__proto__]\n"
+    )
+    result = export(spec, "--target", "web", "--out", tmp_path / "out")
+    assert result.exit_code == 1
+    assert "output named '__proto__' cannot be read back in JavaScript" in result.output
+    assert not (tmp_path / "out").exists()
+
+
 def test_mobile_target_goes_to_export_mobile(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

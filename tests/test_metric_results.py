@@ -12,7 +12,7 @@ import onnxruntime as ort
 import pytest
 
 from specc.metrics import METRICS, Metric
-from specc.metrics.result_graph import ResultEntry, build_result_graph, result_shape
+from specc.metrics.result_graph import ResultEntry, build_result_graph, result_shape, value_name
 from specc.onnx_model import to_model_proto
 
 # The statistics' shapes of one metric, from its lowering's statistics for these types.
@@ -93,7 +93,8 @@ def _run(metric: Metric, shapes: Shapes, cases: list[list[np.ndarray]]) -> list[
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     return [
         session.run(
-            ["m"], {n: np.asarray(s, np.float32) for n, s in zip(names, case, strict=True)}
+            [value_name("m")],
+            {n: np.asarray(s, np.float32) for n, s in zip(names, case, strict=True)},
         )[0]
         for case in cases
     ]

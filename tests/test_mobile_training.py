@@ -382,8 +382,9 @@ def _finish_metrics(folder: Path, info: dict[str, Any], sums: dict[str, np.ndarr
     float32), every metric's value out by its history name."""
     session = ort.InferenceSession(str(folder / info["metrics"]["file"]))
     feeds = {t["name"]: np.asarray(sums[t["name"]], np.float32) for t in info["metrics"]["inputs"]}
-    names = [o.name for o in session.get_outputs()]
-    return dict(zip(names, session.run(None, feeds), strict=True))
+    outputs = info["metrics"]["outputs"]
+    values = session.run([o["name"] for o in outputs], feeds)
+    return {o["history"]: value for o, value in zip(outputs, values, strict=True)}
 
 
 def test_evaluation_graph_gives_specc_evaluate(run: Run, tmp_path: Path) -> None:

@@ -222,7 +222,13 @@ def test_training_bundle_files(tmp_path: Path) -> None:
             for k, role in enumerate(["summed over the batches"] * 2)
         ],
         "outputs": [
-            {"name": "accuracy", "dtype": "float32", "shape": [], "role": "the metric's value"}
+            {
+                "name": "value/accuracy",
+                "dtype": "float32",
+                "shape": [],
+                "role": "the metric's value",
+                "history": "accuracy",
+            }
         ],
         "run": training["metrics"]["run"],
     }
@@ -681,3 +687,54 @@ def test_fit_and_evaluate_finish_every_metric_as_specc_train(tmp_path: Path) -> 
         assert all(0.0 < v < 1.0 for v in fitted.history[name] + fitted.history[f"val_{name}"])
     # The running logs of the last batch are the epoch's.
     assert page["batches"][-1]["logs"]["auc"] == pytest.approx(page["history"]["auc"][-1])
+
+
+# Names JavaScript objects treat specially (`__proto__` sets an object's prototype on
+# assignment; `constructor` and `toString` are inherited) for an input, an output and
+# metrics: specc.js and specc-train.js key their maps by the spec's names.
+PROTOTYPE_NAMES = """\
+specc: 1
+name: prototype_names
+inputs:
+  __proto__: {shape: [4]}
+layers:
+  - {name: constructor, type: Dense, units: 3, activation: softmax, inputs: __proto__}
+outputs: [constructor]
+compile:
+  optimizer: {type: Adam, learning_rate: 0.05}
+  loss: sparse_categorical_crossentropy
+  metrics:
+    - {type: SparseCategoricalAccuracy, name: __proto__}
+    - {type: SparseCategoricalCrossentropy, name: toString}
+"""
+
+
+@pytest.mark.slow
+def test_names_javascript_treats_specially_are_plain_keys(tmp_path: Path) -> None:
+    spec = tmp_path / "prototype_names.yaml"
+    spec.write_text(PROTOTYPE_NAMES, encoding="utf-8")
+    site = _site(tmp_path, {"proto": spec})
+    rng = np.random.default_rng(0)
+
+    def rows(count: int) -> dict[str, np.ndarray]:
+        features = rng.standard_normal((count, 4)).astype(np.float32)
+        return {"__proto__": features, "constructor": np.argmax(features[:, :3], axis=1)}
+
+    data, held = rows(48), rows(20)
+    options = {"epochs": 2, "batchSize": 16, "shuffle": False}
+    fit_job = {"data": as_job(data), "validationData": as_job(held), "options": options}
+    fit_job["predict"] = as_job({"__proto__": held["__proto__"][:2]})
+    page = run_node(site / "proto", {"fit": fit_job}, tmp_path)
+
+    fitted = python_fit(spec, site / "proto", data, held, 16)
+    names = {"loss", "__proto__", "toString"}
+    assert set(fitted.history) == names | {f"val_{n}" for n in names}
+    assert set(page["history"]) == set(fitted.history)
+    for key, values in fitted.history.items():
+        np.testing.assert_allclose(page["history"][key], values, rtol=1e-5, err_msg=key)
+    assert page["batches"][-1]["logs"]["__proto__"] == pytest.approx(
+        page["history"]["__proto__"][-1]
+    )
+    [probabilities] = page["predicted"].values()
+    assert list(page["predicted"]) == ["constructor"]
+    np.testing.assert_allclose(np.reshape(probabilities, (2, 3)).sum(axis=1), 1.0, rtol=1e-5)

@@ -46,10 +46,13 @@ for (i in 0 until statistics.length()) {
     val values = FloatBuffer.wrap(FloatArray(sum.size) { sum[it].toFloat() })
     metricFeeds[t.getString("name")] = OnnxTensor.createTensor(env, values, shape)
 }
+val valueOutputs = info.getJSONObject("metrics").getJSONArray("outputs")
 metrics.run(metricFeeds).use { values ->
-    for ((name, value) in values) {
-        val buffer = (value as OnnxTensor).floatBuffer
-        println("$name: " + FloatArray(buffer.remaining()) { buffer.get(it) }.joinToString())
+    for (i in 0 until valueOutputs.length()) {
+        val output = valueOutputs.getJSONObject(i)
+        val buffer = (values.get(output.getString("name")).get() as OnnxTensor).floatBuffer
+        val value = FloatArray(buffer.remaining()) { buffer.get(it) }
+        println(output.getString("history") + ": " + value.joinToString())
     }
 }
 metricFeeds.values.forEach { it.close() }
@@ -71,7 +74,7 @@ wanted.formUnion(statistics.map { $0["name"] as! String })
         sums[name] = zip(sum, values).map { $0 + Double($1) }
     }
 """,
-    after="""// Every metric's value, by its history name (statistics of no batch: zeros).
+    after=r"""// Every metric's value, by its history name (statistics of no batch: zeros).
 let metrics = try ORTSession(env: env, modelPath: dir + "/metrics.ort", sessionOptions: nil)
 var metricFeeds: [String: ORTValue] = [:]
 for t in statistics {
@@ -81,9 +84,16 @@ for t in statistics {
     metricFeeds[name] = try ORTValue(
         tensorData: data, elementType: .float, shape: shape.map { NSNumber(value: $0) })
 }
-let metricNames = Set((metricsInfo["outputs"] as! [[String: Any]]).map { $0["name"] as! String })
+let valueOutputs = metricsInfo["outputs"] as! [[String: Any]]
 let metricValues = try metrics.run(
-    withInputs: metricFeeds, outputNames: metricNames, runOptions: nil)
+    withInputs: metricFeeds, outputNames: Set(valueOutputs.map { $0["name"] as! String }),
+    runOptions: nil)
+// Each metric's value under its history name.
+for output in valueOutputs {
+    let data = try metricValues[output["name"] as! String]!.tensorData() as Data
+    let value = data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+    print("\(output["history"] as! String): \(value)")
+}
 """,
 )
 

@@ -238,10 +238,13 @@ def _metrics_entry(export: StepExport, file: str) -> dict[str, Any] | None:
     return {
         "file": file,
         "inputs": [_tensor(n, t, "summed over the batches") for n, t in graph.inputs],
-        "outputs": [_tensor(n, t, "the metric's value") for n, t in graph.outputs],
+        "outputs": [
+            {**_tensor(n, t, "the metric's value"), "history": m.key}
+            for (n, t), m in zip(graph.outputs, export.training.metrics, strict=True)
+        ],
         "run": "after summing each statistic (the history's metric `outputs`) over the batches "
-        "of an epoch or an evaluation, as float32: gives every metric's value, by its "
-        "history name (before any batch, feed zeros)",
+        "of an epoch or an evaluation, as float32: gives every metric's value, each output "
+        "under its `history` name (before any batch, feed zeros)",
     }
 
 

@@ -79,7 +79,15 @@ class RuntimeFilesError(Exception):
 
 def web_problems(model: onnx.ModelProto) -> list[str]:
     """What in ``model`` onnxruntime-web's WebAssembly backend cannot run (empty when fine)."""
-    return standard_problems(model, MAX_WEB_OPSET, MAX_WEB_IR_VERSION, "on the web")
+    problems = standard_problems(model, MAX_WEB_OPSET, MAX_WEB_IR_VERSION, "on the web")
+    # onnxruntime-web hands the outputs back as a JavaScript object's properties, and
+    # an assignment to `__proto__` sets the object's prototype instead: that output is lost.
+    if any(output.name == "__proto__" for output in model.graph.output):
+        problems.append(
+            "an output named '__proto__' cannot be read back in JavaScript "
+            "(onnxruntime-web returns outputs as an object's properties); rename it"
+        )
+    return problems
 
 
 def web_model(model: onnx.ModelProto) -> onnx.ModelProto:

@@ -36,7 +36,7 @@ def result_shape(metric: Metric, shapes: Sequence[tuple[int, ...]]) -> tuple[int
 
 def build_result_graph(entries: Sequence[ResultEntry]) -> Graph:
     """The graph: each entry's statistics as float32 inputs of their shapes (no batch axis),
-    each metric's value as a float32 output named as in the history."""
+    each metric's value as a float32 output named ``value_name(entry.name)``."""
     b = GraphBuilder("metrics")
     for entry in entries:
         totals = [
@@ -49,5 +49,12 @@ def build_result_graph(entries: Sequence[ResultEntry]) -> Graph:
             # A value of one element as the scalar the history holds (Precision's counts
             # have one threshold: shape [1]).
             value = b.op("Reshape", value, b.constant(list(shape), np.int64, hint="shape"))
-        b.output(value, entry.name, TensorType("float32", shape, batched=False))
+        b.output(value, value_name(entry.name), TensorType("float32", shape, batched=False))
     return b.graph
+
+
+def value_name(history_name: str) -> str:
+    """The output holding the metric logged as ``history_name``. Not the history name
+    itself: onnxruntime-web returns outputs as a JavaScript object, which drops one named
+    ``__proto__`` (a name a spec may give a metric)."""
+    return f"value/{history_name}"

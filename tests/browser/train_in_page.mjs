@@ -49,7 +49,10 @@ export async function trainWith(specc, job) {
   };
 }
 
-/** `fit` on `fit.data` with `fit.options`, aborted after `fit.abortAfter` batches if given. */
+/**
+ * `fit` on `fit.data` with `fit.options`, aborted after `fit.abortAfter` batches if given;
+ * then `predict` on `fit.predict` if given.
+ */
 async function fitWith(trainer, fit) {
   const controller = new AbortController();
   const batches = [];
@@ -64,7 +67,10 @@ async function fitWith(trainer, fit) {
     },
     onEpochEnd: (epoch, logs) => epochs.push({ epoch, logs }),
   });
-  return { history: { ...history }, stopped: history.stopped ?? null, batches, epochs, iterations: trainer.iterations };
+  // Then, with `fit.predict`, the trained model's outputs for those inputs.
+  const outputs = fit.predict ? await trainer.predict(fit.predict) : {};
+  const predicted = Object.fromEntries(Object.entries(outputs).map(([name, out]) => [name, Array.from(out.data, Number)]));
+  return { history: { ...history }, stopped: history.stopped ?? null, batches, epochs, iterations: trainer.iterations, predicted };
 }
 
 /** Run the job in a Chromium page. */

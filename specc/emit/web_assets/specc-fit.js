@@ -23,7 +23,9 @@ export class Averages {
   constructor(parts, finish) {
     this.parts = parts;
     this.finish = finish;
-    this.sums = {};
+    // Keyed by history names, which come from the spec: no prototype, so that a name such
+    // as `constructor` or `__proto__` is a key like any other.
+    this.sums = Object.create(null);
     this.count = 0;
   }
 
@@ -38,10 +40,11 @@ export class Averages {
   }
 
   async values() {
-    const out = {};
-    for (const loss of this.parts.losses) out[loss.name] = (this.sums[loss.name] ?? 0) / Math.max(this.count, 1);
-    const sums = Object.fromEntries(this.parts.metrics.map((m) => [m.name, this.sums[m.name]]));
-    return Object.assign(out, await this.finish(sums));
+    const losses = this.parts.losses.map((loss) => [loss.name, (this.sums[loss.name] ?? 0) / Math.max(this.count, 1)]);
+    const sums = Object.create(null);
+    for (const metric of this.parts.metrics) sums[metric.name] = this.sums[metric.name];
+    // Object.fromEntries defines each name as an own property, `__proto__` included.
+    return Object.fromEntries([...losses, ...Object.entries(await this.finish(sums))]);
   }
 }
 
@@ -51,7 +54,7 @@ export class Averages {
  */
 export function metricFeeds(described, parts, sums, Tensor) {
   const shapes = Object.fromEntries(described.inputs.map((t) => [t.name, t.shape]));
-  const feeds = {};
+  const feeds = Object.create(null);
   for (const metric of parts.metrics) {
     metric.outputs.forEach((name, k) => {
       const shape = shapes[name];
@@ -64,10 +67,10 @@ export function metricFeeds(described, parts, sums, Tensor) {
 
 /** metrics.onnx's outputs as history values: a number, or a list (one per class). */
 export function metricValues(described, results) {
-  const values = {};
+  const values = Object.create(null);
   for (const output of described.outputs) {
     const data = Array.from(results[output.name].data, Number);
-    values[output.name] = output.shape.length ? data : data[0];
+    values[output.history] = output.shape.length ? data : data[0];
   }
   return values;
 }

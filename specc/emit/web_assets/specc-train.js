@@ -76,7 +76,7 @@ export class Trainer {
     const batchSize = options.batchSize ?? this.training.batch_size;
     const rows = this._rows(data);
     const random = seeded(options.seed ?? Math.floor(Math.random() * 2 ** 31));
-    const history = {};
+    const history = Object.create(null); // keyed by history names, from the spec
     let stopped = null;
     for (let epoch = 0; epoch < epochs && !stopped; epoch++) {
       const order = Array.from({ length: rows.count }, (_, i) => i);
@@ -109,8 +109,9 @@ export class Trainer {
       await options.onEpochEnd?.(epoch, logs);
       if (options.signal?.aborted && epoch + 1 < epochs) stopped = 'aborted';
     }
-    if (stopped) Object.defineProperty(history, 'stopped', { value: stopped, enumerable: false });
-    return history;
+    const result = Object.fromEntries(Object.entries(history));
+    if (stopped) Object.defineProperty(result, 'stopped', { value: stopped, enumerable: false });
+    return result;
   }
 
   /**
@@ -174,10 +175,10 @@ export class Trainer {
         throw new Error(`unknown batch entry '${name}'; expected ${names.join(', ')}`);
       }
     }
-    const feeds = {};
+    const feeds = Object.create(null); // keyed by input names, from the spec
     for (const spec of specs) {
       const key = batchKey(spec);
-      if (!(key in batch)) throw new Error(`missing batch entry '${key}'; expected ${names.join(', ')}`);
+      if (!Object.hasOwn(batch, key)) throw new Error(`missing batch entry '${key}'; expected ${names.join(', ')}`);
       feeds[spec.name] = toTensor({ ...spec, name: key }, batch[key]);
     }
     const sizes = new Set(Object.values(feeds).map((t) => t.dims[0]));
@@ -199,7 +200,7 @@ export class Trainer {
 
   // The losses of one batch (numbers) and its metrics' statistics (one array each).
   _statistics(results) {
-    const statistics = {};
+    const statistics = Object.create(null);
     const { losses, metrics } = this.parts;
     for (const loss of losses) statistics[loss.name] = Number(results[loss.outputs[0]].data[0]);
     for (const metric of metrics) {
@@ -235,7 +236,7 @@ export class Trainer {
     const entries = Object.entries(feeds);
     const count = entries.length ? entries[0][1].dims[0] : 0;
     const take = (picked) => {
-      const batch = {};
+      const batch = Object.create(null);
       for (const [name, tensor] of entries) {
         const row = tensor.data.length / Math.max(count, 1);
         const out = new tensor.data.constructor(picked.length * row);
@@ -262,7 +263,7 @@ function keyOf(specs, name) {
  * offset checked against the file and the tensor's shape before it is read.
  */
 export function readState(training, bytes) {
-  const state = {};
+  const state = Object.create(null); // keyed by parameter names, from the spec
   for (const entry of training.state.tensors) {
     const known = STATE_TYPES[entry.dtype];
     if (!known) throw new Error(`state '${entry.name}': unsupported dtype ${entry.dtype}`);

@@ -55,7 +55,7 @@ export class Model {
    * of each example: `{index, label, score}`) are there when model.json has labels.
    */
   async predict(inputs) {
-    const feeds = {};
+    const feeds = Object.create(null); // keyed by input names, from the spec
     const names = new Set(this.inputNames);
     for (const name of Object.keys(inputs)) {
       if (!names.has(name)) {
@@ -63,7 +63,7 @@ export class Model {
       }
     }
     for (const spec of this.description.inputs) {
-      if (!(spec.name in inputs)) {
+      if (!Object.hasOwn(inputs, spec.name)) {
         throw new Error(`missing input '${spec.name}'; expected ${[...names].join(', ')}`);
       }
       feeds[spec.name] = toTensor(spec, inputs[spec.name]);
@@ -73,7 +73,7 @@ export class Model {
       throw new Error(`inputs disagree on the batch size: ${[...batches].join(' vs ')}`);
     }
     const results = await this.session.run(feeds);
-    const outputs = {};
+    const outputs = [];
     for (const spec of this.description.outputs) {
       const tensor = results[spec.name];
       const entry = { data: tensor.data, dims: Array.from(tensor.dims) };
@@ -81,9 +81,10 @@ export class Model {
         entry.labels = spec.labels;
         entry.top = topLabels(entry, spec.labels);
       }
-      outputs[spec.name] = entry;
+      outputs.push([spec.name, entry]);
     }
-    return outputs;
+    // Object.fromEntries defines each name as an own property, `__proto__` included.
+    return Object.fromEntries(outputs);
   }
 
   /** Free the session's memory. */
@@ -129,7 +130,7 @@ export async function predict(inputs) {
  * alternate; a variable dimension gets `length` (default 8).
  */
 export function exampleInputs(description, length = 8) {
-  const inputs = {};
+  const inputs = [];
   for (const spec of description.inputs) {
     const dims = spec.shape.map((d, axis) => (d !== null ? d : axis === 0 ? 1 : length));
     const size = dims.reduce((a, b) => a * b, 1);
@@ -138,9 +139,9 @@ export function exampleInputs(description, length = 8) {
       if (spec.dtype === 'bool') return i % 2;
       return ((i * 37) % 101) / 101;
     });
-    inputs[spec.name] = { data: toArray(spec, values), dims };
+    inputs.push([spec.name, { data: toArray(spec, values), dims }]);
   }
-  return inputs;
+  return Object.fromEntries(inputs);
 }
 
 /** Set onnxruntime-web's `ort.env.wasm` from `wasmPaths` and `numThreads` (see `load`). */
