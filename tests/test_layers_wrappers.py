@@ -198,7 +198,7 @@ def test_inner_shape_errors_point_at_the_wrapped_layer() -> None:
     layer = make_layer("Bidirectional", layer=lstm(activation="relu"))
     with pytest.raises(ShapeError, match="wrapped LSTM layer 'lstm': LSTM with activation") as e:
         layer.output_types([VAR])
-    assert e.value.field == "layer"
+    assert e.value.field == "layer.activation"  # the inner layer's own field
     assert layer.output_types([SEQ])
 
 
@@ -248,7 +248,9 @@ def test_shape_errors_inside_wrappers_are_located(tmp_path: Path) -> None:
         check_spec(path)
     (diagnostic,) = info.value.diagnostics
     assert diagnostic.code == "SPC301-shape"
-    assert diagnostic.position is not None and diagnostic.position.line == 7
+    # At the inner layer's field that the error is about: recurrent_dropout.
+    assert diagnostic.position is not None and diagnostic.position.line == 9
+    assert diagnostic.path == ("layers", 0, "layer", "recurrent_dropout")
     assert "wrapped GRU layer 'gru'" in diagnostic.message
 
 

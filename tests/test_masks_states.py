@@ -178,3 +178,13 @@ def test_engine_training_graph_is_refused(steps: int | None) -> None:
     # A known length it unrolls; without return_state it needs no sequence_lens.
     compile_data(_spec(entry, 8, 3), for_training=True)
     compile_data(_spec({"type": "LSTM", "units": 2}, steps, 1), for_training=True)
+
+
+def test_engine_refusal_inside_bidirectional_points_at_the_inner_return_state() -> None:
+    entry = {"type": "Bidirectional", "layer": {"type": "LSTM", "units": 2, "return_state": True}}
+    with pytest.raises(SpecError) as caught:
+        compile_data(_spec(entry, None, 5), for_training=True)
+    (diagnostic,) = caught.value.diagnostics
+    assert diagnostic.code == "SPC301-shape"
+    assert diagnostic.path == ("layers", 1, "layer", "return_state")
+    assert diagnostic.message.startswith("Bidirectional layer 'layer': wrapped LSTM layer 'lstm': ")

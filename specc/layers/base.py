@@ -47,7 +47,8 @@ ShapeList = list[Annotated[int, Field(gt=0)] | None]
 class ShapeError(ValueError):
     """A layer cannot accept the types it is given; the message says what and why.
 
-    ``field`` names the entry key the error is about (default: the layer's ``inputs``).
+    ``field`` names the entry key the error is about (default: the layer's ``inputs``);
+    a wrapper's inner layer's key is ``layer.<key>``.
     """
 
     def __init__(self, message: str, field: str | None = None) -> None:

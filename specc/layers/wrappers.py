@@ -76,9 +76,11 @@ class Wrapper(Layer):
         return value
 
     def inner_error(self, layer: Layer, error: ShapeError) -> ShapeError:
-        """An inner layer's ShapeError, pointed at ``layer`` and naming it."""
+        """An inner layer's ShapeError, naming it, pointed at its field in ``layer`` (or at
+        ``layer`` itself)."""
+        field = f"layer.{error.field}" if error.field else "layer"
         return ShapeError(
-            f"wrapped {layer.type_name()} layer '{sublayer_name(layer)}': {error}", field="layer"
+            f"wrapped {layer.type_name()} layer '{sublayer_name(layer)}': {error}", field=field
         )
 
 
@@ -200,10 +202,13 @@ class Bidirectional(Wrapper):
         weights: dict[str, Value],
     ) -> list[Value]:
         b = ctx.builder
-        (f, *f_states), (y, *b_states) = [
-            layer.lower(ctx, inputs, input_types, sub_weights(weights, name))
-            for name, layer in self.sublayers()
-        ]
+        lowered = []
+        for name, layer in self.sublayers():
+            try:
+                lowered.append(layer.lower(ctx, inputs, input_types, sub_weights(weights, name)))
+            except ShapeError as error:  # a lowering's refusal (a masked LSTM's states)
+                raise self.inner_error(layer, error) from None
+        (f, *f_states), (y, *b_states) = lowered
         if self.layer.return_sequences:  # type: ignore[attr-defined]
             y = reverse_time(b, y, input_types[0].shape[0], axis=1)
         if self.merge_mode is None:

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from pydantic import BaseModel
+
 from specc.diagnostics import DiagnosticSink
 from specc.initializers import InitializerShapeError
 from specc.layers.base import ShapeError, WeightSpec
@@ -97,13 +99,16 @@ class TypedGraph:
 
 
 def error_path(node: LayerNode, error: ShapeError) -> tuple[str | int, ...]:
-    """Where ``error`` points in the spec: its field of the node's entry, if the entry
-    gives that field, else the entry's ``inputs``."""
-    if error.field is not None and error.field in type(node.layer).model_fields:
-        entry_fields = node.layer.model_fields_set
-        if error.field in entry_fields:
-            return (*node.path, error.field)
-    return node.inputs_path
+    """Where ``error`` points in the spec: its field of the node's entry (``layer.<key>``:
+    of the wrapped layer's entry), as deep as the entries give those fields, else the
+    entry's ``inputs``."""
+    path: tuple[str | int, ...] = ()
+    entry: object = node.layer
+    for key in (error.field or "").split(".") if error.field else []:
+        if not isinstance(entry, BaseModel) or key not in entry.model_fields_set:
+            break
+        path, entry = (*path, key), getattr(entry, key)
+    return (*node.path, *path) if path else node.inputs_path
 
 
 def _size_problems(
