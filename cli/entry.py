@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import os
+import signal
 import sys
 from collections.abc import Callable
 
@@ -51,4 +52,11 @@ def _imported_app() -> Callable[[], object]:
 
 def main() -> None:
     """Console-script entry point."""
-    run_console(_load_app)
+    try:
+        run_console(_load_app)
+    finally:
+        # The command has ended and set its exit code. What follows is the interpreter's
+        # exit (modules torn down, tens of milliseconds), during which Python has already
+        # removed its own handler: a Ctrl-C there would kill the process by SIGINT with no
+        # word, dropping that code. SIGTERM still ends it.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -147,3 +147,26 @@ def test_a_device_without_its_provider_is_refused_first() -> None:
     assert problem.as_text().startswith("model.yaml: error: cannot train on device 'cuda'")
     assert "onnxruntime-training==1.19.2" in problem.message
     check_device("cpu")
+
+
+def test_ctrl_c_while_the_interpreter_exits_keeps_the_exit_code() -> None:
+    # Once the command has ended, Python's exit removes its own SIGINT handler: a Ctrl-C
+    # then would kill the process by the signal, dropping the command's exit code. The
+    # console script ignores it from there on (seen from an atexit function, which runs
+    # in that exit); SIGTERM still ends the process.
+    script = (
+        "import atexit, sys\n"
+        "def show():\n"
+        "    status = open('/proc/self/status').read()\n"
+        "    ignored = int(status.split('SigIgn:')[1].split()[0], 16)\n"
+        "    sys.stderr.write(f'ignored {ignored}\\n')\n"
+        "atexit.register(show)\n"
+        "sys.argv = ['specc', '--version']\n"
+        "from specc.cli.entry import main\n"
+        "main()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    ignored = int(done.stderr.split("ignored ")[1])
+    assert ignored >> (signal.SIGINT - 1) & 1
+    assert not ignored >> (signal.SIGTERM - 1) & 1
