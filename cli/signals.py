@@ -1,11 +1,10 @@
 """Signals as exits: SIGTERM and Ctrl-C end specc through its ``finally`` blocks.
 
 Python's default SIGTERM kills the process on the spot, leaving temporary folders and
-staging folders behind; its default SIGINT raises ``KeyboardInterrupt``, which Click turns
-into "Aborted!" and exit 1, and which prints a traceback when it lands while modules are
-still being imported. Here SIGTERM raises ``Terminated`` (so every ``finally`` and context
-manager runs), and both end with one line and the shell's codes: 130 for Ctrl-C, 143 for
-SIGTERM.
+staging folders behind; its default SIGINT raises ``KeyboardInterrupt``, which prints a
+traceback when it lands while modules are still being imported. Here SIGTERM raises
+``Terminated`` and Ctrl-C ``Interrupted`` (so every ``finally`` and context manager runs),
+and both end with one line and the shell's codes: 130 for Ctrl-C, 143 for SIGTERM.
 
 Raising from a handler is only safe in Python code: an exception raised while a C
 extension initialises (onnx's becomes "ImportError: initialization failed") or inside a
@@ -23,7 +22,7 @@ SIGINT at exit whatever exit code was asked for. ``Interrupted`` passes both to
 The same holds after the imports for pydantic: the spec's schema is built when a command
 first validates one, and pydantic-core turns an exception raised in the middle into a
 ``SchemaError``. A signal that lands while a pydantic frame is on the stack is sent again a
-moment later (``_outside_pydantic``), when the one handling it then can raise.
+moment later (``outside_pydantic``), when the one handling it then can raise.
 
 Only the standard library is imported: the console script installs this before the rest of
 specc (about a second of imports) is loaded.
