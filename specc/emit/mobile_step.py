@@ -21,23 +21,15 @@ the files and the layout the web bundle has too (``specc.emit.step_files``).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from specc.atomic import scratch_folder, write_bytes
 from specc.emit.mobile_ort import INFERENCE_PACKAGES, to_ort
 from specc.emit.mobile_training import TRAINING_DIR, TrainingBundle
 from specc.emit.source import ExportSource
-from specc.emit.step_export import StepExport, build_step_export, model_weights
-from specc.emit.step_files import (
-    STATE_FILE,
-    StepFileNames,
-    metrics_graph,
-    state_bytes,
-    training_description,
-    weights_as_inputs,
-)
+from specc.emit.step_export import build_step_export, model_weights
+from specc.emit.step_files import STATE_FILE, StepFileNames, step_bundle
 from specc.limits import DEFAULT_LIMITS, Limits
-from specc.onnx_model import DEFAULT_OPSET, to_model_proto, write_model
+from specc.onnx_model import DEFAULT_OPSET, write_model
 
 STEP_MODEL = "train_step.ort"
 EVALUATION_MODEL = "evaluate.ort"
@@ -54,32 +46,15 @@ def export_step_training(
     export = build_step_export(spec, model_weights(source.model), limits, str(source.origin))
     target = out / TRAINING_DIR
     target.mkdir(parents=True, exist_ok=True)
-    graphs = export.graphs
+    bundle = step_bundle(export, source.model, DEFAULT_OPSET, FILE_NAMES)
     files: list[Path] = []
-    weights = [*export.training.trainable, *export.training.frozen]
-    models = {
-        STEP_MODEL: to_model_proto(graphs.step, DEFAULT_OPSET),
-        EVALUATION_MODEL: to_model_proto(graphs.evaluation, DEFAULT_OPSET),
-        PREDICT_MODEL: weights_as_inputs(source.model, weights),
-    }
-    results = metrics_graph(export)
-    if results is not None:
-        models[METRICS_MODEL] = to_model_proto(results, DEFAULT_OPSET)
     with scratch_folder("specc-mobile-") as tmp:
-        for name, model in models.items():
+        for name, model in bundle.models.items():
             onnx_path = Path(tmp) / Path(name).with_suffix(".onnx")
             write_model(model, onnx_path)
             files.append(to_ort(onnx_path, target / name))
-    state, index = state_bytes(graphs.state)
-    write_bytes(target / STATE_FILE, state)
-    return TrainingBundle([*files, target / STATE_FILE], describe(export, index), files)
-
-
-def describe(export: StepExport, index: list[dict[str, Any]]) -> dict[str, Any]:
-    """training.json: the layout the web bundle writes too (``specc.emit.step_files``),
-    with the engine's name and the onnxruntime packages that run it."""
-    return {
-        **training_description(export, index, FILE_NAMES),
-        "engine": "standard",
-        "packages": INFERENCE_PACKAGES,
-    }
+    write_bytes(target / STATE_FILE, bundle.state)
+    # training.json: the layout the web bundle writes too, with the engine's name and the
+    # onnxruntime packages that run it.
+    info = {**bundle.description, "engine": "standard", "packages": INFERENCE_PACKAGES}
+    return TrainingBundle([*files, target / STATE_FILE], info, files)

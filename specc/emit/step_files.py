@@ -14,7 +14,8 @@ Both ``specc export --target web --with-training`` and ``--target mobile --with-
 - ``training.json``: how to drive the graphs (``training_description``), one layout for
   both targets, which ``specc-train.js`` and the mobile README's loops read.
 
-The targets differ only in the graphs' format (``.onnx`` or ``.ort``): ``StepFileNames``.
+``step_bundle`` makes all of it at once, each piece once. The targets differ only in the
+graphs' format (``.onnx`` or ``.ort``): ``StepFileNames``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import onnx
 from specc.emit.step_export import StepExport
 from specc.graph import Graph
 from specc.metrics.result_graph import ResultEntry, build_result_graph
+from specc.onnx_model import to_model_proto
 from specc.optimizers import Optimizer
 from specc.pipeline import CompiledModel
 from specc.random_ops import RANDOM_STEP
@@ -60,6 +62,35 @@ class StepFileNames:
     evaluation: str
     predict: str
     metrics: str
+
+
+@dataclass(frozen=True)
+class StepBundle:
+    """What a bundle that trains ships, ready to write: the graphs as ONNX models by file
+    name (the metrics graph only for a spec with metrics), ``state.bin``'s bytes and
+    ``training.json``'s content."""
+
+    models: dict[str, onnx.ModelProto]
+    state: bytes
+    description: dict[str, Any]
+
+
+def step_bundle(
+    export: StepExport, model: onnx.ModelProto, opset: int, files: StepFileNames
+) -> StepBundle:
+    """The step, evaluation, prediction and metrics models of ``export`` (``model``: the
+    inference model the bundle exports), its state and ``training.json``, named ``files``."""
+    graphs, training = export.graphs, export.training
+    metrics = metrics_graph(export)
+    models = {
+        files.step: to_model_proto(graphs.step, opset),
+        files.evaluation: to_model_proto(graphs.evaluation, opset),
+        files.predict: weights_as_inputs(model, [*training.trainable, *training.frozen]),
+    }
+    if metrics is not None:
+        models[files.metrics] = to_model_proto(metrics, opset)
+    state, index = state_bytes(graphs.state)
+    return StepBundle(models, state, training_description(export, index, files, metrics))
 
 
 def learning_rate_info(config: Optimizer) -> dict[str, Any]:
@@ -176,12 +207,16 @@ def _fixed(shape: tuple[int | None, ...]) -> tuple[int, ...]:
 
 
 def training_description(
-    export: StepExport, index: list[dict[str, Any]], files: StepFileNames
+    export: StepExport,
+    index: list[dict[str, Any]],
+    files: StepFileNames,
+    metrics: Graph | None,
 ) -> dict[str, Any]:
     """``training.json``: the graphs' files with every input and output by name, the batch
     with each tensor's role, the state's index into ``state.bin`` (with each tensor's
     ``next/`` output, role and weights-file key), what ``specc train`` logs from which
-    outputs, and the optimizer and batch size."""
+    outputs, the metrics graph's (``metrics_graph``, None without metrics), and the
+    optimizer and batch size."""
     graphs, training = export.graphs, export.training
     roles = _output_roles(export)
     step_types = dict(graphs.step.outputs)
@@ -221,7 +256,7 @@ def training_description(
         "history": [
             {k: v for k, v in vars(value).items() if v is not None} for value in export.history
         ],
-        "metrics": _metrics_entry(export, files.metrics),
+        "metrics": None if metrics is None else _metrics_entry(export, metrics, files.metrics),
         "training_flag": graphs.flag,
         "random_step": random_step_input(training),
         "optimizer": config.optimizer.model_dump(mode="json", exclude_none=True),
@@ -231,10 +266,7 @@ def training_description(
     }
 
 
-def _metrics_entry(export: StepExport, file: str) -> dict[str, Any] | None:
-    graph = metrics_graph(export)
-    if graph is None:
-        return None
+def _metrics_entry(export: StepExport, graph: Graph, file: str) -> dict[str, Any]:
     return {
         "file": file,
         "inputs": [_tensor(n, t, "summed over the batches") for n, t in graph.inputs],

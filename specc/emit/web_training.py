@@ -31,13 +31,11 @@ from specc.emit.step_export import StepExport
 from specc.emit.step_files import (
     STATE_FILE,
     TRAINING_JSON,
+    StepBundle,
     StepFileNames,
-    metrics_graph,
-    state_bytes,
-    training_description,
-    weights_as_inputs,
+    step_bundle,
 )
-from specc.onnx_model import to_model_proto, write_model
+from specc.onnx_model import write_model
 
 STEP_MODEL = "train_step.onnx"
 EVALUATION_MODEL = "evaluate.onnx"
@@ -61,14 +59,18 @@ TRAINING_FILES = (
 class TrainingFiles:
     """The models and the state of a training bundle, ready to write."""
 
-    step: onnx.ModelProto
-    evaluation: onnx.ModelProto
-    predict: onnx.ModelProto
-    state: bytes
-    description: dict[str, Any]
+    bundle: StepBundle
     examples: dict[str, Any] | None = field(default=None)
-    # None for a spec without metrics.
-    metrics: onnx.ModelProto | None = field(default=None)
+
+    @property
+    def step(self) -> onnx.ModelProto:
+        """The training step's model."""
+        return self.bundle.models[STEP_MODEL]
+
+    @property
+    def evaluation(self) -> onnx.ModelProto:
+        """The evaluation graph's model."""
+        return self.bundle.models[EVALUATION_MODEL]
 
 
 def training_files(
@@ -79,32 +81,18 @@ def training_files(
 ) -> TrainingFiles:
     """The training bundle's files for ``exported``, whose inference model is ``model``;
     ``examples`` the demo page's rows (``specc.emit.web_examples``), if any."""
-    graphs = exported.graphs
-    step = to_model_proto(graphs.step, opset)
-    evaluation = to_model_proto(graphs.evaluation, opset)
-    predict = weights_as_inputs(model, [*exported.training.trainable, *exported.training.frozen])
-    state, index = state_bytes(graphs.state)
-    description = training_description(exported, index, FILE_NAMES)
-    results = metrics_graph(exported)
-    metrics = None if results is None else to_model_proto(results, opset)
-    return TrainingFiles(step, evaluation, predict, state, description, examples, metrics)
+    return TrainingFiles(step_bundle(exported, model, opset, FILE_NAMES), examples)
 
 
 def write_training_files(folder: Path, files: TrainingFiles) -> list[Path]:
     """Write ``files`` into ``folder`` (each atomically); return their paths."""
     written = []
-    for name, model in (
-        (STEP_MODEL, files.step),
-        (EVALUATION_MODEL, files.evaluation),
-        (PREDICT_MODEL, files.predict),
-        (METRICS_MODEL, files.metrics),
-    ):
-        if model is None:
-            continue
+    bundle = files.bundle
+    for name, model in bundle.models.items():
         write_model(model, folder / name)
         written.append(folder / name)
-    write_bytes(folder / STATE_FILE, files.state)
-    write_text(folder / TRAINING_JSON, json.dumps(files.description, indent=2) + "\n")
+    write_bytes(folder / STATE_FILE, bundle.state)
+    write_text(folder / TRAINING_JSON, json.dumps(bundle.description, indent=2) + "\n")
     written += [folder / STATE_FILE, folder / TRAINING_JSON]
     if files.examples is not None:
         # Compact: thousands of numbers.
