@@ -27,9 +27,9 @@ from specc.metrics.base import (
     Threshold,
     divide_no_nan,
     lower_divide_no_nan,
+    lower_mean_of_all,
 )
 from specc.metrics.confusion import Confusion
-from specc.types import FLOAT
 
 
 @METRICS.register
@@ -136,8 +136,7 @@ class AUC(Metric):
             return b.reduce_sum(by_threshold)
         by_label = b.reduce_sum(by_threshold, 0)
         if self.label_weights is None:
-            count = b.op("Cast", b.op("Size", by_label), to=FLOAT)
-            return b.op("Div", b.reduce_sum(by_label), count)
+            return lower_mean_of_all(b, by_label)
         weights = b.constant(self.label_weights)
         weighted = b.reduce_sum(b.op("Mul", by_label, weights))
         return lower_divide_no_nan(b, weighted, b.constant(float(np.sum(self.label_weights))))

@@ -214,6 +214,11 @@ def mean_result(totals: Sequence[np.ndarray]) -> float:
     return float(divide_no_nan(totals[0], totals[1]))
 
 
+def lower_mean_of_all(b: GraphBuilder, x: Value) -> Value:
+    """``np.mean(x)`` in the graph, over every element (a result's few numbers)."""
+    return b.op("Div", b.reduce_sum(x), b.op("Cast", b.op("Size", x), to=FLOAT))
+
+
 def lower_mean_result(b: GraphBuilder, totals: Sequence[Value]) -> Value:
     """``mean_result`` in the graph."""
     return lower_divide_no_nan(b, totals[0], totals[1])

@@ -25,6 +25,7 @@ from specc.metrics.base import (
     MetricInputs,
     MetricValue,
     Statistic,
+    lower_mean_of_all,
     to_float32,
 )
 from specc.types import FLOAT, TensorType
@@ -115,4 +116,4 @@ class F1Score(Metric):
             share = b.op("Div", support, b.op("Add", b.reduce_sum(support), eps))
             return b.reduce_sum(b.op("Mul", f1, share))
         # micro's scores are scalars already; macro's the mean over the classes.
-        return b.op("Div", b.reduce_sum(f1), b.op("Cast", b.op("Size", f1), to=FLOAT))
+        return lower_mean_of_all(b, f1)
