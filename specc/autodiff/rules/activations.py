@@ -95,18 +95,26 @@ def _hard_swish(d: Backward, gy: Value) -> Value:
     return d.op("Mul", gy, d.op("Add", h, tilt))
 
 
+def sigmoid_slope(d: Backward, y: Value) -> Value:
+    """The sigmoid's slope from its value ``y``: y (1 - y)."""
+    return d.op("Mul", y, d.op("Sub", scalar(d, 1.0, y), y))
+
+
+def tanh_slope(d: Backward, y: Value) -> Value:
+    """The tanh's slope from its value ``y``: 1 - y^2."""
+    return d.op("Sub", scalar(d, 1.0, y), d.op("Mul", y, y))
+
+
 @pointwise("Sigmoid")
 def _sigmoid(d: Backward, gy: Value) -> Value:
     """dy/dx = y * (1 - y)."""
-    y = d.y()
-    return d.op("Mul", gy, d.op("Mul", y, d.op("Sub", scalar(d, 1.0, y), y)))
+    return d.op("Mul", gy, sigmoid_slope(d, d.y()))
 
 
 @pointwise("Tanh")
 def _tanh(d: Backward, gy: Value) -> Value:
     """dy/dx = 1 - y^2."""
-    y = d.y()
-    return d.op("Mul", gy, d.op("Sub", scalar(d, 1.0, y), d.op("Mul", y, y)))
+    return d.op("Mul", gy, tanh_slope(d, d.y()))
 
 
 @pointwise("Softplus")

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from specc.autodiff.core import Backward
+from specc.autodiff.rules.activations import sigmoid_slope, tanh_slope
 from specc.graph import Value
 
 # (alpha count, beta count, default alpha, default beta) of the activations that take
@@ -136,16 +137,6 @@ Slope = Callable[[Backward, Value, Activation], tuple[Value, Value]]
 
 def _greater(d: Backward, a: Value, bound: float) -> Value:
     return d.cast_float(d.op("Greater", a, d.const(bound)))
-
-
-def sigmoid_slope(d: Backward, y: Value) -> Value:
-    """The sigmoid's slope from its value ``y``: y (1 - y)."""
-    return d.op("Mul", y, d.op("Sub", d.const(1.0), y))
-
-
-def tanh_slope(d: Backward, y: Value) -> Value:
-    """The tanh's slope from its value ``y``: 1 - y^2."""
-    return d.op("Sub", d.const(1.0), d.op("Mul", y, y))
 
 
 def _sigmoid(d: Backward, a: Value, f: Activation) -> tuple[Value, Value]:
