@@ -38,6 +38,7 @@ from specc.weights import save_weights
 from tests.ort_training import HAVE_ORT_TRAINING
 from tests.spec_helpers import write_spec
 from tests.test_export_web import export as export_cli
+from tests.test_web_training import BINARY_METRICS, binary_rows
 
 STEPS = 20
 BATCH = 16
@@ -518,17 +519,10 @@ def test_ort_training_engine_writes_the_training_artifacts(tmp_path: Path) -> No
     assert "training-android" in model["mobile"]["training"]["packages"]["android"]
 
 
-BINARY_METRICS = Path(__file__).parent / "data" / "web_training" / "binary_metrics.yaml"
-
-
 def _binary_batches(seed: int, count: int) -> list[dict[str, np.ndarray]]:
-    rng = np.random.default_rng(seed)
-    batches = []
-    for _ in range(count):
-        features = rng.standard_normal((BATCH, 8)).astype(np.float32)
-        label = features[:, 0] - features[:, 1] + 0.5 * rng.standard_normal(BATCH) > 0
-        batches.append({"features": features, "positive": label[:, None].astype(np.float32)})
-    return batches
+    """``count`` batches of BINARY_METRICS's rows (``binary_rows``)."""
+    rows = binary_rows(count * BATCH, seed)
+    return [{k: v[i * BATCH : (i + 1) * BATCH] for k, v in rows.items()} for i in range(count)]
 
 
 def test_metrics_graph_finishes_every_metric(tmp_path: Path) -> None:
