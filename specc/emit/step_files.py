@@ -190,7 +190,8 @@ def weights_as_inputs(model: onnx.ModelProto, names: Collection[str]) -> onnx.Mo
 
 def metrics_graph(export: StepExport) -> Graph | None:
     """The graph that turns the metrics' summed statistics (inputs named as the step's
-    outputs) into their values (outputs named as in the history); None without metrics."""
+    outputs) into their values (each output ``value_name`` of its history name); None
+    without metrics."""
     types = dict(export.graphs.step.outputs)
     entries = [
         ResultEntry(m.key, m.metric, [(s, _fixed(types[s].full_shape)) for s in m.statistics])

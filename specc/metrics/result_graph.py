@@ -19,8 +19,8 @@ from specc.types import TensorType
 
 @dataclass(frozen=True)
 class ResultEntry:
-    """One metric of the graph: its history name (the output), the metric, and its
-    statistics' input names and shapes, in ``Metric.lower``'s order."""
+    """One metric of the graph: its history name (its output is ``value_name`` of it), the
+    metric, and its statistics' input names and shapes, in ``Metric.lower``'s order."""
 
     name: str
     metric: Metric
