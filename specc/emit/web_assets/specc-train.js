@@ -302,14 +302,15 @@ export async function loadTrainer(options = {}) {
   const training = await fetchJson(at('training.json', TRAINING_URL));
   if (training.format !== FORMAT) throw new Error(`training.json has format ${training.format}; this specc-train.js reads ${FORMAT}`);
   const sessionOptions = { executionProviders: options.executionProviders ?? ['wasm'], ...options.sessionOptions };
-  const create = async (name) => ort.InferenceSession.create(await fetchBytes(at(name)), sessionOptions);
-  const [step, evaluation, predict, metrics, bytes] = await Promise.all([
-    create(training.train_step.file),
-    create(training.evaluate.file),
-    create(training.predict.file),
-    training.metrics ? create(training.metrics.file) : null,
-    fetchBytes(at(training.state.file)),
-  ]);
+  // The files download together, but the sessions are created one after another:
+  // onnxruntime-web's WebGPU provider refuses to create a session while another one is
+  // being created.
+  const names = [training.train_step.file, training.evaluate.file, training.predict.file];
+  if (training.metrics) names.push(training.metrics.file);
+  const [bytes, ...models] = await Promise.all([training.state.file, ...names].map((name) => fetchBytes(at(name))));
+  const sessions = [];
+  for (const model of models) sessions.push(await ort.InferenceSession.create(model, sessionOptions));
+  const [step, evaluation, predict, metrics = null] = sessions;
   return new Trainer({ step, evaluation, predict, metrics }, description, training, readState(training, bytes));
 }
 
