@@ -266,10 +266,11 @@ def _web_training(
     from specc.emit.evaluate_source import evaluation_source
     from specc.emit.step_export import export_step
     from specc.emit.web_examples import example_rows
+    from specc.emit.web_training import GRADIENT_FORMS
 
     # The spec and the folder are checked as specc evaluate checks them.
     found = evaluation_source(source, spec, None, limits)
-    exported = export_step(loaded, found.spec, limits)
+    exported = export_step(loaded, found.spec, limits, GRADIENT_FORMS)
     return exported, example_rows(exported, data, limits) if data is not None else None
 
 

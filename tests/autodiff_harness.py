@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from specc.autodiff import differentiate
+from specc.autodiff import DEFAULT_FORMS, GradientForms, differentiate
 from specc.graph import Graph, GraphBuilder, Node, Value
 from specc.onnx_model import to_model_proto
 from specc.types import TensorType
@@ -46,16 +46,18 @@ def check_graph_gradients(
     seed: int = 0,
     rtol: float = RTOL,
     eps: float = EPS,
+    forms: GradientForms = DEFAULT_FORMS,
 ) -> list[str]:
     """Failures (empty when every gradient agrees with central differences).
 
-    ``wrt`` names initializers or graph inputs (float); ``feeds`` holds every graph input.
+    ``wrt`` names initializers or graph inputs (float); ``feeds`` holds every graph input;
+    ``forms`` are the gradient forms the rules may use.
     """
     rng = np.random.default_rng(seed)
     outputs = _run_any_shape(graph, feeds, [name for name, _ in graph.outputs], opset)
     probes = [rng.normal(size=np.shape(o)) for o in outputs]
     lossy, loss = _with_probe_loss(graph, probes)
-    grads = differentiate(lossy, loss, wrt)
+    grads = differentiate(lossy, loss, wrt, forms=forms)
     names = [grads.of[w] for w in wrt]
     found = _run_any_shape(grads.graph, feeds, names, opset)
     scale = float(sum(np.sum(np.abs(o * p)) for o, p in zip(outputs, probes, strict=True)))

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from specc.autodiff import differentiate
+from specc.autodiff import DEFAULT_FORMS, GradientForms, differentiate
 from specc.autodiff.core import RULES
 from specc.autodiff.rules import pool
 from specc.graph import GraphBuilder
@@ -42,9 +42,28 @@ MAX_POOL_CASES: list[tuple[tuple[int, ...], dict[str, Any]]] = [
 ]
 
 
+# The gradient that finds each window's first maximum by ArgMax, without MaxPool's Indices.
+ARGMAX = GradientForms(max_pool_indices=False)
+
+
 @pytest.mark.parametrize(("x", "attrs"), MAX_POOL_CASES)
-def test_max_pool(x: tuple[int, ...], attrs: dict[str, Any]) -> None:
-    assert check_op("MaxPool", [_distinct(*x)], attrs) == []
+@pytest.mark.parametrize("forms", [GradientForms(), ARGMAX], ids=["indices", "argmax"])
+def test_max_pool(x: tuple[int, ...], attrs: dict[str, Any], forms: GradientForms) -> None:
+    assert check_op("MaxPool", [_distinct(*x)], attrs, forms=forms) == []
+
+
+@pytest.mark.parametrize(("x", "attrs"), MAX_POOL_CASES)
+def test_max_pool_without_indices_sends_ties_where_the_indices_do(
+    x: tuple[int, ...], attrs: dict[str, Any]
+) -> None:
+    """Both forms, on values with many ties (and -inf in some windows), give the same
+    gradient, bit for bit; the ArgMax form reads no Indices output."""
+    values = np.random.default_rng(4).integers(0, 3, x).astype(np.float32)
+    values.reshape(-1)[::7] = -np.inf
+    with_indices = _max_pool_gradient(values, attrs, x)
+    without = _max_pool_gradient(values, attrs, x, ARGMAX)
+    np.testing.assert_array_equal(without, with_indices)
+    assert not _pool_index_readers(x, attrs, ARGMAX)
 
 
 @pytest.mark.parametrize("storage_order", [0, 1])
@@ -58,33 +77,70 @@ def test_max_pool_with_its_indices_declared(storage_order: int) -> None:
     assert check_graph_gradients(b.graph, ["x"], {"x": _distinct(2, 3, 6, 6)}) == []
 
 
-def _max_pool_gradient(x: np.ndarray, attrs: dict[str, Any], shape: tuple[int, ...]) -> Any:
-    """d sum(MaxPool(x)) / dx."""
+def _max_pool_loss(shape: tuple[int, ...], attrs: dict[str, Any]) -> tuple[GraphBuilder, str]:
+    """sum(MaxPool(x)) for x of ``shape``."""
     b = GraphBuilder("g")
     xv = b.input("x", TensorType("float32", shape[1:]))
     loss = b.op("ReduceSum", b.op("MaxPool", xv, **attrs), keepdims=0)
     b.output(loss, "loss", TensorType("float32", (), batched=False))
-    grads = differentiate(b.graph, loss.name, ["x"])
+    return b, loss.name
+
+
+def _max_pool_gradient(
+    x: np.ndarray,
+    attrs: dict[str, Any],
+    shape: tuple[int, ...],
+    forms: GradientForms = DEFAULT_FORMS,
+) -> Any:
+    """d sum(MaxPool(x)) / dx."""
+    b, loss = _max_pool_loss(shape, attrs)
+    grads = differentiate(b.graph, loss, ["x"], forms=forms)
     (found,) = _run_any_shape(grads.graph, {"x": x}, [grads.of["x"]], 17)
     return found
 
 
-def test_a_tie_sends_the_gradient_to_the_first_maximum() -> None:
+def _pool_index_readers(
+    shape: tuple[int, ...], attrs: dict[str, Any], forms: GradientForms
+) -> list[str]:
+    """The gradient graph's MaxPool nodes that give their Indices output."""
+    b, loss = _max_pool_loss(shape, attrs)
+    graph = differentiate(b.graph, loss, ["x"], forms=forms).graph
+    return [n.name for n in graph.nodes if n.op_type == "MaxPool" and len(n.outputs) > 1]
+
+
+@pytest.mark.parametrize("forms", [GradientForms(), ARGMAX], ids=["indices", "argmax"])
+def test_a_tie_sends_the_gradient_to_the_first_maximum(forms: GradientForms) -> None:
     """As onnxruntime's MaxPool picks, and its training MaxPoolGrad sends: to the first
     entry of the window holding the maximum; overlapping windows add up."""
     x = np.array([[[[0, 3, 3, 1]]]], np.float32)
-    found = _max_pool_gradient(x, {"kernel_shape": [1, 2]}, x.shape)
+    found = _max_pool_gradient(x, {"kernel_shape": [1, 2]}, x.shape, forms)
     # Windows (0, 1), (1, 2) (a tie: the first) and (2, 3).
     np.testing.assert_array_equal(found, [[[[0, 2, 1, 0]]]])
 
 
-def test_max_pool_with_spatial_sizes_known_only_at_run_time() -> None:
+@pytest.mark.parametrize("forms", [GradientForms(), ARGMAX], ids=["indices", "argmax"])
+def test_max_pool_with_spatial_sizes_known_only_at_run_time(forms: GradientForms) -> None:
+    """Without static sizes the ArgMax form has no tables: the Indices form is used."""
     b = GraphBuilder("g")
     x = b.input("x", TensorType("float32", (2, None, None)))
     w = b.parameter("w", _normal(3, 2, 1, 1, seed=1))
     y = b.op("MaxPool", b.op("Conv", x, w), kernel_shape=[2, 3], strides=[2, 2], pads=[1, 0, 0, 1])
     b.output(y, "y", TensorType("float32", (3, None, None)))
-    assert check_graph_gradients(b.graph, ["w"], {"x": _distinct(2, 2, 7, 6, seed=2)}) == []
+    feeds = {"x": _distinct(2, 2, 7, 6, seed=2)}
+    assert check_graph_gradients(b.graph, ["w"], feeds, forms=forms) == []
+
+
+def test_a_wrong_first_maximum_fails_its_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ArgMax form's positions are checked: each one entry off is caught."""
+    right = pool._first_maxima
+
+    def wrong(d, x):  # type: ignore[no-untyped-def]
+        one = d.b.constant(1, np.int64)
+        return d.op("Clip", d.op("Sub", right(d, x), one), d.b.constant(0, np.int64), None)
+
+    monkeypatch.setattr(pool, "_first_maxima", wrong)
+    x, attrs = MAX_POOL_CASES[2]
+    assert check_op("MaxPool", [_distinct(*x)], attrs, forms=ARGMAX) != []
 
 
 @pytest.mark.parametrize("x", [(2, 3, 5), (2, 3, 4, 5), (1, 2, 3, 2, 4)])

@@ -377,11 +377,14 @@ def chromium() -> str:
     return browser
 
 
-def run_pages(chromium: str, jobs: list[dict[str, Any]], tmp_path: Path) -> list[dict[str, Any]]:
-    """Run jobs in one Chromium (tests/browser/run_pages.mjs); fail on any page error."""
+def run_pages(
+    chromium: str, jobs: list[dict[str, Any]], tmp_path: Path, webgpu: bool = False
+) -> list[dict[str, Any]]:
+    """Run jobs in one Chromium (tests/browser/run_pages.mjs); fail on any page error.
+    ``webgpu``: the pages get WebGPU (on Chromium's SwiftShader where there is no GPU)."""
     job_file = tmp_path / "jobs.json"
     job_file.write_text(json.dumps(jobs))
-    env = {**os.environ, "SPECC_CHROMIUM": chromium}
+    env = {**os.environ, "SPECC_CHROMIUM": chromium, "SPECC_WEBGPU": "1" if webgpu else "0"}
     done = subprocess.run(
         ["node", str(BROWSER / "run_pages.mjs"), str(job_file)],
         cwd=BROWSER,

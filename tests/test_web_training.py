@@ -13,6 +13,7 @@ import base64
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -403,6 +404,80 @@ def test_training_in_node_matches_specc_train(tmp_path: Path) -> None:
     assert result["iterations"] == STEPS
     assert_same_steps(result["steps"], python_steps(spec, site / "mlp", batches)[0], "node")
     assert_weights_match_page(spec, result, job["predict"], tmp_path, "node")
+
+
+def webgpu_page(bundle: Path) -> str:
+    """A blank page in ``bundle`` whose import map points ``onnxruntime-web/wasm`` at
+    onnxruntime-web's WebGPU build (as docs/export.md says to), for train jobs."""
+    found = re.search(
+        r'<script type="importmap">.*?</script>', (bundle / "index.html").read_text(), re.S
+    )
+    assert found is not None
+    imports = found.group(0).replace("ort.wasm.bundle.min.mjs", "ort.webgpu.bundle.min.mjs")
+    (bundle / "webgpu.html").write_text(f"<!doctype html><html><head>{imports}</head></html>")
+    return "webgpu.html"
+
+
+@pytest.mark.slow
+def test_training_on_webgpu_matches_specc_train(chromium: str, tmp_path: Path) -> None:
+    """``loadTrainer({executionProviders: ['webgpu', 'wasm']})`` with onnxruntime-web's WebGPU
+    build trains the MLP and the CNN with BatchNormalization and MaxPool as ``specc train``
+    does (within the GPU's float32 rounding). Where no GPU is, Chromium's SwiftShader
+    adapter runs WebGPU on the CPU."""
+    specs = {"mlp": MODELS / "digits_mlp.yaml", "bn": BN_CNN}
+    sizes = {"mlp": 32, "bn": 16}
+    steps = 3  # SwiftShader takes about a second a step
+    site = _site(tmp_path, specs)
+    batches = {name: fixed_batches(spec, sizes[name])[:steps] for name, spec in specs.items()}
+    with StaticServer(site, NODE_MODULES) as server:
+        pages = {name: server.url + f"{name}/{webgpu_page(site / name)}" for name in specs}
+        probe = {"kind": "webgpu", "url": pages["mlp"]}
+        (found,) = run_pages(chromium, [probe], tmp_path, webgpu=True)
+        if not found["result"]["adapter"]:
+            pytest.skip("this Chromium gives pages no WebGPU adapter (not even SwiftShader's)")
+        jobs = [
+            train_job(
+                pages[name],
+                batches[name],
+                scriptUrl=server.url + "train_in_page.mjs",
+                options={"executionProviders": ["webgpu", "wasm"]},
+            )
+            for name in specs
+        ]
+        results = run_pages(chromium, jobs, tmp_path, webgpu=True)
+    for (name, spec), record in zip(specs.items(), results, strict=True):
+        page = record["result"]
+        # WebGPU ran: onnxruntime-web made its device (it drops an unavailable provider
+        # with a warning and runs on WebAssembly).
+        assert page["webgpuDevice"] == "[object GPUDevice]", record["console"]
+        python, _, weights = python_steps(spec, site / name, batches[name])
+        losses = [s["loss"] for s in page["steps"]]
+        np.testing.assert_allclose(losses, [s["loss"] for s in python], rtol=1e-4)
+        assert abs(losses[-1] - losses[0]) > 1e-3
+        saved = np.load(io.BytesIO(base64.b64decode(page["weights"])))
+        for key, array in weights.items():
+            np.testing.assert_allclose(saved[key], array, atol=1e-4, err_msg=key)
+        adapter = found["result"]["architecture"]
+        print(f"{name} on WebGPU ({adapter}): {page['trainMs'] / steps:.0f} ms per step")
+
+
+def test_the_web_step_graph_reads_no_max_pool_indices(tmp_path: Path) -> None:
+    """onnxruntime-web's WebGPU provider fails on MaxPool's Indices output: the web bundle's
+    step finds the windows' first maxima by ArgMax, where specc train reads the Indices."""
+    site = _site(tmp_path, {"bn": BN_CNN})
+    step = onnx.load(site / "bn" / "train_step.onnx")
+    pools = [n for n in step.graph.node if n.op_type == "MaxPool"]
+    assert pools and all(len([o for o in n.output if o]) == 1 for n in pools)
+    assert any(n.op_type == "ArgMax" for n in step.graph.node)
+    compiled, training = prepare(BN_CNN, None, None, fused_recurrence=True)
+    session = StandardSession(training)
+    assert compiled.compile is not None
+    session.use_optimizer(compiled.compile.optimizer)
+    assert session.graphs is not None
+    indices = [
+        n for n in session.graphs.step.nodes if n.op_type == "MaxPool" and len(n.outputs) > 1
+    ]
+    assert indices
 
 
 @pytest.mark.slow

@@ -41,6 +41,21 @@ class NoGradientRule(LookupError):
     """An op on a gradient path has no registered rule."""
 
 
+@dataclass(frozen=True)
+class GradientForms:
+    """Which forms the rules may use, for the runtimes a gradient graph must run on."""
+
+    # MaxPool's gradient may read MaxPool's ``Indices`` output. onnxruntime-web's WebGPU
+    # provider runs MaxPool but fails on that output ("The Indices output is not
+    # supported yet", onnxruntime-web 1.30), so a graph for the browser finds each
+    # window's first maximum with ArgMax instead.
+    max_pool_indices: bool = True
+
+
+# What every onnxruntime provider specc trains on (CPU, CUDA, mobile) runs.
+DEFAULT_FORMS = GradientForms()
+
+
 @dataclass
 class Backward:
     """What a rule sees of one forward node, and the builder it adds its ops with."""
@@ -50,6 +65,7 @@ class Backward:
     types: dict[str, ValueType]
     # Which inputs need a gradient (active inputs, by position).
     wanted: tuple[bool, ...]
+    forms: GradientForms = DEFAULT_FORMS
 
     def x(self, index: int) -> Value:
         """Forward input ``index``."""
@@ -198,13 +214,18 @@ class Gradients:
 
 
 def differentiate(
-    graph: Graph, loss: str, wrt: list[str], types: dict[str, ValueType] | None = None
+    graph: Graph,
+    loss: str,
+    wrt: list[str],
+    types: dict[str, ValueType] | None = None,
+    forms: GradientForms = DEFAULT_FORMS,
 ) -> Gradients:
     """d ``loss`` / d ``w`` for each ``w`` of ``wrt``, as nodes added to a copy of ``graph``.
 
     ``loss`` is a float scalar value of the graph. ``types`` (default: ONNX shape
     inference over ``graph``) gives each value's dtype and static shape. A ``w`` the loss
-    does not depend on gets zeros of its shape.
+    does not depend on gets zeros of its shape. ``forms`` says which op forms the
+    gradients may use (``GradientForms``).
     """
     from specc.autodiff import rules  # noqa: F401  (registers every rule)
 
@@ -229,7 +250,7 @@ def differentiate(
                 missing.add(node.op_type)
                 continue
             with b.scope(f"grad/{node.name}"):
-                found = rule(Backward(b, node, types, wanted), outputs)
+                found = rule(Backward(b, node, types, wanted, forms), outputs)
             for name, want, g in zip(node.inputs, wanted, found, strict=False):
                 if not want or g is None:
                     continue

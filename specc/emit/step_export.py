@@ -18,6 +18,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
+from specc.autodiff import DEFAULT_FORMS, GradientForms
 from specc.diagnostics import Diagnostic, SpecError
 from specc.emit.source import ExportSource
 from specc.emit.trained import EXPORT_SOURCE
@@ -67,11 +68,13 @@ def build_step_export(
     weights: Mapping[str, np.ndarray] | None = None,
     limits: Limits = DEFAULT_LIMITS,
     origin: str = "the exported model",
+    forms: GradientForms = DEFAULT_FORMS,
 ) -> StepExport:
     """The step graphs of ``spec`` (its ``compile`` section, optimizer, constraints and
     BatchNormalization updates included), starting from ``weights`` (by ONNX name; every
     parameter must be there, with its shape) or, without them, the spec's own initial
-    weights. A weight missing or of another shape raises ``SpecError`` naming ``origin``."""
+    weights; their gradients in the ``forms`` the target runtime runs. A weight missing or
+    of another shape raises ``SpecError`` naming ``origin``."""
     # As specc train: the spec's seed draws the random layers' streams, recurrences keep
     # their fused form, and a spec's sample or class weights become batch inputs.
     compiled, training = prepare(spec, None, None, limits, fused_recurrence=True, weighted=True)
@@ -79,17 +82,23 @@ def build_step_export(
         take_weights(training, weights, origin, str(spec))
     config = compiled.compile
     assert config is not None  # prepare() refuses a spec without one
-    graphs = build_step_graphs(training, config.optimizer, constraints_of(compiled))
+    graphs = build_step_graphs(training, config.optimizer, constraints_of(compiled), forms=forms)
     keys = {p.onnx_name: p.key for p in compiled.typed.parameters}
     history = history_values(training)
     return StepExport(compiled, training, graphs, history, keys)
 
 
-def export_step(source: ExportSource, spec: Path, limits: Limits = DEFAULT_LIMITS) -> StepExport:
+def export_step(
+    source: ExportSource,
+    spec: Path,
+    limits: Limits = DEFAULT_LIMITS,
+    forms: GradientForms = DEFAULT_FORMS,
+) -> StepExport:
     """The step graphs of ``spec`` holding the weights of the model being exported
     (``source``: a trained folder's, or a spec's built with ``--weights``) as their initial
     state; ``SpecError`` when the model is not the spec's."""
-    return build_step_export(spec, model_weights(source.model), limits, str(source.origin))
+    weights = model_weights(source.model)
+    return build_step_export(spec, weights, limits, str(source.origin), forms)
 
 
 def take_weights(

@@ -27,6 +27,7 @@ from typing import Any
 import onnx
 
 from specc.atomic import write_bytes, write_text
+from specc.autodiff import GradientForms
 from specc.emit.step_export import StepExport
 from specc.emit.step_files import (
     STATE_FILE,
@@ -42,6 +43,9 @@ EVALUATION_MODEL = "evaluate.onnx"
 PREDICT_MODEL = "predict.onnx"
 METRICS_MODEL = "metrics.onnx"
 FILE_NAMES = StepFileNames(STEP_MODEL, EVALUATION_MODEL, PREDICT_MODEL, METRICS_MODEL)
+# The gradients every provider of onnxruntime-web runs: WebAssembly and WebGPU, which
+# has no MaxPool Indices output.
+GRADIENT_FORMS = GradientForms(max_pool_indices=False)
 # The demo page's example rows (``specc.emit.web_examples``), with --data.
 EXAMPLES_JSON = "examples.json"
 TRAINING_FILES = (

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from specc.autodiff import differentiate
+from specc.autodiff import DEFAULT_FORMS, GradientForms, differentiate
 from specc.constraints import Constraint
 from specc.graph import Graph, GraphBuilder, Value
 from specc.optimizers import Optimizer
@@ -110,16 +110,18 @@ def build_step_graphs(
     optimizer: Optimizer,
     constraints: dict[str, Constraint],
     split: bool = False,
+    forms: GradientForms = DEFAULT_FORMS,
 ) -> StepGraphs:
     """The step and evaluation graphs of ``training`` with ``optimizer``; ``constraints``
     maps a parameter's ONNX name to the constraint applied after each update. ``split``
-    also cuts the step into a gradient and an update graph (``StepGraphs.split``)."""
+    also cuts the step into a gradient and an update graph (``StepGraphs.split``);
+    ``forms`` are the gradient forms the runtime can run (``GradientForms``)."""
     forward = _parameters_as_inputs(training.graph)
     # One process draws at row 0: without the row offset's ops, as if it had none.
     single = _without_row_offset(forward, [m.batch_statistic for m in training.moving])
     evaluation = build_evaluation_graph(training, single)
     step_forward = _fixed_input(forward if split else single, training.flag, True)
-    grads = differentiate(step_forward, TOTAL_LOSS, list(training.trainable))
+    grads = differentiate(step_forward, TOTAL_LOSS, list(training.trainable), forms=forms)
     b = GraphBuilder.extending(grads.graph)
     graph = b.graph
     state: dict[str, np.ndarray] = {

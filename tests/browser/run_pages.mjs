@@ -3,22 +3,28 @@
 //
 //   node run_pages.mjs JOBS.json   ->  prints a JSON list of results, one per job
 //
-// A job is {url, kind: "predict" | "demo" | "train" | "training-demo", ...}. "predict" opens
-// url, imports specc.js from the same folder, loads the model and runs predict(inputs) with
-// inputs given as {name: {data, dims}}; "demo" opens url (a bundle's index.html) and waits
-// until the page says it is done. "train" runs a training script in the page
-// (train_in_page.mjs: trainStep on each of `batches`, then predict and saveWeights);
-// "training-demo" waits for a training bundle's index.html and, given `screenshot`, saves
-// a picture of the page there. Every result carries the URLs the page requested, its console messages
+// A job is {url, kind: "predict" | "demo" | "train" | "training-demo" | "webgpu", ...}.
+// "predict" opens url, imports specc.js from the same folder, loads the model and runs
+// predict(inputs) with inputs given as {name: {data, dims}}; "demo" opens url (a bundle's
+// index.html) and waits until the page says it is done. "train" runs a training script in
+// the page (train_in_page.mjs: trainStep on each of `batches`, then predict and
+// saveWeights); "training-demo" waits for a training bundle's index.html and, given
+// `screenshot`, saves a picture of the page there; "webgpu" says whether the page gets a
+// WebGPU adapter. Every result carries the URLs the page requested, its console messages
 // and its errors. Requests to any host but the test server are aborted: the tests are
 // offline, and a page that needs the network fails visibly.
 import { readFileSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 import { trainInPage } from './train_in_page.mjs';
 
+// SPECC_WEBGPU=1 gives pages WebGPU on Chromium's SwiftShader (Vulkan on the CPU), so
+// that onnxruntime-web's WebGPU provider runs on a machine without a GPU.
+const GPU_FLAGS = process.env.SPECC_WEBGPU === '1'
+  ? ['--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-vulkan=swiftshader', '--use-webgpu-adapter=swiftshader', '--disable-vulkan-surface']
+  : ['--disable-gpu'];
 const FLAGS = [
   '--no-sandbox',
-  '--disable-gpu',
+  ...GPU_FLAGS,
   '--disable-quic',
   '--no-first-run',
   '--disable-background-networking',
@@ -82,6 +88,13 @@ async function trainingDemoInPage(page, job) {
   }));
 }
 
+async function webgpuInPage(page) {
+  return page.evaluate(async () => {
+    const adapter = navigator.gpu ? await navigator.gpu.requestAdapter() : null;
+    return { adapter: Boolean(adapter), architecture: adapter?.info?.architecture ?? null };
+  });
+}
+
 async function runJob(browser, job) {
   const context = await browser.newContext();
   const page = await context.newPage();
@@ -98,6 +111,7 @@ async function runJob(browser, job) {
     if (job.kind === 'predict') record.result = await predictInPage(page, job.url, job.inputs);
     else if (job.kind === 'train') record.result = await trainInPage(page, job);
     else if (job.kind === 'training-demo') record.result = await trainingDemoInPage(page, job);
+    else if (job.kind === 'webgpu') record.result = await webgpuInPage(page);
     else record.result = await demoInPage(page);
   } catch (error) {
     record.errors.push(String(error?.message ?? error));

@@ -45,6 +45,8 @@ export async function trainWith(specc, job) {
     modulePredict: module && Object.keys(module),
     weights: btoa(binary),
     iterations: trainer.iterations ?? null,
+    // A GPUDevice once onnxruntime-web's WebGPU provider runs (undefined on WebAssembly).
+    webgpuDevice: String(specc.ort.env.webgpu?.device ?? ''),
     nanLoss,
   };
 }

@@ -18,6 +18,8 @@ window: a ConvTranspose with a kernel of ones.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from specc.autodiff.core import Backward, vjp
@@ -34,6 +36,11 @@ def _max_pool(d: Backward, g: Grads) -> Grads:
     if gy is None:  # only the integer Indices reached the loss
         return [None]
     x = d.x(0)
+    add = not windows_are_disjoint(d)
+    if not d.forms.max_pool_indices:
+        first = _first_maxima(d, x)
+        if first is not None:
+            return [_scatter_into(d, x, d.zeros_like(x), first, gy, [0, 0, -1], add)]
     outputs = d.node.outputs
     if len(outputs) > 1 and outputs[1] and not d.attr("storage_order", 0):
         indices = d.y(1)
@@ -41,8 +48,68 @@ def _max_pool(d: Backward, g: Grads) -> Grads:
         # The same pooling again for its Indices (flat, row-major over the whole input).
         attrs = {k: v for k, v in d.node.attributes.items() if k != "storage_order"}
         _, indices = d.op("MaxPool", x, outputs=2, **attrs)
-    add = not windows_are_disjoint(d)
     return [_scatter_into(d, x, d.zeros_like(x), indices, gy, [-1], add)]
+
+
+def _first_maxima(d: Backward, x: Value) -> Value | None:
+    """For each output of the MaxPool, where in its (n, c) plane of ``x`` the window's first
+    maximum is (flat, row-major: MaxPool's Indices less the plane's offset), found without
+    MaxPool's Indices output; None where a spatial size is known only at run time.
+
+    Each of the window's K offsets takes one strided Slice of ``x`` (padded with -inf where
+    the windows reach past it), so the K slices stacked on a last axis hold every window's
+    entries in row-major order; ArgMax picks the first largest, as MaxPool's Indices do,
+    and two constant tables turn (output position, offset) into the flat position.
+    """
+    kernel = [int(k) for k in d.attr("kernel_shape")]
+    w = windows(d, x, kernel)
+    sizes, outs = d.shape(x)[2:], d.shape(d.y(0))[2:]
+    if any(n is None for n in (*sizes, *outs)):
+        return None
+    n_in = [int(n) for n in sizes if n is not None]
+    n_out = [int(o) for o in outs if o is not None]
+    m = len(kernel)
+    axes = list(range(2, 2 + m))
+    # The padded extent the last window reaches (ceil_mode's last one may pass the end).
+    after = [
+        max((o - 1) * s + r - n - lo, 0)
+        for o, s, r, n, lo in zip(n_out, w.strides, w.reach, n_in, w.begin, strict=True)
+    ]
+    padded = x
+    if any(w.begin) or any(after):
+        pads = d.ints([0, 0, *w.begin, 0, 0, *after], "pads")
+        padded = d.op("Pad", x, pads, d.b.constant(-np.inf, np.float32, hint="lowest"))
+    offsets = list(itertools.product(*(range(k) for k in kernel)))
+    slices = []
+    for offset in offsets:
+        starts = [k * dl for k, dl in zip(offset, w.dilations, strict=True)]
+        ends = [a + (o - 1) * s + 1 for a, o, s in zip(starts, n_out, w.strides, strict=True)]
+        piece = d.op(
+            "Slice", padded, d.ints(starts), d.ints(ends), d.ints(axes, "axes"), d.ints(w.strides)
+        )
+        slices.append(d.op("Unsqueeze", piece, d.ints([-1], "axes")))
+    stacked = slices[0] if len(slices) == 1 else d.op("Concat", *slices, axis=-1)
+    first = d.op("ArgMax", stacked, axis=-1, keepdims=0)
+    # Row-major strides of the (unpadded) plane.
+    plane = [int(np.prod(n_in[i + 1 :])) for i in range(m)]
+    table = [
+        sum(k * dl * p for k, dl, p in zip(offset, w.dilations, plane, strict=True))
+        for offset in offsets
+    ]
+    grid = np.meshgrid(*(np.arange(o) for o in n_out), indexing="ij")
+    base = sum(
+        (g * s - lo) * p for g, s, lo, p in zip(grid, w.strides, w.begin, plane, strict=True)
+    )
+    found = d.op(
+        "Add",
+        d.op("Gather", d.ints(table, "offsets"), first),
+        d.b.constant(np.asarray(base, np.int64), np.int64, hint="starts"),
+    )
+    if not any(w.begin) and not any(after):
+        return found
+    # A window whose real entries are all -inf may pick a padding entry: keep it inside.
+    last = d.b.constant(int(np.prod(n_in)) - 1, np.int64, hint="last")
+    return d.op("Clip", found, d.b.constant(0, np.int64, hint="first"), last)
 
 
 def windows_are_disjoint(d: Backward) -> bool:
