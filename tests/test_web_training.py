@@ -169,7 +169,12 @@ def assert_same_steps(page: list[dict], python: list[dict], label: str) -> None:
 
 
 def assert_weights_match_page(
-    spec: Path, result: dict[str, Any], inputs: dict[str, Any], tmp_path: Path, label: str
+    spec: Path,
+    result: dict[str, Any],
+    inputs: dict[str, Any],
+    tmp_path: Path,
+    label: str,
+    atol: float = 1e-5,
 ) -> None:
     """The page's saveWeights(), loaded by ``specc build --weights``, gives its predict()."""
     weights = tmp_path / f"{label}.npz"
@@ -181,7 +186,7 @@ def assert_weights_match_page(
     feeds = {k: np.asarray(v["data"], np.float32).reshape(v["dims"]) for k, v in inputs.items()}
     expected = run_onnx(model, feeds)["digit"]
     got = np.asarray(result["outputs"]["digit"]["data"], np.float32).reshape(expected.shape)
-    np.testing.assert_allclose(got, expected, atol=1e-5)
+    np.testing.assert_allclose(got, expected, atol=atol)
 
 
 # --- the bundle's files ----------------------------------------------------------------------
@@ -445,7 +450,7 @@ def test_training_on_webgpu_matches_specc_train(chromium: str, tmp_path: Path) -
             for name in specs
         ]
         results = run_pages(chromium, jobs, tmp_path, webgpu=True)
-    for (name, spec), record in zip(specs.items(), results, strict=True):
+    for (name, spec), record, job in zip(specs.items(), results, jobs, strict=True):
         page = record["result"]
         # WebGPU ran: onnxruntime-web made its device (it drops an unavailable provider
         # with a warning and runs on WebAssembly).
@@ -457,6 +462,8 @@ def test_training_on_webgpu_matches_specc_train(chromium: str, tmp_path: Path) -
         saved = np.load(io.BytesIO(base64.b64decode(page["weights"])))
         for key, array in weights.items():
             np.testing.assert_allclose(saved[key], array, atol=1e-4, err_msg=key)
+        # predict() on WebGPU gives what the saved weights give in onnxruntime.
+        assert_weights_match_page(spec, page, job["predict"], tmp_path, name, atol=1e-4)
         adapter = found["result"]["architecture"]
         print(f"{name} on WebGPU ({adapter}): {page['trainMs'] / steps:.0f} ms per step")
 
