@@ -14,7 +14,7 @@ import pytest
 import tests.autodiff_harness as harness
 from specc.autodiff import differentiate
 from specc.autodiff.core import RULES
-from specc.graph import Graph, GraphBuilder
+from specc.graph import Graph, GraphBuilder, Value
 from specc.onnx_model import to_model_proto, value_types
 from specc.types import TensorType
 from tests.autodiff_harness import check_graph_gradients, check_op, op_graph
@@ -263,6 +263,23 @@ def test_gather(shape: tuple[int, ...], indices: np.ndarray, axis: int) -> None:
     inputs = [normal(*shape), indices]
     assert check_op("Gather", inputs, {"axis": axis}) == []
     assert check_dynamic("Gather", inputs, {"axis": axis}) == []
+
+
+@pytest.mark.parametrize(
+    ("shape", "order", "axis"),
+    [((4, 3), ints(2, 0, 3, 1), 0), ((2, 3, 2), ints(-1, 0, 1), 1)],
+)
+def test_gather_by_a_reordering(shape: tuple[int, ...], order: np.ndarray, axis: int) -> None:
+    """Constant indices that read every position once (the LSTM lowering's gate order):
+    the gradient is gathered back by the inverse order, with no zeros and no scatter."""
+    inputs = [normal(*shape), order]
+    assert check_op("Gather", inputs, {"axis": axis}) == []
+    graph, wrt, _ = op_graph("Gather", inputs, {"axis": axis})
+    b = GraphBuilder.extending(graph)
+    loss = b.op("ReduceSum", Value("y0"), keepdims=0)
+    added = differentiate(b.graph, loss.name, wrt).graph.nodes[len(b.graph.nodes) :]
+    ops = {n.op_type for n in added}
+    assert "Gather" in ops and not ops & {"ConstantOfShape", "ScatterND", "ScatterElements"}
 
 
 def test_gather_as_an_embedding() -> None:

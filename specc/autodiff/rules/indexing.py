@@ -5,7 +5,8 @@ Each scatters the output gradient back into zeros shaped like the input, at the 
 the forward op read. Where one position is read several times (Gather with repeated
 indices) the scatter adds (ScatterElements, or ScatterND for whole rows, with
 reduction="add", opset 16 on), so the contributions accumulate. Negative indices count
-from the end in Gather and in both scatters, so they need no rewriting.
+from the end in Gather and in both scatters, so they need no rewriting. A Gather by a
+constant reordering of a whole axis is undone by a Gather by the inverse order instead.
 """
 
 from __future__ import annotations
@@ -68,6 +69,18 @@ def _gathered_zeros(d: Backward, updates: Value, axis: int) -> Value:
     return d.zeros(_run_time_dims(d, updates, d.rank(x), axis, size))
 
 
+def _inverse_order(d: Backward, axis: int) -> np.ndarray | None:
+    """The inverse of Gather's indices when they are constant and read every position of
+    ``axis`` once (a reordering), else None."""
+    order, size = constant_input(d, 1), d.shape(d.x(0))[axis]
+    if order is None or order.ndim != 1 or size is None or len(order) != size:
+        return None
+    order = np.where(order < 0, order + size, order)
+    if not np.array_equal(np.sort(order), np.arange(size)):
+        return None
+    return np.argsort(order)
+
+
 def _scatter_add(d: Backward, zeros: Value, indices: Value, updates: Value, axis: int) -> Value:
     """``zeros`` plus ``updates`` added at ``indices`` along ``axis``."""
     return d.op("ScatterElements", zeros, indices, updates, axis=axis, reduction="add")
@@ -82,6 +95,11 @@ def _gather(d: Backward, g: Grads) -> Grads:
     x, indices = d.x(0), d.x(1)
     rank = d.rank(x)
     axis = normalize_axis(d.attr("axis", 0), rank)
+    inverse = _inverse_order(d, axis)
+    if inverse is not None:
+        # A reordering of the whole axis (the LSTM lowering's gate order): the gradient
+        # gathered back moves each value once, with no zeros to fill or to fold.
+        return [d.op("Gather", gy, d.ints(inverse.tolist(), "inverse_order"), axis=axis), None]
     updates = d.op("Reshape", gy, _with_dim(d, x, axis, -1))
     if axis == 0:
         # Whole rows (an embedding table's): ScatterND adds each row at once, several
