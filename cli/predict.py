@@ -34,7 +34,6 @@ from specc.cli.model_options import (
     weights_note,
 )
 from specc.cli.signals import deferred
-from specc.onnx_model import DEFAULT_OPSET
 
 if TYPE_CHECKING:
     from specc.emit.predict import Predictions
@@ -74,18 +73,14 @@ def predict(
     left = f"interrupted; {out} was left as it was"
     with exits_on_signals(left, "terminated"), internal_errors(debug):
         with deferred():
-            from specc.emit.predict import predict_source, spec_data_keys
+            from specc.emit.predict import predict_source, prediction_source
             from specc.emit.predict_output import check_prediction_path, write_predictions
-            from specc.emit.source import load_source
             from specc.emit.trained import TRAINED_MODEL
 
         def run() -> Predictions:
             # Before any work: an --out predict cannot write is refused at once.
             check_prediction_path(out)
-            # Checked before compiling: a spec whose data keys name nothing is refused
-            # before any weight is drawn or read, and a folder's spec before its model.
-            keys = spec_data_keys(source, limits)
-            loaded = load_source(source, weights, DEFAULT_OPSET, limits, drawn)
+            loaded, keys = prediction_source(source, weights, limits, drawn)
             return predict_source(loaded, data, batch_size, limits, keys)
 
         result = result_or_exit(run, source, debug, output_format)

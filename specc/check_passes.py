@@ -182,9 +182,13 @@ def _reading_order(diagnostic: Diagnostic) -> tuple[str, int, int]:
     return (diagnostic.file, position.line if position else 0, position.column if position else 0)
 
 
-def check_spec(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> TypedGraph:
-    """Everything ``specc validate`` checks: schema, references, compile section, shapes."""
-    return run_passes(CHECK_PASSES, {"source": Path(path), "limits": limits})["typed"]
+def check_spec(path: str | Path | LoadedSpec, limits: Limits = DEFAULT_LIMITS) -> TypedGraph:
+    """Everything ``specc validate`` checks: schema, references, compile section, shapes.
+
+    ``path`` may be the spec already loaded (``load_spec``), so that a caller that compiles
+    it after checking it (``specc predict``) does not parse it twice."""
+    source = path if isinstance(path, LoadedSpec) else Path(path)
+    return run_passes(CHECK_PASSES, {"source": source, "limits": limits})["typed"]
 
 
 def check_text(

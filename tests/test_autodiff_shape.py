@@ -4,15 +4,18 @@ form specc's lowerings emit (and the general ones), static and run-time dimensio
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import numpy as np
+import onnx
+import onnxruntime as ort
 import pytest
 
 import tests.autodiff_harness as harness
 from specc.autodiff import differentiate
 from specc.autodiff.core import RULES
-from specc.graph import Graph, GraphBuilder
-from specc.onnx_model import value_types
+from specc.graph import Graph, GraphBuilder, Value
+from specc.onnx_model import to_model_proto, value_types
 from specc.types import TensorType
 from tests.autodiff_harness import check_graph_gradients, check_op, op_graph
 
@@ -262,6 +265,23 @@ def test_gather(shape: tuple[int, ...], indices: np.ndarray, axis: int) -> None:
     assert check_dynamic("Gather", inputs, {"axis": axis}) == []
 
 
+@pytest.mark.parametrize(
+    ("shape", "order", "axis"),
+    [((4, 3), ints(2, 0, 3, 1), 0), ((2, 3, 2), ints(-1, 0, 1), 1)],
+)
+def test_gather_by_a_reordering(shape: tuple[int, ...], order: np.ndarray, axis: int) -> None:
+    """Constant indices that read every position once (the LSTM lowering's gate order):
+    the gradient is gathered back by the inverse order, with no zeros and no scatter."""
+    inputs = [normal(*shape), order]
+    assert check_op("Gather", inputs, {"axis": axis}) == []
+    graph, wrt, _ = op_graph("Gather", inputs, {"axis": axis})
+    b = GraphBuilder.extending(graph)
+    loss = b.op("ReduceSum", Value("y0"), keepdims=0)
+    added = differentiate(b.graph, loss.name, wrt).graph.nodes[len(b.graph.nodes) :]
+    ops = {n.op_type for n in added}
+    assert "Gather" in ops and not ops & {"ConstantOfShape", "ScatterND", "ScatterElements"}
+
+
 def test_gather_as_an_embedding() -> None:
     """Embedding's form: a weight table gathered by a batch of integer ids."""
     b = GraphBuilder("g")
@@ -270,6 +290,41 @@ def test_gather_as_an_embedding() -> None:
     b.output(b.op("Gather", table, ids, axis=0), "y", TensorType("float32", (4, 3)))
     feeds = {"ids": np.array([[0, 5, 5, 2], [1, 1, 1, 0]], I)}
     assert check_graph_gradients(b.graph, ["table"], feeds) == []
+
+
+def _gathered_by_a_batch(table: np.ndarray, axis: int) -> tuple[Graph, str]:
+    """A weight gathered along ``axis`` by a batch of id pairs, summed into ``loss``."""
+    b = GraphBuilder("g")
+    ids = b.input("ids", TensorType("int64", (2,)))
+    gathered = b.op("Gather", b.parameter("table", table), ids, axis=axis)
+    loss = b.op("ReduceSum", b.op("Mul", gathered, gathered), keepdims=0)
+    b.output(loss, "loss", TensorType("float32", (), batched=False))
+    return b.graph, loss.name
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+def test_gather_of_a_weight_by_a_batch_of_ids(axis: int, tmp_path: Path) -> None:
+    """The zeros a weight's gradient is added into take their shape from the run-time
+    gradient, so onnxruntime's optimizer folds no weight-sized constant (which an
+    ORT-format file would store)."""
+    table = normal(40, 5)
+    graph, loss = _gathered_by_a_batch(table, axis)
+    feeds = {"ids": np.array([[0, 4], [4, 4], [2, 1]], I)}
+    assert check_graph_gradients(graph, ["table"], feeds) == []
+
+    grads = differentiate(graph, loss, ["table"])
+    grads.graph.outputs = [(grads.of["table"], TensorType("float32", table.shape, False))]
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # its warning that the saved model suits this machine only
+    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    model = to_model_proto(grads.graph)
+    ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    folded = [
+        (t.name, list(t.dims))
+        for t in onnx.load(tmp_path / "optimized.onnx").graph.initializer
+        if t.name != "table" and int(np.prod(t.dims)) >= table.size
+    ]
+    assert folded == []
 
 
 @pytest.mark.parametrize(

@@ -422,6 +422,31 @@ def test_readme_shows_the_step_loop(run: Run) -> None:
     assert "onnxruntime-android" in model["mobile"]["training"]["packages"]["android"]
 
 
+# An embedding table of 4000 x 32 floats (512 KB), read by sequences of 8 ids.
+TABLE = (4000, 32)
+EMBEDDING = {
+    "specc": 1,
+    "name": "embedding_step",
+    "inputs": {"ids": {"shape": [8], "dtype": "int32"}},
+    "layers": [
+        {"name": "embed", "type": "Embedding", "input_dim": TABLE[0], "output_dim": TABLE[1]},
+        {"name": "pool", "type": "GlobalAveragePooling1D"},
+        {"name": "out", "type": "Dense", "units": 1, "activation": "sigmoid"},
+    ],
+    "compile": {"optimizer": "adam", "loss": "binary_crossentropy"},
+}
+
+
+def test_step_file_holds_no_table_sized_constant(tmp_path: Path) -> None:
+    """onnxruntime's conversion to ORT format stores every constant it folds: the zeros the
+    embedding gradient is added into must stay a run-time fill, not a table-sized
+    initializer (the table itself travels in state.bin)."""
+    _, training_dir, info = _export(write_spec(tmp_path, EMBEDDING), tmp_path)
+    table_bytes = TABLE[0] * TABLE[1] * 4
+    assert (training_dir / info["train_step"]["file"]).stat().st_size < table_bytes / 8
+    assert (training_dir / info["state"]["file"]).stat().st_size > table_bytes
+
+
 HOSTILE_METRIC = 'acc "quoted" `tick`\nsecond line | # *x*'
 HOSTILE_NAME = 'demo "q" `b` $x'
 

@@ -14,6 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 import specc.emit.source
+import specc.spec.loader
 from specc.cli.app import app
 from specc.emit.predict import class_arrays
 from specc.emit.predict_output import csv_lines
@@ -293,3 +294,21 @@ def test_the_spec_data_keys_are_checked_before_compiling(
         line,
     ), line
     assert compiled == []
+
+
+def test_the_spec_is_parsed_once(model, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its data keys are read from the spec checked before compiling, and the compiler is
+    handed what was parsed then."""
+    spec, weights, inputs = model
+    reads: list[Path] = []
+    read = specc.spec.loader.read_spec_text
+
+    def counted(path: Path, *args: object) -> str:
+        reads.append(Path(path))
+        return read(path, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(specc.spec.loader, "read_spec_text", counted)
+    args = ["predict", str(spec), "-d", str(inputs), "-w", str(weights)]
+    result = runner.invoke(app, [*args, "-o", str(tmp_path / "p.npz")])
+    assert result.exit_code == 0, result.output
+    assert reads == [spec]

@@ -26,10 +26,12 @@ import onnxruntime
 
 from specc.diagnostics import Diagnostic, SpecError
 from specc.emit.mobile_quantize import classification_heads
-from specc.emit.source import ExportSource
+from specc.emit.source import ExportSource, load_source
 from specc.emit.trained import TRAINED_SPEC
 from specc.limits import DEFAULT_LIMITS, Limits
+from specc.onnx_model import DEFAULT_OPSET
 from specc.pipeline import check_spec
+from specc.spec.loader import LoadedSpec, load_spec
 from specc.train.data import DataKeys, IdRange, load_dataset
 from specc.train.native import engine_message
 from specc.types import TensorType
@@ -69,7 +71,7 @@ def predict_source(
     keys: DataKeys | None = None,
 ) -> Predictions:
     """Run ``source``'s model on ``data`` in batches of ``batch_size``, the inputs read
-    from the arrays ``keys`` names (``spec_data_keys``); ``SpecError`` for data that does
+    from the arrays ``keys`` names (``prediction_source``); ``SpecError`` for data that does
     not fit the model (every problem at once), or that onnxruntime still refuses when it
     runs."""
     if batch_size < 1:
@@ -96,14 +98,30 @@ def predict_source(
     return Predictions(arrays, len(dataset), tuple(dataset.unused))
 
 
-def spec_data_keys(source: Path, limits: Limits = DEFAULT_LIMITS) -> DataKeys | None:
-    """The arrays the spec's ``train.data_keys`` names for the inputs, as ``specc train``
-    reads them: of the spec ``source``, or of the spec a trained folder keeps
-    (``spec.json``); None where there is none (a folder without its spec). The spec is
-    checked as any spec is."""
+def prediction_source(
+    source: Path,
+    weights: str | Path | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+    seed: int | None = None,
+) -> tuple[ExportSource, DataKeys | None]:
+    """The model ``specc predict`` runs (``load_source``) and the arrays its spec names for
+    the inputs (``spec_data_keys``), the spec parsed once. It is checked before anything is
+    compiled or read, so that a spec whose data keys name nothing is refused before any
+    weight is drawn, and a folder's spec before its model; a spec file is then compiled
+    from what was parsed."""
     spec = source / TRAINED_SPEC if source.is_dir() else source
     if not spec.is_file():
-        return None
+        # A folder without its spec, or a file that is not there (which load_source reports).
+        return load_source(source, weights, DEFAULT_OPSET, limits, seed), None
+    loaded = load_spec(spec, limits)
+    keys = spec_data_keys(loaded, limits)
+    model = source if source.is_dir() else loaded
+    return load_source(model, weights, DEFAULT_OPSET, limits, seed), keys
+
+
+def spec_data_keys(spec: LoadedSpec, limits: Limits = DEFAULT_LIMITS) -> DataKeys | None:
+    """The arrays the spec's ``train.data_keys`` names for the inputs, as ``specc train``
+    reads them, or None where it names none. The spec is checked as any spec is."""
     train = check_spec(spec, limits).resolved.spec.train
     if train is None or not train.data_keys:
         return None

@@ -5,7 +5,8 @@ Each scatters the output gradient back into zeros shaped like the input, at the 
 the forward op read. Where one position is read several times (Gather with repeated
 indices) the scatter adds (ScatterElements, or ScatterND for whole rows, with
 reduction="add", opset 16 on), so the contributions accumulate. Negative indices count
-from the end in Gather and in both scatters, so they need no rewriting.
+from the end in Gather and in both scatters, so they need no rewriting. A Gather by a
+constant reordering of a whole axis is undone by a Gather by the inverse order instead.
 """
 
 from __future__ import annotations
@@ -32,18 +33,56 @@ def _with_dim(d: Backward, x: Value, axis: int, size: int) -> Value:
     dims[axis] = size
     if all(dim is not None for dim in dims):
         return d.ints([int(dim) for dim in dims], "shape")  # type: ignore[arg-type]
+    return _run_time_dims(d, x, len(dims), axis, size)
+
+
+def _run_time_dims(d: Backward, like: Value, rank: int, axis: int, size: int) -> Value:
+    """The run-time shape of ``like`` (rank ``rank``) with dimension ``axis`` replaced by
+    ``size`` (int64 vector)."""
     pieces = []
     if axis > 0:
-        pieces.append(d.op("Shape", x, end=axis))
+        pieces.append(d.op("Shape", like, end=axis))
     pieces.append(d.ints([size], "size"))
-    if axis + 1 < len(dims):
-        pieces.append(d.op("Shape", x, start=axis + 1))
+    if axis + 1 < rank:
+        pieces.append(d.op("Shape", like, start=axis + 1))
     return d.op("Concat", *pieces, axis=0)
 
 
-def _scatter_add(d: Backward, data: Value, indices: Value, updates: Value, axis: int) -> Value:
-    """Zeros shaped like ``data`` plus ``updates`` added at ``indices`` along ``axis``."""
-    zeros = d.zeros_like(data)
+def _gathered_zeros(d: Backward, updates: Value, axis: int) -> Value:
+    """Zeros shaped like Gather's input, for ``updates`` (the output gradient with the
+    index axes flattened into ``axis``) to be added into.
+
+    When the input's shape is known and the indices' is not (an embedding table read by a
+    batch of ids), the shape is read from ``updates`` at run time, the index count put back
+    to the input's size. ``zeros_like`` would take it from the input: onnxruntime folds that
+    Shape to a constant and the ConstantOfShape after it into an initializer as large as the
+    input, which it then stores in every model it saves optimized (a ``train_step.ort`` grew
+    by the embedding table). Made at run time they cost one fill of that size a step (the
+    scatter copies its data input into its output either way).
+    """
+    x, indices = d.x(0), d.x(1)
+    size = d.shape(x)[axis]
+    if size is None or None not in d.shape(indices):
+        # Nothing to fold (the input's size is known only at run time), or nothing to gain:
+        # a fixed count of positions makes the updates' shape as constant as the input's.
+        return d.zeros_like(x)
+    return d.zeros(_run_time_dims(d, updates, d.rank(x), axis, size))
+
+
+def _inverse_order(d: Backward, axis: int) -> np.ndarray | None:
+    """The inverse of Gather's indices when they are constant and read every position of
+    ``axis`` once (a reordering), else None."""
+    order, size = constant_input(d, 1), d.shape(d.x(0))[axis]
+    if order is None or order.ndim != 1 or size is None or len(order) != size:
+        return None
+    order = np.where(order < 0, order + size, order)
+    if not np.array_equal(np.sort(order), np.arange(size)):
+        return None
+    return np.argsort(order)
+
+
+def _scatter_add(d: Backward, zeros: Value, indices: Value, updates: Value, axis: int) -> Value:
+    """``zeros`` plus ``updates`` added at ``indices`` along ``axis``."""
     return d.op("ScatterElements", zeros, indices, updates, axis=axis, reduction="add")
 
 
@@ -56,15 +95,21 @@ def _gather(d: Backward, g: Grads) -> Grads:
     x, indices = d.x(0), d.x(1)
     rank = d.rank(x)
     axis = normalize_axis(d.attr("axis", 0), rank)
+    inverse = _inverse_order(d, axis)
+    if inverse is not None:
+        # A reordering of the whole axis (the LSTM lowering's gate order): the gradient
+        # gathered back moves each value once, with no zeros to fill or to fold.
+        return [d.op("Gather", gy, d.ints(inverse.tolist(), "inverse_order"), axis=axis), None]
     updates = d.op("Reshape", gy, _with_dim(d, x, axis, -1))
     if axis == 0:
         # Whole rows (an embedding table's): ScatterND adds each row at once, several
         # times faster than ScatterElements' element-by-element scatter.
         rows = d.op("Reshape", indices, d.ints([-1, 1], "shape"))
-        return [d.op("ScatterND", d.zeros_like(x), rows, updates, reduction="add"), None]
+        zeros = _gathered_zeros(d, updates, axis)
+        return [d.op("ScatterND", zeros, rows, updates, reduction="add"), None]
     flat = d.op("Reshape", indices, d.ints([-1], "shape"))
     positions = d.op("Expand", _along(d, flat, axis, rank), d.shape_of(updates))
-    return [_scatter_add(d, x, positions, updates, axis), None]
+    return [_scatter_add(d, _gathered_zeros(d, updates, axis), positions, updates, axis), None]
 
 
 @vjp("GatherElements")
@@ -74,7 +119,7 @@ def _gather_elements(d: Backward, g: Grads) -> Grads:
     assert gy is not None
     x = d.x(0)
     axis = normalize_axis(d.attr("axis", 0), d.rank(x))
-    return [_scatter_add(d, x, d.x(1), gy, axis), None]
+    return [_scatter_add(d, d.zeros_like(x), d.x(1), gy, axis), None]
 
 
 @vjp("TopK")
