@@ -50,6 +50,13 @@ class GradientForms:
     # supported yet", onnxruntime-web 1.30), so a graph for the browser finds each
     # window's first maximum with ArgMax instead.
     max_pool_indices: bool = True
+    # Zeros shaped like a weight (an embedding table's gradient, before the batch's rows
+    # are added in) may take their shape from the weight: onnxruntime then folds them into
+    # a constant when it loads the graph, and a step fills nothing. But it also stores that
+    # constant in every model it saves optimized, so a graph written in ORT format (a
+    # mobile train_step.ort) grew by the table; without this the zeros take their shape
+    # from the batch at run time, at one fill of the table a step.
+    foldable_zeros: bool = True
 
 
 # What every onnxruntime provider specc trains on (CPU, CUDA, mobile) runs.

@@ -23,6 +23,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from specc.atomic import scratch_folder, write_bytes
+from specc.autodiff import GradientForms
 from specc.emit.mobile_ort import INFERENCE_PACKAGES, to_ort
 from specc.emit.mobile_training import TRAINING_DIR, TrainingBundle
 from specc.emit.source import ExportSource
@@ -36,6 +37,9 @@ EVALUATION_MODEL = "evaluate.ort"
 PREDICT_MODEL = "predict.ort"
 METRICS_MODEL = "metrics.ort"
 FILE_NAMES = StepFileNames(STEP_MODEL, EVALUATION_MODEL, PREDICT_MODEL, METRICS_MODEL)
+# The step is saved in ORT format, optimized: no weight-sized zeros for onnxruntime to fold
+# into the file.
+GRADIENT_FORMS = GradientForms(foldable_zeros=False)
 
 
 def export_step_training(
@@ -43,7 +47,8 @@ def export_step_training(
 ) -> TrainingBundle:
     """Write ``out/training/`` for the standard engine, starting from ``source``'s weights
     (the trained ones for a trained folder); ``spec`` is the spec they belong to."""
-    export = build_step_export(spec, model_weights(source.model), limits, str(source.origin))
+    weights = model_weights(source.model)
+    export = build_step_export(spec, weights, limits, str(source.origin), GRADIENT_FORMS)
     target = out / TRAINING_DIR
     target.mkdir(parents=True, exist_ok=True)
     bundle = step_bundle(export, source.model, DEFAULT_OPSET, FILE_NAMES)

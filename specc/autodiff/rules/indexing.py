@@ -52,17 +52,19 @@ def _gathered_zeros(d: Backward, updates: Value, axis: int) -> Value:
     """Zeros shaped like Gather's input, for ``updates`` (the output gradient with the
     index axes flattened into ``axis``) to be added into.
 
-    When the input's shape is known and the indices' is not (an embedding table read by a
-    batch of ids), the shape is read from ``updates`` at run time, the index count put back
-    to the input's size. ``zeros_like`` would take it from the input: onnxruntime folds that
-    Shape to a constant and the ConstantOfShape after it into an initializer as large as the
-    input, which it then stores in every model it saves optimized (a ``train_step.ort`` grew
-    by the embedding table). Made at run time they cost one fill of that size a step (the
-    scatter copies its data input into its output either way).
+    Without ``GradientForms.foldable_zeros``, when the input's shape is known and the
+    indices' is not (an embedding table read by a batch of ids), the shape is read from
+    ``updates`` at run time, the index count put back to the input's size. ``zeros_like``
+    would take it from the input: onnxruntime folds that Shape to a constant and the
+    ConstantOfShape after it into an initializer as large as the input, which it then
+    stores in every model it saves optimized (a ``train_step.ort`` grew by the embedding
+    table). Made at run time they cost one fill of that size a step (the scatter copies
+    its data input into its output either way: 0.40 against 0.27 ms for a 10000 x 64
+    table, one thread).
     """
     x, indices = d.x(0), d.x(1)
     size = d.shape(x)[axis]
-    if size is None or None not in d.shape(indices):
+    if d.forms.foldable_zeros or size is None or None not in d.shape(indices):
         # Nothing to fold (the input's size is known only at run time), or nothing to gain:
         # a fixed count of positions makes the updates' shape as constant as the input's.
         return d.zeros_like(x)
