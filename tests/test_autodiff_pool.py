@@ -245,36 +245,42 @@ def test_gradients_are_valid_at_later_opsets(opset: int) -> None:
         assert check_op(op, [_distinct(2, 3, 4)], opset=opset) == []
 
 
-def _scatter_reductions(x: tuple[int, ...], attrs: dict[str, Any]) -> list[str]:
-    """The reduction of every ScatterElements in MaxPool's gradient graph."""
+def _placements(x: tuple[int, ...], attrs: dict[str, Any]) -> list[str]:
+    """How MaxPool's gradient graph puts the gradients in place: each MaxUnpool, and each
+    ScatterElements with its reduction."""
     b = GraphBuilder("g")
     xv = b.input("x", TensorType("float32", x[1:]))
     loss = b.op("ReduceSum", b.op("MaxPool", xv, **attrs), keepdims=0)
     b.output(loss, "loss", TensorType("float32", (), batched=False))
     graph = differentiate(b.graph, loss.name, ["x"]).graph
     return [
-        str(n.attributes.get("reduction", "none"))
+        n.op_type
+        if n.op_type == "MaxUnpool"
+        else f"ScatterElements {n.attributes.get('reduction', 'none')}"
         for n in graph.nodes
-        if n.op_type == "ScatterElements"
+        if n.op_type in ("MaxUnpool", "ScatterElements")
     ]
 
 
 @pytest.mark.parametrize(
-    ("attrs", "reduction"),
+    ("attrs", "placement"),
     [
-        ({"kernel_shape": [2, 2], "strides": [2, 2]}, "none"),
-        ({"kernel_shape": [3, 2], "strides": [3, 2], "pads": [1, 0, 1, 1]}, "none"),
-        ({"kernel_shape": [2, 2], "strides": [3, 3], "ceil_mode": 1}, "none"),
-        ({"kernel_shape": [2, 2], "strides": [2, 2], "dilations": [2, 1]}, "add"),
-        ({"kernel_shape": [2, 2], "strides": [2, 1]}, "add"),
-        ({"kernel_shape": [2, 2]}, "add"),
+        ({"kernel_shape": [2, 2], "strides": [2, 2]}, "MaxUnpool"),
+        ({"kernel_shape": [3, 2], "strides": [3, 2], "pads": [1, 0, 1, 1]}, "MaxUnpool"),
+        ({"kernel_shape": [2, 2], "strides": [3, 3], "ceil_mode": 1}, "MaxUnpool"),
+        ({"kernel_shape": [2, 2], "strides": [4, 3], "dilations": [2, 1]}, "MaxUnpool"),
+        ({"kernel_shape": [2, 2], "strides": [2, 2], "dilations": [2, 1]}, "ScatterElements add"),
+        ({"kernel_shape": [2, 2], "strides": [2, 1]}, "ScatterElements add"),
+        ({"kernel_shape": [2, 2]}, "ScatterElements add"),
     ],
 )
 def test_only_overlapping_windows_add_their_gradients(
-    attrs: dict[str, Any], reduction: str
+    attrs: dict[str, Any], placement: str
 ) -> None:
-    """Disjoint windows send each entry at most one gradient: a plain write (faster)."""
-    assert _scatter_reductions((2, 2, 7, 8), attrs) == [reduction]
+    """Disjoint windows send each entry at most one gradient: MaxUnpool writes them where
+    the Indices say (M2's step ~7% faster than a ScatterElements on two threads); where
+    windows overlap, ScatterElements adds them up."""
+    assert _placements((2, 2, 7, 8), attrs) == [placement]
     assert check_op("MaxPool", [_distinct(2, 2, 7, 8)], attrs) == []
 
 

@@ -48,7 +48,33 @@ def _max_pool(d: Backward, g: Grads) -> Grads:
         # The same pooling again for its Indices (flat, row-major over the whole input).
         attrs = {k: v for k, v in d.node.attributes.items() if k != "storage_order"}
         _, indices = d.op("MaxPool", x, outputs=2, **attrs)
+    unpooled = None if add else _unpool(d, x, gy, indices)
+    if unpooled is not None:
+        return [unpooled]
     return [_scatter_into(d, x, d.zeros_like(x), indices, gy, [-1], add)]
+
+
+def _unpool(d: Backward, x: Value, gy: Value, indices: Value) -> Value | None:
+    """``gy`` written where MaxPool's ``indices`` say, zeros elsewhere, by MaxUnpool: for
+    disjoint windows, where no entry gets two gradients (M2's step ran about 7% faster on
+    two threads than with ScatterElements, 3% on one: ``bench/step_graph_ab.py``). None
+    where a spatial size is known only at run time.
+
+    The output takes ``x``'s shape; onnxruntime checks it is at least what the kernel,
+    strides and pads give, (out - 1) * stride + kernel - pads, which a ceil_mode window
+    past the end or a dilated window exceeds, so the end pads are raised by that excess
+    (they place nothing: the Indices do).
+    """
+    w = windows(d, x, [int(k) for k in d.attr("kernel_shape")])
+    sizes, outs = d.shape(x)[2:], d.shape(d.y(0))[2:]
+    if any(n is None for n in (*sizes, *outs)):
+        return None
+    end = [
+        hi + max((o - 1) * s + k - lo - hi - n, 0)  # type: ignore[operator]
+        for o, s, k, lo, hi, n in zip(outs, w.strides, w.kernel, w.begin, w.end, sizes, strict=True)
+    ]
+    attrs = {"kernel_shape": w.kernel, "strides": w.strides, "pads": [*w.begin, *end]}
+    return d.op("MaxUnpool", gy, indices, d.shape_of(x), **attrs)
 
 
 def _first_maxima(d: Backward, x: Value) -> Value | None:
