@@ -77,6 +77,20 @@ def test_max_pool_with_its_indices_declared(storage_order: int) -> None:
     assert check_graph_gradients(b.graph, ["x"], {"x": _distinct(2, 3, 6, 6)}) == []
 
 
+@pytest.mark.parametrize(("storage_order", "pools"), [(0, 1), (1, 2)])
+def test_the_forward_max_pool_gives_the_indices(storage_order: int, pools: int) -> None:
+    """The pooling runs once, its Indices declared on the forward node; column-major
+    Indices (storage_order 1) need a second, row-major pooling."""
+    attrs = {"kernel_shape": [2, 2], "strides": [2, 2], "storage_order": storage_order}
+    b, loss = _max_pool_loss((2, 2, 6, 6), attrs)
+    graph = differentiate(b.graph, loss, ["x"]).graph
+    found = [n for n in graph.nodes if n.op_type == "MaxPool"]
+    assert len(found) == pools
+    # The forward node gives them, or the second pooling does.
+    assert len(found[-1].outputs) == 2
+    assert check_op("MaxPool", [_distinct(2, 2, 6, 6)], attrs) == []
+
+
 def _max_pool_loss(shape: tuple[int, ...], attrs: dict[str, Any]) -> tuple[GraphBuilder, str]:
     """sum(MaxPool(x)) for x of ``shape``."""
     b = GraphBuilder("g")

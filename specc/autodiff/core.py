@@ -73,6 +73,9 @@ class Backward:
     # Which inputs need a gradient (active inputs, by position).
     wanted: tuple[bool, ...]
     forms: GradientForms = DEFAULT_FORMS
+    # The node as it stands in the gradient graph (a copy of the forward graph), where a
+    # rule may ask the forward pass for an optional output (``declared_y``).
+    copy: Node | None = None
 
     def x(self, index: int) -> Value:
         """Forward input ``index``."""
@@ -81,6 +84,19 @@ class Backward:
     def y(self, index: int = 0) -> Value:
         """Forward output ``index``."""
         return Value(self.node.outputs[index])
+
+    def declared_y(self, index: int, hint: str) -> Value:
+        """Forward output ``index``, declared on the gradient graph's copy of the node where
+        the forward graph left it out, so that the forward pass computes it once instead of
+        the gradient computing it again (MaxPool's Indices)."""
+        assert self.copy is not None
+        outputs = self.copy.outputs
+        if index < len(outputs) and outputs[index]:
+            return Value(outputs[index])
+        name = self.b._unique(f"{self.node.name}/{hint}")
+        outputs.extend([""] * (index + 1 - len(outputs)))
+        outputs[index] = name
+        return Value(name)
 
     @property
     def inputs(self) -> list[Value]:
@@ -245,6 +261,8 @@ def differentiate(
     with b.scope("grad"):
         grads[loss] = b.constant(1.0, np.float32, hint="seed")
         missing: set[str] = set()
+        # The copy of each forward node in the gradient graph (extending copies them in order).
+        copies = dict(zip(map(id, graph.nodes), b.graph.nodes, strict=False))
         for node in reversed(graph.nodes):
             outputs = [grads.get(name) for name in node.outputs]
             if all(g is None for g in outputs):
@@ -257,7 +275,7 @@ def differentiate(
                 missing.add(node.op_type)
                 continue
             with b.scope(f"grad/{node.name}"):
-                found = rule(Backward(b, node, types, wanted, forms), outputs)
+                found = rule(Backward(b, node, types, wanted, forms, copies[id(node)]), outputs)
             for name, want, g in zip(node.inputs, wanted, found, strict=False):
                 if not want or g is None:
                     continue

@@ -2,15 +2,17 @@
 
 Max pooling sends each output's gradient to the input entry its window picked: MaxPool's
 ``Indices`` output names it (the first maximum of the window in onnxruntime, so ties go
-where onnxruntime-training's MaxPoolGrad sends them), and ScatterElements adds the
-gradients there; where no two windows share an entry (each stride at least the window's
-reach, as in 2x2 pooling) it writes them without adding. (For non-overlapping 2x2
-windows two scatter-free forms were timed on onnxruntime 1.32, 64 x 64 channels of
-24x24, two threads: the first maximum by ArgMax over SpaceToDepth's blocks, its gradient
-placed by DepthToSpace, and a mask of the input equal to the upsampled maximum, kept to
-the first by a second MaxPool over position weights; neither beat the recomputed MaxPool
-and ScatterElements, 11.6 ms. Nor did ScatterND with the flat Indices, nor a mask of the
-upsampled Indices equal to each entry's position.)
+where onnxruntime-training's MaxPoolGrad sends them). The forward MaxPool is asked for
+its Indices, so the pooling runs once. Where no two windows share an entry (each stride
+at least the window's reach, as in 2x2 pooling) MaxUnpool writes the gradients there;
+where windows overlap, ScatterElements adds them up. (For non-overlapping 2x2 windows,
+64 x 64 channels of 24x24 on onnxruntime 1.32, two threads, these forms lost to the
+MaxPool recomputed for its Indices and a ScatterElements: the first maximum by ArgMax
+over SpaceToDepth's blocks, its gradient placed by DepthToSpace; a mask of the input equal
+to the upsampled maximum, kept to the first by a second MaxPool over position weights;
+ScatterND with the flat Indices; a mask of the upsampled Indices equal to each entry's
+position.) A graph for onnxruntime-web, whose WebGPU provider has no Indices output, finds
+the first maxima by ArgMax over strided slices instead (``GradientForms``).
 
 Average pooling spreads each output's gradient, divided by its window's count, over the
 window: a ConvTranspose with a kernel of ones.
@@ -41,11 +43,13 @@ def _max_pool(d: Backward, g: Grads) -> Grads:
         first = _first_maxima(d, x)
         if first is not None:
             return [_scatter_into(d, x, d.zeros_like(x), first, gy, [0, 0, -1], add)]
-    outputs = d.node.outputs
-    if len(outputs) > 1 and outputs[1] and not d.attr("storage_order", 0):
-        indices = d.y(1)
+    if not d.attr("storage_order", 0):
+        # The forward MaxPool gives its Indices too (flat, row-major over the whole input):
+        # slower than MaxPool alone, but a second pooling for them costs more (M2's step
+        # graph about 4% faster on two threads, 5% less CPU time on one).
+        indices = d.declared_y(1, "indices")
     else:
-        # The same pooling again for its Indices (flat, row-major over the whole input).
+        # Column-major Indices: the same pooling again for row-major ones.
         attrs = {k: v for k, v in d.node.attributes.items() if k != "storage_order"}
         _, indices = d.op("MaxPool", x, outputs=2, **attrs)
     unpooled = None if add else _unpool(d, x, gy, indices)
