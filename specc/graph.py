@@ -93,6 +93,10 @@ class GraphBuilder:
         self._taken.add(name)
         return name
 
+    def fresh_name(self, base: str) -> str:
+        """``base``, or ``base`` with a suffix: a name no value or node of the graph has."""
+        return self._unique(base)
+
     @contextmanager
     def scope(self, layer_name: str) -> Iterator[None]:
         """Name everything built inside after ``layer_name``."""

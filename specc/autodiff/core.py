@@ -93,7 +93,7 @@ class Backward:
         outputs = self.copy.outputs
         if index < len(outputs) and outputs[index]:
             return Value(outputs[index])
-        name = self.b._unique(f"{self.node.name}/{hint}")
+        name = self.b.fresh_name(f"{self.node.name}/{hint}")
         outputs.extend([""] * (index + 1 - len(outputs)))
         outputs[index] = name
         return Value(name)
