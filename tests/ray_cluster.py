@@ -23,6 +23,10 @@ def two_node_cluster() -> Iterator[tuple[str, dict[str, str]]]:
     token = secrets.token_hex(32)
     env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token}
     env.pop("RAY_AUTH_TOKEN_PATH", None)
+    # On SIGTERM a node first drains (for Ray Serve's replicas), waiting on the head for up
+    # to 30 s; the head is stopped at the same moment, so the wait would only run out.
+    # Nothing here serves requests: the nodes stop at once.
+    env["RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S"] = "0"
     # Ray's folder for the cluster: short, for Unix sockets, and ours alone.
     temp = Path(f"/tmp/specc-ray-test-{os.getpid()}")
     nodes: list[subprocess.Popen] = []

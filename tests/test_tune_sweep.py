@@ -2,7 +2,8 @@
 again to the same numbers, an interrupted sweep resumed, and a two-node local cluster.
 
 Each sweep runs in a process of its own (``python -m specc.cli``), as a user runs it: Ray
-keeps state in the process that starts it.
+keeps state in the process that starts it. The refusals that come before Ray starts run in
+this process.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
+from specc.cli.app import app
 from tests.ray_cluster import two_node_cluster
 from tests.spec_helpers import ROOT
 
@@ -34,10 +37,12 @@ pytestmark = [
 ]
 
 SPEC = ROOT / "models" / "digits_mlp.yaml"
+# Four trials of three epochs: rungs at epochs 1 and 2 (grace 1, factor 2) where ASHA can
+# stop the later trials that fall behind the earlier ones.
 SEARCH = """\
 metric: val_accuracy
 mode: max
-trials: 6
+trials: 4
 space:
   layers[0].units: {choice: [16, 32, 64]}
   compile.optimizer.learning_rate: {loguniform: [3.0e-4, 1.0e-2]}
@@ -91,7 +96,7 @@ def test_a_sweep_with_asha_writes_results_and_a_best_spec_that_trains_the_same(
     run = specc(*tune_args(data, search, out))
     assert run.returncode == 0, run.stderr
     rows = read_rows(out)
-    assert len(rows) == 6
+    assert len(rows) == 4
     assert {row["status"] for row in rows} <= {"completed", "stopped early"}
     assert any(row["status"] == "completed" for row in rows)
     for row in rows:
@@ -133,8 +138,11 @@ def test_an_interrupted_sweep_resumes_where_it_stopped(
 ) -> None:
     data, search = sweep_files
     out = tmp_path / "sweep"
-    # No scheduler: every trial runs to its end, so the trials left over are known.
-    search.write_text(SEARCH.replace("scheduler:", "# scheduler:"))
+    # No scheduler: every trial runs to its end, so the trials left over are known. Three
+    # trials: with a trial per CPU, on two CPUs the third has not begun when the first ends.
+    search.write_text(
+        SEARCH.replace("scheduler:", "# scheduler:").replace("trials: 4", "trials: 3")
+    )
     process = subprocess.Popen(
         [sys.executable, "-m", "specc.cli", *tune_args(data, search, out)],
         stdout=subprocess.PIPE,
@@ -156,13 +164,13 @@ def test_an_interrupted_sweep_resumes_where_it_stopped(
     assert "--resume" in rest
     rows = read_rows(out)
     done = {row["trial"] for row in rows if row["status"] == "completed"}
-    assert 1 <= len(done) < 6
+    assert 1 <= len(done) < 3
     before = {trial: history(out / "trials" / trial) for trial in done}
 
     run = specc(*tune_args(data, search, out, "--resume"))
     assert run.returncode == 0, run.stderr
     rows = read_rows(out)
-    assert len(rows) == 6
+    assert len(rows) == 3
     assert {row["status"] for row in rows} == {"completed"}
     # The trials that had finished were not run again.
     assert {trial: history(out / "trials" / trial) for trial in done} == before
@@ -171,14 +179,14 @@ def test_an_interrupted_sweep_resumes_where_it_stopped(
 
 def test_resume_needs_a_sweep_to_continue(tmp_path: Path, sweep_files) -> None:
     data, search = sweep_files
-    run = specc(*tune_args(data, search, tmp_path / "none", "--resume"))
-    assert run.returncode == 2
+    run = CliRunner().invoke(app, tune_args(data, search, tmp_path / "none", "--resume"))
+    assert run.exit_code == 2
     assert "holds no sweep" in run.stderr
 
 
 def test_a_sweep_runs_on_a_two_node_cluster(tmp_path: Path, sweep_files) -> None:
     data, search = sweep_files
-    search.write_text(SEARCH.replace("trials: 6", "trials: 2"))
+    search.write_text(SEARCH.replace("trials: 4", "trials: 2"))
     with two_node_cluster() as (address, env):
         out = tmp_path / "sweep"
         run = specc(*tune_args(data, search, out, "--address", address, "--quiet"), env=env)
@@ -249,7 +257,7 @@ def test_an_address_where_no_cluster_listens_is_a_usage_error(
         unused.bind(("127.0.0.1", 0))
         port = unused.getsockname()[1]
     out = tmp_path / "sweep"
-    run = specc(*tune_args(data, search, out, "--address", f"127.0.0.1:{port}"))
-    assert run.returncode == 2
+    run = CliRunner().invoke(app, tune_args(data, search, out, "--address", f"127.0.0.1:{port}"))
+    assert run.exit_code == 2
     assert f"cannot reach the Ray cluster at 127.0.0.1:{port}" in run.stderr
     assert not out.exists()
