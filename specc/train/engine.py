@@ -6,7 +6,10 @@ and ``api``) needs none of that, and torch is not a dependency of specc. So a ba
 object pointing at the same directory is registered as ``onnxruntime.training`` before the
 submodules are imported: Python then finds them on that path without running the
 ``__init__`` (``docs/engine-notes.md#import-without-torch``). If the real package was already
-imported (torch installed, someone imported it first), that one is used as it is.
+imported (someone imported it first), that one is used as it is. Where torch is installed
+(the ray extra brings it), torch is also kept from being found while the API loads, and
+``specc/__init__.py`` keeps ``import onnxruntime`` from probing for the PyTorch front end:
+each cost every process about 2 s.
 
 This module is the one place that knows about the work-around, so that another training
 backend can replace onnxruntime-training later (1.19.2 is its last release). Only the
@@ -44,6 +47,14 @@ if _PACKAGE not in sys.modules:
     _stub.__path__ = [_FOLDER]
     sys.modules[_PACKAGE] = _stub
 
+# onnxruntime.tools (which artifacts imports) loads its PyTorch export helpers, and so
+# torch, wherever it finds torch installed: 2 s for nothing specc calls. Where torch is not
+# loaded yet, it is not found while the API loads (a None entry makes find_spec say so),
+# as if it were not installed, the set-up the suite's Python 3.11 run without torch checks.
+_hidden = "torch" not in sys.modules
+if _hidden:
+    sys.modules["torch"] = None  # type: ignore[assignment]
+
 # The imports must follow the stub, which is why they are not at the top.
 try:
     from onnxruntime.training import artifacts, onnxblock
@@ -59,6 +70,9 @@ except ImportError as error:
         f"(onnxruntime {onnxruntime.__version__}) has overwritten its files; reinstall the "
         f"ort-training extra's build alone with {REPLACE_STOCK}"
     ) from error
+finally:
+    if _hidden and "torch" in sys.modules and sys.modules["torch"] is None:
+        del sys.modules["torch"]
 
 __all__ = [
     "CheckpointState",
