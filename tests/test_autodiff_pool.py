@@ -312,3 +312,64 @@ def test_overlapping_windows_taken_for_disjoint_fail_their_check(
     monkeypatch.setattr(pool, "windows_are_disjoint", lambda d: True)
     x, attrs = MAX_POOL_CASES[1]
     assert check_op("MaxPool", [_distinct(*x)], attrs) != []
+
+
+def _relu_pool_graph(attrs: dict[str, Any], second_reader: bool = False) -> Any:
+    """Conv -> Relu -> MaxPool; with ``second_reader`` the Relu's output is also read by a
+    Mul by zero added to the output (no change to any value or gradient)."""
+    b = GraphBuilder("g")
+    x = b.input("x", TensorType("float32", (2, 6, 7)))
+    w = b.parameter("w", _normal(3, 2, 1, 1, seed=5))
+    relu = b.op("Relu", b.op("Conv", x, w))
+    y = b.op("MaxPool", relu, **attrs)
+    if second_reader:
+        zero = b.op("ReduceSum", b.op("Mul", relu, b.constant(0.0)), keepdims=1)
+        y = b.op("Add", y, zero)
+    return b, y
+
+
+@pytest.mark.parametrize(
+    "attrs",
+    [{"kernel_shape": [2, 2], "strides": [2, 2]}, {"kernel_shape": [3, 2], "strides": [1, 2]}],
+)
+def test_max_pool_over_a_relu_masks_the_pooled_gradient(attrs: dict[str, Any]) -> None:
+    """A Relu read by the MaxPool alone: its mask is applied to the pooled gradient, the
+    Relu passes the gradient on, and the weights' gradient is what the Relu's own mask
+    gives (bit for bit) and what central differences measure."""
+    feeds = {"x": _distinct(2, 2, 6, 7, seed=6)}  # half of the Conv's outputs negative
+    grads = []
+    for second in (False, True):
+        b, y = _relu_pool_graph(attrs, second)
+        shape = (3, 5, 3) if attrs["strides"] == [2, 2] else (3, 4, 3)
+        b.output(y, "y", TensorType("float32", shape))
+        assert check_graph_gradients(b.graph, ["w"], feeds) == []
+        loss = b.op("ReduceSum", y, keepdims=0)
+        found = differentiate(b.graph, loss.name, ["w"])
+        masks = [
+            n for n in found.graph.nodes if n.op_type == "Greater" and n.name.startswith("grad/")
+        ]
+        # One mask: on the pooled side, or (with a second reader) the Relu's own.
+        assert len(masks) == 1
+        assert masks[0].inputs[0] == (relu_output(found.graph) if second else y.name)
+        (value,) = _run_any_shape(found.graph, feeds, [found.of["w"]], 17)
+        grads.append(value)
+    np.testing.assert_array_equal(grads[0], grads[1])
+
+
+def relu_output(graph: Any) -> str:
+    return next(n.outputs[0] for n in graph.nodes if n.op_type == "Relu")
+
+
+def test_a_pooled_gradient_marked_but_not_masked_fails_its_check(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The Relu trusts the MaxPool's mark: a mark without the mask is caught."""
+
+    def unmasked(d, x, gy):  # type: ignore[no-untyped-def]
+        d.forward.positive_only.add(x.name)
+        return gy
+
+    monkeypatch.setattr(pool, "_masked_for_relu", unmasked)
+    b, y = _relu_pool_graph({"kernel_shape": [2, 2], "strides": [2, 2]})
+    b.output(y, "y", TensorType("float32", (3, 5, 3)))
+    assert check_graph_gradients(b.graph, ["w"], {"x": _distinct(2, 2, 6, 7, seed=6)}) != []

@@ -23,8 +23,9 @@ How:
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -64,6 +65,24 @@ DEFAULT_FORMS = GradientForms()
 
 
 @dataclass
+class ForwardIndex:
+    """The forward graph as every rule of one differentiation sees it."""
+
+    producers: dict[str, Node]
+    # How many forward nodes read each value (so, how many gradients reach it).
+    readers: Counter[str]
+    # Values whose whole gradient is already zero wherever the value is not positive: the
+    # Relu that makes one passes its gradient on as it is (a MaxPool reading a Relu
+    # masks its pooled gradient, four times smaller under 2x2 pooling, instead).
+    positive_only: set[str] = field(default_factory=set)
+
+    def sole_reader_of(self, value: str, op_type: str) -> bool:
+        """Whether ``value`` is made by an ``op_type`` node and read by one node only."""
+        node = self.producers.get(value)
+        return node is not None and node.op_type == op_type and self.readers[value] == 1
+
+
+@dataclass
 class Backward:
     """What a rule sees of one forward node, and the builder it adds its ops with."""
 
@@ -76,6 +95,7 @@ class Backward:
     # The node as it stands in the gradient graph (a copy of the forward graph), where a
     # rule may ask the forward pass for an optional output (``declared_y``).
     copy: Node | None = None
+    forward: ForwardIndex | None = None
 
     def x(self, index: int) -> Value:
         """Forward input ``index``."""
@@ -263,6 +283,8 @@ def differentiate(
         missing: set[str] = set()
         # The copy of each forward node in the gradient graph (extending copies them in order).
         copies = dict(zip(map(id, graph.nodes), b.graph.nodes, strict=False))
+        producers = {out: node for node in graph.nodes for out in node.outputs}
+        index = ForwardIndex(producers, Counter(i for n in graph.nodes for i in n.inputs if i))
         for node in reversed(graph.nodes):
             outputs = [grads.get(name) for name in node.outputs]
             if all(g is None for g in outputs):
@@ -275,7 +297,8 @@ def differentiate(
                 missing.add(node.op_type)
                 continue
             with b.scope(f"grad/{node.name}"):
-                found = rule(Backward(b, node, types, wanted, forms, copies[id(node)]), outputs)
+                backward = Backward(b, node, types, wanted, forms, copies[id(node)], index)
+                found = rule(backward, outputs)
             for name, want, g in zip(node.inputs, wanted, found, strict=False):
                 if not want or g is None:
                     continue

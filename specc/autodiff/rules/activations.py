@@ -29,6 +29,8 @@ def _times(d: Backward, gy: Value, factor: float) -> Value:
 @pointwise("Relu")
 def _relu(d: Backward, gy: Value) -> Value:
     # y > 0 exactly where x > 0; 0 at x = 0.
+    if d.forward is not None and d.y().name in d.forward.positive_only:
+        return gy  # already zero where y is 0 (see ForwardIndex.positive_only)
     return masked(d, _positive(d, d.y()), gy)
 
 
