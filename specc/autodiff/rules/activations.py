@@ -10,16 +10,12 @@ from __future__ import annotations
 import math
 
 from specc.autodiff.core import Backward
-from specc.autodiff.rules.elementwise import masked, pointwise, scalar, select
+from specc.autodiff.rules.elementwise import greater_than, masked, pointwise, scalar, select
 from specc.graph import Value
 
 # ONNX's default attribute values.
 SELU_ALPHA = 1.67326319217681884765625
 SELU_GAMMA = 1.05070102214813232421875
-
-
-def _positive(d: Backward, value: Value, threshold: float = 0.0) -> Value:
-    return d.op("Greater", value, scalar(d, threshold, value))
 
 
 def _times(d: Backward, gy: Value, factor: float) -> Value:
@@ -31,18 +27,18 @@ def _relu(d: Backward, gy: Value) -> Value:
     # y > 0 exactly where x > 0; 0 at x = 0.
     if d.forward is not None and d.y().name in d.forward.positive_only:
         return gy  # already zero where y is 0 (see ForwardIndex.positive_only)
-    return masked(d, _positive(d, d.y()), gy)
+    return masked(d, greater_than(d, d.y()), gy)
 
 
 @pointwise("LeakyRelu")
 def _leaky_relu(d: Backward, gy: Value) -> Value:
     alpha = float(d.attr("alpha", 0.01))
-    return select(d, _positive(d, d.x(0)), gy, _times(d, gy, alpha))
+    return select(d, greater_than(d, d.x(0)), gy, _times(d, gy, alpha))
 
 
 @pointwise("ThresholdedRelu")
 def _thresholded_relu(d: Backward, gy: Value) -> Value:
-    return masked(d, _positive(d, d.x(0), float(d.attr("alpha", 1.0))), gy)
+    return masked(d, greater_than(d, d.x(0), float(d.attr("alpha", 1.0))), gy)
 
 
 def _exponential_side(d: Backward, gy: Value, scale: float, offset: float) -> Value:
@@ -50,7 +46,7 @@ def _exponential_side(d: Backward, gy: Value, scale: float, offset: float) -> Va
     x, y = d.x(0), d.y()
     negative = d.op("Mul", gy, d.op("Add", y, scalar(d, offset, x)))
     positive = gy if scale == 1.0 else _times(d, gy, scale)
-    return select(d, _positive(d, x), positive, negative)
+    return select(d, greater_than(d, x), positive, negative)
 
 
 @pointwise("Elu")
@@ -76,14 +72,14 @@ def _celu(d: Backward, gy: Value) -> Value:
     x, y = d.x(0), d.y()
     alpha = float(d.attr("alpha", 1.0))
     slope = d.op("Add", d.op("Mul", y, scalar(d, 1.0 / alpha, x)), scalar(d, 1.0, x))
-    return select(d, _positive(d, x), gy, d.op("Mul", gy, slope))
+    return select(d, greater_than(d, x), gy, d.op("Mul", gy, slope))
 
 
 @pointwise("HardSigmoid")
 def _hard_sigmoid(d: Backward, gy: Value) -> Value:
     """y = clip(alpha * x + beta, 0, 1): alpha strictly between the clipped ends."""
     y = d.y()
-    inside = d.op("And", _positive(d, y), d.op("Less", y, scalar(d, 1.0, y)))
+    inside = d.op("And", greater_than(d, y), d.op("Less", y, scalar(d, 1.0, y)))
     return masked(d, inside, _times(d, gy, float(d.attr("alpha", 0.2))))
 
 
@@ -92,7 +88,7 @@ def _hard_swish(d: Backward, gy: Value) -> Value:
     """y = x * h(x), h = clip(x / 6 + 1/2, 0, 1): dy/dx = h + x / 6 for -3 < x < 3."""
     x = d.x(0)
     h = d.op("HardSigmoid", x, alpha=1.0 / 6.0, beta=0.5)
-    inside = d.op("And", _positive(d, x, -3.0), d.op("Less", x, scalar(d, 3.0, x)))
+    inside = d.op("And", greater_than(d, x, -3.0), d.op("Less", x, scalar(d, 3.0, x)))
     tilt = masked(d, inside, d.op("Mul", x, scalar(d, 1.0 / 6.0, x)))
     return d.op("Mul", gy, d.op("Add", h, tilt))
 

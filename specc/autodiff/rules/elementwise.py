@@ -31,6 +31,11 @@ def scalar(d: Backward, value: float, like: Value) -> Value:
     return d.b.constant(value, dtype(d, like) or "float32", hint="scalar")
 
 
+def greater_than(d: Backward, value: Value, threshold: float = 0.0) -> Value:
+    """``value > threshold``, the threshold a scalar of ``value``'s dtype."""
+    return d.op("Greater", value, scalar(d, threshold, value))
+
+
 def masked(d: Backward, condition: Value, g: Value) -> Value:
     """``g`` (of the forward output's dtype) where ``condition`` holds, zero elsewhere:
     ``g`` times the condition as 0/1 (TensorFlow's ReluGrad form). onnxruntime's CPU Where

@@ -26,7 +26,7 @@ import numpy as np
 
 from specc.autodiff.core import Backward, vjp
 from specc.autodiff.rules.conv import Windows, transpose_to_input, windows
-from specc.autodiff.rules.elementwise import masked, scalar
+from specc.autodiff.rules.elementwise import greater_than, masked
 from specc.graph import Value
 
 Grads = list[Value | None]
@@ -70,7 +70,17 @@ def _masked_for_relu(d: Backward, x: Value, gy: Value) -> Value:
     if index is None or not index.sole_reader_of(x.name, "Relu"):
         return gy
     index.positive_only.add(x.name)
-    return masked(d, d.op("Greater", d.y(0), scalar(d, 0.0, d.y(0))), gy)
+    return masked(d, greater_than(d, d.y(0)), gy)
+
+
+def _static_windows(d: Backward, x: Value) -> tuple[Windows, list[int], list[int]] | None:
+    """The MaxPool's windows over ``x`` and the spatial sizes of ``x`` and of the output,
+    or None where one of them is known only at run time."""
+    sizes, outs = d.shape(x)[2:], d.shape(d.y(0))[2:]
+    if any(n is None for n in (*sizes, *outs)):
+        return None
+    w = windows(d, x, [int(k) for k in d.attr("kernel_shape")])
+    return w, [int(n) for n in sizes if n is not None], [int(o) for o in outs if o is not None]
 
 
 def _unpool(d: Backward, x: Value, gy: Value, indices: Value) -> Value | None:
@@ -84,12 +94,12 @@ def _unpool(d: Backward, x: Value, gy: Value, indices: Value) -> Value | None:
     past the end or a dilated window exceeds, so the end pads are raised by that excess
     (they place nothing: the Indices do).
     """
-    w = windows(d, x, [int(k) for k in d.attr("kernel_shape")])
-    sizes, outs = d.shape(x)[2:], d.shape(d.y(0))[2:]
-    if any(n is None for n in (*sizes, *outs)):
+    static = _static_windows(d, x)
+    if static is None:
         return None
+    w, sizes, outs = static
     end = [
-        hi + max((o - 1) * s + k - lo - hi - n, 0)  # type: ignore[operator]
+        hi + max((o - 1) * s + k - lo - hi - n, 0)
         for o, s, k, lo, hi, n in zip(outs, w.strides, w.kernel, w.begin, w.end, sizes, strict=True)
     ]
     attrs = {"kernel_shape": w.kernel, "strides": w.strides, "pads": [*w.begin, *end]}
@@ -106,13 +116,11 @@ def _first_maxima(d: Backward, x: Value) -> Value | None:
     entries in row-major order; ArgMax picks the first largest, as MaxPool's Indices do,
     and two constant tables turn (output position, offset) into the flat position.
     """
-    kernel = [int(k) for k in d.attr("kernel_shape")]
-    w = windows(d, x, kernel)
-    sizes, outs = d.shape(x)[2:], d.shape(d.y(0))[2:]
-    if any(n is None for n in (*sizes, *outs)):
+    static = _static_windows(d, x)
+    if static is None:
         return None
-    n_in = [int(n) for n in sizes if n is not None]
-    n_out = [int(o) for o in outs if o is not None]
+    w, n_in, n_out = static
+    kernel = w.kernel
     m = len(kernel)
     axes = list(range(2, 2 + m))
     # The padded extent the last window reaches (ceil_mode's last one may pass the end).
