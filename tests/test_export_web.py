@@ -402,13 +402,21 @@ def run_pages(
     return results
 
 
-def predict_page(bundle: Path) -> str:
-    """A page with the bundle's import map and nothing else, for predict() jobs."""
+def predict_page(bundle: Path, module: str | None = None) -> str:
+    """A page with the bundle's import map and nothing else, for predict() and train jobs.
+    Given ``module`` (a file of onnxruntime-web's dist/, as ``ort.webgpu.bundle.min.mjs``,
+    its WebGPU build), the map points ``onnxruntime-web/wasm`` at that file instead, on a
+    page of its own."""
     found = re.search(
         r'<script type="importmap">.*?</script>', (bundle / "index.html").read_text(), re.S
     )
+    imports = found.group(0) if found else ""
     page = bundle / "predict.html"
-    page.write_text(f"<!doctype html><html><head>{found.group(0) if found else ''}</head></html>")
+    if module is not None:
+        assert found is not None
+        imports = imports.replace(web.ORT_MODULE, module)
+        page = bundle / f"{module.split('.')[1]}.html"
+    page.write_text(f"<!doctype html><html><head>{imports}</head></html>")
     return page.name
 
 

@@ -13,7 +13,6 @@ import base64
 import io
 import json
 import os
-import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -41,6 +40,7 @@ from tests.test_export_web import (
     StaticServer,
     export,
     files_in,
+    predict_page,
     run_onnx,
     run_pages,
     runner,
@@ -411,18 +411,6 @@ def test_training_in_node_matches_specc_train(tmp_path: Path) -> None:
     assert_weights_match_page(spec, result, job["predict"], tmp_path, "node")
 
 
-def webgpu_page(bundle: Path) -> str:
-    """A blank page in ``bundle`` whose import map points ``onnxruntime-web/wasm`` at
-    onnxruntime-web's WebGPU build (as docs/export.md says to), for train jobs."""
-    found = re.search(
-        r'<script type="importmap">.*?</script>', (bundle / "index.html").read_text(), re.S
-    )
-    assert found is not None
-    imports = found.group(0).replace("ort.wasm.bundle.min.mjs", "ort.webgpu.bundle.min.mjs")
-    (bundle / "webgpu.html").write_text(f"<!doctype html><html><head>{imports}</head></html>")
-    return "webgpu.html"
-
-
 @pytest.mark.slow
 def test_training_on_webgpu_matches_specc_train(chromium: str, tmp_path: Path) -> None:
     """``loadTrainer({executionProviders: ['webgpu', 'wasm']})`` with onnxruntime-web's WebGPU
@@ -435,7 +423,8 @@ def test_training_on_webgpu_matches_specc_train(chromium: str, tmp_path: Path) -
     site = _site(tmp_path, specs)
     batches = {name: fixed_batches(spec, sizes[name])[:steps] for name, spec in specs.items()}
     with StaticServer(site, NODE_MODULES) as server:
-        pages = {name: server.url + f"{name}/{webgpu_page(site / name)}" for name in specs}
+        webgpu = "ort.webgpu.bundle.min.mjs"  # onnxruntime-web's WebGPU build
+        pages = {name: server.url + f"{name}/{predict_page(site / name, webgpu)}" for name in specs}
         probe = {"kind": "webgpu", "url": pages["bn"]}
         (found,) = run_pages(chromium, [probe], tmp_path, webgpu=True)
         if not found["result"]["adapter"]:
