@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -230,6 +232,33 @@ def test_batches_are_prepared_ahead_on_another_thread() -> None:
     endless = prefetched(iter(int, 1))
     next(endless)
     endless.close()
+    assert not any(t.name == "specc-batches" for t in threading.enumerate())
+
+
+def test_a_batches_generator_open_at_interpreter_exit_does_not_hang() -> None:
+    # Its daemon thread is frozen by then; joining it waited forever on Python 3.13.
+    script = (
+        "import itertools\n"
+        "from specc.train.data_prefetch import prefetched\n"
+        "batches = prefetched(itertools.count())\n"
+        "next(batches)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], timeout=60, capture_output=True)
+    assert done.returncode == 0, done.stderr.decode()
+
+
+def test_an_exception_out_of_fit_ends_the_batches_thread(tmp_path: Path) -> None:
+    np.savez(tmp_path / "d.npz", **_arrays())
+
+    def fails(log: object, epoch_end: bool) -> None:
+        raise RuntimeError("stop here")
+
+    with pytest.raises(RuntimeError) as raised:
+        train_spec(
+            _spec(tmp_path, CLASSIFIER), tmp_path / "d.npz", TrainOptions(seed=0), on_progress=fails
+        )
+    # The traceback still holds fit's frame; the thread ended when fit was left anyway.
+    assert raised.value.__traceback__ is not None
     assert not any(t.name == "specc-batches" for t in threading.enumerate())
 
 

@@ -10,8 +10,9 @@ early (Ctrl-C, a non-finite loss) stops the thread when the generator is closed.
 from __future__ import annotations
 
 import queue
+import sys
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -28,7 +29,7 @@ class _End:
         self.error = error
 
 
-def prefetched(items: Iterable[T], depth: int = DEPTH) -> Iterator[T]:
+def prefetched(items: Iterable[T], depth: int = DEPTH) -> Generator[T, None, None]:
     """The items of ``items``, produced up to ``depth`` ahead on a background thread."""
     if depth < 1:
         raise ValueError(f"depth must be a positive integer; got {depth}")
@@ -67,4 +68,7 @@ def prefetched(items: Iterable[T], depth: int = DEPTH) -> Iterator[T]:
             yield item
     finally:
         stop.set()
-        worker.join()
+        # A generator still open when the interpreter shuts down is closed after its
+        # daemon thread has been frozen for good: joining it then would wait forever.
+        if not sys.is_finalizing():
+            worker.join()

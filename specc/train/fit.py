@@ -33,6 +33,7 @@ import copy
 import math
 import time
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -252,42 +253,47 @@ def fit(
         averages = _Averages(training)
         # The permutation is drawn from this state: a checkpoint inside the epoch keeps it.
         epoch_start = copy.deepcopy(rng.bit_generator.state)
-        # Prepared on a background thread while the previous step runs.
-        batches = prefetched(train_data.batches(options.batch_size, options.shuffle, rng))
         if skip:
             assert resume is not None
             averages.load(resume.sums, resume.count, resume.totals)
-            batches = _skipped(batches, skip)
-        for step, batch in enumerate(batches, start=skip + 1):
-            result.epoch, result.step = epoch + 1, step
-            feeds = {**batch.inputs, **_target_feeds(training, batch)}
-            outputs = session.train_step(feeds)
-            loss = float(outputs[TOTAL_LOSS])
-            if options.terminate_on_nan and not math.isfinite(loss):
-                # Before this batch's update: the weights are the last finite ones.
-                result.stopped, result.loss = "non-finite loss", loss
-                return result
-            averages.update(outputs, batch)
-            session.commit(outputs)
-            result.steps_trained += 1
-            if callbacks is not None and callbacks.batch_hooks:
-                callbacks.on_train_batch_end(step - 1, averages.values())
-            if on_progress is not None:
-                log = EpochLog(
-                    epoch + 1, options.epochs, step, steps, time.perf_counter() - started
-                )
-                log.values = averages.values()
-                on_progress(log, False)
-            due = checkpoints is not None and checkpoints.due(result.steps_trained)
-            interrupted = stop is not None and stop.requested and step < steps
-            if checkpoints is not None and step < steps and (due or interrupted):
-                state = _state(result, epoch, step, epoch_start, averages)
-                checkpoints.save(state, interrupted=interrupted)
-            if interrupted:
-                # An unfinished epoch has no History entry, as when Keras's fit is
-                # interrupted; the weights hold its batches' updates.
-                result.stopped = "interrupted"
-                return result
+        # Prepared on a background thread while the previous step runs. Closed on the way
+        # out, an exception included: the exception's traceback keeps this frame, and
+        # with it the generator, alive until the interpreter shuts down, when its thread
+        # can no longer be joined.
+        with closing(
+            prefetched(train_data.batches(options.batch_size, options.shuffle, rng))
+        ) as batches:
+            _skip(batches, skip)
+            for step, batch in enumerate(batches, start=skip + 1):
+                result.epoch, result.step = epoch + 1, step
+                feeds = {**batch.inputs, **_target_feeds(training, batch)}
+                outputs = session.train_step(feeds)
+                loss = float(outputs[TOTAL_LOSS])
+                if options.terminate_on_nan and not math.isfinite(loss):
+                    # Before this batch's update: the weights are the last finite ones.
+                    result.stopped, result.loss = "non-finite loss", loss
+                    return result
+                averages.update(outputs, batch)
+                session.commit(outputs)
+                result.steps_trained += 1
+                if callbacks is not None and callbacks.batch_hooks:
+                    callbacks.on_train_batch_end(step - 1, averages.values())
+                if on_progress is not None:
+                    log = EpochLog(
+                        epoch + 1, options.epochs, step, steps, time.perf_counter() - started
+                    )
+                    log.values = averages.values()
+                    on_progress(log, False)
+                due = checkpoints is not None and checkpoints.due(result.steps_trained)
+                interrupted = stop is not None and stop.requested and step < steps
+                if checkpoints is not None and step < steps and (due or interrupted):
+                    state = _state(result, epoch, step, epoch_start, averages)
+                    checkpoints.save(state, interrupted=interrupted)
+                if interrupted:
+                    # An unfinished epoch has no History entry, as when Keras's fit is
+                    # interrupted; the weights hold its batches' updates.
+                    result.stopped = "interrupted"
+                    return result
         skip = 0
         values = averages.values()
         if validation_data is not None and len(validation_data):
@@ -321,11 +327,10 @@ def fit(
     return result
 
 
-def _skipped(batches: Iterator[Batch], count: int) -> Iterator[Batch]:
-    """``batches`` without its first ``count``: those a resumed epoch already trained."""
+def _skip(batches: Iterator[Batch], count: int) -> None:
+    """Take the first ``count`` of ``batches``: those a resumed epoch already trained."""
     for _ in range(count):
         next(batches, None)
-    return batches
 
 
 def _state(
