@@ -264,13 +264,12 @@ def _web_training(
     folder's spec (``--spec``, else the ``spec.json`` the run saved in it), and the demo
     page's example rows from ``data``."""
     from specc.emit.evaluate_source import evaluation_source
-    from specc.emit.step_export import export_step
     from specc.emit.web_examples import example_rows
-    from specc.emit.web_training import GRADIENT_FORMS
+    from specc.emit.web_training import export_web_step
 
     # The spec and the folder are checked as specc evaluate checks them.
     found = evaluation_source(source, spec, None, limits)
-    exported = export_step(loaded, found.spec, limits, GRADIENT_FORMS)
+    exported = export_web_step(loaded, found.spec, limits)
     return exported, example_rows(exported, data, limits) if data is not None else None
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from specc.autodiff import NoGradientRule, differentiate
-from specc.autodiff.core import RULES
+from specc.autodiff.core import RULES, Backward
 from specc.graph import GraphBuilder, Value
 from specc.types import TensorType
 from tests.autodiff_harness import check_graph_gradients, check_op
@@ -105,7 +105,27 @@ def test_an_unbroadcast_gradient_passes_through_as_it_is() -> None:
     grads = differentiate(b.graph, loss.name, ["w", "bias"])
     # The MatMul's output has the Add's shape: its gradient is the Add's own, with no
     # Shape and Reshape, and the Add stays its only reader (onnxruntime then fuses the
-    # MatMul, the Add and the Relu into one Gemm); the bias's is summed over the batch.
+    # MatMul, the Add and the Relu into one Gemm).
     assert [n.op_type for n in grads.graph.nodes if matmul in n.inputs] == ["Add"]
-    assert not any(n.op_type == "Reshape" for n in grads.graph.nodes)
-    assert any(n.op_type == "ReduceSum" and "grad/" in n.name for n in grads.graph.nodes)
+    added = grads.graph.nodes[len(b.graph.nodes) :]
+    assert not any(n.op_type == "Shape" and n.inputs[0] in (matmul, "bias") for n in added)
+    # The bias's is summed over the batch by a row of ones times the gradient, not by a
+    # ReduceSum over the leading axis (onnxruntime's slow strided case).
+    ones = {n.outputs[0] for n in added if n.op_type == "ConstantOfShape"}
+    assert any(n.op_type == "MatMul" and n.inputs[0] in ones for n in added)
+    assert not any(n.op_type == "ReduceSum" for n in added)
+
+
+def test_a_wrong_sum_over_leading_axes_fails_the_bias_check(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    right = Backward.sum_leading
+
+    def wrong(self: Backward, g: Value, count: int, rank: int) -> Value:
+        summed = right(self, g, count, rank)
+        return self.op("Mul", summed, self.const(1.05)) if count else summed
+
+    monkeypatch.setattr(Backward, "sum_leading", wrong)
+    b, feeds = _dense_relu()
+    assert check_graph_gradients(b.graph, ["w"], feeds) == []
+    assert check_graph_gradients(b.graph, ["bias"], feeds) != []

@@ -177,6 +177,22 @@ class Backward:
             return g
         return self.op("ReduceSum", g, self.ints(axes, "axes"), keepdims=int(keepdims))
 
+    def sum_leading(self, g: Value, count: int, rank: int) -> Value:
+        """``g``, a float32 gradient of rank ``rank``, summed over its first ``count`` axes.
+
+        A MatMul of a row of ones by ``g`` seen as a matrix: onnxruntime's ReduceSum over
+        leading axes is its slow strided case (a Dense bias's gradient over a (128, 512)
+        batch: ~38 against ~2 us on 2 cores; an LSTM's over its (40 x 64, 512) gates: 356
+        against 196 us).
+        """
+        if not 0 < count < rank:
+            return self.sum_axes(g, list(range(count)), keepdims=False)
+        columns = self.op("Flatten", g, axis=count)
+        row_shape = self.op("Concat", self.ints([1]), self.op("Shape", columns, end=1), axis=0)
+        ones = self.op("ConstantOfShape", row_shape, value=_float_tensor(1.0))
+        summed = self.op("MatMul", ones, columns)
+        return self.op("Reshape", summed, self.op("Shape", g, start=count))
+
     def unbroadcast(self, g: Value, like: Value, full: Value | None = None) -> Value:
         """``g``, a gradient shaped like the broadcast result ``full`` (default: the node's
         first output), summed down to the shape of ``like``.
@@ -184,6 +200,7 @@ class Backward:
         ONNX broadcasting aligns shapes at the right: the leading axes ``like`` lacks are
         summed away, then every axis where ``like`` has 1 and the result more.
         """
+        full_type = self.type_of(full or self.y(0))
         g_shape, x_shape = self.shape(full or self.y(0)), self.shape(like)
         if g_shape == x_shape:
             # Nothing broadcast (dimensions known only at run time match, see below): no
@@ -191,7 +208,10 @@ class Backward:
             # onnxruntime from fusing a MatMul with the Add after it.
             return g
         lead = len(g_shape) - len(x_shape)
-        reduced = self.sum_axes(g, list(range(lead)), keepdims=False)
+        if full_type.dtype == "float32":
+            reduced = self.sum_leading(g, lead, len(g_shape))
+        else:
+            reduced = self.sum_axes(g, list(range(lead)), keepdims=False)
         ones = [
             axis
             for axis, (dim, big) in enumerate(zip(x_shape, g_shape[lead:], strict=True))

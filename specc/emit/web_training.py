@@ -28,7 +28,8 @@ import onnx
 
 from specc.atomic import write_bytes, write_text
 from specc.autodiff import GradientForms
-from specc.emit.step_export import StepExport
+from specc.emit.source import ExportSource
+from specc.emit.step_export import StepExport, export_step
 from specc.emit.step_files import (
     STATE_FILE,
     TRAINING_JSON,
@@ -36,6 +37,7 @@ from specc.emit.step_files import (
     StepFileNames,
     step_bundle,
 )
+from specc.limits import DEFAULT_LIMITS, Limits
 from specc.onnx_model import write_model
 
 STEP_MODEL = "train_step.onnx"
@@ -57,6 +59,14 @@ TRAINING_FILES = (
     TRAINING_JSON,
     EXAMPLES_JSON,
 )
+
+
+def export_web_step(
+    source: ExportSource, spec: Path, limits: Limits = DEFAULT_LIMITS
+) -> StepExport:
+    """``spec``'s step graphs from ``source``'s weights, in the gradient forms every
+    provider of onnxruntime-web runs (``export_step``)."""
+    return export_step(source, spec, limits, GRADIENT_FORMS)
 
 
 @dataclass

@@ -192,7 +192,7 @@ def outer_sum(d: Backward, a: Value, b: Value) -> Value:
 
 def time_batch_sum(d: Backward, a: Value) -> Value:
     """(T, B, G) summed to (G,)."""
-    return d.sum_axes(a, [0, 1], keepdims=False)
+    return d.sum_leading(a, 2, 3)
 
 
 Body = Callable[[GraphBuilder, list[Value], list[Value]], tuple[list[Value], list[Value]]]
