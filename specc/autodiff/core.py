@@ -200,15 +200,15 @@ class Backward:
         ONNX broadcasting aligns shapes at the right: the leading axes ``like`` lacks are
         summed away, then every axis where ``like`` has 1 and the result more.
         """
-        full_type = self.type_of(full or self.y(0))
-        g_shape, x_shape = self.shape(full or self.y(0)), self.shape(like)
+        full = full or self.y(0)
+        g_shape, x_shape = self.shape(full), self.shape(like)
         if g_shape == x_shape:
             # Nothing broadcast (dimensions known only at run time match, see below): no
             # Shape and Reshape, whose extra reader of ``like`` would also keep
             # onnxruntime from fusing a MatMul with the Add after it.
             return g
         lead = len(g_shape) - len(x_shape)
-        if full_type.dtype == "float32":
+        if self.type_of(full).dtype == "float32":
             reduced = self.sum_leading(g, lead, len(g_shape))
         else:
             reduced = self.sum_axes(g, list(range(lead)), keepdims=False)
