@@ -164,9 +164,13 @@ class Backward:
         """The run-time shape of ``value`` (an int64 vector)."""
         return self.op("Shape", value)
 
+    def filled(self, shape: Value, value: float) -> Value:
+        """A float tensor of the run-time ``shape`` (an int64 vector), every entry ``value``."""
+        return self.op("ConstantOfShape", shape, value=_float_tensor(value))
+
     def zeros(self, shape: Value) -> Value:
         """Float zeros of the run-time ``shape`` (an int64 vector)."""
-        return self.op("ConstantOfShape", shape, value=_float_tensor(0.0))
+        return self.filled(shape, 0.0)
 
     def zeros_like(self, value: Value) -> Value:
         """Float zeros in the shape of ``value``."""
@@ -189,8 +193,7 @@ class Backward:
             return self.sum_axes(g, list(range(count)), keepdims=False)
         columns = self.op("Flatten", g, axis=count)
         row_shape = self.op("Concat", self.ints([1]), self.op("Shape", columns, end=1), axis=0)
-        ones = self.op("ConstantOfShape", row_shape, value=_float_tensor(1.0))
-        summed = self.op("MatMul", ones, columns)
+        summed = self.op("MatMul", self.filled(row_shape, 1.0), columns)
         return self.op("Reshape", summed, self.op("Shape", g, start=count))
 
     def unbroadcast(self, g: Value, like: Value, full: Value | None = None) -> Value:
