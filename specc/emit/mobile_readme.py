@@ -112,6 +112,7 @@ def _quantization(report: dict[str, Any]) -> str:
     lines = [
         "## int8 model\n",
         f"`model.int8.ort` stores the weights of {quantized or 'no'} ONNX nodes as int8 "
+        "in a 7-bit range, which x86 CPUs without VNNI multiply without saturating "
         "(onnxruntime's dynamic quantization; activations are quantized at run time). It "
         "takes the same inputs and gives the same outputs as `model.ort`.",
     ]
