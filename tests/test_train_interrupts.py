@@ -393,3 +393,32 @@ def test_sigterm_while_the_standard_backend_trains_leaves_out(
     assert output.splitlines()[-1] == "terminated; out was left as it was"
     assert _leftovers(work) == []
     assert _snapshot(work / "out") == previous
+
+
+@needs_engine
+@pytest.mark.parametrize("moment", ["reading the engine's inputs", "setting the optimizer"])
+def test_an_interrupt_as_the_engine_session_opens_leaves_no_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, moment: str
+) -> None:
+    # The last steps of opening a session, after its artifacts are loaded: a Ctrl-C there
+    # reaches no caller that could close the session, so the session removes its folder.
+    import tempfile
+
+    from specc.train import session as session_module
+    from specc.train.run import prepare
+
+    _lay_out(tmp_path)
+    compiled, training = prepare(tmp_path / "tiny.yaml", None, 0)
+    optimizer = compiled.typed.resolved.spec.compile.optimizer
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    if moment == "setting the optimizer":
+        monkeypatch.setattr(session_module.TrainingSession, "use_optimizer", interrupted)
+    else:
+        monkeypatch.setattr(session_module.Module, "output_names", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        session_module.TrainingSession(training, optimizer=optimizer)
+    assert list((tmp_path / "tmp").iterdir()) == []

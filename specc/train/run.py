@@ -19,6 +19,7 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -316,11 +317,14 @@ def train_spec(
             "backend": options.backend,
         },
     )
-    session = _open_session(training, options)
+    session: Any = None
     callbacks: CallbackList | None = None
     control: RunControl | None = None
     failed = True
     try:
+        # Opened inside the try: a Ctrl-C as the session is returned still closes it
+        # (the ort-training backend's artifacts folder would be left behind).
+        session = _open_session(training, options)
         single_threaded(session)
         if configs:
             graph = inference_graph(compiled)
@@ -379,7 +383,8 @@ def train_spec(
     finally:
         if callbacks is not None:
             callbacks.close()
-        session.close()
+        if session is not None:
+            session.close()
         if failed and control is not None:
             remove_folder(control.folder)
     completed = fitted.stopped != "interrupted"

@@ -91,16 +91,16 @@ class TrainingSession:
                 self.workdir = Path(workdir)
                 self.workdir.mkdir(parents=True, exist_ok=True)
             self._load(training, opset, device)
+            self.input_names = list(self.module.input_names())
+            self.output_names = list(self.module.output_names())
+            self.input_types = dict(training.graph.inputs)
+            if optimizer is not None:
+                self.use_optimizer(optimizer, numpy_updates)
         except BaseException:
-            # Ctrl-C, SIGTERM (see specc.cli.signals) or an engine failure half-way:
-            # leave no folder behind.
+            # Ctrl-C, SIGTERM (see specc.cli.signals) or an engine failure half-way, up
+            # to the moment the caller holds the session: leave no folder behind.
             self.close()
             raise
-        self.input_names = list(self.module.input_names())
-        self.output_names = list(self.module.output_names())
-        self.input_types = dict(training.graph.inputs)
-        if optimizer is not None:
-            self.use_optimizer(optimizer, numpy_updates)
 
     def _load(self, training: TrainingGraph, opset: int, device: str) -> None:
         """Generate the artifacts in ``workdir`` and load them in the engine."""
