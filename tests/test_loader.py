@@ -322,6 +322,7 @@ def test_moderate_alias_use_is_expanded() -> None:
     assert data["a3"][9][9][9] == ["x"] * 10
 
 
+@pytest.mark.slow
 def test_aliases_may_add_as_many_nodes_as_allowed_and_no_more() -> None:
     # One anchored list of 1,000 items, aliased: each alias adds 1,001 nodes.
     def spec(uses: int) -> str:

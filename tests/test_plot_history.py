@@ -168,6 +168,7 @@ def test_extreme_values_draw(text: str, tmp_path: Path) -> None:
 _VALUES = st.one_of(st.none(), st.floats(allow_nan=False, allow_infinity=False), st.integers())
 
 
+@pytest.mark.slow
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.dictionaries(

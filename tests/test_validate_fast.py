@@ -460,6 +460,7 @@ def _entry_specs(root: Path) -> list[Path]:
     return paths
 
 
+@pytest.mark.slow
 def test_validating_specs_naming_every_entry_imports_no_numpy(tmp_path: Path) -> None:
     paths = _entry_specs(tmp_path)
     # One process checks them all (a pool would load every entry up front).
