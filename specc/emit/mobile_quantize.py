@@ -7,10 +7,11 @@ multiplies uint8 activations by int8 weights with VPMADDUBSW, which saturates th
 two products at 16 bits, and 7-bit weights keep it from overflowing. With all 8, the
 digits MLP's int8 probabilities strayed up to 0.18 from the float model's on an AVX2 CPU
 (0.035 with 7 bits); on ARM and VNNI CPUs, which do not saturate, the 7-bit weights cost
-little. Before
-it, the quantizer's own pre-processing runs (shape inference and onnxruntime's basic
-optimizations): specc keeps Keras weight layouts and transposes them in the graph, and
-only the constant-folded weights are initializers the quantizer can see.
+little.
+
+Before it, the quantizer's own pre-processing runs (shape inference and onnxruntime's
+basic optimizations): specc keeps Keras weight layouts and transposes them in the graph,
+and only the constant-folded weights are initializers the quantizer can see.
 
 Quantized: MatMul/Gemm (Dense), Gather (Embedding) and LSTM. Conv stays float32: dynamic
 quantization turns it into ConvInteger with int8 weights, for which onnxruntime's CPU
