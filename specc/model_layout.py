@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from specc.layers.wrappers import Wrapper
 from specc.passes.nested import top_entries
 from specc.passes.shapes import TypedGraph
 from specc.plotting import figure_label
@@ -89,7 +88,8 @@ def _shape_lines(types: list[TensorType]) -> list[str]:
 def _type_text(layer: object) -> str:
     """``Dense``; a wrapper with what it wraps: ``Bidirectional(LSTM)``."""
     type_name = type(layer).type_name()  # type: ignore[attr-defined]
-    if isinstance(layer, Wrapper):
+    # Not isinstance of the wrappers' base: a loaded wrapper module loads every layer type.
+    if getattr(layer, "wraps_layer", False):
         return f"{type_name}({_type_text(layer.layer)})"
     return type_name
 

@@ -495,3 +495,29 @@ def test_console_script_loads_the_app_then_turns_the_collector_back_on(
         [sys.executable, "-c", script, command], capture_output=True, text=True, check=True, env=env
     )
     assert json.loads(done.stdout) == [True, plugins]
+
+
+def test_training_loads_only_the_layer_modules_the_spec_names(tmp_path: Path) -> None:
+    # A wrapper module, once imported, loads every layer type to bind what it wraps (the
+    # whole catalog's models: seconds at each start), so no stage may import one a spec
+    # does not name.
+    script = (
+        "import json, sys\n"
+        "from specc.cli.entry import main\n"
+        "sys.argv = ['specc', *sys.argv[1:]]\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        "print(json.dumps(sorted(sys.modules)), file=sys.stderr)\n"
+    )
+    args = ["train", str(ROOT / "models" / "digits_mlp.yaml"), "--data"]
+    args += [str(ROOT / "models" / "data" / "digits.npz"), "--epochs", "1", "--quiet"]
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args, "--out", str(tmp_path / "run")],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    modules = set(json.loads(done.stderr.strip().splitlines()[-1]))
+    layer_modules = {m for m in modules if m.startswith("specc.layers.")}
+    assert "specc.layers.dense" in layer_modules
+    assert not layer_modules & {"specc.layers.wrappers", "specc.layers.conv"}

@@ -13,8 +13,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from specc.layers.embedding import Embedding
-from specc.layers.wrappers import TimeDistributed
 from specc.losses import CategoricalCrossentropy, Loss
 from specc.passes.shapes import TypedGraph
 from specc.types import TensorType
@@ -74,9 +72,12 @@ def id_ranges(typed: TypedGraph) -> dict[str, IdRange]:
     with the smallest table among those it feeds."""
     ranges: dict[str, IdRange] = {}
     for node in typed.resolved.nodes:
-        layer = node.layer.layer if isinstance(node.layer, TimeDistributed) else node.layer
+        # By type name: importing the Embedding and wrapper modules here would make every
+        # run load them, and a loaded wrapper loads every layer type (specc.layers).
+        wrapped = getattr(node.layer, "type", None) == "TimeDistributed"
+        layer = node.layer.layer if wrapped else node.layer
         source = node.inputs[0].name
-        if not isinstance(layer, Embedding) or source not in typed.resolved.inputs:
+        if getattr(layer, "type", None) != "Embedding" or source not in typed.resolved.inputs:
             continue
         known = ranges.get(source)
         if known is None or layer.input_dim < known.count:
