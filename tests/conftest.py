@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import compileall
 import os
 from pathlib import Path
 
@@ -22,6 +23,16 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     if os.environ.get(REQUIRE_ENV) == "1" and not HAVE_ORT_TRAINING:
         raise pytest.UsageError(f"{REQUIRE_ENV}=1 but {PROBLEM}")
+    if not hasattr(config, "workerinput"):  # once, before any pytest-xdist worker starts
+        _byte_compile_the_package()
+
+
+def _byte_compile_the_package() -> None:
+    """Write specc's bytecode once. The suite starts hundreds of ``python -m specc.cli``
+    processes; where PYTHONDONTWRITEBYTECODE is set (as in many CI images) an editable
+    install has no bytecode, and each of them would compile specc from source again."""
+    for package in ("specc", "cli"):
+        compileall.compile_dir(ROOT / package, quiet=1)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

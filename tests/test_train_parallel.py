@@ -1,14 +1,13 @@
 """Data-parallel training (``specc train --workers``): the step graph cut into a gradient
 and an update graph, shards summed by share equal to the fused step on the whole batch
-(Dropout included), and Ray workers that train to one process's history and weights, on an
-embedded Ray and on a two-node cluster."""
+(Dropout included), and Ray workers that train to one process's history and weights (on a
+two-node cluster: tests/test_ray_two_nodes.py)."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
-import subprocess
-import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -124,36 +123,34 @@ def one_process() -> TrainResult:
     return _train(1)
 
 
+@pytest.fixture(scope="module")
+def ray_of_this_process() -> Iterator[None]:
+    """An embedded Ray that this process starts, as a notebook would: the runs here use it
+    and leave it running (``ray_started``), which spares each its own start of Ray."""
+    import ray
+
+    from specc.distributed.ray_start import ray_started
+
+    with ray_started(None, cpus=2):
+        yield
+    assert not ray.is_initialized()
+
+
 @pytest.mark.ray
 @needs_ray
-def test_two_ray_workers_train_as_one_process(one_process: TrainResult) -> None:
+def test_two_ray_workers_train_as_one_process(
+    ray_of_this_process: None, one_process: TrainResult
+) -> None:
+    import ray
+
     two = _train(2)
     _assert_same_run(two.history, two.weights, one_process)
-
-
-@pytest.mark.slow
-@pytest.mark.ray
-@needs_ray
-def test_two_workers_train_on_a_two_node_cluster(tmp_path: Path, one_process: TrainResult) -> None:
-    from tests.ray_cluster import two_node_cluster
-
-    out = tmp_path / "run"
-    with two_node_cluster() as (address, env):
-        run = subprocess.run(
-            [sys.executable, "-m", "specc.cli", "train", str(SPEC), "--data", str(DATA),
-             "--epochs", "3", "--batch-size", "50", "--validation-split", "0.2", "--seed", "0",
-             "--workers", "2", "--address", address, "--out", str(out), "--quiet"],
-            capture_output=True, text=True, timeout=300, env=env,
-        )  # fmt: skip
-    assert run.returncode == 0, run.stderr
-    history = json.loads((out / "history.json").read_text())
-    weights = dict(np.load(out / "weights.npz"))
-    _assert_same_run(history, weights, one_process)
+    assert ray.is_initialized()  # the process's own Ray, used and left running
 
 
 @pytest.mark.ray
 @needs_ray
-def test_a_worker_that_dies_stops_the_run_with_a_message() -> None:
+def test_a_worker_that_dies_stops_the_run_with_a_message(ray_of_this_process: None) -> None:
     import ray
 
     _, training = prepare(SPEC, None, 0)
@@ -184,7 +181,7 @@ def test_workers_need_the_standard_backend(tmp_path: Path) -> None:
 @pytest.mark.ray
 @pytest.mark.slow
 def test_a_data_parallel_checkpoint_resumes_in_one_process(
-    tmp_path: Path, one_process: TrainResult
+    tmp_path: Path, ray_of_this_process: None, one_process: TrainResult
 ) -> None:
     from typer.testing import CliRunner
 

@@ -20,9 +20,14 @@ _RAY_TEMP_PREFIX = "specc-ray-"
 def ray_started(address: str | None, cpus: int | None = None) -> Iterator[None]:
     """Ray for the length of the block: connected to the cluster at ``address``, or an
     embedded instance with every CPU of the machine (at least ``cpus``), no dashboard, quiet
-    logs and its temporary folder removed afterwards."""
+    logs and its temporary folder removed afterwards. Without ``address``, a Ray this
+    process started itself (``ray.init`` in a notebook or a script calling specc) is used
+    as it is and left running, as Ray Train and Tune do."""
     import ray
 
+    if not address and ray.is_initialized():
+        yield
+        return
     if address:
         check_reachable(address)
     temp = None if address else tempfile.mkdtemp(prefix=_RAY_TEMP_PREFIX)

@@ -89,6 +89,7 @@ def run_sweep(sweep: Sweep, out: Path, resume: bool, callbacks: list[Any]) -> An
                 scheduler=scheduler(search, sweep.epochs),
                 search_alg=BasicVariantGenerator(random_state=sweep.seed),
                 trial_dirname_creator=trial_dirname,
+                reuse_actors=True,
             ),
             run_config=tune.RunConfig(
                 name=EXPERIMENT_FOLDER,

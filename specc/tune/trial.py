@@ -7,6 +7,9 @@ next epoch. A scheduler that stops the trial (ASHA, the median rule) stops it at
 point: ``cleanup`` asks ``fit`` to end, which it does as after Ctrl-C, with the epochs
 trained so far, and the run is written by ``write_outputs`` like any other. So a trial
 stopped early keeps what it trained, and its history holds exactly the epochs Tune saw.
+
+Tune reuses a trial's actor for the next trial (``reset_config``): the process has specc,
+onnxruntime and Ray's worker side loaded already, which a new actor spends seconds on.
 """
 
 from __future__ import annotations
@@ -58,6 +61,11 @@ class SpeccTrial(tune.Trainable):
 
     def setup(self, config: dict[str, Any], context: TrialContext) -> None:  # type: ignore[override]
         self.context = context
+        self._start(config)
+
+    def _start(self, config: dict[str, Any]) -> None:
+        """Write this trial's spec into its folder and start training it on a thread."""
+        context = self.context
         self.folder = Path(context.out) / TRIALS_FOLDER / safe_id(self.trial_id)
         values = dict(context.fixed)
         values.update({context.paths[k]: v for k, v in config.items() if k in context.paths})
@@ -126,6 +134,13 @@ class SpeccTrial(tune.Trainable):
         # A callback of the spec (EarlyStopping) ended training after the last epoch Tune
         # saw: that result stands, marked done.
         return {RESULT_DUPLICATE: True}
+
+    def reset_config(self, new_config: dict[str, Any]) -> bool:
+        """This actor's next trial: the one before ends as if stopped (Tune does not stop
+        an actor it keeps for reuse), then the new one starts from the beginning."""
+        self.cleanup()
+        self._start(new_config)
+        return True
 
     def cleanup(self) -> None:
         """Stopped (by the scheduler, at the end, or when the sweep is interrupted): let
