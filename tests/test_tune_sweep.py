@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -211,6 +212,43 @@ def test_a_failing_trial_is_an_error_and_the_others_go_on(
     assert (out / "best.yaml").read_text() == (
         out / "trials" / best["trial"] / "spec.yaml"
     ).read_text()
+
+
+def _trial_on_an_actor(context: Any, config: dict[str, Any]) -> Any:
+    """A trial as an actor holds it once Tune has set it up (Tune's own set-up left out:
+    the trial's id is then ``default``)."""
+    from specc.tune.trial import SpeccTrial
+
+    trial = SpeccTrial.__new__(SpeccTrial)
+    trial._trial_info = None
+    trial.setup(config, context)
+    return trial
+
+
+def test_a_trial_set_up_on_an_actor_that_tune_then_stops_leaves_its_folder_alone(
+    tmp_path: Path, sweep_files: tuple[Path, Path]
+) -> None:
+    # Tune may set up a new actor for a trial, then give the trial to an actor it kept for
+    # reuse and stop the new one (TuneController._maybe_reuse_cached_actor): only the
+    # actor that steps the trial may write the trial's folder.
+    from ray.tune.result import DONE
+
+    from specc.tune.plan import EPOCH, TRIALS_FOLDER, plan_sweep
+
+    data, search = sweep_files
+    out = tmp_path / "sweep"
+    sweep = plan_sweep(SPEC, search, data, None, out, None, "standard", epochs=2)
+    config = {"layers[0].units": 16, "compile.optimizer.learning_rate": 1.0e-3}
+    folder = out / TRIALS_FOLDER / "default"
+    new, kept = _trial_on_an_actor(sweep.context, config), _trial_on_an_actor(sweep.context, config)
+    assert not folder.exists()  # set up: nothing written, nothing training
+    assert kept.step()[EPOCH] == 1
+    new.cleanup()
+    last = kept.step()
+    assert last[EPOCH] == 2 and last[DONE]
+    kept.cleanup()
+    assert json.loads((folder / "run.json").read_text())["status"] == "completed"
+    assert len(history(folder)["val_accuracy"]) == 2
 
 
 def test_schedulers_count_epochs() -> None:

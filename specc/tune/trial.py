@@ -9,7 +9,10 @@ trained so far, and the run is written by ``write_outputs`` like any other. So a
 stopped early keeps what it trained, and its history holds exactly the epochs Tune saw.
 
 Tune reuses a trial's actor for the next trial (``reset_config``): the process has specc,
-onnxruntime and Ray's worker side loaded already, which a new actor spends seconds on.
+onnxruntime and Ray's worker side loaded already, which a new actor spends seconds on. A
+trial's folder is written, and its training started, by the first ``step`` only: Tune may
+set up a new actor for a trial and then give the trial to a cached actor instead, stopping
+the first one, which must leave the trial's folder alone.
 """
 
 from __future__ import annotations
@@ -61,10 +64,10 @@ class SpeccTrial(tune.Trainable):
 
     def setup(self, config: dict[str, Any], context: TrialContext) -> None:  # type: ignore[override]
         self.context = context
-        self._start(config)
+        self._prepare(config)
 
-    def _start(self, config: dict[str, Any]) -> None:
-        """Write this trial's spec into its folder and start training it on a thread."""
+    def _prepare(self, config: dict[str, Any]) -> None:
+        """This trial's spec text and folder; nothing written, nothing started yet."""
         context = self.context
         self.folder = Path(context.out) / TRIALS_FOLDER / safe_id(self.trial_id)
         values = dict(context.fixed)
@@ -72,15 +75,18 @@ class SpeccTrial(tune.Trainable):
         self.spec_text = spec_text(
             context.spec_text, context.spec_data, values, context.spec_is_json
         )
+        self.events: queue.Queue[_Epoch | _Ended] = queue.Queue()
+        self.next_epoch = threading.Semaphore(0)
+        self.stop_request = StopRequest()
+        self.thread: threading.Thread | None = None
+
+    def _begin(self) -> None:
+        """Write this trial's spec into its folder and start training it on a thread."""
         # An earlier try at this trial (a sweep resumed after an interruption) starts
         # again from the beginning: nothing of it is kept.
         shutil.rmtree(self.folder, ignore_errors=True)
         self.folder.mkdir(parents=True)
         write_text(self.folder / TRIAL_SPEC, self.spec_text)
-        self.events: queue.Queue[_Epoch | _Ended] = queue.Queue()
-        self.next_epoch = threading.Semaphore(0)
-        self.stop_request = StopRequest()
-        self.stepped = False
         self.thread = threading.Thread(target=self._train, name="specc-trial", daemon=True)
         self.thread.start()
 
@@ -123,9 +129,10 @@ class SpeccTrial(tune.Trainable):
 
     def step(self) -> dict[str, Any]:
         """One epoch's history values; Tune's iteration count is the epoch."""
-        if self.stepped:
+        if self.thread is None:
+            self._begin()
+        else:
             self.next_epoch.release()
-        self.stepped = True
         event = self.events.get()
         if isinstance(event, _Epoch):
             return {**event.values, EPOCH: event.epoch, DONE: event.epoch >= event.epochs}
@@ -137,14 +144,19 @@ class SpeccTrial(tune.Trainable):
 
     def reset_config(self, new_config: dict[str, Any]) -> bool:
         """This actor's next trial: the one before ends as if stopped (Tune does not stop
-        an actor it keeps for reuse), then the new one starts from the beginning."""
+        an actor it keeps for reuse), then the new one is set up to start from the
+        beginning at its first step."""
         self.cleanup()
-        self._start(new_config)
+        self._prepare(new_config)
         return True
 
     def cleanup(self) -> None:
         """Stopped (by the scheduler, at the end, or when the sweep is interrupted): let
-        training end where it is, and wait for its files to be written."""
+        training end where it is, and wait for its files to be written. A trial never
+        stepped here (Tune gave it to another actor) has nothing to end."""
+        if self.thread is None:
+            return
         self.stop_request.requested = True
         self.next_epoch.release()
         self.thread.join()
+        self.thread = None
