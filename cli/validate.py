@@ -47,6 +47,11 @@ from specc.summary import parameter_counts
 POOL_MIN_FILES = 128
 # Each worker gets at least this many files, so that on many cores each pays for its start.
 FILES_PER_WORKER = 64
+# From this many files on, one process checks them sooner with every entry made ready up
+# front (load_every_entry, a few tenths of a second) than by building a spec model for each
+# new set of names a file brings (tenths of a second each, more as the names in use grow):
+# 115 specs that between them name every catalog entry took 26 s, and take 7 s.
+PREPARE_MIN_FILES = 4
 
 Report = dict[str, Any]
 
@@ -81,6 +86,8 @@ def validate(
         check_dump_folder(dump_stages)
         # --debug and --dump-stages report on each pass as it runs: in this process.
         if debug or dump_stages is not None or _workers(len(files)) < 2:
+            if len(files) >= PREPARE_MIN_FILES:
+                load_every_entry()
             results = [_check_reported(spec, limits, debug, dump_stages, quiet) for spec in files]
         else:
             results = _check_in_pool(files, limits)
