@@ -1,6 +1,7 @@
 """``specc tune`` end to end on Ray Tune: an embedded sweep with ASHA whose best spec trains
-again to the same numbers, an interrupted sweep resumed, a failing trial (a sweep on a
-two-node local cluster: tests/test_ray_two_nodes.py).
+again to the same numbers, an interrupted sweep resumed, a failing trial, and a trial Tune
+sets up on one actor and then gives to another. A sweep on a two-node local cluster is in
+tests/test_ray_two_nodes.py.
 
 Each sweep runs in a process of its own (``python -m specc.cli``), as a user runs it: Ray
 keeps state in the process that starts it. The refusals that come before Ray starts run in
