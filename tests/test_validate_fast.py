@@ -28,12 +28,13 @@ MLP = ROOT / "models" / "mnist_mlp.yaml"
 INVALID = ROOT / "tests" / "invalid"
 runner = CliRunner()
 
-# Runs the console script's entry point in a fresh interpreter, then reports which
-# modules the run imported and the exit code it ended with.
+# Runs the console script's entry point in a fresh interpreter (the command and its
+# arguments from the command line), then reports which modules the run imported and the
+# exit code it ended with.
 PROBE = """
 import json, sys
 from specc.cli.entry import main
-sys.argv = ["specc", "validate", *sys.argv[1:]]
+sys.argv = ["specc", *sys.argv[1:]]
 code = 0
 try:
     main()
@@ -43,9 +44,13 @@ print(json.dumps({"code": code, "modules": sorted(sys.modules)}), file=sys.stder
 """
 
 
-def _probe(*args: str, cwd: Path = ROOT) -> tuple[int, set[str], str]:
+def _probe(*args: str, cwd: Path = ROOT, command: str = "validate") -> tuple[int, set[str], str]:
     result = subprocess.run(
-        [sys.executable, "-c", PROBE, *args], cwd=cwd, capture_output=True, text=True, check=False
+        [sys.executable, "-c", PROBE, command, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     report = json.loads(result.stderr.strip().splitlines()[-1])
     return report["code"], set(report["modules"]), result.stdout
@@ -501,23 +506,9 @@ def test_training_loads_only_the_layer_modules_the_spec_names(tmp_path: Path) ->
     # A wrapper module, once imported, loads every layer type to bind what it wraps (the
     # whole catalog's models: seconds at each start), so no stage may import one a spec
     # does not name.
-    script = (
-        "import json, sys\n"
-        "from specc.cli.entry import main\n"
-        "sys.argv = ['specc', *sys.argv[1:]]\n"
-        "try:\n"
-        "    main()\n"
-        "except SystemExit as exc:\n"
-        "    assert not exc.code, exc.code\n"
-        "print(json.dumps(sorted(sys.modules)), file=sys.stderr)\n"
-    )
-    args = ["train", str(ROOT / "models" / "digits_mlp.yaml"), "--data"]
-    args += [str(ROOT / "models" / "data" / "digits.npz"), "--epochs", "1", "--quiet"]
-    done = subprocess.run(
-        [sys.executable, "-c", script, *args, "--out", str(tmp_path / "run")],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    modules = set(json.loads(done.stderr.strip().splitlines()[-1]))
+    args = ["models/digits_mlp.yaml", "--data", "models/data/digits.npz", "--epochs", "1"]
+    code, modules, out = _probe(*args, "--quiet", "--out", str(tmp_path / "run"), command="train")
+    assert code == 0, out
     layer_modules = {m for m in modules if m.startswith("specc.layers.")}
     assert "specc.layers.dense" in layer_modules
     assert not layer_modules & {"specc.layers.wrappers", "specc.layers.conv"}
